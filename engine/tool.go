@@ -1,0 +1,66 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/store"
+)
+
+// Tool is one capability offered to the model. Tools are plain values so
+// the registry is data: the loop looks them up by Name.
+type Tool struct {
+	Name        string
+	Description string
+	// Parameters is the JSON Schema of the arguments object. Mutating
+	// tools also accept "confidence" (0..1) and "reason"; the registry
+	// adds them to the schema.
+	Parameters json.RawMessage
+	// Mutating tools change the workspace or the outside world; their
+	// confidence is checked against the project's uncertainty threshold.
+	Mutating bool
+	// Subject returns the text policy patterns are matched against (the
+	// command for run_command, the path for file tools, the branch for
+	// git_push) and a one-line description of the exact action for a
+	// confirmation message. Malformed arguments return an error.
+	Subject func(args json.RawMessage) (subject, action string, err error)
+	// Run executes the call. An error is shown to the model as the tool's
+	// result and the loop goes on, unless it wraps ErrSandboxBroken.
+	Run func(ctx context.Context, tc *ToolContext, args json.RawMessage) (string, error)
+}
+
+// ToolContext is what a tool may touch during one call.
+type ToolContext struct {
+	Sandbox   sandbox.Sandbox
+	Project   *store.Project
+	Execution *store.Execution
+	// Forge pushes branches and opens pull requests; nil when the run has
+	// no remote to publish to.
+	Forge Forge
+	// Output receives live command output (already redacted by the
+	// engine); may be nil.
+	Output func(chunk string)
+}
+
+// Forge is where finished work is published (GitHub, or nothing for a
+// plain terminal run). It is declared here because the engine's tools call
+// it; webhooks/github implements it.
+type Forge interface {
+	// Push pushes branch from the sandbox's repository. It never pushes
+	// the default branch and never forces.
+	Push(ctx context.Context, sb sandbox.Sandbox, branch string) error
+	// CreatePullRequest opens a pull request from head and returns its URL.
+	CreatePullRequest(ctx context.Context, head, title, body string, draft bool) (string, error)
+	// Comment posts a comment on the issue or pull request the run is
+	// about.
+	Comment(ctx context.Context, body string) error
+}
+
+// ErrSandboxBroken wraps a failure of the sandbox itself (not of the
+// command): the run fails clearly and the sandbox is replaced.
+var ErrSandboxBroken = errors.New("sandbox failed")
+
+// ErrNoForge is returned by publishing tools when the run has no remote.
+var ErrNoForge = errors.New("this run has no remote repository to publish to; the changes stay in the workspace and are offered to the person at the end")

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the system packages hero's tests need when they are missing.
+# Idempotent: a machine that already has them is left alone. Needs root
+# (or sudo) only when something is actually missing.
+#
+#   scripts/install-deps.sh [bwrap] [mariadb] [chromium] [git]   (default: all)
+set -euo pipefail
+
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(git bwrap mariadb)
+
+pkgs=()
+for w in "${want[@]}"; do
+  case "$w" in
+    git)      command -v git >/dev/null || pkgs+=(git) ;;
+    bwrap)    command -v bwrap >/dev/null || pkgs+=(bubblewrap) ;;
+    mariadb)  { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]; } || pkgs+=(mariadb-server) ;;
+    chromium) command -v chromium >/dev/null || pkgs+=(chromium) ;;
+    *) echo "install-deps: unknown component $w" >&2; exit 2 ;;
+  esac
+done
+[ ${#pkgs[@]} -gt 0 ] || exit 0
+
+echo "install-deps: installing ${pkgs[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+# The Debian mariadb-server package tries to start a system service; the
+# tests start their own server, so keep it from starting one here.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod +x /usr/sbin/policy-rc.d
+  trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
