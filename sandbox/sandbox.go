@@ -45,9 +45,12 @@ var (
 	ErrUnavailable = errors.New("sandbox provider unavailable")
 )
 
-// Limits caps what one command may consume. Zero means the provider default.
+// Limits caps what commands may consume. Zero means the provider default.
+// The local provider enforces MemoryBytes and Processes for the sandbox as a
+// whole when it has cgroups (per process via RLIMIT_AS/RLIMIT_NPROC
+// otherwise); CPUSeconds and FileSizeBytes are per-process rlimits.
 type Limits struct {
-	MemoryBytes   int64 // address space / memory of the command's process tree
+	MemoryBytes   int64 // memory of the sandbox's processes (address space per process without cgroups)
 	CPUSeconds    int   // CPU time per process
 	Processes     int   // processes and threads alive at once in the sandbox
 	FileSizeBytes int64 // largest file a command may write
@@ -112,6 +115,17 @@ type FileInfo struct {
 	IsDir   bool
 }
 
+// HostWorkspace is implemented by sandboxes whose workspace is a directory
+// on this host (the local provider). Hydrate uses it to copy a local
+// repository directly instead of streaming a tar archive through Exec.
+type HostWorkspace interface {
+	// HostDir is the host directory mounted at WorkspaceRoot.
+	HostDir() string
+	// HostOwner is the uid and gid that files placed into HostDir must
+	// have for commands in the sandbox to modify them.
+	HostOwner() (uid, gid int)
+}
+
 // Provider creates sandboxes of one kind.
 type Provider interface {
 	// Name is "local" or "e2b".
@@ -134,6 +148,8 @@ type Sandbox interface {
 	ID() string
 	// Exec runs a command to completion. A non-zero exit is not an error:
 	// error is for commands that could not be started or a broken sandbox.
+	// When ctx ends first the process tree is killed and Exec returns
+	// Result{Killed: true} together with an error wrapping ctx.Err().
 	Exec(ctx context.Context, cmd Cmd) (Result, error)
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// WriteFile creates parent directories as needed.

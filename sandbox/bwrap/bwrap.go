@@ -1,0 +1,568 @@
+// Package bwrap is the local sandbox provider: every sandbox is a directory
+// on this host and every command runs under bubblewrap (bwrap) in fresh
+// namespaces, seeing only a read-only view of the host's system directories,
+// its own workspace at /repo and a private /tmp.
+//
+// Layout of one sandbox on the host:
+//
+//	<baseDir>/<id>/repo       the workspace, bound read-write at /repo
+//	<baseDir>/<id>/tmp        private /tmp (HOME is /tmp/home), kept between commands
+//
+// Resource limits: when the cgroup filesystem is writable (v1 or v2) every
+// sandbox gets its own cgroup, capping processes (pids.max) and memory for
+// the sandbox as a whole; CPU seconds and file size are rlimits on every
+// process. Without cgroups the provider falls back to running commands under
+// a per-sandbox unprivileged uid, where RLIMIT_NPROC and RLIMIT_AS do the
+// work (RLIMIT_NPROC does not bind processes owned by root). New logs which
+// mode it picked.
+//
+// Killing: every command gets a new pid namespace whose init is bwrap's; the
+// provider kills that init through a pidfd, and the kernel then kills every
+// process of the namespace, background grandchildren included.
+package bwrap
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hero-dev/hero/sandbox"
+)
+
+// InstallHint is the command that fixes a missing bubblewrap, quoted in the
+// ErrUnavailable error so an operator can act on it directly.
+const InstallHint = "apt-get install bubblewrap"
+
+// Default limits applied when a Spec leaves a field at zero.
+var defaultLimits = sandbox.Limits{
+	MemoryBytes:   4 << 30,
+	CPUSeconds:    1800,
+	Processes:     512,
+	FileSizeBytes: 4 << 30,
+}
+
+// etcFiles are the only entries of the host's /etc a sandbox sees: what
+// name resolution, TLS, dynamic linking and common tools need. Files that
+// can hold secrets (shadow, gshadow, ssh host keys, sudoers, npmrc, pip.conf,
+// gitconfig, …) are deliberately absent: the sandbox's root user owns every
+// root-owned file it can see, so mode bits do not protect them.
+var etcFiles = []string{
+	"passwd", "group", "hosts", "hostname", "resolv.conf", "nsswitch.conf",
+	"host.conf", "gai.conf", "protocols", "services", "networks",
+	"ssl", "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies",
+	"alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+	"localtime", "timezone", "zoneinfo", "mime.types", "magic", "magic.mime",
+	"os-release", "debian_version", "lsb-release", "locale.alias", "locale.conf",
+	"bash.bashrc", "profile", "inputrc", "python3", "perl",
+}
+
+var idPattern = regexp.MustCompile(`^bw-[0-9a-f]{16}$`)
+
+// Provider creates bubblewrap sandboxes under one base directory. It is safe
+// for concurrent use.
+type Provider struct {
+	baseDir    string
+	bwrap      string
+	log        *slog.Logger
+	limits     sandbox.Limits
+	timeout    time.Duration
+	path       string
+	extraBinds [][2]string
+	useCgroups bool
+	uidBase    int
+	uidCount   int
+
+	staticArgs     []string // system binds, identical for every command
+	disableUserns  bool
+	cg             *cgroups // nil when not in cgroup mode
+	unprivileged   bool     // run bwrap under a per-sandbox uid
+	prlimit        string   // prlimit(1), used in the unprivileged mode
+	rootlessCaller bool     // hero itself is not root
+
+	mu      sync.Mutex
+	live    map[string]*Sandbox
+	uidUsed map[int]bool
+}
+
+// Option configures a Provider.
+type Option func(*Provider) error
+
+// WithBwrapPath uses a bwrap binary other than the one found on PATH.
+func WithBwrapPath(path string) Option {
+	return func(p *Provider) error { p.bwrap = path; return nil }
+}
+
+// WithDefaultLimits sets the limits used for fields a Spec leaves at zero.
+func WithDefaultLimits(l sandbox.Limits) Option {
+	return func(p *Provider) error {
+		if l.MemoryBytes < 0 || l.CPUSeconds < 0 || l.Processes < 0 || l.FileSizeBytes < 0 {
+			return errors.New("default limits must not be negative")
+		}
+		mergeLimits(&p.limits, l)
+		return nil
+	}
+}
+
+// WithDefaultTimeout sets the wall-clock limit of a Cmd without Timeout.
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(p *Provider) error {
+		if d <= 0 {
+			return errors.New("default timeout must be positive")
+		}
+		p.timeout = d
+		return nil
+	}
+}
+
+// WithPATH sets PATH inside the sandbox.
+func WithPATH(path string) Option {
+	return func(p *Provider) error { p.path = path; return nil }
+}
+
+// WithReadOnlyBind exposes one more host directory read-only (e.g. a
+// toolchain under /opt). Both paths must be absolute.
+func WithReadOnlyBind(hostPath, sandboxPath string) Option {
+	return func(p *Provider) error {
+		if !filepath.IsAbs(hostPath) || !filepath.IsAbs(sandboxPath) {
+			return fmt.Errorf("read-only bind %q → %q: paths must be absolute", hostPath, sandboxPath)
+		}
+		p.extraBinds = append(p.extraBinds, [2]string{hostPath, sandboxPath})
+		return nil
+	}
+}
+
+// WithCgroups turns cgroup limits off (false) to force the unprivileged-uid
+// fallback; the default is to use cgroups when the cgroup fs is writable.
+func WithCgroups(enabled bool) Option {
+	return func(p *Provider) error { p.useCgroups = enabled; return nil }
+}
+
+// WithUIDRange sets the host uids (and gids) handed to sandboxes in the
+// unprivileged fallback mode, one per live sandbox so that RLIMIT_NPROC
+// counts each sandbox separately.
+func WithUIDRange(base, count int) Option {
+	return func(p *Provider) error {
+		if base <= 0 || count <= 0 || base+count > 1<<31-2 {
+			return fmt.Errorf("uid range %d+%d is invalid", base, count)
+		}
+		p.uidBase, p.uidCount = base, count
+		return nil
+	}
+}
+
+// New checks that bubblewrap works on this machine and returns a provider
+// keeping its sandboxes under baseDir (created 0700 if missing).
+//
+// It returns an error wrapping sandbox.ErrUnavailable when bwrap is missing
+// (the message carries InstallHint) or the kernel lacks openat2, which the
+// file methods need for confinement.
+func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	abs, err := filepath.Abs(baseDir)
+	if err != nil {
+		return nil, fmt.Errorf("bwrap provider: base dir %q: %w", baseDir, err)
+	}
+	p := &Provider{
+		baseDir:    abs,
+		log:        log.With("provider", "local"),
+		limits:     defaultLimits,
+		timeout:    10 * time.Minute,
+		path:       defaultPATH(),
+		useCgroups: true,
+		uidBase:    1_000_000_000,
+		uidCount:   65536,
+		live:       map[string]*Sandbox{},
+		uidUsed:    map[int]bool{},
+	}
+	for _, o := range opts {
+		if err := o(p); err != nil {
+			return nil, fmt.Errorf("bwrap provider: %w", err)
+		}
+	}
+	if p.bwrap == "" {
+		path, err := exec.LookPath("bwrap")
+		if err != nil {
+			return nil, fmt.Errorf("bwrap provider: bubblewrap not found on PATH; install it with `%s`: %w", InstallHint, sandbox.ErrUnavailable)
+		}
+		p.bwrap = path
+	} else if _, err := os.Stat(p.bwrap); err != nil {
+		return nil, fmt.Errorf("bwrap provider: %s: %v; install bubblewrap with `%s`: %w", p.bwrap, err, InstallHint, sandbox.ErrUnavailable)
+	}
+	if err := probeOpenat2(); err != nil {
+		return nil, fmt.Errorf("bwrap provider: openat2 (Linux ≥ 5.6) is needed for path confinement: %v: %w", err, sandbox.ErrUnavailable)
+	}
+	if err := os.MkdirAll(p.baseDir, 0o700); err != nil {
+		return nil, fmt.Errorf("bwrap provider: create base dir: %w", err)
+	}
+	help, _ := exec.Command(p.bwrap, "--help").CombinedOutput()
+	p.disableUserns = strings.Contains(string(help), "--disable-userns")
+	p.staticArgs = p.systemArgs()
+	p.rootlessCaller = os.Geteuid() != 0
+
+	if p.useCgroups {
+		cg, err := detectCgroups("hero")
+		if err == nil {
+			p.cg = cg
+		} else {
+			p.log.Warn("cgroups not usable, falling back to rlimits", "reason", err.Error())
+		}
+	}
+	switch {
+	case p.cg != nil:
+		p.log.Info("sandbox limits via cgroups", "cgroup", p.cg.describe(), "memory_limit", p.cg.memory)
+	case !p.rootlessCaller:
+		p.unprivileged = true
+		if p.prlimit, err = exec.LookPath("prlimit"); err != nil {
+			return nil, fmt.Errorf("bwrap provider: without cgroups, limits need prlimit; install it with `apt-get install util-linux`: %w", sandbox.ErrUnavailable)
+		}
+		// Sandbox uids must be able to reach their directories.
+		if err := os.Chmod(p.baseDir, 0o711); err != nil {
+			return nil, fmt.Errorf("bwrap provider: %w", err)
+		}
+		if err := searchableByOthers(p.baseDir); err != nil {
+			return nil, fmt.Errorf("bwrap provider: sandbox uids cannot reach the base dir: %w", err)
+		}
+		p.log.Info("sandbox limits via rlimits under a per-sandbox unprivileged uid", "uid_base", p.uidBase)
+	default:
+		p.log.Warn("sandbox limits via rlimits; process count is not enforced (hero is not root and cgroups are not writable)")
+	}
+	return p, nil
+}
+
+// defaultPATH is the PATH inside sandboxes: the usual directories plus the
+// Go toolchain when it lives in /usr/local/go (bound with /usr).
+func defaultPATH() string {
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	if st, err := os.Stat("/usr/local/go/bin"); err == nil && st.IsDir() {
+		path += ":/usr/local/go/bin"
+	}
+	return path
+}
+
+// systemArgs builds the part of the bwrap command line that is the same for
+// every command: namespaces, capabilities and the read-only system view.
+func (p *Provider) systemArgs() []string {
+	args := []string{
+		"--unshare-all", "--unshare-user",
+		"--die-with-parent", "--new-session",
+		"--cap-drop", "ALL",
+		"--hostname", "sandbox",
+		"--ro-bind", "/usr", "/usr",
+	}
+	if p.disableUserns {
+		args = append(args, "--disable-userns")
+	}
+	for _, d := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
+		fi, err := os.Lstat(d)
+		switch {
+		case err != nil:
+		case fi.Mode()&os.ModeSymlink != 0:
+			if target, err := os.Readlink(d); err == nil {
+				args = append(args, "--symlink", target, d)
+			}
+		case fi.IsDir():
+			args = append(args, "--ro-bind", d, d)
+		}
+	}
+	args = append(args, "--perms", "0755", "--dir", "/etc")
+	for _, name := range etcFiles {
+		src := "/etc/" + name
+		if _, err := os.Stat(src); err == nil {
+			args = append(args, "--ro-bind", src, src)
+		}
+	}
+	for _, b := range p.extraBinds {
+		args = append(args, "--ro-bind", b[0], b[1])
+	}
+	args = append(args,
+		"--proc", "/proc",
+		"--dev", "/dev",
+		"--perms", "1777", "--tmpfs", "/dev/shm",
+		"--perms", "0755", "--dir", "/var",
+		"--symlink", "../tmp", "/var/tmp",
+	)
+	return args
+}
+
+// Name is "local".
+func (p *Provider) Name() string { return "local" }
+
+// Create makes the sandbox's directories (and cgroup); no process starts
+// until the first Exec, which is what keeps a cold start cheap.
+func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
+	if err := validateEnv(spec.Env); err != nil {
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
+	lim := spec.Limits
+	if lim.MemoryBytes < 0 || lim.CPUSeconds < 0 || lim.Processes < 0 || lim.FileSizeBytes < 0 {
+		return nil, errors.New("create sandbox: limits must not be negative")
+	}
+	eff := p.limits
+	mergeLimits(&eff, lim)
+
+	var raw [8]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, fmt.Errorf("create sandbox: id: %w", err)
+	}
+	id := "bw-" + hex.EncodeToString(raw[:])
+	dir := filepath.Join(p.baseDir, id)
+	s := &Sandbox{
+		p: p, id: id, dir: dir, spec: cloneSpec(spec), limits: eff,
+		uid: -1, gid: -1, running: map[*run]struct{}{},
+	}
+	if p.unprivileged {
+		uid, err := p.allocUID()
+		if err != nil {
+			return nil, fmt.Errorf("create sandbox: %w", err)
+		}
+		s.uid, s.gid = uid, uid
+	}
+	cleanup := func() {
+		_ = os.RemoveAll(dir)
+		if s.uid >= 0 {
+			p.releaseUID(s.uid)
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
+	for _, d := range []string{"repo", "tmp", "tmp/home"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("create sandbox: %w", err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o1777); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
+	if s.uid >= 0 {
+		// The unprivileged user must be able to enter the sandbox dir and
+		// own its workspace and home.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("create sandbox: %w", err)
+		}
+		for _, d := range []string{"repo", "tmp/home"} {
+			if err := os.Chown(filepath.Join(dir, d), s.uid, s.gid); err != nil {
+				cleanup()
+				return nil, fmt.Errorf("create sandbox: %w", err)
+			}
+		}
+	}
+	fd, err := unix.Open(filepath.Join(dir, "repo"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("create sandbox: open workspace: %w", err)
+	}
+	s.rootfd = fd
+	if p.cg != nil {
+		if err := p.cg.create(id, eff); err != nil {
+			_ = unix.Close(fd)
+			_ = p.cg.remove(ctx, id)
+			cleanup()
+			return nil, fmt.Errorf("create sandbox: cgroup: %w", err)
+		}
+	}
+	p.mu.Lock()
+	p.live[id] = s
+	p.mu.Unlock()
+	return s, nil
+}
+
+// Health runs a trivial command under bwrap, proving namespaces, mounts and
+// the binary all work right now.
+func (p *Provider) Health(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	args := append([]string{}, p.staticArgs...)
+	args = append(args, "--tmpfs", "/tmp", "--", "true")
+	cmd := exec.CommandContext(ctx, p.bwrap, args...)
+	cmd.Env = []string{"PATH=" + p.path}
+	if p.unprivileged {
+		cmd.SysProcAttr = credentials(p.uidBase, p.uidBase)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("bwrap health check: %v: %s: %w", err, strings.TrimSpace(string(out)), sandbox.ErrUnavailable)
+	}
+	return nil
+}
+
+// Destroy removes a sandbox by id: a live one is closed, an orphan left by
+// a previous process has its processes killed and its directory and cgroup
+// removed. Unknown ids are not an error; malformed ones are.
+func (p *Provider) Destroy(ctx context.Context, id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("destroy sandbox %q: not a local sandbox id", id)
+	}
+	p.mu.Lock()
+	s := p.live[id]
+	p.mu.Unlock()
+	if s != nil {
+		return s.Close(ctx)
+	}
+	var errs []error
+	if p.cg != nil {
+		if err := p.cg.remove(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := removeTree(filepath.Join(p.baseDir, id)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("destroy sandbox %s: %w", id, err)
+	}
+	return nil
+}
+
+// Live returns the ids of the sandboxes this provider has open.
+func (p *Provider) Live() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]string, 0, len(p.live))
+	for id := range p.live {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// CgroupMode says how limits are enforced: "cgroup-v1", "cgroup-v2",
+// "uid" (per-sandbox unprivileged uid) or "rlimit" (process count unenforced).
+func (p *Provider) CgroupMode() string {
+	switch {
+	case p.cg != nil && p.cg.v2:
+		return "cgroup-v2"
+	case p.cg != nil:
+		return "cgroup-v1"
+	case p.unprivileged:
+		return "uid"
+	default:
+		return "rlimit"
+	}
+}
+
+func (p *Provider) forget(id string) {
+	p.mu.Lock()
+	delete(p.live, id)
+	p.mu.Unlock()
+}
+
+func (p *Provider) allocUID() (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.uidCount {
+		uid := p.uidBase + i
+		if !p.uidUsed[uid] {
+			p.uidUsed[uid] = true
+			return uid, nil
+		}
+	}
+	return 0, fmt.Errorf("all %d sandbox uids are in use", p.uidCount)
+}
+
+func (p *Provider) releaseUID(uid int) {
+	p.mu.Lock()
+	delete(p.uidUsed, uid)
+	p.mu.Unlock()
+}
+
+func mergeLimits(dst *sandbox.Limits, src sandbox.Limits) {
+	if src.MemoryBytes > 0 {
+		dst.MemoryBytes = src.MemoryBytes
+	}
+	if src.CPUSeconds > 0 {
+		dst.CPUSeconds = src.CPUSeconds
+	}
+	if src.Processes > 0 {
+		dst.Processes = src.Processes
+	}
+	if src.FileSizeBytes > 0 {
+		dst.FileSizeBytes = src.FileSizeBytes
+	}
+}
+
+func cloneSpec(s sandbox.Spec) sandbox.Spec {
+	out := s
+	out.Env = make(map[string]string, len(s.Env))
+	for k, v := range s.Env {
+		out.Env[k] = v
+	}
+	out.Labels = make(map[string]string, len(s.Labels))
+	for k, v := range s.Labels {
+		out.Labels[k] = v
+	}
+	return out
+}
+
+func validateEnv(env map[string]string) error {
+	for k, v := range env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("environment variable name %q is invalid", k)
+		}
+		if strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("environment variable %s contains a NUL byte", k)
+		}
+	}
+	return nil
+}
+
+func probeOpenat2() error {
+	fd, err := unix.Openat2(unix.AT_FDCWD, ".", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH})
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// searchableByOthers checks that every ancestor of dir has the x bit for
+// others, so an unprivileged uid can reach it.
+func searchableByOthers(dir string) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s is not searchable by other users (chmod o+x %s)", d, d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
+}
+
+// removeTree deletes a directory tree even when a sandboxed command left
+// directories without write or search permission in it.
+func removeTree(dir string) error {
+	err := os.RemoveAll(dir)
+	if err == nil {
+		return nil
+	}
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if d != nil && d.IsDir() {
+			_ = os.Chmod(path, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
+}

@@ -1,0 +1,499 @@
+package bwrap
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hero-dev/hero/sandbox"
+)
+
+// Sandbox is one bubblewrap sandbox. It implements sandbox.Sandbox and
+// sandbox.HostWorkspace.
+type Sandbox struct {
+	p      *Provider
+	id     string
+	dir    string
+	spec   sandbox.Spec
+	limits sandbox.Limits
+	rootfd int
+	uid    int // -1 unless the sandbox runs under its own unprivileged uid
+	gid    int
+
+	mu      sync.Mutex
+	closed  bool
+	busy    sync.WaitGroup
+	running map[*run]struct{}
+}
+
+var _ sandbox.Sandbox = (*Sandbox)(nil)
+var _ sandbox.HostWorkspace = (*Sandbox)(nil)
+
+// run is one command in flight, killable through the pidfd of its pid
+// namespace's init.
+type run struct {
+	pidfd   int
+	pid1    int
+	monitor *os.Process
+}
+
+func (r *run) kill() {
+	if r.pidfd >= 0 {
+		_ = unix.PidfdSendSignal(r.pidfd, unix.SIGKILL, nil, 0)
+	}
+	_ = r.monitor.Kill()
+}
+
+// waitExit blocks until the namespace's init has exited (its pidfd turns
+// readable); the kernel kills and reaps the whole namespace before that.
+func (r *run) waitExit(limit time.Duration) {
+	if r.pidfd < 0 {
+		return
+	}
+	fds := []unix.PollFd{{Fd: int32(r.pidfd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		n, err := unix.Poll(fds, int(time.Until(deadline).Milliseconds())+1)
+		if n > 0 || (err != nil && err != unix.EINTR) {
+			return
+		}
+	}
+}
+
+// ID is "bw-" and 16 hex digits.
+func (s *Sandbox) ID() string { return s.id }
+
+// HostDir is the workspace's directory on this host, for hydration that
+// copies files directly instead of streaming them through a command.
+func (s *Sandbox) HostDir() string { return filepath.Join(s.dir, "repo") }
+
+// HostOwner is who must own files placed into HostDir so that commands in
+// the sandbox can change them.
+func (s *Sandbox) HostOwner() (uid, gid int) {
+	if s.uid >= 0 {
+		return s.uid, s.gid
+	}
+	return os.Geteuid(), os.Getegid()
+}
+
+// Limits are the effective limits (the Spec's, defaults filled in).
+func (s *Sandbox) Limits() sandbox.Limits { return s.limits }
+
+// begin registers a call so that Close waits for it; it fails after Close.
+func (s *Sandbox) begin(op string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("%s: sandbox %s: %w", op, s.id, sandbox.ErrClosed)
+	}
+	s.busy.Add(1)
+	return nil
+}
+
+func (s *Sandbox) end() { s.busy.Done() }
+
+// Exec runs cmd under bwrap. If ctx ends first, the whole process tree is
+// killed and Exec returns Result{Killed: true} with an error wrapping
+// ctx.Err(); on Cmd.Timeout it returns Result{TimedOut: true} and no error.
+func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, error) {
+	if len(c.Args) == 0 || c.Args[0] == "" {
+		return sandbox.Result{}, errors.New("exec: empty command")
+	}
+	if err := validateEnv(c.Env); err != nil {
+		return sandbox.Result{}, fmt.Errorf("exec %s: %w", c.Args[0], err)
+	}
+	if err := s.begin("exec"); err != nil {
+		return sandbox.Result{}, err
+	}
+	defer s.end()
+	if err := ctx.Err(); err != nil {
+		return sandbox.Result{Killed: true}, fmt.Errorf("exec %s: %w", c.Args[0], err)
+	}
+	rel, err := cleanRel(c.Dir)
+	if err != nil {
+		return sandbox.Result{}, fmt.Errorf("exec %s: dir %q: %w", c.Args[0], c.Dir, err)
+	}
+	if rel != "." {
+		fd, err := s.open(rel, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return sandbox.Result{}, fmt.Errorf("exec %s: %w", c.Args[0], mapErr("dir", c.Dir, err))
+		}
+		_ = unix.Close(fd)
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = s.p.timeout
+	}
+
+	args := make([]string, 0, len(s.p.staticArgs)+24+len(c.Args))
+	if s.p.unprivileged {
+		// Without CAP_SYS_RESOURCE hero cannot prlimit another uid's
+		// process, so the command lowers its own limits before bwrap.
+		args = append(args, s.prlimitArgs()...)
+		args = append(args, s.p.bwrap)
+	}
+	args = append(args, s.p.staticArgs...)
+	if s.spec.Network || c.Network {
+		args = append(args, "--share-net")
+	}
+	args = append(args,
+		"--bind", filepath.Join(s.dir, "tmp"), "/tmp",
+		"--bind", filepath.Join(s.dir, "repo"), sandbox.WorkspaceRoot,
+		"--remount-ro", "/",
+		"--chdir", path.Join(sandbox.WorkspaceRoot, rel),
+		"--info-fd", "3", "--block-fd", "4",
+		"--")
+	args = append(args, c.Args...)
+
+	infoR, infoW, err := os.Pipe()
+	if err != nil {
+		return sandbox.Result{}, fmt.Errorf("exec %s: %w", c.Args[0], err)
+	}
+	defer infoR.Close()
+	blockR, blockW, err := os.Pipe()
+	if err != nil {
+		infoW.Close()
+		return sandbox.Result{}, fmt.Errorf("exec %s: %w", c.Args[0], err)
+	}
+	defer blockW.Close()
+
+	stderrTail := &tailBuffer{max: 2048}
+	bin := s.p.bwrap
+	if s.p.unprivileged {
+		bin, args = args[0], args[1:]
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = s.env(c.Env)
+	cmd.Stdin = c.Stdin
+	// One lock for both streams: callers often pass the same writer twice.
+	var outMu sync.Mutex
+	if c.Stdout != nil {
+		cmd.Stdout = &lockedWriter{mu: &outMu, w: c.Stdout}
+	}
+	if c.Stderr != nil {
+		cmd.Stderr = &lockedWriter{mu: &outMu, w: io.MultiWriter(c.Stderr, stderrTail)}
+	} else {
+		cmd.Stderr = stderrTail
+	}
+	cmd.ExtraFiles = []*os.File{infoW, blockR}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if s.uid >= 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid), Groups: []uint32{}}
+	}
+	cmd.WaitDelay = 2 * time.Second
+
+	start := time.Now()
+	err = cmd.Start()
+	infoW.Close()
+	blockR.Close()
+	if err != nil {
+		return sandbox.Result{}, fmt.Errorf("exec %s: start bwrap: %w", c.Args[0], err)
+	}
+	r := &run{pidfd: -1, monitor: cmd.Process}
+	fail := func(format string, a ...any) (sandbox.Result, error) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if r.pidfd >= 0 {
+			_ = unix.Close(r.pidfd)
+		}
+		return sandbox.Result{}, fmt.Errorf("exec %s: "+format, append([]any{c.Args[0]}, a...)...)
+	}
+	pid1, err := readChildPid(infoR)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return sandbox.Result{}, fmt.Errorf("exec %s: bwrap failed to start the sandbox: %v: %s", c.Args[0], err, bytes.TrimSpace(stderrTail.Bytes()))
+	}
+	r.pid1 = pid1
+	if fd, err := unix.PidfdOpen(pid1, 0); err == nil {
+		r.pidfd = fd
+	}
+	// bwrap's init is blocked on fd 4: put it into the cgroup and under the
+	// rlimits before any sandboxed code can run or fork.
+	if s.p.cg != nil {
+		if err := s.p.cg.enter(s.id, pid1); err != nil {
+			return fail("%w", err)
+		}
+	}
+	if !s.p.unprivileged {
+		if err := s.applyRlimits(pid1); err != nil {
+			return fail("set limits: %w", err)
+		}
+	}
+	oomBefore := 0
+	if s.p.cg != nil {
+		oomBefore = s.p.cg.oomKills(s.id)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fail("%w", sandbox.ErrClosed)
+	}
+	s.running[r] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, r)
+		s.mu.Unlock()
+		if r.pidfd >= 0 {
+			_ = unix.Close(r.pidfd)
+		}
+	}()
+	if _, err := blockW.Write([]byte{1}); err != nil {
+		return fail("release sandbox: %w", err)
+	}
+	blockW.Close()
+
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+
+	var res sandbox.Result
+	var ctxErr error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		res.TimedOut = true
+		r.kill()
+		err = <-done
+	case <-ctx.Done():
+		res.Killed = true
+		ctxErr = ctx.Err()
+		r.kill()
+		err = <-done
+	}
+	// The monitor is gone; make sure the namespace's init is too, which
+	// means every process of the command has been killed and reaped.
+	r.kill()
+	r.waitExit(5 * time.Second)
+	res.Duration = time.Since(start)
+	res.ExitCode = exitCode(cmd.ProcessState)
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) && !res.TimedOut && !res.Killed {
+		return res, fmt.Errorf("exec %s: %w", c.Args[0], err)
+	}
+	switch res.ExitCode {
+	case 128 + int(syscall.SIGXCPU), 128 + int(syscall.SIGXFSZ):
+		res.Killed = true
+	case 128 + int(syscall.SIGKILL):
+		if s.p.cg != nil && s.p.cg.oomKills(s.id) > oomBefore {
+			res.Killed = true
+		}
+	}
+	if ctxErr != nil {
+		return res, fmt.Errorf("exec %s: %w", c.Args[0], ctxErr)
+	}
+	return res, nil
+}
+
+// env is the command's whole environment: bwrap passes its own environment
+// to the sandbox, which keeps secret values out of any argv.
+func (s *Sandbox) env(extra map[string]string) []string {
+	m := map[string]string{
+		"PATH":   s.p.path,
+		"HOME":   "/tmp/home",
+		"LANG":   "C.UTF-8",
+		"TMPDIR": "/tmp",
+		"USER":   "sandbox",
+	}
+	for k, v := range s.spec.Env {
+		m[k] = v
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	env := make([]string, 0, len(m))
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+func (s *Sandbox) applyRlimits(pid int) error {
+	set := func(res int, v uint64) error {
+		var old unix.Rlimit
+		if err := unix.Prlimit(pid, res, nil, &old); err != nil {
+			return err
+		}
+		if old.Max != unix.RLIM_INFINITY && v > old.Max {
+			v = old.Max
+		}
+		lim := unix.Rlimit{Cur: v, Max: v}
+		return unix.Prlimit(pid, res, &lim, nil)
+	}
+	l := s.limits
+	if l.CPUSeconds > 0 {
+		if err := set(unix.RLIMIT_CPU, uint64(l.CPUSeconds)); err != nil {
+			return fmt.Errorf("RLIMIT_CPU: %w", err)
+		}
+	}
+	if l.FileSizeBytes > 0 {
+		if err := set(unix.RLIMIT_FSIZE, uint64(l.FileSizeBytes)); err != nil {
+			return fmt.Errorf("RLIMIT_FSIZE: %w", err)
+		}
+	}
+	// Without a memory cgroup, address space is the only memory cap.
+	if l.MemoryBytes > 0 && (s.p.cg == nil || !s.p.cg.memory) {
+		if err := set(unix.RLIMIT_AS, uint64(l.MemoryBytes)); err != nil {
+			return fmt.Errorf("RLIMIT_AS: %w", err)
+		}
+	}
+	if l.Processes > 0 && s.p.cg == nil {
+		if err := set(unix.RLIMIT_NPROC, uint64(l.Processes)); err != nil {
+			return fmt.Errorf("RLIMIT_NPROC: %w", err)
+		}
+	}
+	return nil
+}
+
+// prlimitArgs is the prlimit(1) prefix that applies the limits in the
+// unprivileged fallback.
+func (s *Sandbox) prlimitArgs() []string {
+	l := s.limits
+	args := []string{s.p.prlimit}
+	if l.CPUSeconds > 0 {
+		args = append(args, fmt.Sprintf("--cpu=%d", l.CPUSeconds))
+	}
+	if l.FileSizeBytes > 0 {
+		args = append(args, fmt.Sprintf("--fsize=%d", l.FileSizeBytes))
+	}
+	if l.MemoryBytes > 0 {
+		args = append(args, fmt.Sprintf("--as=%d", l.MemoryBytes))
+	}
+	if l.Processes > 0 {
+		args = append(args, fmt.Sprintf("--nproc=%d", l.Processes))
+	}
+	return args
+}
+
+// Alive checks that the sandbox is open and its workspace still exists.
+func (s *Sandbox) Alive(ctx context.Context) error {
+	if err := s.begin("alive"); err != nil {
+		return err
+	}
+	defer s.end()
+	var st unix.Stat_t
+	if err := unix.Fstat(s.rootfd, &st); err != nil {
+		return fmt.Errorf("alive: sandbox %s: %w", s.id, err)
+	}
+	if st.Nlink == 0 {
+		return fmt.Errorf("alive: sandbox %s: workspace was deleted", s.id)
+	}
+	return nil
+}
+
+// Close kills every running command, waits for in-flight calls, and
+// deletes the workspace and cgroup. It is idempotent.
+func (s *Sandbox) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for r := range s.running {
+		r.kill()
+	}
+	s.mu.Unlock()
+	s.busy.Wait()
+	_ = unix.Close(s.rootfd)
+	var errs []error
+	if s.p.cg != nil {
+		if err := s.p.cg.remove(ctx, s.id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := removeTree(s.dir); err != nil {
+		errs = append(errs, err)
+	}
+	if s.uid >= 0 {
+		s.p.releaseUID(s.uid)
+	}
+	s.p.forget(s.id)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close sandbox %s: %w", s.id, err)
+	}
+	return nil
+}
+
+// readChildPid reads bwrap's --info-fd JSON, which it writes and closes
+// once the sandbox's init process exists.
+func readChildPid(r io.Reader) (int, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 64<<10))
+	if err != nil {
+		return 0, fmt.Errorf("read bwrap info: %w", err)
+	}
+	if len(data) == 0 {
+		return 0, errors.New("bwrap exited before creating the sandbox")
+	}
+	var info struct {
+		ChildPid int `json:"child-pid"`
+	}
+	if err := json.Unmarshal(data, &info); err != nil || info.ChildPid <= 0 {
+		return 0, fmt.Errorf("unexpected bwrap info %q", data)
+	}
+	return info.ChildPid, nil
+}
+
+func exitCode(ps *os.ProcessState) int {
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// tailBuffer keeps the last max bytes written, for error messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.buf...)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func credentials(uid, gid int) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+}
