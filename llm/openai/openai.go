@@ -38,6 +38,10 @@ const (
 	DefaultMaxBackoff = 30 * time.Second
 )
 
+// EmptyToolResult is sent in place of a tool result with no output: the
+// wire format needs content, and the model should know the tool ran.
+const EmptyToolResult = "(no output)"
+
 // Config configures a Client. Only APIKey is required.
 type Config struct {
 	// APIKey is sent as a bearer token (OPENAI_API_KEY).
@@ -51,7 +55,8 @@ type Config struct {
 	Model string
 	// HTTPClient sends the requests, default a client with no overall
 	// timeout (calls are bounded by their context: a long completion
-	// can legitimately take minutes).
+	// can legitimately take minutes) that keeps up to 64 idle
+	// connections to the server.
 	HTTPClient *http.Client
 	// MaxRetries is how many times a failed call is retried after the
 	// first attempt, default DefaultMaxRetries; negative disables
@@ -96,7 +101,12 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 		cfg.Model = DefaultModel
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		// Many runs talk to the same host at once; the default of two
+		// idle connections per host would open and close a connection
+		// for most calls.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		cfg.HTTPClient = &http.Client{Transport: t}
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = DefaultMaxRetries
@@ -209,6 +219,11 @@ func (c *Client) request(req engine.ModelRequest) (goopenai.ChatCompletionReques
 			// messages carry only tool_call_id, and strict servers
 			// reject unknown fields.
 			cm.ToolCallID = m.ToolCallID
+			if cm.Content == "" {
+				// go-openai drops an empty content field, and OpenAI
+				// rejects a tool message without one.
+				cm.Content = EmptyToolResult
+			}
 		default:
 			return out, fmt.Errorf("openai: message %d: unknown role %q", i, m.Role)
 		}

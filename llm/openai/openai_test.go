@@ -466,6 +466,25 @@ func TestCancelDuringBackoffReturnsPromptly(t *testing.T) {
 	}
 }
 
+func TestEmptyToolResultIsSent(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewServer(t, openaitest.Turn{Text: "ok", Check: func(r goopenai.ChatCompletionRequest) error {
+		if m := r.Messages[2]; m.Role != "tool" || m.Content != openai.EmptyToolResult {
+			return fmt.Errorf("tool message %+v", m)
+		}
+		return nil
+	}})
+	c, _, _ := newClient(t, srv, nil)
+	_, err := c.Complete(t.Context(), engine.ModelRequest{Messages: []engine.Message{
+		{Role: engine.RoleUser, Content: "touch a file"},
+		{Role: engine.RoleAssistant, ToolCalls: []engine.ToolCall{{ID: "c1", Name: "run_command", Arguments: `{"command":"touch a"}`}}},
+		{Role: engine.RoleTool, ToolCallID: "c1", Name: "run_command"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRequestValidation(t *testing.T) {
 	t.Parallel()
 	srv := openaitest.NewServer(t)
