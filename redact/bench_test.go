@@ -82,12 +82,23 @@ func BenchmarkString64KB50Secrets(b *testing.B) {
 
 func BenchmarkAdd50Secrets(b *testing.B) {
 	secrets := benchSecrets()
-	for b.Loop() {
-		r := redact.New()
-		for _, s := range secrets {
-			r.Add(s)
+	b.Run("one-by-one", func(b *testing.B) {
+		for b.Loop() {
+			r := redact.New()
+			for _, s := range secrets {
+				r.Add(s)
+			}
 		}
-	}
+	})
+	b.Run("AddMap", func(b *testing.B) {
+		named := map[string]string{}
+		for i, s := range secrets {
+			named[fmt.Sprintf("S%d", i)] = s
+		}
+		for b.Loop() {
+			redact.New().AddMap(named)
+		}
+	})
 }
 
 func BenchmarkWriter64KB(b *testing.B) {

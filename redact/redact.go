@@ -64,25 +64,47 @@ func (r *Redactor) AddNamed(name, value string) {
 	r.add(name, []string{value})
 }
 
+// AddMap registers named secrets, name → value, as AddNamed does for
+// each. Loading a project's secrets with one call rebuilds the matcher
+// once instead of once per secret.
+func (r *Redactor) AddMap(secrets map[string]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed := false
+	for name, v := range secrets {
+		changed = r.insert(name, v) || changed
+	}
+	if changed {
+		r.m.Store(buildMatcher(r.secrets))
+	}
+}
+
 func (r *Redactor) add(name string, values []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	changed := false
 	for _, v := range values {
-		if len(v) < MinSecretLen {
-			continue
-		}
-		for _, p := range forms(v) {
-			old, ok := r.secrets[p]
-			if !ok || (old == "" && name != "") {
-				r.secrets[p] = name
-				changed = true
-			}
-		}
+		changed = r.insert(name, v) || changed
 	}
 	if changed {
 		r.m.Store(buildMatcher(r.secrets))
 	}
+}
+
+// insert records v's forms under name; callers hold r.mu.
+func (r *Redactor) insert(name, v string) bool {
+	if len(v) < MinSecretLen {
+		return false
+	}
+	changed := false
+	for _, p := range forms(v) {
+		old, ok := r.secrets[p]
+		if !ok || (old == "" && name != "") {
+			r.secrets[p] = name
+			changed = true
+		}
+	}
+	return changed
 }
 
 // Len reports how many patterns (values and their encoded forms) are

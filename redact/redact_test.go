@@ -71,6 +71,15 @@ func TestUnnamedAndShortValues(t *testing.T) {
 	}
 }
 
+func TestAddMap(t *testing.T) {
+	t.Parallel()
+	r := redact.New()
+	r.AddMap(map[string]string{"GITHUB_TOKEN": "ghp_abcdefgh", "SHORT": "ab"})
+	if got := r.String("token ghp_abcdefgh ab"); got != "token [REDACTED:GITHUB_TOKEN] ab" {
+		t.Errorf("got %q", got)
+	}
+}
+
 func TestNoSecretsPassesThrough(t *testing.T) {
 	t.Parallel()
 	r := redact.New()
