@@ -1,0 +1,38 @@
+# hero — run `make help` for the targets.
+SHELL := /bin/bash
+GO    ?= go
+PKGS  ?= ./...
+BIN   := bin/hero
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: help run build test test-quick bench lint deps clean
+
+help: ## show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+build: ## build bin/hero
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/hero
+
+run: build ## start `hero serve` on the embedded defaults (SQLite + local sandbox in ./data)
+	./$(BIN) serve
+
+deps: ## install the system packages the tests need (bubblewrap, MariaDB, git) when missing
+	scripts/install-deps.sh git bwrap mariadb
+
+test: deps ## the whole suite with the race detector, against SQLite and a throwaway MariaDB
+	$(GO) vet $(PKGS)
+	scripts/with-mariadb.sh $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-quick: ## unit tests without MariaDB (its store tests are skipped)
+	$(GO) test -count=1 $(PKGS)
+
+bench: deps ## benchmarks; numbers go into the closing note
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean: ## remove build output (keeps ./data)
+	rm -rf bin

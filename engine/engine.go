@@ -1,0 +1,471 @@
+// Package engine runs the agent: it drives a language model through a tool
+// loop inside a project's sandbox, asks people before anything
+// destructive, enforces budgets, and persists every step so a run survives
+// a restart. It talks to people only through the Surface interface.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hero-dev/hero/store"
+)
+
+// Errors returned to the surfaces, which turn them into clear messages.
+var (
+	// ErrNotAllowed: the person may not do this (decide, cancel, steer).
+	ErrNotAllowed = errors.New("not allowed")
+	// ErrAlreadyDecided: the confirmation was decided (or expired) before.
+	ErrAlreadyDecided = errors.New("already decided")
+	// ErrFinished: the run is over; it cannot be steered or cancelled.
+	ErrFinished = errors.New("run has finished")
+	// ErrDraining: the server is shutting down and takes no new runs.
+	ErrDraining = errors.New("hero is shutting down; try again in a minute")
+)
+
+// Config holds the engine's dependencies and settings.
+type Config struct {
+	Store      Store
+	Workspaces Workspaces
+	Model      Model
+	// ModelName is sent with every request and recorded on each run.
+	ModelName string
+	// Tools offered to the model besides ask_human and finish (see
+	// engine/tools.All).
+	Tools []Tool
+	// Forge returns where a run publishes; nil means never.
+	Forge  ForgeFunc
+	Prices PriceTable
+	// Defaults apply where a project leaves governance at zero.
+	Defaults Limits
+	// Owner identifies this replica in execution leases.
+	Owner string
+	// Redact returns a scrubber for a project's secret values plus any
+	// global ones (tokens). Output is passed through it before it reaches
+	// the model, the database or a surface.
+	Redact func(secrets map[string]string) func(string) string
+	Log    *slog.Logger
+	// Observe, when set, sees every event of every run (metrics).
+	Observe func(ex *store.Execution, ev Event)
+	// MaxToolOutput bounds a tool result shown to the model (bytes).
+	MaxToolOutput int
+	// PollInterval is how often a waiting run re-reads its confirmation
+	// (decisions taken on another replica arrive this way).
+	PollInterval time.Duration
+	// LeaseTTL is how long a replica owns a run without renewing.
+	LeaseTTL time.Duration
+	Now      func() time.Time
+}
+
+// Engine starts, drives, resumes and cancels runs.
+type Engine struct {
+	cfg      Config
+	surfaces map[string]Surface
+	tools    map[string]Tool
+	schemas  []ToolSchema
+
+	mu       sync.Mutex
+	running  map[string]*runHandle // by execution id
+	waiters  map[string]chan struct{}
+	draining bool
+	wg       sync.WaitGroup
+}
+
+type runHandle struct {
+	cancel context.CancelCauseFunc
+	wake   chan struct{} // steering input arrived
+}
+
+// New checks cfg and returns an engine with no surfaces registered.
+func New(cfg Config) (*Engine, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("engine: Store is required")
+	case cfg.Workspaces == nil:
+		return nil, errors.New("engine: Workspaces is required")
+	case cfg.Model == nil:
+		return nil, errors.New("engine: Model is required")
+	case cfg.ModelName == "":
+		return nil, errors.New("engine: ModelName is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Prices == nil {
+		cfg.Prices = DefaultPrices()
+	}
+	if cfg.Defaults == (Limits{}) {
+		cfg.Defaults = DefaultLimits()
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = "hero"
+	}
+	if cfg.Redact == nil {
+		cfg.Redact = func(map[string]string) func(string) string { return func(s string) string { return s } }
+	}
+	if cfg.MaxToolOutput <= 0 {
+		cfg.MaxToolOutput = 16 << 10
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &Engine{
+		cfg:      cfg,
+		surfaces: map[string]Surface{},
+		tools:    map[string]Tool{},
+		running:  map[string]*runHandle{},
+		waiters:  map[string]chan struct{}{},
+	}
+	for _, t := range append(cfg.Tools, controlTools()...) {
+		if _, dup := e.tools[t.Name]; dup {
+			return nil, fmt.Errorf("engine: tool %q registered twice", t.Name)
+		}
+		e.tools[t.Name] = t
+		e.schemas = append(e.schemas, ToolSchema{Name: t.Name, Description: t.Description, Parameters: t.Parameters})
+	}
+	return e, nil
+}
+
+// AddSurface registers a surface under its Name.
+func (e *Engine) AddSurface(s Surface) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.surfaces[s.Name()] = s
+}
+
+// Schemas lists the tools as the model sees them.
+func (e *Engine) Schemas() []ToolSchema { return e.schemas }
+
+// StartRequest asks for a new run.
+type StartRequest struct {
+	Project         *store.Project
+	Task            string
+	Surface         string
+	ThreadRef       string
+	Requester       string
+	RequesterUserID int64
+}
+
+// Start records a new run and drives it in the background until it ends
+// or ctx (the server's lifetime) is cancelled. It returns once the run is
+// durably recorded, so the surface can answer at once with its id.
+func (e *Engine) Start(ctx context.Context, req StartRequest) (*store.Execution, error) {
+	if req.Project == nil {
+		return nil, errors.New("start run: no project")
+	}
+	if strings.TrimSpace(req.Task) == "" {
+		return nil, errors.New("start run: the task is empty; say what hero should do")
+	}
+	if _, ok := e.surface(req.Surface); !ok {
+		return nil, fmt.Errorf("start run: unknown surface %q", req.Surface)
+	}
+	e.mu.Lock()
+	draining := e.draining
+	e.mu.Unlock()
+	if draining {
+		return nil, ErrDraining
+	}
+	now := e.cfg.Now()
+	ex := &store.Execution{
+		ProjectID:       req.Project.ID,
+		Status:          store.StatusQueued,
+		Surface:         req.Surface,
+		ThreadRef:       req.ThreadRef,
+		Requester:       req.Requester,
+		RequesterUserID: req.RequesterUserID,
+		Task:            req.Task,
+		Model:           e.cfg.ModelName,
+		CostKnown:       true,
+		Owner:           e.cfg.Owner,
+		LeaseUntil:      now.Add(e.cfg.LeaseTTL),
+		CreatedAt:       now,
+		UpdatedAt:       now,
+	}
+	if err := e.cfg.Store.CreateExecution(ctx, ex); err != nil {
+		return nil, fmt.Errorf("start run: record execution: %w", err)
+	}
+	e.launch(ctx, ex.ID, false)
+	return ex, nil
+}
+
+// launch drives a run in a goroutine tracked for draining.
+func (e *Engine) launch(ctx context.Context, id string, resumed bool) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := e.drive(ctx, id, resumed); err != nil {
+			e.cfg.Log.Error("run ended with an engine error", "execution", id, "err", err)
+		}
+	}()
+}
+
+// Wait blocks until every run driven by this engine has returned.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// Drain refuses new runs and waits for running ones to finish or ctx to
+// end; runs still going then are left to be resumed by the next start
+// (their state is in the database).
+func (e *Engine) Drain(ctx context.Context) error {
+	e.mu.Lock()
+	e.draining = true
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain: %d runs still going: %w", e.Running(), ctx.Err())
+	}
+}
+
+// Running counts the runs this replica is driving.
+func (e *Engine) Running() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.running)
+}
+
+func (e *Engine) surface(name string) (Surface, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.surfaces[name]
+	return s, ok
+}
+
+// Decision is a person's answer to a confirmation.
+type Decision struct {
+	Approve bool
+	// By is the platform identity deciding ("slack:T1/U2"); ByUserID the
+	// hero user it maps to (0 if unmapped).
+	By       string
+	ByUserID int64
+	// Answer is the reply to an ask_human question.
+	Answer string
+}
+
+// Decide records a decision. Only the run's requester or a project owner,
+// admin or approver may decide (ErrNotAllowed); a confirmation decides
+// once (ErrAlreadyDecided) and not after it expired.
+func (e *Engine) Decide(ctx context.Context, confirmationID string, d Decision) (*store.Confirmation, error) {
+	c, err := e.cfg.Store.Confirmation(ctx, confirmationID)
+	if err != nil {
+		return nil, fmt.Errorf("decide %s: %w", confirmationID, err)
+	}
+	ex, err := e.cfg.Store.Execution(ctx, c.ExecutionID)
+	if err != nil {
+		return nil, fmt.Errorf("decide %s: load run: %w", confirmationID, err)
+	}
+	if err := e.authorize(ctx, ex, d.By, d.ByUserID, true); err != nil {
+		return c, err
+	}
+	if c.Status != store.ConfirmPending {
+		return c, fmt.Errorf("confirmation %s was already %s: %w", c.ID, c.Status, ErrAlreadyDecided)
+	}
+	now := e.cfg.Now()
+	if !now.Before(c.ExpiresAt) {
+		e.expire(ctx, c)
+		return c, fmt.Errorf("confirmation %s expired at %s: %w", c.ID, c.ExpiresAt.UTC().Format(time.RFC3339), ErrAlreadyDecided)
+	}
+	status := store.ConfirmDenied
+	if d.Approve {
+		status = store.ConfirmApproved
+	}
+	won, err := e.cfg.Store.DecideConfirmation(ctx, c.ID, status, d.By, d.Answer, now)
+	if err != nil {
+		return c, fmt.Errorf("decide %s: %w", c.ID, err)
+	}
+	if !won {
+		latest, lerr := e.cfg.Store.Confirmation(ctx, c.ID)
+		if lerr == nil {
+			c = latest
+		}
+		return c, fmt.Errorf("confirmation %s was already %s: %w", c.ID, c.Status, ErrAlreadyDecided)
+	}
+	c.Status, c.DecidedBy, c.Answer, c.DecidedAt = status, d.By, d.Answer, &now
+	e.notify(c.ID)
+	return c, nil
+}
+
+// authorize checks that who may act on ex: the requester always, else a
+// project role (approvers and up for decisions, members and up otherwise).
+func (e *Engine) authorize(ctx context.Context, ex *store.Execution, who string, userID int64, decision bool) error {
+	if who != "" && who == ex.Requester {
+		return nil
+	}
+	if userID != 0 && userID == ex.RequesterUserID {
+		return nil
+	}
+	if userID != 0 {
+		role, err := e.cfg.Store.MemberRole(ctx, ex.ProjectID, userID)
+		if err != nil {
+			return fmt.Errorf("look up role: %w", err)
+		}
+		switch role {
+		case store.RoleOwner, store.RoleAdmin, store.RoleApprover:
+			return nil
+		case store.RoleMember:
+			if !decision {
+				return nil
+			}
+		}
+	}
+	if decision {
+		return fmt.Errorf("only the person who started run %s or a project approver can decide: %w", ex.ID, ErrNotAllowed)
+	}
+	return fmt.Errorf("only the person who started run %s or a project member can do that: %w", ex.ID, ErrNotAllowed)
+}
+
+// Cancel stops a run: its running command is killed and it ends as
+// cancelled. A run driven by another replica notices within PollInterval.
+func (e *Engine) Cancel(ctx context.Context, executionID, by string, byUserID int64) error {
+	ex, err := e.cfg.Store.Execution(ctx, executionID)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", executionID, err)
+	}
+	if err := e.authorize(ctx, ex, by, byUserID, false); err != nil {
+		return err
+	}
+	if isFinal(ex.Status) {
+		return fmt.Errorf("run %s is already %s: %w", ex.ID, ex.Status, ErrFinished)
+	}
+	// The driving loop owns the final write; here we only ask it to stop.
+	// Recording the request in the database reaches other replicas too.
+	if _, err := e.cfg.Store.AddInput(ctx, ex.ID, by, cancelMarker); err != nil {
+		return fmt.Errorf("cancel %s: %w", ex.ID, err)
+	}
+	e.mu.Lock()
+	h := e.running[ex.ID]
+	e.mu.Unlock()
+	if h != nil {
+		h.cancel(errCancelled{by: by})
+	}
+	return nil
+}
+
+// Steer adds a message from a person to a running run; the model reads it
+// before its next call.
+func (e *Engine) Steer(ctx context.Context, executionID, by string, byUserID int64, body string) error {
+	ex, err := e.cfg.Store.Execution(ctx, executionID)
+	if err != nil {
+		return fmt.Errorf("steer %s: %w", executionID, err)
+	}
+	if err := e.authorize(ctx, ex, by, byUserID, false); err != nil {
+		return err
+	}
+	if isFinal(ex.Status) {
+		return fmt.Errorf("run %s is already %s: %w", ex.ID, ex.Status, ErrFinished)
+	}
+	if _, err := e.cfg.Store.AddInput(ctx, ex.ID, by, body); err != nil {
+		return fmt.Errorf("steer %s: %w", ex.ID, err)
+	}
+	e.mu.Lock()
+	h := e.running[ex.ID]
+	e.mu.Unlock()
+	if h != nil {
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// cancelMarker is the input body that asks a run to stop; it never reaches
+// the model.
+const cancelMarker = "\x00hero:cancel"
+
+type errCancelled struct{ by string }
+
+func (e errCancelled) Error() string {
+	if e.by == "" {
+		return "cancelled"
+	}
+	return "cancelled by " + e.by
+}
+
+func isFinal(status string) bool {
+	switch status {
+	case store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusInterrupted:
+		return true
+	}
+	return false
+}
+
+// notify wakes a run waiting on confirmation id in this process.
+func (e *Engine) notify(id string) {
+	e.mu.Lock()
+	ch := e.waiters[id]
+	e.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// expire marks every pending confirmation past its expiry as expired and
+// wakes the runs waiting on them.
+func (e *Engine) expire(ctx context.Context, c *store.Confirmation) {
+	expired, err := e.cfg.Store.ExpireConfirmations(ctx, e.cfg.Now())
+	if err != nil {
+		e.cfg.Log.Warn("expire confirmations", "err", err)
+		return
+	}
+	for _, x := range expired {
+		if c != nil && x.ID == c.ID {
+			c.Status = store.ConfirmExpired
+		}
+		e.notify(x.ID)
+	}
+}
+
+// ExpireDue expires every overdue confirmation; cron calls it so that runs
+// on replicas that died still see their questions close.
+func (e *Engine) ExpireDue(ctx context.Context) { e.expire(ctx, nil) }
+
+// Resume is called at start: runs left queued, running or waiting by a
+// process that stopped (their lease has lapsed) are resumed from their
+// saved conversation, or closed as interrupted when their surface cannot
+// be reached from here (a terminal run has nobody left to talk to).
+func (e *Engine) Resume(ctx context.Context) (resumed, closed int, err error) {
+	exs, err := e.cfg.Store.ExecutionsByStatus(ctx, store.StatusQueued, store.StatusRunning, store.StatusWaiting)
+	if err != nil {
+		return 0, 0, fmt.Errorf("resume: list unfinished runs: %w", err)
+	}
+	now := e.cfg.Now()
+	for i := range exs {
+		ex := &exs[i]
+		if ex.Owner != "" && ex.Owner != e.cfg.Owner && now.Before(ex.LeaseUntil) {
+			continue // another live replica drives it
+		}
+		s, ok := e.surface(ex.Surface)
+		if ok && s.Name() != "terminal" {
+			e.launch(ctx, ex.ID, true)
+			resumed++
+			continue
+		}
+		won, err := e.cfg.Store.ClaimExecution(ctx, ex.ID, e.cfg.Owner, now.Add(e.cfg.LeaseTTL))
+		if err != nil || !won {
+			continue
+		}
+		r := &run{e: e, ex: ex, surface: s, scrub: func(s string) string { return s }}
+		if err := r.end(ctx, store.StatusInterrupted, "", "hero stopped while this run was in progress; start it again to continue"); err != nil {
+			return resumed, closed, err
+		}
+		closed++
+	}
+	return resumed, closed, nil
+}
