@@ -1,0 +1,379 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/store"
+)
+
+// Identity of hero's commits.
+const (
+	gitName  = "hero"
+	gitEmail = "hero@localhost"
+)
+
+// Limits of the git and forge tools.
+const (
+	gitTimeout      = 2 * time.Minute
+	messageLimit    = 10000
+	titleLimit      = 256
+	commentLimit    = 65000 // GitHub refuses bodies over 65536 characters
+	branchNameLimit = 255
+)
+
+// gitRun runs git with args in the workspace root and returns its combined
+// output (capped), its exit code, and an error only when git could not be
+// run at all.
+func gitRun(ctx context.Context, sb sandbox.Sandbox, tool, stdin string, args ...string) (string, int, error) {
+	out := newCapture(16<<10, 16<<10, nil)
+	cmd := sandbox.Cmd{
+		Args: append([]string{"git"}, args...),
+		Env: map[string]string{
+			"GIT_AUTHOR_NAME": gitName, "GIT_AUTHOR_EMAIL": gitEmail,
+			"GIT_COMMITTER_NAME": gitName, "GIT_COMMITTER_EMAIL": gitEmail,
+			"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C",
+		},
+		Stdout: out, Stderr: out, Timeout: gitTimeout,
+	}
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	res, err := sb.Exec(ctx, cmd)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", -1, fmt.Errorf("%s: %w", tool, ctx.Err())
+		}
+		return "", -1, sandboxErr(tool, "git "+args[0], err)
+	}
+	if res.TimedOut {
+		return out.String(), res.ExitCode, fmt.Errorf("%s: git %s did not finish within %s", tool, args[0], gitTimeout)
+	}
+	return strings.TrimSpace(out.String()), res.ExitCode, nil
+}
+
+// currentBranch is the branch HEAD points to, or "" when HEAD is detached.
+func currentBranch(ctx context.Context, sb sandbox.Sandbox, tool string) (string, error) {
+	if err := requireRepo(ctx, sb, tool); err != nil {
+		return "", err
+	}
+	out, code, err := gitRun(ctx, sb, tool, "", "symbolic-ref", "-q", "--short", "HEAD")
+	if err != nil {
+		return "", err
+	}
+	if code != 0 {
+		return "", nil
+	}
+	return out, nil
+}
+
+// requireRepo fails clearly when the workspace is not a git work tree.
+func requireRepo(ctx context.Context, sb sandbox.Sandbox, tool string) error {
+	out, code, err := gitRun(ctx, sb, tool, "", "rev-parse", "--is-inside-work-tree")
+	if err != nil {
+		return err
+	}
+	if code != 0 || out != "true" {
+		return fmt.Errorf("%s: the workspace is not a git repository (git says: %s)", tool, clip(out, 300))
+	}
+	return nil
+}
+
+type commitArgs struct {
+	Message string `json:"message"`
+}
+
+func gitCommitTool() engine.Tool {
+	return spec[commitArgs]{
+		name: "git_commit",
+		desc: "Stage every change in the workspace (git add -A, so new and deleted files too; .gitignore applies) and commit it on the current branch " +
+			"as \"hero <hero@localhost>\". Returns the short commit id and the changed files, or says there was nothing to commit.",
+		mutating: true,
+		params: []param{{name: "message", typ: "string", required: true,
+			desc: "Commit message: a short summary line, optionally a blank line and details."}},
+		validate: func(a *commitArgs) error {
+			if strings.TrimSpace(a.Message) == "" {
+				return fmt.Errorf("git_commit: message is empty; give a short summary of the change")
+			}
+			if len(a.Message) > messageLimit {
+				return fmt.Errorf("git_commit: message is %d bytes; keep it under %d", len(a.Message), messageLimit)
+			}
+			return nil
+		},
+		subject: func(a commitArgs) (string, string) {
+			return a.Message, "commit all changes: " + fmt.Sprintf("%q", clip(firstLine(a.Message), 120))
+		},
+		needsSandbox: true,
+		run:          runCommit,
+	}.tool()
+}
+
+func runCommit(ctx context.Context, tc *engine.ToolContext, a commitArgs) (string, error) {
+	const tool = "git_commit"
+	sb := tc.Sandbox
+	if err := requireRepo(ctx, sb, tool); err != nil {
+		return "", err
+	}
+	if out, code, err := gitRun(ctx, sb, tool, "", "add", "-A"); err != nil {
+		return "", err
+	} else if code != 0 {
+		return "", fmt.Errorf("%s: git add -A failed (exit code %d): %s", tool, code, out)
+	}
+	out, code, err := gitRun(ctx, sb, tool, "", "diff", "--cached", "--quiet")
+	if err != nil {
+		return "", err
+	}
+	switch code {
+	case 0:
+		return "nothing to commit: the workspace has no changes since the last commit", nil
+	case 1:
+	default:
+		return "", fmt.Errorf("%s: git diff --cached failed (exit code %d): %s", tool, code, out)
+	}
+	msg := a.Message
+	if !strings.HasSuffix(msg, "\n") {
+		msg += "\n"
+	}
+	if out, code, err := gitRun(ctx, sb, tool, msg, "-c", "commit.gpgsign=false", "commit", "-q", "-F", "-"); err != nil {
+		return "", err
+	} else if code != 0 {
+		return "", fmt.Errorf("%s: git commit failed (exit code %d): %s", tool, code, out)
+	}
+	show, code, err := gitRun(ctx, sb, tool, "", "show", "--stat", "--format=%h", "HEAD")
+	if err != nil {
+		return "", err
+	}
+	if code != 0 {
+		return "", fmt.Errorf("%s: committed, but git show failed (exit code %d): %s", tool, code, show)
+	}
+	sha, stat, _ := strings.Cut(show, "\n")
+	branch, err := currentBranch(ctx, sb, tool)
+	if err != nil {
+		return "", err
+	}
+	where := "on branch " + branch
+	if branch == "" {
+		where = "on a detached HEAD"
+	}
+	return fmt.Sprintf("committed %s %s: %q\n%s", sha, where, firstLine(a.Message), strings.TrimLeft(stat, "\n")), nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	line, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSpace(line)
+}
+
+type pushArgs struct {
+	Branch string `json:"branch"`
+}
+
+func gitPushTool() engine.Tool {
+	return spec[pushArgs]{
+		name: "git_push",
+		desc: "Push a branch of the workspace's repository to the project's remote, so a pull request can be opened from it. " +
+			"Commit first with git_commit. The project's default branch (and main/master) is never pushed, and nothing is force-pushed: " +
+			"work on a branch of your own, e.g. \"hero/42-fix-parser\" (create it with run_command `git switch -c hero/42-fix-parser`).",
+		mutating: true,
+		params: []param{{name: "branch", typ: "string", required: true,
+			desc: "Name of the local branch to push, e.g. \"hero/42-fix-parser\"."}},
+		validate: func(a *pushArgs) (err error) {
+			a.Branch, err = checkBranchName("git_push", a.Branch)
+			return err
+		},
+		subject:      func(a pushArgs) (string, string) { return a.Branch, "push branch " + a.Branch },
+		needsSandbox: true,
+		run: func(ctx context.Context, tc *engine.ToolContext, a pushArgs) (string, error) {
+			const tool = "git_push"
+			if protected := protectedBranches(tc.Project); slices.Contains(protected, a.Branch) {
+				return "", fmt.Errorf("%s: refusing to push %q: it is the default or a protected branch (%s); create your own branch with run_command `git switch -c hero/<short-name>`, commit, and push that",
+					tool, a.Branch, strings.Join(protected, ", "))
+			}
+			if tc.Forge == nil {
+				return "", errNoForge(tool)
+			}
+			if err := requireRepo(ctx, tc.Sandbox, tool); err != nil {
+				return "", err
+			}
+			sha, code, err := gitRun(ctx, tc.Sandbox, tool, "", "rev-parse", "--verify", "-q", "--short", "refs/heads/"+a.Branch)
+			if err != nil {
+				return "", err
+			}
+			if code != 0 {
+				return "", fmt.Errorf("%s: there is no local branch %q; create it with run_command `git switch -c %s` and commit with git_commit first", tool, a.Branch, a.Branch)
+			}
+			if err := tc.Forge.Push(ctx, tc.Sandbox, a.Branch); err != nil {
+				return "", fmt.Errorf("%s: push %s: %w", tool, a.Branch, err)
+			}
+			return fmt.Sprintf("pushed branch %s (at %s)", a.Branch, sha), nil
+		},
+	}.tool()
+}
+
+// protectedBranches are never pushed: the project's default branch, and
+// main and master whatever the default is.
+func protectedBranches(p *store.Project) []string {
+	out := []string{"main", "master"}
+	if p != nil {
+		if d := strings.TrimPrefix(p.DefaultBranch, "refs/heads/"); d != "" && !slices.Contains(out, d) {
+			out = append([]string{d}, out...)
+		}
+	}
+	return out
+}
+
+// checkBranchName applies git check-ref-format's rules for a branch name
+// (and a few of git's --branch ones), so the name is safe to pass as an
+// argument and unambiguous. "refs/heads/x" is accepted as "x".
+func checkBranchName(tool, name string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("%s: %q is not a valid branch name: %s", tool, clip(name, 200), why)
+	}
+	b := strings.TrimPrefix(name, "refs/heads/")
+	switch {
+	case b == "":
+		return bad("it is empty")
+	case len(b) > branchNameLimit:
+		return bad(fmt.Sprintf("it is longer than %d bytes", branchNameLimit))
+	case !utf8.ValidString(b):
+		return bad("it is not valid UTF-8")
+	case strings.HasPrefix(b, "-"):
+		return bad("it starts with \"-\"")
+	case b == "HEAD" || b == "@":
+		return bad("it is a reserved name")
+	case strings.HasPrefix(b, "refs/"):
+		return bad("give the branch name itself, not a ref path")
+	case strings.HasPrefix(b, "/") || strings.HasSuffix(b, "/") || strings.Contains(b, "//"):
+		return bad("it starts or ends with \"/\" or has \"//\"")
+	case strings.HasSuffix(b, "."):
+		return bad("it ends with \".\"")
+	case strings.Contains(b, ".."):
+		return bad("it contains \"..\"")
+	case strings.Contains(b, "@{"):
+		return bad("it contains \"@{\"")
+	}
+	for _, r := range b {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(" ~^:?*[\\", r) {
+			return bad(fmt.Sprintf("it contains %q (not allowed: spaces, control characters and ~ ^ : ? * [ \\)", r))
+		}
+	}
+	for _, part := range strings.Split(b, "/") {
+		if strings.HasPrefix(part, ".") {
+			return bad("a part of it starts with \".\"")
+		}
+		if strings.HasSuffix(part, ".lock") {
+			return bad("a part of it ends with \".lock\"")
+		}
+	}
+	return b, nil
+}
+
+type prArgs struct {
+	Title string `json:"title"`
+	Body  string `json:"body"`
+	Draft bool   `json:"draft"`
+}
+
+func createPullRequestTool() engine.Tool {
+	return spec[prArgs]{
+		name: "create_pull_request",
+		desc: "Open a pull request from the workspace's current branch into the project's default branch. Push the branch with git_push first. " +
+			"Returns the pull request's URL.",
+		mutating: true,
+		params: []param{
+			{name: "title", typ: "string", required: true, desc: "Pull request title: one line saying what changes."},
+			{name: "body", typ: "string", desc: "Description in Markdown: what changed, why, and how it was verified."},
+			{name: "draft", typ: "boolean", desc: "Open it as a draft. Default: false."},
+		},
+		validate: func(a *prArgs) error {
+			a.Title = strings.TrimSpace(a.Title)
+			if a.Title == "" {
+				return fmt.Errorf("create_pull_request: title is empty; give a one-line title")
+			}
+			if strings.ContainsAny(a.Title, "\r\n") {
+				return fmt.Errorf("create_pull_request: title has a line break; keep it to one line and put details in body")
+			}
+			if len(a.Title) > titleLimit {
+				return fmt.Errorf("create_pull_request: title is %d bytes; keep it under %d and put details in body", len(a.Title), titleLimit)
+			}
+			if len(a.Body) > commentLimit {
+				return fmt.Errorf("create_pull_request: body is %d bytes; keep it under %d", len(a.Body), commentLimit)
+			}
+			return nil
+		},
+		subject: func(a prArgs) (string, string) {
+			act := fmt.Sprintf("open a pull request %q from the current branch", a.Title)
+			if a.Draft {
+				act = fmt.Sprintf("open a draft pull request %q from the current branch", a.Title)
+			}
+			return a.Title, act
+		},
+		needsSandbox: true,
+		run: func(ctx context.Context, tc *engine.ToolContext, a prArgs) (string, error) {
+			const tool = "create_pull_request"
+			if tc.Forge == nil {
+				return "", errNoForge(tool)
+			}
+			head, err := currentBranch(ctx, tc.Sandbox, tool)
+			if err != nil {
+				return "", err
+			}
+			if head == "" {
+				return "", fmt.Errorf("%s: the workspace is on a detached HEAD; switch to your branch (run_command `git switch <branch>`) first", tool)
+			}
+			if protected := protectedBranches(tc.Project); slices.Contains(protected, head) {
+				return "", fmt.Errorf("%s: the workspace is on %q, the default or a protected branch; create a branch (run_command `git switch -c hero/<short-name>`), commit, git_push it, then open the pull request", tool, head)
+			}
+			url, err := tc.Forge.CreatePullRequest(ctx, head, a.Title, a.Body, a.Draft)
+			if err != nil {
+				return "", fmt.Errorf("%s: from %s: %w", tool, head, err)
+			}
+			kind := "pull request"
+			if a.Draft {
+				kind = "draft pull request"
+			}
+			return fmt.Sprintf("opened %s from %s: %s", kind, head, url), nil
+		},
+	}.tool()
+}
+
+type commentArgs struct {
+	Body string `json:"body"`
+}
+
+func commentTool() engine.Tool {
+	return spec[commentArgs]{
+		name:     "comment",
+		desc:     "Post a comment (Markdown) on the issue or pull request this run is about, e.g. to report progress or a finding.",
+		mutating: true,
+		params: []param{{name: "body", typ: "string", required: true,
+			desc: "The comment, in Markdown."}},
+		validate: func(a *commentArgs) error {
+			if strings.TrimSpace(a.Body) == "" {
+				return fmt.Errorf("comment: body is empty; give the text to post")
+			}
+			if len(a.Body) > commentLimit {
+				return fmt.Errorf("comment: body is %d bytes; keep it under %d", len(a.Body), commentLimit)
+			}
+			return nil
+		},
+		subject: func(a commentArgs) (string, string) {
+			return a.Body, "post a comment: " + fmt.Sprintf("%q", clip(a.Body, 160))
+		},
+		run: func(ctx context.Context, tc *engine.ToolContext, a commentArgs) (string, error) {
+			if tc.Forge == nil {
+				return "", errNoForge("comment")
+			}
+			if err := tc.Forge.Comment(ctx, a.Body); err != nil {
+				return "", fmt.Errorf("comment: %w", err)
+			}
+			return fmt.Sprintf("comment posted (%d characters)", utf8.RuneCountInString(a.Body)), nil
+		},
+	}.tool()
+}
