@@ -384,7 +384,7 @@ func (e *Engine) Steer(ctx context.Context, executionID, by string, byUserID int
 
 // cancelMarker is the input body that asks a run to stop; it never reaches
 // the model.
-const cancelMarker = "\x00hero:cancel"
+const cancelMarker = "[hero:cancel]"
 
 type errCancelled struct{ by string }
 
