@@ -1,0 +1,483 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Source says where a workspace's repository comes from: exactly one of
+// Path and URL.
+type Source struct {
+	// Path is a local directory, copied as it is (uncommitted changes and
+	// .git included, so `git diff` works inside).
+	Path string
+	// URL is cloned inside the sandbox (https, http, ssh or git scheme).
+	// Credentials do not belong in it: use Token.
+	URL string
+	// Branch to check out; "" is the remote's default.
+	Branch string
+	// Depth makes a shallow clone when > 0.
+	Depth int
+	// Token authenticates an http(s) clone (a GitHub token works as is).
+	// It reaches git only through the clone command's environment, never
+	// argv, files on disk, logs or errors.
+	Token string
+	// AllowNetwork lets the dependency install step use the network.
+	AllowNetwork bool
+	// Install runs the detected dependency installs.
+	Install bool
+	// InstallTimeout bounds each install command (default 15 min).
+	InstallTimeout time.Duration
+}
+
+// Report says what Hydrate did, for the execution log and the user.
+type Report struct {
+	Source string // Path, or URL without credentials
+	Method string // "copy" (host copy), "tar" (streamed archive) or "clone"
+	Files  int    // files and links copied ("copy" and "tar")
+	Commit string // HEAD after hydration, when the workspace is a git repository
+	Steps  []Step
+}
+
+// Step is one thing Hydrate did or deliberately skipped.
+type Step struct {
+	Name     string   // "copy", "clone", "install go", …
+	Command  []string // argv run in the sandbox, if any
+	Skipped  bool
+	Note     string // why it was skipped, or how it failed
+	ExitCode int
+	Duration time.Duration
+}
+
+// String renders the report as a few human-readable lines.
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", r.Method, r.Source)
+	if r.Commit != "" {
+		fmt.Fprintf(&b, " at %s", r.Commit)
+	}
+	for _, s := range r.Steps {
+		switch {
+		case s.Skipped:
+			fmt.Fprintf(&b, "\n- %s: skipped: %s", s.Name, s.Note)
+		case s.ExitCode != 0:
+			fmt.Fprintf(&b, "\n- %s: failed (exit %d): %s", s.Name, s.ExitCode, s.Note)
+		default:
+			fmt.Fprintf(&b, "\n- %s: done in %s", s.Name, s.Duration.Round(time.Millisecond))
+		}
+	}
+	return b.String()
+}
+
+// installer is one dependency manager Hydrate knows: the lock file that
+// reveals it, the tool that must exist in the sandbox and the argv.
+type installer struct {
+	name, file, tool string
+	args             []string
+	env              map[string]string
+}
+
+// installers in detection order; within a group (js, python) only the
+// first match runs, since a project uses one package manager.
+var installers = []struct {
+	group string
+	installer
+}{
+	{"go", installer{"go", "go.mod", "go", []string{"go", "mod", "download"}, nil}},
+	{"js", installer{"pnpm", "pnpm-lock.yaml", "pnpm", []string{"pnpm", "install", "--frozen-lockfile"}, nil}},
+	{"js", installer{"yarn", "yarn.lock", "yarn", []string{"yarn", "install", "--frozen-lockfile"}, nil}},
+	{"js", installer{"npm", "package-lock.json", "npm", []string{"npm", "ci"}, nil}},
+	{"python", installer{"uv", "uv.lock", "uv", []string{"uv", "sync"}, nil}},
+	{"python", installer{"poetry", "poetry.lock", "poetry", []string{"poetry", "install"}, nil}},
+	// User site (~/.local under the sandbox's HOME): /usr is read-only.
+	{"python", installer{"pip", "requirements.txt", "pip", []string{"pip", "install", "-r", "requirements.txt"},
+		map[string]string{"PIP_USER": "1", "PIP_BREAK_SYSTEM_PACKAGES": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}}},
+	{"rust", installer{"cargo", "Cargo.lock", "cargo", []string{"cargo", "fetch"}, nil}},
+}
+
+// Hydrate fills a fresh, empty workspace from src and, when src.Install is
+// set, installs dependencies. A failing install is recorded in the Report,
+// not returned as an error: the agent can still work (and fix it).
+func Hydrate(ctx context.Context, sb Sandbox, src Source, log *slog.Logger) (Report, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var rep Report
+	var err error
+	switch {
+	case src.Path != "" && src.URL != "":
+		return rep, errors.New("hydrate: give either a local path or a URL, not both")
+	case src.Path != "":
+		rep, err = hydrateLocal(ctx, sb, src.Path)
+	case src.URL != "":
+		rep, err = hydrateClone(ctx, sb, src)
+	default:
+		return rep, errors.New("hydrate: no source: set a local path or a repository URL")
+	}
+	if err != nil {
+		return rep, err
+	}
+	if _, err := sb.Stat(ctx, ".git"); err == nil {
+		var out bytes.Buffer
+		res, err := sb.Exec(ctx, Cmd{Args: []string{"git", "rev-parse", "HEAD"}, Stdout: &out, Timeout: time.Minute})
+		if err == nil && res.ExitCode == 0 {
+			rep.Commit = strings.TrimSpace(out.String())
+		}
+	}
+	if src.Install {
+		rep.Steps = append(rep.Steps, installDeps(ctx, sb, src)...)
+	}
+	log.Info("workspace hydrated", "sandbox", sb.ID(), "source", rep.Source, "method", rep.Method, "commit", rep.Commit, "steps", len(rep.Steps))
+	return rep, nil
+}
+
+func hydrateLocal(ctx context.Context, sb Sandbox, dir string) (Report, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Report{}, fmt.Errorf("hydrate from %q: %w", dir, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return Report{}, fmt.Errorf("hydrate from %q: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return Report{}, fmt.Errorf("hydrate from %q: not a directory", dir)
+	}
+	rep := Report{Source: abs}
+	start := time.Now()
+	if hw, ok := hostWorkspace(sb); ok {
+		rep.Method = "copy"
+		uid, gid := hw.HostOwner()
+		rep.Files, err = copyTree(ctx, abs, hw.HostDir(), uid, gid)
+	} else {
+		rep.Method = "tar"
+		rep.Files, err = streamTar(ctx, sb, abs)
+	}
+	if err != nil {
+		return rep, fmt.Errorf("hydrate from %q: %w", dir, err)
+	}
+	rep.Steps = append(rep.Steps, Step{Name: rep.Method, Duration: time.Since(start)})
+	return rep, nil
+}
+
+// hostWorkspace finds a HostWorkspace through wrappers such as *Lease.
+func hostWorkspace(sb Sandbox) (HostWorkspace, bool) {
+	for sb != nil {
+		if hw, ok := sb.(HostWorkspace); ok {
+			return hw, true
+		}
+		u, ok := sb.(interface{ Unwrap() Sandbox })
+		if !ok {
+			return nil, false
+		}
+		sb = u.Unwrap()
+	}
+	return nil, false
+}
+
+// copyTree copies src into the empty directory dst on this host: regular
+// files, directories and symlinks (as links), owned by uid:gid. New files
+// are created with O_EXCL|O_NOFOLLOW, so nothing outside dst is written.
+func copyTree(ctx context.Context, src, dst string, uid, gid int) (int, error) {
+	chown := uid != os.Geteuid() || gid != os.Getegid()
+	n := 0
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			if err := os.Mkdir(target, info.Mode().Perm()|0o700); err != nil {
+				return err
+			}
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(link, target); err != nil {
+				return err
+			}
+			n++
+		case d.Type().IsRegular():
+			if err := copyFile(path, target, info.Mode().Perm()); err != nil {
+				return err
+			}
+			n++
+		default:
+			return nil // devices, sockets, FIFOs stay behind
+		}
+		if chown {
+			return os.Lchown(target, uid, gid)
+		}
+		return nil
+	})
+	return n, err
+}
+
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(dst, perm) // past the umask
+	}
+	return err
+}
+
+// streamTar sends src as a tar archive to `tar -x` inside the sandbox, for
+// providers whose workspace is not on this host.
+func streamTar(ctx context.Context, sb Sandbox, src string) (int, error) {
+	pr, pw := io.Pipe()
+	count := make(chan int, 1)
+	go func() {
+		n, err := writeTar(ctx, pw, src)
+		count <- n
+		pw.CloseWithError(err)
+	}()
+	var stderr bytes.Buffer
+	res, err := sb.Exec(ctx, Cmd{
+		Args:    []string{"tar", "-x", "-f", "-", "--no-same-owner"},
+		Stdin:   pr,
+		Stderr:  &stderr,
+		Timeout: 30 * time.Minute,
+	})
+	pr.CloseWithError(errors.New("tar exited"))
+	n := <-count
+	if err != nil {
+		return n, fmt.Errorf("extract in sandbox: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return n, fmt.Errorf("extract in sandbox: tar exited %d: %s", res.ExitCode, tail(stderr.String(), 500))
+	}
+	return n, nil
+}
+
+func writeTar(ctx context.Context, w io.Writer, src string) (int, error) {
+	tw := tar.NewWriter(w)
+	n := 0
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		var link string
+		if d.Type()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		} else if !d.IsDir() && !d.Type().IsRegular() {
+			return nil
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		if !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, tw.Close()
+}
+
+func hydrateClone(ctx context.Context, sb Sandbox, src Source) (Report, error) {
+	u, err := url.Parse(src.URL)
+	if err != nil {
+		// url.Error quotes the URL; never echo it, it may hold a secret.
+		return Report{}, errors.New("hydrate: repository URL does not parse")
+	}
+	switch u.Scheme {
+	case "https", "http", "ssh", "git":
+	default:
+		return Report{}, fmt.Errorf("hydrate: repository URL scheme %q is not supported (use https, http, ssh or git)", u.Scheme)
+	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		return Report{}, errors.New("hydrate: the repository URL contains a password; pass credentials as the token instead")
+	}
+	if strings.HasPrefix(src.Branch, "-") || strings.ContainsAny(src.Branch, "\x00 \n") {
+		return Report{}, fmt.Errorf("hydrate: invalid branch name %q", src.Branch)
+	}
+	clean := *u
+	clean.User = nil
+	rep := Report{Source: clean.String(), Method: "clone"}
+
+	args := []string{"git", "clone"}
+	if src.Depth > 0 {
+		args = append(args, "--depth", fmt.Sprint(src.Depth))
+	}
+	if src.Branch != "" {
+		args = append(args, "--branch", src.Branch)
+	}
+	args = append(args, "--", src.URL, ".")
+	env := map[string]string{"GIT_TERMINAL_PROMPT": "0"}
+	var secrets []string
+	if src.Token != "" {
+		if u.Scheme != "https" && u.Scheme != "http" {
+			return rep, fmt.Errorf("hydrate: a token only works with http(s) URLs, not %s", u.Scheme)
+		}
+		basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + src.Token))
+		// GIT_CONFIG_COUNT/KEY/VALUE configure git for this process only:
+		// the header is never written to .git/config.
+		env["GIT_CONFIG_COUNT"] = "1"
+		env["GIT_CONFIG_KEY_0"] = "http.extraHeader"
+		env["GIT_CONFIG_VALUE_0"] = "Authorization: Basic " + basic
+		secrets = []string{src.Token, basic}
+	}
+	var out bytes.Buffer
+	start := time.Now()
+	res, err := sb.Exec(ctx, Cmd{Args: args, Env: env, Network: true, Stdout: &out, Stderr: &out, Timeout: 30 * time.Minute})
+	step := Step{Name: "clone", Command: args, ExitCode: res.ExitCode, Duration: time.Since(start)}
+	if err != nil {
+		return rep, fmt.Errorf("hydrate: clone %s: %s", rep.Source, scrub(err.Error(), secrets))
+	}
+	if res.ExitCode != 0 || res.TimedOut {
+		msg := scrub(tail(out.String(), 800), secrets)
+		if res.TimedOut {
+			msg = "timed out; " + msg
+		}
+		step.Note = msg
+		rep.Steps = append(rep.Steps, step)
+		return rep, fmt.Errorf("hydrate: clone %s: git exited %d: %s", rep.Source, res.ExitCode, msg)
+	}
+	rep.Steps = append(rep.Steps, step)
+	return rep, nil
+}
+
+func installDeps(ctx context.Context, sb Sandbox, src Source) []Step {
+	timeout := src.InstallTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Minute
+	}
+	var steps []Step
+	done := map[string]bool{}
+	for _, in := range installers {
+		if done[in.group] {
+			continue
+		}
+		if _, err := sb.Stat(ctx, in.file); err != nil {
+			continue
+		}
+		done[in.group] = true
+		step := Step{Name: "install " + in.name, Command: in.args}
+		switch {
+		case !src.AllowNetwork:
+			step.Skipped = true
+			step.Note = fmt.Sprintf("found %s but the project does not allow network for installs; run `%s` when it does", in.file, strings.Join(in.args, " "))
+		case !hasTool(ctx, sb, in.tool):
+			step.Skipped = true
+			step.Note = fmt.Sprintf("found %s but %s is not installed in the sandbox", in.file, in.tool)
+		default:
+			var out bytes.Buffer
+			start := time.Now()
+			res, err := sb.Exec(ctx, Cmd{Args: in.args, Env: in.env, Network: true, Stdout: &out, Stderr: &out, Timeout: timeout})
+			step.Duration = time.Since(start)
+			step.ExitCode = res.ExitCode
+			switch {
+			case err != nil:
+				step.ExitCode = -1
+				step.Note = err.Error()
+			case res.TimedOut:
+				step.Note = fmt.Sprintf("timed out after %s", timeout)
+				if step.ExitCode == 0 {
+					step.ExitCode = -1
+				}
+			case res.ExitCode != 0:
+				step.Note = tail(out.String(), 500)
+			}
+		}
+		steps = append(steps, step)
+	}
+	return steps
+}
+
+// hasTool reports whether a command exists on the sandbox's PATH. The name
+// is passed as an argument, never spliced into the script.
+func hasTool(ctx context.Context, sb Sandbox, tool string) bool {
+	res, err := sb.Exec(ctx, Cmd{Args: []string{"sh", "-c", `command -v "$1" >/dev/null`, "sh", tool}, Timeout: time.Minute})
+	return err == nil && res.ExitCode == 0
+}
+
+func scrub(s string, secrets []string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}
