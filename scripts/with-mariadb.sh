@@ -10,6 +10,7 @@
 #
 #   HERO_TEST_MYSQL_URL=mysql://hero:hero@127.0.0.1:PORT/hero_test
 #
+# (and HERO_TEST_MYSQL_SOCKET_URL, the same database over the unix socket),
 # runs the command, then stops the server and deletes the temporary directory
 # (also when the command or the script fails or is interrupted). The exit
 # status is the command's. Works as root (CI on a fresh Debian 12 machine) and
@@ -119,6 +120,7 @@ GRANT ALL PRIVILEGES ON hero_test.* TO 'hero'@'localhost';
 SQL
 
 export HERO_TEST_MYSQL_URL="mysql://hero:hero@127.0.0.1:$port/hero_test"
+export HERO_TEST_MYSQL_SOCKET_URL="mysql://hero:hero@/hero_test?socket=$sock"
 echo "with-mariadb: MariaDB ready, HERO_TEST_MYSQL_URL=$HERO_TEST_MYSQL_URL" >&2
 
 set +e

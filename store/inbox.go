@@ -286,13 +286,18 @@ func (w *InboxWriter) commit(ctx context.Context, b *inboxBatch) {
 	err := w.db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		t := now()
 		for _, it := range b.items {
-			it.d.ID, it.d.ReceivedAt, it.d.NextAttemptAt = 0, t, t
+			it.d.ID, it.d.ReceivedAt, it.d.NextAttemptAt, it.inserted = 0, t, t, false
+		}
+		if w.db.dialect == DialectSQLite {
+			return insertBatchSQLite(ctx, tx, b.items)
+		}
+		for _, it := range b.items {
 			_, err := tx.NewInsert().Model(it.d).Exec(ctx)
 			switch {
 			case err == nil:
 				it.inserted = true
 			case isUniqueViolation(err):
-				it.inserted = false // a retry, or twice in this batch
+				// a retry, or twice in this batch
 			default:
 				return err
 			}
@@ -307,4 +312,50 @@ func (w *InboxWriter) commit(ctx context.Context, b *inboxBatch) {
 	for _, it := range b.items {
 		it.inserted, it.err = w.db.Enqueue(ctx, it.d.Source, it.d.DeliveryID, it.d.Event, it.d.Payload)
 	}
+}
+
+// maxBatchSQL bounds one multi-row INSERT on SQLite (payloads are inlined).
+const maxBatchSQL = 4 << 20
+
+// insertBatchSQLite inserts items with multi-row INSERT … ON CONFLICT DO
+// NOTHING RETURNING statements: one statement per chunk instead of one per
+// delivery, which is what makes the group commit fast. The returned keys
+// say which items were new; of two items with the same key in one batch the
+// first one is.
+func insertBatchSQLite(ctx context.Context, tx bun.Tx, items []*inboxItem) error {
+	for start := 0; start < len(items); {
+		end, size := start, 0
+		for end < len(items) && (end == start || size+len(items[end].d.Payload)*2 < maxBatchSQL) {
+			size += len(items[end].d.Payload)*2 + 256
+			end++
+		}
+		chunk := make([]*Delivery, 0, end-start)
+		for _, it := range items[start:end] {
+			chunk = append(chunk, it.d)
+		}
+		var keys []struct {
+			Source     string `bun:"source"`
+			DeliveryID string `bun:"delivery_id"`
+		}
+		err := tx.NewInsert().Model(&chunk).ExcludeColumn("id").
+			On("CONFLICT (source, delivery_id) DO NOTHING").
+			Returning("source, delivery_id").
+			Scan(ctx, &keys)
+		if err != nil {
+			return err
+		}
+		fresh := make(map[[2]string]bool, len(keys))
+		for _, k := range keys {
+			fresh[[2]string{k.Source, k.DeliveryID}] = true
+		}
+		for _, it := range items[start:end] {
+			k := [2]string{it.d.Source, it.d.DeliveryID}
+			if fresh[k] {
+				it.inserted = true
+				delete(fresh, k)
+			}
+		}
+		start = end
+	}
+	return nil
 }

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -313,8 +316,16 @@ const migrateLockName = "hero_migrate"
 // that start together take turns through a named lock (GET_LOCK), which the
 // server releases by itself if a replica dies while holding it; the ones
 // that come later find nothing left to do. It waits for the lock as long as
-// ctx allows (at most 5 minutes).
+// ctx allows (at most 5 minutes). On SQLite, processes sharing the file
+// take turns through an flock on <file>.migrate-lock.
 func (db *DB) Migrate(ctx context.Context) error {
+	if db.path != "" {
+		unlock, err := lockFile(ctx, db.path+".migrate-lock")
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer unlock()
+	}
 	if db.dialect == DialectMySQL {
 		conn, err := db.bun.Conn(ctx)
 		if err != nil {
@@ -348,4 +359,34 @@ func (db *DB) Migrate(ctx context.Context) error {
 		db.log.Info("database migrated", "group", group.ID, "migrations", group.Migrations.String())
 	}
 	return nil
+}
+
+// lockFile takes an exclusive flock on path, polling so that ctx can end
+// the wait. The kernel drops the lock if the process dies.
+func lockFile(ctx context.Context, path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	delay := time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() {
+				syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("wait for lock %s: %w", path, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
 }

@@ -1,5 +1,9 @@
 package store
 
+// The bun tags below drive queries. The tables themselves are created by
+// the versioned migrations in migrate.go (hand-written per dialect), so a
+// new field needs a new migration there too.
+
 import (
 	"time"
 

@@ -53,6 +53,7 @@ type DB struct {
 	dialect string
 	log     *slog.Logger
 	keyring *vault.Keyring
+	path    string // SQLite database file; "" for MySQL and :memory:
 }
 
 // Option configures Open.
@@ -142,6 +143,9 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	}
 	db.bun = bun.NewDB(sqldb, sqlitedialect.New())
 	db.dialect = DialectSQLite
+	if path != ":memory:" {
+		db.path = path
+	}
 	return nil
 }
 

@@ -88,6 +88,10 @@ func runSuite(t *testing.T, url string) {
 	if err := s.db.Migrate(t.Context()); err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
+	applied, err := s.db.Bun().NewSelect().Table("hero_migrations").Count(t.Context())
+	if err != nil || applied != 1 {
+		t.Fatalf("hero_migrations has %d rows (%v), want 1: a migration was applied twice", applied, err)
+	}
 
 	tests := map[string]func(*testing.T, *suite){
 		"Schema":        testSchema,
@@ -1118,6 +1122,25 @@ func TestOpen(t *testing.T) {
 	}
 	if _, err := store.Open(ctx, "", "", nil); err == nil {
 		t.Error("Open with no URL and no data dir succeeded")
+	}
+}
+
+// TestOpenMySQLSocket opens the test MariaDB through its unix socket.
+func TestOpenMySQLSocket(t *testing.T) {
+	url := os.Getenv("HERO_TEST_MYSQL_SOCKET_URL")
+	if url == "" {
+		t.Skip("HERO_TEST_MYSQL_SOCKET_URL not set; scripts/with-mariadb.sh sets it")
+	}
+	t.Parallel()
+	db, err := store.Open(t.Context(), url, "", nil)
+	must(t, err)
+	defer db.Close()
+	if db.Dialect() != store.DialectMySQL {
+		t.Fatalf("Dialect = %q", db.Dialect())
+	}
+	must(t, db.Migrate(t.Context()))
+	if _, err := db.ListProjects(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
 
