@@ -84,7 +84,7 @@ for attempt in 1 2 3 4 5; do
     --skip-name-resolve --skip-log-bin \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=2 \
-    --max-connections=300 --open-files-limit=8192 &
+    --max-connections=300 --open-files-limit=8192 >>"$tmp/error.log" 2>&1 &
   pid=$!
   # Ready when it answers on the socket; bounded to 60 s per attempt.
   for _ in $(seq 1 600); do

@@ -308,8 +308,9 @@ func firstLine(s string) string {
 }
 
 // migrateLockName is the MySQL named lock that serialises replicas running
-// migrations at the same time.
-const migrateLockName = "hero_migrate"
+// migrations at the same time; named locks are server-wide, so the database
+// name is appended to leave other databases on the server alone.
+const migrateLockName = "hero_migrate:"
 
 // Migrate brings the schema to the latest version. It is idempotent and is
 // run by `hero migrate` and at every `hero serve` start. On MySQL, replicas
@@ -337,13 +338,13 @@ func (db *DB) Migrate(ctx context.Context) error {
 			wait = min(wait, time.Until(dl))
 		}
 		var got sql.NullInt64
-		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", migrateLockName, int(wait.Seconds())).Scan(&got); err != nil {
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(CONCAT(?, DATABASE()), ?)", migrateLockName, int(wait.Seconds())).Scan(&got); err != nil {
 			return fmt.Errorf("migrate: take lock %s: %w", migrateLockName, err)
 		}
 		if !got.Valid || got.Int64 != 1 {
 			return fmt.Errorf("migrate: another replica held lock %s for more than %s", migrateLockName, wait.Round(time.Second))
 		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", migrateLockName)
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(CONCAT(?, DATABASE()))", migrateLockName)
 	}
 
 	m := migrate.NewMigrator(db.bun, db.migrations(), migrate.WithTableName("hero_migrations"),
