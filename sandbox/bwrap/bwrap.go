@@ -54,18 +54,17 @@ var defaultLimits = sandbox.Limits{
 }
 
 // etcFiles are the only entries of the host's /etc a sandbox sees: what
-// name resolution, TLS, dynamic linking and common tools need. Files that
-// can hold secrets (shadow, gshadow, ssh host keys, sudoers, npmrc, pip.conf,
-// gitconfig, …) are deliberately absent: the sandbox's root user owns every
-// root-owned file it can see, so mode bits do not protect them.
+// name resolution, TLS, dynamic linking and common tools need. Everything
+// else is absent on purpose (shadow, gshadow, ssh host keys, ssl/private,
+// sudoers, npmrc, pip.conf, gitconfig, database configs …): the sandbox's
+// root user owns every root-owned file it can see, so mode bits do not
+// protect them. The list is short because every entry is a mount, and
+// mounts are most of bwrap's start-up time.
 var etcFiles = []string{
-	"passwd", "group", "hosts", "hostname", "resolv.conf", "nsswitch.conf",
-	"host.conf", "gai.conf", "protocols", "services", "networks",
-	"ssl", "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies",
-	"alternatives", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
-	"localtime", "timezone", "zoneinfo", "mime.types", "magic", "magic.mime",
-	"os-release", "debian_version", "lsb-release", "locale.alias", "locale.conf",
-	"bash.bashrc", "profile", "inputrc", "python3", "perl",
+	"passwd", "group", "hosts", "resolv.conf", "nsswitch.conf", "gai.conf",
+	"protocols", "services", "ssl/certs", "ssl/openssl.cnf", "pki/tls/certs",
+	"pki/ca-trust", "crypto-policies", "alternatives", "ld.so.cache",
+	"localtime", "os-release",
 }
 
 var idPattern = regexp.MustCompile(`^bw-[0-9a-f]{16}$`)
@@ -281,6 +280,23 @@ func (p *Provider) systemArgs() []string {
 	args = append(args, "--perms", "0755", "--dir", "/etc")
 	for _, name := range etcFiles {
 		src := "/etc/" + name
+		fi, err := os.Lstat(src)
+		if err != nil {
+			continue
+		}
+		// A link into /usr costs no mount: recreate it.
+		if fi.Mode()&os.ModeSymlink != 0 {
+			if target, err := os.Readlink(src); err == nil {
+				abs := target
+				if !filepath.IsAbs(abs) {
+					abs = filepath.Join(filepath.Dir(src), target)
+				}
+				if strings.HasPrefix(abs, "/usr/") {
+					args = append(args, "--symlink", target, src)
+					continue
+				}
+			}
+		}
 		if _, err := os.Stat(src); err == nil {
 			args = append(args, "--ro-bind", src, src)
 		}

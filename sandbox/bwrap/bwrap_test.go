@@ -170,17 +170,17 @@ func TestHostFilesInvisible(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("TOP-SECRET-VALUE"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	o := runCmd(t, sb, sandbox.Cmd{Args: sh(`cat ` + secret + ` /etc/shadow /etc/gshadow 2>&1; ls /root 2>&1; ls ` + p.baseDir + ` 2>&1; ls /work 2>&1; ls /etc/ssh 2>&1; echo end`)})
+	o := runCmd(t, sb, sandbox.Cmd{Args: sh(`cat ` + secret + ` /etc/shadow /etc/gshadow 2>&1; ls /root 2>&1; ls ` + p.baseDir + ` 2>&1; ls /work 2>&1; ls /etc/ssh 2>&1; ls /etc/ssl/private 2>&1; echo end`)})
 	if strings.Contains(o.stdout, "TOP-SECRET-VALUE") || strings.Contains(o.stdout, "root:") {
 		t.Fatalf("host secrets visible: %q", o.stdout)
 	}
-	for _, want := range []string{secret + ": No such file", "/etc/shadow: No such file", "/root': No such file"} {
+	for _, want := range []string{secret + ": No such file", "/etc/shadow: No such file", "/root': No such file", "/etc/ssl/private': No such file"} {
 		if !strings.Contains(o.stdout, want) {
 			t.Errorf("output %q lacks %q", o.stdout, want)
 		}
 	}
 	// What tools need is there.
-	o = runCmd(t, sb, sandbox.Cmd{Args: sh(`test -r /etc/passwd && test -d /proc/self && test -c /dev/null && id -u && git --version >/dev/null && echo tools-ok`)})
+	o = runCmd(t, sb, sandbox.Cmd{Args: sh(`test -r /etc/passwd && test -d /proc/self && test -c /dev/null && id -u && git --version >/dev/null && test -e /etc/ssl/certs && date >/dev/null && echo tools-ok`)})
 	if !strings.Contains(o.stdout, "tools-ok") {
 		t.Fatalf("tools: stdout %q stderr %q", o.stdout, o.stderr)
 	}
