@@ -119,6 +119,9 @@ func runCommand(ctx context.Context, tc *engine.ToolContext, a commandArgs) (str
 		}
 		return "", sandboxErr("run_command", "run "+quoteCommand(a.Command), err)
 	}
+	if ctx.Err() != nil {
+		return "", fmt.Errorf("run_command: the command was killed because the run stopped: %w", ctx.Err())
+	}
 	var status string
 	switch {
 	case res.TimedOut:

@@ -93,10 +93,10 @@ func sandboxErr(tool, op string, err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: %s: %w", tool, op, err)
 	case errors.Is(err, sandbox.ErrOutsideWorkspace):
-		return fmt.Errorf("%s: %s: the path leads outside the workspace (through a symlink pointing out of %s?); only files inside the workspace can be used: %w",
-			tool, op, sandbox.WorkspaceRoot, err)
+		return &quietError{fmt.Sprintf("%s: %s: the path leads outside the workspace (through a symlink pointing out of %s?); only files inside the workspace can be used",
+			tool, op, sandbox.WorkspaceRoot), err}
 	case errors.Is(err, sandbox.ErrNotFound):
-		return fmt.Errorf("%s: %s: no such file or directory (list_files shows what exists): %w", tool, op, err)
+		return &quietError{fmt.Sprintf("%s: %s: no such file or directory (list_files shows what exists)", tool, op), err}
 	case errors.Is(err, sandbox.ErrClosed):
 		return fmt.Errorf("%s: %s: %w: %w", tool, op, engine.ErrSandboxBroken, err)
 	case errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrInvalid),
@@ -107,3 +107,13 @@ func sandboxErr(tool, op string, err error) error {
 	}
 	return fmt.Errorf("%s: %s: %w: %w", tool, op, engine.ErrSandboxBroken, err)
 }
+
+// quietError says msg to the model but still wraps err for errors.Is; the
+// provider's own text (with host paths) says nothing more useful.
+type quietError struct {
+	msg string
+	err error
+}
+
+func (e *quietError) Error() string { return e.msg }
+func (e *quietError) Unwrap() error { return e.err }
