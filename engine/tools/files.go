@@ -30,6 +30,9 @@ const (
 	searchMatchLimit = 200
 	// searchFileLimit: larger files are skipped by search.
 	searchFileLimit = 2 << 20
+	// searchScanFiles and searchScanBytes bound one search's work.
+	searchScanFiles = 20000
+	searchScanBytes = 256 << 20
 	// searchLineLimit is how much of a matching line is shown.
 	searchLineLimit = 240
 	// binarySniff is how many leading bytes are checked for NUL.
@@ -245,9 +248,10 @@ func runSearch(ctx context.Context, tc *engine.ToolContext, a searchArgs) (strin
 		slices.SortFunc(files, func(x, y sandbox.FileInfo) int { return strings.Compare(x.Path, y.Path) })
 	}
 	var (
-		b              strings.Builder
-		matches, large int
-		more           bool
+		b                       strings.Builder
+		matches, large, scanned int
+		scannedBytes            int64
+		more, stopped           bool
 	)
 	for _, f := range files {
 		if err := ctxErr(ctx, "search"); err != nil {
@@ -257,6 +261,12 @@ func runSearch(ctx context.Context, tc *engine.ToolContext, a searchArgs) (strin
 			large++
 			continue
 		}
+		if scanned == searchScanFiles || scannedBytes+f.Size > searchScanBytes {
+			stopped = true
+			break
+		}
+		scanned++
+		scannedBytes += f.Size
 		data, err := sb.ReadFile(ctx, f.Path)
 		if err != nil {
 			if isCtxErr(err) {
@@ -289,11 +299,14 @@ func runSearch(ctx context.Context, tc *engine.ToolContext, a searchArgs) (strin
 	if more {
 		fmt.Fprintf(&b, "[… stopped after %d matches; narrow the pattern or the path …]\n", searchMatchLimit)
 	}
+	if stopped {
+		fmt.Fprintf(&b, "[… stopped after searching %d files (%d MB); give a narrower path …]\n", scanned, scannedBytes>>20)
+	}
 	if large > 0 {
 		fmt.Fprintf(&b, "[%d file(s) over %d MB were not searched; use run_command with grep for them]\n", large, searchFileLimit>>20)
 	}
 	if matches == 0 {
-		return fmt.Sprintf("no matches for /%s/ in %s (%d files searched)\n%s", a.Pattern, shown(a.Path), len(files)-large, b.String()), nil
+		return fmt.Sprintf("no matches for /%s/ in %s (%d files searched)\n%s", a.Pattern, shown(a.Path), scanned, b.String()), nil
 	}
 	return b.String(), nil
 }
