@@ -39,7 +39,7 @@ type PolicyDecision struct {
 //
 // For run_command the subject (the command) is matched in three forms: as
 // given, with blanks collapsed, and with quotes and backslashes removed (so
-// r''m -rf or "rm" -rf is still a recursive delete). A confirm or deny rule
+// r”m -rf or "rm" -rf is still a recursive delete). A confirm or deny rule
 // matches when any form matches; an allow rule only when every form does.
 // The policy is a safety net against accidents and obvious mistakes, not the
 // security boundary: the sandbox is. A command that hides its intent behind
