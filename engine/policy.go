@@ -39,11 +39,12 @@ type PolicyDecision struct {
 //
 // For run_command the subject (the command) is matched in three forms: as
 // given, with blanks collapsed, and with quotes and backslashes removed (so
-// r”m -rf or "rm" -rf is still a recursive delete). A confirm or deny rule
-// matches when any form matches; an allow rule only when every form does.
-// The policy is a safety net against accidents and obvious mistakes, not the
-// security boundary: the sandbox is. A command that hides its intent behind
-// variables or encodings is not recognised.
+// an rm spelled with empty quotes inside it, or quoted, is still a recursive
+// delete). A confirm or deny rule matches when any form matches; an allow
+// rule only when every form does. The policy is a safety net against
+// accidents and obvious mistakes, not the security boundary: the sandbox
+// is. A command that hides its intent behind variables or encodings is not
+// recognised.
 type Policy struct {
 	project  []policyRule
 	defaults []policyRule
