@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/tools"
+	"github.com/hero-dev/hero/llm/openai"
+	"github.com/hero-dev/hero/redact"
+	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/sandbox/bwrap"
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/vault"
+)
+
+// app is the wired core shared by every subcommand: logger, database,
+// keyring. The agent parts are added by withAgent.
+type app struct {
+	cfg      config
+	log      *slog.Logger
+	redactor *redact.Redactor
+	keyring  *vault.Keyring
+	db       *store.DB
+
+	manager *sandbox.Manager
+	engine  *engine.Engine
+	ws      *workspaces
+}
+
+// openApp opens the data directory, the keyring and the database, and
+// applies migrations.
+func openApp(ctx context.Context, cfg config, std stdio) (*app, error) {
+	r := redact.New()
+	r.Add(cfg.OpenAIKey, cfg.GitHubToken, cfg.E2BAPIKey, cfg.SecretsKey)
+	log := slog.New(redact.Handler(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelInfo}), r))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s (HERO_DATA_DIR): %w", cfg.DataDir, err)
+	}
+	kr, err := vault.LoadOrCreate(cfg.DataDir, cfg.SecretsKey, cfg.SecretsSalt, log)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, log, store.WithKeyring(kr))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return &app{cfg: cfg, log: log, redactor: r, keyring: kr, db: db}, nil
+}
+
+func (a *app) close() {
+	if a.manager != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := a.manager.Close(ctx); err != nil {
+			a.log.Warn("close sandboxes", "err", err)
+		}
+		cancel()
+	}
+	if err := a.db.Close(); err != nil {
+		a.log.Warn("close database", "err", err)
+	}
+}
+
+// withAgent adds the sandbox manager and the engine. owner names this
+// process in leases; poolSize pre-warms sandboxes (0 for `hero run`).
+func (a *app) withAgent(owner string, poolSize int, observe func(*store.Execution, engine.Event)) error {
+	prov, err := bwrap.New(filepath.Join(a.cfg.DataDir, "sandboxes"), a.log.With("component", "sandbox"))
+	if err != nil {
+		return fmt.Errorf("local sandbox: %w", err)
+	}
+	a.manager, err = sandbox.NewManager(prov, leaseStore{a.db}, sandbox.ManagerConfig{Owner: owner, PoolSize: poolSize}, a.log.With("component", "sandbox"))
+	if err != nil {
+		return fmt.Errorf("sandbox manager: %w", err)
+	}
+	var model engine.Model = unconfiguredModel{}
+	if a.cfg.OpenAIKey != "" {
+		if model, err = openai.New(openai.Config{APIKey: a.cfg.OpenAIKey, BaseURL: a.cfg.OpenAIBaseURL, Model: a.cfg.Model}, a.log.With("component", "model")); err != nil {
+			return fmt.Errorf("model client: %w", err)
+		}
+	}
+	a.ws = &workspaces{manager: a.manager, log: a.log, token: a.cfg.GitHubToken, bases: map[string]string{}}
+	a.engine, err = engine.New(engine.Config{
+		Store:      a.db,
+		Workspaces: a.ws,
+		Model:      model,
+		ModelName:  a.cfg.Model,
+		Tools:      tools.All(),
+		Owner:      owner,
+		Log:        a.log.With("component", "engine"),
+		Observe:    observe,
+		Redact: func(secrets map[string]string) func(string) string {
+			// Log lines must hide these values too, from now on.
+			a.redactor.AddMap(secrets)
+			r := redact.New()
+			r.Add(a.cfg.OpenAIKey, a.cfg.GitHubToken, a.cfg.E2BAPIKey)
+			r.AddMap(secrets)
+			return r.String
+		},
+	})
+	return err
+}
+
+// unconfiguredModel stands in when OPENAI_API_KEY is not set, so the
+// server starts and every run says exactly what to configure.
+type unconfiguredModel struct{}
+
+func (unconfiguredModel) Complete(context.Context, engine.ModelRequest) (engine.ModelResponse, error) {
+	return engine.ModelResponse{}, fmt.Errorf("no model is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server, HERO_MODEL for the model): %w", engine.ErrModelFatal)
+}
+
+// leaseStore adapts the store's sandbox_leases table to sandbox.LeaseStore.
+type leaseStore struct{ db *store.DB }
+
+func (l leaseStore) Put(ctx context.Context, rec sandbox.LeaseRecord) error {
+	pid, _ := strconv.ParseInt(rec.Labels["project"], 10, 64)
+	state := "leased"
+	if rec.Labels[sandbox.PoolLabel] == "true" {
+		state = "pooled"
+	}
+	return l.db.PutLease(ctx, &store.SandboxLease{
+		SandboxID: rec.ID, Provider: rec.Provider, Template: rec.Template, ProjectID: pid,
+		ExecutionID: rec.Labels["execution"], Owner: rec.Owner, State: state,
+		CreatedAt: rec.CreatedAt, LastUsedAt: rec.LastUsed,
+	})
+}
+
+func (l leaseStore) Touch(ctx context.Context, id string, at time.Time) error {
+	return l.db.TouchLease(ctx, id, at)
+}
+
+func (l leaseStore) Delete(ctx context.Context, id string) error { return l.db.DeleteLease(ctx, id) }
+
+func (l leaseStore) List(ctx context.Context, owner string) ([]sandbox.LeaseRecord, error) {
+	all, err := l.db.ListLeases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []sandbox.LeaseRecord
+	for _, s := range all {
+		if s.Owner != owner {
+			continue
+		}
+		labels := map[string]string{"project": strconv.FormatInt(s.ProjectID, 10), "execution": s.ExecutionID}
+		if s.State == "pooled" {
+			labels[sandbox.PoolLabel] = "true"
+		}
+		out = append(out, sandbox.LeaseRecord{ID: s.SandboxID, Owner: s.Owner, Provider: s.Provider, Template: s.Template, Labels: labels, CreatedAt: s.CreatedAt, LastUsed: s.LastUsedAt})
+	}
+	return out, nil
+}
+
+// errNoProject is returned when a run names a project that does not exist.
+var errNoProject = errors.New("no such project")

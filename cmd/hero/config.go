@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// config is everything hero reads from the environment (see the table in
+// README.md). Nothing here is required to start: the defaults give SQLite
+// and a local sandbox under HERO_DATA_DIR.
+type config struct {
+	Addr        string
+	DataDir     string
+	DatabaseURL string
+
+	SecretsKey  string
+	SecretsSalt string
+
+	OpenAIKey     string
+	OpenAIBaseURL string
+	Model         string
+
+	Sandbox     string // "local" or "e2b"
+	PoolSize    int
+	E2BAPIKey   string
+	E2BAPIURL   string
+	E2BDomain   string
+	GitHubToken string
+}
+
+// loadConfig reads cfg from getenv; invalid values are errors naming the
+// variable.
+func loadConfig(getenv func(string) string) (config, error) {
+	get := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := config{
+		Addr:          get("HERO_ADDR", "127.0.0.1:8080"),
+		DataDir:       get("HERO_DATA_DIR", "./data"),
+		DatabaseURL:   get("DATABASE_URL", ""),
+		SecretsKey:    get("SECRETS_ENCRYPTION_KEY", ""),
+		SecretsSalt:   get("SECRETS_KDF_SALT", ""),
+		OpenAIKey:     get("OPENAI_API_KEY", ""),
+		OpenAIBaseURL: get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+		Model:         get("HERO_MODEL", "gpt-4.1-mini"),
+		Sandbox:       get("HERO_SANDBOX", "local"),
+		E2BAPIKey:     get("E2B_API_KEY", ""),
+		E2BAPIURL:     get("E2B_API_URL", ""),
+		E2BDomain:     get("E2B_DOMAIN", "e2b.app"),
+		GitHubToken:   get("GITHUB_TOKEN", ""),
+	}
+	var err error
+	if c.PoolSize, err = strconv.Atoi(get("HERO_SANDBOX_POOL", "2")); err != nil || c.PoolSize < 0 {
+		return c, fmt.Errorf("HERO_SANDBOX_POOL must be a whole number ≥ 0, got %q", getenv("HERO_SANDBOX_POOL"))
+	}
+	switch c.Sandbox {
+	case "local":
+	case "e2b":
+		return c, fmt.Errorf("HERO_SANDBOX=e2b: the E2B provider is not built yet; use HERO_SANDBOX=local")
+	default:
+		return c, fmt.Errorf("HERO_SANDBOX must be local or e2b, got %q", c.Sandbox)
+	}
+	return c, nil
+}

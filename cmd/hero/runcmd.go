@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/store"
+)
+
+// cmdRun is `hero run`: the engine driven from this terminal.
+func cmdRun(ctx context.Context, cfg config, args []string, std stdio) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	repo := fs.String("repo", "", "local path or git URL of the repository (default: the current directory)")
+	projectName := fs.String("project", "", "project to run in (its repository, secrets and limits)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	task := strings.TrimSpace(strings.Join(pos, " "))
+	if task == "" {
+		return usageError{`usage: hero run [--repo PATH|URL] [--project NAME] "task"`}
+	}
+	if cfg.OpenAIKey == "" {
+		return errors.New("no model is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server, HERO_MODEL to pick the model)")
+	}
+	a, err := openApp(ctx, cfg, std)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	p, err := runProject(ctx, a.db, *projectName, *repo)
+	if err != nil {
+		return err
+	}
+	who := "local:" + currentUser()
+	if err := a.withAgent("terminal-"+fmt.Sprint(os.Getpid()), 0, nil); err != nil {
+		return err
+	}
+	term := newTerminalSurface(std.out, std.in, std.interactive, who)
+	term.decide = a.engine.Decide
+	a.engine.AddSurface(term)
+	if st, err := os.Stat(p.RepoURL); err == nil && st.IsDir() {
+		a.ws.deliver = (&delivery{term: term, repoDir: p.RepoURL, dataDir: cfg.DataDir}).deliver
+	}
+
+	// The engine runs on its own context: Ctrl-C cancels the run (killing
+	// its command) and then waits for it to close cleanly.
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	ex, err := a.engine.Start(engineCtx, engine.StartRequest{Project: p, Task: task, Surface: "terminal", Requester: who})
+	if err != nil {
+		return err
+	}
+	var outcome *engine.Outcome
+	select {
+	case outcome = <-term.finished:
+	case <-ctx.Done():
+		fmt.Fprintln(std.err, "\nhero: cancelling…")
+		if err := a.engine.Cancel(engineCtx, ex.ID, who, 0); err != nil && !errors.Is(err, engine.ErrFinished) {
+			return fmt.Errorf("cancel run %s: %w", ex.ID, err)
+		}
+		select {
+		case outcome = <-term.finished:
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("run %s did not stop within 30 s", ex.ID)
+		}
+	}
+	a.engine.Wait() // the sandbox is released and the changes delivered
+	switch outcome.Status {
+	case store.StatusSucceeded:
+		return nil
+	case store.StatusCancelled:
+		return fmt.Errorf("run %s was cancelled", ex.ID)
+	}
+	return fmt.Errorf("run %s %s", ex.ID, outcome.Status)
+}
+
+// runProject finds the project a terminal run works in: the named one,
+// or the one whose repository is --repo (created on first use, named
+// after the directory).
+func runProject(ctx context.Context, db *store.DB, name, repo string) (*store.Project, error) {
+	if name != "" {
+		p, err := db.ProjectByName(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("no project named %q: add it with `hero project add %s --repo URL`, or run with --repo PATH", name, name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("find project: %w", err)
+		}
+		if repo != "" && normaliseRepo(repo) != p.RepoURL {
+			return nil, fmt.Errorf("project %s works on %s, not %s: drop --repo, or drop --project", p.Name, p.RepoURL, repo)
+		}
+		return p, nil
+	}
+	if repo == "" {
+		repo = "."
+	}
+	repo = normaliseRepo(repo)
+	if !strings.Contains(repo, "://") && !strings.HasPrefix(repo, "git@") {
+		if st, err := os.Stat(repo); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--repo %s: not a directory or a git URL", repo)
+		}
+	}
+	ps, err := db.ListProjects(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	for i := range ps {
+		if ps[i].RepoURL == repo {
+			return &ps[i], nil
+		}
+	}
+	base := strings.TrimSuffix(filepath.Base(strings.TrimRight(repo, "/")), ".git")
+	if validProjectName(base) != nil {
+		base = "repo"
+	}
+	p := &store.Project{Name: base, RepoURL: repo, DefaultBranch: "main"}
+	for i := 2; ; i++ {
+		err := db.CreateProject(ctx, p)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, store.ErrConflict) || i > 50 {
+			return nil, fmt.Errorf("create project for %s: %w", repo, err)
+		}
+		p.Name = fmt.Sprintf("%s-%d", base, i)
+	}
+}
+
+func normaliseRepo(repo string) string {
+	if strings.Contains(repo, "://") || strings.HasPrefix(repo, "git@") {
+		return repo
+	}
+	if abs, err := filepath.Abs(repo); err == nil {
+		return abs
+	}
+	return repo
+}
+
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "me"
+}
+
+// delivery hands a terminal run's changes back: the diff is shown, and
+// only after a yes are they committed on a new branch hero/<run id> of the
+// local repository (never onto the checked-out branch). Declined changes
+// are kept as a git bundle in the data directory, so nothing is lost.
+type delivery struct {
+	term    *terminalSurface
+	repoDir string
+	dataDir string
+}
+
+func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox, base string) error {
+	if base == "" {
+		return nil
+	}
+	msg := "hero: " + oneLine(ex.Task, 60)
+	_, err := gitIn(ctx, sb, "sh", "-c", `git add -A && if ! git diff --cached --quiet; then git -c user.name=hero -c user.email=hero@localhost commit -q -m "$1"; fi`, "sh", msg)
+	if err != nil {
+		return fmt.Errorf("collect the run's changes: %w", err)
+	}
+	stat, err := gitIn(ctx, sb, "git", "diff", "--stat", base, "HEAD")
+	if err != nil {
+		return fmt.Errorf("diff the run's changes: %w", err)
+	}
+	if strings.TrimSpace(stat) == "" {
+		d.term.printf("no changes to the repository.\n")
+		return nil
+	}
+	diff, err := gitIn(ctx, sb, "git", "diff", base, "HEAD")
+	if err != nil {
+		return fmt.Errorf("diff the run's changes: %w", err)
+	}
+	d.term.printf("\nchanges:\n%s\n%s\n", stat, capLines(diff, 400))
+
+	// Carry the commits out of the sandbox as a bundle (works for any
+	// provider, local or remote).
+	if _, err := gitIn(ctx, sb, "git", "bundle", "create", "-q", ".git/hero-run.bundle", base+"..HEAD"); err != nil {
+		return fmt.Errorf("package the run's commits: %w", err)
+	}
+	bundle, err := sb.ReadFile(ctx, ".git/hero-run.bundle")
+	if err != nil {
+		return fmt.Errorf("copy the run's commits out of the sandbox: %w", err)
+	}
+	dir := filepath.Join(d.dataDir, "runs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("save the run's commits: %w", err)
+	}
+	path := filepath.Join(dir, ex.ID+".bundle")
+	if err := os.WriteFile(path, bundle, 0o600); err != nil {
+		return fmt.Errorf("save the run's commits: %w", err)
+	}
+	branch := "hero/" + ex.ID
+	if _, err := os.Stat(filepath.Join(d.repoDir, ".git")); err != nil {
+		d.term.printf("%s is not a git repository; the changes are saved in %s (git bundle).\n", d.repoDir, path)
+		return nil
+	}
+	if !d.term.confirm(ctx, fmt.Sprintf("commit these changes to a new branch %s in %s?", branch, d.repoDir)) {
+		d.term.printf("not applied. They are kept in %s; to apply later:\n  git -C %s fetch %s HEAD:%s\n", path, d.repoDir, path, branch)
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, "git", "-C", d.repoDir, "fetch", "-q", path, "HEAD:refs/heads/"+branch)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("create branch %s: %v: %s", branch, err, strings.TrimSpace(string(out)))
+	}
+	d.term.printf("committed on branch %s. Review with `git diff HEAD...%s`, then merge or switch to it.\n", branch, branch)
+	return nil
+}
+
+func capLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if len(lines) <= n {
+		return s
+	}
+	return strings.Join(lines[:n], "") + fmt.Sprintf("[… %d more lines …]\n", len(lines)-n)
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/store"
+)
+
+// metrics are hero's Prometheus series, on a registry of its own (no
+// globals, so tests can start several servers).
+type metrics struct {
+	reg     *prometheus.Registry
+	runs    *prometheus.CounterVec
+	steps   *prometheus.CounterVec
+	tokens  *prometheus.CounterVec
+	costUSD prometheus.Counter
+	asked   prometheus.Counter
+	decided *prometheus.CounterVec
+}
+
+func newMetrics(running func() float64) *metrics {
+	m := &metrics{
+		reg:     prometheus.NewRegistry(),
+		runs:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hero_runs_finished_total", Help: "Runs that ended, by status."}, []string{"status"}),
+		steps:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hero_steps_total", Help: "Steps recorded, by kind."}, []string{"kind"}),
+		tokens:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hero_model_tokens_total", Help: "Model tokens, by direction."}, []string{"direction"}),
+		costUSD: prometheus.NewCounter(prometheus.CounterOpts{Name: "hero_model_cost_usd_total", Help: "Model cost in USD for models with a known price."}),
+		asked:   prometheus.NewCounter(prometheus.CounterOpts{Name: "hero_confirmations_asked_total", Help: "Confirmations shown to people."}),
+		decided: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hero_confirmations_decided_total", Help: "Confirmations decided, by outcome."}, []string{"status"}),
+	}
+	m.reg.MustRegister(m.runs, m.steps, m.tokens, m.costUSD, m.asked, m.decided,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hero_runs_active", Help: "Runs this replica is driving."}, running),
+	)
+	return m
+}
+
+// observe is the engine's Observe hook.
+func (m *metrics) observe(_ *store.Execution, ev engine.Event) {
+	switch ev.Kind {
+	case engine.EventStep:
+		m.steps.WithLabelValues(ev.Step.Kind).Inc()
+		if ev.Step.Kind == store.StepModel {
+			m.tokens.WithLabelValues("in").Add(float64(ev.Step.TokensIn))
+			m.tokens.WithLabelValues("out").Add(float64(ev.Step.TokensOut))
+			m.costUSD.Add(ev.Step.CostUSD)
+		}
+		if ev.Step.Kind == store.StepConfirmation && len(ev.Step.Output) > 6 && ev.Step.Output[:6] == "asked:" {
+			m.asked.Inc()
+		}
+	case engine.EventDecided:
+		m.decided.WithLabelValues(ev.Confirmation.Status).Inc()
+	case engine.EventFinished:
+		m.runs.WithLabelValues(ev.Outcome.Status).Inc()
+	}
+}
+
+// server is `hero serve`'s HTTP side.
+type server struct {
+	log     *slog.Logger
+	db      *store.DB
+	engine  *engine.Engine
+	metrics *metrics
+	ready   func(ctx context.Context) error
+}
+
+func (s *server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// listenAndServe serves until ctx ends, then stops taking requests, drains
+// running work for up to grace, and returns.
+func (s *server) listenAndServe(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("hero is listening", "addr", "http://"+ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining running work", "runs", s.engine.Running(), "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	if err := s.engine.Drain(sctx); err != nil {
+		s.log.Warn("runs still going at shutdown will resume at the next start", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+// cmdServe is `hero serve`: the HTTP server, the engine's workers and the
+// periodic jobs, until SIGINT/SIGTERM; then it drains.
+func cmdServe(ctx context.Context, cfg config, _ []string, std stdio) error {
+	a, err := openApp(ctx, cfg, std)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s-%d", host, os.Getpid())
+	var m *metrics
+	if err := a.withAgent(owner, cfg.PoolSize, func(ex *store.Execution, ev engine.Event) { m.observe(ex, ev) }); err != nil {
+		return err
+	}
+	m = newMetrics(func() float64 { return float64(a.engine.Running()) })
+	if cfg.OpenAIKey == "" {
+		a.log.Warn("OPENAI_API_KEY is not set: the server runs, but every run will fail until it is")
+	}
+	if n, err := a.manager.RecoverOrphans(ctx, owner); err != nil {
+		a.log.Warn("recover orphaned sandboxes", "err", err)
+	} else if n > 0 {
+		a.log.Info("removed orphaned sandboxes", "count", n)
+	}
+
+	// Work outlives the HTTP server by the drain grace period: runs get
+	// workCtx, which ends only after draining.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	go func() {
+		if err := a.manager.Run(workCtx); err != nil && workCtx.Err() == nil {
+			a.log.Error("sandbox manager stopped", "err", err)
+		}
+	}()
+	jobs := cron.New()
+	if _, err := jobs.AddFunc("@every 30s", func() { a.engine.ExpireDue(workCtx) }); err != nil {
+		return fmt.Errorf("schedule confirmation expiry: %w", err)
+	}
+	jobs.Start()
+	defer jobs.Stop()
+	if resumed, closed, err := a.engine.Resume(workCtx); err != nil {
+		a.log.Error("resume unfinished runs", "err", err)
+	} else if resumed+closed > 0 {
+		a.log.Info("unfinished runs from before the restart", "resumed", resumed, "closed_as_interrupted", closed)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (HERO_ADDR): %w", cfg.Addr, err)
+	}
+	s := &server{log: a.log, db: a.db, engine: a.engine, metrics: m, ready: func(ctx context.Context) error {
+		if err := a.db.Bun().PingContext(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if err := a.manager.Health(ctx); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		return nil
+	}}
+	err = s.listenAndServe(ctx, ln, 25*time.Second)
+	stopWork()
+	a.engine.Wait()
+	return err
+}

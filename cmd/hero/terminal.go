@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/store"
+)
+
+// terminalSurface is `hero run`'s surface: step lines on stdout, y/n
+// prompts on stdin. One terminal drives one run at a time.
+type terminalSurface struct {
+	out         io.Writer
+	in          *bufio.Reader
+	interactive bool // false: stdin is not a terminal, confirmations are denied
+	decide      func(ctx context.Context, id string, d engine.Decision) (*store.Confirmation, error)
+	who         string
+
+	mu       sync.Mutex
+	finished chan *engine.Outcome
+}
+
+func newTerminalSurface(out io.Writer, in io.Reader, interactive bool, who string) *terminalSurface {
+	return &terminalSurface{out: out, in: bufio.NewReader(in), interactive: interactive, who: who, finished: make(chan *engine.Outcome, 1)}
+}
+
+func (t *terminalSurface) Name() string { return "terminal" }
+
+func (t *terminalSurface) printf(format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintf(t.out, format, args...)
+}
+
+// Update prints one line per step, live command output indented, and the
+// closing summary.
+func (t *terminalSurface) Update(_ context.Context, ex *store.Execution, ev engine.Event) error {
+	switch ev.Kind {
+	case engine.EventStarted:
+		t.printf("hero: %s\n", ev.Text)
+	case engine.EventStep:
+		if line := stepLine(ev.Step); line != "" {
+			t.printf("%s\n", line)
+		}
+	case engine.EventOutput:
+		t.printf("%s", indent(ev.Text, "    │ "))
+	case engine.EventDecided:
+		c := ev.Confirmation
+		t.printf("  ✓ %s %s\n", c.ID, decisionWords(c))
+	case engine.EventFinished:
+		t.printf("%s", renderOutcome(ex, ev.Outcome))
+		select {
+		case t.finished <- ev.Outcome:
+		default:
+		}
+	}
+	return nil
+}
+
+// Ask prompts on the terminal and records the answer at once.
+func (t *terminalSurface) Ask(ctx context.Context, ex *store.Execution, c *store.Confirmation) (string, error) {
+	var b strings.Builder
+	switch c.Kind {
+	case store.ConfirmKindQuestion:
+		fmt.Fprintf(&b, "\n? hero asks (%s): %s\n", c.ID, c.Action)
+	default:
+		fmt.Fprintf(&b, "\n! confirmation %s (%s risk): %s\n", c.ID, c.Risk, c.Action)
+		if c.Reason != "" {
+			fmt.Fprintf(&b, "  why: %s\n", c.Reason)
+		}
+	}
+	if !t.interactive {
+		b.WriteString("  stdin is not a terminal, so nobody can answer: denied. Run hero in a terminal to approve actions.\n")
+		t.printf("%s", b.String())
+		_, err := t.decide(ctx, c.ID, engine.Decision{Approve: false, By: t.who})
+		return "", err
+	}
+	if c.Kind == store.ConfirmKindQuestion {
+		b.WriteString("  your answer (empty to decline): ")
+	} else {
+		b.WriteString("  approve? [y/N] ")
+	}
+	t.printf("%s", b.String())
+	line, err := t.readLine(ctx)
+	if err != nil {
+		t.printf("\n  no answer (%v): denied.\n", err)
+		_, derr := t.decide(ctx, c.ID, engine.Decision{Approve: false, By: t.who})
+		return "", derr
+	}
+	d := engine.Decision{By: t.who}
+	if c.Kind == store.ConfirmKindQuestion {
+		d.Answer, d.Approve = line, line != ""
+	} else {
+		d.Approve = isYes(line)
+	}
+	_, err = t.decide(ctx, c.ID, d)
+	return "", err
+}
+
+// readLine reads one line, giving up when ctx ends (Ctrl-C).
+func (t *terminalSurface) readLine(ctx context.Context) (string, error) {
+	type res struct {
+		s   string
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := t.in.ReadString('\n')
+		if err == io.EOF && s != "" {
+			err = nil
+		}
+		ch <- res{strings.TrimSpace(s), err}
+	}()
+	select {
+	case r := <-ch:
+		return r.s, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// confirm asks a plain y/n question outside any run (applying the diff).
+func (t *terminalSurface) confirm(ctx context.Context, question string) bool {
+	if !t.interactive {
+		t.printf("%s stdin is not a terminal: no.\n", question)
+		return false
+	}
+	t.printf("%s [y/N] ", question)
+	line, err := t.readLine(ctx)
+	return err == nil && isYes(line)
+}
+
+func isYes(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "y", "yes":
+		return true
+	}
+	return false
+}
+
+func decisionWords(c *store.Confirmation) string {
+	switch c.Status {
+	case store.ConfirmApproved:
+		if c.Kind == store.ConfirmKindQuestion {
+			return "answered"
+		}
+		return "approved"
+	case store.ConfirmDenied:
+		return "denied"
+	}
+	return c.Status
+}
+
+func stepLine(s *store.Step) string {
+	if s == nil {
+		return ""
+	}
+	switch s.Kind {
+	case store.StepTool:
+		mark := "•"
+		if s.IsError {
+			mark = "✗"
+		}
+		return fmt.Sprintf("  %s %s %s  (%dms)", mark, s.Tool, oneLine(s.Arguments, 100), s.DurationMS)
+	case store.StepModel:
+		if s.Output != "" {
+			return "  💭 " + oneLine(s.Output, 160)
+		}
+	case store.StepLimit:
+		return "  ⏸ " + s.Output
+	case store.StepMessage:
+		return "  ✉ " + oneLine(s.Output, 160)
+	case store.StepError:
+		return "  ✗ " + oneLine(s.Output, 200)
+	}
+	return ""
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
+}
+
+func indent(s, prefix string) string {
+	lines := strings.SplitAfter(s, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString(prefix + l)
+		}
+	}
+	return b.String()
+}
+
+// renderOutcome is the closing summary of a run.
+func renderOutcome(ex *store.Execution, o *engine.Outcome) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n── run %s %s ──\n", ex.ID, o.Status)
+	if o.Summary != "" {
+		fmt.Fprintf(&b, "%s\n", o.Summary)
+	}
+	if o.Error != "" {
+		fmt.Fprintf(&b, "error: %s\n", o.Error)
+	}
+	cost := fmt.Sprintf("$%.4f", o.CostUSD)
+	if !o.CostKnown {
+		cost = fmt.Sprintf("unknown (model %s is not in the price table; counted in tokens only)", ex.Model)
+	}
+	fmt.Fprintf(&b, "steps %d · tokens %d in / %d out · cost %s\n", o.Steps, o.TokensIn, o.TokensOut, cost)
+	if o.PullRequestURL != "" {
+		fmt.Fprintf(&b, "pull request: %s\n", o.PullRequestURL)
+	}
+	return b.String()
+}
