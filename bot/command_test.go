@@ -1,0 +1,81 @@
+package bot
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    Command
+		wantErr string // substring; "" = no error
+		suggest string
+	}{
+		{in: "", want: Command{Verb: VerbHelp}},
+		{in: "help", want: Command{Verb: VerbHelp}},
+		{in: "HELP", want: Command{Verb: VerbHelp}},
+		{in: "run add retries to the uploader", want: Command{Verb: VerbRun, Task: "add retries to the uploader"}},
+		{in: "fix the flaky login test", want: Command{Verb: VerbRun, Task: "fix the flaky login test"}},
+		{in: `run "fix the \"quoted\" bug"`, want: Command{Verb: VerbRun, Task: `"fix the \"quoted\" bug"`}},
+		{in: `run "fix the login test"`, want: Command{Verb: VerbRun, Task: "fix the login test"}},
+		{in: "run “make it faster”", want: Command{Verb: VerbRun, Task: "make it faster"}},
+		{in: "run fix this:\n```go\nfunc  a() {  }\n```\nplease", want: Command{Verb: VerbRun, Task: "fix this:\n```go\nfunc  a() {  }\n```\nplease"}},
+		{in: "run", wantErr: "Say what to do"},
+		{in: "status", want: Command{Verb: VerbStatus}},
+		{in: "status r7f3a2c9", want: Command{Verb: VerbStatus, ID: "r7f3a2c9"}},
+		{in: "status a b", wantErr: "at most one run id"},
+		{in: "cancel r1", want: Command{Verb: VerbCancel, ID: "r1"}},
+		{in: "approve c4k9x2", want: Command{Verb: VerbApprove, ID: "c4k9x2"}},
+		{in: "approve", wantErr: "needs the confirmation id"},
+		{in: "approve c1 c2", wantErr: "exactly one"},
+		{in: "deny c4k9x2 wrong branch, use hero/12", want: Command{Verb: VerbDeny, ID: "c4k9x2", Reason: "wrong branch, use hero/12"}},
+		{in: "use web", want: Command{Verb: VerbUse, Project: "web"}},
+		{in: "use", wantErr: "one project name"},
+		{in: "projects", want: Command{Verb: VerbProjects}},
+		{in: "budget", want: Command{Verb: VerbBudget}},
+		{in: "budget now", wantErr: "no arguments"},
+		{in: "aprove c12", wantErr: "don't know the command", suggest: VerbApprove},
+		{in: "stauts", wantErr: "don't know", suggest: VerbStatus},
+		{in: "projets", wantErr: "don't know", suggest: VerbProjects},
+		{in: "cancle r1", wantErr: "don't know", suggest: VerbCancel},
+		// A real task that starts with a word near a verb is still a task.
+		{in: "denny's menu page is broken on mobile", want: Command{Verb: VerbRun, Task: "denny's menu page is broken on mobile"}},
+		{in: "test the uploader", want: Command{Verb: VerbRun, Task: "test the uploader"}},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.in)
+		if tt.wantErr != "" {
+			var pe *ParseError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.wantErr) || pe.Suggestion != tt.suggest {
+				t.Errorf("Parse(%q) error = %v (suggest %q), want %q (suggest %q)", tt.in, err, suggestion(err), tt.wantErr, tt.suggest)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func suggestion(err error) string {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return pe.Suggestion
+	}
+	return ""
+}
+
+func TestHelpMentionsEveryVerb(t *testing.T) {
+	h := Help()
+	for _, v := range verbs {
+		if v == VerbHelp {
+			continue
+		}
+		if !strings.Contains(h, "/hero "+v) {
+			t.Errorf("help does not mention %s", v)
+		}
+	}
+}
