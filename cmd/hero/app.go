@@ -23,7 +23,9 @@ import (
 // app is the wired core shared by every subcommand: logger, database,
 // keyring. The agent parts are added by withAgent.
 type app struct {
-	cfg      config
+	cfg config
+	// getenv reads the integrations' own variables (SLACK_*, GITHUB_*, …).
+	getenv   func(string) string
 	log      *slog.Logger
 	redactor *redact.Redactor
 	keyring  *vault.Keyring
@@ -37,6 +39,9 @@ type app struct {
 // openApp opens the data directory, the keyring and the database, and
 // applies migrations.
 func openApp(ctx context.Context, cfg config, std stdio) (*app, error) {
+	if cfg.getenv == nil {
+		cfg.getenv = func(string) string { return "" }
+	}
 	r := redact.New()
 	r.Add(cfg.OpenAIKey, cfg.GitHubToken, cfg.E2BAPIKey, cfg.SecretsKey)
 	log := slog.New(redact.Handler(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelInfo}), r))
@@ -55,7 +60,7 @@ func openApp(ctx context.Context, cfg config, std stdio) (*app, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
-	return &app{cfg: cfg, log: log, redactor: r, keyring: kr, db: db}, nil
+	return &app{cfg: cfg, getenv: cfg.getenv, log: log, redactor: r, keyring: kr, db: db}, nil
 }
 
 func (a *app) close() {

@@ -27,6 +27,8 @@ type config struct {
 	E2BAPIURL   string
 	E2BDomain   string
 	GitHubToken string
+
+	getenv func(string) string // for the integrations' own variables
 }
 
 // loadConfig reads cfg from getenv; invalid values are errors naming the
@@ -52,6 +54,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		E2BAPIURL:     get("E2B_API_URL", ""),
 		E2BDomain:     get("E2B_DOMAIN", "e2b.app"),
 		GitHubToken:   get("GITHUB_TOKEN", ""),
+		getenv:        getenv,
 	}
 	var err error
 	if c.PoolSize, err = strconv.Atoi(get("HERO_SANDBOX_POOL", "2")); err != nil || c.PoolSize < 0 {

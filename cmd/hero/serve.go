@@ -76,6 +76,9 @@ type server struct {
 	engine  *engine.Engine
 	metrics *metrics
 	ready   func(ctx context.Context) error
+	// mounts add the routes of the configured integrations (GitHub,
+	// Slack, Discord, the settings page).
+	mounts []func(mux *http.ServeMux)
 }
 
 func (s *server) routes() *http.ServeMux {
@@ -96,6 +99,9 @@ func (s *server) routes() *http.ServeMux {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	for _, mount := range s.mounts {
+		mount(mux)
+	}
 	return mux
 }
 
@@ -184,6 +190,14 @@ func cmdServe(ctx context.Context, cfg config, _ []string, std stdio) error {
 		}
 		return nil
 	}}
+	// Each integration is off unless its variables are set; each adds its
+	// routes, surface and workers here.
+	for _, setup := range []func(context.Context, *app, *server) error{setupGitHub, setupSlack, setupWeb} {
+		if err := setup(workCtx, a, s); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	err = s.listenAndServe(ctx, ln, 25*time.Second)
 	stopWork()
 	a.engine.Wait()
