@@ -31,6 +31,9 @@ type app struct {
 	keyring  *vault.Keyring
 	db       *store.DB
 
+	// forge publishes runs' work; set by setupGitHub before any run starts.
+	forge engine.ForgeFunc
+
 	manager *sandbox.Manager
 	engine  *engine.Engine
 	ws      *workspaces
@@ -103,6 +106,12 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 		Owner:      owner,
 		Log:        a.log.With("component", "engine"),
 		Observe:    observe,
+		Forge: func(ctx context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {
+			if a.forge == nil {
+				return nil, nil
+			}
+			return a.forge(ctx, p, ex)
+		},
 		Redact: func(secrets map[string]string) func(string) string {
 			// Log lines must hide these values too, from now on.
 			a.redactor.AddMap(secrets)

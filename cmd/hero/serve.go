@@ -171,12 +171,6 @@ func cmdServe(ctx context.Context, cfg config, _ []string, std stdio) error {
 	}
 	jobs.Start()
 	defer jobs.Stop()
-	if resumed, closed, err := a.engine.Resume(workCtx); err != nil {
-		a.log.Error("resume unfinished runs", "err", err)
-	} else if resumed+closed > 0 {
-		a.log.Info("unfinished runs from before the restart", "resumed", resumed, "closed_as_interrupted", closed)
-	}
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (HERO_ADDR): %w", cfg.Addr, err)
@@ -198,6 +192,12 @@ func cmdServe(ctx context.Context, cfg config, _ []string, std stdio) error {
 			return err
 		}
 	}
+	if resumed, closed, err := a.engine.Resume(workCtx); err != nil {
+		a.log.Error("resume unfinished runs", "err", err)
+	} else if resumed+closed > 0 {
+		a.log.Info("unfinished runs from before the restart", "resumed", resumed, "closed_as_interrupted", closed)
+	}
+
 	err = s.listenAndServe(ctx, ln, 25*time.Second)
 	stopWork()
 	a.engine.Wait()
