@@ -17,8 +17,8 @@ build: ## build bin/hero
 run: build ## start `hero serve` on the embedded defaults (SQLite + local sandbox in ./data)
 	./$(BIN) serve
 
-deps: ## install the system packages the tests need (bubblewrap, MariaDB, git) when missing
-	scripts/install-deps.sh git bwrap mariadb
+deps: ## install the system packages the tests need (bubblewrap, MariaDB, git, Chromium) when missing
+	scripts/install-deps.sh git bwrap mariadb chromium
 
 test: deps ## the whole suite with the race detector, against SQLite and a throwaway MariaDB
 	$(GO) vet $(PKGS)
