@@ -350,6 +350,18 @@ func (e *Engine) Cancel(ctx context.Context, executionID, by string, byUserID in
 	e.mu.Unlock()
 	if h != nil {
 		h.cancel(errCancelled{by: by})
+		return nil
+	}
+	// Another replica drives the run: close its open questions so it wakes
+	// up within PollInterval and finds the cancellation.
+	pending, err := e.cfg.Store.PendingConfirmations(ctx, ex.ID)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", ex.ID, err)
+	}
+	for _, c := range pending {
+		if _, err := e.cfg.Store.DecideConfirmation(ctx, c.ID, store.ConfirmDenied, by+" (cancelled the run)", "", e.cfg.Now()); err != nil {
+			return fmt.Errorf("cancel %s: close confirmation %s: %w", ex.ID, c.ID, err)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -520,5 +521,49 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDrainFinishesRunningWorkAndRefusesNew(t *testing.T) {
+	t.Parallel()
+	model := openaitest.NewServerFunc(t, func(r openaitest.Request) openaitest.Turn {
+		if r.FirstUserMessage() == "sleep" && r.Round() == 0 {
+			return openaitest.Tools(call("run_command", `{"command":"sleep 1; echo slept"}`))
+		}
+		return openaitest.Tools(call("finish", `{"summary":"drained"}`))
+	})
+	h := newHarness(t, model)
+	ex := h.start("sleep")
+	waitFor(t, "the run to start", func() bool { return h.eng.Running() == 1 })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() { drained <- h.eng.Drain(ctx) }()
+	waitFor(t, "draining to refuse new runs", func() bool {
+		_, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "quick", Surface: "slack", Requester: "slack:U1"})
+		return errors.Is(err, engine.ErrDraining)
+	})
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded || o.Summary != "drained" {
+		t.Fatalf("outcome = %+v", o)
+	}
+}
+
+func TestCancelFromAnotherReplicaStopsWaitingRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	p := &store.Project{Name: "demo", RepoURL: "local", DefaultBranch: "main"}
+	must(t, db.CreateProject(t.Context(), p))
+	cfg := engine.Config{ModelName: "gpt-4o-mini", PollInterval: 20 * time.Millisecond}
+	a := startHarness(t, db, p, openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`))), dir, withOwner(cfg, "replica-a"))
+	b := startHarness(t, db, p, openaitest.NewServer(t), dir, withOwner(cfg, "replica-b"))
+	ex := a.start("delete")
+	a.confirmation(ex.ID)
+	must(t, b.eng.Cancel(t.Context(), ex.ID, "slack:U1", 0))
+	if o := a.outcome(ex.ID); o.Status != store.StatusCancelled {
+		t.Fatalf("outcome = %+v", o)
 	}
 }

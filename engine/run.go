@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
@@ -681,7 +682,13 @@ func truncate(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	head := max * 3 / 4
-	tail := max - head
-	return s[:head] + fmt.Sprintf("\n[… %d bytes omitted …]\n", len(s)-head-tail) + s[len(s)-tail:]
+	head, tail := max*3/4, len(s)-(max-max*3/4)
+	// Cut on rune boundaries so the kept text stays valid UTF-8.
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + fmt.Sprintf("\n[… %d bytes omitted …]\n", tail-head) + s[tail:]
 }
