@@ -279,6 +279,27 @@ func (db *DB) migrations() *migrate.Migrations {
 			return db.createTables(ctx, schemaV1)
 		},
 	})
+	ms.Add(migrate.Migration{
+		Name:    "20260201000001",
+		Comment: "github: oauth tokens, progress comments, requested redeliveries",
+		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
+			return db.createTables(ctx, schemaGitHub)
+		},
+	})
+	ms.Add(migrate.Migration{
+		Name:    "20260301000001",
+		Comment: "chat surfaces: channel bindings, thread index, slack workspaces",
+		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
+			return db.createTables(ctx, schemaSlack)
+		},
+	})
+	ms.Add(migrate.Migration{
+		Name:    "20260401000001",
+		Comment: "settings page: sessions, login tokens, oauth states, secret audit",
+		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
+			return db.createTables(ctx, schemaWeb)
+		},
+	})
 	return ms
 }
 

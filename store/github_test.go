@@ -1,0 +1,91 @@
+package store_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/vault"
+)
+
+// TestGitHubTables covers the GitHub surface's tables (OAuth tokens,
+// progress comments, requested redeliveries) on SQLite and, with
+// HERO_TEST_MYSQL_URL, MariaDB.
+func TestGitHubTables(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		testGitHubTables(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
+	})
+	t.Run("mysql", func(t *testing.T) {
+		url := os.Getenv("HERO_TEST_MYSQL_URL")
+		if url == "" {
+			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./store/...")
+		}
+		t.Parallel()
+		testGitHubTables(t, url)
+	})
+}
+
+func testGitHubTables(t *testing.T, url string) {
+	kr, err := vault.Parse("1:"+testKey1, testSalt)
+	must(t, err)
+	db, err := store.Open(t.Context(), url, "", nil, store.WithKeyring(kr))
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	must(t, db.Migrate(t.Context()))
+	ctx := t.Context()
+
+	// OAuth tokens: encrypted at rest, replaced on refresh.
+	account := uniq("octo")
+	if _, err := db.GitHubToken(ctx, account); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing token: %v", err)
+	}
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	must(t, db.SaveGitHubToken(ctx, account, store.OAuthToken{AccessToken: "gho_access1", RefreshToken: "ghr_refresh1", Expiry: exp}))
+	must(t, db.SaveGitHubToken(ctx, account, store.OAuthToken{AccessToken: "gho_access2", RefreshToken: "ghr_refresh2", Expiry: exp}))
+	tok, err := db.GitHubToken(ctx, account)
+	must(t, err)
+	if tok.AccessToken != "gho_access2" || tok.RefreshToken != "ghr_refresh2" || !tok.Expiry.Equal(exp) {
+		t.Fatalf("token %+v", tok)
+	}
+	var raw store.GitHubOAuthToken
+	must(t, db.Bun().NewSelect().Model(&raw).Where("account = ?", account).Scan(ctx))
+	if string(raw.AccessToken) == "gho_access2" || string(raw.RefreshToken) == "ghr_refresh2" {
+		t.Fatal("token stored in clear")
+	}
+
+	// Progress comments.
+	p := newProject(t, db)
+	e := newExecution(t, db, p.ID)
+	if _, err := db.GitHubProgressComment(ctx, e.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing progress: %v", err)
+	}
+	must(t, db.SetGitHubProgress(ctx, e.ID, 41))
+	must(t, db.SetGitHubProgress(ctx, e.ID, 42))
+	if id, err := db.GitHubProgressComment(ctx, e.ID); err != nil || id != 42 {
+		t.Fatalf("progress comment %d %v", id, err)
+	}
+
+	// Redeliveries are asked once.
+	guid := uniq("guid")
+	if first, err := db.MarkRedelivery(ctx, guid); err != nil || !first {
+		t.Fatalf("first mark %v %v", first, err)
+	}
+	if again, err := db.MarkRedelivery(ctx, guid); err != nil || again {
+		t.Fatalf("second mark %v %v", again, err)
+	}
+
+	// DeliveryReceived sees the inbox.
+	id := uniq("delivery")
+	if ok, err := db.DeliveryReceived(ctx, "github", id); err != nil || ok {
+		t.Fatalf("before enqueue %v %v", ok, err)
+	}
+	_, err = db.Enqueue(ctx, "github", id, "ping", []byte("{}"))
+	must(t, err)
+	if ok, err := db.DeliveryReceived(ctx, "github", id); err != nil || !ok {
+		t.Fatalf("after enqueue %v %v", ok, err)
+	}
+}
