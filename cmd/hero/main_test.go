@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hero-dev/hero/llm/openaitest"
 )
@@ -215,4 +216,67 @@ func TestBadConfigurationIsNamed(t *testing.T) {
 	}
 }
 
-var _ = context.Background
+func TestRunCtrlCCancelsAndKillsTheCommand(t *testing.T) {
+	requireBwrap(t)
+	repo := gitRepo(t)
+	model := openaitest.NewServer(t, openaitest.Tools(openaitest.Call("run_command", `{"command":"echo started; sleep 120","timeout_s":600}`)))
+	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.URL(), "HERO_MODEL": "gpt-4o-mini"}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--repo", repo, "wait"}, stdio{in: strings.NewReader(""), out: &out, err: &errb}, func(k string) string { return env[k] })
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "started") {
+		if time.Now().After(deadline) {
+			t.Fatalf("command did not start:\n%s\n%s", out.String(), errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	begin := time.Now()
+	cancel() // what Ctrl-C does
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "cancelled") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Ctrl-C did not stop the run")
+	}
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("cancelling took %s", d)
+	}
+	if !strings.Contains(out.String(), "cancelled") {
+		t.Errorf("no closing summary:\n%s", out.String())
+	}
+}
+
+func TestRunShowsNoSecretValue(t *testing.T) {
+	requireBwrap(t)
+	repo := gitRepo(t)
+	const secret = "pa55-w0rd-9c8b7a6"
+	model := openaitest.NewServer(t,
+		openaitest.Tools(openaitest.Call("run_command", `{"command":"echo $DB_PASSWORD; echo $DB_PASSWORD >&2; exit 3"}`)),
+		openaitest.Tools(openaitest.Call("finish", `{"summary":"done"}`)),
+	)
+	model.ForbidSubstrings(secret)
+	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.URL(), "HERO_MODEL": "gpt-4o-mini"}
+	if _, _, err := hero(t, env, "", false, "project", "add", "app", "--repo", repo); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := hero(t, env, secret, false, "secrets", "set", "--project", "app", "DB_PASSWORD"); err != nil {
+		t.Fatal(err)
+	}
+	out, logs, err := hero(t, env, "", false, "run", "--project", "app", "print the password")
+	if err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, out, logs)
+	}
+	if strings.Contains(out+logs, secret) {
+		t.Fatalf("the secret value was shown:\n%s\n%s", out, logs)
+	}
+	if !strings.Contains(out, "[REDACTED:DB_PASSWORD]") {
+		t.Errorf("output does not show where the secret was hidden:\n%s", out)
+	}
+}
