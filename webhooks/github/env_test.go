@@ -1,0 +1,258 @@
+package github
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/vault"
+	"github.com/hero-dev/hero/webhooks/github/githubtest"
+)
+
+const (
+	testSecret = "It's a Secret to Everybody"
+	testToken  = "ghp_testTOKENvalue1234567890"
+	fixtures   = "../../../shared/fixtures/github/"
+)
+
+// env is the GitHub surface wired as `hero serve` wires it: real SQLite
+// store, group-committing inbox writer, intake on an httptest server, an
+// inbox worker, and the fake GitHub API.
+type env struct {
+	t       *testing.T
+	db      *store.DB
+	api     *githubtest.Server
+	svc     *Service
+	srv     *httptest.Server
+	project *store.Project
+	eng     Engine
+	ctx     context.Context
+
+	mu      sync.Mutex
+	handled map[string]error
+	wake    chan struct{}
+}
+
+type envOpt func(*Config)
+
+func openStore(t *testing.T, dir string) *store.DB {
+	t.Helper()
+	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler), store.WithKeyring(kr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// newEnv starts the surface with eng (nil: a recording fake engine) on a
+// project whose repository is repoURL.
+func newEnv(t *testing.T, db *store.DB, api *githubtest.Server, eng Engine, repoURL string, opts ...envOpt) *env {
+	t.Helper()
+	if db == nil {
+		db = openStore(t, t.TempDir())
+	}
+	if api == nil {
+		api = githubtest.NewServer(t, testToken)
+	}
+	p := &store.Project{Name: fmt.Sprintf("demo%d", time.Now().UnixNano()), RepoURL: repoURL, DefaultBranch: "main"}
+	if err := db.CreateProject(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, db: db, api: api, project: p, handled: map[string]error{}, wake: make(chan struct{}, 1)}
+	cfg := Config{APIURL: api.APIURL(), Credentials: StaticToken(testToken), Store: db, BotLogin: "hero-bot",
+		EditInterval: 100 * time.Millisecond, WritePace: -1, Log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if eng == nil {
+		eng = &recordingEngine{}
+	}
+	cfg.Engine = eng
+	svc, err := NewService(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc, e.eng = svc, eng
+	w, err := svc.NewWorker(db, inbox.Config{Owner: "test", Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.OnHandled(func(d *store.Delivery, err error) {
+		e.mu.Lock()
+		e.handled[d.DeliveryID] = err
+		e.mu.Unlock()
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.ctx = ctx
+	intake, err := NewIntake([]byte(testSecret), store.NewInboxWriter(db, 0, 0), w.Kick, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /github/webhook", intake)
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// deliver posts a signed delivery and returns the status code.
+func (e *env) deliver(event, id string, body []byte) int {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/github/webhook", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("X-Hub-Signature-256", Sign([]byte(testSecret), body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitHandled waits until the worker handled delivery id and returns the
+// handler's result.
+func (e *env) waitHandled(id string) error {
+	e.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		e.mu.Lock()
+		err, ok := e.handled[id]
+		e.mu.Unlock()
+		if ok {
+			return err
+		}
+		select {
+		case <-e.wake:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			e.t.Fatalf("delivery %s was not handled", id)
+		}
+	}
+}
+
+// eventually polls cond until it holds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fixture reads a payload from the shared fixtures, applying edits
+// (dotted paths → values) to its JSON.
+func fixture(t *testing.T, name string, edits map[string]any) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(fixtures + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(edits) == 0 {
+		return raw
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	for path, v := range edits {
+		keys := strings.Split(path, ".")
+		cur := m
+		for _, k := range keys[:len(keys)-1] {
+			next, ok := cur[k].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				cur[k] = next
+			}
+			cur = next
+		}
+		cur[keys[len(keys)-1]] = v
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// recordingEngine records what the surface asked of the engine.
+type recordingEngine struct {
+	mu       sync.Mutex
+	starts   []engine.StartRequest
+	decides  []string
+	steers   []string
+	cancels  []string
+	decideFn func(id string, d engine.Decision) (*store.Confirmation, error)
+}
+
+var _ Engine = (*recordingEngine)(nil)
+
+func (r *recordingEngine) Start(_ context.Context, req engine.StartRequest) (*store.Execution, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts = append(r.starts, req)
+	return &store.Execution{ID: fmt.Sprintf("r%d", len(r.starts)), Surface: req.Surface, ThreadRef: req.ThreadRef}, nil
+}
+
+func (r *recordingEngine) Decide(_ context.Context, id string, d engine.Decision) (*store.Confirmation, error) {
+	r.mu.Lock()
+	r.decides = append(r.decides, id+":"+d.By)
+	fn := r.decideFn
+	r.mu.Unlock()
+	if fn != nil {
+		return fn(id, d)
+	}
+	return &store.Confirmation{ID: id, Status: store.ConfirmApproved}, nil
+}
+
+func (r *recordingEngine) Cancel(_ context.Context, id, by string, _ int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancels = append(r.cancels, id)
+	return nil
+}
+
+func (r *recordingEngine) Steer(_ context.Context, id, by string, _ int64, body string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.steers = append(r.steers, body)
+	return nil
+}
+
+func (r *recordingEngine) startCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.starts)
+}
+

@@ -1,0 +1,559 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	gh "github.com/google/go-github/v60/github"
+
+	"github.com/hero-dev/hero/bot"
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/store"
+)
+
+// Store is the part of the database the GitHub surface uses; *store.DB
+// implements it.
+type Store interface {
+	ListProjects(ctx context.Context) ([]store.Project, error)
+	UserByIdentity(ctx context.Context, provider, externalID string) (*store.User, error)
+	ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]store.Execution, error)
+	ListSteps(ctx context.Context, executionID string) ([]store.Step, error)
+	PendingConfirmations(ctx context.Context, executionID string) ([]store.Confirmation, error)
+	SetGitHubProgress(ctx context.Context, executionID string, commentID int64) error
+	GitHubProgressComment(ctx context.Context, executionID string) (int64, error)
+	MarkRedelivery(ctx context.Context, guid string) (bool, error)
+	DeliveryReceived(ctx context.Context, source, deliveryID string) (bool, error)
+}
+
+// Engine is the part of the engine the GitHub surface drives;
+// *engine.Engine implements it.
+type Engine interface {
+	Start(ctx context.Context, req engine.StartRequest) (*store.Execution, error)
+	Decide(ctx context.Context, confirmationID string, d engine.Decision) (*store.Confirmation, error)
+	Cancel(ctx context.Context, executionID, by string, byUserID int64) error
+	Steer(ctx context.Context, executionID, by string, byUserID int64, body string) error
+}
+
+// DefaultUntrustedReply is posted (once per triggering comment) when
+// someone without write access asks hero for work.
+const DefaultUntrustedReply = "Thanks for the suggestion! hero only starts work for the repository's owners, members and collaborators, so a maintainer will need to ask for this."
+
+// Config configures a Service. Zero values take the defaults noted.
+type Config struct {
+	// APIURL is the REST API root (GITHUB_API_URL; "" is api.github.com,
+	// https://HOST/api/v3 for GitHub Enterprise).
+	APIURL      string
+	Credentials Credentials
+	Store       Store
+	Engine      Engine
+	// BotLogin is hero's own account (the App's "<slug>[bot]" or the
+	// token's user): its comments never trigger anything, and issues
+	// assigned to it start runs.
+	BotLogin string
+	// Handle is the mention that calls hero in a comment ("hero" for
+	// "@hero"); "/hero" at the start of a comment always works.
+	Handle string
+	// TriggerLabel starts a run when added to an issue (default "hero").
+	TriggerLabel string
+	// AllowList holds logins trusted besides the repository's owners,
+	// members and collaborators; bots are trusted only when listed.
+	AllowList []string
+	// UntrustedReply is the polite answer to untrusted requesters
+	// (DefaultUntrustedReply when empty).
+	UntrustedReply string
+	// UnknownRepoReply, when set, answers a call from a repository that
+	// is no hero project with how to add it (otherwise: a log line).
+	UnknownRepoReply bool
+	// Hosts are the web hosts whose repositories hero publishes to for
+	// runs started elsewhere (default: derived from APIURL).
+	Hosts []string
+	// EditInterval spaces the edits of one progress comment (default 2 s).
+	EditInterval time.Duration
+	// WritePace spaces content-creating API calls (default 1 s, GitHub's
+	// advice); MaxRateWait is the longest wait for a rate limit before a
+	// call fails (default 2 min).
+	WritePace   time.Duration
+	MaxRateWait time.Duration
+	// Transport carries API requests (tests); default http.DefaultTransport.
+	Transport http.RoundTripper
+	Log       *slog.Logger
+	Now       func() time.Time
+}
+
+// Service is the GitHub surface: it handles deliveries, reports runs, and
+// publishes their work.
+type Service struct {
+	cfg   Config
+	rl    *rateLimiter
+	log   *slog.Logger
+	mu    sync.Mutex
+	runs  map[string]*progress // by execution id
+	hosts []string
+	// mention matches "@handle" as a whole word; group 1 is the mention.
+	mention *regexp.Regexp
+}
+
+var _ engine.Surface = (*Service)(nil)
+
+// NewService checks cfg and returns the surface.
+func NewService(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Credentials == nil:
+		return nil, errors.New("github: credentials are required (GITHUB_TOKEN, a GitHub App, or an OAuth login)")
+	case cfg.Store == nil || cfg.Engine == nil:
+		return nil, errors.New("github: store and engine are required")
+	}
+	if cfg.Handle == "" {
+		cfg.Handle = "hero"
+	}
+	cfg.Handle = strings.TrimPrefix(cfg.Handle, "@")
+	if cfg.TriggerLabel == "" {
+		cfg.TriggerLabel = "hero"
+	}
+	if cfg.UntrustedReply == "" {
+		cfg.UntrustedReply = DefaultUntrustedReply
+	}
+	if cfg.EditInterval <= 0 {
+		cfg.EditInterval = 2 * time.Second
+	}
+	if cfg.WritePace < 0 {
+		cfg.WritePace = 0
+	} else if cfg.WritePace == 0 {
+		cfg.WritePace = time.Second
+	}
+	if cfg.MaxRateWait <= 0 {
+		cfg.MaxRateWait = 2 * time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg, log: cfg.Log.With("surface", "github"), runs: map[string]*progress{}}
+	s.mention = regexp.MustCompile(`(?i)(?:^|[^\w@/-])(@` + regexp.QuoteMeta(cfg.Handle) + `)(?:[^\w-]|$)`)
+	s.rl = newRateLimiter(cfg.Transport, cfg.WritePace, cfg.MaxRateWait)
+	if _, err := newClient(cfg.APIURL, s.rl, nil); err != nil {
+		return nil, err
+	}
+	s.hosts = cfg.Hosts
+	if len(s.hosts) == 0 {
+		s.hosts = []string{webHost(cfg.APIURL)}
+	}
+	for i := range s.hosts {
+		s.hosts[i] = strings.ToLower(s.hosts[i])
+	}
+	return s, nil
+}
+
+// webHost is the host repositories live on for an API root:
+// api.github.com → github.com; an Enterprise https://ghe/api/v3 → ghe.
+func webHost(apiURL string) string {
+	if apiURL == "" {
+		return "github.com"
+	}
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return "github.com"
+	}
+	if h := strings.ToLower(u.Host); h != "api.github.com" {
+		return h
+	}
+	return "github.com"
+}
+
+// Name is the surface name stored with runs.
+func (s *Service) Name() string { return "github" }
+
+// client returns an API client acting for repo.
+func (s *Service) client(repo Repo) *gh.Client {
+	c, _ := newClient(s.cfg.APIURL, s.rl, func(ctx context.Context) (string, error) {
+		return s.cfg.Credentials.Token(ctx, repo)
+	})
+	return c
+}
+
+// NewWorker returns the inbox worker that hands GitHub deliveries to
+// HandleDelivery.
+func (s *Service) NewWorker(q inbox.Queue, cfg inbox.Config) (*inbox.Worker, error) {
+	return inbox.NewWorker(q, Source, s.HandleDelivery, cfg, s.cfg.Log)
+}
+
+// Payload shapes: only the fields hero reads.
+type (
+	account struct {
+		Login string `json:"login"`
+		Type  string `json:"type"`
+	}
+	repository struct {
+		FullName string  `json:"full_name"`
+		HTMLURL  string  `json:"html_url"`
+		Owner    account `json:"owner"`
+		Name     string  `json:"name"`
+	}
+	issue struct {
+		Number            int       `json:"number"`
+		Title             string    `json:"title"`
+		Body              string    `json:"body"`
+		User              account   `json:"user"`
+		AuthorAssociation string    `json:"author_association"`
+		PullRequest       *struct{} `json:"pull_request"`
+	}
+	comment struct {
+		ID                int64   `json:"id"`
+		Body              string  `json:"body"`
+		User              account `json:"user"`
+		AuthorAssociation string  `json:"author_association"`
+	}
+	eventPayload struct {
+		Action       string      `json:"action"`
+		Repository   *repository `json:"repository"`
+		Issue        *issue      `json:"issue"`
+		Comment      *comment    `json:"comment"`
+		Sender       account     `json:"sender"`
+		Assignee     *account    `json:"assignee"`
+		Label        *struct {
+			Name string `json:"name"`
+		} `json:"label"`
+		Installation *struct {
+			ID int64 `json:"id"`
+		} `json:"installation"`
+	}
+)
+
+// HandleDelivery processes one stored delivery (the inbox worker's
+// handler). Deliveries that are not for hero complete without effect; an
+// unreadable payload is parked; API failures are retried.
+func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
+	var p eventPayload
+	if err := json.Unmarshal(d.Payload, &p); err != nil {
+		return inbox.Permanent(fmt.Errorf("github %s delivery %s: payload does not parse: %w", d.Event, d.DeliveryID, err))
+	}
+	log := s.log.With("delivery", d.DeliveryID, "event", d.Event, "action", p.Action)
+	switch {
+	case d.Event == "issue_comment" && p.Action == "created" && p.Comment != nil && p.Issue != nil && p.Repository != nil:
+		return s.onComment(ctx, log, &p)
+	case d.Event == "issues" && (p.Action == "assigned" || p.Action == "labeled") && p.Issue != nil && p.Repository != nil:
+		return s.onIssue(ctx, log, &p)
+	}
+	log.Debug("github delivery ignored: not a trigger")
+	return nil
+}
+
+// project finds the hero project of a repository; nil when there is none.
+func (s *Service) project(ctx context.Context, r *repository) (*store.Project, Repo, error) {
+	host, repo, ok := parseRepoURL(r.HTMLURL)
+	if !ok {
+		return nil, Repo{}, inbox.Permanent(fmt.Errorf("repository html_url %q is not a repository URL", r.HTMLURL))
+	}
+	ps, err := s.cfg.Store.ListProjects(ctx)
+	if err != nil {
+		return nil, repo, fmt.Errorf("list projects: %w", err)
+	}
+	for i := range ps {
+		h, pr, ok := parseRepoURL(ps[i].RepoURL)
+		if ok && h == host && sameRepo(pr, repo) {
+			return &ps[i], repo, nil
+		}
+	}
+	return nil, repo, nil
+}
+
+// isSelf says whether login is hero's own account.
+func (s *Service) isSelf(login string) bool {
+	return s.cfg.BotLogin != "" && strings.EqualFold(login, s.cfg.BotLogin)
+}
+
+func (s *Service) allowListed(login string) bool {
+	return slices.ContainsFunc(s.cfg.AllowList, func(a string) bool { return strings.EqualFold(a, login) })
+}
+
+func isBot(a account) bool {
+	return a.Type == "Bot" || strings.HasSuffix(a.Login, "[bot]")
+}
+
+// trusted says whether an author may start runs: owners, members and
+// collaborators, or the allow-list; bots only when allow-listed.
+func (s *Service) trusted(a account, association string) bool {
+	if s.allowListed(a.Login) {
+		return true
+	}
+	if isBot(a) {
+		return false
+	}
+	switch association {
+	case "OWNER", "MEMBER", "COLLABORATOR":
+		return true
+	}
+	return false
+}
+
+// commandText extracts what a comment asks of hero: the text after a
+// leading "/hero", or the whole comment minus the @mention. ok is false
+// when the comment does not call hero.
+func (s *Service) commandText(body string) (string, bool) {
+	t := strings.TrimSpace(body)
+	if rest, found := strings.CutPrefix(t, "/hero"); found && (rest == "" || rest[0] == ' ' || rest[0] == '\n' || rest[0] == '\t' || rest[0] == '\r') {
+		return strings.TrimSpace(rest), true
+	}
+	loc := s.mention.FindStringSubmatchIndex(t)
+	if loc == nil {
+		return "", false
+	}
+	cleaned := strings.TrimSpace(t[:loc[2]] + t[loc[3]:])
+	cleaned = strings.TrimSpace(strings.TrimLeft(cleaned, ",:"))
+	return cleaned, true
+}
+
+func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPayload) error {
+	c := p.Comment
+	if s.isSelf(c.User.Login) || (isBot(c.User) && !s.allowListed(c.User.Login)) {
+		log.Debug("comment by hero or a bot ignored", "login", c.User.Login)
+		return nil
+	}
+	text, ok := s.commandText(c.Body)
+	if !ok {
+		return nil
+	}
+	proj, repo, err := s.project(ctx, p.Repository)
+	if err != nil {
+		return err
+	}
+	s.rememberInstallation(repo, p)
+	th := Thread{Repo: repo, Number: p.Issue.Number, CommentID: c.ID}
+	if proj == nil {
+		return s.unknownRepo(ctx, log, th)
+	}
+	if !s.trusted(c.User, c.AuthorAssociation) {
+		log.Info("untrusted author asked hero for work", "login", c.User.Login, "association", c.AuthorAssociation)
+		return s.reply(ctx, th, "@"+c.User.Login+" "+s.cfg.UntrustedReply)
+	}
+	// 👀 first: the person sees at once that hero has it.
+	if err := s.react(ctx, th, "eyes"); err != nil {
+		return err
+	}
+	who := "github:" + c.User.Login
+	uid := s.userID(ctx, c.User.Login)
+	cmd, perr := bot.Parse(text)
+	if perr != nil {
+		return s.reply(ctx, th, fmt.Sprintf("@%s %s\n\n%s", c.User.Login, perr.Error(), bot.Help()))
+	}
+	switch cmd.Verb {
+	case bot.VerbHelp:
+		return s.reply(ctx, th, bot.Help())
+	case bot.VerbApprove, bot.VerbDeny:
+		return s.decide(ctx, th, c.User.Login, who, uid, cmd)
+	case bot.VerbStatus:
+		return s.status(ctx, th, proj, cmd.ID)
+	case bot.VerbCancel:
+		ex, err := s.threadRun(ctx, th, proj, cmd.ID, true)
+		if err != nil || ex == nil {
+			return s.reply(ctx, th, "There is no running hero run on this issue to cancel.")
+		}
+		if err := s.cfg.Engine.Cancel(ctx, ex.ID, who, uid); err != nil {
+			return s.replyErr(ctx, th, c.User.Login, err)
+		}
+		return nil
+	case bot.VerbProjects, bot.VerbUse, bot.VerbBudget:
+		return s.reply(ctx, th, fmt.Sprintf("On GitHub the project is the repository: this issue belongs to hero project `%s`. `/hero %s` works in Slack and Discord.", proj.Name, cmd.Verb))
+	}
+	// A run: steer the one already working on this issue, or start one.
+	if ex, _ := s.threadRun(ctx, th, proj, "", true); ex != nil {
+		if err := s.cfg.Engine.Steer(ctx, ex.ID, who, uid, cmd.Task); err != nil {
+			return s.replyErr(ctx, th, c.User.Login, err)
+		}
+		return nil
+	}
+	task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\nRequest from @%s:\n%s",
+		repo, p.Issue.Number, p.Issue.Title, p.Issue.Body, c.User.Login, cmd.Task)
+	return s.start(ctx, th, proj, task, who, uid)
+}
+
+func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload) error {
+	switch {
+	case p.Action == "assigned" && p.Assignee != nil && s.isSelf(p.Assignee.Login):
+	case p.Action == "labeled" && p.Label != nil && strings.EqualFold(p.Label.Name, s.cfg.TriggerLabel):
+	default:
+		return nil
+	}
+	// Labelling and assigning need triage access to the repository, so
+	// the sender is a maintainer; bots still need the allow-list.
+	if s.isSelf(p.Sender.Login) || (isBot(p.Sender) && !s.allowListed(p.Sender.Login)) {
+		return nil
+	}
+	proj, repo, err := s.project(ctx, p.Repository)
+	if err != nil {
+		return err
+	}
+	s.rememberInstallation(repo, p)
+	th := Thread{Repo: repo, Number: p.Issue.Number}
+	if proj == nil {
+		return s.unknownRepo(ctx, log, th)
+	}
+	if ex, _ := s.threadRun(ctx, th, proj, "", true); ex != nil {
+		return nil // already working on it
+	}
+	if err := s.react(ctx, th, "eyes"); err != nil {
+		return err
+	}
+	task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\n@%s asked hero to resolve this issue.",
+		repo, p.Issue.Number, p.Issue.Title, p.Issue.Body, p.Sender.Login)
+	return s.start(ctx, th, proj, task, "github:"+p.Sender.Login, s.userID(ctx, p.Sender.Login))
+}
+
+func (s *Service) rememberInstallation(repo Repo, p *eventPayload) {
+	if p.Installation == nil {
+		return
+	}
+	if r, ok := s.cfg.Credentials.(interface{ Remember(Repo, int64) }); ok {
+		r.Remember(repo, p.Installation.ID)
+	}
+}
+
+func (s *Service) unknownRepo(ctx context.Context, log *slog.Logger, th Thread) error {
+	log.Info("github repository is not a hero project; add it with `hero project add NAME --repo URL`", "repo", th.Repo.String())
+	if !s.cfg.UnknownRepoReply {
+		return nil
+	}
+	return s.reply(ctx, th, fmt.Sprintf("hero does not know %s yet. An admin can add it with `hero project add <name> --repo https://%s/%s`.", th.Repo, s.hosts[0], th.Repo))
+}
+
+func (s *Service) start(ctx context.Context, th Thread, proj *store.Project, task, who string, uid int64) error {
+	_, err := s.cfg.Engine.Start(ctx, engine.StartRequest{
+		Project: proj, Task: task, Surface: s.Name(), ThreadRef: th.String(), Requester: who, RequesterUserID: uid,
+	})
+	if err != nil {
+		if errors.Is(err, engine.ErrDraining) {
+			return err // retried after the restart
+		}
+		return s.reply(ctx, th, "hero could not start: "+err.Error())
+	}
+	return nil
+}
+
+func (s *Service) decide(ctx context.Context, th Thread, login, who string, uid int64, cmd bot.Command) error {
+	c, err := s.cfg.Engine.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: who, ByUserID: uid, Answer: cmd.Reason})
+	switch {
+	case err == nil:
+		return s.react(ctx, th, "+1")
+	case errors.Is(err, engine.ErrNotAllowed):
+		return s.reply(ctx, th, fmt.Sprintf("@%s you may not decide `%s`: only the person who started the run or a project approver can.", login, cmd.ID))
+	case errors.Is(err, engine.ErrAlreadyDecided):
+		return s.reply(ctx, th, fmt.Sprintf("@%s `%s` was already %s.", login, cmd.ID, c.Status))
+	case errors.Is(err, store.ErrNotFound):
+		return s.reply(ctx, th, fmt.Sprintf("@%s there is no pending confirmation `%s`; check the id in the progress comment.", login, cmd.ID))
+	}
+	return fmt.Errorf("decide %s: %w", cmd.ID, err)
+}
+
+func (s *Service) replyErr(ctx context.Context, th Thread, login string, err error) error {
+	if errors.Is(err, engine.ErrNotAllowed) || errors.Is(err, engine.ErrFinished) {
+		return s.reply(ctx, th, fmt.Sprintf("@%s %s", login, err.Error()))
+	}
+	return err
+}
+
+// threadRun finds the run with id (or the latest on this issue);
+// activeOnly skips finished runs.
+func (s *Service) threadRun(ctx context.Context, th Thread, proj *store.Project, id string, activeOnly bool) (*store.Execution, error) {
+	f := store.ExecutionFilter{ProjectID: proj.ID, Limit: 200}
+	if activeOnly {
+		f.Statuses = []string{store.StatusQueued, store.StatusRunning, store.StatusWaiting}
+	}
+	exs, err := s.cfg.Store.ListExecutions(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	prefix := Thread{Repo: th.Repo, Number: th.Number}.String()
+	for i := range exs {
+		ex := &exs[i]
+		if ex.Surface != s.Name() {
+			continue
+		}
+		if id != "" {
+			if ex.ID == id {
+				return ex, nil
+			}
+			continue
+		}
+		if ref, err := ParseThread(ex.ThreadRef); err == nil && (Thread{Repo: ref.Repo, Number: ref.Number}).String() == prefix {
+			return ex, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *Service) status(ctx context.Context, th Thread, proj *store.Project, id string) error {
+	ex, err := s.threadRun(ctx, th, proj, id, false)
+	if err != nil {
+		return err
+	}
+	if ex == nil {
+		return s.reply(ctx, th, "hero has no run on this issue yet.")
+	}
+	return s.reply(ctx, th, fmt.Sprintf("Run `%s` is **%s**: %d steps, %s.", ex.ID, ex.Status, ex.Steps, costText(ex.CostUSD, ex.CostKnown)))
+}
+
+func (s *Service) userID(ctx context.Context, login string) int64 {
+	u, err := s.cfg.Store.UserByIdentity(ctx, "github", login)
+	if err != nil {
+		return 0
+	}
+	return u.ID
+}
+
+// react adds a reaction to the triggering comment (or the issue).
+func (s *Service) react(ctx context.Context, th Thread, content string) error {
+	c := s.client(th.Repo)
+	var err error
+	if th.CommentID != 0 {
+		_, _, err = c.Reactions.CreateIssueCommentReaction(ctx, th.Repo.Owner, th.Repo.Name, th.CommentID, content)
+	} else {
+		_, _, err = c.Reactions.CreateIssueReaction(ctx, th.Repo.Owner, th.Repo.Name, th.Number, content)
+	}
+	if err != nil {
+		return fmt.Errorf("react %s on %s: %w", content, th, err)
+	}
+	return nil
+}
+
+// reply posts a comment on the thread's issue.
+func (s *Service) reply(ctx context.Context, th Thread, body string) error {
+	_, err := s.createComment(ctx, th, body)
+	return err
+}
+
+func (s *Service) createComment(ctx context.Context, th Thread, body string) (int64, error) {
+	c, _, err := s.client(th.Repo).Issues.CreateComment(ctx, th.Repo.Owner, th.Repo.Name, th.Number, &gh.IssueComment{Body: gh.String(clipComment(body))})
+	if err != nil {
+		return 0, fmt.Errorf("comment on %s#%d: %w", th.Repo, th.Number, err)
+	}
+	return c.GetID(), nil
+}
+
+// clipComment keeps a body under GitHub's 65536-character limit.
+func clipComment(s string) string {
+	const limit = 65000
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "\n\n… (cut)"
+}
+
+func costText(usd float64, known bool) string {
+	if !known {
+		return "cost unknown (model not in the price table)"
+	}
+	return fmt.Sprintf("$%.4f", usd)
+}
