@@ -255,4 +255,3 @@ func (r *recordingEngine) startCount() int {
 	defer r.mu.Unlock()
 	return len(r.starts)
 }
-

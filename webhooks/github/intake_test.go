@@ -378,7 +378,9 @@ func TestDecideCommands(t *testing.T) {
 
 var errAlready = wrapErr(engine.ErrAlreadyDecided)
 
-func wrapErr(err error) error { return errors.Join(errors.New("confirmation was already decided"), err) }
+func wrapErr(err error) error {
+	return errors.Join(errors.New("confirmation was already decided"), err)
+}
 
 func urlEncode(s string) string {
 	var b strings.Builder

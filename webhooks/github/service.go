@@ -217,13 +217,13 @@ type (
 		AuthorAssociation string  `json:"author_association"`
 	}
 	eventPayload struct {
-		Action       string      `json:"action"`
-		Repository   *repository `json:"repository"`
-		Issue        *issue      `json:"issue"`
-		Comment      *comment    `json:"comment"`
-		Sender       account     `json:"sender"`
-		Assignee     *account    `json:"assignee"`
-		Label        *struct {
+		Action     string      `json:"action"`
+		Repository *repository `json:"repository"`
+		Issue      *issue      `json:"issue"`
+		Comment    *comment    `json:"comment"`
+		Sender     account     `json:"sender"`
+		Assignee   *account    `json:"assignee"`
+		Label      *struct {
 			Name string `json:"name"`
 		} `json:"label"`
 		Installation *struct {
