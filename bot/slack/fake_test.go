@@ -1,0 +1,203 @@
+package slack
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeSlack speaks the Web API's wire format for the methods hero calls
+// and records every call, the way Slack would have received it.
+type fakeSlack struct {
+	t   testing.TB
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	calls    []apiCall
+	nextTS   int
+	users    map[string]fakeUser // by user id
+	limit429 map[string]int      // method → how many 429s to answer first
+	changed  chan struct{}
+	// ws, when set, serves the Socket Mode websocket at /ws.
+	ws http.HandlerFunc
+}
+
+type fakeUser struct {
+	email     string
+	confirmed bool
+}
+
+// apiCall is one recorded Web API call.
+type apiCall struct {
+	Method   string
+	Channel  string
+	TS       string // the message ts (chat.update) or the posted ts (chat.postMessage)
+	ThreadTS string
+	User     string
+	Text     string
+	Blocks   string
+	At       time.Time
+}
+
+func newFakeSlack(t testing.TB) *fakeSlack {
+	f := &fakeSlack{t: t, users: map[string]fakeUser{}, limit429: map[string]int{}, changed: make(chan struct{}, 1), nextTS: 1000}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeSlack) apiURL() string { return f.srv.URL + "/api/" }
+
+func (f *fakeSlack) reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/ws" && f.ws != nil {
+		f.ws(w, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/upload/") {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	method := strings.TrimPrefix(r.URL.Path, "/api/")
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var body map[string]any
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		json.NewDecoder(r.Body).Decode(&body)
+	}
+	get := func(k string) string {
+		if v := r.Form.Get(k); v != "" {
+			return v
+		}
+		if s, ok := body[k].(string); ok {
+			return s
+		}
+		return ""
+	}
+	f.mu.Lock()
+	if f.limit429[method] > 0 {
+		f.limit429[method]--
+		f.calls = append(f.calls, apiCall{Method: method + ":429", Channel: get("channel"), Text: get("text"), At: time.Now()})
+		f.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	}
+	c := apiCall{Method: method, Channel: get("channel"), TS: get("ts"), ThreadTS: get("thread_ts"), User: get("user"), Text: get("text"), Blocks: get("blocks"), At: time.Now()}
+	var resp any
+	switch method {
+	case "chat.postMessage":
+		f.nextTS++
+		c.TS = fmt.Sprintf("1700000000.%06d", f.nextTS)
+		resp = map[string]any{"ok": true, "channel": c.Channel, "ts": c.TS}
+	case "chat.update":
+		resp = map[string]any{"ok": true, "channel": c.Channel, "ts": c.TS, "text": c.Text}
+	case "chat.postEphemeral":
+		resp = map[string]any{"ok": true, "message_ts": "1700000000.000001"}
+	case "auth.test":
+		resp = map[string]any{"ok": true, "user_id": "UHERO", "team_id": "T1", "bot_id": "BHERO"}
+	case "users.info":
+		u, ok := f.users[get("user")]
+		if !ok {
+			resp = map[string]any{"ok": false, "error": "user_not_found"}
+			break
+		}
+		resp = map[string]any{"ok": true, "user": map[string]any{"id": get("user"), "is_email_confirmed": u.confirmed, "profile": map[string]any{"email": u.email}}}
+	case "files.getUploadURLExternal":
+		resp = map[string]any{"ok": true, "upload_url": f.srv.URL + "/upload/F1", "file_id": "F1"}
+	case "files.completeUploadExternal":
+		var files []map[string]any
+		json.Unmarshal([]byte(get("files")), &files)
+		c.ThreadTS = get("thread_ts")
+		c.Channel = get("channel_id")
+		resp = map[string]any{"ok": true, "files": []map[string]any{{"id": "F1", "title": "output"}}}
+	case "oauth.v2.access":
+		if get("code") != "good-code" {
+			resp = map[string]any{"ok": false, "error": "invalid_code"}
+			break
+		}
+		resp = map[string]any{"ok": true, "access_token": "xoxb-installed", "token_type": "bot", "bot_user_id": "UBOT2",
+			"team": map[string]any{"id": "T2", "name": "Second"}, "authed_user": map[string]any{"id": "U9"}}
+	case "apps.connections.open":
+		resp = map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/ws"}
+	default:
+		resp = map[string]any{"ok": false, "error": "unknown_method"}
+	}
+	f.calls = append(f.calls, c)
+	f.mu.Unlock()
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+	f.reply(w, resp)
+}
+
+// snapshot returns the calls so far.
+func (f *fakeSlack) snapshot() []apiCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]apiCall(nil), f.calls...)
+}
+
+// waitFor polls the recorded calls until match finds what it wants.
+func (f *fakeSlack) waitFor(t testing.TB, what string, timeout time.Duration, match func([]apiCall) bool) []apiCall {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		calls := f.snapshot()
+		if match(calls) {
+			return calls
+		}
+		select {
+		case <-f.changed:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s; Slack saw:\n%s", what, dumpCalls(calls))
+		}
+	}
+}
+
+func dumpCalls(calls []apiCall) string {
+	var b strings.Builder
+	for _, c := range calls {
+		fmt.Fprintf(&b, "  %s ch=%s ts=%s thread=%s user=%s text=%q\n", c.Method, c.Channel, c.TS, c.ThreadTS, c.User, trunc(c.Text, 160))
+	}
+	return b.String()
+}
+
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func has(calls []apiCall, method string, pred func(apiCall) bool) bool {
+	for _, c := range calls {
+		if c.Method == method && (pred == nil || pred(c)) {
+			return true
+		}
+	}
+	return false
+}
+
+func count(calls []apiCall, method string, pred func(apiCall) bool) int {
+	n := 0
+	for _, c := range calls {
+		if c.Method == method && (pred == nil || pred(c)) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,254 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/tools"
+	"github.com/hero-dev/hero/llm/openai"
+	"github.com/hero-dev/hero/llm/openaitest"
+	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/sandbox/bwrap"
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/vault"
+)
+
+const testSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+
+// env is a running hero with the Slack surface: real SQLite store, real
+// engine (bubblewrap sandboxes, go-openai against a scripted fake), the
+// adapter's HTTP routes on a loopback server, the fake Slack Web API.
+type env struct {
+	t       testing.TB
+	db      *store.DB
+	eng     *engine.Engine
+	a       *Adapter
+	slack   *fakeSlack
+	srv     *httptest.Server
+	project *store.Project
+	ctx     context.Context
+
+	mu      sync.Mutex
+	handled map[string]int // delivery id → times processed
+	hdone   chan string
+}
+
+type envOpt func(*Config)
+
+func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
+	t.Helper()
+	dir := t.TempDir()
+	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("keyring: %v", err)
+	}
+	db, err := store.Open(context.Background(), "", dir, slog.New(slog.DiscardHandler), store.WithKeyring(kr))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if model == nil {
+		model = openaitest.NewServer(t)
+	}
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
+	}
+	prov, err := bwrap.New(filepath.Join(dir, "sandboxes"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("bwrap: %v", err)
+	}
+	client, err := openai.New(openai.Config{APIKey: "sk-test", BaseURL: model.URL(), Model: "gpt-4o-mini", MaxRetries: 1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatalf("model client: %v", err)
+	}
+	var logOut = slog.New(slog.DiscardHandler)
+	if os.Getenv("HERO_TEST_LOG") != "" {
+		logOut = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	eng, err := engine.New(engine.Config{Store: db, Workspaces: &testWorkspaces{p: prov}, Model: client, ModelName: "gpt-4o-mini",
+		Tools: tools.All(), PollInterval: 20 * time.Millisecond, Owner: "test", Log: logOut})
+	if err != nil {
+		t.Fatalf("engine: %v", err)
+	}
+	fs := newFakeSlack(t)
+	cfg := Config{SigningSecret: testSecret, BotToken: "xoxb-test", APIURL: fs.apiURL(), Owner: "test",
+		ClientID: "cid", ClientSecret: "csecret", RedirectURL: "https://hero.example/slack/oauth/callback",
+		PostInterval: 20 * time.Millisecond, WorkerPoll: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := New(cfg, db, eng, logOut)
+	if err != nil {
+		t.Fatalf("slack adapter: %v", err)
+	}
+	eng.AddSurface(a)
+	e := &env{t: t, db: db, eng: eng, a: a, slack: fs, handled: map[string]int{}, hdone: make(chan string, 1024)}
+	a.OnHandled(func(d *store.Delivery, err error) {
+		e.mu.Lock()
+		e.handled[d.DeliveryID]++
+		e.mu.Unlock()
+		if err != nil {
+			t.Logf("delivery %s failed: %v", d.DeliveryID, err)
+		}
+		select {
+		case e.hdone <- d.DeliveryID:
+		default:
+		}
+	})
+	mux := http.NewServeMux()
+	a.Mount(mux)
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.ctx = ctx
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); eng.Wait(); <-done })
+
+	e.project = &store.Project{Name: "web", RepoURL: "local", DefaultBranch: "main"}
+	if err := db.CreateProject(context.Background(), e.project); err != nil {
+		t.Fatalf("project: %v", err)
+	}
+	return e
+}
+
+// user creates a hero user linked to Slack user T1/<slackID> with a role.
+func (e *env) user(slackID, email, role string) *store.User {
+	e.t.Helper()
+	ctx := context.Background()
+	u, err := e.db.UpsertUser(ctx, email, email)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.LinkIdentity(ctx, Surface, "T1/"+slackID, u.ID); err != nil {
+		e.t.Fatal(err)
+	}
+	if role != "" {
+		if err := e.db.SetMember(ctx, e.project.ID, u.ID, role); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return u
+}
+
+func (e *env) bind(channel string) {
+	e.t.Helper()
+	if err := e.db.BindChannel(context.Background(), Surface, "T1/"+channel, e.project.ID, "test"); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// post sends body to path signed the way Slack signs, at time ts.
+func (e *env) post(path, contentType string, body []byte, ts time.Time, header ...string) *http.Response {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	stamp := strconv.FormatInt(ts.Unix(), 10)
+	req.Header.Set("X-Slack-Request-Timestamp", stamp)
+	req.Header.Set("X-Slack-Signature", Sign(testSecret, stamp, body))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("POST %s: %v", path, err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+const formType = "application/x-www-form-urlencoded"
+
+// command sends a signed slash command and returns the response.
+func (e *env) command(user, channel, text, trigger string) *http.Response {
+	f := url.Values{"token": {"x"}, "team_id": {"T1"}, "team_domain": {"acme"}, "channel_id": {channel}, "channel_name": {"dev"},
+		"user_id": {user}, "user_name": {user}, "command": {"/hero"}, "text": {text}, "api_app_id": {"A1"},
+		"response_url": {"https://hooks.slack.com/commands/T1/1/x"}, "trigger_id": {trigger}}
+	return e.post("/slack/commands", formType, []byte(f.Encode()), time.Now())
+}
+
+// click sends a signed block_actions payload for a confirmation button.
+func (e *env) click(user, channel, msgTS, actionID, confirmationID, trigger string) *http.Response {
+	payload := fmt.Sprintf(`{"type":"block_actions","user":{"id":%q,"username":"u","team_id":"T1"},"api_app_id":"A1","token":"x",`+
+		`"container":{"type":"message","message_ts":%q,"channel_id":%q,"is_ephemeral":false},"trigger_id":%q,`+
+		`"team":{"id":"T1","domain":"acme"},"channel":{"id":%q,"name":"dev"},"message":{"type":"message","ts":%q,"text":"x"},`+
+		`"actions":[{"action_id":%q,"block_id":"b","text":{"type":"plain_text","text":"Approve"},"value":%q,"type":"button","action_ts":"1700000001.000001"}]}`,
+		user, msgTS, channel, trigger, channel, msgTS, actionID, confirmationID)
+	return e.post("/slack/interactions", formType, []byte(url.Values{"payload": {payload}}.Encode()), time.Now())
+}
+
+// waitHandled waits until the delivery was processed.
+func (e *env) waitHandled(id string) {
+	e.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		e.mu.Lock()
+		n := e.handled[id]
+		e.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		select {
+		case <-e.hdone:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			e.t.Fatalf("delivery %s was not processed", id)
+		}
+	}
+}
+
+func (e *env) timesHandled(id string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.handled[id]
+}
+
+func (e *env) deliveries() int64 {
+	n, err := e.db.Bun().NewSelect().Table("deliveries").Where("source = ?", Surface).Count(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// testWorkspaces gives each run a fresh bubblewrap sandbox holding a small
+// git repository.
+type testWorkspaces struct{ p *bwrap.Provider }
+
+func (w *testWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
+	sb, err := w.p.Create(ctx, sandbox.Spec{Env: env, Labels: map[string]string{"execution": ex.ID}})
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{"README.md": "# demo\n", "calc.go": "package calc\n\nfunc Add(a, b int) int { return a - b }\n"}
+	for name, body := range files {
+		if err := sb.WriteFile(ctx, name, []byte(body), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	res, err := sb.Exec(ctx, sandbox.Cmd{Args: []string{"sh", "-c", "git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm init"}})
+	if err != nil || res.ExitCode != 0 {
+		return nil, fmt.Errorf("init repo: %v (exit %d)", err, res.ExitCode)
+	}
+	return sb, nil
+}
+
+func (w *testWorkspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox) error {
+	return sb.Close(ctx)
+}

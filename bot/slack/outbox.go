@@ -1,0 +1,276 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// outbox sends everything hero says to Slack. Each channel has a lane: a
+// FIFO worked by one goroutine, so a thread reads in order; posts are paced
+// per channel (a token bucket), a 429 pauses the lane for Retry-After and
+// the call is tried again — messages are late, never lost. A lane's
+// goroutine exits when its queue is empty.
+type outbox struct {
+	a   *Adapter
+	log *slog.Logger
+	// ctx lives as long as the process: messages queued by a run that was
+	// cancelled must still go out.
+	ctx context.Context
+
+	mu    sync.Mutex
+	lanes map[string]*lane
+	busy  sync.WaitGroup
+}
+
+type lane struct {
+	team, channel string
+	q             []*job
+	running       bool
+	tokens        float64
+	refilled      time.Time
+}
+
+// job is one Web API call. paced jobs take a token of the channel's post
+// budget; done (optional) gets the final error.
+type job struct {
+	what  string
+	paced bool
+	call  func(ctx context.Context, api *slack.Client) error
+	done  func(err error)
+}
+
+func newOutbox(a *Adapter, log *slog.Logger) *outbox {
+	return &outbox{a: a, log: log, ctx: context.Background(), lanes: map[string]*lane{}}
+}
+
+// send queues j on the channel's lane.
+func (o *outbox) send(team, channel string, j *job) {
+	key := team + "/" + channel
+	o.mu.Lock()
+	l := o.lanes[key]
+	if l == nil {
+		l = &lane{team: team, channel: channel, tokens: float64(o.a.cfg.PostBurst), refilled: o.a.cfg.Now()}
+		o.lanes[key] = l
+	}
+	l.q = append(l.q, j)
+	start := !l.running
+	l.running = true
+	if start {
+		o.busy.Add(1)
+	}
+	o.mu.Unlock()
+	if start {
+		go o.work(key, l)
+	}
+}
+
+// call queues j and waits for its result.
+func (o *outbox) call(ctx context.Context, team, channel string, j *job) error {
+	done := make(chan error, 1)
+	inner := j.done
+	j.done = func(err error) {
+		if inner != nil {
+			inner(err)
+		}
+		done <- err
+	}
+	o.send(team, channel, j)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (o *outbox) work(key string, l *lane) {
+	defer o.busy.Done()
+	for {
+		o.mu.Lock()
+		if len(l.q) == 0 {
+			l.running = false
+			delete(o.lanes, key)
+			o.mu.Unlock()
+			return
+		}
+		j := l.q[0]
+		l.q = l.q[1:]
+		o.mu.Unlock()
+		if j.paced {
+			o.pace(l)
+		}
+		err := o.do(l, j)
+		if j.done != nil {
+			j.done(err)
+		}
+	}
+}
+
+// pace waits for a token of the lane's post budget.
+func (o *outbox) pace(l *lane) {
+	cfg := o.a.cfg
+	for {
+		now := cfg.Now()
+		l.tokens = min(float64(cfg.PostBurst), l.tokens+float64(now.Sub(l.refilled))/float64(cfg.PostInterval))
+		l.refilled = now
+		if l.tokens >= 1 {
+			l.tokens--
+			return
+		}
+		wait := time.Duration((1 - l.tokens) * float64(cfg.PostInterval))
+		select {
+		case <-time.After(wait):
+		case <-o.ctx.Done():
+			return
+		}
+	}
+}
+
+// do runs a job until it succeeds, Slack refuses it for good, or the
+// network keeps failing; 429s are waited out however many there are.
+func (o *outbox) do(l *lane, j *job) error {
+	netFailures := 0
+	for {
+		ctx, cancel := context.WithTimeout(o.ctx, time.Minute)
+		c, err := o.a.client(ctx, l.team)
+		if err == nil {
+			err = j.call(ctx, c.api)
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		var rl *slack.RateLimitedError
+		var se slack.SlackErrorResponse
+		var wait time.Duration
+		switch {
+		case errors.As(err, &rl):
+			wait = max(rl.RetryAfter, 100*time.Millisecond)
+			o.log.Info("slack rate limit: waiting", "call", j.what, "channel", l.channel, "retry_after", rl.RetryAfter)
+		case errors.As(err, &se):
+			o.log.Warn("slack refused a call", "call", j.what, "channel", l.channel, "err", err)
+			return err
+		default:
+			netFailures++
+			var ne net.Error
+			if netFailures > 5 && !errors.As(err, &ne) || netFailures > 8 {
+				o.log.Error("slack call failed, giving up", "call", j.what, "channel", l.channel, "attempts", netFailures, "err", err)
+				return err
+			}
+			wait = time.Duration(200<<min(netFailures, 6)) * time.Millisecond
+		}
+		select {
+		case <-time.After(wait):
+		case <-o.ctx.Done():
+			return o.ctx.Err()
+		}
+	}
+}
+
+// drain waits until every lane is empty or ctx ends.
+func (o *outbox) drain(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { o.busy.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		o.log.Warn("slack messages still queued at shutdown")
+	}
+}
+
+// live is a message edited in place (a run's progress): edits are
+// coalesced so that at most one chat.update per UpdateInterval goes out,
+// always with the latest state (render is called when the edit is sent).
+type live struct {
+	o             *outbox
+	team, channel string
+	render        func() slack.MsgOption
+
+	mu        sync.Mutex
+	ts        string // "" until posted
+	dirty     bool
+	scheduled bool
+	lastSent  time.Time
+	posted    chan struct{}
+}
+
+// post sends the message for the first time (in thread if threadTS).
+func (m *live) post(threadTS string) {
+	m.posted = make(chan struct{})
+	m.o.send(m.team, m.channel, &job{what: "chat.postMessage", paced: true,
+		call: func(ctx context.Context, api *slack.Client) error {
+			opts := []slack.MsgOption{m.render()}
+			if threadTS != "" {
+				opts = append(opts, slack.MsgOptionTS(threadTS))
+			}
+			_, ts, err := api.PostMessageContext(ctx, m.channel, opts...)
+			if err != nil {
+				return err
+			}
+			m.mu.Lock()
+			m.ts, m.lastSent = ts, m.o.a.cfg.Now()
+			m.mu.Unlock()
+			return nil
+		},
+		done: func(error) { close(m.posted); m.touch() },
+	})
+}
+
+// touch marks the message changed; an edit follows within UpdateInterval.
+func (m *live) touch() {
+	m.mu.Lock()
+	m.dirty = true
+	if m.ts == "" || m.scheduled {
+		m.mu.Unlock()
+		return
+	}
+	m.scheduled = true
+	wait := m.lastSent.Add(m.o.a.cfg.UpdateInterval).Sub(m.o.a.cfg.Now())
+	m.mu.Unlock()
+	m.o.busy.Add(1) // a scheduled edit counts as queued work for drain
+	time.AfterFunc(max(wait, 0), func() {
+		defer m.o.busy.Done()
+		m.o.send(m.team, m.channel, &job{what: "chat.update", call: m.update, done: m.updated})
+	})
+}
+
+// update sends the latest state; a failed attempt leaves it dirty so the
+// outbox's retry (after a 429 or a network error) sends it again.
+func (m *live) update(ctx context.Context, api *slack.Client) error {
+	m.mu.Lock()
+	if !m.dirty {
+		m.mu.Unlock()
+		return nil
+	}
+	m.dirty = false
+	m.lastSent = m.o.a.cfg.Now()
+	ts := m.ts
+	m.mu.Unlock()
+	_, _, _, err := api.UpdateMessageContext(ctx, m.channel, ts, m.render())
+	if err != nil {
+		m.mu.Lock()
+		m.dirty = true
+		m.mu.Unlock()
+	}
+	return err
+}
+
+// updated ends an edit: changes made meanwhile schedule the next one.
+func (m *live) updated(err error) {
+	m.mu.Lock()
+	m.scheduled = false
+	if err != nil {
+		m.dirty = false // Slack refused it for good; the next change tries again
+	}
+	redo := m.dirty
+	m.mu.Unlock()
+	if redo {
+		m.touch()
+	}
+}

@@ -1,0 +1,580 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/hero-dev/hero/bot"
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/store"
+)
+
+// process handles one persisted delivery (the inbox worker calls it).
+// Errors that a retry cannot fix are permanent; people are told about
+// their mistakes in Slack and the delivery completes.
+func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
+	switch d.Event {
+	case kindCommand:
+		form, err := url.ParseQuery(string(d.Payload))
+		if err != nil {
+			return inbox.Permanent(fmt.Errorf("slash command form: %w", err))
+		}
+		return a.onCommand(ctx, form)
+	case kindInteraction:
+		var ic slack.InteractionCallback
+		if err := json.Unmarshal(d.Payload, &ic); err != nil {
+			return inbox.Permanent(fmt.Errorf("interaction payload: %w", err))
+		}
+		return a.onInteraction(ctx, &ic)
+	case kindEvent:
+		var ev eventCallback
+		if err := json.Unmarshal(d.Payload, &ev); err != nil {
+			return inbox.Permanent(fmt.Errorf("event payload: %w", err))
+		}
+		return a.onEvent(ctx, &ev)
+	}
+	return inbox.Permanent(fmt.Errorf("unknown slack delivery kind %q", d.Event))
+}
+
+// who is a person acting in Slack.
+type who struct {
+	team, user, channel string
+	id                  string      // "slack:T/U"
+	hero                *store.User // nil: not known to hero
+}
+
+func (a *Adapter) who(ctx context.Context, team, user, channel string) (who, error) {
+	w := who{team: team, user: user, channel: channel, id: identity(team, user)}
+	u, err := a.heroUser(ctx, team, user)
+	if err != nil {
+		return w, fmt.Errorf("map slack user %s: %w", w.id, err)
+	}
+	w.hero = u
+	return w, nil
+}
+
+func (w who) userID() int64 {
+	if w.hero == nil {
+		return 0
+	}
+	return w.hero.ID
+}
+
+// ephemeral tells one person something only they see.
+func (a *Adapter) ephemeral(w who, text string) {
+	ch, user := w.channel, w.user
+	a.out.send(w.team, ch, &job{what: "chat.postEphemeral", call: func(ctx context.Context, api *slack.Client) error {
+		_, err := api.PostEphemeralContext(ctx, ch, user, slack.MsgOptionText(text, false))
+		return err
+	}})
+}
+
+// reply answers in a thread (everyone sees it).
+func (a *Adapter) reply(team, ch, thread, text string) {
+	a.out.send(team, ch, textJob(ch, thread, text))
+}
+
+// chatID is a Slack channel as chat_bindings records it.
+func chatID(team, channel string) string { return team + "/" + channel }
+
+func (a *Adapter) onCommand(ctx context.Context, f url.Values) error {
+	w, err := a.who(ctx, f.Get("team_id"), f.Get("user_id"), f.Get("channel_id"))
+	if err != nil {
+		return err
+	}
+	cmd, err := bot.Parse(f.Get("text"))
+	if err != nil {
+		var pe *bot.ParseError
+		if errors.As(err, &pe) {
+			msg := pe.Error()
+			if pe.Suggestion != "" {
+				msg += "\n\n" + bot.Help()
+			}
+			a.ephemeral(w, msg)
+			return nil
+		}
+		return err
+	}
+	say := func(text string) { a.ephemeral(w, text) }
+	return a.command(ctx, w, cmd, "", say)
+}
+
+// command runs a parsed command. thread is set when it came from a
+// mention (replies go there); say answers the person.
+func (a *Adapter) command(ctx context.Context, w who, cmd bot.Command, thread string, say func(string)) error {
+	switch cmd.Verb {
+	case bot.VerbHelp:
+		say(bot.Help())
+	case bot.VerbRun:
+		return a.startRun(ctx, w, cmd.Task, thread, say)
+	case bot.VerbUse:
+		return a.use(ctx, w, cmd.Project, say)
+	case bot.VerbProjects:
+		return a.projects(ctx, w, say)
+	case bot.VerbBudget:
+		return a.budget(ctx, w, say)
+	case bot.VerbStatus:
+		ex, err := a.pickRun(ctx, w, cmd.ID, thread, false)
+		if err != nil || ex == nil {
+			if err == nil {
+				say("No runs yet in this channel's project.")
+			}
+			return sayErr(say, err)
+		}
+		say(statusText(ex))
+	case bot.VerbCancel:
+		ex, err := a.pickRun(ctx, w, cmd.ID, thread, true)
+		if err != nil || ex == nil {
+			if err == nil {
+				say("Nothing is running in this channel's project.")
+			}
+			return sayErr(say, err)
+		}
+		if err := a.eng.Cancel(ctx, ex.ID, w.id, w.userID()); err != nil {
+			return sayErr(say, err)
+		}
+		say(fmt.Sprintf("Cancelling run `%s`.", ex.ID))
+	case bot.VerbApprove, bot.VerbDeny:
+		c, err := a.eng.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: w.id, ByUserID: w.userID(), Answer: cmd.Reason})
+		if err != nil {
+			return a.decisionRefused(w, c, err, say)
+		}
+		if c.SurfaceRef != "" && strings.HasPrefix(c.SurfaceRef, w.team+"/") {
+			a.showDecision(c)
+		}
+		say(fmt.Sprintf("Confirmation `%s` %s.", c.ID, c.Status))
+	default:
+		say(bot.Help())
+	}
+	return nil
+}
+
+// sayErr tells the person what went wrong when it is theirs to fix, and
+// returns other errors for a retry.
+func sayErr(say func(string), err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		say("Not found: " + err.Error())
+	case errors.Is(err, engine.ErrNotAllowed), errors.Is(err, engine.ErrFinished), errors.Is(err, engine.ErrDraining), errors.Is(err, engine.ErrAlreadyDecided):
+		say(capitalize(err.Error()) + ".")
+	default:
+		return err
+	}
+	return nil
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func (a *Adapter) boundProject(ctx context.Context, w who) (*store.Project, error) {
+	return a.db.ChannelProject(ctx, Surface, chatID(w.team, w.channel))
+}
+
+const unboundText = "This channel is not bound to a project yet. Run `/hero use <project>` here first (`/hero projects` lists them)."
+
+// mayRun says whether w may start runs in p: a project member or more, or
+// a hero admin.
+func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (string, error) {
+	if w.hero == nil {
+		return "", nil
+	}
+	if w.hero.IsAdmin {
+		return store.RoleOwner, nil
+	}
+	role, err := a.db.MemberRole(ctx, p.ID, w.hero.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return role, err
+}
+
+func notLinked(w who) string {
+	return fmt.Sprintf("hero does not know you yet (<@%s>): sign in on hero's settings page with the same email as your Slack account, or ask an admin to link your Slack account.", w.user)
+}
+
+func (a *Adapter) startRun(ctx context.Context, w who, task, thread string, say func(string)) error {
+	p, err := a.boundProject(ctx, w)
+	if errors.Is(err, store.ErrNotFound) {
+		say(unboundText)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if w.hero == nil {
+		say(notLinked(w))
+		return nil
+	}
+	role, err := a.role(ctx, w, p)
+	if err != nil {
+		return err
+	}
+	if role == "" || role == store.RoleViewer {
+		say(fmt.Sprintf("You need to be a member of project *%s* to start runs; ask one of its owners.", p.Name))
+		return nil
+	}
+	if thread == "" {
+		// A slash command leaves no message behind: start the thread.
+		err := a.out.call(ctx, w.team, w.channel, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
+			var err error
+			_, thread, err = api.PostMessageContext(ctx, w.channel, slack.MsgOptionText(fmt.Sprintf("<@%s> asked hero (project *%s*):\n>%s", w.user, p.Name, strings.ReplaceAll(oneLine(task, 2800), "\n", "\n>")), false))
+			return err
+		}})
+		if err != nil {
+			return fmt.Errorf("start thread: %w", err)
+		}
+	}
+	ref := threadRef(w.team, w.channel, thread)
+	gate := a.threadLock(ref)
+	gate.Lock()
+	defer func() { gate.Unlock(); a.releaseThread(ref) }()
+	ex, err := a.eng.Start(a.lifetime(), engine.StartRequest{Project: p, Task: task, Surface: Surface, ThreadRef: ref, Requester: w.id, RequesterUserID: w.userID()})
+	if err != nil {
+		if errors.Is(err, engine.ErrDraining) {
+			a.reply(w.team, w.channel, thread, "hero is restarting; try again in a minute.")
+			return nil
+		}
+		return fmt.Errorf("start run: %w", err)
+	}
+	if err := a.db.LinkThread(ctx, Surface, ref, ex.ID); err != nil {
+		a.log.Error("link thread to run", "run", ex.ID, "err", err)
+	}
+	a.reply(w.team, w.channel, thread, fmt.Sprintf("On it: run `%s` in project *%s*. Reply in this thread to steer it; `/hero cancel %s` stops it.", ex.ID, p.Name, ex.ID))
+	return nil
+}
+
+func (a *Adapter) use(ctx context.Context, w who, name string, say func(string)) error {
+	p, err := a.db.ProjectByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		say(fmt.Sprintf("There is no project named `%s`; `/hero projects` lists them.", name))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if w.hero == nil {
+		say(notLinked(w))
+		return nil
+	}
+	role, err := a.role(ctx, w, p)
+	if err != nil {
+		return err
+	}
+	if role != store.RoleOwner && role != store.RoleAdmin {
+		say(fmt.Sprintf("Only an owner or admin of project *%s* can bind a channel to it.", p.Name))
+		return nil
+	}
+	if err := a.db.BindChannel(ctx, Surface, chatID(w.team, w.channel), p.ID, w.id); err != nil {
+		return err
+	}
+	a.reply(w.team, w.channel, "", fmt.Sprintf("<@%s> bound this channel to project *%s*: `/hero <task>` here starts a run in it.", w.user, p.Name))
+	return nil
+}
+
+func (a *Adapter) projects(ctx context.Context, w who, say func(string)) error {
+	ps, err := a.db.ListProjects(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ps) == 0 {
+		say("No projects yet: add one with `hero project add NAME --repo URL` or on the settings page.")
+		return nil
+	}
+	bound, _ := a.boundProject(ctx, w)
+	var b strings.Builder
+	b.WriteString("*Projects:*\n")
+	for _, p := range ps {
+		fmt.Fprintf(&b, "• `%s` %s", p.Name, p.RepoURL)
+		if bound != nil && bound.ID == p.ID {
+			b.WriteString(" ← this channel")
+		}
+		b.WriteByte('\n')
+	}
+	say(b.String())
+	return nil
+}
+
+func (a *Adapter) budget(ctx context.Context, w who, say func(string)) error {
+	p, err := a.boundProject(ctx, w)
+	if errors.Is(err, store.ErrNotFound) {
+		say(unboundText)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	d := engine.DefaultLimits()
+	g := p.Governance
+	pick := func(v, def float64) float64 {
+		if v > 0 {
+			return v
+		}
+		return def
+	}
+	steps := g.MaxSteps
+	if steps <= 0 {
+		steps = d.MaxSteps
+	}
+	day := pick(g.BudgetPerDayUSD, d.BudgetPerDayUSD)
+	now := a.cfg.Now().UTC()
+	spent, err := a.db.ProjectSpendSince(ctx, p.ID, time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		return err
+	}
+	say(fmt.Sprintf("*%s*: $%.2f per run, $%.2f per day (spent today: $%.4f, left: $%.4f), at most %d steps per run.",
+		p.Name, pick(g.BudgetPerRunUSD, d.BudgetPerRunUSD), day, spent, max(day-spent, 0), steps))
+	return nil
+}
+
+// pickRun finds the run a status/cancel means: the id given, else the
+// thread's run, else the channel project's latest (running) run.
+func (a *Adapter) pickRun(ctx context.Context, w who, id, thread string, running bool) (*store.Execution, error) {
+	if id == "" && thread != "" {
+		id, _ = a.db.ThreadExecution(ctx, Surface, threadRef(w.team, w.channel, thread))
+	}
+	if id != "" {
+		return a.db.Execution(ctx, id)
+	}
+	p, err := a.boundProject(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	f := store.ExecutionFilter{ProjectID: p.ID, Limit: 1}
+	if running {
+		f.Statuses = []string{store.StatusQueued, store.StatusRunning, store.StatusWaiting}
+	}
+	exs, err := a.db.ListExecutions(ctx, f)
+	if err != nil || len(exs) == 0 {
+		return nil, err
+	}
+	return &exs[0], nil
+}
+
+func statusText(ex *store.Execution) string {
+	cost := "cost unknown"
+	if ex.CostKnown {
+		cost = fmt.Sprintf("$%.4f", ex.CostUSD)
+	}
+	s := fmt.Sprintf("%s Run `%s` is *%s*: %d steps, %d tokens, %s.\n>%s", statusEmoji(ex.Status), ex.ID, ex.Status, ex.Steps, ex.TokensIn+ex.TokensOut, cost, oneLine(ex.Task, 300))
+	if ex.Summary != "" {
+		s += "\n" + ex.Summary
+	}
+	if ex.Error != "" {
+		s += "\nError: " + ex.Error
+	}
+	return s
+}
+
+// decisionRefused explains why a decision did not count.
+func (a *Adapter) decisionRefused(w who, c *store.Confirmation, err error, say func(string)) error {
+	switch {
+	case errors.Is(err, engine.ErrNotAllowed):
+		say(":no_entry: You are not allowed to decide this: " + err.Error() + ".")
+	case errors.Is(err, engine.ErrAlreadyDecided):
+		if c != nil && c.Status == store.ConfirmExpired {
+			if c.SurfaceRef != "" {
+				a.showDecision(c)
+			}
+			say(fmt.Sprintf(":hourglass: Confirmation `%s` expired at %s; nothing was done.", c.ID, slackDate(c.ExpiresAt)))
+		} else if c != nil {
+			say(fmt.Sprintf("Confirmation `%s` was already %s by %s.", c.ID, c.Status, c.DecidedBy))
+		} else {
+			say(capitalize(err.Error()) + ".")
+		}
+	case errors.Is(err, store.ErrNotFound):
+		say("There is no such confirmation: " + err.Error())
+	default:
+		return err
+	}
+	return nil
+}
+
+func (a *Adapter) onInteraction(ctx context.Context, ic *slack.InteractionCallback) error {
+	if ic.Type != slack.InteractionTypeBlockActions {
+		return nil
+	}
+	team := ic.Team.ID
+	if team == "" {
+		team = ic.User.TeamID
+	}
+	ch := ic.Channel.ID
+	if ch == "" {
+		ch = ic.Container.ChannelID
+	}
+	for _, act := range ic.ActionCallback.BlockActions {
+		if act.ActionID != actionApprove && act.ActionID != actionDeny {
+			continue
+		}
+		w, err := a.who(ctx, team, ic.User.ID, ch)
+		if err != nil {
+			return err
+		}
+		c, err := a.eng.Decide(ctx, act.Value, engine.Decision{Approve: act.ActionID == actionApprove, By: w.id, ByUserID: w.userID()})
+		if err != nil {
+			if rerr := a.decisionRefused(w, c, err, func(s string) { a.ephemeral(w, s) }); rerr != nil {
+				return rerr
+			}
+			continue
+		}
+		if c.SurfaceRef == "" && ic.Container.MessageTs != "" {
+			c.SurfaceRef = threadRef(team, ch, ic.Container.MessageTs)
+		}
+		a.showDecision(c)
+	}
+	return nil
+}
+
+// eventCallback is the Events API envelope with the fields hero reads.
+type eventCallback struct {
+	Type           string `json:"type"`
+	TeamID         string `json:"team_id"`
+	EventID        string `json:"event_id"`
+	Authorizations []struct {
+		UserID string `json:"user_id"`
+		IsBot  bool   `json:"is_bot"`
+	} `json:"authorizations"`
+	Event struct {
+		Type     string `json:"type"`
+		Subtype  string `json:"subtype"`
+		User     string `json:"user"`
+		BotID    string `json:"bot_id"`
+		Text     string `json:"text"`
+		TS       string `json:"ts"`
+		ThreadTS string `json:"thread_ts"`
+		Channel  string `json:"channel"`
+		Team     string `json:"team"`
+	} `json:"event"`
+}
+
+var mentionRE = regexp.MustCompile(`<@([A-Z0-9]+)(\|[^>]*)?>`)
+
+func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
+	e := ev.Event
+	if ev.Type != "event_callback" || (e.Type != "app_mention" && e.Type != "message") {
+		return nil
+	}
+	if e.BotID != "" || e.Subtype != "" || e.User == "" || e.Channel == "" {
+		return nil // hero's own messages, edits, joins: not for hero
+	}
+	team := ev.TeamID
+	if team == "" {
+		team = e.Team
+	}
+	botUser := ""
+	for _, au := range ev.Authorizations {
+		if au.IsBot {
+			botUser = au.UserID
+		}
+	}
+	if botUser == "" && e.Type == "message" {
+		botUser = a.botUser(ctx, team)
+	}
+	inThread := e.ThreadTS != "" && e.ThreadTS != e.TS
+	if e.Type == "message" && (!inThread || (botUser != "" && strings.Contains(e.Text, "<@"+botUser+">"))) {
+		return nil // top-level chatter, or a mention (its app_mention event handles it)
+	}
+	text := strings.TrimSpace(mentionRE.ReplaceAllStringFunc(e.Text, func(m string) string {
+		if sub := mentionRE.FindStringSubmatch(m); e.Type == "app_mention" && (botUser == "" || sub[1] == botUser) {
+			return ""
+		}
+		return m
+	}))
+	w, err := a.who(ctx, team, e.User, e.Channel)
+	if err != nil {
+		return err
+	}
+	if inThread {
+		id, err := a.db.ThreadExecution(ctx, Surface, threadRef(team, e.Channel, e.ThreadTS))
+		if err == nil {
+			return a.inRunThread(ctx, w, id, e.Type == "app_mention", text, e.ThreadTS)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if e.Type == "message" {
+			return nil
+		}
+	}
+	// A mention outside a run's thread: a command, answered in its thread.
+	thread := e.TS
+	if inThread {
+		thread = e.ThreadTS
+	}
+	say := func(s string) { a.reply(team, e.Channel, thread, s) }
+	cmd, err := bot.Parse(text)
+	if err != nil {
+		var pe *bot.ParseError
+		if errors.As(err, &pe) {
+			msg := pe.Error()
+			if pe.Suggestion != "" {
+				msg += "\n\n" + bot.Help()
+			}
+			say(msg)
+			return nil
+		}
+		return err
+	}
+	return a.command(ctx, w, cmd, thread, say)
+}
+
+// inRunThread handles a reply or mention in a run's thread: the answer to
+// a pending question, a status/cancel, or steering.
+func (a *Adapter) inRunThread(ctx context.Context, w who, runID string, mentioned bool, text, thread string) error {
+	ex, err := a.db.Execution(ctx, runID)
+	if err != nil {
+		return err
+	}
+	requester := ex.Requester == w.id || (w.hero != nil && w.hero.ID == ex.RequesterUserID && ex.RequesterUserID != 0)
+	if !mentioned && !requester {
+		return nil // people talking among themselves in the thread
+	}
+	say := func(s string) { a.reply(w.team, w.channel, thread, s) }
+	if text == "" {
+		return nil
+	}
+	if mentioned {
+		if cmd, err := bot.Parse(text); err == nil && (cmd.Verb == bot.VerbStatus || cmd.Verb == bot.VerbCancel || cmd.Verb == bot.VerbHelp) {
+			return a.command(ctx, w, cmd, thread, say)
+		}
+	}
+	pending, err := a.db.PendingConfirmations(ctx, runID)
+	if err != nil {
+		return err
+	}
+	for _, c := range pending {
+		if c.Kind == store.ConfirmKindQuestion {
+			dc, err := a.eng.Decide(ctx, c.ID, engine.Decision{Approve: true, By: w.id, ByUserID: w.userID(), Answer: text})
+			if err != nil {
+				return a.decisionRefused(w, dc, err, say)
+			}
+			if dc.SurfaceRef != "" {
+				a.showDecision(dc)
+			}
+			return nil
+		}
+	}
+	if err := a.eng.Steer(ctx, runID, w.id, w.userID(), text); err != nil {
+		if errors.Is(err, engine.ErrFinished) {
+			say(fmt.Sprintf("Run `%s` has ended; start a new one with `/hero run <task>` or by mentioning hero in the channel.", runID))
+			return nil
+		}
+		return sayErr(say, err)
+	}
+	return nil
+}

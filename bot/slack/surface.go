@@ -1,0 +1,413 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/store"
+)
+
+var _ engine.Surface = (*Adapter)(nil)
+
+// Action ids of the confirmation buttons; their value is the confirmation
+// id, so a click after a restart finds everything in the database.
+const (
+	actionApprove = "hero_approve"
+	actionDeny    = "hero_deny"
+)
+
+// maxStepLines is how many recent steps the progress message lists.
+const maxStepLines = 12
+
+// runView is what the progress message of one run shows.
+type runView struct {
+	mu         sync.Mutex
+	id         string
+	status     string
+	steps      []string
+	nsteps     int
+	current    string
+	output     string
+	tokens     int64
+	cost       float64
+	costKnown  bool
+	finished   bool
+	progress   *live
+	team, chan_, thread string
+}
+
+// view returns the run's view, creating it (and its progress message) on
+// first use; nil when the run's thread reference is not a Slack one.
+func (a *Adapter) view(ex *store.Execution) (*runView, error) {
+	a.mu.Lock()
+	v := a.runs[ex.ID]
+	a.mu.Unlock()
+	if v != nil {
+		return v, nil
+	}
+	team, ch, ts, err := parseRef(ex.ThreadRef)
+	if err != nil {
+		return nil, err
+	}
+	v = &runView{id: ex.ID, status: ex.Status, team: team, chan_: ch, thread: ts}
+	v.progress = &live{o: a.out, team: team, channel: ch, render: v.render}
+	a.mu.Lock()
+	if prev := a.runs[ex.ID]; prev != nil {
+		a.mu.Unlock()
+		return prev, nil
+	}
+	a.runs[ex.ID] = v
+	a.mu.Unlock()
+	v.progress.post(ts)
+	return v, nil
+}
+
+// Update renders a run's events: the progress message is edited in place
+// (coalesced), long outputs are uploaded as files, the end gets its own
+// message.
+func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Event) error {
+	// Wait while the handler that started this run announces it.
+	a.mu.Lock()
+	gate := a.threads[ex.ThreadRef]
+	a.mu.Unlock()
+	if gate != nil {
+		gate.Lock()
+		gate.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	}
+	if ev.Kind == engine.EventDecided {
+		if ev.Confirmation != nil && ev.Confirmation.SurfaceRef != "" {
+			a.showDecision(ev.Confirmation)
+		}
+		return nil
+	}
+	v, err := a.view(ex)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.status = ex.Status
+	v.tokens, v.cost, v.costKnown = ex.TokensIn+ex.TokensOut, ex.CostUSD, ex.CostKnown
+	var upload string
+	switch ev.Kind {
+	case engine.EventStarted:
+		if strings.HasPrefix(ev.Text, "Resuming") {
+			a.out.send(v.team, v.chan_, textJob(v.chan_, v.thread, ev.Text))
+		}
+	case engine.EventOutput:
+		v.output = tail(v.output+ev.Text, 600)
+	case engine.EventStep:
+		s := ev.Step
+		v.nsteps++
+		if line := stepLine(s); line != "" {
+			v.steps = append(v.steps, line)
+			if len(v.steps) > maxStepLines {
+				v.steps = v.steps[len(v.steps)-maxStepLines:]
+			}
+		}
+		if s.Kind == store.StepTool {
+			v.current = ""
+			v.output = ""
+			if s.Tool == "run_command" && len(s.Output) > a.cfg.LongOutput {
+				upload = s.Output
+			}
+		}
+		if s.Kind == store.StepModel {
+			v.current = "thinking…"
+		}
+	case engine.EventFinished:
+		v.finished = true
+		v.status = ev.Outcome.Status
+		v.current, v.output = "", ""
+	}
+	team, ch, thread := v.team, v.chan_, v.thread
+	v.mu.Unlock()
+	v.progress.touch()
+
+	if upload != "" {
+		a.out.send(team, ch, &job{what: "files.upload", paced: true, call: func(ctx context.Context, api *slack.Client) error {
+			_, err := api.UploadFileContext(ctx, slack.UploadFileParameters{
+				Content: upload, FileSize: len(upload), Filename: "output-" + ex.ID + ".txt",
+				Title: "command output (" + ex.ID + ")", Channel: ch, ThreadTimestamp: thread, SnippetType: "text",
+			})
+			return err
+		}})
+	}
+	if ev.Kind == engine.EventFinished {
+		text, blocks := finalMessage(ex, ev.Outcome)
+		a.out.send(team, ch, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
+			_, _, err := api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(thread))
+			return err
+		}})
+		a.mu.Lock()
+		delete(a.runs, ex.ID)
+		a.mu.Unlock()
+	}
+	return nil
+}
+
+// Ask posts the confirmation in the run's thread and returns the posted
+// message's reference (team/channel/ts) for later edits.
+func (a *Adapter) Ask(ctx context.Context, ex *store.Execution, c *store.Confirmation) (string, error) {
+	team, ch, thread, err := parseRef(ex.ThreadRef)
+	if err != nil {
+		return "", err
+	}
+	text, blocks := confirmationMessage(c, a.cfg.Now())
+	var ts string
+	err = a.out.call(ctx, team, ch, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
+		var err error
+		_, ts, err = api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(thread))
+		return err
+	}})
+	if err != nil {
+		return "", fmt.Errorf("post confirmation %s: %w", c.ID, err)
+	}
+	return threadRef(team, ch, ts), nil
+}
+
+// showDecision edits a confirmation's message to say who decided and
+// when (or that it expired), without buttons.
+func (a *Adapter) showDecision(c *store.Confirmation) {
+	team, ch, ts, err := parseRef(c.SurfaceRef)
+	if err != nil {
+		a.log.Warn("confirmation message reference", "confirmation", c.ID, "err", err)
+		return
+	}
+	text, blocks := confirmationMessage(c, a.cfg.Now())
+	a.out.send(team, ch, &job{what: "chat.update", call: func(ctx context.Context, api *slack.Client) error {
+		_, _, _, err := api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	}})
+}
+
+func textJob(ch, thread, text string) *job {
+	return &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
+		opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+		if thread != "" {
+			opts = append(opts, slack.MsgOptionTS(thread))
+		}
+		_, _, err := api.PostMessageContext(ctx, ch, opts...)
+		return err
+	}}
+}
+
+// render is the progress message: status, recent steps, the current
+// command and its output, cost so far.
+func (v *runView) render() slack.MsgOption {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	head := fmt.Sprintf("%s *Run `%s`* · %s · %d steps", statusEmoji(v.status), v.id, v.status, v.nsteps)
+	blocks := []slack.Block{section(head)}
+	if len(v.steps) > 0 {
+		blocks = append(blocks, section(strings.Join(v.steps, "\n")))
+	}
+	if v.current != "" || v.output != "" {
+		cur := v.current
+		if v.output != "" {
+			cur += "\n```" + fence(v.output) + "```"
+		}
+		blocks = append(blocks, section("*Now:* "+cur))
+	}
+	cost := "cost unknown for this model"
+	if v.costKnown {
+		cost = fmt.Sprintf("$%.4f so far", v.cost)
+	}
+	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, fmt.Sprintf("%s · %d tokens", cost, v.tokens), false, false)))
+	return slack.MsgOptionCompose(slack.MsgOptionText(fmt.Sprintf("Run %s: %s, %d steps", v.id, v.status, v.nsteps), false), slack.MsgOptionBlocks(blocks...))
+}
+
+func section(md string) slack.Block {
+	if len(md) > 2900 {
+		md = md[:2900] + "…"
+	}
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, md, false, false), nil, nil)
+}
+
+func statusEmoji(s string) string {
+	switch s {
+	case store.StatusSucceeded:
+		return ":white_check_mark:"
+	case store.StatusFailed, store.StatusInterrupted:
+		return ":x:"
+	case store.StatusCancelled:
+		return ":no_entry_sign:"
+	case store.StatusWaiting:
+		return ":raised_hand:"
+	}
+	return ":hourglass_flowing_sand:"
+}
+
+// stepLine is one line of the step list; model calls are not listed.
+func stepLine(s *store.Step) string {
+	switch s.Kind {
+	case store.StepTool:
+		mark := ":heavy_check_mark:"
+		if s.IsError {
+			mark = ":warning:"
+		}
+		return fmt.Sprintf("%s `%s` %s", mark, s.Tool, oneLine(toolSubject(s.Arguments), 80))
+	case store.StepConfirmation:
+		return ":raised_hand: " + oneLine(s.Output, 100)
+	case store.StepMessage:
+		return ":speech_balloon: " + oneLine(s.Output, 100)
+	case store.StepLimit, store.StepError:
+		return ":warning: " + oneLine(s.Output, 100)
+	}
+	return ""
+}
+
+// toolSubject picks the argument people care about (command, path, …).
+func toolSubject(args string) string {
+	var m map[string]any
+	if json.Unmarshal([]byte(args), &m) != nil {
+		return ""
+	}
+	for _, k := range []string{"command", "path", "pattern", "branch", "title", "message"} {
+		if s, ok := m[k].(string); ok && s != "" {
+			return "`" + strings.ReplaceAll(s, "`", "'") + "`"
+		}
+	}
+	return ""
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	for i := 0; i < len(s) && i < 4; i++ { // do not start inside a UTF-8 sequence
+		if s[i]&0xC0 != 0x80 {
+			return s[i:]
+		}
+	}
+	return s
+}
+
+func fence(s string) string { return strings.ReplaceAll(s, "```", "'''") }
+
+// finalMessage closes the thread: outcome, summary, PR link, numbers.
+func finalMessage(ex *store.Execution, o *engine.Outcome) (string, []slack.Block) {
+	var head string
+	switch o.Status {
+	case store.StatusSucceeded:
+		head = fmt.Sprintf(":white_check_mark: *Run `%s` finished.*", ex.ID)
+	case store.StatusCancelled:
+		head = fmt.Sprintf(":no_entry_sign: *Run `%s` was cancelled.*", ex.ID)
+	default:
+		head = fmt.Sprintf(":x: *Run `%s` %s.*", ex.ID, o.Status)
+	}
+	blocks := []slack.Block{section(head)}
+	if o.Summary != "" {
+		blocks = append(blocks, section(o.Summary))
+	}
+	if o.Error != "" {
+		blocks = append(blocks, section("*Error:* "+o.Error))
+	}
+	if o.PullRequestURL != "" {
+		blocks = append(blocks, section(fmt.Sprintf(":rocket: Pull request: <%s>", o.PullRequestURL)))
+	}
+	cost := "cost unknown"
+	if o.CostKnown {
+		cost = fmt.Sprintf("$%.4f", o.CostUSD)
+	}
+	facts := fmt.Sprintf("%d steps · %d tokens in, %d out · %s", o.Steps, o.TokensIn, o.TokensOut, cost)
+	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, facts, false, false)))
+	text := fmt.Sprintf("Run %s %s. %s", ex.ID, o.Status, o.Summary)
+	if o.PullRequestURL != "" {
+		text += " Pull request: " + o.PullRequestURL
+	}
+	return text, blocks
+}
+
+// confirmationMessage shows the exact action with Approve/Deny buttons
+// while pending (a confirm dialog on high risk), and who decided once
+// decided.
+func confirmationMessage(c *store.Confirmation, now time.Time) (string, []slack.Block) {
+	var title string
+	switch c.Kind {
+	case store.ConfirmKindQuestion:
+		title = fmt.Sprintf(":question: *hero asks* (`%s`):", c.ID)
+	case store.ConfirmKindLimit:
+		title = fmt.Sprintf(":warning: *A limit was reached* (`%s`):", c.ID)
+	case store.ConfirmKindUncertainty:
+		title = fmt.Sprintf(":raised_hand: *hero is unsure and asks before* `%s` (`%s`, risk %s):", c.Tool, c.ID, c.Risk)
+	default:
+		title = fmt.Sprintf(":raised_hand: *hero wants to run* `%s` (`%s`, risk %s):", c.Tool, c.ID, c.Risk)
+	}
+	blocks := []slack.Block{section(title)}
+	if c.Kind == store.ConfirmKindQuestion {
+		blocks = append(blocks, section(c.Action))
+	} else {
+		blocks = append(blocks, section("```"+fence(c.Action)+"```"))
+	}
+	if c.Reason != "" {
+		blocks = append(blocks, section("_Why:_ "+c.Reason))
+	}
+	text := fmt.Sprintf("Confirmation %s: %s %s", c.ID, c.Tool, oneLine(c.Action, 200))
+	switch c.Status {
+	case store.ConfirmPending:
+		if !now.Before(c.ExpiresAt) {
+			blocks = append(blocks, section(":hourglass: Expired at "+slackDate(c.ExpiresAt)+"; nothing was done."))
+			return text, blocks
+		}
+		if c.Kind == store.ConfirmKindQuestion {
+			blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, "Reply in this thread to answer.", false, false)))
+			return text, blocks
+		}
+		yes, no := "Approve", "Deny"
+		if c.Kind == store.ConfirmKindLimit {
+			yes, no = "Extend", "Stop"
+		}
+		approve := slack.NewButtonBlockElement(actionApprove, c.ID, slack.NewTextBlockObject(slack.PlainTextType, yes, false, false)).WithStyle(slack.StylePrimary)
+		deny := slack.NewButtonBlockElement(actionDeny, c.ID, slack.NewTextBlockObject(slack.PlainTextType, no, false, false)).WithStyle(slack.StyleDanger)
+		if c.Risk == "high" {
+			approve = approve.WithConfirm(slack.NewConfirmationBlockObject(
+				slack.NewTextBlockObject(slack.PlainTextType, "Approve a high-risk action?", false, false),
+				slack.NewTextBlockObject(slack.MarkdownType, "```"+fence(oneLine(c.Action, 250))+"```", false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false),
+				slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false)).WithStyle(slack.StyleDanger))
+		}
+		blocks = append(blocks, slack.NewActionBlock("hero_confirm_"+c.ID, approve, deny),
+			slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, "Expires "+slackDate(c.ExpiresAt)+". Only the requester or a project approver can decide.", false, false)))
+	case store.ConfirmExpired:
+		blocks = append(blocks, section(":hourglass: Expired at "+slackDate(c.ExpiresAt)+"; nothing was done."))
+	default:
+		verb := map[string]string{store.ConfirmApproved: ":white_check_mark: Approved", store.ConfirmDenied: ":no_entry: Denied"}[c.Status]
+		when := ""
+		if c.DecidedAt != nil {
+			when = " at " + slackDate(*c.DecidedAt)
+		}
+		by := c.DecidedBy
+		if _, user, ok := strings.Cut(strings.TrimPrefix(by, "slack:"), "/"); ok && strings.HasPrefix(by, "slack:") {
+			by = "<@" + user + ">"
+		}
+		line := fmt.Sprintf("%s by %s%s.", verb, by, when)
+		if c.Kind == store.ConfirmKindQuestion {
+			line = fmt.Sprintf(":speech_balloon: Answered by %s%s: %s", by, when, c.Answer)
+		} else if c.Answer != "" {
+			line += " " + c.Answer
+		}
+		blocks = append(blocks, section(line))
+	}
+	return text, blocks
+}
+
+// slackDate renders t in each reader's own time zone.
+func slackDate(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format(time.RFC1123))
+}
