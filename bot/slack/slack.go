@@ -74,7 +74,7 @@ type Adapter struct {
 	out    *outbox
 
 	mu      sync.Mutex
-	life    context.Context // Run's context: runs started here live as long
+	life    context.Context        // Run's context: runs started here live as long
 	clients map[string]*teamClient // by team id ("" = the configured bot token)
 	runs    map[string]*runView    // by execution id
 	threads map[string]*sync.Mutex // by thread ref, held while a run is announced

@@ -28,18 +28,18 @@ const maxStepLines = 12
 
 // runView is what the progress message of one run shows.
 type runView struct {
-	mu         sync.Mutex
-	id         string
-	status     string
-	steps      []string
-	nsteps     int
-	current    string
-	output     string
-	tokens     int64
-	cost       float64
-	costKnown  bool
-	finished   bool
-	progress   *live
+	mu                  sync.Mutex
+	id                  string
+	status              string
+	steps               []string
+	nsteps              int
+	current             string
+	output              string
+	tokens              int64
+	cost                float64
+	costKnown           bool
+	finished            bool
+	progress            *live
 	team, chan_, thread string
 }
 
