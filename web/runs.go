@@ -1,0 +1,217 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/store"
+)
+
+var runStatuses = []string{store.StatusQueued, store.StatusRunning, store.StatusWaiting, store.StatusSucceeded,
+	store.StatusFailed, store.StatusCancelled, store.StatusInterrupted}
+
+func finalStatus(status string) bool {
+	switch status {
+	case store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusInterrupted:
+		return true
+	}
+	return false
+}
+
+type runRow struct {
+	store.Execution
+	Project string
+}
+
+// runsPage lists the newest runs of the projects the user can see,
+// filtered by project and status.
+func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
+	u := sessionFrom(r).user
+	q := r.URL.Query()
+	wantProject, wantStatus := q.Get("project"), q.Get("status")
+	if wantStatus != "" && !slices.Contains(runStatuses, wantStatus) {
+		s.problem(w, r, http.StatusBadRequest, fmt.Sprintf("Unknown status %q; use one of %s.", wantStatus, strings.Join(runStatuses, ", ")))
+		return
+	}
+	// The projects this user may see, by id.
+	visible := map[int64]string{}
+	var names []string
+	if u.IsAdmin {
+		ps, err := s.cfg.DB.ListProjects(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, p := range ps {
+			visible[p.ID] = p.Name
+			names = append(names, p.Name)
+		}
+	} else {
+		prs, err := s.cfg.DB.ProjectsOfUser(r.Context(), u.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, pr := range prs {
+			visible[pr.Project.ID] = pr.Project.Name
+			names = append(names, pr.Project.Name)
+		}
+	}
+	f := store.ExecutionFilter{Limit: 100}
+	if wantStatus != "" {
+		f.Statuses = []string{wantStatus}
+	}
+	var ids []int64
+	for id, name := range visible {
+		if wantProject == "" || name == wantProject {
+			ids = append(ids, id)
+		}
+	}
+	if wantProject != "" && len(ids) == 0 {
+		s.problem(w, r, http.StatusNotFound, "There is no such project, or you are not a member of it.")
+		return
+	}
+	var rows []runRow
+	if u.IsAdmin && wantProject == "" {
+		es, err := s.cfg.DB.ListExecutions(r.Context(), f)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, e := range es {
+			name, ok := visible[e.ProjectID]
+			if !ok {
+				name = fmt.Sprintf("(deleted %d)", e.ProjectID)
+			}
+			rows = append(rows, runRow{e, name})
+		}
+	} else {
+		for _, id := range ids {
+			f.ProjectID = id
+			es, err := s.cfg.DB.ListExecutions(r.Context(), f)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			for _, e := range es {
+				rows = append(rows, runRow{e, visible[id]})
+			}
+		}
+		slices.SortFunc(rows, func(a, b runRow) int { return b.CreatedAt.Compare(a.CreatedAt) })
+		if len(rows) > 100 {
+			rows = rows[:100]
+		}
+	}
+	slices.Sort(names)
+	s.render(w, r, 0, "runs", &view{Title: "Runs", Nav: "runs", Data: map[string]any{
+		"Runs": rows, "Projects": names, "Statuses": runStatuses, "Project": wantProject, "Status": wantStatus,
+	}})
+}
+
+func (s *Server) runPage(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role string) {
+	s.renderRun(w, r, 0, "", ex, p, role)
+}
+
+func (s *Server) renderRun(w http.ResponseWriter, r *http.Request, status int, errMsg string, ex *store.Execution, p *store.Project, role string) {
+	steps, err := s.cfg.DB.ListSteps(r.Context(), ex.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	confs, err := s.cfg.DB.ConfirmationsOf(r.Context(), ex.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	canCancel := s.cfg.Runs != nil && !finalStatus(ex.Status) && roleRank(role) >= roleRank(store.RoleMember)
+	s.render(w, r, status, "run", &view{Title: "Run " + ex.ID, Nav: "runs", Error: errMsg, Project: p, Role: role,
+		Data: map[string]any{"Run": ex, "Steps": steps, "Confirmations": confs, "CanCancel": canCancel}})
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role string) {
+	if s.cfg.Runs == nil {
+		s.renderRun(w, r, http.StatusServiceUnavailable, "Runs cannot be cancelled from this server.", ex, p, role)
+		return
+	}
+	u := sessionFrom(r).user
+	err := s.cfg.Runs.Cancel(r.Context(), ex.ID, "web:"+u.Email, u.ID)
+	switch {
+	case errors.Is(err, engine.ErrFinished):
+		s.renderRun(w, r, http.StatusConflict, fmt.Sprintf("Run %s has already ended.", ex.ID), ex, p, role)
+		return
+	case errors.Is(err, engine.ErrNotAllowed):
+		s.renderRun(w, r, http.StatusForbidden, err.Error(), ex, p, role)
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("run cancelled from the settings page", "run", ex.ID, "by", u.Email)
+	redirect(w, r, "/settings/runs/"+url.PathEscape(ex.ID), "cancelling")
+}
+
+// integrationsPage shows each platform's connection with a live check,
+// and the channel ↔ project bindings of the user's projects.
+func (s *Server) integrationsPage(w http.ResponseWriter, r *http.Request) {
+	u := sessionFrom(r).user
+	type row struct {
+		Name, ConnectURL, ConnectLabel, Detail string
+		OK, Checked                            bool
+	}
+	var rows []row
+	for _, in := range s.cfg.Integrations {
+		rw := row{Name: in.Name, ConnectURL: in.ConnectURL, ConnectLabel: in.ConnectLabel}
+		if in.Status != nil {
+			rw.Checked = true
+			rw.OK, rw.Detail = in.Status(r.Context())
+		}
+		rows = append(rows, rw)
+	}
+	bindings, err := s.bindings(r, u)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, 0, "integrations", &view{Title: "Integrations", Nav: "integrations", Data: map[string]any{
+		"Integrations": rows, "Bindings": bindings,
+		"Google": s.cfg.Google != nil, "GitHub": s.cfg.GitHub != nil,
+	}})
+}
+
+// bindings returns the channel bindings of the projects u can see.
+func (s *Server) bindings(r *http.Request, u *store.User) ([]Binding, error) {
+	all, err := s.cfg.DB.ListBindings(r.Context())
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	names := map[int64]string{}
+	if u.IsAdmin {
+		ps, err := s.cfg.DB.ListProjects(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			names[p.ID] = p.Name
+		}
+	} else {
+		prs, err := s.cfg.DB.ProjectsOfUser(r.Context(), u.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, pr := range prs {
+			names[pr.Project.ID] = pr.Project.Name
+		}
+	}
+	var out []Binding
+	for _, b := range all {
+		if name, ok := names[b.ProjectID]; ok {
+			out = append(out, Binding{Surface: b.Surface, Channel: b.ChannelID, Project: name, By: b.BoundBy, At: b.UpdatedAt})
+		}
+	}
+	return out, nil
+}
