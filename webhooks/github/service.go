@@ -85,6 +85,11 @@ type Config struct {
 	// call fails (default 2 min).
 	WritePace   time.Duration
 	MaxRateWait time.Duration
+	// RunContext is the server's lifetime (cmd/hero's workCtx): runs
+	// started from GitHub are driven until it ends, not just while the
+	// delivery is handled. Default: the handler's context without its
+	// cancellation.
+	RunContext context.Context
 	// Transport carries API requests (tests); default http.DefaultTransport.
 	Transport http.RoundTripper
 	Log       *slog.Logger
@@ -430,7 +435,11 @@ func (s *Service) unknownRepo(ctx context.Context, log *slog.Logger, th Thread) 
 }
 
 func (s *Service) start(ctx context.Context, th Thread, proj *store.Project, task, who string, uid int64) error {
-	_, err := s.cfg.Engine.Start(ctx, engine.StartRequest{
+	runCtx := s.cfg.RunContext
+	if runCtx == nil {
+		runCtx = context.WithoutCancel(ctx)
+	}
+	_, err := s.cfg.Engine.Start(runCtx, engine.StartRequest{
 		Project: proj, Task: task, Surface: s.Name(), ThreadRef: th.String(), Requester: who, RequesterUserID: uid,
 	})
 	if err != nil {
