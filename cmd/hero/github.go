@@ -1,10 +1,156 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
-// setupGitHub wires the GitHub surface (issue comments, webhooks, GitHub tools): on when GITHUB_WEBHOOK_SECRET is set.
-// It adds routes through s.mounts and surfaces through a.engine.AddSurface,
-// and starts its workers on workCtx.
+	"github.com/robfig/cron/v3"
+
+	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/store"
+	ghsurface "github.com/hero-dev/hero/webhooks/github"
+)
+
+// setupGitHub wires the GitHub surface (issue comments, webhooks, GitHub
+// tools): on when GITHUB_WEBHOOK_SECRET is set. It adds the webhook route
+// through s.mounts, the surface through a.engine.AddSurface and the forge
+// through a.forge, and starts its inbox worker (and, for a GitHub App, the
+// redelivery job) on workCtx.
 func setupGitHub(workCtx context.Context, a *app, s *server) error {
+	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
+	secret := env("GITHUB_WEBHOOK_SECRET")
+	if secret == "" {
+		a.log.Info("GitHub surface is off: set GITHUB_WEBHOOK_SECRET (and GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY) to turn it on; POST /github/webhook is not mounted, since hero never accepts unsigned deliveries")
+		return nil
+	}
+	apiURL := env("GITHUB_API_URL")
+	creds, app, err := githubCredentials(a, env, apiURL)
+	if err != nil {
+		return err
+	}
+	cfg := ghsurface.Config{
+		APIURL: apiURL, Credentials: creds, Store: a.db, Engine: a.engine,
+		BotLogin:         env("GITHUB_BOT_LOGIN"),
+		Handle:           env("GITHUB_BOT_HANDLE"),
+		TriggerLabel:     env("GITHUB_TRIGGER_LABEL"),
+		UntrustedReply:   env("GITHUB_UNTRUSTED_REPLY"),
+		UnknownRepoReply: env("GITHUB_UNKNOWN_REPO_REPLY") == "true",
+		RunContext:       workCtx,
+		Log:              a.log,
+	}
+	for _, l := range strings.Split(env("GITHUB_ALLOWLIST"), ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			cfg.AllowList = append(cfg.AllowList, l)
+		}
+	}
+	svc, err := ghsurface.NewService(cfg)
+	if err != nil {
+		return fmt.Errorf("github: %w", err)
+	}
+	if cfg.BotLogin == "" {
+		ctx, cancel := context.WithTimeout(workCtx, 15*time.Second)
+		login, err := svc.Login(ctx)
+		cancel()
+		if err != nil {
+			a.log.Warn("could not learn hero's GitHub login; set GITHUB_BOT_LOGIN so hero ignores its own comments by name (bots are ignored anyway)", "err", err)
+		} else {
+			svc.SetBotLogin(login)
+			a.log.Info("GitHub surface on", "login", login)
+		}
+	}
+	a.engine.AddSurface(svc)
+	a.forge = svc.Forge
+
+	host, _ := os.Hostname()
+	w, err := svc.NewWorker(a.db, inbox.Config{Owner: fmt.Sprintf("%s-%d-github", host, os.Getpid())})
+	if err != nil {
+		return fmt.Errorf("github inbox worker: %w", err)
+	}
+	go func() {
+		if err := w.Run(workCtx); err != nil {
+			a.log.Error("github inbox worker stopped", "err", err)
+		}
+	}()
+	intake, err := ghsurface.NewIntake([]byte(secret), store.NewInboxWriter(a.db, 0, 0), w.Kick, a.log.With("surface", "github"))
+	if err != nil {
+		return err
+	}
+	s.mounts = append(s.mounts, func(mux *http.ServeMux) { mux.Handle("POST /github/webhook", intake) })
+
+	if app != nil {
+		jobs := cron.New()
+		if _, err := jobs.AddFunc("@every 10m", func() {
+			n, err := svc.RedeliverFailed(workCtx, app, 24*time.Hour)
+			if err != nil {
+				a.log.Warn("github redelivery of failed deliveries", "err", err)
+			} else if n > 0 {
+				a.log.Info("asked GitHub to redeliver failed deliveries", "count", n)
+			}
+		}); err != nil {
+			return fmt.Errorf("schedule github redelivery: %w", err)
+		}
+		jobs.Start()
+		go func() { <-workCtx.Done(); jobs.Stop() }()
+	}
 	return nil
+}
+
+// githubCredentials picks the credentials from the environment: a GitHub
+// App, then a user's OAuth token (GITHUB_OAUTH_ACCOUNT, saved by the web
+// login), then GITHUB_TOKEN.
+func githubCredentials(a *app, env func(string) string, apiURL string) (ghsurface.Credentials, *ghsurface.AppCredentials, error) {
+	if id := env("GITHUB_APP_ID"); id != "" {
+		appID, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || appID <= 0 {
+			return nil, nil, fmt.Errorf("GITHUB_APP_ID must be the App's numeric id, got %q", id)
+		}
+		keyText := env("GITHUB_APP_PRIVATE_KEY")
+		if keyText == "" {
+			return nil, nil, fmt.Errorf("GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY is empty: paste the App's private key (PEM)")
+		}
+		key, err := ghsurface.ParsePrivateKey(keyText)
+		if err != nil {
+			return nil, nil, err
+		}
+		app, err := ghsurface.NewAppCredentials(appID, key, apiURL, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		app.OnToken = func(tok string) { a.redactor.Add(tok) }
+		return app, app, nil
+	}
+	if account := env("GITHUB_OAUTH_ACCOUNT"); account != "" {
+		tokenURL := env("GITHUB_OAUTH_TOKEN_URL")
+		if tokenURL == "" {
+			tokenURL = "https://" + webHostOf(apiURL) + "/login/oauth/access_token"
+		}
+		o, err := ghsurface.NewOAuthCredentials(env("GITHUB_CLIENT_ID"), env("GITHUB_CLIENT_SECRET"), tokenURL, account, a.db, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("GITHUB_OAUTH_ACCOUNT=%s: %w (set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET)", account, err)
+		}
+		o.OnToken = func(tok string) { a.redactor.Add(tok) }
+		return o, nil, nil
+	}
+	if a.cfg.GitHubToken != "" {
+		return ghsurface.StaticToken(a.cfg.GitHubToken), nil, nil
+	}
+	return nil, nil, fmt.Errorf("GITHUB_WEBHOOK_SECRET is set but hero has no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY, or GITHUB_OAUTH_ACCOUNT with GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET")
+}
+
+// webHostOf is the web host for an API root (api.github.com → github.com).
+func webHostOf(apiURL string) string {
+	if apiURL == "" {
+		return "github.com"
+	}
+	h := strings.TrimPrefix(strings.TrimPrefix(apiURL, "https://"), "http://")
+	h, _, _ = strings.Cut(h, "/")
+	if h == "api.github.com" {
+		return "github.com"
+	}
+	return h
 }

@@ -53,7 +53,10 @@ type AppCredentials struct {
 	client func(TokenFunc) (clientDoer, error)
 	// Margin is how long before expiry a token is replaced (default 5 min).
 	Margin time.Duration
-	now    func() time.Time
+	// OnToken, when set, sees every new token (to teach the log and
+	// output redactor its value).
+	OnToken func(token string)
+	now     func() time.Time
 
 	mu            sync.Mutex
 	installations map[Repo]int64
@@ -155,6 +158,9 @@ func (a *AppCredentials) Token(ctx context.Context, repo Repo) (string, error) {
 	}
 	a.tokens[inst] = appToken{token: tok, expires: exp}
 	a.mints++
+	if a.OnToken != nil {
+		a.OnToken(tok)
+	}
 	return tok, nil
 }
 
@@ -175,7 +181,10 @@ type OAuthCredentials struct {
 	client  *http.Client
 	// Margin is how long before expiry a token is refreshed (default 1 min).
 	Margin time.Duration
-	now    func() time.Time
+	// OnToken, when set, sees every token loaded or refreshed (for the
+	// redactor).
+	OnToken func(token string)
+	now     func() time.Time
 
 	mu     sync.Mutex
 	cached *store.OAuthToken
@@ -209,6 +218,9 @@ func (o *OAuthCredentials) Token(ctx context.Context, _ Repo) (string, error) {
 			return "", fmt.Errorf("github oauth token of %s (log in on the settings page): %w", o.account, err)
 		}
 		o.cached = &t
+		if o.OnToken != nil {
+			o.OnToken(t.AccessToken)
+		}
 	}
 	t := *o.cached
 	if t.Expiry.IsZero() || o.now().Add(o.Margin).Before(t.Expiry) {
@@ -231,6 +243,9 @@ func (o *OAuthCredentials) Token(ctx context.Context, _ Repo) (string, error) {
 		return "", fmt.Errorf("save the refreshed github token of %s: %w", o.account, err)
 	}
 	o.cached = &next
+	if o.OnToken != nil {
+		o.OnToken(next.AccessToken)
+	}
 	return next.AccessToken, nil
 }
 
@@ -285,4 +300,21 @@ func (a appAPI) mintToken(ctx context.Context, installation int64) (string, time
 		return "", time.Time{}, err
 	}
 	return t.GetToken(), t.GetExpiresAt().Time, nil
+}
+
+// Login returns the account the App's comments appear as: "<slug>[bot]".
+func (a *AppCredentials) Login(ctx context.Context) (string, error) {
+	c, err := a.client(func(context.Context) (string, error) { return a.JWT() })
+	if err != nil {
+		return "", err
+	}
+	api, ok := c.(appAPI)
+	if !ok {
+		return "", errors.New("github app: no API client")
+	}
+	app, _, err := api.c.Apps.Get(ctx, "")
+	if err != nil {
+		return "", fmt.Errorf("read the github app: %w", err)
+	}
+	return app.GetSlug() + "[bot]", nil
 }

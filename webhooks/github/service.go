@@ -566,3 +566,20 @@ func costText(usd float64, known bool) string {
 	}
 	return fmt.Sprintf("$%.4f", usd)
 }
+
+// Login returns the account hero's comments appear as, for BotLogin: the
+// App's "<slug>[bot]", or the token's user.
+func (s *Service) Login(ctx context.Context) (string, error) {
+	if app, ok := s.cfg.Credentials.(*AppCredentials); ok {
+		return app.Login(ctx)
+	}
+	u, _, err := s.client(Repo{}).Users.Get(ctx, "")
+	if err != nil {
+		return "", fmt.Errorf("read the token's github user: %w", err)
+	}
+	return u.GetLogin(), nil
+}
+
+// SetBotLogin sets hero's own login once it is known (see Login). Call it
+// before deliveries are handled.
+func (s *Service) SetBotLogin(login string) { s.cfg.BotLogin = login }
