@@ -132,7 +132,7 @@ func (a *Adapter) serveCommand(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := contentHash("cmd:", body)
-	if t := form.Get("trigger_id"); t != "" {
+	if t := strings.TrimSpace(form.Get("trigger_id")); t != "" {
 		id = "cmd:" + t
 	}
 	if a.persist(w, r, id, kindCommand, body) {

@@ -146,7 +146,7 @@ func (a *Adapter) command(ctx context.Context, w who, cmd bot.Command, thread st
 	case bot.VerbApprove, bot.VerbDeny:
 		c, err := a.eng.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: w.id, ByUserID: w.userID(), Answer: cmd.Reason})
 		if err != nil {
-			return a.decisionRefused(w, c, err, say)
+			return a.decisionRefused(w, cmd.ID, c, err, say)
 		}
 		if c.SurfaceRef != "" && strings.HasPrefix(c.SurfaceRef, w.team+"/") {
 			a.showDecision(c)
@@ -382,7 +382,7 @@ func statusText(ex *store.Execution) string {
 }
 
 // decisionRefused explains why a decision did not count.
-func (a *Adapter) decisionRefused(w who, c *store.Confirmation, err error, say func(string)) error {
+func (a *Adapter) decisionRefused(w who, id string, c *store.Confirmation, err error, say func(string)) error {
 	switch {
 	case errors.Is(err, engine.ErrNotAllowed):
 		say(":no_entry: You are not allowed to decide this: " + err.Error() + ".")
@@ -398,7 +398,7 @@ func (a *Adapter) decisionRefused(w who, c *store.Confirmation, err error, say f
 			say(capitalize(err.Error()) + ".")
 		}
 	case errors.Is(err, store.ErrNotFound):
-		say("There is no such confirmation: " + err.Error())
+		say(fmt.Sprintf("There is no confirmation `%s`; the id is shown with the request.", id))
 	default:
 		return err
 	}
@@ -427,7 +427,7 @@ func (a *Adapter) onInteraction(ctx context.Context, ic *slack.InteractionCallba
 		}
 		c, err := a.eng.Decide(ctx, act.Value, engine.Decision{Approve: act.ActionID == actionApprove, By: w.id, ByUserID: w.userID()})
 		if err != nil {
-			if rerr := a.decisionRefused(w, c, err, func(s string) { a.ephemeral(w, s) }); rerr != nil {
+			if rerr := a.decisionRefused(w, act.Value, c, err, func(s string) { a.ephemeral(w, s) }); rerr != nil {
 				return rerr
 			}
 			continue
@@ -561,7 +561,7 @@ func (a *Adapter) inRunThread(ctx context.Context, w who, runID string, mentione
 		if c.Kind == store.ConfirmKindQuestion {
 			dc, err := a.eng.Decide(ctx, c.ID, engine.Decision{Approve: true, By: w.id, ByUserID: w.userID(), Answer: text})
 			if err != nil {
-				return a.decisionRefused(w, dc, err, say)
+				return a.decisionRefused(w, c.ID, dc, err, say)
 			}
 			if dc.SurfaceRef != "" {
 				a.showDecision(dc)

@@ -271,6 +271,12 @@ func (a *Adapter) heroUser(ctx context.Context, team, user string) (*store.User,
 		return nil, err
 	}
 	info, err := c.api.GetUserInfoContext(ctx, user)
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		// user_not_found, missing_scope (users:read.email), …: unknown.
+		a.log.Warn("users.info refused; treating the user as unknown to hero", "user", ext, "err", err)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("users.info %s: %w", user, err)
 	}

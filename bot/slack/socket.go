@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -99,7 +100,7 @@ func (a *Adapter) persistEnvelope(ctx context.Context, typ socketmode.EventType,
 		}
 		kind, body = kindCommand, []byte(form.Encode())
 		id = contentHash("cmd:", body)
-		if t := form.Get("trigger_id"); t != "" {
+		if t := strings.TrimSpace(form.Get("trigger_id")); t != "" {
 			id = "cmd:" + t
 		}
 	}
