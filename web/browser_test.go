@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/hero-dev/hero/store"
 )
 
 // chromium starts Debian's Chromium headless for one test, or skips the
@@ -121,6 +123,16 @@ func TestBrowserLoginProjectSecret(t *testing.T) {
 	valueField := read(chromedp.Value(`input[name=value]`))
 	shot("3-secrets", true)
 
+	ex := e.seedRun(mustProject(t, e, "webapp"), store.StatusRunning, "Make the checkout tests pass again and open a pull request")
+	do("list runs", chromedp.Click(`.top nav a[href="/settings/runs"]`), chromedp.WaitVisible(`table.list`))
+	runsText := read(chromedp.Text(`main`))
+	shot("5-runs", false)
+	do("open a run", chromedp.Click(`a[href="/settings/runs/`+ex.ID+`"]`), chromedp.WaitVisible(`ol.steps`))
+	shot("6-run", true)
+	do("cancel it", chromedp.Click(`form[action$="/cancel"] button`), chromedp.WaitVisible(`.flash`))
+	do("integrations", chromedp.Click(`.top nav a[href="/settings/integrations"]`), chromedp.WaitVisible(`h1`))
+	shot("7-integrations", false)
+
 	do("look at it on a phone",
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)),
 		chromedp.Navigate(e.srv.URL+"/settings/projects/webapp"),
@@ -143,6 +155,14 @@ func TestBrowserLoginProjectSecret(t *testing.T) {
 	if strings.Contains(e.logs.String(), value) {
 		t.Error("the secret's value is in the log")
 	}
+	if !strings.Contains(runsText, ex.ID) || !strings.Contains(runsText, "running") {
+		t.Errorf("runs page says: %s", runsText)
+	}
+	e.runs.mu.Lock()
+	if len(e.runs.cancelled) != 1 {
+		t.Errorf("cancel from the run page reached the engine %d times", len(e.runs.cancelled))
+	}
+	e.runs.mu.Unlock()
 	p := mustProject(t, e, "webapp")
 	vals, err := e.db.SecretValues(t.Context(), p.ID)
 	if err != nil || vals["NPM_TOKEN"] != value {
