@@ -46,7 +46,7 @@ type env struct {
 	hdone   chan string
 }
 
-type envOpt func(*Config)
+type envOpt func(*Config, *fakeSlack)
 
 func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 	t.Helper()
@@ -91,7 +91,7 @@ func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 		ClientID: "cid", ClientSecret: "csecret", RedirectURL: "https://hero.example/slack/oauth/callback",
 		PostInterval: 20 * time.Millisecond, WorkerPoll: 50 * time.Millisecond}
 	for _, o := range opts {
-		o(&cfg)
+		o(&cfg, fs)
 	}
 	a, err := New(cfg, db, eng, logOut)
 	if err != nil {

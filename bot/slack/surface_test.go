@@ -1,0 +1,271 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/store"
+)
+
+// TestRateLimited: Slack answers 429 with Retry-After; the messages still
+// arrive, later, in order.
+func TestRateLimited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.slack.mu.Lock()
+	e.slack.limit429["chat.postMessage"] = 2
+	e.slack.mu.Unlock()
+	start := time.Now()
+	e.a.reply("T1", "C7", "", "first")
+	e.a.reply("T1", "C7", "", "second")
+	calls := e.slack.waitFor(t, "both messages", 10*time.Second, func(cs []apiCall) bool {
+		return count(cs, "chat.postMessage", nil) == 2
+	})
+	var got []string
+	for _, c := range calls {
+		if c.Method == "chat.postMessage" {
+			got = append(got, c.Text)
+			if d := c.At.Sub(start); d < 1900*time.Millisecond {
+				t.Errorf("%q sent %s after two 429s with Retry-After: 1", c.Text, d)
+			}
+		}
+	}
+	if strings.Join(got, ",") != "first,second" {
+		t.Fatalf("messages arrived as %v, want first,second", got)
+	}
+	if n := count(calls, "chat.postMessage:429", nil); n != 2 {
+		t.Fatalf("%d rate-limited attempts, want 2", n)
+	}
+}
+
+// fakeRun records an execution the surface can render without running it.
+func fakeRun(t testing.TB, e *env, thread string) *store.Execution {
+	t.Helper()
+	ex := &store.Execution{ProjectID: e.project.ID, Status: store.StatusRunning, Surface: Surface, ThreadRef: threadRef("T1", "C1", thread),
+		Requester: "slack:T1/U1", Task: "chatty", Model: "m", CostKnown: true}
+	if err := e.db.CreateExecution(context.Background(), ex); err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
+// chatty drives Update with n steps spread over d and returns the
+// progress message's edits.
+func chatty(t testing.TB, e *env, ex *store.Execution, n int, d time.Duration) (progressTS string, edits []apiCall) {
+	ctx := context.Background()
+	e.a.Update(ctx, ex, engine.Event{Kind: engine.EventStarted, Text: "On it"})
+	tick := d / time.Duration(n)
+	for i := range n {
+		ex.Steps, ex.TokensIn, ex.CostUSD = i+1, int64(100*(i+1)), 0.001*float64(i+1)
+		e.a.Update(ctx, ex, engine.Event{Kind: engine.EventStep, Step: &store.Step{Kind: store.StepTool, Tool: "run_command",
+			Arguments: fmt.Sprintf(`{"command":"echo step %d"}`, i+1), Output: "ok"}})
+		time.Sleep(tick)
+	}
+	ex.Status = store.StatusSucceeded
+	e.a.Update(ctx, ex, engine.Event{Kind: engine.EventFinished, Outcome: &engine.Outcome{Status: store.StatusSucceeded, Summary: "chatty done", Steps: n, CostKnown: true}})
+	calls := e.slack.waitFor(t, "the last progress edit", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.update", func(c apiCall) bool {
+			return strings.Contains(c.Blocks, fmt.Sprintf("%d steps", n)) && strings.Contains(c.Text, "succeeded")
+		})
+	})
+	for _, c := range calls {
+		if c.Method == "chat.postMessage" && strings.Contains(c.Text, "Run "+ex.ID+":") {
+			progressTS = c.TS
+		}
+	}
+	for _, c := range calls {
+		if c.Method == "chat.update" && c.TS == progressTS {
+			edits = append(edits, c)
+		}
+	}
+	return progressTS, edits
+}
+
+// TestProgressThrottled: 60 steps in 3 s give about 3 edits of one
+// message, never two within a second, the last one showing the end.
+func TestProgressThrottled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ex := fakeRun(t, e, "1700000400.000001")
+	_, edits := chatty(t, e, ex, 60, 3*time.Second)
+	for i := 1; i < len(edits); i++ {
+		if gap := edits[i].At.Sub(edits[i-1].At); gap < 950*time.Millisecond {
+			t.Errorf("edits %d and %d are %s apart", i-1, i, gap)
+		}
+	}
+	if len(edits) > 5 {
+		t.Errorf("%d edits for 3 s of steps", len(edits))
+	}
+	if !strings.Contains(edits[len(edits)-1].Blocks, "echo step 60") {
+		t.Errorf("last edit lacks the last step: %s", edits[len(edits)-1].Blocks)
+	}
+}
+
+// TestClickAfterRestart: the buttons work from the database alone — an
+// approval of a confirmation no process is waiting on, and a click on an
+// expired one.
+func TestClickAfterRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.user("U2", "approver@example.com", store.RoleApprover)
+	ctx := context.Background()
+	ex := fakeRun(t, e, "1700000500.000001")
+	ex.Status = store.StatusWaiting
+	e.db.UpdateExecution(ctx, ex, "status")
+	now := time.Now()
+	live := &store.Confirmation{ExecutionID: ex.ID, ProjectID: e.project.ID, Kind: store.ConfirmKindTool, Tool: "git_push",
+		Action: "git push origin hero/x", Risk: "high", Status: store.ConfirmPending, ExpiresAt: now.Add(time.Hour), CreatedAt: now,
+		SurfaceRef: "T1/C1/1700000500.000002"}
+	old := &store.Confirmation{ExecutionID: ex.ID, ProjectID: e.project.ID, Kind: store.ConfirmKindTool, Tool: "delete_file",
+		Action: "delete README.md", Risk: "medium", Status: store.ConfirmPending, ExpiresAt: now.Add(-time.Minute), CreatedAt: now.Add(-time.Hour),
+		SurfaceRef: "T1/C1/1700000500.000003"}
+	for _, c := range []*store.Confirmation{live, old} {
+		if err := e.db.CreateConfirmation(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The high-risk one carries a confirm dialog.
+	_, blocks := confirmationMessage(live, now)
+	b, _ := json.Marshal(blocks)
+	if !strings.Contains(string(b), `"confirm"`) || !strings.Contains(string(b), "git push origin hero/x") {
+		t.Fatalf("high-risk buttons without a confirm dialog showing the action: %s", b)
+	}
+
+	e.click("U2", "C1", "1700000500.000002", actionApprove, live.ID, "trig-r1")
+	e.slack.waitFor(t, "the approved message", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.update", func(c apiCall) bool {
+			return c.TS == "1700000500.000002" && strings.Contains(c.Blocks, "Approved by") && !strings.Contains(c.Blocks, actionApprove)
+		})
+	})
+	if c, _ := e.db.Confirmation(ctx, live.ID); c.Status != store.ConfirmApproved || c.DecidedBy != "slack:T1/U2" {
+		t.Fatalf("confirmation after the click: %s by %s", c.Status, c.DecidedBy)
+	}
+
+	e.click("U2", "C1", "1700000500.000003", actionApprove, old.ID, "trig-r2")
+	e.slack.waitFor(t, "the expired message and notice", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.update", func(c apiCall) bool {
+			return c.TS == "1700000500.000003" && strings.Contains(c.Blocks, "Expired") && !strings.Contains(c.Blocks, actionApprove)
+		}) && has(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == "U2" && strings.Contains(c.Text, "expired") })
+	})
+	if c, _ := e.db.Confirmation(ctx, old.ID); c.Status != store.ConfirmExpired {
+		t.Fatalf("expired confirmation is %s after a click", c.Status)
+	}
+}
+
+// TestSocketMode: hero opens a Socket Mode connection (apps.connections.
+// open → websocket), receives an event and a slash command, acknowledges
+// each after storing it, and answers.
+func TestSocketMode(t *testing.T) {
+	t.Parallel()
+	acks := make(chan string, 8)
+	e := newEnv(t, nil, func(c *Config, fs *fakeSlack) {
+		c.AppToken = "xapp-1-test"
+		c.SigningSecret = "" // HTTP routes off: everything comes over the socket
+		fs.ws = func(w http.ResponseWriter, r *http.Request) {
+			// Slack's client sends Origin: https://api.slack.com.
+			up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+			conn, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				t.Logf("websocket upgrade: %v", err)
+				return
+			}
+			defer conn.Close()
+			conn.WriteJSON(map[string]any{"type": "hello", "num_connections": 1, "connection_info": map[string]any{"app_id": "A1"}})
+			conn.WriteJSON(map[string]any{"type": "events_api", "envelope_id": "env-1", "accepts_response_payload": false,
+				"payload": json.RawMessage(eventJSON("EvSock", "app_mention", "U1", "C3", "<@UHERO> help", "1700000600.000001", ""))})
+			conn.WriteJSON(map[string]any{"type": "slash_commands", "envelope_id": "env-2", "accepts_response_payload": true,
+				"payload": map[string]any{"team_id": "T1", "channel_id": "C3", "user_id": "U1", "command": "/hero", "text": "frobnicate", "trigger_id": "sock-trig"}})
+			for {
+				var msg struct {
+					EnvelopeID string `json:"envelope_id"`
+				}
+				if err := conn.ReadJSON(&msg); err != nil {
+					return
+				}
+				acks <- msg.EnvelopeID
+			}
+		}
+	})
+	got := map[string]bool{}
+	deadline := time.After(20 * time.Second)
+	for len(got) < 2 {
+		select {
+		case id := <-acks:
+			got[id] = true
+		case <-deadline:
+			t.Fatalf("acks received: %v", got)
+		}
+	}
+	e.waitHandled("ev:EvSock")
+	e.waitHandled("cmd:sock-trig")
+	e.slack.waitFor(t, "the answers", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool {
+			return c.ThreadTS == "1700000600.000001" && strings.Contains(c.Text, "/hero run")
+		}) &&
+			has(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == "U1" && strings.Contains(c.Text, "bound") })
+	})
+	// The HTTP routes are not mounted without a signing secret.
+	resp, err := http.Post(e.srv.URL+"/slack/events", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("/slack/events without a signing secret: %d, want it unmounted", resp.StatusCode)
+	}
+}
+
+// TestAddToSlack: the install redirect sets a state bound to the browser;
+// the callback checks it, exchanges the code and stores the bot token
+// encrypted; later calls for that workspace use it.
+func TestAddToSlack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := browser.Get(e.srv.URL + "/slack/install")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Path != "/oauth/v2/authorize" || loc.Query().Get("client_id") != "cid" {
+		t.Fatalf("install: %d %s", resp.StatusCode, loc)
+	}
+	state := loc.Query().Get("state")
+
+	get := func(c *http.Client, q string) int {
+		r, err := c.Get(e.srv.URL + "/slack/oauth/callback?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if s := get(browser, "code=good-code&state="+url.QueryEscape(state+"x")); s != http.StatusBadRequest {
+		t.Errorf("tampered state: %d", s)
+	}
+	if s := get(http.DefaultClient, "code=good-code&state="+url.QueryEscape(state)); s != http.StatusBadRequest {
+		t.Errorf("state from another browser: %d", s)
+	}
+	if s := get(browser, "code=bad&state="+url.QueryEscape(state)); s != http.StatusBadGateway {
+		t.Errorf("refused code: %d", s)
+	}
+	if s := get(browser, "code=good-code&state="+url.QueryEscape(state)); s != http.StatusOK {
+		t.Fatalf("callback: %d", s)
+	}
+	team, tok, err := e.db.SlackTeamToken(context.Background(), "T2")
+	if err != nil || tok != "xoxb-installed" || team.BotUserID != "UBOT2" {
+		t.Fatalf("stored team: %+v %q %v", team, tok, err)
+	}
+}
