@@ -47,7 +47,7 @@ type env struct {
 
 type envOpt func(*Config)
 
-func openStore(t *testing.T, dir string) *store.DB {
+func openStore(t testing.TB, dir string) *store.DB {
 	t.Helper()
 	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -173,7 +173,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // fixture reads a payload from the shared fixtures, applying edits
 // (dotted paths → values) to its JSON.
-func fixture(t *testing.T, name string, edits map[string]any) []byte {
+func fixture(t testing.TB, name string, edits map[string]any) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(fixtures + name)
 	if err != nil {
