@@ -392,7 +392,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // problem answers a 4xx with a short page.
 func (s *Server) problem(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	s.render(w, r, status, "problem", &view{Title: http.StatusText(status), Error: msg})
+	s.render(w, r, status, "problem", &view{Title: http.StatusText(status), Data: msg})
 }
 
 func redirect(w http.ResponseWriter, r *http.Request, path, ok string) {
