@@ -118,7 +118,11 @@ func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx = ctx
 	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
+	if os.Getenv("HERO_BENCH_NO_WORKER") != "" {
+		close(done)
+	} else {
+		go func() { a.Run(ctx); close(done) }()
+	}
 	t.Cleanup(func() { cancel(); eng.Wait(); <-done })
 
 	e.project = &store.Project{Name: "web", RepoURL: "local", DefaultBranch: "main"}
