@@ -373,12 +373,22 @@ func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPaylo
 	case bot.VerbProjects, bot.VerbUse, bot.VerbBudget:
 		return s.reply(ctx, th, fmt.Sprintf("On GitHub the project is the repository: this issue belongs to hero project `%s`. `/hero %s` works in Slack and Discord.", proj.Name, cmd.Verb))
 	}
-	// A run: steer the one already working on this issue, or start one.
+	// A run is already working on this issue: the text answers its open
+	// question, or else steers it.
 	if ex, _ := s.threadRun(ctx, th, proj, "", true); ex != nil {
+		pending, err := s.cfg.Store.PendingConfirmations(ctx, ex.ID)
+		if err != nil {
+			return fmt.Errorf("pending confirmations of run %s: %w", ex.ID, err)
+		}
+		for _, q := range pending {
+			if q.Kind == store.ConfirmKindQuestion {
+				return s.decide(ctx, th, c.User.Login, who, uid, bot.Command{Verb: bot.VerbApprove, ID: q.ID, Reason: cmd.Task})
+			}
+		}
 		if err := s.cfg.Engine.Steer(ctx, ex.ID, who, uid, cmd.Task); err != nil {
 			return s.replyErr(ctx, th, c.User.Login, err)
 		}
-		return nil
+		return s.react(ctx, th, "+1")
 	}
 	task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\nRequest from @%s:\n%s",
 		repo, p.Issue.Number, p.Issue.Title, p.Issue.Body, c.User.Login, cmd.Task)

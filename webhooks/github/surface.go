@@ -41,6 +41,7 @@ type progress struct {
 	lastSent  string
 	timer     *time.Timer
 	loaded    bool
+	lastStep  int // highest step ordinal shown (steps replayed after a restart are not shown twice)
 }
 
 // state returns the progress of ex, restoring it after a restart from the
@@ -219,6 +220,12 @@ func (s *Service) flush(ctx context.Context, st *progress, urgent bool) error {
 func (st *progress) addStep(step *store.Step) {
 	if step == nil {
 		return
+	}
+	if step.Ordinal != 0 {
+		if step.Ordinal <= st.lastStep {
+			return
+		}
+		st.lastStep = step.Ordinal
 	}
 	var line string
 	switch step.Kind {
