@@ -23,6 +23,8 @@ type fakeSlack struct {
 	users    map[string]fakeUser // by user id
 	limit429 map[string]int      // method → how many 429s to answer first
 	changed  chan struct{}
+	// notIn lists channels hero is not a member of.
+	notIn map[string]bool
 	// ws, when set, serves the Socket Mode websocket at /ws.
 	ws http.HandlerFunc
 }
@@ -45,7 +47,7 @@ type apiCall struct {
 }
 
 func newFakeSlack(t testing.TB) *fakeSlack {
-	f := &fakeSlack{t: t, users: map[string]fakeUser{}, limit429: map[string]int{}, changed: make(chan struct{}, 1), nextTS: 1000}
+	f := &fakeSlack{t: t, users: map[string]fakeUser{}, notIn: map[string]bool{}, limit429: map[string]int{}, changed: make(chan struct{}, 1), nextTS: 1000}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -61,6 +63,15 @@ func (f *fakeSlack) reply(w http.ResponseWriter, v any) {
 func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/ws" && f.ws != nil {
 		f.ws(w, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/hooks/") {
+		var msg map[string]any
+		json.NewDecoder(r.Body).Decode(&msg)
+		f.mu.Lock()
+		f.calls = append(f.calls, apiCall{Method: "response_url", Text: fmt.Sprint(msg["text"]), User: fmt.Sprint(msg["response_type"]), At: time.Now()})
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/upload/") {
@@ -92,6 +103,12 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	}
+	if f.notIn[get("channel")] && strings.HasPrefix(method, "chat.") {
+		f.calls = append(f.calls, apiCall{Method: method + ":not_in_channel", Channel: get("channel"), At: time.Now()})
+		f.mu.Unlock()
+		f.reply(w, map[string]any{"ok": false, "error": "not_in_channel"})
 		return
 	}
 	c := apiCall{Method: method, Channel: get("channel"), TS: get("ts"), ThreadTS: get("thread_ts"), User: get("user"), Text: get("text"), Blocks: get("blocks"), At: time.Now()}

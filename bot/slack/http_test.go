@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -243,4 +244,20 @@ func TestCommands(t *testing.T) {
 	ephemeral("U2", "There is no confirmation `cnope`")
 	e.command("U9", "C5", "fix it", "t10") // a Slack user hero does not know
 	ephemeral("U9", "hero does not know you yet")
+}
+
+// TestNotInChannel: where hero was not invited, the person still hears
+// back, through the slash command's response_url.
+func TestNotInChannel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, func(_ *Config, fs *fakeSlack) { fs.notIn["CX"] = true })
+	e.a.hooks = append(e.a.hooks, e.slack.srv.URL+"/hooks/")
+	e.user("U1", "u1@example.com", "owner")
+	e.bind("CX")
+	f := url.Values{"team_id": {"T1"}, "channel_id": {"CX"}, "user_id": {"U1"}, "command": {"/hero"}, "text": {"run fix it"},
+		"trigger_id": {"nic-1"}, "response_url": {e.slack.srv.URL + "/hooks/T1/1/x"}}
+	e.post("/slack/commands", formType, []byte(f.Encode()), time.Now())
+	e.slack.waitFor(t, "the invite hint via response_url", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "response_url", func(c apiCall) bool { return c.User == "ephemeral" && strings.Contains(c.Text, "/invite @hero") })
+	})
 }

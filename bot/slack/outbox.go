@@ -197,12 +197,10 @@ type live struct {
 	dirty     bool
 	scheduled bool
 	lastSent  time.Time
-	posted    chan struct{}
 }
 
 // post sends the message for the first time (in thread if threadTS).
 func (m *live) post(threadTS string) {
-	m.posted = make(chan struct{})
 	m.o.send(m.team, m.channel, &job{what: "chat.postMessage", paced: true,
 		call: func(ctx context.Context, api *slack.Client) error {
 			opts := []slack.MsgOption{m.render()}
@@ -218,7 +216,7 @@ func (m *live) post(threadTS string) {
 			m.mu.Unlock()
 			return nil
 		},
-		done: func(error) { close(m.posted); m.touch() },
+		done: func(error) { m.touch() },
 	})
 }
 

@@ -48,6 +48,7 @@ func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
 // who is a person acting in Slack.
 type who struct {
 	team, user, channel string
+	responseURL         string      // a slash command's response_url: reaches the person where hero is not a member
 	id                  string      // "slack:T/U"
 	hero                *store.User // nil: not known to hero
 }
@@ -69,13 +70,31 @@ func (w who) userID() int64 {
 	return w.hero.ID
 }
 
-// ephemeral tells one person something only they see.
+// ephemeral tells one person something only they see. Where hero is not
+// in the channel, a slash command's response_url still reaches them.
 func (a *Adapter) ephemeral(w who, text string) {
 	ch, user := w.channel, w.user
 	a.out.send(w.team, ch, &job{what: "chat.postEphemeral", call: func(ctx context.Context, api *slack.Client) error {
 		_, err := api.PostEphemeralContext(ctx, ch, user, slack.MsgOptionText(text, false))
+		if notInChannel(err) && w.responseURL != "" {
+			return slack.PostWebhookCustomHTTPContext(ctx, w.responseURL, a.cfg.HTTPClient, &slack.WebhookMessage{Text: text, ResponseType: "ephemeral"})
+		}
 		return err
 	}})
+}
+
+// notInChannel recognises Slack's answers for a channel hero cannot post
+// to (not invited, private, archived).
+func notInChannel(err error) bool {
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Err {
+	case "not_in_channel", "channel_not_found", "is_archived":
+		return true
+	}
+	return false
 }
 
 // reply answers in a thread (everyone sees it).
@@ -90,6 +109,12 @@ func (a *Adapter) onCommand(ctx context.Context, f url.Values) error {
 	w, err := a.who(ctx, f.Get("team_id"), f.Get("user_id"), f.Get("channel_id"))
 	if err != nil {
 		return err
+	}
+	u := strings.TrimSpace(f.Get("response_url"))
+	for _, p := range a.hooks {
+		if strings.HasPrefix(u, p) {
+			w.responseURL = u
+		}
 	}
 	cmd, err := bot.Parse(f.Get("text"))
 	if err != nil {
@@ -236,6 +261,10 @@ func (a *Adapter) startRun(ctx context.Context, w who, task, thread string, say 
 			_, thread, err = api.PostMessageContext(ctx, w.channel, slack.MsgOptionText(fmt.Sprintf("<@%s> asked hero (project *%s*):\n>%s", w.user, p.Name, strings.ReplaceAll(oneLine(task, 2800), "\n", "\n>")), false))
 			return err
 		}})
+		if notInChannel(err) {
+			say(fmt.Sprintf("I cannot post in this channel yet: invite me with `/invite @hero`, then try again (Slack said %v).", err))
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("start thread: %w", err)
 		}
@@ -469,7 +498,7 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 	if ev.Type != "event_callback" || (e.Type != "app_mention" && e.Type != "message") {
 		return nil
 	}
-	if e.BotID != "" || e.Subtype != "" || e.User == "" || e.Channel == "" {
+	if e.BotID != "" || (e.Subtype != "" && e.Subtype != "thread_broadcast") || e.User == "" || e.Channel == "" {
 		return nil // hero's own messages, edits, joins: not for hero
 	}
 	team := ev.TeamID
@@ -495,21 +524,31 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 		}
 		return m
 	}))
+	if inThread {
+		id, err := a.db.ThreadExecution(ctx, Surface, threadRef(team, e.Channel, e.ThreadTS))
+		switch {
+		case err == nil:
+			ex, err := a.db.Execution(ctx, id)
+			if err != nil {
+				return err
+			}
+			if e.Type == "message" && (ex.Requester != identity(team, e.User) || isFinal(ex.Status)) {
+				return nil // people talking in the thread, or about a run that ended
+			}
+			w, err := a.who(ctx, team, e.User, e.Channel)
+			if err != nil {
+				return err
+			}
+			return a.inRunThread(ctx, w, ex, e.Type == "app_mention", text, e.ThreadTS)
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		case e.Type == "message":
+			return nil
+		}
+	}
 	w, err := a.who(ctx, team, e.User, e.Channel)
 	if err != nil {
 		return err
-	}
-	if inThread {
-		id, err := a.db.ThreadExecution(ctx, Surface, threadRef(team, e.Channel, e.ThreadTS))
-		if err == nil {
-			return a.inRunThread(ctx, w, id, e.Type == "app_mention", text, e.ThreadTS)
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if e.Type == "message" {
-			return nil
-		}
 	}
 	// A mention outside a run's thread: a command, answered in its thread.
 	thread := e.TS
@@ -535,15 +574,8 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 
 // inRunThread handles a reply or mention in a run's thread: the answer to
 // a pending question, a status/cancel, or steering.
-func (a *Adapter) inRunThread(ctx context.Context, w who, runID string, mentioned bool, text, thread string) error {
-	ex, err := a.db.Execution(ctx, runID)
-	if err != nil {
-		return err
-	}
-	requester := ex.Requester == w.id || (w.hero != nil && w.hero.ID == ex.RequesterUserID && ex.RequesterUserID != 0)
-	if !mentioned && !requester {
-		return nil // people talking among themselves in the thread
-	}
+func (a *Adapter) inRunThread(ctx context.Context, w who, ex *store.Execution, mentioned bool, text, thread string) error {
+	runID := ex.ID
 	say := func(s string) { a.reply(w.team, w.channel, thread, s) }
 	if text == "" {
 		return nil
@@ -577,4 +609,12 @@ func (a *Adapter) inRunThread(ctx context.Context, w who, runID string, mentione
 		return sayErr(say, err)
 	}
 	return nil
+}
+
+func isFinal(status string) bool {
+	switch status {
+	case store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusInterrupted:
+		return true
+	}
+	return false
 }

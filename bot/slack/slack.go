@@ -78,6 +78,9 @@ type Adapter struct {
 	clients map[string]*teamClient // by team id ("" = the configured bot token)
 	runs    map[string]*runView    // by execution id
 	threads map[string]*sync.Mutex // by thread ref, held while a run is announced
+	// hooks are the prefixes a slash command's response_url may have
+	// (hero posts there only when it is not in the channel).
+	hooks []string
 }
 
 type teamClient struct {
@@ -136,6 +139,7 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		clients: map[string]*teamClient{},
 		runs:    map[string]*runView{},
 		threads: map[string]*sync.Mutex{},
+		hooks:   []string{"https://hooks.slack.com/", "https://hooks.slack-gov.com/"},
 	}
 	a.out = newOutbox(a, log)
 	w, err := inbox.NewWorker(db, Surface, a.process, inbox.Config{Owner: cfg.Owner, Poll: cfg.WorkerPoll, Backoff: 2 * time.Second}, log)

@@ -30,7 +30,8 @@ func setupSlack(workCtx context.Context, a *app, s *server) error {
 		RedirectURL:   env("SLACK_REDIRECT_URL"),
 	}
 	if cfg.BotToken == "" && cfg.ClientID == "" {
-		return nil // Slack is off
+		a.log.Info("Slack surface is off: set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Add to Slack), plus SLACK_SIGNING_SECRET or SLACK_APP_TOKEN")
+		return nil
 	}
 	a.redactor.Add(cfg.BotToken, cfg.AppToken, cfg.SigningSecret, cfg.ClientSecret)
 	host, _ := os.Hostname()
