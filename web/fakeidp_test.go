@@ -173,7 +173,7 @@ func (f *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
 	})
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 3600, "id_token": idToken, "scope": "openid email profile"})
+	json.NewEncoder(w).Encode(map[string]any{"access_token": access, "refresh_token": "r" + access, "token_type": "Bearer", "expires_in": 28800, "id_token": idToken, "scope": "openid email profile"})
 }
 
 func (f *fakeIdP) sign(key *rsa.PrivateKey, claims map[string]any) string {

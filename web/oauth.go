@@ -79,7 +79,9 @@ func (s *Server) provider(name string) *OAuthConfig {
 	return nil
 }
 
-func (s *Server) oauth2Config(r *http.Request, name string, p *OAuthConfig) *oauth2.Config {
+// oauth2Config is the provider's client; connect asks GitHub for the repo
+// scope too, for the account hero acts as.
+func (s *Server) oauth2Config(r *http.Request, name string, p *OAuthConfig, connect bool) *oauth2.Config {
 	redirect := p.RedirectURL
 	if redirect == "" {
 		base := s.cfg.PublicURL
@@ -95,6 +97,9 @@ func (s *Server) oauth2Config(r *http.Request, name string, p *OAuthConfig) *oau
 	scopes := []string{"openid", "email", "profile"}
 	if name == "github" {
 		scopes = []string{"read:user", "user:email"}
+		if connect {
+			scopes = append(scopes, "repo")
+		}
 	}
 	return &oauth2.Config{
 		ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: redirect, Scopes: scopes,
@@ -112,10 +117,26 @@ func (s *Server) oauthLogin(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, fmt.Sprintf("Login with %q is not configured on this server.", name))
 		return
 	}
+	// ?connect=1 (GitHub, site administrators) connects the GitHub account
+	// hero acts as, instead of logging in.
+	connect := name == "github" && r.URL.Query().Get("connect") == "1"
+	purpose := name
+	if connect {
+		sess, err := s.loadSession(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if sess == nil || !sess.user.IsAdmin {
+			s.problem(w, r, http.StatusForbidden, "Only a logged-in site administrator can connect the GitHub account hero acts as.")
+			return
+		}
+		purpose = connectPurpose
+	}
 	state, binding, verifier, nonce := randomToken(), randomToken(), oauth2.GenerateVerifier(), randomToken()
 	now := s.now().UTC()
 	err := s.cfg.DB.SaveOAuthState(r.Context(), &store.OAuthState{
-		StateHash: hashToken(state), Provider: name, BindingHash: hashToken(binding),
+		StateHash: hashToken(state), Provider: purpose, BindingHash: hashToken(binding),
 		Verifier: verifier, Nonce: nonce, Next: safeNext(r.URL.Query().Get("next")),
 		CreatedAt: now, ExpiresAt: now.Add(loginAttemptTTL),
 	})
@@ -131,7 +152,7 @@ func (s *Server) oauthLogin(w http.ResponseWriter, r *http.Request) {
 	if name == "google" {
 		opts = append(opts, oauth2.SetAuthURLParam("nonce", nonce), oauth2.SetAuthURLParam("prompt", "select_account"))
 	}
-	http.Redirect(w, r, s.oauth2Config(r, name, p).AuthCodeURL(state, opts...), http.StatusFound)
+	http.Redirect(w, r, s.oauth2Config(r, name, p, connect).AuthCodeURL(state, opts...), http.StatusFound)
 }
 
 // identity is who a provider says the person is.
@@ -170,7 +191,8 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, cerr := r.Cookie(oauthCookie)
-	if st.Provider != name || cerr != nil || !equalTokens(hashToken(c.Value), st.BindingHash) {
+	connect := name == "github" && st.Provider == connectPurpose
+	if (st.Provider != name && !connect) || cerr != nil || !equalTokens(hashToken(c.Value), st.BindingHash) {
 		loginErr("expired", errors.New("state not bound to this browser"))
 		return
 	}
@@ -180,9 +202,13 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, s.client)
-	tok, err := s.oauth2Config(r, name, p).Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
+	tok, err := s.oauth2Config(r, name, p, connect).Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
 	if err != nil {
 		loginErr("failed", fmt.Errorf("exchange code: %w", err))
+		return
+	}
+	if connect {
+		s.connectGitHub(ctx, w, r, p, tok)
 		return
 	}
 	var id identity
@@ -224,6 +250,47 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 var errUnverified = errors.New("no verified email address")
+
+// connectPurpose marks a login attempt that connects hero's GitHub
+// account rather than logging someone in.
+const connectPurpose = "github-connect"
+
+// connectGitHub saves the OAuth token (with its refresh token) of the
+// GitHub account hero acts as (GITHUB_OAUTH_ACCOUNT); the GitHub surface
+// refreshes it from then on. The person stays logged in as themselves,
+// and must still be a site administrator.
+func (s *Server) connectGitHub(ctx context.Context, w http.ResponseWriter, r *http.Request, p *OAuthConfig, tok *oauth2.Token) {
+	sess, err := s.loadSession(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if sess == nil || !sess.user.IsAdmin {
+		s.problem(w, r, http.StatusForbidden, "Only a logged-in site administrator can connect the GitHub account hero acts as.")
+		return
+	}
+	var user struct {
+		Login string `json:"login"`
+	}
+	if err := s.githubGet(ctx, p, tok, "/user", &user); err != nil || user.Login == "" {
+		s.log.Warn("connect github: read the account", "err", err)
+		redirectErr(w, r, "/settings/integrations", "github-failed")
+		return
+	}
+	if want := s.cfg.GitHubOAuthAccount; want != "" && !strings.EqualFold(want, user.Login) {
+		s.log.Warn("connect github: wrong account", "got", user.Login, "want", want, "by", sess.user.Email)
+		redirectErr(w, r, "/settings/integrations", "github-wrong-account")
+		return
+	}
+	if err := s.cfg.DB.SaveGitHubToken(r.Context(), user.Login, store.OAuthToken{
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry,
+	}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("github account connected", "account", user.Login, "by", sess.user.Email, "expires", tok.Expiry)
+	redirect(w, r, "/settings/integrations", "github-connected")
+}
 
 // googleIdentity reads the person from Google's ID token, after checking
 // its signature, issuer, audience, expiry and nonce.

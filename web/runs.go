@@ -178,7 +178,7 @@ func (s *Server) integrationsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, 0, "integrations", &view{Title: "Integrations", Nav: "integrations", Data: map[string]any{
-		"Integrations": rows, "Bindings": bindings,
+		"Integrations": rows, "Bindings": bindings, "Account": s.githubAccount(r, u),
 		"Google": s.cfg.Google != nil, "GitHub": s.cfg.GitHub != nil,
 	}})
 }
@@ -214,4 +214,52 @@ func (s *Server) bindings(r *http.Request, u *store.User) ([]Binding, error) {
 		}
 	}
 	return out, nil
+}
+
+// accountStatus is the GitHub account hero acts as with a user OAuth
+// token, for the integrations page.
+type accountStatus struct {
+	Show       bool // GitHub OAuth is configured and the viewer is a site admin
+	Login      string
+	Connected  bool
+	OK         bool
+	Detail     string
+	CanConnect bool
+}
+
+func (s *Server) githubAccount(r *http.Request, u *store.User) accountStatus {
+	st := accountStatus{Show: s.cfg.GitHub != nil && u.IsAdmin, Login: s.cfg.GitHubOAuthAccount, CanConnect: u.IsAdmin}
+	if !st.Show {
+		return st
+	}
+	if st.Login == "" {
+		st.Detail = "not used: hero acts through GITHUB_TOKEN or a GitHub App. To act as a GitHub user instead, set GITHUB_OAUTH_ACCOUNT to its login and connect it here."
+		return st
+	}
+	tok, err := s.cfg.DB.GitHubToken(r.Context(), st.Login)
+	if errors.Is(err, store.ErrNotFound) {
+		st.Detail = "not connected yet"
+		return st
+	}
+	if err != nil {
+		st.Detail = "the stored token cannot be read: connect again"
+		s.log.Warn("read github oauth token", "account", st.Login, "err", err)
+		return st
+	}
+	st.Connected = true
+	if !tok.Expiry.IsZero() && tok.Expiry.Before(s.now()) {
+		if tok.RefreshToken == "" {
+			st.Detail = "token expired at " + tok.Expiry.UTC().Format("2006-01-02 15:04 UTC") + " and cannot be refreshed: connect again"
+			return st
+		}
+		st.OK = true
+		st.Detail = "access token expired at " + tok.Expiry.UTC().Format("2006-01-02 15:04 UTC") + "; hero refreshes it at its next use"
+		return st
+	}
+	ok, detail := GitHubTokenStatus(s.client, s.cfg.GitHub.APIURL, tok.AccessToken)(r.Context())
+	st.OK, st.Detail = ok, detail
+	if ok && !tok.Expiry.IsZero() {
+		st.Detail += ", refreshed automatically (expires " + tok.Expiry.UTC().Format("15:04 UTC") + ")"
+	}
+	return st
 }

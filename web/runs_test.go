@@ -191,3 +191,54 @@ func TestSlackStatusExpired(t *testing.T) {
 		t.Fatalf("expired token: %v %q", ok, detail)
 	}
 }
+
+func TestConnectGitHubAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *web.Config) { c.GitHubOAuthAccount = "hero-bot" })
+	admin := e.browser()
+	admin.login("google", siteAdmin)
+	_, page := admin.get("/settings/integrations")
+	if !strings.Contains(text(page), "hero-bot not connected yet") || !strings.Contains(page, "/auth/github/login?connect=1") {
+		t.Fatalf("integrations before connecting:\n%s", text(page))
+	}
+	// The wrong GitHub account is refused.
+	e.idp.as(fakePerson{Email: "someone@example.com", Login: "someone"})
+	resp, err := admin.follow.Get(e.srv.URL + "/auth/github/login?connect=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Query().Get("err") != "github-wrong-account" {
+		t.Fatalf("wrong account ended on %s", resp.Request.URL)
+	}
+	// The right one is saved, and the admin stays logged in as themselves.
+	e.idp.as(fakePerson{Email: "bot@example.com", Login: "hero-bot"})
+	resp, err = admin.follow.Get(e.srv.URL + "/auth/github/login?connect=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Query().Get("ok") != "github-connected" {
+		t.Fatalf("connect ended on %s", resp.Request.URL)
+	}
+	tok, err := e.db.GitHubToken(t.Context(), "hero-bot")
+	if err != nil || !strings.HasPrefix(tok.AccessToken, "at-") || !strings.HasPrefix(tok.RefreshToken, "rat-") || tok.Expiry.IsZero() {
+		t.Fatalf("saved token: %+v %v", tok.Expiry, err)
+	}
+	_, page = admin.get("/settings/integrations")
+	if pt := text(page); !strings.Contains(pt, siteAdmin) || !strings.Contains(pt, "token valid for hero-bot") || !strings.Contains(pt, "refreshed automatically") {
+		t.Fatalf("integrations after connecting:\n%s", pt)
+	}
+	if _, err := e.db.UserByEmail(t.Context(), "bot@example.com"); err == nil {
+		t.Fatal("connecting the bot account created a user for it")
+	}
+	if strings.Contains(e.bodies.String(), tok.AccessToken) || strings.Contains(e.logs.String(), tok.AccessToken) {
+		t.Fatal("the GitHub token leaked into a page or the log")
+	}
+	// People who are not site administrators cannot connect.
+	dev := e.browser()
+	dev.login("google", "dev@example.com")
+	if code, _ := dev.get("/auth/github/login?connect=1"); code != http.StatusForbidden {
+		t.Fatalf("non-admin connect: %d", code)
+	}
+}

@@ -61,6 +61,10 @@ type Config struct {
 	// TrustProxy honours X-Forwarded-Proto from a reverse proxy when
 	// deciding whether the connection is HTTPS (cookies get Secure).
 	TrustProxy bool
+	// GitHubOAuthAccount is the GitHub login hero acts as with a user
+	// OAuth token (GITHUB_OAUTH_ACCOUNT); the integrations page connects
+	// it and shows its token's status.
+	GitHubOAuthAccount string
 	// AdminEmails become site administrators when they log in: they may
 	// create projects and act as owners of every project.
 	AdminEmails []string
@@ -355,6 +359,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	if v.Flash == "" {
 		v.Flash = flashes[r.URL.Query().Get("ok")]
 	}
+	if v.Error == "" {
+		v.Error = errFlashes[r.URL.Query().Get("err")]
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.fail(w, r, fmt.Errorf("render %s: %w", page, err))
@@ -371,17 +378,27 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 // flashes are the fixed messages a redirect may ask for with ?ok=…; only
 // these, so a link cannot make the page say something else.
 var flashes = map[string]string{
-	"created":        "Project created.",
-	"saved":          "Saved.",
-	"deleted":        "Project deleted.",
-	"member":         "Member saved.",
-	"removed":        "Member removed.",
-	"secret-added":   "Secret added.",
-	"secret-set":     "Secret replaced.",
-	"secret-gone":    "Secret deleted.",
-	"cancelling":     "Cancelling: the run stops within a few seconds.",
-	"logged-out":     "You are logged out.",
-	"logged-out-all": "You are logged out on every device.",
+	"created":              "Project created.",
+	"saved":                "Saved.",
+	"deleted":              "Project deleted.",
+	"member":               "Member saved.",
+	"removed":              "Member removed.",
+	"secret-added":         "Secret added.",
+	"secret-set":           "Secret replaced.",
+	"secret-gone":          "Secret deleted.",
+	"cancelling":           "Cancelling: the run stops within a few seconds.",
+	"logged-out":           "You are logged out.",
+	"logged-out-all":       "You are logged out on every device.",
+	"github-connected":     "GitHub account connected: hero keeps its token fresh from now on.",
+	"github-wrong-account": "That is not the GitHub account hero acts as (GITHUB_OAUTH_ACCOUNT). Log in to GitHub as that account, then connect again.",
+	"github-failed":        "Connecting GitHub did not work; the log says why. Try again.",
+}
+
+// errFlashes are the fixed error messages a redirect may ask for with
+// ?err=….
+var errFlashes = map[string]string{
+	"github-wrong-account": "That is not the GitHub account hero acts as (GITHUB_OAUTH_ACCOUNT). Log in to GitHub as that account, then connect again.",
+	"github-failed":        "Connecting GitHub did not work; the log says why. Try again.",
 }
 
 // fail answers 500 and logs err; the page shows no internals.
@@ -400,4 +417,8 @@ func redirect(w http.ResponseWriter, r *http.Request, path, ok string) {
 		path += "?ok=" + url.QueryEscape(ok)
 	}
 	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+func redirectErr(w http.ResponseWriter, r *http.Request, path, code string) {
+	http.Redirect(w, r, path+"?err="+url.QueryEscape(code), http.StatusSeeOther)
 }

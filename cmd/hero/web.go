@@ -46,7 +46,8 @@ func webConfig(a *app) (web.Config, error) {
 	get := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
 	cfg := web.Config{
 		DB: a.db, Log: a.log, PublicURL: get("HERO_PUBLIC_URL"),
-		Integrations: integrations(get),
+		GitHubOAuthAccount: get("GITHUB_OAUTH_ACCOUNT"),
+		Integrations:       integrations(get),
 	}
 	if a.engine != nil {
 		cfg.Runs = a.engine
