@@ -202,7 +202,7 @@ func TestEndToEndApprove(t *testing.T) {
 	if len(pulls) != 1 || pulls[0].Head != "hero/1-fix-readme" || pulls[0].Base != "main" || !strings.Contains(pulls[0].Body, "Fixes #1") {
 		t.Fatalf("pulls %+v", pulls)
 	}
-	if !strings.Contains(sum, pulls[0].HTMLURL) || !strings.Contains(sum, "hero finished") || !strings.Contains(sum, "steps") {
+	if !strings.Contains(sum, pulls[0].HTMLURL) || !strings.Contains(sum, "hero finished") || !strings.Contains(sum, "Files changed (1): `README.md`") || !strings.Contains(sum, "steps") {
 		t.Fatalf("summary:\n%s", sum)
 	}
 
@@ -240,6 +240,7 @@ func TestEndToEndApprove(t *testing.T) {
 			break
 		}
 	}
+	t.Logf("confirmation as shown:\n%s\nfinal progress comment:\n%s\nsummary:\n%s", asked, progress.Body, sum)
 	if !strings.Contains(asked, "risk: **") || !strings.Contains(asked, "push branch hero/1-fix-readme") || !strings.Contains(asked, "/hero deny "+push) {
 		t.Fatalf("confirmation rendering:\n%s", asked)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,7 +42,8 @@ type progress struct {
 	lastSent  string
 	timer     *time.Timer
 	loaded    bool
-	lastStep  int // highest step ordinal shown (steps replayed after a restart are not shown twice)
+	lastStep  int      // highest step ordinal shown (steps replayed after a restart are not shown twice)
+	files     []string // paths the run wrote, edited or deleted
 }
 
 // state returns the progress of ex, restoring it after a restart from the
@@ -117,12 +119,13 @@ func (s *Service) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 		st.mu.Lock()
 		st.status = ev.Outcome.Status
 		st.note = ""
+		files := slices.Clone(st.files)
 		st.mu.Unlock()
 		ferr := s.flush(ctx, st, true)
 		s.mu.Lock()
 		delete(s.runs, ex.ID)
 		s.mu.Unlock()
-		if err := s.reply(ctx, st.thread, summary(ex, ev.Outcome)); err != nil {
+		if err := s.reply(ctx, st.thread, summary(ex, ev.Outcome, files)); err != nil {
 			return err
 		}
 		return ferr
@@ -237,6 +240,14 @@ func (st *progress) addStep(step *store.Step) {
 			suffix = " — ⚠️ " + clipLine(firstLineOf(step.Output), 120)
 		}
 		line = fmt.Sprintf("- [%s] `%s` %s%s", mark, step.Tool, argSummary(step.Arguments), suffix)
+		if !step.IsError && (step.Tool == "write_file" || step.Tool == "edit_file" || step.Tool == "delete_file") {
+			var a struct {
+				Path string `json:"path"`
+			}
+			if json.Unmarshal([]byte(step.Arguments), &a) == nil && a.Path != "" && !slices.Contains(st.files, a.Path) {
+				st.files = append(st.files, a.Path)
+			}
+		}
 	case store.StepLimit:
 		line = "- ⏸️ " + clipLine(firstLineOf(step.Output), 160)
 	case store.StepError:
@@ -320,7 +331,7 @@ func (st *progress) render() string {
 }
 
 // summary is the closing comment of a run.
-func summary(ex *store.Execution, o *engine.Outcome) string {
+func summary(ex *store.Execution, o *engine.Outcome, files []string) string {
 	var b strings.Builder
 	switch o.Status {
 	case store.StatusSucceeded:
@@ -340,6 +351,17 @@ func summary(ex *store.Execution, o *engine.Outcome) string {
 	}
 	if o.PullRequestURL != "" {
 		fmt.Fprintf(&b, "Pull request: %s\n\n", o.PullRequestURL)
+	}
+	if len(files) > 0 {
+		shown := files
+		if len(shown) > 20 {
+			shown = shown[:20]
+		}
+		fmt.Fprintf(&b, "Files changed (%d): `%s`", len(files), strings.Join(shown, "`, `"))
+		if len(files) > len(shown) {
+			b.WriteString(", …")
+		}
+		b.WriteString("\n\n")
 	}
 	fmt.Fprintf(&b, "%d steps · %d tokens in, %d out · %s", o.Steps, o.TokensIn, o.TokensOut, costText(o.CostUSD, o.CostKnown))
 	return b.String()
