@@ -159,7 +159,7 @@ func TestEndToEnd(t *testing.T) {
 			continue
 		}
 		edits++
-		if !last.IsZero() && c.At.Sub(last) < 900*time.Millisecond {
+		if !last.IsZero() && c.At.Sub(last) < time.Second {
 			t.Errorf("two edits of the progress message %s apart", c.At.Sub(last))
 		}
 		last = c.At

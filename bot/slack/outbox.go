@@ -247,15 +247,17 @@ func (m *live) update(ctx context.Context, api *slack.Client) error {
 		return nil
 	}
 	m.dirty = false
-	m.lastSent = m.o.a.cfg.Now()
 	ts := m.ts
 	m.mu.Unlock()
 	_, _, _, err := api.UpdateMessageContext(ctx, m.channel, ts, m.render())
+	m.mu.Lock()
+	// Counted from the answer: the next edit then reaches Slack at least
+	// UpdateInterval after this one did, whatever the latency.
+	m.lastSent = m.o.a.cfg.Now()
 	if err != nil {
-		m.mu.Lock()
 		m.dirty = true
-		m.mu.Unlock()
 	}
+	m.mu.Unlock()
 	return err
 }
 
