@@ -213,8 +213,7 @@ func (a *Adapter) boundProject(ctx context.Context, w who) (*store.Project, erro
 
 const unboundText = "This channel is not bound to a project yet. Run `/hero use <project>` here first (`/hero projects` lists them)."
 
-// mayRun says whether w may start runs in p: a project member or more, or
-// a hero admin.
+// role is w's role in p ("" when none); hero admins count as owners.
 func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (string, error) {
 	if w.hero == nil {
 		return "", nil

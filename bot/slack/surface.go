@@ -28,19 +28,19 @@ const maxStepLines = 12
 
 // runView is what the progress message of one run shows.
 type runView struct {
-	mu                  sync.Mutex
-	id                  string
-	status              string
-	steps               []string
-	nsteps              int
-	current             string
-	output              string
-	tokens              int64
-	cost                float64
-	costKnown           bool
-	finished            bool
-	progress            *live
-	team, chan_, thread string
+	mu                    sync.Mutex
+	id                    string
+	status                string
+	steps                 []string
+	nsteps                int
+	current               string
+	output                string
+	tokens                int64
+	cost                  float64
+	costKnown             bool
+	finished              bool
+	progress              *live
+	team, channel, thread string
 }
 
 // view returns the run's view, creating it (and its progress message) on
@@ -56,7 +56,7 @@ func (a *Adapter) view(ex *store.Execution) (*runView, error) {
 	if err != nil {
 		return nil, err
 	}
-	v = &runView{id: ex.ID, status: ex.Status, team: team, chan_: ch, thread: ts}
+	v = &runView{id: ex.ID, status: ex.Status, team: team, channel: ch, thread: ts}
 	v.progress = &live{o: a.out, team: team, channel: ch, render: v.render}
 	a.mu.Lock()
 	if prev := a.runs[ex.ID]; prev != nil {
@@ -98,7 +98,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 	switch ev.Kind {
 	case engine.EventStarted:
 		if strings.HasPrefix(ev.Text, "Resuming") {
-			a.out.send(v.team, v.chan_, textJob(v.chan_, v.thread, ev.Text))
+			a.out.send(v.team, v.channel, textJob(v.channel, v.thread, ev.Text))
 		}
 	case engine.EventOutput:
 		v.output = tail(v.output+ev.Text, 600)
@@ -119,14 +119,19 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 			}
 		}
 		if s.Kind == store.StepModel {
+			// The model chose its next tools; their arguments show once
+			// they ran, their live output meanwhile.
 			v.current = "thinking…"
+			if s.Tool != "" {
+				v.current = "running `" + strings.ReplaceAll(s.Tool, ",", "`, `") + "`"
+			}
 		}
 	case engine.EventFinished:
 		v.finished = true
 		v.status = ev.Outcome.Status
 		v.current, v.output = "", ""
 	}
-	team, ch, thread := v.team, v.chan_, v.thread
+	team, ch, thread := v.team, v.channel, v.thread
 	v.mu.Unlock()
 	v.progress.touch()
 
