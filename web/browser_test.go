@@ -123,6 +123,16 @@ func TestBrowserLoginProjectSecret(t *testing.T) {
 	valueField := read(chromedp.Value(`input[name=value]`))
 	shot("3-secrets", true)
 
+	do("add a member",
+		chromedp.Click(`nav.tabs a[href$="/members"]`),
+		chromedp.WaitVisible(`input[type=email]`),
+		chromedp.SendKeys(`input[type=email]`, "grace@example.com"),
+		chromedp.Click(`form.grid button`),
+		chromedp.WaitVisible(`.flash`),
+	)
+	membersText := read(chromedp.Text(`main`))
+	shot("4-members", true)
+
 	ex := e.seedRun(mustProject(t, e, "webapp"), store.StatusRunning, "Make the checkout tests pass again and open a pull request")
 	do("list runs", chromedp.Click(`.top nav a[href="/settings/runs"]`), chromedp.WaitVisible(`table.list`))
 	runsText := read(chromedp.Text(`main`))
@@ -138,7 +148,7 @@ func TestBrowserLoginProjectSecret(t *testing.T) {
 		chromedp.Navigate(e.srv.URL+"/settings/projects/webapp"),
 		chromedp.WaitVisible(`textarea[name=policy_rules]`),
 	)
-	shot("4-project-phone", false)
+	shot("8-project-phone", false)
 
 	if !strings.Contains(loginText, "Continue with Google") {
 		t.Errorf("login page says: %s", loginText)
@@ -154,6 +164,9 @@ func TestBrowserLoginProjectSecret(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), value) {
 		t.Error("the secret's value is in the log")
+	}
+	if !strings.Contains(membersText, "grace@example.com") || !strings.Contains(membersText, "Member saved.") {
+		t.Errorf("members page says: %s", membersText)
 	}
 	if !strings.Contains(runsText, ex.ID) || !strings.Contains(runsText, "running") {
 		t.Errorf("runs page says: %s", runsText)
