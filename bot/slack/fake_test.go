@@ -43,6 +43,7 @@ type apiCall struct {
 	User     string
 	Text     string
 	Blocks   string
+	Token    string // the bearer token the call was made with
 	At       time.Time
 }
 
@@ -111,7 +112,11 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		f.reply(w, map[string]any{"ok": false, "error": "not_in_channel"})
 		return
 	}
-	c := apiCall{Method: method, Channel: get("channel"), TS: get("ts"), ThreadTS: get("thread_ts"), User: get("user"), Text: get("text"), Blocks: get("blocks"), At: time.Now()}
+	c := apiCall{Method: method, Channel: get("channel"), TS: get("ts"), ThreadTS: get("thread_ts"), User: get("user"), Text: get("text"), Blocks: get("blocks"), At: time.Now(),
+		Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")}
+	if c.Token == "" {
+		c.Token = get("token")
+	}
 	var resp any
 	switch method {
 	case "chat.postMessage":

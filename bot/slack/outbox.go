@@ -190,7 +190,7 @@ func (o *outbox) drain(ctx context.Context) {
 type live struct {
 	o             *outbox
 	team, channel string
-	render        func() slack.MsgOption
+	render        func() (text string, blocks []slack.Block)
 
 	mu        sync.Mutex
 	ts        string // "" until posted
@@ -203,7 +203,8 @@ type live struct {
 func (m *live) post(threadTS string) {
 	m.o.send(m.team, m.channel, &job{what: "chat.postMessage", paced: true,
 		call: func(ctx context.Context, api *slack.Client) error {
-			opts := []slack.MsgOption{m.render()}
+			text, blocks := m.render()
+			opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
 			if threadTS != "" {
 				opts = append(opts, slack.MsgOptionTS(threadTS))
 			}
@@ -249,7 +250,8 @@ func (m *live) update(ctx context.Context, api *slack.Client) error {
 	m.dirty = false
 	ts := m.ts
 	m.mu.Unlock()
-	_, _, _, err := api.UpdateMessageContext(ctx, m.channel, ts, m.render())
+	text, blocks := m.render()
+	_, _, _, err := api.UpdateMessageContext(ctx, m.channel, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
 	m.mu.Lock()
 	// Counted from the answer: the next edit then reaches Slack at least
 	// UpdateInterval after this one did, whatever the latency.

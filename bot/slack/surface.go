@@ -205,7 +205,7 @@ func textJob(ch, thread, text string) *job {
 
 // render is the progress message: status, recent steps, the current
 // command and its output, cost so far.
-func (v *runView) render() slack.MsgOption {
+func (v *runView) render() (string, []slack.Block) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	head := fmt.Sprintf("%s *Run `%s`* · %s · %d steps", statusEmoji(v.status), v.id, v.status, v.nsteps)
@@ -225,7 +225,7 @@ func (v *runView) render() slack.MsgOption {
 		cost = fmt.Sprintf("$%.4f so far", v.cost)
 	}
 	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, fmt.Sprintf("%s · %d tokens", cost, v.tokens), false, false)))
-	return slack.MsgOptionCompose(slack.MsgOptionText(fmt.Sprintf("Run %s: %s, %d steps", v.id, v.status, v.nsteps), false), slack.MsgOptionBlocks(blocks...))
+	return fmt.Sprintf("Run %s: %s, %d steps", v.id, v.status, v.nsteps), blocks
 }
 
 func section(md string) slack.Block {

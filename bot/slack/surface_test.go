@@ -268,4 +268,12 @@ func TestAddToSlack(t *testing.T) {
 	if err != nil || tok != "xoxb-installed" || team.BotUserID != "UBOT2" {
 		t.Fatalf("stored team: %+v %q %v", team, tok, err)
 	}
+	// Messages to the new workspace use its token; the first one keeps
+	// the configured SLACK_BOT_TOKEN.
+	e.a.reply("T2", "C1", "", "hello second")
+	e.a.reply("T1", "C1", "", "hello first")
+	e.slack.waitFor(t, "both workspaces' messages with their tokens", 5*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.Text == "hello second" && c.Token == "xoxb-installed" }) &&
+			has(cs, "chat.postMessage", func(c apiCall) bool { return c.Text == "hello first" && c.Token == "xoxb-test" })
+	})
 }

@@ -1,0 +1,71 @@
+package slack
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/store"
+)
+
+// TestRenderGolden pins the Block Kit hero sends. UPDATE_GOLDEN=1
+// rewrites the files in testdata/.
+func TestRenderGolden(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	decided := now.Add(-time.Minute)
+	push := store.Confirmation{ID: "c4k9x2", Kind: store.ConfirmKindTool, Tool: "git_push", Action: "git push origin hero/r7f3a2c9",
+		Risk: "high", Reason: "publish the fix", Status: store.ConfirmPending, ExpiresAt: now.Add(time.Hour)}
+	approved := push
+	approved.Status, approved.DecidedBy, approved.DecidedAt = store.ConfirmApproved, "slack:T1/U2", &decided
+	expired := push
+	expired.Status, expired.Risk = store.ConfirmExpired, "medium"
+	question := store.Confirmation{ID: "c7q", Kind: store.ConfirmKindQuestion, Tool: "ask_human", Action: "Which file should I fix?",
+		Risk: "low", Status: store.ConfirmPending, ExpiresAt: now.Add(time.Hour)}
+
+	v := &runView{id: "r7f3a2c9", status: store.StatusRunning, nsteps: 3, current: "running `run_command`",
+		output: "ok  \tcalc\t0.01s\n", tokens: 4512, cost: 0.0123, costKnown: true,
+		steps: []string{stepLine(&store.Step{Kind: store.StepTool, Tool: "read_file", Arguments: `{"path":"calc.go"}`}),
+			stepLine(&store.Step{Kind: store.StepTool, Tool: "run_command", Arguments: `{"command":"go test ./..."}`, IsError: true})}}
+	ex := &store.Execution{ID: "r7f3a2c9"}
+	finText, finBlocks := finalMessage(ex, &engine.Outcome{Status: store.StatusSucceeded, Summary: "Add adds now.", Steps: 7,
+		TokensIn: 4000, TokensOut: 512, CostUSD: 0.0123, CostKnown: true, PullRequestURL: "https://github.com/acme/web/pull/42"})
+
+	cases := map[string]any{
+		"progress":              blocksOf(v.render()),
+		"confirmation.pending":  blocksOf(confirmationMessage(&push, now)),
+		"confirmation.approved": blocksOf(confirmationMessage(&approved, now)),
+		"confirmation.expired":  blocksOf(confirmationMessage(&expired, now)),
+		"confirmation.question": blocksOf(confirmationMessage(&question, now)),
+		"final":                 map[string]any{"text": finText, "blocks": finBlocks},
+	}
+	for name, got := range cases {
+		b, err := json.MarshalIndent(got, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("testdata", "render."+name+".golden.json")
+		if os.Getenv("UPDATE_GOLDEN") != "" {
+			if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%s: %v (run with UPDATE_GOLDEN=1 to create it)", name, err)
+		}
+		if string(want) != string(b)+"\n" {
+			t.Errorf("%s differs from %s (UPDATE_GOLDEN=1 to accept):\n%s", name, path, b)
+		}
+	}
+}
+
+func blocksOf(text string, blocks []slack.Block) map[string]any {
+	return map[string]any{"text": text, "blocks": blocks}
+}
