@@ -277,3 +277,66 @@ func TestAddToSlack(t *testing.T) {
 			has(cs, "chat.postMessage", func(c apiCall) bool { return c.Text == "hello first" && c.Token == "xoxb-test" })
 	})
 }
+
+// TestPacedPerChannel: a burst of posts to one channel goes out at the
+// configured pace after the allowed burst; another channel is not held up.
+func TestPacedPerChannel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.PostInterval, c.PostBurst = 200*time.Millisecond, 2 })
+	for i := range 5 {
+		e.a.reply("T1", "CP", "", fmt.Sprintf("busy %d", i))
+	}
+	e.a.reply("T1", "CQ", "", "other channel")
+	calls := e.slack.waitFor(t, "all posts", 10*time.Second, func(cs []apiCall) bool { return count(cs, "chat.postMessage", nil) == 6 })
+	var busy []time.Time
+	var other time.Time
+	for _, c := range calls {
+		switch {
+		case c.Channel == "CP":
+			busy = append(busy, c.At)
+		case c.Channel == "CQ":
+			other = c.At
+		}
+	}
+	// Burst of 2, then one per 200 ms: the 5th is ≥ 600 ms after the 1st.
+	if d := busy[4].Sub(busy[0]); d < 550*time.Millisecond {
+		t.Fatalf("5 posts to one channel within %s; want paced at 200 ms after a burst of 2", d)
+	}
+	if other.After(busy[2]) {
+		t.Fatalf("the other channel waited behind the busy one")
+	}
+}
+
+// TestEmailMapping: a Slack user with a confirmed email that matches a hero
+// user is linked on first contact; an unconfirmed email is not trusted.
+func TestEmailMapping(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, func(_ *Config, fs *fakeSlack) {
+		fs.users["U5"] = fakeUser{email: "Dev@Example.com", confirmed: true}
+		fs.users["U6"] = fakeUser{email: "ops@example.com", confirmed: false}
+	})
+	ctx := context.Background()
+	for _, email := range []string{"dev@example.com", "ops@example.com"} {
+		u, err := e.db.UpsertUser(ctx, email, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.db.SetMember(ctx, e.project.ID, u.ID, store.RoleMember)
+	}
+	e.bind("CM")
+	e.command("U6", "CM", "budget", "em-0")
+	e.command("U6", "CM", "run tidy up", "em-1")
+	e.slack.waitFor(t, "the refusal for an unconfirmed email", 5*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == "U6" && strings.Contains(c.Text, "does not know you") })
+	})
+	w, err := e.a.who(ctx, "T1", "U5", "CM")
+	if err != nil || w.hero == nil || w.hero.Email != "dev@example.com" {
+		t.Fatalf("U5 mapped to %+v (%v), want dev@example.com", w.hero, err)
+	}
+	if u, err := e.db.UserByIdentity(ctx, Surface, "T1/U5"); err != nil || u.Email != "dev@example.com" {
+		t.Fatalf("identity not linked after the email match: %v %v", u, err)
+	}
+	if _, err := e.db.UserByIdentity(ctx, Surface, "T1/U6"); err == nil {
+		t.Fatal("an unconfirmed email was linked")
+	}
+}
