@@ -90,6 +90,10 @@ func TestRequestsRefused(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", c.name, r.StatusCode, c.want)
 		}
 	}
+	// Slack's certificate check is answered and stores nothing.
+	if r := e.post("/slack/commands", formType, []byte("ssl_check=1&token=x"), time.Now()); r.StatusCode != 200 {
+		t.Errorf("ssl_check: status %d", r.StatusCode)
+	}
 	if n := e.deliveries(); n != 0 {
 		t.Fatalf("%d deliveries stored from refused requests", n)
 	}

@@ -25,7 +25,7 @@ type outbox struct {
 
 	mu    sync.Mutex
 	lanes map[string]*lane
-	busy  sync.WaitGroup
+	busy  int // lanes working plus edits scheduled: drain waits for 0
 }
 
 type lane struct {
@@ -62,7 +62,7 @@ func (o *outbox) send(team, channel string, j *job) {
 	start := !l.running
 	l.running = true
 	if start {
-		o.busy.Add(1)
+		o.busy++
 	}
 	o.mu.Unlock()
 	if start {
@@ -90,12 +90,12 @@ func (o *outbox) call(ctx context.Context, team, channel string, j *job) error {
 }
 
 func (o *outbox) work(key string, l *lane) {
-	defer o.busy.Done()
 	for {
 		o.mu.Lock()
 		if len(l.q) == 0 {
 			l.running = false
 			delete(o.lanes, key)
+			o.busy--
 			o.mu.Unlock()
 			return
 		}
@@ -173,14 +173,22 @@ func (o *outbox) do(l *lane, j *job) error {
 	}
 }
 
-// drain waits until every lane is empty or ctx ends.
+// drain waits until every lane is empty and no edit is scheduled, or ctx
+// ends.
 func (o *outbox) drain(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { o.busy.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		o.log.Warn("slack messages still queued at shutdown")
+	for {
+		o.mu.Lock()
+		busy := o.busy
+		o.mu.Unlock()
+		if busy == 0 {
+			return
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			o.log.Warn("slack messages still queued at shutdown", "lanes_and_edits", busy)
+			return
+		}
 	}
 }
 
@@ -232,10 +240,14 @@ func (m *live) touch() {
 	m.scheduled = true
 	wait := m.lastSent.Add(m.o.a.cfg.UpdateInterval).Sub(m.o.a.cfg.Now())
 	m.mu.Unlock()
-	m.o.busy.Add(1) // a scheduled edit counts as queued work for drain
+	m.o.mu.Lock()
+	m.o.busy++ // a scheduled edit counts as queued work for drain
+	m.o.mu.Unlock()
 	time.AfterFunc(max(wait, 0), func() {
-		defer m.o.busy.Done()
 		m.o.send(m.team, m.channel, &job{what: "chat.update", call: m.update, done: m.updated})
+		m.o.mu.Lock()
+		m.o.busy--
+		m.o.mu.Unlock()
 	})
 }
 
