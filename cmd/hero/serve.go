@@ -32,7 +32,29 @@ type metrics struct {
 	decided *prometheus.CounterVec
 }
 
-func newMetrics(running func() float64) *metrics {
+// inboxCollector reports the delivery inbox by status at scrape time, so
+// parked (failed) deliveries are visible on every replica.
+type inboxCollector struct {
+	db   *store.DB
+	desc *prometheus.Desc
+}
+
+func (c inboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c inboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.db.DeliveryCounts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, status := range []string{store.DeliveryPending, store.DeliveryDone, store.DeliveryFailed} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[status]), status)
+	}
+}
+
+func newMetrics(running func() float64, db *store.DB) *metrics {
 	m := &metrics{
 		reg:     prometheus.NewRegistry(),
 		runs:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hero_runs_finished_total", Help: "Runs that ended, by status."}, []string{"status"}),
@@ -45,6 +67,7 @@ func newMetrics(running func() float64) *metrics {
 	m.reg.MustRegister(m.runs, m.steps, m.tokens, m.costUSD, m.asked, m.decided,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hero_runs_active", Help: "Runs this replica is driving."}, running),
+		inboxCollector{db: db, desc: prometheus.NewDesc("hero_inbox_deliveries", "Platform deliveries in the inbox, by status (failed = parked after its last attempt).", []string{"status"}, nil)},
 	)
 	return m
 }
@@ -146,7 +169,7 @@ func cmdServe(ctx context.Context, cfg config, _ []string, std stdio) error {
 	if err := a.withAgent(owner, cfg.PoolSize, func(ex *store.Execution, ev engine.Event) { m.observe(ex, ev) }); err != nil {
 		return err
 	}
-	m = newMetrics(func() float64 { return float64(a.engine.Running()) })
+	m = newMetrics(func() float64 { return float64(a.engine.Running()) }, a.db)
 	if cfg.OpenAIKey == "" {
 		a.log.Warn("OPENAI_API_KEY is not set: the server runs, but every run will fail until it is")
 	}

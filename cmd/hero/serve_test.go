@@ -54,7 +54,7 @@ func TestServeHealthReadyMetricsAndShutdown(t *testing.T) {
 		t.Errorf("/readyz = %d %q", code, body)
 	}
 	code, body := get("/metrics")
-	for _, want := range []string{"hero_runs_active 0", "go_goroutines"} {
+	for _, want := range []string{"hero_runs_active 0", "go_goroutines", `hero_inbox_deliveries{status="failed"} 0`} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q (status %d)", want, code)
 		}

@@ -22,6 +22,9 @@ type workspaces struct {
 	manager *sandbox.Manager
 	log     *slog.Logger
 	token   string // GITHUB_TOKEN for https clones
+	// tokenFor, when set (by the GitHub surface), gives the clone token
+	// for a project: an App installation or OAuth token.
+	tokenFor func(ctx context.Context, p *store.Project) (string, error)
 
 	// deliver, when set, is called before a run's sandbox is released so
 	// its changes can be handed back (the terminal's diff and branch).
@@ -55,6 +58,16 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 		src.URL = p.RepoURL
 		if strings.HasPrefix(p.RepoURL, "https://") {
 			src.Token = w.token
+			if w.tokenFor != nil {
+				tok, err := w.tokenFor(ctx, p)
+				if err != nil {
+					_ = w.manager.Release(context.WithoutCancel(ctx), lease)
+					return nil, fmt.Errorf("authenticate the clone of %s: %w", p.RepoURL, err)
+				}
+				if tok != "" {
+					src.Token = tok
+				}
+			}
 		}
 	}
 	rep, err := sandbox.Hydrate(ctx, lease, src, w.log)
