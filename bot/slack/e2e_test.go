@@ -291,3 +291,40 @@ func runFromThread(t *testing.T, e *env, thread string) string {
 	}
 	return id
 }
+
+// TestStatusAndCancelInThread: "@hero status" and "@hero cancel" in a
+// run's thread act on that run.
+func TestStatusAndCancelInThread(t *testing.T) {
+	t.Parallel()
+	model := openaitest.NewServer(t,
+		openaitest.Tools(call("delete_file", `{"path":"README.md"}`)),
+		openaitest.Tools(call("finish", `{"summary":"never reached"}`)),
+	)
+	e := newEnv(t, model)
+	e.user("U1", "requester@example.com", store.RoleMember)
+	e.bind("C1")
+	e.command("U1", "C1", "remove the readme", "trig-c1")
+	calls := e.slack.waitFor(t, "the confirmation", 30*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Blocks, actionApprove) })
+	})
+	var thread string
+	for _, c := range calls {
+		if c.Method == "chat.postMessage" && strings.Contains(c.Blocks, actionApprove) {
+			thread = c.ThreadTS
+		}
+	}
+	runID := runFromThread(t, e, thread)
+	e.post("/slack/events", "application/json", eventJSON("EvSt", "app_mention", "U1", "C1", "<@UHERO> status", "1700000800.000001", thread), time.Now())
+	e.slack.waitFor(t, "the status reply", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool {
+			return c.ThreadTS == thread && strings.Contains(c.Text, "Run `"+runID+"` is *waiting*")
+		})
+	})
+	e.post("/slack/events", "application/json", eventJSON("EvCa", "app_mention", "U1", "C1", "<@UHERO> cancel", "1700000800.000002", thread), time.Now())
+	e.slack.waitFor(t, "the cancelled run's final message", 30*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.ThreadTS == thread && strings.Contains(c.Text, "cancelled") && strings.Contains(c.Blocks, "was cancelled") })
+	})
+	if ex, _ := e.db.Execution(context.Background(), runID); ex.Status != store.StatusCancelled {
+		t.Fatalf("run is %s after @hero cancel", ex.Status)
+	}
+}
