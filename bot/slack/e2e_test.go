@@ -322,7 +322,9 @@ func TestStatusAndCancelInThread(t *testing.T) {
 	})
 	e.post("/slack/events", "application/json", eventJSON("EvCa", "app_mention", "U1", "C1", "<@UHERO> cancel", "1700000800.000002", thread), time.Now())
 	e.slack.waitFor(t, "the cancelled run's final message", 30*time.Second, func(cs []apiCall) bool {
-		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.ThreadTS == thread && strings.Contains(c.Text, "cancelled") && strings.Contains(c.Blocks, "was cancelled") })
+		return has(cs, "chat.postMessage", func(c apiCall) bool {
+			return c.ThreadTS == thread && strings.Contains(c.Text, "cancelled") && strings.Contains(c.Blocks, "was cancelled")
+		})
 	})
 	if ex, _ := e.db.Execution(context.Background(), runID); ex.Status != store.StatusCancelled {
 		t.Fatalf("run is %s after @hero cancel", ex.Status)
