@@ -260,7 +260,7 @@ func identity(team, user string) string { return "slack:" + team + "/" + user }
 
 // heroUser maps a Slack user to a hero user: a linked identity, else the
 // user's confirmed email from users.info (then linked for next time).
-// Returns 0 when the person is unknown to hero.
+// Returns nil (no error) when the person is unknown to hero.
 func (a *Adapter) heroUser(ctx context.Context, team, user string) (*store.User, error) {
 	ext := team + "/" + user
 	u, err := a.db.UserByIdentity(ctx, Surface, ext)

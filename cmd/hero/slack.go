@@ -10,7 +10,7 @@ import (
 	"github.com/hero-dev/hero/bot/slack"
 )
 
-// setupSlack wires the Slack surface (slash commands, events, interactivity, Socket Mode): on when SLACK_BOT_TOKEN is set.
+// setupSlack wires the Slack surface (slash commands, events, interactivity, Socket Mode): on when SLACK_BOT_TOKEN (or SLACK_CLIENT_ID for Add to Slack) is set.
 // It adds routes through s.mounts and surfaces through a.engine.AddSurface,
 // and starts its workers on workCtx.
 //
