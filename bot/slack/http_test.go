@@ -248,6 +248,12 @@ func TestCommands(t *testing.T) {
 	ephemeral("U2", "There is no confirmation `cnope`")
 	e.command("U9", "C5", "fix it", "t10") // a Slack user hero does not know
 	ephemeral("U9", "hero does not know you yet")
+	// Outsiders see no project names, budgets or runs.
+	e.user("U7", "outsider@example.com", "")
+	e.command("U7", "C5", "projects", "t11")
+	ephemeral("U7", "not a member of any project")
+	e.command("U7", "C5", "budget", "t12")
+	ephemeral("U7", "You are not a member of project *web*")
 }
 
 // TestNotInChannel: where hero was not invited, the person still hears

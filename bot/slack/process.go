@@ -155,6 +155,12 @@ func (a *Adapter) command(ctx context.Context, w who, cmd bot.Command, thread st
 			}
 			return sayErr(say, err)
 		}
+		if ok, err := a.canSee(ctx, w, ex.ProjectID); err != nil || !ok {
+			if err == nil {
+				say(fmt.Sprintf("You are not a member of run `%s`'s project.", ex.ID))
+			}
+			return err
+		}
 		say(statusText(ex))
 	case bot.VerbCancel:
 		ex, err := a.pickRun(ctx, w, cmd.ID, thread, true)
@@ -324,18 +330,46 @@ func (a *Adapter) projects(ctx context.Context, w who, say func(string)) error {
 		say("No projects yet: add one with `hero project add NAME --repo URL` or on the settings page.")
 		return nil
 	}
+	if w.hero == nil {
+		say(notLinked(w))
+		return nil
+	}
 	bound, _ := a.boundProject(ctx, w)
 	var b strings.Builder
-	b.WriteString("*Projects:*\n")
+	b.WriteString("*Your projects:*\n")
+	shown := 0
 	for _, p := range ps {
+		if ok, err := a.canSee(ctx, w, p.ID); err != nil {
+			return err
+		} else if !ok {
+			continue
+		}
+		shown++
 		fmt.Fprintf(&b, "• `%s` %s", p.Name, p.RepoURL)
 		if bound != nil && bound.ID == p.ID {
 			b.WriteString(" ← this channel")
 		}
 		b.WriteByte('\n')
 	}
+	if shown == 0 {
+		say("You are not a member of any project yet; ask a project owner to add you.")
+		return nil
+	}
 	say(b.String())
 	return nil
+}
+
+// canSee says whether w may see a project's runs and settings: any role
+// in it (viewer included), or hero admin.
+func (a *Adapter) canSee(ctx context.Context, w who, projectID int64) (bool, error) {
+	if w.hero == nil {
+		return false, nil
+	}
+	if w.hero.IsAdmin {
+		return true, nil
+	}
+	role, err := a.db.MemberRole(ctx, projectID, w.hero.ID)
+	return role != "", err
 }
 
 func (a *Adapter) budget(ctx context.Context, w who, say func(string)) error {
@@ -345,6 +379,12 @@ func (a *Adapter) budget(ctx context.Context, w who, say func(string)) error {
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if ok, err := a.canSee(ctx, w, p.ID); err != nil || !ok {
+		if err == nil {
+			say(fmt.Sprintf("You are not a member of project *%s*.", p.Name))
+		}
 		return err
 	}
 	d := engine.DefaultLimits()
