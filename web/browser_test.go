@@ -149,6 +149,10 @@ func TestBrowserLoginProjectSecret(t *testing.T) {
 		chromedp.WaitVisible(`textarea[name=policy_rules]`),
 	)
 	shot("8-project-phone", false)
+	do("members on a phone", chromedp.Navigate(e.srv.URL+"/settings/projects/webapp/members"), chromedp.WaitVisible(`table.list`))
+	shot("9-members-phone", true)
+	do("runs on a phone", chromedp.Navigate(e.srv.URL+"/settings/runs"), chromedp.WaitVisible(`table.list`))
+	shot("10-runs-phone", false)
 
 	if !strings.Contains(loginText, "Continue with Google") {
 		t.Errorf("login page says: %s", loginText)

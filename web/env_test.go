@@ -113,6 +113,7 @@ func newEnv(t *testing.T, opts ...func(*web.Config)) *env {
 	idp := newFakeIdP(t)
 	e := &env{t: t, db: db, idp: idp, logs: logs, bodies: &syncBuffer{}, runs: &fakeRuns{},
 		clock: &clock{t: time.Now().UTC()}}
+	idp.now = e.clock.Now
 	cfg := web.Config{
 		DB: db, Log: log, Runs: e.runs, Now: e.clock.Now,
 		Google: web.GoogleDefaults(web.OAuthConfig{

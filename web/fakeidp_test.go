@@ -41,6 +41,9 @@ type fakeIdP struct {
 	nonce string
 	// authorizeHits counts /authorize requests.
 	authorizeHits int
+	// now is the provider's clock (ID token iat/exp), shared with the
+	// settings page's in tests that move time.
+	now func() time.Time
 }
 
 type fakePerson struct {
@@ -59,7 +62,7 @@ func newFakeIdP(t *testing.T) *fakeIdP {
 		t.Fatal(err)
 	}
 	f := &fakeIdP{t: t, key: key, kid: "k1", clientID: "client-123", clientSecret: "shh-client-secret",
-		codes: map[string]fakeGrant{}, tokens: map[string]fakePerson{}}
+		codes: map[string]fakeGrant{}, tokens: map[string]fakePerson{}, now: time.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /authorize", f.authorize)
 	mux.HandleFunc("POST /token", f.token)
@@ -170,7 +173,7 @@ func (f *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 	idToken := f.sign(signer, map[string]any{
 		"iss": f.srv.URL, "aud": f.clientID, "sub": g.who.Sub, "email": g.who.Email,
 		"email_verified": !g.who.Unverified, "name": g.who.Name, "nonce": nonce,
-		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+		"iat": f.now().Unix(), "exp": f.now().Add(time.Hour).Unix(),
 	})
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"access_token": access, "refresh_token": "r" + access, "token_type": "Bearer", "expires_in": 28800, "id_token": idToken, "scope": "openid email profile"})

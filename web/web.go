@@ -211,18 +211,13 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	h("GET /settings/integrations", s.user(s.integrationsPage))
 }
 
-// Run deletes expired sessions and abandoned login attempts every hour
-// until ctx ends.
+// Run calls Cleanup every hour until ctx ends.
 func (s *Server) Run(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		now := s.now()
-		if _, err := s.cfg.DB.DeleteExpiredSessions(ctx, now.Add(-s.cfg.SessionIdle), now.Add(-s.cfg.SessionMax)); err != nil && ctx.Err() == nil {
-			s.log.Warn("delete expired sessions", "err", err)
-		}
-		if _, err := s.cfg.DB.DeleteExpiredOAuthStates(ctx, now); err != nil && ctx.Err() == nil {
-			s.log.Warn("delete expired login attempts", "err", err)
+		if err := s.Cleanup(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("settings page cleanup", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -230,6 +225,19 @@ func (s *Server) Run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// Cleanup deletes expired sessions and abandoned login attempts. Expired
+// ones never log anyone in anyway; this keeps the tables small.
+func (s *Server) Cleanup(ctx context.Context) error {
+	now := s.now()
+	if _, err := s.cfg.DB.DeleteExpiredSessions(ctx, now.Add(-s.cfg.SessionIdle), now.Add(-s.cfg.SessionMax)); err != nil {
+		return fmt.Errorf("delete expired sessions: %w", err)
+	}
+	if _, err := s.cfg.DB.DeleteExpiredOAuthStates(ctx, now); err != nil {
+		return fmt.Errorf("delete expired login attempts: %w", err)
+	}
+	return nil
 }
 
 // protect adds the security headers and the cross-origin check every

@@ -559,3 +559,25 @@ func TestMembersAndOwnersRules(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestCleanupRemovesExpiredSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	idle, fresh := e.browser(), e.browser()
+	idle.login("google", "a@example.com")
+	e.clock.Add(2 * time.Hour)
+	fresh.login("google", "b@example.com")
+	if err := e.web.Cleanup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := e.db.Bun().NewSelect().Table("web_sessions").ColumnExpr("COUNT(*)").Scan(t.Context(), &n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d sessions left after cleanup, want only the fresh one", n)
+	}
+	if code, _ := fresh.get("/settings/projects"); code != http.StatusOK {
+		t.Fatal("cleanup ended a live session")
+	}
+}
