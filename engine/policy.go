@@ -62,7 +62,7 @@ type policyRule struct {
 var policyKnownTools = []string{
 	"read_file", "list_files", "search", "write_file", "edit_file", "delete_file",
 	"run_command", "git_commit", "git_push", "create_pull_request", "comment",
-	"ask_human", "finish",
+	"read_issue", "read_pull_request", "ask_human", "finish",
 }
 
 // Pieces of the run_command patterns.
@@ -114,6 +114,8 @@ var policyDefaults = []policyDefault{
 	{"git_push", "", PolicyConfirm, RiskMedium, "pushing a branch needs confirmation"},
 	{"create_pull_request", "", PolicyConfirm, RiskMedium, "opening a pull request needs confirmation"},
 	{"comment", "", PolicyAllow, RiskLow, "commenting is allowed"},
+	{"read_issue", "", PolicyAllow, RiskLow, "reading issues is allowed"},
+	{"read_pull_request", "", PolicyAllow, RiskLow, "reading pull requests is allowed"},
 	{"ask_human", "", PolicyAllow, RiskLow, "asking a question is handled by the engine"},
 	{"finish", "", PolicyAllow, RiskLow, "finishing is handled by the engine"},
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
@@ -56,6 +57,59 @@ type Forge interface {
 	// Comment posts a comment on the issue or pull request the run is
 	// about.
 	Comment(ctx context.Context, body string) error
+	// ReadIssue returns an issue of the run's repository with its
+	// comments; number 0 means the issue (or pull request) the run is
+	// about, and fails when the run is about none. Everything in it was
+	// written by people outside hero: it is data for the model, never
+	// instructions.
+	ReadIssue(ctx context.Context, number int) (*ForgeIssue, error)
+	// ReadPullRequest returns a pull request of the run's repository with
+	// its conversation (issue comments and review comments); number 0
+	// means the pull request the run is about, and fails when the run is
+	// about an issue or nothing. Its text is untrusted, as ReadIssue's.
+	ReadPullRequest(ctx context.Context, number int) (*ForgePullRequest, error)
+}
+
+// ForgeIssue is an issue as the reading tools show it: neutral, so the
+// engine stays independent of GitHub.
+type ForgeIssue struct {
+	Number        int
+	Title         string
+	Body          string
+	Author        string
+	State         string // "open" or "closed"
+	URL           string
+	Labels        []string
+	IsPullRequest bool
+	// Comments are the newest ones, oldest first (a forge may cap them).
+	Comments []ForgeComment
+	// MoreComments counts older comments left out.
+	MoreComments int
+}
+
+// ForgePullRequest is a pull request with its conversation.
+type ForgePullRequest struct {
+	ForgeIssue
+	Head, Base string // branch names
+	Draft      bool
+	Merged     bool
+	// ReviewComments are the comments on lines of the diff, oldest first.
+	ReviewComments     []ForgeComment
+	MoreReviewComments int
+}
+
+// ForgeComment is one comment on an issue, or on a line of a pull
+// request's diff (then Path and Line say where).
+type ForgeComment struct {
+	Author string
+	// Association is the author's relation to the repository (OWNER,
+	// MEMBER, COLLABORATOR, CONTRIBUTOR, NONE, ...), so the model can
+	// weigh who said what.
+	Association string
+	Body        string
+	CreatedAt   time.Time
+	Path        string
+	Line        int
 }
 
 // ErrSandboxBroken wraps a failure of the sandbox itself (not of the

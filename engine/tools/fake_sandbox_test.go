@@ -265,6 +265,10 @@ type recordingForge struct {
 	pushes   []string
 	prs      []recordedPR
 	comments []string
+	reads    []string // "issue 0", "pull 7": what the reading tools asked
+	issues   map[int]*engine.ForgeIssue
+	pulls    map[int]*engine.ForgePullRequest
+	own      int // the number the run is about (0: none)
 	err      error // returned by every call when set
 }
 
@@ -303,4 +307,36 @@ func (f *recordingForge) Comment(_ context.Context, body string) error {
 	}
 	f.comments = append(f.comments, body)
 	return nil
+}
+
+func (f *recordingForge) ReadIssue(_ context.Context, number int) (*engine.ForgeIssue, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads = append(f.reads, fmt.Sprintf("issue %d", number))
+	if f.err != nil {
+		return nil, f.err
+	}
+	if number == 0 {
+		number = f.own
+	}
+	if is, ok := f.issues[number]; ok {
+		return is, nil
+	}
+	return nil, fmt.Errorf("issue #%d was not found", number)
+}
+
+func (f *recordingForge) ReadPullRequest(_ context.Context, number int) (*engine.ForgePullRequest, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads = append(f.reads, fmt.Sprintf("pull %d", number))
+	if f.err != nil {
+		return nil, f.err
+	}
+	if number == 0 {
+		number = f.own
+	}
+	if pr, ok := f.pulls[number]; ok {
+		return pr, nil
+	}
+	return nil, fmt.Errorf("pull request #%d was not found", number)
 }

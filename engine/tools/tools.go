@@ -5,7 +5,7 @@
 // Tool names and parameters are a public contract (confirmation policies
 // and docs refer to them): read_file, list_files, search, write_file,
 // edit_file, delete_file, run_command, git_commit, git_push,
-// create_pull_request and comment. ask_human and finish belong to the
+// create_pull_request, comment, read_issue and read_pull_request. ask_human and finish belong to the
 // engine loop and are not here.
 //
 // Every tool decodes its arguments strictly (unknown fields, wrong types
@@ -39,6 +39,8 @@ func All() []engine.Tool {
 		gitPushTool(),
 		createPullRequestTool(),
 		commentTool(),
+		readIssueTool(),
+		readPullRequestTool(),
 	}
 }
 

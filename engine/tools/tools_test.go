@@ -122,18 +122,21 @@ func TestAllSchemas(t *testing.T) {
 		"read_file": false, "list_files": false, "search": false,
 		"write_file": true, "edit_file": true, "delete_file": true, "run_command": true,
 		"git_commit": true, "git_push": true, "create_pull_request": true, "comment": true,
+		"read_issue": false, "read_pull_request": false,
 	}
 	params := map[string][]string{
 		"read_file": {"path"}, "list_files": {"path", "recursive"}, "search": {"pattern", "path"},
 		"write_file": {"path", "content"}, "edit_file": {"path", "old", "new"}, "delete_file": {"path"},
 		"run_command": {"command", "cwd", "timeout_s"}, "git_commit": {"message"}, "git_push": {"branch"},
 		"create_pull_request": {"title", "body", "draft"}, "comment": {"body"},
+		"read_issue": {"number"}, "read_pull_request": {"number"},
 	}
 	required := map[string][]string{
 		"read_file": {"path"}, "list_files": {}, "search": {"pattern"},
 		"write_file": {"path", "content"}, "edit_file": {"path", "old", "new"}, "delete_file": {"path"},
 		"run_command": {"command"}, "git_commit": {"message"}, "git_push": {"branch"},
 		"create_pull_request": {"title"}, "comment": {"body"},
+		"read_issue": {}, "read_pull_request": {},
 	}
 	all := All()
 	var names []string

@@ -173,9 +173,11 @@ func TestWritesArePaced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Arrival times carry the network's jitter (the first request also
+	// dials), so allow some slack: unpaced writes land ~1 ms apart.
 	calls := e.api.Calls()
 	for i := 1; i < len(calls); i++ {
-		if gap := calls[i].At.Sub(calls[i-1].At); gap < 140*time.Millisecond {
+		if gap := calls[i].At.Sub(calls[i-1].At); gap < 100*time.Millisecond {
 			t.Fatalf("writes %s apart", gap)
 		}
 	}

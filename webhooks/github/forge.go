@@ -128,6 +128,9 @@ func (f *forge) Push(ctx context.Context, sb sandbox.Sandbox, branch string) err
 // default branch; a run about an issue gets "Fixes #N" in the body so
 // merging closes it.
 func (f *forge) CreatePullRequest(ctx context.Context, head, title, body string, draft bool) (string, error) {
+	if f.thread != nil && f.thread.Branch != "" && head == f.thread.Branch {
+		return "", fmt.Errorf("pull request #%d already exists for branch %s; pushing the branch with git_push updates it, so there is no new pull request to open", f.thread.Number, head)
+	}
 	c := f.s.client(f.repo)
 	base := strings.TrimPrefix(f.project.DefaultBranch, "refs/heads/")
 	if base == "" {
@@ -137,7 +140,7 @@ func (f *forge) CreatePullRequest(ctx context.Context, head, title, body string,
 		}
 		base = r.GetDefaultBranch()
 	}
-	if f.thread != nil && sameRepo(f.thread.Repo, f.repo) {
+	if f.thread != nil && f.thread.Branch == "" && sameRepo(f.thread.Repo, f.repo) {
 		fixes := fmt.Sprintf("Fixes #%d", f.thread.Number)
 		if !strings.Contains(body, fixes) {
 			body = strings.TrimRight(body, "\n") + "\n\n" + fixes
@@ -159,4 +162,125 @@ func (f *forge) Comment(ctx context.Context, body string) error {
 		return errors.New("this run was not started from a GitHub issue, so there is nothing to comment on")
 	}
 	return f.s.reply(ctx, *f.thread, body)
+}
+
+// Reading limits: the latest comments of each kind are fetched, one page.
+const readPage = 50
+
+// number resolves a reading tool's number: n itself, or (0) the issue or
+// pull request the run is about.
+func (f *forge) number(n int, what string) (int, error) {
+	if n > 0 {
+		return n, nil
+	}
+	if f.thread == nil || !sameRepo(f.thread.Repo, f.repo) {
+		return 0, fmt.Errorf("this run was not started from a GitHub %s of %s; give the number to read", what, f.repo)
+	}
+	return f.thread.Number, nil
+}
+
+// ReadIssue returns issue number (0: the run's own) with its latest
+// comments.
+func (f *forge) ReadIssue(ctx context.Context, number int) (*engine.ForgeIssue, error) {
+	n, err := f.number(number, "issue")
+	if err != nil {
+		return nil, err
+	}
+	c := f.s.client(f.repo)
+	is, _, err := c.Issues.Get(ctx, f.repo.Owner, f.repo.Name, n)
+	if err != nil {
+		return nil, readErr(err, "issue", n, f.repo)
+	}
+	out := &engine.ForgeIssue{
+		Number: is.GetNumber(), Title: is.GetTitle(), Body: is.GetBody(), Author: is.GetUser().GetLogin(),
+		State: is.GetState(), URL: is.GetHTMLURL(), IsPullRequest: is.IsPullRequest(),
+	}
+	for _, l := range is.Labels {
+		out.Labels = append(out.Labels, l.GetName())
+	}
+	out.Comments, out.MoreComments, err = f.issueComments(ctx, c, n, is.GetComments())
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadPullRequest returns pull request number (0: the run's own) with
+// its issue comments and review comments.
+func (f *forge) ReadPullRequest(ctx context.Context, number int) (*engine.ForgePullRequest, error) {
+	n, err := f.number(number, "pull request")
+	if err != nil {
+		return nil, err
+	}
+	c := f.s.client(f.repo)
+	pr, _, err := c.PullRequests.Get(ctx, f.repo.Owner, f.repo.Name, n)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("#%d is not a pull request of %s (read_issue reads issues)", n, f.repo)
+		}
+		return nil, readErr(err, "pull request", n, f.repo)
+	}
+	out := &engine.ForgePullRequest{
+		ForgeIssue: engine.ForgeIssue{
+			Number: pr.GetNumber(), Title: pr.GetTitle(), Body: pr.GetBody(), Author: pr.GetUser().GetLogin(),
+			State: pr.GetState(), URL: pr.GetHTMLURL(), IsPullRequest: true,
+		},
+		Head: pr.GetHead().GetRef(), Base: pr.GetBase().GetRef(), Draft: pr.GetDraft(), Merged: pr.GetMerged(),
+	}
+	for _, l := range pr.Labels {
+		out.Labels = append(out.Labels, l.GetName())
+	}
+	if out.Comments, out.MoreComments, err = f.issueComments(ctx, c, n, pr.GetComments()); err != nil {
+		return nil, err
+	}
+	opts := &gh.PullRequestListCommentsOptions{ListOptions: gh.ListOptions{PerPage: readPage, Page: lastPage(pr.GetReviewComments())}}
+	rcs, _, err := c.PullRequests.ListComments(ctx, f.repo.Owner, f.repo.Name, n, opts)
+	if err != nil {
+		return nil, readErr(err, "review comments of pull request", n, f.repo)
+	}
+	for _, rc := range rcs {
+		out.ReviewComments = append(out.ReviewComments, engine.ForgeComment{
+			Author: rc.GetUser().GetLogin(), Association: rc.GetAuthorAssociation(), Body: rc.GetBody(),
+			CreatedAt: rc.GetCreatedAt().Time, Path: rc.GetPath(), Line: rc.GetLine(),
+		})
+	}
+	out.MoreReviewComments = max(pr.GetReviewComments()-len(rcs), 0)
+	return out, nil
+}
+
+// issueComments returns the latest page of an issue's comments (total is
+// the issue's comment count) and how many older ones were left out.
+func (f *forge) issueComments(ctx context.Context, c *gh.Client, n, total int) ([]engine.ForgeComment, int, error) {
+	opts := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: readPage, Page: lastPage(total)}}
+	cs, _, err := c.Issues.ListComments(ctx, f.repo.Owner, f.repo.Name, n, opts)
+	if err != nil {
+		return nil, 0, readErr(err, "comments of", n, f.repo)
+	}
+	out := make([]engine.ForgeComment, 0, len(cs))
+	for _, ic := range cs {
+		out = append(out, engine.ForgeComment{
+			Author: ic.GetUser().GetLogin(), Association: ic.GetAuthorAssociation(), Body: ic.GetBody(), CreatedAt: ic.GetCreatedAt().Time,
+		})
+	}
+	return out, max(total-len(out), 0), nil
+}
+
+// lastPage is the page holding the newest of total items.
+func lastPage(total int) int {
+	if total <= readPage {
+		return 1
+	}
+	return (total + readPage - 1) / readPage
+}
+
+func isNotFound(err error) bool {
+	var er *gh.ErrorResponse
+	return errors.As(err, &er) && er.Response != nil && er.Response.StatusCode == 404
+}
+
+func readErr(err error, what string, n int, repo Repo) error {
+	if isNotFound(err) {
+		return fmt.Errorf("%s #%d was not found in %s", what, n, repo)
+	}
+	return fmt.Errorf("read %s #%d of %s: %w", what, n, repo, err)
 }

@@ -42,26 +42,46 @@ func sameRepo(a, b Repo) bool {
 }
 
 // Thread is what a run's ThreadRef encodes: the issue (or pull request)
-// it is about and the comment that started it, if any.
+// it is about, the comment that started it, if any, and the branch it
+// continues when it works on hero's own pull request.
 type Thread struct {
 	Repo      Repo
 	Number    int
 	CommentID int64 // 0 when an assignment or a label started the run
+	// ReviewComment says CommentID is a pull request review comment (on
+	// a line of the diff), not an issue comment.
+	ReviewComment bool
+	// Branch is the head branch of hero's own pull request that the run
+	// continues: the workspace checks it out and pushes go to it. ""
+	// for a run that starts from the default branch.
+	Branch string
 }
 
-// String is the ThreadRef stored with the run: "owner/repo#12" or
-// "owner/repo#12@c4927004".
+// String is the ThreadRef stored with the run: "owner/repo#12",
+// "owner/repo#12@c4927004" (issue comment), "owner/repo#12@r88" (review
+// comment), with " on hero/12-fix" when it continues a branch.
 func (t Thread) String() string {
 	s := fmt.Sprintf("%s/%s#%d", t.Repo.Owner, t.Repo.Name, t.Number)
 	if t.CommentID != 0 {
-		s += fmt.Sprintf("@c%d", t.CommentID)
+		kind := "c"
+		if t.ReviewComment {
+			kind = "r"
+		}
+		s += fmt.Sprintf("@%s%d", kind, t.CommentID)
+	}
+	if t.Branch != "" {
+		s += " on " + t.Branch
 	}
 	return s
 }
 
 // ParseThread reads a ThreadRef written by Thread.String.
 func ParseThread(ref string) (Thread, error) {
-	bad := fmt.Errorf("github thread reference %q is not owner/repo#number[@c<comment id>]", ref)
+	bad := fmt.Errorf("github thread reference %q is not owner/repo#number[@c<comment id>|@r<review comment id>][ on <branch>]", ref)
+	ref, branch, hasBranch := strings.Cut(ref, " on ")
+	if hasBranch && (branch == "" || strings.ContainsAny(branch, " \t\n") || strings.HasPrefix(branch, "-")) {
+		return Thread{}, bad
+	}
 	repoPart, rest, ok := strings.Cut(ref, "#")
 	if !ok {
 		return Thread{}, bad
@@ -70,14 +90,21 @@ func ParseThread(ref string) (Thread, error) {
 	if !ok || owner == "" || name == "" {
 		return Thread{}, bad
 	}
-	numPart, commentPart, hasComment := strings.Cut(rest, "@c")
+	numPart, commentPart, hasComment := strings.Cut(rest, "@")
 	n, err := strconv.Atoi(numPart)
 	if err != nil || n <= 0 {
 		return Thread{}, bad
 	}
-	t := Thread{Repo: Repo{Owner: owner, Name: name}, Number: n}
+	t := Thread{Repo: Repo{Owner: owner, Name: name}, Number: n, Branch: branch}
 	if hasComment {
-		if t.CommentID, err = strconv.ParseInt(commentPart, 10, 64); err != nil || t.CommentID <= 0 {
+		switch {
+		case strings.HasPrefix(commentPart, "c"):
+		case strings.HasPrefix(commentPart, "r"):
+			t.ReviewComment = true
+		default:
+			return Thread{}, bad
+		}
+		if t.CommentID, err = strconv.ParseInt(commentPart[1:], 10, 64); err != nil || t.CommentID <= 0 {
 			return Thread{}, bad
 		}
 	}

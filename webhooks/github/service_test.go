@@ -69,13 +69,15 @@ func TestParseRepoURL(t *testing.T) {
 
 func TestThreadRef(t *testing.T) {
 	t.Parallel()
-	for _, th := range []Thread{{Repo: Repo{"o", "r"}, Number: 12}, {Repo: Repo{"o", "r.js"}, Number: 1, CommentID: 4927004}} {
+	for _, th := range []Thread{{Repo: Repo{"o", "r"}, Number: 12}, {Repo: Repo{"o", "r.js"}, Number: 1, CommentID: 4927004},
+		{Repo: Repo{"o", "r"}, Number: 7, CommentID: 88, ReviewComment: true, Branch: "hero/12-fix-leap-years"},
+		{Repo: Repo{"o", "r"}, Number: 7, Branch: "hero/x"}} {
 		got, err := ParseThread(th.String())
 		if err != nil || got != th {
 			t.Errorf("round trip %v: %v %v", th, got, err)
 		}
 	}
-	for _, bad := range []string{"", "o/r", "o/r#", "o/r#0", "o/r#x", "r#1", "o/r#1@c", "o/r#1@cx", "C1/1.0"} {
+	for _, bad := range []string{"", "o/r", "o/r#", "o/r#0", "o/r#x", "r#1", "o/r#1@c", "o/r#1@cx", "C1/1.0", "o/r#1@x5", "o/r#1@r", "o/r#1 on ", "o/r#1 on -x", "o/r#1 on a b"} {
 		if _, err := ParseThread(bad); err == nil {
 			t.Errorf("ParseThread(%q) accepted", bad)
 		}

@@ -36,25 +36,62 @@ type Comment struct {
 	Repo   string // owner/name
 	Issue  int
 	Body   string
+	Author string // "" is hero[bot]
+	// Association is the author's author_association ("" is NONE).
+	Association string
 	Edits  []time.Time // when it was edited
 	Bodies []string    // every version, first to last
 }
 
-// Reaction is a reaction created on a comment (CommentID) or an issue.
+// Reaction is a reaction created on a comment (CommentID), a review
+// comment (ReviewCommentID) or an issue.
 type Reaction struct {
-	Repo      string
-	CommentID int64
-	Issue     int
-	Content   string
+	Repo            string
+	CommentID       int64
+	ReviewCommentID int64
+	Issue           int
+	Content         string
 }
 
-// PullRequest is a pull request opened through the fake.
+// PullRequest is a pull request opened through the fake (or added with
+// AddPull).
 type PullRequest struct {
 	Number                  int
 	Repo                    string
 	Title, Head, Base, Body string
 	Draft                   bool
 	HTMLURL                 string
+	Author                  string // "" is hero[bot]
+	Labels                  []string
+}
+
+// Issue is an issue the fake serves (added with AddIssue).
+type Issue struct {
+	Number      int
+	Repo        string
+	Title, Body string
+	Author      string
+	State       string // "" is open
+	Labels      []string
+}
+
+// ReviewComment is a comment on a line of a pull request's diff.
+type ReviewComment struct {
+	ID          int64
+	Repo        string
+	Pull        int
+	Author      string
+	Association string
+	Body, Path  string
+	Line        int
+}
+
+// RepoHook is a repository webhook; its deliveries are in the log given
+// to AddRepoHook.
+type RepoHook struct {
+	ID   int64
+	Repo string
+	URL  string
 }
 
 // HookDelivery is a webhook delivery in the App's delivery log.
@@ -81,6 +118,10 @@ type Server struct {
 	tokens      map[string]bool
 	deliveries  []HookDelivery
 	redelivered []int64
+	issues      map[string]*Issue // "owner/repo#n"
+	review      []ReviewComment
+	hooks       []RepoHook
+	hookLog     map[int64][]HookDelivery
 	// App side.
 	appID        int64
 	appKey       *rsa.PublicKey
@@ -104,7 +145,7 @@ type injected struct {
 
 // NewServer starts a fake API accepting the given bearer tokens.
 func NewServer(t *testing.T, tokens ...string) *Server {
-	s := &Server{t: t, nextID: 1000, comments: map[int64]*Comment{}, tokens: map[string]bool{}, refresh: map[string]bool{}, tokenTTL: time.Hour, oauthTTL: 8 * time.Hour}
+	s := &Server{t: t, nextID: 1000, comments: map[int64]*Comment{}, issues: map[string]*Issue{}, hookLog: map[int64][]HookDelivery{}, tokens: map[string]bool{}, refresh: map[string]bool{}, tokenTTL: time.Hour, oauthTTL: 8 * time.Hour}
 	for _, tok := range tokens {
 		s.tokens[tok] = true
 	}
@@ -120,6 +161,14 @@ func NewServer(t *testing.T, tokens ...string) *Server {
 	mux.HandleFunc("GET /app/hook/deliveries", s.listDeliveries)
 	mux.HandleFunc("POST /app/hook/deliveries/{id}/attempts", s.redeliver)
 	mux.HandleFunc("POST /login/oauth/access_token", s.oauthToken)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/issues/{number}", s.getIssue)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/issues/{number}/comments", s.listComments)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.getPull)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/comments", s.listReviewComments)
+	mux.HandleFunc("POST /repos/{owner}/{repo}/pulls/comments/{id}/reactions", s.createReviewReaction)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks", s.listHooks)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks/{hook}/deliveries", s.listRepoDeliveries)
+	mux.HandleFunc("POST /repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts", s.redeliverRepo)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(strings.NewReader(string(body)))
@@ -273,12 +322,28 @@ func (s *Server) createReaction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) commentJSON(c *Comment, owner, repo string) map[string]any {
+	author, assoc := c.Author, c.Association
+	if author == "" {
+		author = "hero[bot]"
+	}
+	if assoc == "" {
+		assoc = "NONE"
+	}
 	return map[string]any{
-		"id": c.ID, "node_id": fmt.Sprintf("IC_%d", c.ID), "body": c.Body, "user": user("hero[bot]"),
+		"id": c.ID, "node_id": fmt.Sprintf("IC_%d", c.ID), "body": c.Body, "user": person(author),
 		"html_url":           fmt.Sprintf("https://github.com/%s/%s/issues/%d#issuecomment-%d", owner, repo, c.Issue, c.ID),
 		"issue_url":          fmt.Sprintf("%s/repos/%s/%s/issues/%d", s.URL, owner, repo, c.Issue),
-		"author_association": "NONE", "created_at": time.Now().UTC().Format(time.RFC3339), "updated_at": time.Now().UTC().Format(time.RFC3339),
+		"author_association": assoc, "created_at": time.Now().UTC().Format(time.RFC3339), "updated_at": time.Now().UTC().Format(time.RFC3339),
 	}
+}
+
+// person is a user object: a Bot for "[bot]" logins, else a User.
+func person(login string) map[string]any {
+	u := user(login)
+	if !strings.HasSuffix(login, "[bot]") {
+		u["type"] = "User"
+	}
+	return u
 }
 
 func (s *Server) createComment(w http.ResponseWriter, r *http.Request) {
@@ -338,6 +403,9 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 	owner, repo := r.PathValue("owner"), r.PathValue("repo")
 	s.mu.Lock()
 	n := len(s.pulls) + 2
+	for _, p := range s.pulls {
+		n = max(n, p.Number+1)
+	}
 	pr := PullRequest{Number: n, Repo: owner + "/" + repo, Title: in.Title, Head: in.Head, Base: in.Base, Body: in.Body, Draft: in.Draft,
 		HTMLURL: fmt.Sprintf("https://github.com/%s/%s/pull/%d", owner, repo, n)}
 	s.pulls = append(s.pulls, pr)
@@ -483,4 +551,275 @@ func (s *Server) RefreshCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.refreshCalls
+}
+
+// AddIssue makes the fake serve an issue.
+func (s *Server) AddIssue(is Issue) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.issues[fmt.Sprintf("%s#%d", is.Repo, is.Number)] = &is
+}
+
+// AddPull makes the fake serve a pull request (as if opened on GitHub).
+func (s *Server) AddPull(pr PullRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pr.HTMLURL == "" {
+		pr.HTMLURL = fmt.Sprintf("https://github.com/%s/pull/%d", pr.Repo, pr.Number)
+	}
+	s.pulls = append(s.pulls, pr)
+}
+
+// AddComment adds an issue (or pull request) comment written by author
+// and returns its id.
+func (s *Server) AddComment(repo string, issue int, author, association, body string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &Comment{ID: s.id(), Repo: repo, Issue: issue, Body: body, Author: author, Association: association, Bodies: []string{body}}
+	s.comments[c.ID] = c
+	s.order = append(s.order, c.ID)
+	return c.ID
+}
+
+// AddReviewComment adds a comment on a line of a pull request's diff and
+// returns its id.
+func (s *Server) AddReviewComment(rc ReviewComment) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rc.ID = s.id()
+	s.review = append(s.review, rc)
+	return rc.ID
+}
+
+// AddRepoHook adds a repository webhook with its delivery log.
+func (s *Server) AddRepoHook(h RepoHook, log ...HookDelivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = append(s.hooks, h)
+	s.hookLog[h.ID] = append(s.hookLog[h.ID], log...)
+}
+
+// FailNext answers the next request whose path starts with prefix with
+// status (and a GitHub error body).
+func (s *Server) FailNext(prefix string, status int) { s.RateLimitNext(prefix, status) }
+
+func labelsJSON(names []string) []map[string]any {
+	out := []map[string]any{}
+	for i, n := range names {
+		out = append(out, map[string]any{"id": i + 1, "name": n, "color": "d73a4a"})
+	}
+	return out
+}
+
+func (s *Server) pull(repo string, n int) *PullRequest {
+	for i := range s.pulls {
+		if s.pulls[i].Repo == repo && s.pulls[i].Number == n {
+			return &s.pulls[i]
+		}
+	}
+	return nil
+}
+
+// counts returns the issue comments and review comments of repo#n.
+func (s *Server) counts(repo string, n int) (int, int) {
+	var ic, rc int
+	for _, id := range s.order {
+		if c := s.comments[id]; c.Repo == repo && c.Issue == n {
+			ic++
+		}
+	}
+	for _, c := range s.review {
+		if c.Repo == repo && c.Pull == n {
+			rc++
+		}
+	}
+	return ic, rc
+}
+
+func notFound(w http.ResponseWriter) {
+	writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+}
+
+func (s *Server) getIssue(w http.ResponseWriter, r *http.Request) {
+	repo := r.PathValue("owner") + "/" + r.PathValue("repo")
+	n, _ := strconv.Atoi(r.PathValue("number"))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ic, _ := s.counts(repo, n)
+	if pr := s.pull(repo, n); pr != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"id": n, "number": n, "title": pr.Title, "body": pr.Body, "state": "open", "user": person(orBot(pr.Author)),
+			"labels": labelsJSON(pr.Labels), "comments": ic, "html_url": pr.HTMLURL,
+			"pull_request": map[string]any{"url": fmt.Sprintf("%s/repos/%s/pulls/%d", s.URL, repo, n), "html_url": pr.HTMLURL}})
+		return
+	}
+	is := s.issues[fmt.Sprintf("%s#%d", repo, n)]
+	if is == nil {
+		notFound(w)
+		return
+	}
+	state := is.State
+	if state == "" {
+		state = "open"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": n, "number": n, "title": is.Title, "body": is.Body, "state": state, "user": person(is.Author),
+		"labels": labelsJSON(is.Labels), "comments": ic, "html_url": fmt.Sprintf("https://github.com/%s/issues/%d", repo, n)})
+}
+
+func orBot(login string) string {
+	if login == "" {
+		return "hero[bot]"
+	}
+	return login
+}
+
+// page applies GitHub's page/per_page to n items, setting the Link header,
+// and returns the slice bounds.
+func page(w http.ResponseWriter, r *http.Request, n int) (int, int) {
+	per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
+	if per <= 0 || per > 100 {
+		per = 30
+	}
+	p, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	if p <= 0 {
+		p = 1
+	}
+	last := max((n+per-1)/per, 1)
+	if last > 1 {
+		u := *r.URL
+		q := u.Query()
+		q.Set("page", strconv.Itoa(last))
+		u.RawQuery = q.Encode()
+		w.Header().Set("Link", fmt.Sprintf(`<http://%s%s>; rel="last"`, r.Host, u.RequestURI()))
+	}
+	lo, hi := min((p-1)*per, n), min(p*per, n)
+	return lo, hi
+}
+
+func (s *Server) listComments(w http.ResponseWriter, r *http.Request) {
+	owner, name := r.PathValue("owner"), r.PathValue("repo")
+	n, _ := strconv.Atoi(r.PathValue("number"))
+	s.mu.Lock()
+	var all []map[string]any
+	for _, id := range s.order {
+		if c := s.comments[id]; c.Repo == owner+"/"+name && c.Issue == n {
+			all = append(all, s.commentJSON(c, owner, name))
+		}
+	}
+	s.mu.Unlock()
+	lo, hi := page(w, r, len(all))
+	writeJSON(w, http.StatusOK, append([]map[string]any{}, all[lo:hi]...))
+}
+
+func (s *Server) getPull(w http.ResponseWriter, r *http.Request) {
+	repo := r.PathValue("owner") + "/" + r.PathValue("repo")
+	n, _ := strconv.Atoi(r.PathValue("number"))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pr := s.pull(repo, n)
+	if pr == nil {
+		notFound(w)
+		return
+	}
+	ic, rc := s.counts(repo, n)
+	repoJSON := map[string]any{"full_name": repo, "name": r.PathValue("repo"), "owner": person(r.PathValue("owner"))}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": 5000 + n, "number": n, "state": "open", "title": pr.Title, "body": pr.Body, "draft": pr.Draft, "merged": false,
+		"html_url": pr.HTMLURL, "user": person(orBot(pr.Author)), "labels": labelsJSON(pr.Labels), "comments": ic, "review_comments": rc,
+		"head": map[string]any{"ref": pr.Head, "label": r.PathValue("owner") + ":" + pr.Head, "repo": repoJSON},
+		"base": map[string]any{"ref": pr.Base, "label": r.PathValue("owner") + ":" + pr.Base, "repo": repoJSON},
+	})
+}
+
+func (s *Server) listReviewComments(w http.ResponseWriter, r *http.Request) {
+	repo := r.PathValue("owner") + "/" + r.PathValue("repo")
+	n, _ := strconv.Atoi(r.PathValue("number"))
+	s.mu.Lock()
+	var all []map[string]any
+	for _, c := range s.review {
+		if c.Repo == repo && c.Pull == n {
+			all = append(all, map[string]any{"id": c.ID, "body": c.Body, "path": c.Path, "line": c.Line, "user": person(c.Author),
+				"author_association": c.Association, "created_at": time.Now().UTC().Format(time.RFC3339)})
+		}
+	}
+	s.mu.Unlock()
+	lo, hi := page(w, r, len(all))
+	writeJSON(w, http.StatusOK, append([]map[string]any{}, all[lo:hi]...))
+}
+
+func (s *Server) createReviewReaction(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Content string `json:"content"`
+	}
+	if json.NewDecoder(r.Body).Decode(&in) != nil || in.Content == "" {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed"})
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	s.reactions = append(s.reactions, Reaction{Repo: r.PathValue("owner") + "/" + r.PathValue("repo"), ReviewCommentID: id, Content: in.Content})
+	rid := s.id()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusCreated, map[string]any{"id": rid, "user": user("hero[bot]"), "content": in.Content})
+}
+
+func (s *Server) listHooks(w http.ResponseWriter, r *http.Request) {
+	repo := r.PathValue("owner") + "/" + r.PathValue("repo")
+	s.mu.Lock()
+	out := []map[string]any{}
+	for _, h := range s.hooks {
+		if h.Repo == repo {
+			out = append(out, map[string]any{"id": h.ID, "type": "Repository", "name": "web", "active": true, "events": []string{"issue_comment", "issues"},
+				"config": map[string]any{"url": h.URL, "content_type": "json", "insecure_ssl": "0"}})
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) hookFor(r *http.Request) (int64, bool) {
+	repo := r.PathValue("owner") + "/" + r.PathValue("repo")
+	id, _ := strconv.ParseInt(r.PathValue("hook"), 10, 64)
+	for _, h := range s.hooks {
+		if h.ID == id && h.Repo == repo {
+			return id, true
+		}
+	}
+	return 0, false
+}
+
+func (s *Server) listRepoDeliveries(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	id, ok := s.hookFor(r)
+	log := append([]HookDelivery(nil), s.hookLog[id]...)
+	s.mu.Unlock()
+	if !ok {
+		notFound(w)
+		return
+	}
+	out := []map[string]any{}
+	for i := len(log) - 1; i >= 0; i-- {
+		d := log[i]
+		status := "OK"
+		if d.StatusCode >= 300 || d.StatusCode == 0 {
+			status = "failed to connect to host"
+		}
+		out = append(out, map[string]any{"id": d.ID, "guid": d.GUID, "delivered_at": d.At.UTC().Format(time.RFC3339), "redelivery": false,
+			"duration": 0.2, "status": status, "status_code": d.StatusCode, "event": d.Event, "action": nil, "repository_id": 1})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) redeliverRepo(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	_, ok := s.hookFor(r)
+	if ok {
+		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		s.redelivered = append(s.redelivered, id)
+	}
+	s.mu.Unlock()
+	if !ok {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{})
 }
