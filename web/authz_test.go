@@ -36,6 +36,9 @@ func TestAuthorizationTable(t *testing.T) {
 		form         url.Values
 		// want maps who → status; missing entries use the defaults below.
 		want map[string]int
+		// anon is the status for anonymous visitors when it is not the
+		// usual 303 to the login page (GET) or 401 (POST).
+		anon int
 	}
 	const (
 		ok   = http.StatusOK
@@ -63,24 +66,34 @@ func TestAuthorizationTable(t *testing.T) {
 		return m
 	}
 	routes := []route{
-		{"GET", "/settings/projects", nil, everyone(ok)},
+		{"GET", "/settings/login", nil, everyone(ok), ok},
+		{"GET", "/settings/static/style.css", nil, everyone(ok), ok},
+		{"GET", "/settings", nil, everyone(see), see},
+		{"GET", "/auth/google/login", nil, everyone(http.StatusFound), http.StatusFound},
+		{"GET", "/auth/github/login", nil, everyone(http.StatusFound), http.StatusFound},
+		{"GET", "/auth/gitlab/login", nil, everyone(none), none},
+		{"GET", "/auth/github/login?connect=1", nil,
+			map[string]int{"stranger": deny, "viewer": deny, "member": deny, "approver": deny, "admin": deny, "owner": deny, "siteadmin": http.StatusFound}, deny},
+		{"GET", "/auth/admin?token=nope", nil, everyone(deny), deny},
+		{"GET", "/settings/projects", nil, everyone(ok), 0},
 		{"POST", "/settings/projects", url.Values{"name": {"new-{case}"}, "repo_url": {"/srv/x"}},
-			map[string]int{"stranger": deny, "viewer": deny, "member": deny, "approver": deny, "admin": deny, "owner": deny, "siteadmin": see}},
-		{"GET", "/settings/projects/{p}", nil, min("viewer", ok)},
-		{"POST", "/settings/projects/{p}", url.Values{"repo_url": {"https://github.com/a/b.git"}}, min("admin", see)},
-		{"POST", "/settings/projects/{p}/delete", url.Values{"confirm_name": {"{p}"}}, min("owner", see)},
-		{"GET", "/settings/projects/{p}/members", nil, min("viewer", ok)},
-		{"POST", "/settings/projects/{p}/members", url.Values{"email": {"someone@example.com"}, "role": {"member"}}, min("admin", see)},
-		{"POST", "/settings/projects/{p}/members/{target}/remove", nil, min("admin", see)},
-		{"GET", "/settings/projects/{p}/secrets", nil, min("viewer", ok)},
-		{"POST", "/settings/projects/{p}/secrets", url.Values{"name": {"TOKEN"}, "value": {"v"}}, min("admin", see)},
-		{"POST", "/settings/projects/{p}/secrets/OLD/delete", nil, min("admin", see)},
-		{"GET", "/settings/runs", nil, everyone(ok)},
-		{"GET", "/settings/runs?project={p}", nil, min("viewer", ok)},
-		{"GET", "/settings/runs/{run}", nil, min("viewer", ok)},
-		{"POST", "/settings/runs/{run}/cancel", nil, min("member", see)},
-		{"GET", "/settings/integrations", nil, everyone(ok)},
-		{"POST", "/settings/logout", nil, everyone(see)},
+			map[string]int{"stranger": deny, "viewer": deny, "member": deny, "approver": deny, "admin": deny, "owner": deny, "siteadmin": see}, 0},
+		{"GET", "/settings/projects/{p}", nil, min("viewer", ok), 0},
+		{"POST", "/settings/projects/{p}", url.Values{"repo_url": {"https://github.com/a/b.git"}}, min("admin", see), 0},
+		{"POST", "/settings/projects/{p}/delete", url.Values{"confirm_name": {"{p}"}}, min("owner", see), 0},
+		{"GET", "/settings/projects/{p}/members", nil, min("viewer", ok), 0},
+		{"POST", "/settings/projects/{p}/members", url.Values{"email": {"someone@example.com"}, "role": {"member"}}, min("admin", see), 0},
+		{"POST", "/settings/projects/{p}/members/{target}/remove", nil, min("admin", see), 0},
+		{"GET", "/settings/projects/{p}/secrets", nil, min("viewer", ok), 0},
+		{"POST", "/settings/projects/{p}/secrets", url.Values{"name": {"TOKEN"}, "value": {"v"}}, min("admin", see), 0},
+		{"POST", "/settings/projects/{p}/secrets/OLD/delete", nil, min("admin", see), 0},
+		{"GET", "/settings/runs", nil, everyone(ok), 0},
+		{"GET", "/settings/runs?project={p}", nil, min("viewer", ok), 0},
+		{"GET", "/settings/runs/{run}", nil, min("viewer", ok), 0},
+		{"POST", "/settings/runs/{run}/cancel", nil, min("member", see), 0},
+		{"GET", "/settings/integrations", nil, everyone(ok), 0},
+		{"POST", "/settings/logout", nil, everyone(see), 0},
+		{"POST", "/settings/logout-everywhere", nil, everyone(see), 0},
 	}
 	for ri, rt := range routes {
 		for _, w := range who {
@@ -122,6 +135,9 @@ func TestAuthorizationTable(t *testing.T) {
 				if rt.method == "GET" {
 					want = see
 				}
+				if rt.anon != 0 {
+					want = rt.anon
+				}
 			}
 			if !found {
 				t.Fatalf("%s: no expectation", name)
@@ -129,7 +145,7 @@ func TestAuthorizationTable(t *testing.T) {
 			if code != want {
 				t.Errorf("%s: status %d, want %d: %.200s", name, code, want, text(body))
 			}
-			if rt.path == "/settings/logout" && code == see {
+			if strings.HasPrefix(rt.path, "/settings/logout") && code == see {
 				b.login("google", emails[w]) // back in for the next routes
 			}
 		}
