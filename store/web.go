@@ -112,6 +112,18 @@ func (db *DB) UseLoginToken(ctx context.Context, tokenHash string, at time.Time)
 	return userID, nil
 }
 
+// RevokeLoginTokens spends every unused login token of a user, so only a
+// link issued afterwards works; it returns how many it revoked.
+func (db *DB) RevokeLoginTokens(ctx context.Context, userID int64, at time.Time) (int, error) {
+	res, err := db.bun.NewUpdate().Model((*LoginToken)(nil)).Set("used_at = ?", at.UTC()).
+		Where("user_id = ? AND used_at IS NULL", userID).Exec(ctx)
+	if err != nil {
+		return 0, wrap(err, "revoke login tokens of user %d", userID)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 // SaveOAuthState stores a login attempt until the provider redirects back.
 func (db *DB) SaveOAuthState(ctx context.Context, s *OAuthState) error {
 	if s.StateHash == "" || s.BindingHash == "" || s.Provider == "" || s.ExpiresAt.IsZero() {

@@ -101,6 +101,14 @@ func testWebStore(t *testing.T, url string) {
 		if _, err := db.UseLoginToken(ctx, old, now); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("expired token: %v", err)
 		}
+		pending := uniq("pending")
+		must(t, db.CreateLoginToken(ctx, &store.LoginToken{TokenHash: pending, UserID: u.ID, ExpiresAt: now.Add(time.Hour)}))
+		if n, err := db.RevokeLoginTokens(ctx, u.ID, now); err != nil || n != 2 { // the expired one and the pending one
+			t.Fatalf("revoke: %d %v", n, err)
+		}
+		if _, err := db.UseLoginToken(ctx, pending, now); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("revoked token still works: %v", err)
+		}
 	})
 
 	t.Run("oauth state is taken once", func(t *testing.T) {

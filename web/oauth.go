@@ -429,7 +429,8 @@ const AdminLoginTTL = 24 * time.Hour
 
 // AdminLoginURL creates a one-time login link for the local site
 // administrator, for servers without OAuth: the link works once, for
-// AdminLoginTTL, and only from a loopback address. base is the address the
+// AdminLoginTTL, only from a loopback address, and only until the next
+// link is made. base is the address the
 // server listens on ("http://127.0.0.1:8080").
 func (s *Server) AdminLoginURL(ctx context.Context, base string) (string, error) {
 	u, err := s.cfg.DB.EnsureUser(ctx, adminEmail, "Administrator")
@@ -440,6 +441,11 @@ func (s *Server) AdminLoginURL(ctx context.Context, base string) (string, error)
 		if err := s.cfg.DB.SetUserAdmin(ctx, u.ID, true); err != nil {
 			return "", fmt.Errorf("admin login link: %w", err)
 		}
+	}
+	// Only the newest link works: one printed by an earlier start and
+	// never used stops working now.
+	if _, err := s.cfg.DB.RevokeLoginTokens(ctx, u.ID, s.now()); err != nil {
+		return "", fmt.Errorf("admin login link: %w", err)
 	}
 	tok := randomToken()
 	now := s.now().UTC()

@@ -395,6 +395,21 @@ func TestAdminLoginLinkWorksOnceFromLoopback(t *testing.T) {
 	if b2.sessionCookie() == "" {
 		t.Fatal("the link stopped working after refused remote attempts")
 	}
+	// A newer link (the next start) revokes an unused older one.
+	older, _ := e.web.AdminLoginURL(t.Context(), e.srv.URL)
+	newer, _ := e.web.AdminLoginURL(t.Context(), e.srv.URL)
+	if code, _ := e.browser().get(strings.TrimPrefix(older, e.srv.URL)); code != http.StatusForbidden {
+		t.Fatalf("an older unused link still works: %d", code)
+	}
+	b2 = e.browser()
+	resp, err = b2.follow.Get(newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if b2.sessionCookie() == "" {
+		t.Fatal("the link stopped working after refused remote attempts")
+	}
 	// The login page says how to get in.
 	if _, body := e.browser().get("/settings/login"); !strings.Contains(body, "one-time admin link") {
 		t.Fatalf("login page without providers:\n%s", text(body))
