@@ -330,3 +330,66 @@ func TestStatusAndCancelInThread(t *testing.T) {
 		t.Fatalf("run is %s after @hero cancel", ex.Status)
 	}
 }
+
+// TestRestartWhileWaiting: hero stops while a run waits for approval; the
+// next hero resumes it, and a click on the button posted before the
+// restart lets it finish.
+func TestRestartWhileWaiting(t *testing.T) {
+	t.Parallel()
+	model := openaitest.NewServer(t,
+		openaitest.Tools(call("delete_file", `{"path":"README.md"}`)),
+		openaitest.Tools(call("finish", `{"summary":"removed after the restart"}`)),
+	)
+	e := newEnv(t, model)
+	e.user("U1", "requester@example.com", store.RoleMember)
+	e.user("U2", "approver@example.com", store.RoleApprover)
+	e.bind("C1")
+	e.command("U1", "C1", "remove the readme", "trig-rs1")
+	calls := e.slack.waitFor(t, "the confirmation", 30*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Blocks, actionApprove) })
+	})
+	var ask apiCall
+	for _, c := range calls {
+		if c.Method == "chat.postMessage" && strings.Contains(c.Blocks, actionApprove) {
+			ask = c
+		}
+	}
+	runID := runFromThread(t, e, ask.ThreadTS)
+	var pending []store.Confirmation
+	deadline := time.Now().Add(10 * time.Second)
+	for len(pending) == 0 || pending[0].SurfaceRef == "" { // the engine records the message
+		if time.Now().After(deadline) {
+			t.Fatalf("confirmation message reference never saved: %+v", pending)
+		}
+		time.Sleep(10 * time.Millisecond)
+		pending, _ = e.db.PendingConfirmations(context.Background(), runID)
+	}
+
+	e2 := e.restart(model)
+	resumed, _, err := e2.eng.Resume(e2.ctx)
+	if err != nil || resumed != 1 {
+		t.Fatalf("resume: %d runs, %v", resumed, err)
+	}
+	e2.slack.waitFor(t, "the resumed notice", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.ThreadTS == ask.ThreadTS && strings.Contains(c.Text, "Resuming run "+runID) })
+	})
+	// Click once the resumed run waits again. (A click between the restart
+	// and that moment is lost today: the engine only reuses *pending*
+	// confirmations when it replays the tool call — reported on the engine.)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		cur, _ := e2.db.Execution(context.Background(), runID)
+		if cur.Status == store.StatusWaiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the resumed run never waited again: %s", cur.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e2.click("U2", "C1", ask.TS, actionApprove, pending[0].ID, "trig-rs2")
+	e2.slack.waitFor(t, "the final message after the restart", 30*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.update", func(c apiCall) bool { return c.TS == ask.TS && strings.Contains(c.Blocks, "Approved by") }) &&
+			has(cs, "chat.postMessage", func(c apiCall) bool { return c.ThreadTS == ask.ThreadTS && strings.Contains(c.Blocks, "removed after the restart") })
+	})
+}

@@ -40,6 +40,8 @@ type env struct {
 	srv     *httptest.Server
 	project *store.Project
 	ctx     context.Context
+	dir     string
+	stop    func()
 
 	mu      sync.Mutex
 	handled map[string]int // delivery id → times processed
@@ -50,7 +52,20 @@ type envOpt func(*Config, *fakeSlack)
 
 func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 	t.Helper()
-	dir := t.TempDir()
+	return startEnv(t, t.TempDir(), nil, model, opts...)
+}
+
+// restart stops e (its runs stay in the database, as after a crash or a
+// deploy) and starts a new hero on the same database, with a new Slack
+// fake; it does not resume runs by itself.
+func (e *env) restart(model *openaitest.Server) *env {
+	e.t.Helper()
+	e.stop()
+	return startEnv(e.t, e.dir, e.project, model)
+}
+
+func startEnv(t testing.TB, dir string, project *store.Project, model *openaitest.Server, opts ...envOpt) *env {
+	t.Helper()
 	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("keyring: %v", err)
@@ -98,7 +113,7 @@ func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 		t.Fatalf("slack adapter: %v", err)
 	}
 	eng.AddSurface(a)
-	e := &env{t: t, db: db, eng: eng, a: a, slack: fs, handled: map[string]int{}, hdone: make(chan string, 1024)}
+	e := &env{t: t, db: db, eng: eng, a: a, slack: fs, dir: dir, handled: map[string]int{}, hdone: make(chan string, 1024)}
 	a.OnHandled(func(d *store.Delivery, err error) {
 		e.mu.Lock()
 		e.handled[d.DeliveryID]++
@@ -123,8 +138,14 @@ func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 	} else {
 		go func() { a.Run(ctx); close(done) }()
 	}
-	t.Cleanup(func() { cancel(); eng.Wait(); <-done })
+	var once sync.Once
+	e.stop = func() { once.Do(func() { cancel(); eng.Wait(); <-done; e.srv.Close() }) }
+	t.Cleanup(e.stop)
 
+	if project != nil {
+		e.project = project
+		return e
+	}
 	e.project = &store.Project{Name: "web", RepoURL: "local", DefaultBranch: "main"}
 	if err := db.CreateProject(context.Background(), e.project); err != nil {
 		t.Fatalf("project: %v", err)
