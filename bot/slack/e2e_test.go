@@ -371,7 +371,9 @@ func TestRestartWhileWaiting(t *testing.T) {
 		t.Fatalf("resume: %d runs, %v", resumed, err)
 	}
 	e2.slack.waitFor(t, "the resumed notice", 10*time.Second, func(cs []apiCall) bool {
-		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.ThreadTS == ask.ThreadTS && strings.Contains(c.Text, "Resuming run "+runID) })
+		return has(cs, "chat.postMessage", func(c apiCall) bool {
+			return c.ThreadTS == ask.ThreadTS && strings.Contains(c.Text, "Resuming run "+runID)
+		})
 	})
 	// Click once the resumed run waits again. (A click between the restart
 	// and that moment is lost today: the engine only reuses *pending*
@@ -390,6 +392,8 @@ func TestRestartWhileWaiting(t *testing.T) {
 	e2.click("U2", "C1", ask.TS, actionApprove, pending[0].ID, "trig-rs2")
 	e2.slack.waitFor(t, "the final message after the restart", 30*time.Second, func(cs []apiCall) bool {
 		return has(cs, "chat.update", func(c apiCall) bool { return c.TS == ask.TS && strings.Contains(c.Blocks, "Approved by") }) &&
-			has(cs, "chat.postMessage", func(c apiCall) bool { return c.ThreadTS == ask.ThreadTS && strings.Contains(c.Blocks, "removed after the restart") })
+			has(cs, "chat.postMessage", func(c apiCall) bool {
+				return c.ThreadTS == ask.ThreadTS && strings.Contains(c.Blocks, "removed after the restart")
+			})
 	})
 }
