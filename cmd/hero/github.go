@@ -66,6 +66,7 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 	a.engine.AddSurface(svc)
 	a.forge = svc.Forge
 	a.ws.tokenFor = svc.CloneToken
+	a.ws.branchFor = svc.WorkBranch
 
 	host, _ := os.Hostname()
 	w, err := svc.NewWorker(a.db, inbox.Config{Owner: fmt.Sprintf("%s-%d-github", host, os.Getpid())})

@@ -25,6 +25,11 @@ type workspaces struct {
 	// tokenFor, when set (by the GitHub surface), gives the clone token
 	// for a project: an App installation or OAuth token.
 	tokenFor func(ctx context.Context, p *store.Project) (string, error)
+	// branchFor, when set (by the GitHub surface), names the branch a run
+	// checks out instead of the project's default: the head branch of
+	// hero's own pull request that the run continues. "" keeps the
+	// default.
+	branchFor func(ex *store.Execution) string
 
 	// deliver, when set, is called before a run's sandbox is released so
 	// its changes can be handed back (the terminal's diff and branch).
@@ -56,6 +61,11 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 		src.Path, src.Branch = p.RepoURL, ""
 	} else {
 		src.URL = p.RepoURL
+		if w.branchFor != nil {
+			if b := w.branchFor(ex); b != "" {
+				src.Branch = b
+			}
+		}
 		if strings.HasPrefix(p.RepoURL, "https://") {
 			src.Token = w.token
 			if w.tokenFor != nil {

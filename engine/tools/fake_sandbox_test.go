@@ -268,7 +268,7 @@ type recordingForge struct {
 	reads    []string // "issue 0", "pull 7": what the reading tools asked
 	issues   map[int]*engine.ForgeIssue
 	pulls    map[int]*engine.ForgePullRequest
-	own      int // the number the run is about (0: none)
+	own      int   // the number the run is about (0: none)
 	err      error // returned by every call when set
 }
 

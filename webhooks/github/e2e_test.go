@@ -28,6 +28,9 @@ import (
 type cloneWorkspaces struct {
 	prov  *bwrap.Provider
 	creds Credentials
+	// branch overrides the project's default branch (cmd/hero's
+	// workspaces.branchFor is Service.WorkBranch too).
+	branch func(*store.Execution) string
 }
 
 func (w *cloneWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
@@ -41,7 +44,11 @@ func (w *cloneWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.
 		sb.Close(ctx)
 		return nil, err
 	}
-	if _, err := sandbox.Hydrate(ctx, sb, sandbox.Source{URL: p.RepoURL, Token: tok, Branch: p.DefaultBranch}, nil); err != nil {
+	branch := p.DefaultBranch
+	if b := w.branch(ex); b != "" {
+		branch = b
+	}
+	if _, err := sandbox.Hydrate(ctx, sb, sandbox.Source{URL: p.RepoURL, Token: tok, Branch: branch}, nil); err != nil {
 		sb.Close(ctx)
 		return nil, err
 	}
@@ -85,8 +92,9 @@ func newE2E(t *testing.T, script ...openaitest.Turn) *e2e {
 	}
 	var svc atomic.Pointer[Service]
 	eng, err := engine.New(engine.Config{
-		Store: db, Workspaces: &cloneWorkspaces{prov: prov, creds: StaticToken(testToken)}, Model: client, ModelName: "gpt-4o-mini",
-		Tools: tools.All(), PollInterval: 20 * time.Millisecond, Owner: "e2e",
+		Store: db, Model: client, ModelName: "gpt-4o-mini",
+		Workspaces: &cloneWorkspaces{prov: prov, creds: StaticToken(testToken), branch: func(ex *store.Execution) string { return svc.Load().WorkBranch(ex) }},
+		Tools:      tools.All(), PollInterval: 20 * time.Millisecond, Owner: "e2e",
 		Forge: func(ctx context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {
 			return svc.Load().Forge(ctx, p, ex)
 		},

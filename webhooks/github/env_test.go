@@ -175,7 +175,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // (dotted paths → values) to its JSON.
 func fixture(t testing.TB, name string, edits map[string]any) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(fixtures + name)
+	path := fixtures + name
+	if strings.HasPrefix(name, "testdata/") {
+		path = name // payloads of this package
+	}
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

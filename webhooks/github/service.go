@@ -220,15 +220,31 @@ type (
 		Body              string  `json:"body"`
 		User              account `json:"user"`
 		AuthorAssociation string  `json:"author_association"`
+		// Review comments only: where on the diff.
+		Path string `json:"path"`
+		Line int    `json:"line"`
+	}
+	branchRef struct {
+		Ref  string      `json:"ref"`
+		Repo *repository `json:"repo"`
+	}
+	pullRequest struct {
+		Number int       `json:"number"`
+		Title  string    `json:"title"`
+		Body   string    `json:"body"`
+		User   account   `json:"user"`
+		Head   branchRef `json:"head"`
+		Base   branchRef `json:"base"`
 	}
 	eventPayload struct {
-		Action     string      `json:"action"`
-		Repository *repository `json:"repository"`
-		Issue      *issue      `json:"issue"`
-		Comment    *comment    `json:"comment"`
-		Sender     account     `json:"sender"`
-		Assignee   *account    `json:"assignee"`
-		Label      *struct {
+		Action      string       `json:"action"`
+		Repository  *repository  `json:"repository"`
+		Issue       *issue       `json:"issue"`
+		PullRequest *pullRequest `json:"pull_request"`
+		Comment     *comment     `json:"comment"`
+		Sender      account      `json:"sender"`
+		Assignee    *account     `json:"assignee"`
+		Label       *struct {
 			Name string `json:"name"`
 		} `json:"label"`
 		Installation *struct {
@@ -251,6 +267,8 @@ func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
 		return s.onComment(ctx, log, &p)
 	case d.Event == "issues" && (p.Action == "assigned" || p.Action == "labeled") && p.Issue != nil && p.Repository != nil:
 		return s.onIssue(ctx, log, &p)
+	case d.Event == "pull_request_review_comment" && p.Action == "created" && p.Comment != nil && p.PullRequest != nil && p.Repository != nil:
+		return s.onReviewComment(ctx, log, &p)
 	}
 	log.Debug("github delivery ignored: not a trigger")
 	return nil
@@ -331,17 +349,111 @@ func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPaylo
 	if !ok {
 		return nil
 	}
+	req := request{
+		comment: c, text: text, number: p.Issue.Number, title: p.Issue.Title, body: p.Issue.Body,
+		isPull: p.Issue.PullRequest != nil,
+	}
+	return s.onRequest(ctx, log, p, req)
+}
+
+// onReviewComment handles a comment on a line of a pull request's diff.
+// On hero's own pull request (see ownBranch) every review comment by a
+// trusted author is addressed to hero, so it needs no mention: it
+// continues the work on the same branch. Elsewhere it must call hero as
+// an issue comment does.
+func (s *Service) onReviewComment(ctx context.Context, log *slog.Logger, p *eventPayload) error {
+	c := p.Comment
+	if s.isSelf(c.User.Login) || (isBot(c.User) && !s.allowListed(c.User.Login)) {
+		log.Debug("review comment by hero or a bot ignored", "login", c.User.Login)
+		return nil
+	}
+	pr := p.PullRequest
+	req := request{comment: c, review: true, number: pr.Number, title: pr.Title, body: pr.Body, isPull: true}
+	_, repo, ok := parseRepoURL(p.Repository.HTMLURL)
+	if ok {
+		req.branch = s.ownBranch(repo, pr.User.Login, pr.Head, pr.Base)
+		req.branchKnown = true
+	}
+	text, calls := s.commandText(c.Body)
+	switch {
+	case calls:
+		req.text = text
+	case req.branch != "":
+		// Not a command: the whole comment is the request.
+		req.text, req.plain = strings.TrimSpace(c.Body), true
+	default:
+		return nil
+	}
+	return s.onRequest(ctx, log, p, req)
+}
+
+// request is a comment that asks hero for something.
+type request struct {
+	comment *comment
+	review  bool   // a pull request review comment
+	text    string // the command text (after /hero or the mention)
+	plain   bool   // text is a task as written, not a command to parse
+	number  int
+	title   string
+	body    string
+	isPull  bool
+	// branch is hero's own pull request's head branch ("" when the
+	// pull request is not hero's); branchKnown says it was determined.
+	branch      string
+	branchKnown bool
+}
+
+// ownBranch returns head's branch when the pull request is hero's own:
+// its head branch is "hero/…" in the same repository (not a fork), and it
+// was opened by hero's account when that is known. Otherwise "".
+func (s *Service) ownBranch(repo Repo, author string, head, base branchRef) string {
+	if !strings.HasPrefix(head.Ref, "hero/") || strings.ContainsAny(head.Ref, " \t\n\r~^:?*[\\") || strings.Contains(head.Ref, "..") {
+		return ""
+	}
+	for _, r := range []*repository{head.Repo, base.Repo} {
+		if r == nil || !strings.EqualFold(r.FullName, repo.String()) {
+			return ""
+		}
+	}
+	if s.cfg.BotLogin != "" && !strings.EqualFold(author, s.cfg.BotLogin) {
+		return ""
+	}
+	return head.Ref
+}
+
+// pullBranch reads pull request n to learn whether it is hero's own, and
+// returns its head branch if so.
+func (s *Service) pullBranch(ctx context.Context, repo Repo, n int) (string, error) {
+	pr, _, err := s.client(repo).PullRequests.Get(ctx, repo.Owner, repo.Name, n)
+	if err != nil {
+		return "", fmt.Errorf("read pull request %s#%d: %w", repo, n, err)
+	}
+	ref := func(b *gh.PullRequestBranch) branchRef {
+		out := branchRef{Ref: b.GetRef()}
+		if b.GetRepo() != nil {
+			out.Repo = &repository{FullName: b.GetRepo().GetFullName()}
+		}
+		return out
+	}
+	return s.ownBranch(repo, pr.GetUser().GetLogin(), ref(pr.GetHead()), ref(pr.GetBase())), nil
+}
+
+func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPayload, req request) error {
+	c := req.comment
 	proj, repo, err := s.project(ctx, p.Repository)
 	if err != nil {
 		return err
 	}
 	s.rememberInstallation(repo, p)
-	th := Thread{Repo: repo, Number: p.Issue.Number, CommentID: c.ID}
+	th := Thread{Repo: repo, Number: req.number, CommentID: c.ID, ReviewComment: req.review}
 	if proj == nil {
 		return s.unknownRepo(ctx, log, th)
 	}
 	if !s.trusted(c.User, c.AuthorAssociation) {
 		log.Info("untrusted author asked hero for work", "login", c.User.Login, "association", c.AuthorAssociation)
+		if req.plain {
+			return nil // a review remark that did not call hero: no reply
+		}
 		return s.reply(ctx, th, "@"+c.User.Login+" "+s.cfg.UntrustedReply)
 	}
 	// 👀 first: the person sees at once that hero has it.
@@ -350,9 +462,12 @@ func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPaylo
 	}
 	who := "github:" + c.User.Login
 	uid := s.userID(ctx, c.User.Login)
-	cmd, perr := bot.Parse(text)
-	if perr != nil {
-		return s.reply(ctx, th, fmt.Sprintf("@%s %s\n\n%s", c.User.Login, perr.Error(), bot.Help()))
+	cmd := bot.Command{Verb: bot.VerbRun, Task: req.text}
+	if !req.plain {
+		var perr error
+		if cmd, perr = bot.Parse(req.text); perr != nil {
+			return s.reply(ctx, th, fmt.Sprintf("@%s %s\n\n%s", c.User.Login, perr.Error(), bot.Help()))
+		}
 	}
 	switch cmd.Verb {
 	case bot.VerbHelp:
@@ -390,9 +505,45 @@ func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPaylo
 		}
 		return s.react(ctx, th, "+1")
 	}
-	task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\nRequest from @%s:\n%s",
-		repo, p.Issue.Number, p.Issue.Title, p.Issue.Body, c.User.Login, cmd.Task)
+	if req.isPull && !req.branchKnown {
+		if req.branch, err = s.pullBranch(ctx, repo, req.number); err != nil {
+			return err // retried by the inbox worker
+		}
+	}
+	if req.branch == "" {
+		task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\nRequest from @%s:\n%s",
+			repo, req.number, req.title, req.body, c.User.Login, cmd.Task)
+		return s.start(ctx, th, proj, task, who, uid)
+	}
+	// hero's own pull request: continue on its branch.
+	th.Branch = req.branch
+	where := ""
+	if c.Path != "" {
+		where = " on " + c.Path
+		if c.Line > 0 {
+			where += fmt.Sprintf(" line %d", c.Line)
+		}
+	}
+	task := fmt.Sprintf("GitHub pull request %s#%d (hero's own, branch %s): %s\n\n%s\n\n---\nReview from @%s%s:\n%s\n\n---\n"+
+		"The workspace has branch %s checked out as it was last pushed. Make the change there, commit it with git_commit and push "+
+		"the same branch with git_push (branch %q): the pull request updates itself, so do not open another one. "+
+		"read_pull_request shows the whole conversation.",
+		repo, req.number, req.branch, req.title, req.body, c.User.Login, where, cmd.Task, req.branch, req.branch)
 	return s.start(ctx, th, proj, task, who, uid)
+}
+
+// WorkBranch is the branch a run's workspace checks out instead of the
+// project's default: the head branch of hero's own pull request when the
+// run continues it, else "". cmd/hero's workspaces call it.
+func (s *Service) WorkBranch(ex *store.Execution) string {
+	if ex == nil || ex.Surface != s.Name() {
+		return ""
+	}
+	th, err := ParseThread(ex.ThreadRef)
+	if err != nil {
+		return ""
+	}
+	return th.Branch
 }
 
 func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload) error {
@@ -536,9 +687,12 @@ func (s *Service) userID(ctx context.Context, login string) int64 {
 func (s *Service) react(ctx context.Context, th Thread, content string) error {
 	c := s.client(th.Repo)
 	var err error
-	if th.CommentID != 0 {
+	switch {
+	case th.CommentID != 0 && th.ReviewComment:
+		_, _, err = c.Reactions.CreatePullRequestCommentReaction(ctx, th.Repo.Owner, th.Repo.Name, th.CommentID, content)
+	case th.CommentID != 0:
 		_, _, err = c.Reactions.CreateIssueCommentReaction(ctx, th.Repo.Owner, th.Repo.Name, th.CommentID, content)
-	} else {
+	default:
 		_, _, err = c.Reactions.CreateIssueReaction(ctx, th.Repo.Owner, th.Repo.Name, th.Number, content)
 	}
 	if err != nil {

@@ -39,8 +39,8 @@ type Comment struct {
 	Author string // "" is hero[bot]
 	// Association is the author's author_association ("" is NONE).
 	Association string
-	Edits  []time.Time // when it was edited
-	Bodies []string    // every version, first to last
+	Edits       []time.Time // when it was edited
+	Bodies      []string    // every version, first to last
 }
 
 // Reaction is a reaction created on a comment (CommentID), a review

@@ -22,6 +22,7 @@ type GitServer struct {
 	bare string
 
 	mu       sync.Mutex
+	anonRead bool
 	valid    func(token string) bool
 	ok, deny int
 	pushes   int
@@ -59,8 +60,9 @@ func NewGitServer(t *testing.T, owner, name string, files map[string]string, val
 	}
 	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pass, ok := r.BasicAuth()
+		read := r.URL.Query().Get("service") == "git-upload-pack" || strings.HasSuffix(r.URL.Path, "/git-upload-pack")
 		g.mu.Lock()
-		if !ok || !g.valid(pass) {
+		if !(read && g.anonRead) && (!ok || !g.valid(pass)) {
 			g.deny++
 			g.mu.Unlock()
 			w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
@@ -76,6 +78,14 @@ func NewGitServer(t *testing.T, owner, name string, files map[string]string, val
 	}))
 	t.Cleanup(g.Close)
 	return g
+}
+
+// AnonymousRead lets anyone clone and fetch without a token, as GitHub
+// does for a public repository; pushes still need a valid token.
+func (g *GitServer) AnonymousRead() {
+	g.mu.Lock()
+	g.anonRead = true
+	g.mu.Unlock()
 }
 
 // RepoURL is the https-style URL of the repository ("<server>/owner/name").
@@ -106,4 +116,31 @@ func run(t *testing.T, dir, name string, args ...string) string {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 	return string(out)
+}
+
+// Commit writes files on branch (created from main when it does not
+// exist) and pushes the commit straight into the bare repository, as if
+// someone had pushed it before. It returns the new commit id.
+func (g *GitServer) Commit(branch, message string, files map[string]string) string {
+	g.t.Helper()
+	work := g.t.TempDir()
+	run(g.t, "", "git", "clone", "-q", g.bare, work)
+	if _, err := g.Git("rev-parse", "--verify", "-q", "refs/heads/"+branch); err == nil {
+		run(g.t, work, "git", "checkout", "-q", branch)
+	} else {
+		run(g.t, work, "git", "checkout", "-q", "-b", branch, "origin/main")
+	}
+	for p, body := range files {
+		full := filepath.Join(work, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			g.t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+	run(g.t, work, "git", "add", "-A")
+	run(g.t, work, "git", "-c", "user.name=hero", "-c", "user.email=hero@localhost", "commit", "-qm", message)
+	run(g.t, work, "git", "push", "-q", "origin", branch)
+	return strings.TrimSpace(run(g.t, work, "git", "rev-parse", "HEAD"))
 }
