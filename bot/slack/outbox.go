@@ -25,7 +25,10 @@ type outbox struct {
 
 	mu    sync.Mutex
 	lanes map[string]*lane
-	busy  int // lanes working plus edits scheduled: drain waits for 0
+	// paused holds, per workspace and method, until when Slack asked us
+	// to wait (its limits are per method and workspace, not per channel).
+	paused map[string]time.Time
+	busy   int // lanes working plus edits scheduled: drain waits for 0
 }
 
 type lane struct {
@@ -46,7 +49,7 @@ type job struct {
 }
 
 func newOutbox(a *Adapter, log *slog.Logger) *outbox {
-	return &outbox{a: a, log: log, ctx: context.Background(), lanes: map[string]*lane{}}
+	return &outbox{a: a, log: log, ctx: context.Background(), lanes: map[string]*lane{}, paused: map[string]time.Time{}}
 }
 
 // send queues j on the channel's lane.
@@ -136,7 +139,18 @@ func (o *outbox) pace(l *lane) {
 // network keeps failing; 429s are waited out however many there are.
 func (o *outbox) do(l *lane, j *job) error {
 	netFailures := 0
+	limitKey := l.team + "|" + j.what
 	for {
+		o.mu.Lock()
+		until := o.paused[limitKey]
+		o.mu.Unlock()
+		if d := until.Sub(o.a.cfg.Now()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-o.ctx.Done():
+				return o.ctx.Err()
+			}
+		}
 		ctx, cancel := context.WithTimeout(o.ctx, time.Minute)
 		c, err := o.a.client(ctx, l.team)
 		if err == nil {
@@ -152,6 +166,11 @@ func (o *outbox) do(l *lane, j *job) error {
 		switch {
 		case errors.As(err, &rl):
 			wait = max(rl.RetryAfter, 100*time.Millisecond)
+			o.mu.Lock()
+			if t := o.a.cfg.Now().Add(wait); t.After(o.paused[limitKey]) {
+				o.paused[limitKey] = t // every lane of the workspace waits
+			}
+			o.mu.Unlock()
 			o.log.Info("slack rate limit: waiting", "call", j.what, "channel", l.channel, "retry_after", rl.RetryAfter)
 		case errors.As(err, &se):
 			o.log.Warn("slack refused a call", "call", j.what, "channel", l.channel, "err", err)

@@ -48,6 +48,30 @@ func TestRateLimited(t *testing.T) {
 	}
 }
 
+// TestRateLimitPausesWorkspace: Slack's limits are per method and
+// workspace, so after a 429 in one channel the other channels wait too
+// instead of hammering Slack.
+func TestRateLimitPausesWorkspace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.slack.mu.Lock()
+	e.slack.limit429["chat.postMessage"] = 1
+	e.slack.mu.Unlock()
+	e.a.reply("T1", "CA", "", "first")
+	e.slack.waitFor(t, "the 429", 5*time.Second, func(cs []apiCall) bool { return count(cs, "chat.postMessage:429", nil) == 1 })
+	limited := time.Now()
+	e.a.reply("T1", "CB", "", "other channel")
+	calls := e.slack.waitFor(t, "both messages", 10*time.Second, func(cs []apiCall) bool { return count(cs, "chat.postMessage", nil) == 2 })
+	for _, c := range calls {
+		if c.Method == "chat.postMessage" && c.At.Sub(limited) < 800*time.Millisecond {
+			t.Errorf("%q went out %s after a 429 with Retry-After: 1", c.Text, c.At.Sub(limited))
+		}
+	}
+	if n := count(calls, "chat.postMessage:429", nil); n != 1 {
+		t.Fatalf("%d rate-limited attempts, want 1: the other channel hit the limit too", n)
+	}
+}
+
 // fakeRun records an execution the surface can render without running it.
 func fakeRun(t testing.TB, e *env, thread string) *store.Execution {
 	t.Helper()
