@@ -232,7 +232,11 @@ func TestThreadReplies(t *testing.T) {
 }
 
 func eventJSON(id, typ, user, channel, text, ts, threadTS string) []byte {
-	ev := map[string]any{"type": typ, "user": user, "text": text, "ts": ts, "channel": channel, "event_ts": ts, "channel_type": "channel"}
+	chType := "channel"
+	if strings.HasPrefix(channel, "D") {
+		chType = "im"
+	}
+	ev := map[string]any{"type": typ, "user": user, "text": text, "ts": ts, "channel": channel, "event_ts": ts, "channel_type": chType}
 	if threadTS != "" {
 		ev["thread_ts"] = threadTS
 	}

@@ -254,6 +254,11 @@ func TestCommands(t *testing.T) {
 	ephemeral("U7", "not a member of any project")
 	e.command("U7", "C5", "budget", "t12")
 	ephemeral("U7", "You are not a member of project *web*")
+	// A direct message to hero is a command without a mention.
+	e.post("/slack/events", "application/json", eventJSON("EvDM", "message", "U1", "D1", "projects", "1700000900.000001", ""), time.Now())
+	e.slack.waitFor(t, "the answer to a direct message", 5*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.Channel == "D1" && strings.Contains(c.Text, "`web`") })
+	})
 }
 
 // TestNotInChannel: where hero was not invited, the person still hears

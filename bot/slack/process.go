@@ -526,6 +526,7 @@ type eventCallback struct {
 		TS       string `json:"ts"`
 		ThreadTS string `json:"thread_ts"`
 		Channel  string `json:"channel"`
+		ChanType string `json:"channel_type"`
 		Team     string `json:"team"`
 	} `json:"event"`
 }
@@ -554,9 +555,11 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 		botUser = a.botUser(ctx, team)
 	}
 	inThread := e.ThreadTS != "" && e.ThreadTS != e.TS
-	if e.Type == "message" && (!inThread || (botUser != "" && strings.Contains(e.Text, "<@"+botUser+">"))) {
+	direct := e.ChanType == "im" // a direct message is always for hero
+	if e.Type == "message" && !direct && (!inThread || (botUser != "" && strings.Contains(e.Text, "<@"+botUser+">"))) {
 		return nil // top-level chatter, or a mention (its app_mention event handles it)
 	}
+	mentioned := e.Type == "app_mention" || direct
 	text := strings.TrimSpace(mentionRE.ReplaceAllStringFunc(e.Text, func(m string) string {
 		if sub := mentionRE.FindStringSubmatch(m); e.Type == "app_mention" && (botUser == "" || sub[1] == botUser) {
 			return ""
@@ -571,17 +574,17 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 			if err != nil {
 				return err
 			}
-			if e.Type == "message" && (ex.Requester != identity(team, e.User) || isFinal(ex.Status)) {
+			if !mentioned && (ex.Requester != identity(team, e.User) || isFinal(ex.Status)) {
 				return nil // people talking in the thread, or about a run that ended
 			}
 			w, err := a.who(ctx, team, e.User, e.Channel)
 			if err != nil {
 				return err
 			}
-			return a.inRunThread(ctx, w, ex, e.Type == "app_mention", text, e.ThreadTS)
+			return a.inRunThread(ctx, w, ex, mentioned, text, e.ThreadTS)
 		case !errors.Is(err, store.ErrNotFound):
 			return err
-		case e.Type == "message":
+		case !mentioned:
 			return nil
 		}
 	}

@@ -131,7 +131,7 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		cfg.Now = time.Now
 	}
 	if len(cfg.Scopes) == 0 {
-		cfg.Scopes = []string{"app_mentions:read", "channels:history", "groups:history", "chat:write", "commands", "files:write", "users:read", "users:read.email"}
+		cfg.Scopes = []string{"app_mentions:read", "channels:history", "groups:history", "im:history", "chat:write", "commands", "files:write", "users:read", "users:read.email"}
 	}
 	a := &Adapter{
 		cfg: cfg, db: db, eng: eng, log: log,
