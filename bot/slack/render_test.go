@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +69,27 @@ func TestRenderGolden(t *testing.T) {
 
 func blocksOf(text string, blocks []slack.Block) map[string]any {
 	return map[string]any{"text": text, "blocks": blocks}
+}
+
+// TestManifestMatchesDefaults keeps manifest.yaml's scopes and routes in
+// step with the code.
+func TestManifestMatchesDefaults(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("manifest.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := string(b)
+	// New fills the default scopes; read them back through a real adapter.
+	e := newEnv(t, nil)
+	for _, s := range e.a.cfg.Scopes {
+		if !strings.Contains(m, "      - "+s+"\n") {
+			t.Errorf("manifest.yaml lacks the scope %s", s)
+		}
+	}
+	for _, route := range []string{"/slack/commands", "/slack/events", "/slack/interactions", "/slack/oauth/callback"} {
+		if !strings.Contains(m, "https://HERO"+route) {
+			t.Errorf("manifest.yaml lacks %s", route)
+		}
+	}
 }
