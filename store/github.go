@@ -105,3 +105,73 @@ func (db *DB) DeliveryReceived(ctx context.Context, source, deliveryID string) (
 	}
 	return n > 0, nil
 }
+
+// QueueRedelivery records a failed delivery to ask GitHub for again
+// (status pending, due at r.NextAttemptAt, or now when zero). It returns false when the delivery was
+// already queued (by this or another replica): it is never asked twice
+// concurrently and never forgotten.
+func (db *DB) QueueRedelivery(ctx context.Context, r *GitHubRedeliveryRequest) (bool, error) {
+	t := now()
+	if r.NextAttemptAt.IsZero() {
+		r.NextAttemptAt = t
+	}
+	r.NextAttemptAt = r.NextAttemptAt.UTC().Truncate(time.Microsecond)
+	r.Status, r.Attempts, r.CreatedAt, r.UpdatedAt = RedeliveryPending, 0, t, t
+	if _, err := db.bun.NewInsert().Model(r).Exec(ctx); err != nil {
+		if isUniqueViolation(err) {
+			return false, nil
+		}
+		return false, wrap(err, "queue redelivery of %s", r.GUID)
+	}
+	return true, nil
+}
+
+// ClaimRedeliveries returns up to limit pending requests that are due at
+// t, each claimed for this caller: its attempt count is raised and its
+// next attempt moved to retryAt(attempts), so another replica (or this
+// one after a crash) asks again only after that.
+func (db *DB) ClaimRedeliveries(ctx context.Context, t time.Time, limit int, retryAt func(attempts int) time.Time) ([]GitHubRedeliveryRequest, error) {
+	var due []GitHubRedeliveryRequest
+	err := db.bun.NewSelect().Model(&due).
+		Where("status = ? AND next_attempt_at <= ?", RedeliveryPending, t.UTC()).
+		Order("next_attempt_at").Limit(int64(limit)).Scan(ctx)
+	if err != nil {
+		return nil, wrap(err, "list due redeliveries")
+	}
+	var out []GitHubRedeliveryRequest
+	for _, r := range due {
+		next := retryAt(r.Attempts + 1).UTC().Truncate(time.Microsecond)
+		res, err := db.bun.NewUpdate().Model((*GitHubRedeliveryRequest)(nil)).
+			Set("attempts = attempts + 1").Set("next_attempt_at = ?", next).Set("updated_at = ?", now()).
+			Where("guid = ? AND status = ? AND attempts = ?", r.GUID, RedeliveryPending, r.Attempts).
+			Exec(ctx)
+		if err != nil {
+			return out, wrap(err, "claim redelivery of %s", r.GUID)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			continue // another replica took it
+		}
+		r.Attempts++
+		r.NextAttemptAt = next
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// SetRedeliveryStatus records the outcome of a request: status is one of
+// the Redelivery* states, lastError what GitHub (or the network) said.
+func (db *DB) SetRedeliveryStatus(ctx context.Context, guid, status, lastError string) error {
+	_, err := db.bun.NewUpdate().Model((*GitHubRedeliveryRequest)(nil)).
+		Set("status = ?", status).Set("last_error = ?", lastError).Set("updated_at = ?", now()).
+		Where("guid = ?", guid).Exec(ctx)
+	return wrap(err, "record redelivery of %s", guid)
+}
+
+// RedeliveryRequest returns the request for guid; ErrNotFound if none.
+func (db *DB) RedeliveryRequest(ctx context.Context, guid string) (*GitHubRedeliveryRequest, error) {
+	r := new(GitHubRedeliveryRequest)
+	if err := db.bun.NewSelect().Model(r).Where("guid = ?", guid).Scan(ctx); err != nil {
+		return nil, wrap(err, "redelivery request %s", guid)
+	}
+	return r, nil
+}

@@ -78,6 +78,47 @@ func testGitHubTables(t *testing.T, url string) {
 		t.Fatalf("second mark %v %v", again, err)
 	}
 
+	// Redelivery requests: queued once, claimed once per due time, retried
+	// until GitHub accepts them.
+	rguid := uniq("rguid")
+	req := &store.GitHubRedeliveryRequest{GUID: rguid, Hook: "repo:o/r:7", DeliveryID: 99, Event: "issue_comment"}
+	if first, err := db.QueueRedelivery(ctx, req); err != nil || !first {
+		t.Fatalf("queue %v %v", first, err)
+	}
+	if again, err := db.QueueRedelivery(ctx, &store.GitHubRedeliveryRequest{GUID: rguid, Hook: "app"}); err != nil || again {
+		t.Fatalf("queue again %v %v", again, err)
+	}
+	t0 := time.Now()
+	retryAt := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
+	claimed, err := db.ClaimRedeliveries(ctx, t0.Add(time.Second), 10, retryAt)
+	must(t, err)
+	var mine *store.GitHubRedeliveryRequest
+	for i := range claimed {
+		if claimed[i].GUID == rguid {
+			mine = &claimed[i]
+		}
+	}
+	if mine == nil || mine.Attempts != 1 || mine.Hook != "repo:o/r:7" || mine.DeliveryID != 99 {
+		t.Fatalf("claimed %+v", claimed)
+	}
+	// Not due again until its retry time, even for another replica.
+	if again, err := db.ClaimRedeliveries(ctx, t0.Add(30*time.Second), 10, retryAt); err != nil || slicesHasGUID(again, rguid) {
+		t.Fatalf("claimed twice: %+v %v", again, err)
+	}
+	must(t, db.SetRedeliveryStatus(ctx, rguid, store.RedeliveryPending, "502 Bad Gateway"))
+	later, err := db.ClaimRedeliveries(ctx, t0.Add(2*time.Minute), 10, retryAt)
+	must(t, err)
+	if !slicesHasGUID(later, rguid) {
+		t.Fatalf("a failed request was not retried: %+v", later)
+	}
+	must(t, db.SetRedeliveryStatus(ctx, rguid, store.RedeliveryRequested, ""))
+	if r, err := db.RedeliveryRequest(ctx, rguid); err != nil || r.Status != store.RedeliveryRequested || r.Attempts != 2 {
+		t.Fatalf("request %+v %v", r, err)
+	}
+	if done, err := db.ClaimRedeliveries(ctx, t0.Add(time.Hour), 10, retryAt); err != nil || slicesHasGUID(done, rguid) {
+		t.Fatalf("requested one claimed again: %v", err)
+	}
+
 	// DeliveryReceived sees the inbox.
 	id := uniq("delivery")
 	if ok, err := db.DeliveryReceived(ctx, "github", id); err != nil || ok {
@@ -88,4 +129,13 @@ func testGitHubTables(t *testing.T, url string) {
 	if ok, err := db.DeliveryReceived(ctx, "github", id); err != nil || !ok {
 		t.Fatalf("after enqueue %v %v", ok, err)
 	}
+}
+
+func slicesHasGUID(rs []store.GitHubRedeliveryRequest, guid string) bool {
+	for _, r := range rs {
+		if r.GUID == guid {
+			return true
+		}
+	}
+	return false
 }

@@ -287,6 +287,13 @@ func (db *DB) migrations() *migrate.Migrations {
 		},
 	})
 	ms.Add(migrate.Migration{
+		Name:    "20260201000002",
+		Comment: "github: redelivery requests retried until GitHub accepts them",
+		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
+			return db.createTables(ctx, schemaGitHubRedelivery)
+		},
+	})
+	ms.Add(migrate.Migration{
 		Name:    "20260301000001",
 		Comment: "chat surfaces: channel bindings, thread index, slack workspaces",
 		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {

@@ -19,8 +19,8 @@ import (
 // setupGitHub wires the GitHub surface (issue comments, webhooks, GitHub
 // tools): on when GITHUB_WEBHOOK_SECRET is set. It adds the webhook route
 // through s.mounts, the surface through a.engine.AddSurface and the forge
-// through a.forge, and starts its inbox worker (and, for a GitHub App, the
-// redelivery job) on workCtx.
+// through a.forge, and starts its inbox worker and the redelivery job on
+// workCtx.
 func setupGitHub(workCtx context.Context, a *app, s *server) error {
 	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
 	secret := env("GITHUB_WEBHOOK_SECRET")
@@ -84,13 +84,18 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 	}
 	s.mounts = append(s.mounts, func(mux *http.ServeMux) { mux.Handle("POST /github/webhook", intake) })
 
-	if app != nil {
+	redo, err := redeliveryConfig(env, app)
+	if err != nil {
+		return err
+	}
+	if redo.App != nil || redo.RepoHooks {
 		jobs := cron.New()
 		if _, err := jobs.AddFunc("@every 10m", func() {
-			n, err := svc.RedeliverFailed(workCtx, app, 24*time.Hour)
+			n, err := svc.RedeliverFailed(workCtx, redo)
 			if err != nil {
 				a.log.Warn("github redelivery of failed deliveries", "err", err)
-			} else if n > 0 {
+			}
+			if n > 0 {
 				a.log.Info("asked GitHub to redeliver failed deliveries", "count", n)
 			}
 		}); err != nil {
@@ -100,6 +105,30 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		go func() { <-workCtx.Done(); jobs.Stop() }()
 	}
 	return nil
+}
+
+// redeliveryConfig says which delivery logs the redelivery job reads: the
+// App's hook with App credentials; repository hooks with GITHUB_HOOK_ID
+// (a hook id), or, without an App, the hooks found pointing at
+// HERO_PUBLIC_URL/github/webhook (any …/github/webhook when it is unset).
+// GITHUB_HOOK_ID=off reads no repository hook.
+func redeliveryConfig(env func(string) string, app *ghsurface.AppCredentials) (ghsurface.Redelivery, error) {
+	r := ghsurface.Redelivery{App: app, Window: 24 * time.Hour}
+	switch id := env("GITHUB_HOOK_ID"); id {
+	case "off":
+	case "":
+		r.RepoHooks = app == nil
+	default:
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n <= 0 {
+			return r, fmt.Errorf("GITHUB_HOOK_ID must be the repository webhook's numeric id (or off), got %q", id)
+		}
+		r.RepoHooks, r.HookID = true, n
+	}
+	if u := strings.TrimRight(env("HERO_PUBLIC_URL"), "/"); u != "" {
+		r.HookURL = u + "/github/webhook"
+	}
+	return r, nil
 }
 
 // githubCredentials picks the credentials from the environment: a GitHub

@@ -76,3 +76,27 @@ func TestWorkspaceChecksOutTheRunsBranch(t *testing.T) {
 		}
 	}
 }
+
+func TestRedeliveryConfig(t *testing.T) {
+	t.Parallel()
+	envOf := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	r, err := redeliveryConfig(envOf("HERO_PUBLIC_URL", "https://hero.example.com/"), nil)
+	if err != nil || !r.RepoHooks || r.HookID != 0 || r.HookURL != "https://hero.example.com/github/webhook" {
+		t.Fatalf("token setup: %+v %v", r, err)
+	}
+	if r, err := redeliveryConfig(envOf("GITHUB_HOOK_ID", "4242"), nil); err != nil || !r.RepoHooks || r.HookID != 4242 {
+		t.Fatalf("hook id: %+v %v", r, err)
+	}
+	if r, err := redeliveryConfig(envOf("GITHUB_HOOK_ID", "off"), nil); err != nil || r.RepoHooks {
+		t.Fatalf("off: %+v %v", r, err)
+	}
+	if _, err := redeliveryConfig(envOf("GITHUB_HOOK_ID", "abc"), nil); err == nil || !strings.Contains(err.Error(), "GITHUB_HOOK_ID must be") {
+		t.Fatalf("bad id: %v", err)
+	}
+}

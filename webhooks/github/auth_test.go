@@ -203,7 +203,7 @@ func TestRedeliverFailed(t *testing.T) {
 	api.AddDelivery(githubtest.HookDelivery{ID: 4, GUID: "g-retried", StatusCode: 0, Event: "issues", At: now.Add(-50 * time.Minute)})
 	api.AddDelivery(githubtest.HookDelivery{ID: 5, GUID: "g-retried", StatusCode: 200, Event: "issues", At: now.Add(-40 * time.Minute)})
 	api.AddDelivery(githubtest.HookDelivery{ID: 6, GUID: "g-lost", StatusCode: 500, Event: "issue_comment", At: now.Add(-10 * time.Minute)})
-	n, err := e.svc.RedeliverFailed(t.Context(), app, 24*time.Hour)
+	n, err := e.svc.RedeliverFailed(t.Context(), Redelivery{App: app, Window: 24 * time.Hour})
 	if err != nil || n != 1 {
 		t.Fatalf("redelivered %d: %v", n, err)
 	}
@@ -211,7 +211,7 @@ func TestRedeliverFailed(t *testing.T) {
 		t.Fatalf("redelivered ids %v", got)
 	}
 	// The next run asks nothing again.
-	if n, err := e.svc.RedeliverFailed(t.Context(), app, 24*time.Hour); err != nil || n != 0 || len(api.Redelivered()) != 1 {
+	if n, err := e.svc.RedeliverFailed(t.Context(), Redelivery{App: app, Window: 24 * time.Hour}); err != nil || n != 0 || len(api.Redelivered()) != 1 {
 		t.Fatalf("second pass: %d %v", n, err)
 	}
 }

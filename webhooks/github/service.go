@@ -32,7 +32,9 @@ type Store interface {
 	PendingConfirmations(ctx context.Context, executionID string) ([]store.Confirmation, error)
 	SetGitHubProgress(ctx context.Context, executionID string, commentID int64) error
 	GitHubProgressComment(ctx context.Context, executionID string) (int64, error)
-	MarkRedelivery(ctx context.Context, guid string) (bool, error)
+	QueueRedelivery(ctx context.Context, r *store.GitHubRedeliveryRequest) (bool, error)
+	ClaimRedeliveries(ctx context.Context, t time.Time, limit int, retryAt func(attempts int) time.Time) ([]store.GitHubRedeliveryRequest, error)
+	SetRedeliveryStatus(ctx context.Context, guid, status, lastError string) error
 	DeliveryReceived(ctx context.Context, source, deliveryID string) (bool, error)
 }
 
