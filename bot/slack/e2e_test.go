@@ -174,6 +174,19 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || ex.Status != store.StatusSucceeded || ex.Requester != "slack:T1/U1" {
 		t.Fatalf("run: %+v %v", ex, err)
 	}
+	// Processing the same command again (the inbox is at-least-once: a
+	// crash before the delivery was marked done) starts nothing.
+	before := len(e.slack.snapshot())
+	f := map[string][]string{"team_id": {"T1"}, "channel_id": {"C1"}, "user_id": {"U1"}, "text": {"run fix the adder in calc.go"}}
+	if err := e.a.onCommand(context.Background(), f, "cmd:trig-1"); err != nil {
+		t.Fatal(err)
+	}
+	if runs, _ := e.db.ListExecutions(context.Background(), store.ExecutionFilter{ProjectID: e.project.ID}); len(runs) != 1 {
+		t.Fatalf("%d runs after the command was processed twice", len(runs))
+	}
+	if after := e.slack.snapshot(); len(after) != before {
+		t.Fatalf("reprocessing posted:\n%s", dumpCalls(after[before:]))
+	}
 }
 
 // TestThreadReplies: the requester's reply answers a question; a

@@ -28,7 +28,7 @@ func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
 		if err != nil {
 			return inbox.Permanent(fmt.Errorf("slash command form: %w", err))
 		}
-		return a.onCommand(ctx, form)
+		return a.onCommand(ctx, form, d.DeliveryID)
 	case kindInteraction:
 		var ic slack.InteractionCallback
 		if err := json.Unmarshal(d.Payload, &ic); err != nil {
@@ -49,6 +49,7 @@ func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
 type who struct {
 	team, user, channel string
 	responseURL         string      // a slash command's response_url: reaches the person where hero is not a member
+	delivery            string      // the slash command's inbox delivery id
 	id                  string      // "slack:T/U"
 	hero                *store.User // nil: not known to hero
 }
@@ -102,14 +103,19 @@ func (a *Adapter) reply(team, ch, thread, text string) {
 	a.out.send(team, ch, textJob(ch, thread, text))
 }
 
+// deliverySurface keys chat_threads rows that map a slash command's inbox
+// delivery to the run it started (the command's own "thread").
+const deliverySurface = "slack:delivery"
+
 // chatID is a Slack channel as chat_bindings records it.
 func chatID(team, channel string) string { return team + "/" + channel }
 
-func (a *Adapter) onCommand(ctx context.Context, f url.Values) error {
+func (a *Adapter) onCommand(ctx context.Context, f url.Values, delivery string) error {
 	w, err := a.who(ctx, f.Get("team_id"), f.Get("user_id"), f.Get("channel_id"))
 	if err != nil {
 		return err
 	}
+	w.delivery = delivery
 	u := strings.TrimSpace(f.Get("response_url"))
 	for _, p := range a.hooks {
 		if strings.HasPrefix(u, p) {
@@ -259,6 +265,19 @@ func (a *Adapter) startRun(ctx context.Context, w who, task, thread string, say 
 		say(fmt.Sprintf("You need to be a member of project *%s* to start runs; ask one of its owners.", p.Name))
 		return nil
 	}
+	// The inbox delivers at least once: a command processed again after a
+	// crash must not start a second run.
+	if w.delivery != "" {
+		if id, err := a.db.ThreadExecution(ctx, deliverySurface, w.delivery); err == nil {
+			a.log.Info("slash command already started a run", "delivery", w.delivery, "run", id)
+			return nil
+		}
+	} else if thread != "" {
+		if id, err := a.db.ThreadExecution(ctx, Surface, threadRef(w.team, w.channel, thread)); err == nil {
+			a.log.Info("mention already started a run", "thread", thread, "run", id)
+			return nil
+		}
+	}
 	if thread == "" {
 		// A slash command leaves no message behind: start the thread.
 		err := a.out.call(ctx, w.team, w.channel, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
@@ -288,6 +307,11 @@ func (a *Adapter) startRun(ctx context.Context, w who, task, thread string, say 
 	}
 	if err := a.db.LinkThread(ctx, Surface, ref, ex.ID); err != nil {
 		a.log.Error("link thread to run", "run", ex.ID, "err", err)
+	}
+	if w.delivery != "" {
+		if err := a.db.LinkThread(ctx, deliverySurface, w.delivery, ex.ID); err != nil {
+			a.log.Error("record the command's run", "run", ex.ID, "err", err)
+		}
 	}
 	a.reply(w.team, w.channel, thread, fmt.Sprintf("On it: run `%s` in project *%s*. Reply in this thread to steer it; `/hero cancel %s` stops it.", ex.ID, p.Name, ex.ID))
 	return nil
