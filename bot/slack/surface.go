@@ -38,7 +38,6 @@ type runView struct {
 	tokens                int64
 	cost                  float64
 	costKnown             bool
-	finished              bool
 	progress              *live
 	team, channel, thread string
 }
@@ -127,7 +126,6 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 			}
 		}
 	case engine.EventFinished:
-		v.finished = true
 		v.status = ev.Outcome.Status
 		v.current, v.output = "", ""
 	}
