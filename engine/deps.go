@@ -13,6 +13,7 @@ import (
 // failures without a fake database.
 type Store interface {
 	ProjectByID(ctx context.Context, id int64) (*store.Project, error)
+	UserByID(ctx context.Context, id int64) (*store.User, error)
 	MemberRole(ctx context.Context, projectID, userID int64) (string, error)
 	SecretValues(ctx context.Context, projectID int64) (map[string]string, error)
 
@@ -30,6 +31,7 @@ type Store interface {
 	DecideConfirmation(ctx context.Context, id, status, decidedBy, answer string, now time.Time) (bool, error)
 	SetConfirmationRef(ctx context.Context, id, ref string) error
 	PendingConfirmations(ctx context.Context, executionID string) ([]store.Confirmation, error)
+	ConfirmationsOf(ctx context.Context, executionID string) ([]store.Confirmation, error)
 	ExpireConfirmations(ctx context.Context, now time.Time) ([]store.Confirmation, error)
 
 	AddInput(ctx context.Context, executionID, author, body string) (*store.Input, error)
@@ -47,6 +49,12 @@ type Workspaces interface {
 	// Close releases the run's sandbox; it is called exactly once per
 	// successful Open.
 	Close(ctx context.Context, exec *store.Execution, sb sandbox.Sandbox) error
+}
+
+// DiffStater is implemented by Workspaces that can summarise what a run
+// changed in its workspace, for the closing message.
+type DiffStater interface {
+	DiffStat(ctx context.Context, exec *store.Execution, sb sandbox.Sandbox) (string, error)
 }
 
 // ForgeFunc returns where a run publishes its work, or nil when it has no

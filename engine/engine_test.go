@@ -567,3 +567,67 @@ func TestCancelFromAnotherReplicaStopsWaitingRun(t *testing.T) {
 		t.Fatalf("outcome = %+v", o)
 	}
 }
+
+func TestApprovalGivenWhileNobodyDrivesTheRunIsHonoured(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	p := &store.Project{Name: "demo", RepoURL: "local", DefaultBranch: "main"}
+	must(t, db.CreateProject(t.Context(), p))
+	cfg := engine.Config{ModelName: "gpt-4o-mini", PollInterval: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
+	h1 := startHarness(t, db, p, openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`))), dir, withOwner(cfg, "replica-a"))
+	ex := h1.start("delete the readme")
+	c := h1.confirmation(ex.ID)
+	h1.cancel()
+	h1.eng.Wait()
+	// The button is pressed while no process drives the run.
+	model2 := openaitest.NewServer(t, openaitest.Tools(call("finish", `{"summary":"deleted after restart"}`)))
+	h2 := startHarness(t, db, p, model2, dir, withOwner(cfg, "replica-b"))
+	if _, err := h2.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"}); err != nil {
+		t.Fatal(err)
+	}
+	saved, _ := db.Execution(t.Context(), ex.ID)
+	waitFor(t, "the old lease to lapse", func() bool { return time.Now().After(saved.LeaseUntil) })
+	if _, _, err := h2.eng.Resume(h2.ctx); err != nil {
+		t.Fatal(err)
+	}
+	o := h2.outcome(ex.ID)
+	if o.Status != store.StatusSucceeded {
+		t.Fatalf("outcome = %+v", o)
+	}
+	// The approved delete ran without asking again.
+	select {
+	case again := <-h2.surface.asked(ex.ID):
+		t.Fatalf("asked again after the approval: %+v", again)
+	default:
+	}
+	var deleted bool
+	for _, s := range h2.steps(ex.ID) {
+		deleted = deleted || (s.Kind == store.StepTool && s.Tool == "delete_file" && !s.IsError)
+	}
+	if !deleted {
+		t.Fatal("the approved delete_file did not run")
+	}
+}
+
+func TestSiteAdminMayDecide(t *testing.T) {
+	t.Parallel()
+	model := openaitest.NewServer(t,
+		openaitest.Tools(call("delete_file", `{"path":"README.md"}`)),
+		openaitest.Tools(call("finish", `{"summary":"ok"}`)),
+	)
+	h := newHarness(t, model)
+	admin, err := h.db.UpsertUser(t.Context(), "root@example.com", "Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, h.db.SetUserAdmin(t.Context(), admin.ID, true))
+	ex := h.start("delete")
+	c := h.confirmation(ex.ID)
+	if _, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "web:root@example.com", ByUserID: admin.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
+		t.Fatalf("outcome = %+v", o)
+	}
+}

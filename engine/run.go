@@ -487,18 +487,19 @@ func (e *Engine) toolNames() []string {
 	return names
 }
 
-// confirmCall asks about one exact tool call. After a restart, a pending
-// confirmation for the same call is reused, so a button pressed on the
-// old message still counts.
+// confirmCall asks about one exact tool call: the approval is bound to
+// this call (its id, tool and arguments). After a restart the same call's
+// confirmation is reused, so a button pressed on the old message still
+// counts, even if it was pressed before the run came back.
 func (r *run) confirmCall(ctx context.Context, kind string, tc ToolCall, action, risk, reason string) (*store.Confirmation, error) {
-	hash := actionHash(tc.Name, tc.Arguments)
-	pending, err := r.e.cfg.Store.PendingConfirmations(ctx, r.ex.ID)
+	hash := actionHash(tc.Name, tc.ID+"\x00"+tc.Arguments)
+	existing, err := r.e.cfg.Store.ConfirmationsOf(ctx, r.ex.ID)
 	if err != nil {
-		return nil, fmt.Errorf("read pending confirmations: %w", err)
+		return nil, fmt.Errorf("read the run's confirmations: %w", err)
 	}
-	for i := range pending {
-		if pending[i].ActionHash == hash {
-			return r.wait(ctx, &pending[i])
+	for i := range existing {
+		if existing[i].ActionHash == hash {
+			return r.wait(ctx, &existing[i])
 		}
 	}
 	return r.ask(ctx, kind, tc.Name, action, hash, risk, reason)
@@ -666,11 +667,21 @@ func (r *run) end(ctx context.Context, status, summary, errText string) error {
 	r.ex.Status, r.ex.Summary, r.ex.Error, r.ex.FinishedAt = status, summary, r.scrub(errText), &now
 	r.ex.Owner = ""
 	err := r.save(ctx, "status", "summary", "error", "finished_at", "owner", "steps", "tokens_in", "tokens_out", "cost_usd", "cost_known")
+	var diffStat string
+	if ds, ok := r.e.cfg.Workspaces.(DiffStater); ok && r.sb != nil {
+		dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
+		if s, derr := ds.DiffStat(dctx, r.ex, r.sb); derr != nil {
+			r.e.cfg.Log.Warn("summarise the run's changes", "execution", r.ex.ID, "err", r.scrub(derr.Error()))
+		} else {
+			diffStat = r.scrub(s)
+		}
+		dcancel()
+	}
 	if r.surface != nil {
 		r.update(ctx, Event{Kind: EventFinished, Outcome: &Outcome{
 			Status: status, Summary: summary, Error: r.ex.Error, Steps: r.ex.Steps,
 			TokensIn: r.ex.TokensIn, TokensOut: r.ex.TokensOut, CostUSD: r.ex.CostUSD, CostKnown: r.ex.CostKnown,
-			PullRequestURL: r.prURL,
+			PullRequestURL: r.prURL, DiffStat: diffStat,
 		}})
 	}
 	return err

@@ -58,4 +58,7 @@ type Outcome struct {
 	CostKnown bool // false: the model is not in the price table
 	// PullRequestURL is set when the run opened one.
 	PullRequestURL string
+	// DiffStat summarises the files the run changed (git diff --stat),
+	// when the workspace can tell.
+	DiffStat string
 }

@@ -324,6 +324,9 @@ func finalMessage(ex *store.Execution, o *engine.Outcome) (string, []slack.Block
 	if o.PullRequestURL != "" {
 		blocks = append(blocks, section(fmt.Sprintf(":rocket: Pull request: <%s>", o.PullRequestURL)))
 	}
+	if o.DiffStat != "" {
+		blocks = append(blocks, section("*Changes*\n```"+fence(o.DiffStat)+"```"))
+	}
 	cost := "cost unknown"
 	if o.CostKnown {
 		cost = fmt.Sprintf("$%.4f", o.CostUSD)

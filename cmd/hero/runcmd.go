@@ -185,7 +185,7 @@ func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.
 	if err != nil {
 		return fmt.Errorf("diff the run's changes: %w", err)
 	}
-	d.term.printf("\nchanges:\n%s\n%s\n", stat, capLines(diff, 400))
+	d.term.printf("\n%s\n", capLines(diff, 400))
 
 	// Carry the commits out of the sandbox as a bundle (works for any
 	// provider, local or remote).

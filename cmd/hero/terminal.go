@@ -218,5 +218,8 @@ func renderOutcome(ex *store.Execution, o *engine.Outcome) string {
 	if o.PullRequestURL != "" {
 		fmt.Fprintf(&b, "pull request: %s\n", o.PullRequestURL)
 	}
+	if o.DiffStat != "" {
+		fmt.Fprintf(&b, "changes:\n%s\n", o.DiffStat)
+	}
 	return b.String()
 }

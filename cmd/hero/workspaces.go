@@ -120,6 +120,27 @@ func (w *workspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.
 	return derr
 }
 
+// DiffStat summarises what the run changed since the workspace was filled,
+// committed or not (engine.DiffStater).
+func (w *workspaces) DiffStat(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox) (string, error) {
+	w.mu.Lock()
+	base := w.bases[ex.ID]
+	w.mu.Unlock()
+	if base == "" {
+		return "", nil
+	}
+	// Stage everything (new files included) so the stat covers all of it;
+	// the index is the run's own, nothing else reads it.
+	if _, err := gitIn(ctx, sb, "git", "add", "-A"); err != nil {
+		return "", fmt.Errorf("stage the run's changes: %w", err)
+	}
+	out, err := gitIn(ctx, sb, "git", "diff", "--cached", "--stat", base)
+	if err != nil {
+		return "", fmt.Errorf("diff the run's changes: %w", err)
+	}
+	return strings.TrimRight(out, "\n"), nil
+}
+
 // initRepo makes the workspace a git repository with one commit.
 func initRepo(ctx context.Context, sb sandbox.Sandbox) (string, error) {
 	out, err := gitIn(ctx, sb, "sh", "-c", "git init -q && git add -A && git -c user.name=hero -c user.email=hero@localhost commit -q --allow-empty -m 'hero: workspace as found' && git rev-parse HEAD")
