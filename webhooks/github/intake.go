@@ -11,12 +11,10 @@
 package github
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,15 +163,16 @@ func jsonPayload(contentType string, body []byte) ([]byte, error) {
 		}
 		body = []byte(vals.Get("payload"))
 	}
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' || !json.Valid(body) {
+	if !validJSONObject(body) {
 		return nil, errors.New("the payload is not a JSON object")
 	}
 	return body, nil
 }
 
 // readBody reads the whole body, at most limit bytes, in one allocation
-// when the client sent Content-Length.
+// of exactly its size when the client sent Content-Length (the server's
+// body reader stops there). bytes.Buffer.ReadFrom would not do: it grows
+// (doubling) whenever less than 512 bytes of room are left.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
@@ -182,7 +181,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.ContentLength <= 0 {
 		return io.ReadAll(body)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+1))
-	_, err := buf.ReadFrom(body)
-	return buf.Bytes(), err
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
