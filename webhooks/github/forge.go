@@ -233,11 +233,18 @@ func (f *forge) ReadPullRequest(ctx context.Context, number int) (*engine.ForgeP
 	if out.Comments, out.MoreComments, err = f.issueComments(ctx, c, n, pr.GetComments()); err != nil {
 		return nil, err
 	}
-	opts := &gh.PullRequestListCommentsOptions{ListOptions: gh.ListOptions{PerPage: readPage, Page: lastPage(pr.GetReviewComments())}}
-	rcs, _, err := c.PullRequests.ListComments(ctx, f.repo.Owner, f.repo.Name, n, opts)
-	if err != nil {
-		return nil, readErr(err, "review comments of pull request", n, f.repo)
+	// The newest review comments, as issueComments does.
+	var rcs []*gh.PullRequestComment
+	page := lastPage(pr.GetReviewComments())
+	for p := page; p >= max(page-1, 1) && len(rcs) < readPage; p-- {
+		opts := &gh.PullRequestListCommentsOptions{ListOptions: gh.ListOptions{PerPage: readPage, Page: p}}
+		got, _, err := c.PullRequests.ListComments(ctx, f.repo.Owner, f.repo.Name, n, opts)
+		if err != nil {
+			return nil, readErr(err, "review comments of pull request", n, f.repo)
+		}
+		rcs = append(got, rcs...)
 	}
+	rcs = rcs[max(len(rcs)-readPage, 0):]
 	for _, rc := range rcs {
 		out.ReviewComments = append(out.ReviewComments, engine.ForgeComment{
 			Author: rc.GetUser().GetLogin(), Association: rc.GetAuthorAssociation(), Body: rc.GetBody(),
@@ -248,14 +255,21 @@ func (f *forge) ReadPullRequest(ctx context.Context, number int) (*engine.ForgeP
 	return out, nil
 }
 
-// issueComments returns the latest page of an issue's comments (total is
-// the issue's comment count) and how many older ones were left out.
+// issueComments returns the latest readPage comments of an issue (total
+// is its comment count) and how many older ones were left out. The newest
+// are on the last page; when it is short the page before fills up.
 func (f *forge) issueComments(ctx context.Context, c *gh.Client, n, total int) ([]engine.ForgeComment, int, error) {
-	opts := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: readPage, Page: lastPage(total)}}
-	cs, _, err := c.Issues.ListComments(ctx, f.repo.Owner, f.repo.Name, n, opts)
-	if err != nil {
-		return nil, 0, readErr(err, "comments of", n, f.repo)
+	page := lastPage(total)
+	var cs []*gh.IssueComment
+	for p := page; p >= max(page-1, 1) && len(cs) < readPage; p-- {
+		opts := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: readPage, Page: p}}
+		got, _, err := c.Issues.ListComments(ctx, f.repo.Owner, f.repo.Name, n, opts)
+		if err != nil {
+			return nil, 0, readErr(err, "comments of", n, f.repo)
+		}
+		cs = append(got, cs...)
 	}
+	cs = cs[max(len(cs)-readPage, 0):]
 	out := make([]engine.ForgeComment, 0, len(cs))
 	for _, ic := range cs {
 		out = append(out, engine.ForgeComment{

@@ -51,7 +51,7 @@ func TestForgeReadsIssueAndPullRequest(t *testing.T) {
 		t.Fatalf("issue %+v", is)
 	}
 	// The newest comments are shown; the count of older ones is told.
-	if n := len(is.Comments); n != 7 || is.MoreComments != 50 || is.Comments[n-1].Body != "comment 56" || is.Comments[0].Association != "MEMBER" {
+	if n := len(is.Comments); n != 50 || is.MoreComments != 7 || is.Comments[0].Body != "comment 7" || is.Comments[n-1].Body != "comment 56" || is.Comments[0].Association != "MEMBER" {
 		t.Fatalf("comments: %d shown, %d more, last %+v", n, is.MoreComments, is.Comments[n-1])
 	}
 	pr, err := f.ReadPullRequest(t.Context(), 13)
