@@ -175,3 +175,21 @@ func (db *DB) RedeliveryRequest(ctx context.Context, guid string) (*GitHubRedeli
 	}
 	return r, nil
 }
+
+// RearmRedelivery puts a request GitHub accepted back in the queue when
+// the redelivery itself failed too (hero was still down): deliveryID is
+// that newer failed attempt, made at attemptAt. Only a request marked
+// requested before attemptAt is re-armed, so each failed attempt re-arms
+// it once; the attempt count keeps growing, so it ends in gave_up.
+func (db *DB) RearmRedelivery(ctx context.Context, guid string, deliveryID int64, attemptAt time.Time) (bool, error) {
+	res, err := db.bun.NewUpdate().Model((*GitHubRedeliveryRequest)(nil)).
+		Set("status = ?", RedeliveryPending).Set("delivery_id = ?", deliveryID).
+		Set("next_attempt_at = ?", now()).Set("updated_at = ?", now()).
+		Where("guid = ? AND status = ? AND updated_at < ?", guid, RedeliveryRequested, attemptAt.UTC()).
+		Exec(ctx)
+	if err != nil {
+		return false, wrap(err, "re-arm redelivery of %s", guid)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}

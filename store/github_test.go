@@ -2,40 +2,21 @@ package store_test
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hero-dev/hero/store"
-	"github.com/hero-dev/hero/store/vault"
 )
 
 // TestGitHubTables covers the GitHub surface's tables (OAuth tokens,
 // progress comments, requested redeliveries) on SQLite and, with
 // HERO_TEST_MYSQL_URL, MariaDB.
 func TestGitHubTables(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testGitHubTables(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
-	})
-	t.Run("mysql", func(t *testing.T) {
-		url := os.Getenv("HERO_TEST_MYSQL_URL")
-		if url == "" {
-			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./store/...")
-		}
-		t.Parallel()
-		testGitHubTables(t, url)
-	})
+	forEachDatabase(t, testGitHubTables)
 }
 
 func testGitHubTables(t *testing.T, url string) {
-	kr, err := vault.Parse("1:"+testKey1, testSalt)
-	must(t, err)
-	db, err := store.Open(t.Context(), url, "", nil, store.WithKeyring(kr))
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	must(t, db.Migrate(t.Context()))
+	db := openMigrated(t, url)
 	ctx := t.Context()
 
 	// OAuth tokens: encrypted at rest, replaced on refresh.
@@ -117,6 +98,20 @@ func testGitHubTables(t *testing.T, url string) {
 	}
 	if done, err := db.ClaimRedeliveries(ctx, t0.Add(time.Hour), 10, retryAt); err != nil || slicesHasGUID(done, rguid) {
 		t.Fatalf("requested one claimed again: %v", err)
+	}
+	// The redelivery failed too: an attempt older than the request does
+	// not re-arm it, a newer one does, once.
+	if ok, err := db.RearmRedelivery(ctx, rguid, 100, time.Now().Add(-time.Hour)); err != nil || ok {
+		t.Fatalf("re-armed by an older attempt: %v %v", ok, err)
+	}
+	if ok, err := db.RearmRedelivery(ctx, rguid, 100, time.Now().Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("not re-armed: %v %v", ok, err)
+	}
+	if ok, err := db.RearmRedelivery(ctx, rguid, 100, time.Now().Add(time.Minute)); err != nil || ok {
+		t.Fatalf("re-armed twice: %v %v", ok, err)
+	}
+	if r, err := db.RedeliveryRequest(ctx, rguid); err != nil || r.Status != store.RedeliveryPending || r.DeliveryID != 100 || r.Attempts != 2 {
+		t.Fatalf("re-armed request %+v %v", r, err)
 	}
 
 	// DeliveryReceived sees the inbox.

@@ -46,7 +46,8 @@ func redeliveryBackoff(n int) time.Duration {
 }
 
 // RedeliverFailed reads the delivery logs r names, queues every failed
-// delivery hero has neither received since nor queued before, then asks
+// delivery hero has neither received since nor queued before (and
+// re-queues one whose redelivery failed as well), then asks
 // GitHub to redeliver the queued ones that are due. A request is recorded
 // before it is made and marked done only once GitHub accepted it: a
 // failed request (or a crash) is retried later with backoff, and given up
@@ -186,8 +187,15 @@ func (s *Service) queueFailed(ctx context.Context, hook string, list deliveryLis
 			continue
 		}
 		ok[guid] = true // the newest failed attempt is the one to redeliver
-		if _, err := s.cfg.Store.QueueRedelivery(ctx, &store.GitHubRedeliveryRequest{GUID: guid, Hook: hook, DeliveryID: d.GetID(), Event: d.GetEvent(), NextAttemptAt: s.cfg.Now()}); err != nil {
+		queued, err := s.cfg.Store.QueueRedelivery(ctx, &store.GitHubRedeliveryRequest{GUID: guid, Hook: hook, DeliveryID: d.GetID(), Event: d.GetEvent(), NextAttemptAt: s.cfg.Now()})
+		if err != nil {
 			return err
+		}
+		if !queued && d.DeliveredAt != nil {
+			// Asked before: if GitHub's redelivery failed as well, ask again.
+			if _, err := s.cfg.Store.RearmRedelivery(ctx, guid, d.GetID(), d.DeliveredAt.Time); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -209,6 +217,11 @@ func (s *Service) requestRedeliveries(ctx context.Context, app *AppCredentials) 
 			continue
 		} else if got {
 			errs = append(errs, s.cfg.Store.SetRedeliveryStatus(ctx, r.GUID, store.RedeliveryRequested, "arrived before hero asked"))
+			continue
+		}
+		if r.Attempts > redeliveryMaxAttempts {
+			s.log.Error("github redelivery given up: GitHub's redeliveries kept failing", "delivery", r.GUID, "attempts", r.Attempts-1)
+			errs = append(errs, s.cfg.Store.SetRedeliveryStatus(ctx, r.GUID, store.RedeliveryGaveUp, fmt.Sprintf("asked %d times; every redelivery failed", r.Attempts-1)))
 			continue
 		}
 		err := s.redeliver(ctx, app, r)

@@ -102,3 +102,35 @@ func TestRedeliverHookDiscoveryRefused(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// When GitHub's redelivery fails as well (hero was still down), the next
+// pass asks again for the newest attempt; a delivery that keeps failing
+// is given up after redeliveryMaxAttempts requests.
+func TestRedeliveryThatFailsAgainIsAskedAgain(t *testing.T) {
+	t.Parallel()
+	api := githubtest.NewServer(t, testToken)
+	clk := &clock{t: time.Now()}
+	e := newEnv(t, nil, api, nil, fixtureRepo, func(cfg *Config) { cfg.Now = clk.now; cfg.Hosts = []string{"github.com"} })
+	cfg := Redelivery{RepoHooks: true, HookID: 55}
+	api.AddRepoHook(githubtest.RepoHook{ID: 55, Repo: "Codertocat/Hello-World", URL: "https://hero.example.com/github/webhook"},
+		githubtest.HookDelivery{ID: 10, GUID: "g-down", StatusCode: 502, Event: "issue_comment", At: clk.now().Add(-time.Hour)})
+	for i := range redeliveryMaxAttempts + 2 {
+		n, err := e.svc.RedeliverFailed(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("pass %d: %v", i, err)
+		}
+		if want := i < redeliveryMaxAttempts; (n == 1) != want {
+			t.Fatalf("pass %d: %d redeliveries asked", i, n)
+		}
+		// GitHub's redelivery failed too: a new attempt in the log.
+		clk.add(2 * time.Hour)
+		api.AddRepoHookDelivery(55, githubtest.HookDelivery{ID: int64(11 + i), GUID: "g-down", StatusCode: 502, Event: "issue_comment", At: time.Now().Add(time.Minute)})
+	}
+	got := api.Redelivered()
+	if len(got) != redeliveryMaxAttempts || got[0] != 10 || got[1] != 11 {
+		t.Fatalf("redelivered %v", got)
+	}
+	if r, err := e.db.RedeliveryRequest(t.Context(), "g-down"); err != nil || r.Status != store.RedeliveryGaveUp {
+		t.Fatalf("request %+v %v", r, err)
+	}
+}

@@ -35,6 +35,7 @@ type Store interface {
 	QueueRedelivery(ctx context.Context, r *store.GitHubRedeliveryRequest) (bool, error)
 	ClaimRedeliveries(ctx context.Context, t time.Time, limit int, retryAt func(attempts int) time.Time) ([]store.GitHubRedeliveryRequest, error)
 	SetRedeliveryStatus(ctx context.Context, guid, status, lastError string) error
+	RearmRedelivery(ctx context.Context, guid string, deliveryID int64, attemptAt time.Time) (bool, error)
 	DeliveryReceived(ctx context.Context, source, deliveryID string) (bool, error)
 }
 

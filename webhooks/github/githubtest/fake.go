@@ -599,6 +599,13 @@ func (s *Server) AddRepoHook(h RepoHook, log ...HookDelivery) {
 	s.hookLog[h.ID] = append(s.hookLog[h.ID], log...)
 }
 
+// AddRepoHookDelivery appends an attempt to a repository hook's log.
+func (s *Server) AddRepoHookDelivery(hookID int64, d HookDelivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hookLog[hookID] = append(s.hookLog[hookID], d)
+}
+
 // FailNext answers the next request whose path starts with prefix with
 // status (and a GitHub error body).
 func (s *Server) FailNext(prefix string, status int) { s.RateLimitNext(prefix, status) }
