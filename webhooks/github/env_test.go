@@ -24,7 +24,7 @@ import (
 const (
 	testSecret = "It's a Secret to Everybody"
 	testToken  = "ghp_testTOKENvalue1234567890"
-	fixtures   = "../../../shared/fixtures/github/"
+	fixtures   = "testdata/fixtures/"
 )
 
 // env is the GitHub surface wired as `hero serve` wires it: real SQLite
