@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -43,7 +44,12 @@ func (db *DB) Enqueue(ctx context.Context, source, deliveryID, event string, pay
 	if err := validateDelivery(source, deliveryID, event); err != nil {
 		return false, err
 	}
-	_, err = db.bun.NewInsert().Model(newDelivery(source, deliveryID, event, payload, now())).Exec(ctx)
+	// In a retried transaction: on MySQL an insert can be the victim of a
+	// deadlock with a concurrent claim, and the platform is still waiting.
+	err = db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewInsert().Model(newDelivery(source, deliveryID, event, payload, now())).Exec(ctx)
+		return err
+	})
 	if err != nil {
 		if isUniqueViolation(err) {
 			return false, nil
@@ -75,7 +81,14 @@ func (db *DB) ClaimDeliveries(ctx context.Context, owner string, lease time.Dura
 		return nil, fmt.Errorf("claim deliveries: need an owner, n > 0 and lease > 0 (got %q, %d, %s)", owner, n, lease)
 	}
 	var claimed []Delivery
-	err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	// READ COMMITTED on MySQL: under REPEATABLE READ the locking scan also
+	// takes next-key locks on rows past its range (another source's), and
+	// SKIP LOCKED in a concurrent claim then passes over them.
+	var opts *sql.TxOptions
+	if db.dialect == DialectMySQL {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	err := db.inTxOpts(ctx, opts, func(ctx context.Context, tx bun.Tx) error {
 		claimed = nil
 		t := now()
 		var ds []Delivery

@@ -280,6 +280,16 @@ func (db *DB) migrations() *migrate.Migrations {
 		},
 	})
 	ms.Add(migrate.Migration{
+		Name:    "20260102000001",
+		Comment: "inbox: claims scan only their own source",
+		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
+			// Without source leading the index, a worker's FOR UPDATE scan
+			// locked other sources' rows, and their workers skipped them.
+			_, err := db.bun.ExecContext(ctx, "CREATE INDEX "+ident(db.dialect, "ix_deliveries_source_status_next")+" ON "+ident(db.dialect, "deliveries")+" (source, status, next_attempt_at)")
+			return err
+		},
+	})
+	ms.Add(migrate.Migration{
 		Name:    "20260201000001",
 		Comment: "github: oauth tokens, progress comments, requested redeliveries",
 		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {

@@ -2,38 +2,19 @@ package store_test
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/hero-dev/hero/store"
-	"github.com/hero-dev/hero/store/vault"
 )
 
 // TestChatSurfaces covers channel bindings, the thread index and Slack
 // workspace tokens on SQLite and (with HERO_TEST_MYSQL_URL) MariaDB.
 func TestChatSurfaces(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testChatSurfaces(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
-	})
-	t.Run("mysql", func(t *testing.T) {
-		url := os.Getenv("HERO_TEST_MYSQL_URL")
-		if url == "" {
-			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./store/...")
-		}
-		t.Parallel()
-		testChatSurfaces(t, url)
-	})
+	forEachDatabase(t, testChatSurfaces)
 }
 
 func testChatSurfaces(t *testing.T, url string) {
-	kr, err := vault.Parse("1:"+testKey1, testSalt)
-	must(t, err)
-	db, err := store.Open(t.Context(), url, "", nil, store.WithKeyring(kr))
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	must(t, db.Migrate(t.Context()))
+	db := openMigrated(t, url)
 	ctx := t.Context()
 
 	p1, p2 := newProject(t, db), newProject(t, db)

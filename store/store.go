@@ -285,9 +285,14 @@ func isRetryable(err error) bool {
 
 // inTx runs fn in a transaction, retrying a few times on MySQL deadlocks.
 func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return db.inTxOpts(ctx, nil, fn)
+}
+
+// inTxOpts is inTx with transaction options (isolation level).
+func (db *DB) inTxOpts(ctx context.Context, opts *sql.TxOptions, fn func(ctx context.Context, tx bun.Tx) error) error {
 	var err error
 	for attempt := range 5 {
-		err = db.bun.RunInTx(ctx, nil, fn)
+		err = db.bun.RunInTx(ctx, opts, fn)
 		if err == nil || !isRetryable(err) {
 			return err
 		}

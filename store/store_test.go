@@ -37,9 +37,15 @@ type suite struct {
 // TestStore runs the whole suite against SQLite and, when
 // HERO_TEST_MYSQL_URL is set (scripts/with-mariadb.sh sets it), MariaDB.
 func TestStore(t *testing.T) {
+	forEachDatabase(t, runSuite)
+}
+
+// forEachDatabase runs fn on a fresh SQLite file and, when
+// HERO_TEST_MYSQL_URL is set, on MariaDB; in CI a missing MariaDB fails.
+func forEachDatabase(t *testing.T, fn func(t *testing.T, url string)) {
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
-		runSuite(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
+		fn(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
 	})
 	t.Run("mysql", func(t *testing.T) {
 		url := os.Getenv("HERO_TEST_MYSQL_URL")
@@ -50,8 +56,20 @@ func TestStore(t *testing.T) {
 			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./store/... for the MariaDB variant")
 		}
 		t.Parallel()
-		runSuite(t, url)
+		fn(t, url)
 	})
+}
+
+// openMigrated opens url with the test keyring and applies migrations.
+func openMigrated(t *testing.T, url string) *store.DB {
+	t.Helper()
+	kr, err := vault.Parse("1:"+testKey1, testSalt)
+	must(t, err)
+	db, err := store.Open(t.Context(), url, "", nil, store.WithKeyring(kr))
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	must(t, db.Migrate(t.Context()))
+	return db
 }
 
 func runSuite(t *testing.T, url string) {
@@ -878,7 +896,9 @@ func testInbox(t *testing.T, s *suite) {
 	ds, err := s.db.ClaimDeliveries(ctx, "w1", time.Minute, 10, src)
 	must(t, err)
 	if len(ds) != 2 || ds[0].DeliveryID != "d-1" || string(ds[0].Payload) != `{"a":1}` || ds[0].Attempts != 1 || ds[0].ClaimedBy != "w1" {
-		t.Fatalf("ClaimDeliveries = %+v", ds)
+		var all []store.Delivery
+		_ = s.db.Bun().NewSelect().Model(&all).Where("source = ?", src).Scan(ctx)
+		t.Fatalf("ClaimDeliveries = %+v\nrows: %+v\nnow %v", ds, all, time.Now().UTC())
 	}
 	if more, _ := s.db.ClaimDeliveries(ctx, "w2", time.Minute, 10, src); len(more) != 0 {
 		t.Fatalf("claimed deliveries handed out again: %+v", more)

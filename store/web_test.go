@@ -2,43 +2,21 @@ package store_test
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hero-dev/hero/store"
-	"github.com/hero-dev/hero/store/vault"
 )
 
 // TestWebStore covers the settings page's tables on SQLite and (with
 // HERO_TEST_MYSQL_URL) MariaDB.
 func TestWebStore(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testWebStore(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
-	})
-	t.Run("mysql", func(t *testing.T) {
-		url := os.Getenv("HERO_TEST_MYSQL_URL")
-		if url == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("HERO_TEST_MYSQL_URL is not set but CI is: run the tests through scripts/with-mariadb.sh")
-			}
-			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./store/...")
-		}
-		t.Parallel()
-		testWebStore(t, url)
-	})
+	forEachDatabase(t, testWebStore)
 }
 
 func testWebStore(t *testing.T, url string) {
-	kr, err := vault.Parse("1:"+testKey1, testSalt)
-	must(t, err)
-	db, err := store.Open(t.Context(), url, "", nil, store.WithKeyring(kr))
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	must(t, db.Migrate(t.Context()))
+	db := openMigrated(t, url)
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 
