@@ -129,7 +129,7 @@ func drive(tb testing.TB, url string, body []byte, n, conc int, prefix string) l
 // deliveries/s and ack p99 for both, their ratio, and fails if any
 // acknowledged delivery is missing from the inbox afterwards.
 func BenchmarkWebhookIntake(b *testing.B) {
-	for _, conc := range []int{16, 64} {
+	for _, conc := range []int{16, 32, 64} {
 		b.Run(fmt.Sprintf("clients=%d", conc), func(b *testing.B) { benchIntake(b, conc) })
 	}
 }
