@@ -234,9 +234,10 @@ func TestEndToEndApprove(t *testing.T) {
 			t.Errorf("progress comment lacks %q:\n%s", want, progress.Body)
 		}
 	}
-	// Edits of the progress comment are spaced by the edit interval.
+	// Edits of the progress comment are spaced by the edit interval
+	// (100 ms here), less the jitter of their arrival on a loaded machine.
 	for i := 1; i < len(progress.Edits); i++ {
-		if gap := progress.Edits[i].Sub(progress.Edits[i-1]); gap < 90*time.Millisecond {
+		if gap := progress.Edits[i].Sub(progress.Edits[i-1]); gap < 60*time.Millisecond {
 			t.Errorf("edits %d and %d only %s apart", i-1, i, gap)
 		}
 	}
