@@ -148,7 +148,7 @@ func (s *Service) Ask(ctx context.Context, ex *store.Execution, c *store.Confirm
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return fmt.Sprintf("%s/comments/%d", st.thread, st.commentID), nil
+	return fmt.Sprintf("%s/comments/%d", Thread{Repo: st.thread.Repo, Number: st.thread.Number}, st.commentID), nil
 }
 
 // flush writes the rendered state to GitHub. Without urgent, an edit due
