@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
@@ -136,6 +137,11 @@ func TestReviewTriggers(t *testing.T) {
 		}
 		return fixture(t, "testdata/pull_request_review_comment.created.json", m)
 	}
+	reviewed := func(state string, body any) []byte {
+		return fixture(t, "testdata/pull_request_review.submitted.json", map[string]any{
+			"pull_request.number": 2, "pull_request.head.ref": own, "pull_request.user.login": "hero-bot",
+			"review.state": state, "review.body": body, "review.user.login": "Codertocat", "review.author_association": "OWNER"})
+	}
 	onPull := func(number int, body string) []byte {
 		return fixture(t, "issue_comment.created.json", map[string]any{"issue.number": number, "issue.pull_request": map[string]any{"url": "x"},
 			"comment.body": body, "comment.user.login": "Codertocat", "comment.author_association": "OWNER"})
@@ -154,6 +160,9 @@ func TestReviewTriggers(t *testing.T) {
 		{"pull_request_review_comment", "r-mention-elsewhere", review(3, "changes", "Codertocat", "Codertocat", "OWNER", "@hero rename this", nil), "Codertocat/Hello-World#3@r284312630"},
 		{"pull_request_review_comment", "r-edited", review(2, own, "hero-bot", "Codertocat", "OWNER", "use a comma", map[string]any{"action": "edited"}), ""},
 		{"issue_comment", "c-own-pr", onPull(2, "@hero please also update the docs"), "Codertocat/Hello-World#2@c1362934389 on " + own},
+		{"pull_request_review", "v-changes", reviewed("changes_requested", "Please split the function."), "Codertocat/Hello-World#2 on " + own},
+		{"pull_request_review", "v-approved", reviewed("approved", "LGTM, thanks!"), ""},
+		{"pull_request_review", "v-empty", reviewed("commented", nil), ""},
 		{"issue_comment", "c-other-pr", onPull(3, "@hero please also update the docs"), "Codertocat/Hello-World#3@c1362934389"},
 	}
 	want := 0
@@ -186,7 +195,12 @@ func TestReviewTriggers(t *testing.T) {
 	for _, r := range e.api.Reactions() {
 		eyes = eyes || (r.ReviewCommentID == 284312630 && r.Content == "eyes")
 	}
-	if !eyes {
+	// A review's summary has no reactions of its own: 👀 on the pull request.
+	var prEyes bool
+	for _, r := range e.api.Reactions() {
+		prEyes = prEyes || (r.Issue == 2 && r.CommentID == 0 && r.ReviewCommentID == 0 && r.Content == "eyes")
+	}
+	if !eyes || !prEyes {
 		t.Fatalf("reactions %+v", e.api.Reactions())
 	}
 	// The untrusted reviewer got no reply (only people who call hero do).
@@ -199,7 +213,16 @@ func TestReviewTriggers(t *testing.T) {
 	rec := e.rec()
 	rec.mu.Lock()
 	first := rec.starts[0]
+	var fromReview engine.StartRequest
+	for _, st := range rec.starts {
+		if st.ThreadRef == "Codertocat/Hello-World#2 on "+own {
+			fromReview = st
+		}
+	}
 	rec.mu.Unlock()
+	if !strings.Contains(fromReview.Task, "Please split the function.") || !strings.Contains(fromReview.Task, "git_push") {
+		t.Fatalf("task from the review:\n%s", fromReview.Task)
+	}
 	if b := e.svc.WorkBranch(&store.Execution{Surface: "github", ThreadRef: first.ThreadRef}); b != own {
 		t.Fatalf("WorkBranch = %q", b)
 	}

@@ -227,6 +227,13 @@ type (
 		Path string `json:"path"`
 		Line int    `json:"line"`
 	}
+	review struct {
+		ID                int64   `json:"id"`
+		Body              string  `json:"body"`
+		State             string  `json:"state"`
+		User              account `json:"user"`
+		AuthorAssociation string  `json:"author_association"`
+	}
 	branchRef struct {
 		Ref  string      `json:"ref"`
 		Repo *repository `json:"repo"`
@@ -245,6 +252,7 @@ type (
 		Issue       *issue       `json:"issue"`
 		PullRequest *pullRequest `json:"pull_request"`
 		Comment     *comment     `json:"comment"`
+		Review      *review      `json:"review"`
 		Sender      account      `json:"sender"`
 		Assignee    *account     `json:"assignee"`
 		Label       *struct {
@@ -271,7 +279,15 @@ func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
 	case d.Event == "issues" && (p.Action == "assigned" || p.Action == "labeled") && p.Issue != nil && p.Repository != nil:
 		return s.onIssue(ctx, log, &p)
 	case d.Event == "pull_request_review_comment" && p.Action == "created" && p.Comment != nil && p.PullRequest != nil && p.Repository != nil:
-		return s.onReviewComment(ctx, log, &p)
+		return s.onReviewComment(ctx, log, &p, p.Comment, true)
+	case d.Event == "pull_request_review" && p.Action == "submitted" && p.Review != nil && p.PullRequest != nil && p.Repository != nil:
+		// A review's summary: only comments and change requests ask for
+		// work (an approval's "LGTM" does not).
+		r := p.Review
+		if strings.TrimSpace(r.Body) == "" || (r.State != "commented" && r.State != "changes_requested") {
+			return nil
+		}
+		return s.onReviewComment(ctx, log, &p, &comment{Body: r.Body, User: r.User, AuthorAssociation: r.AuthorAssociation}, false)
 	}
 	log.Debug("github delivery ignored: not a trigger")
 	return nil
@@ -359,19 +375,19 @@ func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPaylo
 	return s.onRequest(ctx, log, p, req)
 }
 
-// onReviewComment handles a comment on a line of a pull request's diff.
-// On hero's own pull request (see ownBranch) every review comment by a
-// trusted author is addressed to hero, so it needs no mention: it
-// continues the work on the same branch. Elsewhere it must call hero as
-// an issue comment does.
-func (s *Service) onReviewComment(ctx context.Context, log *slog.Logger, p *eventPayload) error {
-	c := p.Comment
+// onReviewComment handles a comment on a line of a pull request's diff
+// (onLine) or a submitted review's summary (c.ID is 0: 👀 goes on the pull
+// request). On hero's own pull request (see ownBranch) every review
+// comment by a trusted author is addressed to hero, so it needs no
+// mention: it continues the work on the same branch. Elsewhere it must
+// call hero as an issue comment does.
+func (s *Service) onReviewComment(ctx context.Context, log *slog.Logger, p *eventPayload, c *comment, onLine bool) error {
 	if s.isSelf(c.User.Login) || (isBot(c.User) && !s.allowListed(c.User.Login)) {
 		log.Debug("review comment by hero or a bot ignored", "login", c.User.Login)
 		return nil
 	}
 	pr := p.PullRequest
-	req := request{comment: c, review: true, number: pr.Number, title: pr.Title, body: pr.Body, isPull: true}
+	req := request{comment: c, review: onLine, number: pr.Number, title: pr.Title, body: pr.Body, isPull: true}
 	_, repo, ok := parseRepoURL(p.Repository.HTMLURL)
 	if ok {
 		req.branch = s.ownBranch(repo, pr.User.Login, pr.Head, pr.Base)
