@@ -2,15 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/sandbox/bwrap"
 	"github.com/hero-dev/hero/store"
+	ghsurface "github.com/hero-dev/hero/webhooks/github"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
@@ -98,5 +106,99 @@ func TestRedeliveryConfig(t *testing.T) {
 	}
 	if _, err := redeliveryConfig(envOf("GITHUB_HOOK_ID", "abc"), nil); err == nil || !strings.Contains(err.Error(), "GITHUB_HOOK_ID must be") {
 		t.Fatalf("bad id: %v", err)
+	}
+}
+
+// `hero serve` with the GitHub variables mounts the signed webhook, and a
+// trusted @hero comment goes through the inbox worker to a run: 👀 on the
+// comment, then (no model configured here) a comment saying what to set.
+func TestServeGitHubWebhook(t *testing.T) {
+	requireBwrap(t)
+	const secret, token = "s3cret", "ghp_serveTOKEN0123456789"
+	api := githubtest.NewServer(t, token)
+	git := githubtest.NewGitServer(t, "Codertocat", "Hello-World", map[string]string{"README.md": "hi\n"}, api.ValidToken)
+	git.AnonymousRead()
+	repoURL := git.RepoURL("Codertocat", "Hello-World")
+	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "HERO_ADDR": "127.0.0.1:0",
+		"GITHUB_WEBHOOK_SECRET": secret, "GITHUB_TOKEN": token, "GITHUB_API_URL": api.APIURL(), "GITHUB_BOT_LOGIN": "hero-bot"}
+	if _, _, err := hero(t, env, "", false, "project", "add", "hello", "--repo", repoURL); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, stdio{in: strings.NewReader(""), out: &out, err: &logs}, func(k string) string { return env[k] })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not shut down")
+		}
+	})
+	addr := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`)
+	var base string
+	for deadline := time.Now().Add(30 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(logs.String()); m != nil {
+			base = m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not listen:\n%s", logs.String())
+		}
+	}
+	post := func(event, id string, body []byte, sig string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/github/webhook", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", event)
+		req.Header.Set("X-GitHub-Delivery", id)
+		req.Header.Set("X-Hub-Signature-256", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ping := []byte(`{"zen":"Keep it logically awesome.","hook_id":1}`)
+	if code, body := post("ping", "p-1", ping, ghsurface.Sign([]byte(secret), ping)); code != 200 || !strings.Contains(body, "pong") {
+		t.Fatalf("ping: %d %q", code, body)
+	}
+	if code, _ := post("ping", "p-2", ping, ghsurface.Sign([]byte("wrong"), ping)); code != 401 {
+		t.Fatalf("badly signed ping: %d", code)
+	}
+	raw, err := os.ReadFile("../../../shared/fixtures/github/issue_comment.created.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["repository"].(map[string]any)["html_url"] = repoURL
+	c := m["comment"].(map[string]any)
+	c["body"], c["author_association"], c["id"] = "@hero please fix the README", "OWNER", 4242
+	body, _ := json.Marshal(m)
+	if code, _ := post("issue_comment", "c-1", body, ghsurface.Sign([]byte(secret), body)); code != 202 {
+		t.Fatalf("comment delivery: %d", code)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var eyes, told bool
+		for _, r := range api.Reactions() {
+			eyes = eyes || (r.CommentID == 4242 && r.Content == "eyes")
+		}
+		for _, c := range api.Comments() {
+			told = told || strings.Contains(c.Body, "OPENAI_API_KEY")
+		}
+		if eyes && told {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("👀 %v, model message %v; comments %+v\nlogs:\n%s", eyes, told, api.Comments(), logs.String())
+		}
 	}
 }
