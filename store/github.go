@@ -84,6 +84,10 @@ func (db *DB) GitHubProgressComment(ctx context.Context, executionID string) (in
 // MarkRedelivery records that hero asked for delivery guid again. It
 // returns false when it had already been asked (by this or another
 // replica), in which case the caller must not ask again.
+//
+// Deprecated: a mark made before a request that then fails loses the
+// delivery; use QueueRedelivery, ClaimRedeliveries and
+// SetRedeliveryStatus, which retry until GitHub accepts.
 func (db *DB) MarkRedelivery(ctx context.Context, guid string) (bool, error) {
 	_, err := db.bun.NewInsert().Model(&GitHubRedelivery{GUID: guid, RequestedAt: now()}).Exec(ctx)
 	if err != nil {
