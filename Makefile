@@ -28,10 +28,10 @@ test-quick: ## unit tests without MariaDB (its store tests are skipped)
 	$(GO) test -count=1 $(PKGS)
 
 bench: deps ## benchmarks; numbers go into the closing note
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $$($(GO) list ./... | grep -v /sandbox)
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -benchtime 2s $$($(GO) list ./... | grep -v /sandbox)
 	@# Sandbox benchmarks stop the timer while sandboxes are torn down, so
 	@# bound them by count, not time.
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 300x ./sandbox/...
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -benchtime 300x ./sandbox/...
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
