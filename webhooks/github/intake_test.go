@@ -394,3 +394,41 @@ func urlEncode(s string) string {
 	}
 	return b.String()
 }
+
+func TestLinkedAccountNeedsProjectMemberRole(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil, nil, fixtureRepo)
+	ctx := t.Context()
+	u, err := e.db.UpsertUser(ctx, "vic@example.com", "Vic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.LinkIdentity(ctx, "github", "vic", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetMember(ctx, e.project.ID, u.ID, store.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	// A repository collaborator whose hero account is only a viewer.
+	e.deliver("issue_comment", "v1", mentionComment(t, "@hero fix it", "COLLABORATOR", "vic", "User"))
+	if err := e.waitHandled("v1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.rec().startCount(); n != 0 {
+		t.Fatalf("a viewer started %d runs", n)
+	}
+	if cs := e.api.Comments(); len(cs) != 1 || !strings.Contains(cs[0].Body, "not a member of project") {
+		t.Fatalf("comments = %+v", cs)
+	}
+	// Made a member, the same person starts a run.
+	if err := e.db.SetMember(ctx, e.project.ID, u.ID, store.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver("issue_comment", "v2", mentionComment(t, "@hero fix it", "COLLABORATOR", "vic", "User"))
+	if err := e.waitHandled("v2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.rec().startCount(); n != 1 {
+		t.Fatalf("a member started %d runs, want 1", n)
+	}
+}

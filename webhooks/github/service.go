@@ -27,6 +27,7 @@ import (
 type Store interface {
 	ListProjects(ctx context.Context) ([]store.Project, error)
 	UserByIdentity(ctx context.Context, provider, externalID string) (*store.User, error)
+	MemberRole(ctx context.Context, projectID, userID int64) (string, error)
 	ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]store.Execution, error)
 	ListSteps(ctx context.Context, executionID string) ([]store.Step, error)
 	PendingConfirmations(ctx context.Context, executionID string) ([]store.Confirmation, error)
@@ -480,7 +481,11 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 		return err
 	}
 	who := "github:" + c.User.Login
-	uid := s.userID(ctx, c.User.Login)
+	u := s.user(ctx, c.User.Login)
+	var uid int64
+	if u != nil {
+		uid = u.ID
+	}
 	cmd := bot.Command{Verb: bot.VerbRun, Task: req.text}
 	if !req.plain {
 		var perr error
@@ -504,6 +509,13 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 			return s.replyErr(ctx, th, c.User.Login, err)
 		}
 		return nil
+	}
+	// A GitHub account linked to a hero user is held to that user's
+	// project role as well: a viewer may read, not start or steer work.
+	if !s.mayWork(ctx, proj, u) {
+		return s.reply(ctx, th, fmt.Sprintf("@%s your hero account is not a member of project `%s` (a viewer or no role): ask a project owner or admin to make you a member to start or steer runs.", c.User.Login, proj.Name))
+	}
+	switch cmd.Verb {
 	case bot.VerbProjects, bot.VerbUse, bot.VerbBudget:
 		return s.reply(ctx, th, fmt.Sprintf("On GitHub the project is the repository: this issue belongs to hero project `%s`. `/hero %s` works in Slack and Discord.", proj.Name, cmd.Verb))
 	}
@@ -700,12 +712,39 @@ func (s *Service) status(ctx context.Context, th Thread, proj *store.Project, id
 	return s.reply(ctx, th, fmt.Sprintf("Run `%s` is **%s**: %d steps, %s.", ex.ID, ex.Status, ex.Steps, costText(ex.CostUSD, ex.CostKnown)))
 }
 
-func (s *Service) userID(ctx context.Context, login string) int64 {
+// user is the hero user linked to a GitHub login, or nil.
+func (s *Service) user(ctx context.Context, login string) *store.User {
 	u, err := s.cfg.Store.UserByIdentity(ctx, "github", login)
 	if err != nil {
-		return 0
+		return nil
 	}
-	return u.ID
+	return u
+}
+
+func (s *Service) userID(ctx context.Context, login string) int64 {
+	if u := s.user(ctx, login); u != nil {
+		return u.ID
+	}
+	return 0
+}
+
+// mayWork says whether a trusted author may start, steer or cancel runs
+// in p: an unlinked account is trusted by its repository association
+// alone; a linked one also needs the member role or above (or to be a
+// site administrator).
+func (s *Service) mayWork(ctx context.Context, p *store.Project, u *store.User) bool {
+	if u == nil || u.IsAdmin {
+		return true
+	}
+	role, err := s.cfg.Store.MemberRole(ctx, p.ID, u.ID)
+	if err != nil {
+		return false
+	}
+	switch role {
+	case store.RoleOwner, store.RoleAdmin, store.RoleApprover, store.RoleMember:
+		return true
+	}
+	return false
 }
 
 // react adds a reaction to the triggering comment (or the issue).
