@@ -31,7 +31,7 @@ func Permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err)
 // Queue is the part of the store a Worker uses; *store.DB implements it.
 type Queue interface {
 	ClaimDeliveries(ctx context.Context, owner string, lease time.Duration, n int, sources ...string) ([]store.Delivery, error)
-	CompleteDelivery(ctx context.Context, id int64) error
+	CompleteDeliveries(ctx context.Context, ids ...int64) error
 	FailDelivery(ctx context.Context, id int64, errText string, maxAttempts int, backoff time.Duration) error
 }
 
@@ -45,6 +45,10 @@ type Config struct {
 	Backoff     time.Duration // first retry delay, doubled per attempt (default 5 s)
 	Poll        time.Duration // idle poll interval (default 1 s); Kick wakes it sooner
 }
+
+// kickDelay is how long a kicked worker waits before claiming, so that a
+// burst is claimed in a few batches instead of one claim per delivery.
+const kickDelay = 25 * time.Millisecond
 
 // Worker drains one source's deliveries.
 type Worker struct {
@@ -100,11 +104,14 @@ func (w *Worker) Kick() {
 }
 
 // Run claims and handles deliveries until ctx ends, then waits for the
-// handlers in flight.
+// handlers in flight and records their completions.
 func (w *Worker) Run(ctx context.Context) error {
 	sem := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	completed := make(chan *store.Delivery, 2*w.cfg.Concurrency)
+	flushed := make(chan struct{})
+	go func() { w.complete(ctx, completed); close(flushed) }()
+	defer func() { wg.Wait(); close(completed); <-flushed }()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -112,6 +119,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-w.kick:
+			// Let a burst of deliveries land first: claiming after each
+			// one would compete with the intake's commits for the writer
+			// (SQLite has one), which is what the platform's ack waits on.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(kickDelay):
+			}
 		case <-timer.C:
 		}
 		free := w.cfg.Concurrency - len(sem)
@@ -130,7 +145,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				w.process(ctx, &d)
+				w.process(ctx, &d, completed)
 			}()
 		}
 		next := w.cfg.Poll
@@ -141,30 +156,63 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
-func (w *Worker) process(ctx context.Context, d *store.Delivery) {
+func (w *Worker) process(ctx context.Context, d *store.Delivery, completed chan<- *store.Delivery) {
 	hctx, cancel := context.WithTimeout(ctx, w.cfg.Lease)
 	err := w.safeHandle(hctx, d)
 	cancel()
-	// Record the result even when shutting down: the work is done.
+	if err == nil {
+		completed <- d // recorded in a batch by complete
+		return
+	}
+	// Record the failure even when shutting down.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer rcancel()
-	switch {
-	case err == nil:
-		if cerr := w.q.CompleteDelivery(rctx, d.ID); cerr != nil {
-			w.log.Error("complete delivery", "delivery", d.DeliveryID, "err", cerr)
-		}
-	default:
-		attempts := w.cfg.MaxAttempts
-		if errors.Is(err, ErrPermanent) {
-			attempts = 0 // parks now
-		}
-		w.log.Warn("delivery failed", "delivery", d.DeliveryID, "event", d.Event, "attempt", d.Attempts, "err", err)
-		if ferr := w.q.FailDelivery(rctx, d.ID, err.Error(), attempts, w.cfg.Backoff); ferr != nil {
-			w.log.Error("record delivery failure", "delivery", d.DeliveryID, "err", ferr)
-		}
+	attempts := w.cfg.MaxAttempts
+	if errors.Is(err, ErrPermanent) {
+		attempts = 0 // parks now
+	}
+	w.log.Warn("delivery failed", "delivery", d.DeliveryID, "event", d.Event, "attempt", d.Attempts, "err", err)
+	if ferr := w.q.FailDelivery(rctx, d.ID, err.Error(), attempts, w.cfg.Backoff); ferr != nil {
+		w.log.Error("record delivery failure", "delivery", d.DeliveryID, "err", ferr)
 	}
 	if w.handled != nil {
 		w.handled(d, err)
+	}
+}
+
+// complete records handled deliveries as done, as many per transaction
+// as have finished meanwhile. A crash before the write means the delivery
+// is handled again once its lease lapses: handlers are idempotent.
+func (w *Worker) complete(ctx context.Context, completed <-chan *store.Delivery) {
+	for d := range completed {
+		batch := []*store.Delivery{d}
+	more:
+		for len(batch) < 256 {
+			select {
+			case d, ok := <-completed:
+				if !ok {
+					break more
+				}
+				batch = append(batch, d)
+			default:
+				break more
+			}
+		}
+		ids := make([]int64, len(batch))
+		for i, d := range batch {
+			ids[i] = d.ID
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := w.q.CompleteDeliveries(rctx, ids...)
+		cancel()
+		if err != nil {
+			w.log.Error("complete deliveries", "count", len(ids), "err", err)
+		}
+		if w.handled != nil {
+			for _, d := range batch {
+				w.handled(d, nil)
+			}
+		}
 	}
 }
 

@@ -137,6 +137,19 @@ func (db *DB) ClaimDeliveries(ctx context.Context, owner string, lease time.Dura
 
 // CompleteDelivery marks a delivery processed. ErrNotFound if it does not
 // exist.
+// CompleteDeliveries marks several handled deliveries done in one
+// transaction (the inbox worker batches completions, so that on SQLite
+// they do not queue one commit each behind the intake's writes).
+func (db *DB) CompleteDeliveries(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := db.bun.NewUpdate().Model((*Delivery)(nil)).
+		Set("status = ?", DeliveryDone).Set("processed_at = ?", now()).Set("claimed_until = NULL").
+		Where("id IN (?)", bun.In(ids)).Exec(ctx)
+	return wrap(err, "complete %d deliveries", len(ids))
+}
+
 func (db *DB) CompleteDelivery(ctx context.Context, id int64) error {
 	res, err := db.bun.NewUpdate().Model((*Delivery)(nil)).
 		Set("status = ?", DeliveryDone).Set("processed_at = ?", now()).Set("claimed_until = NULL").
