@@ -363,6 +363,9 @@ func summary(ex *store.Execution, o *engine.Outcome, files []string) string {
 		}
 		b.WriteString("\n\n")
 	}
+	if o.DiffStat != "" {
+		fmt.Fprintf(&b, "<details><summary>Diff stat</summary>\n\n```\n%s\n```\n</details>\n\n", strings.ReplaceAll(o.DiffStat, "```", "'''"))
+	}
 	fmt.Fprintf(&b, "%d steps · %d tokens in, %d out · %s", o.Steps, o.TokensIn, o.TokensOut, costText(o.CostUSD, o.CostKnown))
 	return b.String()
 }
