@@ -272,52 +272,34 @@ var schemaV1 = []table{
 // migrations lists every schema version in order. Names sort by version.
 func (db *DB) migrations() *migrate.Migrations {
 	ms := migrate.NewMigrations()
-	ms.Add(migrate.Migration{
-		Name:    "20260101000001",
-		Comment: "initial schema",
-		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
-			return db.createTables(ctx, schemaV1)
-		},
-	})
-	ms.Add(migrate.Migration{
-		Name:    "20260102000001",
-		Comment: "inbox: claims scan only their own source",
-		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
+	for _, m := range []struct {
+		name, comment string
+		up            func(ctx context.Context) error
+	}{
+		{"20260101000001", "initial schema", db.tables(schemaV1)},
+		{"20260102000001", "inbox: claims scan only their own source", func(ctx context.Context) error {
 			// Without source leading the index, a worker's FOR UPDATE scan
 			// locked other sources' rows, and their workers skipped them.
 			_, err := db.bun.ExecContext(ctx, "CREATE INDEX "+ident(db.dialect, "ix_deliveries_source_status_next")+" ON "+ident(db.dialect, "deliveries")+" (source, status, next_attempt_at)")
 			return err
-		},
-	})
-	ms.Add(migrate.Migration{
-		Name:    "20260201000001",
-		Comment: "github: oauth tokens, progress comments, requested redeliveries",
-		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
-			return db.createTables(ctx, schemaGitHub)
-		},
-	})
-	ms.Add(migrate.Migration{
-		Name:    "20260201000002",
-		Comment: "github: redelivery requests retried until GitHub accepts them",
-		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
-			return db.createTables(ctx, schemaGitHubRedelivery)
-		},
-	})
-	ms.Add(migrate.Migration{
-		Name:    "20260301000001",
-		Comment: "chat surfaces: channel bindings, thread index, slack workspaces",
-		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
-			return db.createTables(ctx, schemaSlack)
-		},
-	})
-	ms.Add(migrate.Migration{
-		Name:    "20260401000001",
-		Comment: "settings page: sessions, login tokens, oauth states, secret audit",
-		Up: func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error {
-			return db.createTables(ctx, schemaWeb)
-		},
-	})
+		}},
+		{"20260201000001", "github: oauth tokens, progress comments, requested redeliveries", db.tables(schemaGitHub)},
+		{"20260201000002", "github: redelivery requests retried until GitHub accepts them", db.tables(schemaGitHubRedelivery)},
+		{"20260301000001", "chat surfaces: channel bindings, thread index, slack workspaces", db.tables(schemaSlack)},
+		{"20260401000001", "settings page: sessions, login tokens, oauth states, secret audit", db.tables(schemaWeb)},
+	} {
+		ms.Add(migrate.Migration{
+			Name:    m.name,
+			Comment: m.comment,
+			Up:      func(ctx context.Context, _ *migrate.Migrator, _ *migrate.Migration) error { return m.up(ctx) },
+		})
+	}
 	return ms
+}
+
+// tables is a migration step that creates tables.
+func (db *DB) tables(ts []table) func(ctx context.Context) error {
+	return func(ctx context.Context) error { return db.createTables(ctx, ts) }
 }
 
 func (db *DB) createTables(ctx context.Context, tables []table) error {
