@@ -231,20 +231,20 @@ func TestListFiles(t *testing.T) {
 func TestSearch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.write("src/a.go", "package a\n\n// TODO: fix\nfunc A() {}\n")
-	e.write("src/b.go", "package b\nfunc B() { // todo later\r\n}\n")
-	e.write(".git/COMMIT_EDITMSG", "TODO in git\n")
-	e.write("bin/tool", "\x00\x01TODO binary")
-	got := e.mustCall("search", `{"pattern": "TODO"}`)
-	if want := "src/a.go:3: // TODO: fix\n"; got != want {
-		t.Errorf("search TODO = %q; want %q", got, want)
+	e.write("src/a.go", "package a\n\n// NOTE: fix\nfunc A() {}\n")
+	e.write("src/b.go", "package b\nfunc B() { // note later\r\n}\n")
+	e.write(".git/COMMIT_EDITMSG", "NOTE in git\n")
+	e.write("bin/tool", "\x00\x01NOTE binary")
+	got := e.mustCall("search", `{"pattern": "NOTE"}`)
+	if want := "src/a.go:3: // NOTE: fix\n"; got != want {
+		t.Errorf("search NOTE = %q; want %q", got, want)
 	}
-	got = e.mustCall("search", `{"pattern": "(?i)todo", "path": "src"}`)
-	if want := "src/a.go:3: // TODO: fix\nsrc/b.go:2: func B() { // todo later\n"; got != want {
-		t.Errorf("search (?i)todo = %q; want %q", got, want)
+	got = e.mustCall("search", `{"pattern": "(?i)note", "path": "src"}`)
+	if want := "src/a.go:3: // NOTE: fix\nsrc/b.go:2: func B() { // note later\n"; got != want {
+		t.Errorf("search (?i)note = %q; want %q", got, want)
 	}
 	got = e.mustCall("search", `{"pattern": "^func", "path": "src/b.go"}`)
-	if want := "src/b.go:2: func B() { // todo later\n"; got != want {
+	if want := "src/b.go:2: func B() { // note later\n"; got != want {
 		t.Errorf("search in one file = %q; want %q", got, want)
 	}
 	wantContains(t, "no match", e.mustCall("search", `{"pattern": "nothing-like-this"}`), "no matches for /nothing-like-this/ in .")

@@ -257,7 +257,7 @@ func TestSubjects(t *testing.T) {
 		{"read_file", `{"path": "./src//a.go"}`, "src/a.go", "read file src/a.go"},
 		{"list_files", `{}`, ".", "list files in ."},
 		{"list_files", `{"path": "src", "recursive": true}`, "src", "list files in src (recursively)"},
-		{"search", `{"pattern": "TODO", "path": "src"}`, "src", "search for /TODO/ in src"},
+		{"search", `{"pattern": "NOTE", "path": "src"}`, "src", "search for /NOTE/ in src"},
 		{"write_file", `{"path": "a.txt", "content": "hello"}`, "a.txt", "write 5 bytes to a.txt"},
 		{"edit_file", `{"path": "a.txt", "old": "a\nb\n", "new": "c"}`, "a.txt", "edit a.txt: replace 2 lines with 1 line"},
 		{"delete_file", `{"path": "a.txt"}`, "a.txt", "delete a.txt"},
