@@ -21,9 +21,14 @@ const (
 	VerbBudget   = "budget"
 	VerbApprove  = "approve"
 	VerbDeny     = "deny"
+	VerbLink     = "link"
 )
 
-var verbs = []string{VerbHelp, VerbRun, VerbStatus, VerbCancel, VerbProjects, VerbUse, VerbBudget, VerbApprove, VerbDeny}
+var verbs = []string{VerbHelp, VerbRun, VerbStatus, VerbCancel, VerbProjects, VerbUse, VerbBudget, VerbApprove, VerbDeny, VerbLink}
+
+// noSuggest are verbs never offered as a typo fix: "link" is one letter
+// from "lint", and "/hero lint" is a task.
+var noSuggest = map[string]bool{VerbLink: true}
 
 // Command is one parsed command.
 type Command struct {
@@ -38,6 +43,9 @@ type Command struct {
 	Project string
 	// Reason is free text after a deny ("/hero deny c12 wrong branch").
 	Reason string
+	// Code is the one-time code from the settings page for VerbLink
+	// ("/hero link K7M2XQ9D"), as typed.
+	Code string
 }
 
 // ParseError is a command that cannot be understood; Error is written for
@@ -100,6 +108,11 @@ func Parse(text string) (Command, error) {
 			return Command{}, &ParseError{Msg: "`/hero use` takes one project name, like `/hero use web`; `/hero projects` lists them."}
 		}
 		return Command{Verb: VerbUse, Project: args[0]}, nil
+	case VerbLink:
+		if len(args) != 1 {
+			return Command{}, &ParseError{Msg: "`/hero link` takes the one code shown on hero's settings page (Integrations → Link a Slack account), like `/hero link K7M2XQ9D`."}
+		}
+		return Command{Verb: VerbLink, Code: args[0]}, nil
 	case VerbProjects, VerbBudget:
 		if len(args) > 0 {
 			return Command{}, &ParseError{Msg: fmt.Sprintf("`/hero %s` takes no arguments.", verb)}
@@ -121,6 +134,7 @@ func Help() string {
 		"`/hero approve <id>` / `/hero deny <id> [reason]` — decide a pending confirmation",
 		"`/hero projects` — list projects; `/hero use <project>` — bind this channel to one",
 		"`/hero budget` — the project's limits and today's spend",
+		"`/hero link <code>` — act as your hero user here, with the code from the settings page",
 		"Reply in a run's thread (or mention hero there) to steer it.",
 	}, "\n")
 }
@@ -157,6 +171,9 @@ func unquote(s string) string {
 func closestVerb(w string) string {
 	best, bestD := "", 3
 	for _, v := range verbs {
+		if noSuggest[v] {
+			continue
+		}
 		d := editDistance(w, v)
 		limit := 2
 		if len(v) <= 4 {

@@ -44,6 +44,13 @@ func TestParse(t *testing.T) {
 		// A real task that starts with a word near a verb is still a task.
 		{in: "denny's menu page is broken on mobile", want: Command{Verb: VerbRun, Task: "denny's menu page is broken on mobile"}},
 		{in: "test the uploader", want: Command{Verb: VerbRun, Task: "test the uploader"}},
+		{in: "link AB12CD34", want: Command{Verb: VerbLink, Code: "AB12CD34"}},
+		{in: "LINK  ab12cd34 ", want: Command{Verb: VerbLink, Code: "ab12cd34"}},
+		{in: "link", wantErr: "takes the one code shown on hero's settings page"},
+		{in: "link AB12 CD34", wantErr: "takes the one code"},
+		// "link" is one letter from "lint": linting stays a task.
+		{in: "lint", want: Command{Verb: VerbRun, Task: "lint"}},
+		{in: "lint web", want: Command{Verb: VerbRun, Task: "lint web"}},
 	}
 	for _, tt := range tests {
 		got, err := Parse(tt.in)
