@@ -8,6 +8,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/uptrace/bun"
 )
 
 // IdentitiesOfUser returns the platform accounts linked to a user, by
@@ -73,13 +75,22 @@ func linkCodeHash(code string) string {
 }
 
 // CreateLinkCode stores a one-time link code for a user (only its hash),
-// valid until expires.
+// valid until expires. It replaces the user's earlier link codes, used or
+// not: only the newest code works, and each user has at most one row.
 func (db *DB) CreateLinkCode(ctx context.Context, userID int64, code string, expires time.Time) error {
-	if NormalizeLinkCode(code) == "" {
-		return errors.New("create link code: code is empty")
+	if NormalizeLinkCode(code) == "" || userID == 0 || expires.IsZero() {
+		return errors.New("create link code: code, user and expiry are required")
 	}
-	return db.CreateLoginToken(ctx, &LoginToken{TokenHash: linkCodeHash(code), UserID: userID,
-		CreatedAt: now(), ExpiresAt: expires.UTC()})
+	err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewDelete().Model((*LoginToken)(nil)).
+			Where("user_id = ? AND token_hash LIKE ?", userID, "link:%").Exec(ctx); err != nil {
+			return err
+		}
+		_, err := tx.NewInsert().Model(&LoginToken{TokenHash: linkCodeHash(code), UserID: userID,
+			CreatedAt: now(), ExpiresAt: expires.UTC()}).Exec(ctx)
+		return err
+	})
+	return wrap(err, "create link code for user %d", userID)
 }
 
 // UseLinkCode spends a link code and returns the user who made it; of two

@@ -85,6 +85,23 @@ func testLinkCodes(t *testing.T, url string) {
 		}
 	})
 
+	t.Run("only the newest code works", func(t *testing.T) {
+		older, newer := store.NewLinkCode(), store.NewLinkCode()
+		must(t, db.CreateLinkCode(ctx, u.ID, older, now.Add(store.LinkCodeTTL)))
+		must(t, db.CreateLinkCode(ctx, u.ID, newer, now.Add(store.LinkCodeTTL)))
+		if _, err := db.UseLinkCode(ctx, older, now); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("older code: %v, want ErrNotFound", err)
+		}
+		n, err := db.Bun().NewSelect().Table("web_login_tokens").Where("user_id = ?", u.ID).Count(ctx)
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("%d link code rows for the user, want 1", n)
+		}
+		if uid, err := db.UseLinkCode(ctx, newer, now); err != nil || uid != u.ID {
+			t.Fatalf("newer code: %d, %v", uid, err)
+		}
+	})
+
 	t.Run("concurrent uses: exactly one wins", func(t *testing.T) {
 		code := store.NewLinkCode()
 		must(t, db.CreateLinkCode(ctx, u.ID, code, now.Add(store.LinkCodeTTL)))
