@@ -156,8 +156,15 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, ex *store.Exe
 }
 
 // integrationsPage shows each platform's connection with a live check,
-// and the channel ↔ project bindings of the user's projects.
+// the channel ↔ project bindings of the user's projects, and the user's
+// linked chat accounts.
 func (s *Server) integrationsPage(w http.ResponseWriter, r *http.Request) {
+	s.renderIntegrations(w, r, "")
+}
+
+// renderIntegrations renders the integrations page; linkCode, when set,
+// is a just-made chat link code, shown this once.
+func (s *Server) renderIntegrations(w http.ResponseWriter, r *http.Request, linkCode string) {
 	u := sessionFrom(r).user
 	type row struct {
 		Name, ConnectURL, ConnectLabel, Detail string
@@ -177,10 +184,53 @@ func (s *Server) integrationsPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	chats, err := s.chatAccounts(r, u)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, 0, "integrations", &view{Title: "Integrations", Nav: "integrations", Data: map[string]any{
 		"Integrations": rows, "Bindings": bindings, "Account": s.githubAccount(r, u),
 		"Google": s.cfg.Google != nil, "GitHub": s.cfg.GitHub != nil,
+		"ChatAccounts": chats, "LinkCode": linkCode, "LinkMinutes": int(store.LinkCodeTTL.Minutes()),
 	}})
+}
+
+// chatAccount is a chat identity linked to the user, for display.
+type chatAccount struct{ Platform, ID string }
+
+// chatPlatforms are the identity providers that are chat accounts (login
+// identities, such as Google's, are not listed).
+var chatPlatforms = map[string]string{"slack": "Slack", "discord": "Discord"}
+
+// chatAccounts lists the chat accounts that act as u.
+func (s *Server) chatAccounts(r *http.Request, u *store.User) ([]chatAccount, error) {
+	ids, err := s.cfg.DB.IdentitiesOfUser(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []chatAccount
+	for _, id := range ids {
+		if name, ok := chatPlatforms[id.Provider]; ok {
+			out = append(out, chatAccount{Platform: name, ID: id.ExternalID})
+		}
+	}
+	return out, nil
+}
+
+// createLinkCode makes a one-time code that links a Slack account to the
+// logged-in user (typed as `/hero link CODE` in Slack) and shows it once,
+// in this response only: it is not in a URL, and the database has only
+// its hash. A new code replaces the user's earlier one.
+func (s *Server) createLinkCode(w http.ResponseWriter, r *http.Request) {
+	u := sessionFrom(r).user
+	code := store.NewLinkCode()
+	if err := s.cfg.DB.CreateLinkCode(r.Context(), u.ID, code, s.now().Add(store.LinkCodeTTL)); err != nil {
+		s.fail(w, r, fmt.Errorf("create chat link code: %w", err))
+		return
+	}
+	s.log.Info("chat link code created", "user", u.Email)
+	s.renderIntegrations(w, r, code)
 }
 
 // bindings returns the channel bindings of the projects u can see.

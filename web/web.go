@@ -209,6 +209,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	h("GET /settings/runs/{run}", s.run(store.RoleViewer, s.runPage))
 	h("POST /settings/runs/{run}/cancel", s.run(store.RoleMember, s.cancelRun))
 	h("GET /settings/integrations", s.user(s.integrationsPage))
+	h("POST /settings/integrations/link-code", s.user(s.createLinkCode))
 }
 
 // Run calls Cleanup every hour until ctx ends.
