@@ -180,6 +180,8 @@ func (a *Adapter) command(ctx context.Context, w who, cmd bot.Command, thread st
 			return sayErr(say, err)
 		}
 		say(fmt.Sprintf("Cancelling run `%s`.", ex.ID))
+	case bot.VerbLink:
+		return a.link(ctx, w, cmd.Code, say)
 	case bot.VerbApprove, bot.VerbDeny:
 		c, err := a.eng.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: w.id, ByUserID: w.userID(), Answer: cmd.Reason})
 		if err != nil {
@@ -241,7 +243,55 @@ func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (string, er
 }
 
 func notLinked(w who) string {
-	return fmt.Sprintf("hero does not know you yet (<@%s>): sign in on hero's settings page with the same email as your Slack account, or ask an admin to link your Slack account.", w.user)
+	return fmt.Sprintf("hero does not know you yet (<@%s>): sign in on hero's settings page with the same email as your Slack account, or link this account there (Integrations → Link a Slack account) and type `/hero link CODE` here.", w.user)
+}
+
+// link spends a one-time code from the settings page and maps this Slack
+// account to the hero user who made it, replacing an earlier mapping
+// (by email or an older link). The code is never logged or echoed.
+func (a *Adapter) link(ctx context.Context, w who, code string, say func(string)) error {
+	uid, err := a.db.UseLinkCode(ctx, code, a.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		a.log.Info("slack link code refused", "user", w.id)
+		say(linkRefused)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("link slack account %s: %w", w.id, err)
+	}
+	u, err := a.db.UserByID(ctx, uid)
+	if err != nil {
+		return fmt.Errorf("link slack account %s: %w", w.id, err)
+	}
+	if err := a.db.LinkIdentity(ctx, Surface, w.team+"/"+w.user, u.ID); err != nil {
+		return fmt.Errorf("link slack account %s: %w", w.id, err)
+	}
+	msg := fmt.Sprintf("Linked: this Slack account now acts as %s in hero.", u.Email)
+	if w.hero != nil && w.hero.ID != u.ID {
+		msg += fmt.Sprintf(" (It acted as %s before.)", w.hero.Email)
+		a.log.Info("slack account re-linked", "user", w.id, "hero_user", u.Email, "was", w.hero.Email)
+	} else {
+		a.log.Info("slack account linked", "user", w.id, "hero_user", u.Email)
+	}
+	say(msg)
+	return nil
+}
+
+const linkRefused = "That link code is unknown, already used or expired (a code works once, for 15 minutes). " +
+	"Make a new one on hero's settings page (Integrations → Chat accounts → Link a Slack account), then type `/hero link CODE` here."
+
+// burnLinkCode spends a code someone typed where others can read it (a
+// channel message rather than the private slash command), so nobody else
+// can link their account with it.
+func (a *Adapter) burnLinkCode(ctx context.Context, w who, code string, say func(string)) error {
+	_, err := a.db.UseLinkCode(ctx, code, a.cfg.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("cancel a link code posted in a channel: %w", err)
+	}
+	a.log.Info("slack link code posted in a channel; cancelled", "user", w.id)
+	say("Link codes must stay private: that code was posted where others can read it, so I cancelled it. " +
+		"Make a new one on hero's settings page and type `/hero link CODE` as a slash command (only you see it).")
+	return nil
 }
 
 func (a *Adapter) startRun(ctx context.Context, w who, task, thread string, say func(string)) error {
@@ -635,6 +685,9 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 		}
 		return err
 	}
+	if cmd.Verb == bot.VerbLink && !direct {
+		return a.burnLinkCode(ctx, w, cmd.Code, say)
+	}
 	return a.command(ctx, w, cmd, thread, say)
 }
 
@@ -647,7 +700,9 @@ func (a *Adapter) inRunThread(ctx context.Context, w who, ex *store.Execution, m
 		return nil
 	}
 	if mentioned {
-		if cmd, err := bot.Parse(text); err == nil && (cmd.Verb == bot.VerbStatus || cmd.Verb == bot.VerbCancel || cmd.Verb == bot.VerbHelp) {
+		if cmd, err := bot.Parse(text); err == nil && cmd.Verb == bot.VerbLink {
+			return a.burnLinkCode(ctx, w, cmd.Code, say)
+		} else if err == nil && (cmd.Verb == bot.VerbStatus || cmd.Verb == bot.VerbCancel || cmd.Verb == bot.VerbHelp) {
 			return a.command(ctx, w, cmd, thread, say)
 		}
 	}
