@@ -163,7 +163,9 @@ func TestLinkCodeReLinksAndIsBurnedInPublic(t *testing.T) {
 	e.post("/slack/events", "application/json", eventJSON("EvD", "message", "U9", "D9", "link "+dm, "1700000400.000001", ""), time.Now())
 	e.waitHandled("ev:EvD")
 	e.slack.waitFor(t, "the DM link answer", 10*time.Second, func(cs []apiCall) bool {
-		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.Channel == "D9" && strings.Contains(c.Text, "now acts as other@example.com") })
+		return has(cs, "chat.postMessage", func(c apiCall) bool {
+			return c.Channel == "D9" && strings.Contains(c.Text, "now acts as other@example.com")
+		})
 	})
 	if got, err := e.db.UserByIdentity(ctx, Surface, "T1/U9"); err != nil || got.ID != other.ID {
 		t.Fatalf("after a DM link: %+v, %v", got, err)
