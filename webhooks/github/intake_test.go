@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
@@ -430,5 +431,32 @@ func TestLinkedAccountNeedsProjectMemberRole(t *testing.T) {
 	}
 	if n := e.rec().startCount(); n != 1 {
 		t.Fatalf("a member started %d runs, want 1", n)
+	}
+}
+
+func TestLinkCodeInACommentIsCancelled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil, nil, fixtureRepo)
+	ctx := t.Context()
+	u, err := e.db.UpsertUser(ctx, "lin@example.com", "Lin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := store.NewLinkCode()
+	if err := e.db.CreateLinkCode(ctx, u.ID, code, time.Now().Add(store.LinkCodeTTL)); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver("issue_comment", "l1", mentionComment(t, "/hero link "+code, "OWNER", "lin", "User"))
+	if err := e.waitHandled("l1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.rec().startCount(); n != 0 {
+		t.Fatalf("a link command started %d runs", n)
+	}
+	if cs := e.api.Comments(); len(cs) != 1 || !strings.Contains(cs[0].Body, "cancelled") || strings.Contains(cs[0].Body, code) {
+		t.Fatalf("comments = %+v", cs)
+	}
+	if _, err := e.db.UseLinkCode(ctx, code, time.Now()); err == nil {
+		t.Fatal("the code posted publicly still works")
 	}
 }

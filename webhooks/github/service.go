@@ -28,6 +28,7 @@ type Store interface {
 	ListProjects(ctx context.Context) ([]store.Project, error)
 	UserByIdentity(ctx context.Context, provider, externalID string) (*store.User, error)
 	MemberRole(ctx context.Context, projectID, userID int64) (string, error)
+	UseLinkCode(ctx context.Context, code string, at time.Time) (int64, error)
 	ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]store.Execution, error)
 	ListSteps(ctx context.Context, executionID string) ([]store.Step, error)
 	PendingConfirmations(ctx context.Context, executionID string) ([]store.Confirmation, error)
@@ -496,6 +497,11 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 	switch cmd.Verb {
 	case bot.VerbHelp:
 		return s.reply(ctx, th, bot.Help())
+	case bot.VerbLink:
+		// Anyone can read this comment: spend the code so nobody else can
+		// link their account with it. GitHub accounts link by logging in.
+		_, _ = s.cfg.Store.UseLinkCode(ctx, cmd.Code, time.Now())
+		return s.reply(ctx, th, fmt.Sprintf("@%s link codes are for Slack (`/hero link CODE` there). This one was posted publicly, so it has been cancelled: make a new one on the settings page. Your GitHub account links to hero when you log in to the settings page with GitHub.", c.User.Login))
 	case bot.VerbApprove, bot.VerbDeny:
 		return s.decide(ctx, th, c.User.Login, who, uid, cmd)
 	case bot.VerbStatus:
