@@ -452,10 +452,13 @@ func (e *Engine) expire(ctx context.Context, c *store.Confirmation) {
 // on replicas that died still see their questions close.
 func (e *Engine) ExpireDue(ctx context.Context) { e.expire(ctx, nil) }
 
-// Resume is called at start: runs left queued, running or waiting by a
-// process that stopped (their lease has lapsed) are resumed from their
-// saved conversation, or closed as interrupted when their surface cannot
-// be reached from here (a terminal run has nobody left to talk to).
+// Resume picks up runs left queued, running or waiting by a process that
+// stopped (their lease has lapsed): they are resumed from their saved
+// conversation, or closed as interrupted when their surface cannot be
+// reached from here (a terminal run has nobody left to talk to). Call it
+// at start and then periodically: a lease of a process that just died
+// lapses only after LeaseTTL, and another replica's runs are taken over
+// the same way.
 func (e *Engine) Resume(ctx context.Context) (resumed, closed int, err error) {
 	exs, err := e.cfg.Store.ExecutionsByStatus(ctx, store.StatusQueued, store.StatusRunning, store.StatusWaiting)
 	if err != nil {
@@ -466,6 +469,12 @@ func (e *Engine) Resume(ctx context.Context) (resumed, closed int, err error) {
 		ex := &exs[i]
 		if ex.Owner != "" && ex.Owner != e.cfg.Owner && now.Before(ex.LeaseUntil) {
 			continue // another live replica drives it
+		}
+		e.mu.Lock()
+		_, driving := e.running[ex.ID]
+		e.mu.Unlock()
+		if driving {
+			continue
 		}
 		s, ok := e.surface(ex.Surface)
 		if ok && s.Name() != "terminal" {

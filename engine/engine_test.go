@@ -631,3 +631,30 @@ func TestSiteAdminMayDecide(t *testing.T) {
 		t.Fatalf("outcome = %+v", o)
 	}
 }
+
+func TestResumeLeavesRunsThisReplicaDrives(t *testing.T) {
+	t.Parallel()
+	model := openaitest.NewServer(t,
+		openaitest.Tools(call("delete_file", `{"path":"README.md"}`)),
+		openaitest.Tools(call("finish", `{"summary":"once"}`)),
+	)
+	h := newHarness(t, model, func(c *engine.Config, _ *store.Project) { c.LeaseTTL = 300 * time.Millisecond })
+	ex := h.start("delete")
+	c := h.confirmation(ex.ID)
+	// Periodic takeover runs while the run waits: it must not start a
+	// second driver, even after several lease periods.
+	for range 3 {
+		resumed, closed, err := h.eng.Resume(h.ctx)
+		if err != nil || resumed != 0 || closed != 0 {
+			t.Fatalf("resume = %d, %d, %v", resumed, closed, err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"}))
+	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
+		t.Fatalf("outcome = %+v", o)
+	}
+	if n := len(model.Requests()); n != 2 {
+		t.Fatalf("model calls = %d, want 2 (one driver)", n)
+	}
+}

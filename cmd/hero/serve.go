@@ -192,6 +192,17 @@ func cmdServe(ctx context.Context, cfg config, _ []string, std stdio) error {
 	if _, err := jobs.AddFunc("@every 30s", func() { a.engine.ExpireDue(workCtx) }); err != nil {
 		return fmt.Errorf("schedule confirmation expiry: %w", err)
 	}
+	// Runs of a process that died (this one before a restart, or another
+	// replica) are taken over once their lease lapses.
+	if _, err := jobs.AddFunc("@every 30s", func() {
+		if resumed, closed, err := a.engine.Resume(workCtx); err != nil {
+			a.log.Error("take over unfinished runs", "err", err)
+		} else if resumed+closed > 0 {
+			a.log.Info("took over unfinished runs", "resumed", resumed, "closed_as_interrupted", closed)
+		}
+	}); err != nil {
+		return fmt.Errorf("schedule run takeover: %w", err)
+	}
 	jobs.Start()
 	defer jobs.Stop()
 	ln, err := net.Listen("tcp", cfg.Addr)
