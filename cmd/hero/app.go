@@ -113,12 +113,14 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 			return a.forge(ctx, p, ex)
 		},
 		Redact: func(secrets map[string]string) func(string) string {
-			// Log lines must hide these values too, from now on.
+			// The process-wide redactor knows the configured keys and every
+			// token minted since start (GitHub installation and OAuth
+			// tokens); adding the project's secrets to it also hides them
+			// in log lines from now on. The run's own redactor names them.
 			a.redactor.AddMap(secrets)
 			r := redact.New()
-			r.Add(a.cfg.OpenAIKey, a.cfg.GitHubToken, a.cfg.E2BAPIKey)
 			r.AddMap(secrets)
-			return r.String
+			return func(s string) string { return a.redactor.String(r.String(s)) }
 		},
 	})
 	return err
