@@ -35,6 +35,7 @@ type Store interface {
 	ExpireConfirmations(ctx context.Context, now time.Time) ([]store.Confirmation, error)
 
 	AddInput(ctx context.Context, executionID, author, body string) (*store.Input, error)
+	AddInputOnce(ctx context.Context, executionID, author, body, key string) (*store.Input, bool, error)
 	TakeInputs(ctx context.Context, executionID string) ([]store.Input, error)
 }
 

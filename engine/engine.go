@@ -370,8 +370,23 @@ func (e *Engine) Cancel(ctx context.Context, executionID, by string, byUserID in
 	return nil
 }
 
+type deliveryKey struct{}
+
+// WithDelivery marks ctx as handling one platform delivery (its source and
+// id). Surfaces set it while processing an inbox delivery, so that a
+// delivery handled twice (inboxes deliver at least once) steers a run only
+// once.
+func WithDelivery(ctx context.Context, source, id string) context.Context {
+	return context.WithValue(ctx, deliveryKey{}, source+":"+id)
+}
+
+func deliveryOf(ctx context.Context) string {
+	k, _ := ctx.Value(deliveryKey{}).(string)
+	return k
+}
+
 // Steer adds a message from a person to a running run; the model reads it
-// before its next call.
+// before its next call. Within WithDelivery, the same delivery adds it once.
 func (e *Engine) Steer(ctx context.Context, executionID, by string, byUserID int64, body string) error {
 	ex, err := e.cfg.Store.Execution(ctx, executionID)
 	if err != nil {
@@ -383,8 +398,10 @@ func (e *Engine) Steer(ctx context.Context, executionID, by string, byUserID int
 	if isFinal(ex.Status) {
 		return fmt.Errorf("run %s is already %s: %w", ex.ID, ex.Status, ErrFinished)
 	}
-	if _, err := e.cfg.Store.AddInput(ctx, ex.ID, by, body); err != nil {
+	if _, added, err := e.cfg.Store.AddInputOnce(ctx, ex.ID, by, body, deliveryOf(ctx)); err != nil {
 		return fmt.Errorf("steer %s: %w", ex.ID, err)
+	} else if !added {
+		return nil // this delivery already steered the run
 	}
 	e.mu.Lock()
 	h := e.running[ex.ID]

@@ -658,3 +658,39 @@ func TestResumeLeavesRunsThisReplicaDrives(t *testing.T) {
 		t.Fatalf("model calls = %d, want 2 (one driver)", n)
 	}
 }
+
+func TestSteeringFromARedeliveredMessageCountsOnce(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	release := make(chan struct{})
+	model := openaitest.NewServer(t,
+		openaitest.Tools(call("run_command", `{"command":"echo ok"}`)),
+		openaitest.Tools(call("finish", `{"summary":"steered"}`)),
+	)
+	h := newHarness(t, model)
+	h.surface.onOutput = func() {
+		select {
+		case <-started:
+		default:
+			close(started)
+			<-release
+		}
+	}
+	ex := h.start("do it")
+	<-started
+	// The platform delivered the same reply twice (a retry after a crash).
+	dctx := engine.WithDelivery(t.Context(), "slack", "Ev42")
+	must(t, h.eng.Steer(dctx, ex.ID, "slack:U1", 0, "use tabs"))
+	must(t, h.eng.Steer(dctx, ex.ID, "slack:U1", 0, "use tabs"))
+	close(release)
+	h.outcome(ex.ID)
+	n := 0
+	for _, m := range model.Requests()[1].Decoded.Messages {
+		if strings.Contains(m.Content, "use tabs") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("the steering message reached the model %d times, want 1", n)
+	}
+}

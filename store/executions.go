@@ -183,6 +183,27 @@ func (db *DB) ListSteps(ctx context.Context, executionID string) ([]Step, error)
 
 // AddInput queues a person's message for a running execution.
 // ErrNotFound if the execution does not exist.
+// AddInputOnce is AddInput keyed by the delivery the message came from:
+// adding the same key twice to one execution stores it once and reports
+// added=false the second time.
+func (db *DB) AddInputOnce(ctx context.Context, executionID, author, body, key string) (*Input, bool, error) {
+	if key == "" {
+		in, err := db.AddInput(ctx, executionID, author, body)
+		return in, err == nil, err
+	}
+	if _, err := db.Execution(ctx, executionID); err != nil {
+		return nil, false, fmt.Errorf("add input: %w", err)
+	}
+	in := &Input{ExecutionID: executionID, Author: author, Body: body, CreatedAt: now(), DedupeKey: &key}
+	if _, err := db.bun.NewInsert().Model(in).Exec(ctx); err != nil {
+		if isUniqueViolation(err) {
+			return nil, false, nil
+		}
+		return nil, false, wrap(err, "add input to %q", executionID)
+	}
+	return in, true, nil
+}
+
 func (db *DB) AddInput(ctx context.Context, executionID, author, body string) (*Input, error) {
 	in := &Input{ExecutionID: executionID, Author: author, Body: body, CreatedAt: now()}
 	if _, err := db.Execution(ctx, executionID); err != nil {

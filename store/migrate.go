@@ -287,6 +287,17 @@ func (db *DB) migrations() *migrate.Migrations {
 		{"20260201000002", "github: redelivery requests retried until GitHub accepts them", db.tables(schemaGitHubRedelivery)},
 		{"20260301000001", "chat surfaces: channel bindings, thread index, slack workspaces", db.tables(schemaSlack)},
 		{"20260401000001", "settings page: sessions, login tokens, oauth states, secret audit", db.tables(schemaWeb)},
+		{"20260601000001", "inputs: a redelivered message is added once", func(ctx context.Context) error {
+			for _, q := range []string{
+				"ALTER TABLE " + ident(db.dialect, "execution_inputs") + " ADD COLUMN " + ident(db.dialect, "dedupe_key") + " " + sqlType(db.dialect, tStr) + " NULL",
+				"CREATE UNIQUE INDEX " + ident(db.dialect, "uq_execution_inputs_dedupe") + " ON " + ident(db.dialect, "execution_inputs") + " (execution_id, dedupe_key)",
+			} {
+				if _, err := db.bun.ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

@@ -257,6 +257,9 @@ type Input struct {
 	Body        string     `bun:"body,type:text,notnull"`
 	CreatedAt   time.Time  `bun:"created_at,notnull"`
 	ConsumedAt  *time.Time `bun:"consumed_at"`
+	// DedupeKey, when set, is unique per execution: the platform delivery
+	// the input came from, so a redelivered message is not added twice.
+	DedupeKey *string `bun:"dedupe_key"`
 }
 
 // Delivery is one webhook or event from a platform, persisted before the

@@ -819,6 +819,22 @@ func testInputs(t *testing.T, s *suite) {
 		t.Fatalf("AddInput(missing) err = %v", err)
 	}
 
+	// A redelivered message (same delivery key) is stored once; the key is
+	// per execution, and unkeyed inputs never collide.
+	other := newExecution(t, s.db, p.ID)
+	for _, c := range []struct {
+		exec, key string
+		added     bool
+	}{{e.ID, "slack:Ev1", true}, {e.ID, "slack:Ev1", false}, {other.ID, "slack:Ev1", true}, {e.ID, "", true}, {e.ID, "", true}} {
+		_, added, err := s.db.AddInputOnce(ctx, c.exec, "bob", "steer", c.key)
+		if err != nil || added != c.added {
+			t.Fatalf("AddInputOnce(%s, %q) = %v, %v; want %v", c.exec, c.key, added, err, c.added)
+		}
+	}
+	if got, _ := s.db.TakeInputs(ctx, e.ID); len(got) != 3 {
+		t.Fatalf("inputs after a redelivery = %d, want 3", len(got))
+	}
+
 	// Concurrent takers while inputs arrive: every input is taken once.
 	dbs := []*store.DB{s.db, s.open(t, s.kr)}
 	const n = 40

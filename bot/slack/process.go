@@ -22,6 +22,8 @@ import (
 // Errors that a retry cannot fix are permanent; people are told about
 // their mistakes in Slack and the delivery completes.
 func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
+	// A delivery handled twice (after a crash) steers a run once.
+	ctx = engine.WithDelivery(ctx, d.Source, d.DeliveryID)
 	switch d.Event {
 	case kindCommand:
 		form, err := url.ParseQuery(string(d.Payload))

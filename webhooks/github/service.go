@@ -270,6 +270,8 @@ type (
 // handler). Deliveries that are not for hero complete without effect; an
 // unreadable payload is parked; API failures are retried.
 func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
+	// A delivery handled twice (after a crash) steers a run once.
+	ctx = engine.WithDelivery(ctx, d.Source, d.DeliveryID)
 	var p eventPayload
 	if err := json.Unmarshal(d.Payload, &p); err != nil {
 		return inbox.Permanent(fmt.Errorf("github %s delivery %s: payload does not parse: %w", d.Event, d.DeliveryID, err))
