@@ -400,10 +400,7 @@ func TestSandboxFailureFailsRunClearly(t *testing.T) {
 
 func TestRestartResumesWaitingRunAndOldButtonStillWorks(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	p := &store.Project{Name: "demo", RepoURL: "local", DefaultBranch: "main"}
-	must(t, db.CreateProject(t.Context(), p))
+	dir, db, p := sharedProject(t)
 	cfg := engine.Config{ModelName: "gpt-4o-mini", PollInterval: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
 
 	model1 := openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`)))
@@ -450,10 +447,7 @@ func TestRestartResumesWaitingRunAndOldButtonStillWorks(t *testing.T) {
 
 func TestRestartClosesTerminalRunAsInterrupted(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	p := &store.Project{Name: "demo", RepoURL: "local", DefaultBranch: "main"}
-	must(t, db.CreateProject(t.Context(), p))
+	dir, db, p := sharedProject(t)
 	ex := &store.Execution{ProjectID: p.ID, Status: store.StatusRunning, Surface: "terminal", Requester: "local:me", Task: "x", Model: "gpt-4o-mini", Owner: "dead", LeaseUntil: time.Now().Add(-time.Minute), CreatedAt: time.Now(), UpdatedAt: time.Now()}
 	must(t, db.CreateExecution(t.Context(), ex))
 	h := startHarness(t, db, p, openaitest.NewServer(t), dir, engine.Config{ModelName: "gpt-4o-mini"})
@@ -553,10 +547,7 @@ func TestDrainFinishesRunningWorkAndRefusesNew(t *testing.T) {
 
 func TestCancelFromAnotherReplicaStopsWaitingRun(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	p := &store.Project{Name: "demo", RepoURL: "local", DefaultBranch: "main"}
-	must(t, db.CreateProject(t.Context(), p))
+	dir, db, p := sharedProject(t)
 	cfg := engine.Config{ModelName: "gpt-4o-mini", PollInterval: 20 * time.Millisecond}
 	a := startHarness(t, db, p, openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`))), dir, withOwner(cfg, "replica-a"))
 	b := startHarness(t, db, p, openaitest.NewServer(t), dir, withOwner(cfg, "replica-b"))
@@ -570,10 +561,7 @@ func TestCancelFromAnotherReplicaStopsWaitingRun(t *testing.T) {
 
 func TestApprovalGivenWhileNobodyDrivesTheRunIsHonoured(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	p := &store.Project{Name: "demo", RepoURL: "local", DefaultBranch: "main"}
-	must(t, db.CreateProject(t.Context(), p))
+	dir, db, p := sharedProject(t)
 	cfg := engine.Config{ModelName: "gpt-4o-mini", PollInterval: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
 	h1 := startHarness(t, db, p, openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`))), dir, withOwner(cfg, "replica-a"))
 	ex := h1.start("delete the readme")

@@ -54,6 +54,19 @@ func newHarness(t *testing.T, model *openaitest.Server, opts ...harnessOpt) *har
 	return startHarness(t, db, p, model, dir, cfg)
 }
 
+// sharedProject is a database with one project, for tests that start
+// several engines on it (restarts, replicas).
+func sharedProject(t *testing.T) (string, *store.DB, *store.Project) {
+	t.Helper()
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	p := &store.Project{Name: "demo", RepoURL: "local", DefaultBranch: "main"}
+	if err := db.CreateProject(t.Context(), p); err != nil {
+		t.Fatalf("create project: %v", err)
+	}
+	return dir, db, p
+}
+
 func openDB(t *testing.T, dir string) *store.DB {
 	t.Helper()
 	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
