@@ -173,17 +173,13 @@ func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.
 	if err != nil {
 		return fmt.Errorf("collect the run's changes: %w", err)
 	}
-	stat, err := gitIn(ctx, sb, "git", "diff", "--stat", base, "HEAD")
-	if err != nil {
-		return fmt.Errorf("diff the run's changes: %w", err)
-	}
-	if strings.TrimSpace(stat) == "" {
-		d.term.printf("no changes to the repository.\n")
-		return nil
-	}
 	diff, err := gitIn(ctx, sb, "git", "diff", base, "HEAD")
 	if err != nil {
 		return fmt.Errorf("diff the run's changes: %w", err)
+	}
+	if strings.TrimSpace(diff) == "" {
+		d.term.printf("no changes to the repository.\n")
+		return nil
 	}
 	d.term.printf("\n%s\n", capLines(diff, 400))
 
