@@ -118,3 +118,16 @@ func (db *DB) SetConfirmationRef(ctx context.Context, id, ref string) error {
 	}
 	return nil
 }
+
+// ConfirmationsOf returns every confirmation of an execution, oldest
+// first, decided or not: the run page shows who decided what, and a
+// resumed run finds the decision on the exact call it is about to repeat.
+func (db *DB) ConfirmationsOf(ctx context.Context, executionID string) ([]Confirmation, error) {
+	var out []Confirmation
+	err := db.bun.NewSelect().Model(&out).Where("execution_id = ?", executionID).
+		Order("created_at", "id").Scan(ctx)
+	if err != nil {
+		return nil, wrap(err, "confirmations of %s", executionID)
+	}
+	return out, nil
+}

@@ -296,15 +296,3 @@ func (db *DB) ListSecretAudit(ctx context.Context, projectID int64, limit int) (
 	}
 	return out, nil
 }
-
-// ConfirmationsOf returns every confirmation of an execution, oldest
-// first, decided or not: the run page shows who decided what.
-func (db *DB) ConfirmationsOf(ctx context.Context, executionID string) ([]Confirmation, error) {
-	var out []Confirmation
-	err := db.bun.NewSelect().Model(&out).Where("execution_id = ?", executionID).
-		Order("created_at", "id").Scan(ctx)
-	if err != nil {
-		return nil, wrap(err, "confirmations of %s", executionID)
-	}
-	return out, nil
-}
