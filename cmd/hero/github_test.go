@@ -171,7 +171,7 @@ func TestServeGitHubWebhook(t *testing.T) {
 	if code, _ := post("ping", "p-2", ping, ghsurface.Sign([]byte("wrong"), ping)); code != 401 {
 		t.Fatalf("badly signed ping: %d", code)
 	}
-	raw, err := os.ReadFile("../../../shared/fixtures/github/issue_comment.created.json")
+	raw, err := os.ReadFile("testdata/issue_comment.created.json")
 	if err != nil {
 		t.Fatal(err)
 	}
