@@ -6,10 +6,12 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -43,51 +45,49 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-const usage = `hero — an AI coding agent you talk to from Slack, Discord, GitHub or a terminal.
-
-Usage:
-  hero serve                                   run the server (HTTP, surfaces, workers, cron)
-  hero run [--repo PATH|URL] [--project NAME] "task"
-                                               run the agent here, in a sandbox, and watch it
-  hero project add NAME --repo URL [--branch B] | list | rm NAME
-  hero secrets set|list|rm|rotate --project NAME [KEY]   (set reads the value from stdin)
-  hero migrate                                 apply database migrations
-  hero version
-
-Configuration is read from the environment; see README.md.
-`
-
 func run(ctx context.Context, args []string, std stdio, getenv func(string) string) error {
 	if len(args) == 0 {
-		fmt.Fprint(std.out, usage)
+		printOverview(std.out)
 		return nil
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "version", "--version", "-v":
-		fmt.Fprintf(std.out, "hero %s\n", version)
-		return nil
-	case "help", "--help", "-h":
-		fmt.Fprint(std.out, usage)
-		return nil
+	switch args[0] {
+	case "help", "--help", "-h", "-help":
+		return help(std.out, args[1:])
+	case "--version", "-v":
+		args = []string{"version"}
 	}
-	cfg, err := loadConfig(getenv)
+	c, g, rest, err := lookup(args)
 	if err != nil {
 		return err
 	}
-	switch cmd {
-	case "serve":
-		return cmdServe(ctx, cfg, rest, std)
-	case "run":
-		return cmdRun(ctx, cfg, rest, std)
-	case "project", "projects":
-		return cmdProject(ctx, cfg, rest, std)
-	case "secrets", "secret":
-		return cmdSecrets(ctx, cfg, rest, std)
-	case "migrate":
-		return cmdMigrate(ctx, cfg, std)
+	if g != nil {
+		if wantsHelp(rest) {
+			printGroup(std.out, g)
+			return nil
+		}
+		return usageError{fmt.Sprintf("hero %s needs a subcommand: %s (see `hero help %s`)", g.name, strings.Join(subcommandsOf(g.name), ", "), g.name)}
 	}
-	return usageError{fmt.Sprintf("unknown command %q; run `hero help`", cmd)}
+	if wantsHelp(rest) {
+		printCommand(std.out, c)
+		return nil
+	}
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	act := c.flags(fs)
+	pos, err := parseFlags(fs, rest)
+	if errors.Is(err, flag.ErrHelp) { // --help=…, which wantsHelp does not spell out
+		printCommand(std.out, c)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var cfg config
+	if !c.noConfig {
+		if cfg, err = loadConfig(getenv); err != nil {
+			return err
+		}
+	}
+	return act(ctx, cfg, pos, std)
 }
 
 func isTerminal(f *os.File) bool {

@@ -17,18 +17,35 @@ import (
 	"github.com/hero-dev/hero/store"
 )
 
-// cmdRun is `hero run`: the engine driven from this terminal.
-func cmdRun(ctx context.Context, cfg config, args []string, std stdio) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	repo := fs.String("repo", "", "local path or git URL of the repository (default: the current directory)")
-	projectName := fs.String("project", "", "project to run in (its repository, secrets and limits)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
+func runCommand() *command {
+	return &command{
+		name: "run", args: `[--repo PATH|URL] [--project NAME] [flags] "task"`,
+		summary: "run the agent here, in a sandbox, and watch it",
+		detail: "Steps stream to the terminal; actions that need a confirmation ask y/N on stdin.\n" +
+			"When stdin is not a terminal nobody can answer, so they are denied unless --yes or --no says otherwise.\n" +
+			"At the end the changes are shown and, after a yes, committed to a new branch hero/<run id>.",
+		example: `hero run --repo . "make the tests pass"` + "\n" + `hero run --project web --max-steps 20 --budget 0.50 "fix the typo in README.md"`,
+		flags: func(fs *flag.FlagSet) action {
+			o := runOptions{}
+			fs.StringVar(&o.repo, "repo", "", "local `PATH` or git URL of the repository (default: the current directory)")
+			fs.StringVar(&o.project, "project", "", "the project to run in (its repository, secrets and limits), by `NAME`")
+			return func(ctx context.Context, cfg config, pos []string, std stdio) error {
+				return cmdRun(ctx, cfg, o, pos, std)
+			}
+		},
 	}
+}
+
+// runOptions are `hero run`'s flags.
+type runOptions struct {
+	repo, project string
+}
+
+// cmdRun is `hero run`: the engine driven from this terminal.
+func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std stdio) error {
 	task := strings.TrimSpace(strings.Join(pos, " "))
 	if task == "" {
-		return usageError{`usage: hero run [--repo PATH|URL] [--project NAME] "task"`}
+		return usagef("run", `usage: hero run [--repo PATH|URL] [--project NAME] "task"`)
 	}
 	if cfg.OpenAIKey == "" {
 		return errors.New("no model is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server, HERO_MODEL to pick the model)")
@@ -38,11 +55,11 @@ func cmdRun(ctx context.Context, cfg config, args []string, std stdio) error {
 		return err
 	}
 	defer a.close()
-	p, err := runProject(ctx, a.db, *projectName, *repo)
+	p, err := runProject(ctx, a.db, o.project, o.repo)
 	if err != nil {
 		return err
 	}
-	who := "local:" + currentUser()
+	who := operator()
 	if err := a.withAgent("terminal-"+fmt.Sprint(os.Getpid()), 0, nil); err != nil {
 		return err
 	}
@@ -146,6 +163,11 @@ func normaliseRepo(repo string) string {
 	}
 	return repo
 }
+
+// operator is the principal of everything done from this machine's command
+// line (runs, approvals, settings): the local user, recorded as
+// local:USERNAME in runs and audit logs.
+func operator() string { return "local:" + currentUser() }
 
 func currentUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {

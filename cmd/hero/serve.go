@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -155,9 +156,27 @@ func (s *server) listenAndServe(ctx context.Context, ln net.Listener, grace time
 	return nil
 }
 
+func serveCommand() *command {
+	return &command{
+		name: "serve", summary: "run the server: HTTP, chat surfaces, workers, schedules",
+		detail: "Serves until SIGINT or SIGTERM, then drains running work. Everything is configured\n" +
+			"through the environment (see README.md); with nothing set it uses SQLite and a local\n" +
+			"sandbox under ./data and listens on 127.0.0.1:8080.",
+		example: "HERO_ADDR=0.0.0.0:8080 OPENAI_API_KEY=sk-… hero serve",
+		flags: func(*flag.FlagSet) action {
+			return func(ctx context.Context, cfg config, pos []string, std stdio) error {
+				if len(pos) != 0 {
+					return usagef("serve", "hero serve takes no arguments; it is configured through the environment")
+				}
+				return cmdServe(ctx, cfg, std)
+			}
+		},
+	}
+}
+
 // cmdServe is `hero serve`: the HTTP server, the engine's workers and the
 // periodic jobs, until SIGINT/SIGTERM; then it drains.
-func cmdServe(ctx context.Context, cfg config, _ []string, std stdio) error {
+func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	a, err := openApp(ctx, cfg, std)
 	if err != nil {
 		return err
