@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -13,11 +14,88 @@ const MaxSecretSize = 32 << 10
 
 var secretNameRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
+// reservedSecretNames are names a secret may not take, with the reason
+// shown to whoever tries. Secrets become environment variables of every
+// command in the project's sandboxes, including the ones hero runs there
+// on its own behalf (dependency installs, git); the sandbox package keeps
+// them away from host processes, and this list is the second wall. It
+// refuses three kinds of names:
+//   - variables that make the dynamic loader, libc, a shell or an
+//     interpreter load or run code before the program itself starts
+//     (LD_PRELOAD, GCONV_PATH, BASH_ENV, PYTHONSTARTUP, NODE_OPTIONS …):
+//     a value there turns every command into the secret's author's code;
+//   - variables hero sets itself for every command (PATH, HOME, SHELL,
+//     TMPDIR, USER, LANG), which a secret would silently shadow or lose to;
+//   - the namespaces of programs hero drives with environment variables
+//     (GIT_* carries git's configuration and hero's clone credential,
+//     HERO_* is hero's own).
+//
+// Names that merely look sensitive (SSH_PRIVATE_KEY, NODE_AUTH_TOKEN,
+// GITHUB_TOKEN) are allowed: they are data to a program, not code.
+var reservedSecretNames = map[string]string{
+	"GCONV_PATH":        "the C library loads code from it",
+	"GLIBC_TUNABLES":    "it changes how the C library and dynamic loader behave",
+	"HOSTALIASES":       "the C library reads files named by it",
+	"LOCPATH":           "the C library loads locale data from it",
+	"NLSPATH":           "the C library loads message catalogues from it",
+	"RES_OPTIONS":       "it changes the C library's name resolution",
+	"LOCALDOMAIN":       "it changes the C library's name resolution",
+	"BASH_ENV":          "bash runs the file it names before every script",
+	"ENV":               "sh runs the file it names at start-up",
+	"SHELLOPTS":         "it changes how every bash script runs",
+	"BASHOPTS":          "it changes how every bash script runs",
+	"PS4":               "bash expands it, running commands, when tracing",
+	"PROMPT_COMMAND":    "bash runs it",
+	"IFS":               "it changes how every shell script splits words",
+	"CDPATH":            "it changes where shell scripts' cd goes",
+	"NODE_OPTIONS":      "node loads code named by it before every script",
+	"NODE_PATH":         "node loads modules from it",
+	"RUBYOPT":           "ruby loads code named by it before every script",
+	"RUBYLIB":           "ruby loads code from it",
+	"PERLLIB":           "perl loads code from it",
+	"JAVA_TOOL_OPTIONS": "the JVM loads agents named by it",
+	"JDK_JAVA_OPTIONS":  "the JVM loads agents named by it",
+	"_JAVA_OPTIONS":     "the JVM loads agents named by it",
+	"SSH_ASKPASS":       "ssh runs the program it names",
+	"GIT_ASKPASS":       "git runs the program it names",
+	"EDITOR":            "git and other tools run the program it names",
+	"VISUAL":            "git and other tools run the program it names",
+	"PAGER":             "git and other tools run the program it names",
+	"PATH":              "hero sets it for every command",
+	"HOME":              "hero sets it for every command",
+	"SHELL":             "hero sets it for every command",
+	"TMPDIR":            "hero sets it for every command",
+	"USER":              "hero sets it for every command",
+	"LANG":              "hero sets it for every command",
+}
+
+// reservedSecretPrefixes are the name families refused for the same
+// reasons, matched by prefix.
+var reservedSecretPrefixes = []struct{ prefix, why string }{
+	{"LD_", "the dynamic loader acts on LD_ variables (LD_PRELOAD loads any shared object into every program)"},
+	{"MALLOC_", "the C library's allocator acts on MALLOC_ variables"},
+	{"GIT_", "git reads its configuration and credentials from GIT_ variables, and hero uses them for its own git commands"},
+	{"HERO_", "HERO_ variables are hero's own"},
+	{"PYTHON", "python acts on PYTHON variables at start-up (PYTHONSTARTUP, PYTHONPATH and PYTHONBREAKPOINT run or load code)"},
+	{"PERL5", "perl loads code named by PERL5 variables (PERL5OPT, PERL5LIB, PERL5DB)"},
+}
+
 // ValidateSecretName reports whether name can be a secret: secrets become
-// environment variables in the sandbox, so names follow env var rules.
+// environment variables in the sandbox, so names follow env var rules and
+// may not be one of the reserved names above. The error says why, for the
+// web page and the CLI to show as it is.
 func ValidateSecretName(name string) error {
 	if !secretNameRE.MatchString(name) || len(name) > 255 {
 		return fmt.Errorf("invalid secret name %q: use an environment variable name, upper-case letters, digits and _ and not starting with a digit (like GITHUB_TOKEN)", name)
+	}
+	why, reserved := reservedSecretNames[name]
+	for _, r := range reservedSecretPrefixes {
+		if !reserved && strings.HasPrefix(name, r.prefix) {
+			why, reserved = r.why, true
+		}
+	}
+	if reserved {
+		return fmt.Errorf("invalid secret name %q: the name is reserved because %s; choose another name", name, why)
 	}
 	return nil
 }

@@ -207,7 +207,9 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 	if err := os.MkdirAll(p.baseDir, 0o700); err != nil {
 		return nil, fmt.Errorf("bwrap provider: create base dir: %w", err)
 	}
-	help, _ := exec.Command(p.bwrap, "--help").CombinedOutput()
+	helpCmd := exec.Command(p.bwrap, "--help")
+	helpCmd.Env = hostEnv()
+	help, _ := helpCmd.CombinedOutput()
 	p.disableUserns = strings.Contains(string(help), "--disable-userns")
 	p.staticArgs = p.systemArgs()
 	p.rootlessCaller = os.Geteuid() != 0
@@ -240,6 +242,16 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 		p.log.Warn("sandbox limits via rlimits; process count is not enforced (hero is not root and cgroups are not writable)")
 	}
 	return p, nil
+}
+
+// hostEnv is the whole environment of every process this package starts
+// on the host (bwrap, prlimit). It is fixed on purpose: neither a Spec's or
+// Cmd's variables nor hero's own environment reach a process that runs
+// before the sandbox exists, where the dynamic loader and libc would honour
+// LD_PRELOAD, GCONV_PATH, MALLOC_* and the like. Commands get their
+// environment inside the sandbox only (Sandbox.envArgs).
+func hostEnv() []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
 }
 
 // defaultPATH is the PATH inside sandboxes: the usual directories plus the
@@ -412,7 +424,7 @@ func (p *Provider) Health(ctx context.Context) error {
 	args := append([]string{}, p.staticArgs...)
 	args = append(args, "--tmpfs", "/tmp", "--", "true")
 	cmd := exec.CommandContext(ctx, p.bwrap, args...)
-	cmd.Env = []string{"PATH=" + p.path}
+	cmd.Env = hostEnv()
 	if p.unprivileged {
 		cmd.SysProcAttr = credentials(p.uidBase, p.uidBase)
 	}

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -155,6 +156,8 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 		"--remount-ro", "/",
 		"--chdir", path.Join(sandbox.WorkspaceRoot, rel),
 		"--info-fd", "3", "--block-fd", "4",
+		// The command's environment, read by bwrap from fd 5 (see envArgs).
+		"--args", "5",
 		"--")
 	args = append(args, c.Args...)
 
@@ -169,6 +172,13 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 		return sandbox.Result{}, fmt.Errorf("exec %s: %w", c.Args[0], err)
 	}
 	defer blockW.Close()
+	envFile, err := s.envArgs(c.Env)
+	if err != nil {
+		infoW.Close()
+		blockR.Close()
+		return sandbox.Result{}, fmt.Errorf("exec %s: %w", c.Args[0], err)
+	}
+	defer envFile.Close()
 
 	stderrTail := &tailBuffer{max: 2048}
 	bin := s.p.bwrap
@@ -176,7 +186,7 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 		bin, args = args[0], args[1:]
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = s.env(c.Env)
+	cmd.Env = hostEnv()
 	cmd.Stdin = c.Stdin
 	// One lock for both streams: callers often pass the same writer twice.
 	var outMu sync.Mutex
@@ -188,7 +198,7 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 	} else {
 		cmd.Stderr = stderrTail
 	}
-	cmd.ExtraFiles = []*os.File{infoW, blockR}
+	cmd.ExtraFiles = []*os.File{infoW, blockR, envFile}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if s.uid >= 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid), Groups: []uint32{}}
@@ -300,8 +310,8 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 	return res, nil
 }
 
-// env is the command's whole environment: bwrap passes its own environment
-// to the sandbox, which keeps secret values out of any argv.
+// env is the command's whole environment inside the sandbox: hero's fixed
+// variables, then Spec.Env, then Cmd.Env.
 func (s *Sandbox) env(extra map[string]string) []string {
 	m := map[string]string{
 		"PATH":   s.p.path,
@@ -322,6 +332,41 @@ func (s *Sandbox) env(extra map[string]string) []string {
 	}
 	sort.Strings(env)
 	return env
+}
+
+// envArgs returns a file holding bwrap arguments that give the sandboxed
+// command its environment: --clearenv, then --setenv for each variable,
+// NUL-separated, for bwrap's "--args 5".
+//
+// Why not the environment of the bwrap process (as before): bwrap runs on
+// the host, as hero's user, before any namespace exists, so the dynamic
+// loader and libc act on its environment there — a project secret named
+// LD_PRELOAD ran a shared object from the workspace as root on the host.
+// bwrap itself now gets hostEnv and nothing else. Why not --setenv on the
+// command line: argv is world-readable in /proc/PID/cmdline, and these
+// values are secrets. bwrap reads --args from the fd and closes it before
+// the command starts; a memfd needs no writer goroutine and nothing on disk.
+func (s *Sandbox) envArgs(extra map[string]string) (*os.File, error) {
+	var b bytes.Buffer
+	b.WriteString("--clearenv\x00")
+	for _, kv := range s.env(extra) {
+		k, v, _ := strings.Cut(kv, "=")
+		b.WriteString("--setenv\x00" + k + "\x00" + v + "\x00")
+	}
+	fd, err := unix.MemfdCreate("hero-sandbox-env", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("environment memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "hero-sandbox-env")
+	if _, err := f.Write(b.Bytes()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write environment: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write environment: %w", err)
+	}
+	return f, nil
 }
 
 func (s *Sandbox) applyRlimits(pid int) error {
