@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -155,6 +156,10 @@ type StartRequest struct {
 	ThreadRef       string
 	Requester       string
 	RequesterUserID int64
+	// Untrusted: the task quotes text written by people outside the
+	// project (a GitHub issue's title and body). The run then counts as
+	// exposed from its start (see Exposure).
+	Untrusted bool
 }
 
 // Start records a new run and drives it in the background until it ends
@@ -191,6 +196,15 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (*store.Execution,
 		LeaseUntil:      now.Add(e.cfg.LeaseTTL),
 		CreatedAt:       now,
 		UpdatedAt:       now,
+	}
+	if req.Untrusted {
+		// Seed the conversation so the mark survives a restart; the run
+		// scrubs it when it loads it.
+		b, err := json.Marshal(firstConversation(req.Task, true))
+		if err != nil {
+			return nil, fmt.Errorf("start run: encode conversation: %w", err)
+		}
+		ex.Conversation = string(b)
 	}
 	if err := e.cfg.Store.CreateExecution(ctx, ex); err != nil {
 		return nil, fmt.Errorf("start run: record execution: %w", err)

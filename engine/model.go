@@ -37,6 +37,11 @@ type Message struct {
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`   // assistant only
 	ToolCallID string     `json:"tool_call_id,omitempty"` // tool only
 	Name       string     `json:"name,omitempty"`         // tool only: the tool's name
+	// Untrusted marks text written by people outside the project (an
+	// issue quoted in the task, read_issue's output). It stays in the
+	// saved conversation so a resumed run still knows what it has read;
+	// model clients do not send it.
+	Untrusted bool `json:"untrusted,omitempty"`
 }
 
 // ToolCall is the model asking to run a tool. Arguments is the raw JSON

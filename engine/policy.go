@@ -113,7 +113,7 @@ var policyDefaults = []policyDefault{
 	{"git_commit", "", PolicyAllow, RiskLow, "committing in the workspace is allowed"},
 	{"git_push", "", PolicyConfirm, RiskMedium, "pushing a branch needs confirmation"},
 	{"create_pull_request", "", PolicyConfirm, RiskMedium, "opening a pull request needs confirmation"},
-	{"comment", "", PolicyAllow, RiskLow, "commenting is allowed"},
+	{"comment", "", PolicyAllow, RiskLow, "commenting is allowed while the run has read nothing untrusted and the project has no secrets"},
 	{"read_issue", "", PolicyAllow, RiskLow, "reading issues is allowed"},
 	{"read_pull_request", "", PolicyAllow, RiskLow, "reading pull requests is allowed"},
 	{"ask_human", "", PolicyAllow, RiskLow, "asking a question is handled by the engine"},
@@ -203,16 +203,58 @@ func NewPolicy(projectRules []store.PolicyRule) (*Policy, error) {
 	return p, nil
 }
 
+// Exposure is what a run has been exposed to that makes text it posts
+// outside hero riskier: a prompt-injected model that read a secret (in
+// whatever encoding slips past the redactor) posts it in a comment.
+type Exposure struct {
+	// UntrustedText: the run has read text written by people outside the
+	// project (an issue quoted in its task, read_issue's output).
+	UntrustedText bool
+	// Secrets: the project has secrets the run's commands can read.
+	Secrets bool
+}
+
+// why describes the exposure for a confirmation, "" when there is none.
+func (x Exposure) why() string {
+	switch {
+	case x.UntrustedText && x.Secrets:
+		return "the run has read text written outside the project, and the project has secrets"
+	case x.UntrustedText:
+		return "the run has read text written outside the project"
+	case x.Secrets:
+		return "the project has secrets"
+	}
+	return ""
+}
+
+// policyPublishing are the tools that post model-written text where people
+// outside hero read it; the defaults let them run only while the run is
+// unexposed (create_pull_request confirms anyway).
+var policyPublishing = []string{"comment", "create_pull_request"}
+
 // Decide says what to do with a call of tool whose Tool.Subject is subject
-// (the command, path or branch). A project rule decides the action; its
-// risk is never lower than what the defaults would say about the same call,
-// so an approver still sees "high" for an rm -rf a project chose to confirm.
+// (the command, path or branch), for a run exposed to nothing. See
+// DecideFor.
 func (p *Policy) Decide(tool, subject string) PolicyDecision {
+	return p.DecideFor(tool, subject, Exposure{})
+}
+
+// DecideFor says what to do with a call of tool whose Tool.Subject is
+// subject, in a run with exposure x. A project rule decides the action;
+// its risk is never lower than what the defaults would say about the same
+// call, so an approver still sees "high" for an rm -rf a project chose to
+// confirm. Without a project rule, a publishing tool (comment) that the
+// defaults allow is confirmed once the run is exposed.
+func (p *Policy) DecideFor(tool, subject string, x Exposure) PolicyDecision {
 	forms := policyForms(tool, subject)
 	def := policyFirst(p.defaults, tool, forms)
 	d := PolicyDecision{Action: PolicyConfirm, Risk: RiskMedium, Reason: "default policy: unknown tools need confirmation"}
 	if def != nil {
 		d = PolicyDecision{Action: def.Action, Risk: def.risk, Reason: "default policy: " + def.why}
+	}
+	if why := x.why(); why != "" && d.Action == PolicyAllow && slices.Contains(policyPublishing, tool) {
+		d = PolicyDecision{Action: PolicyConfirm, Risk: RiskMedium,
+			Reason: "default policy: " + tool + " posts text outside hero and " + why + " (a project rule can allow it)"}
 	}
 	if r := policyFirst(p.project, tool, forms); r != nil {
 		risk := r.risk

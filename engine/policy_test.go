@@ -362,3 +362,39 @@ func BenchmarkPolicyDecideRunCommand(b *testing.B) {
 		p.Decide("run_command", "cd src && go test -race ./... 2>&1 | tail -n 50")
 	}
 }
+
+func TestPolicyExposureConfirmsPublishing(t *testing.T) {
+	t.Parallel()
+	def, err := NewPolicy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowComments, err := NewPolicy([]store.PolicyRule{{Tool: "comment", Action: PolicyAllow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		p      *Policy
+		tool   string
+		x      Exposure
+		action string
+	}{
+		{"unexposed comment", def, "comment", Exposure{}, PolicyAllow},
+		{"comment after untrusted text", def, "comment", Exposure{UntrustedText: true}, PolicyConfirm},
+		{"comment with secrets", def, "comment", Exposure{Secrets: true}, PolicyConfirm},
+		{"pull request unexposed", def, "create_pull_request", Exposure{}, PolicyConfirm},
+		{"other tools unaffected", def, "write_file", Exposure{UntrustedText: true, Secrets: true}, PolicyAllow},
+		{"project rule wins", allowComments, "comment", Exposure{UntrustedText: true, Secrets: true}, PolicyAllow},
+	}
+	for _, c := range cases {
+		d := c.p.DecideFor(c.tool, "hello", c.x)
+		if d.Action != c.action {
+			t.Errorf("%s: action = %s (%s), want %s", c.name, d.Action, d.Reason, c.action)
+		}
+	}
+	d := def.DecideFor("comment", "hi", Exposure{UntrustedText: true, Secrets: true})
+	if !strings.Contains(d.Reason, "outside the project") || !strings.Contains(d.Reason, "secrets") {
+		t.Errorf("reason = %q, want both exposures named", d.Reason)
+	}
+}

@@ -29,6 +29,8 @@ type run struct {
 	limits  Limits
 	policy  *Policy
 	scrub   func(string) string
+	// secrets: the project has secrets (the run's commands can read them).
+	secrets bool
 	sb      sandbox.Sandbox
 	forge   Forge
 	conv    []Message
@@ -122,6 +124,7 @@ func (r *run) execute(serverCtx, runCtx context.Context) error {
 		return r.end(serverCtx, store.StatusFailed, "", fmt.Sprintf("load project secrets: %v", err))
 	}
 	r.scrub = e.cfg.Redact(secrets)
+	r.secrets = len(secrets) > 0
 
 	if err := r.loadConversation(); err != nil {
 		return r.end(serverCtx, store.StatusFailed, "", err.Error())
@@ -186,19 +189,98 @@ func (r *run) stopped(serverCtx, runCtx context.Context) (string, bool) {
 }
 
 // loadConversation restores the persisted conversation or starts a new
-// one from the task.
+// one from the task. A restored one is scrubbed again: it may be the one
+// Start seeded from the raw task, and secrets may have been added since.
 func (r *run) loadConversation() error {
 	if r.ex.Conversation != "" {
 		if err := json.Unmarshal([]byte(r.ex.Conversation), &r.conv); err != nil {
 			return fmt.Errorf("the saved conversation of run %s is unreadable: %v", r.ex.ID, err)
 		}
+		for i := range r.conv {
+			m := &r.conv[i]
+			m.Content = r.scrub(m.Content)
+			for j := range m.ToolCalls {
+				m.ToolCalls[j].Arguments = scrubArguments(r.scrub, m.ToolCalls[j].Arguments)
+			}
+		}
 		return nil
 	}
-	r.conv = []Message{
-		{Role: RoleSystem, Content: systemPrompt},
-		{Role: RoleUser, Content: r.scrub(r.ex.Task)},
-	}
+	r.conv = firstConversation(r.scrub(r.ex.Task), false)
 	return nil
+}
+
+// firstConversation is the conversation a run starts with.
+func firstConversation(task string, untrusted bool) []Message {
+	return []Message{
+		{Role: RoleSystem, Content: systemPrompt},
+		{Role: RoleUser, Content: task, Untrusted: untrusted},
+	}
+}
+
+// exposure says what the run has been exposed to (see Exposure).
+func (r *run) exposure() Exposure {
+	x := Exposure{Secrets: r.secrets}
+	for i := range r.conv {
+		if r.conv[i].Untrusted {
+			x.UntrustedText = true
+			break
+		}
+	}
+	return x
+}
+
+// scrubArguments scrubs a tool call's raw JSON arguments: every string in
+// them (keys too) goes through scrub, so a secret the model writes into a
+// comment, a pull request or a commit message is replaced before any tool
+// sees it, and the saved conversation never holds it. Arguments without a
+// secret are returned unchanged (byte for byte, so a confirmation bound to
+// them still matches after a restart); malformed JSON is scrubbed as text.
+func scrubArguments(scrub func(string) string, raw string) string {
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return scrub(raw)
+	}
+	changed := false
+	v = scrubValue(scrub, v, &changed)
+	if !changed {
+		return raw
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return scrub(raw)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func scrubValue(scrub func(string) string, v any, changed *bool) any {
+	switch t := v.(type) {
+	case string:
+		s := scrub(t)
+		if s != t {
+			*changed = true
+		}
+		return s
+	case []any:
+		for i := range t {
+			t[i] = scrubValue(scrub, t[i], changed)
+		}
+		return t
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			sk := scrub(k)
+			if sk != k {
+				*changed = true
+			}
+			out[sk] = scrubValue(scrub, e, changed)
+		}
+		return out
+	}
+	return v
 }
 
 // loop is the tool loop. It returns how the run ended.
@@ -215,7 +297,7 @@ func (r *run) loop(ctx context.Context) (status, summary, errText string) {
 				if err != nil {
 					return store.StatusFailed, "", err.Error()
 				}
-				r.conv = append(r.conv, Message{Role: RoleTool, ToolCallID: tc.ID, Name: tc.Name, Content: out})
+				r.conv = append(r.conv, Message{Role: RoleTool, ToolCallID: tc.ID, Name: tc.Name, Content: out, Untrusted: r.e.tools[tc.Name].Untrusted})
 				if err := r.save(ctx, "conversation", "steps"); err != nil {
 					return store.StatusFailed, "", err.Error()
 				}
@@ -247,6 +329,9 @@ func (r *run) loop(ctx context.Context) (status, summary, errText string) {
 		msg := resp.Message
 		msg.Role = RoleAssistant
 		msg.Content = r.scrub(msg.Content)
+		for i := range msg.ToolCalls {
+			msg.ToolCalls[i].Arguments = scrubArguments(r.scrub, msg.ToolCalls[i].Arguments)
+		}
 		r.conv = append(r.conv, msg)
 		if err := r.save(ctx, "conversation", "tokens_in", "tokens_out", "cost_usd", "cost_known"); err != nil {
 			return store.StatusFailed, "", err.Error()
@@ -423,7 +508,7 @@ func (r *run) callTool(ctx context.Context, tc ToolCall) (string, *Outcome, erro
 		return modelErr(err.Error())
 	}
 	action = r.scrub(action)
-	d := r.policy.Decide(tc.Name, subject)
+	d := r.policy.DecideFor(tc.Name, subject, r.exposure())
 	if d.Action == "deny" {
 		return modelErr(fmt.Sprintf("%s is not allowed in this project (%s). Do not retry it; choose another way or finish.", action, d.Reason))
 	}

@@ -22,6 +22,10 @@ type Tool struct {
 	// Mutating tools change the workspace or the outside world; their
 	// confidence is checked against the project's uncertainty threshold.
 	Mutating bool
+	// Untrusted tools return text written by people outside the project
+	// (issue and pull request conversations). Once a run has read such
+	// text, tools that post text outside hero ask first (see Exposure).
+	Untrusted bool
 	// Subject returns the text policy patterns are matched against (the
 	// command for run_command, the path for file tools, the branch for
 	// git_push) and a one-line description of the exact action for a

@@ -50,7 +50,9 @@ type spec[T any] struct {
 	name     string
 	desc     string
 	mutating bool
-	params   []param
+	// untrusted: the output was written by people outside the project.
+	untrusted bool
+	params    []param
 	// validate runs after decoding: it cleans paths and checks values
 	// (it may change *T).
 	validate func(*T) error
@@ -80,6 +82,7 @@ func (s spec[T]) tool() engine.Tool {
 		Description: s.desc,
 		Parameters:  a.schema(),
 		Mutating:    s.mutating,
+		Untrusted:   s.untrusted,
 		Subject: func(raw json.RawMessage) (string, string, error) {
 			v, err := parse(raw)
 			if err != nil {

@@ -647,6 +647,7 @@ func (s *Service) start(ctx context.Context, th Thread, proj *store.Project, tas
 	}
 	_, err := s.cfg.Engine.Start(runCtx, engine.StartRequest{
 		Project: proj, Task: task, Surface: s.Name(), ThreadRef: th.String(), Requester: who, RequesterUserID: uid,
+		Untrusted: true, // every task quotes the issue or pull request as its author wrote it
 	})
 	if err != nil {
 		if errors.Is(err, engine.ErrDraining) {

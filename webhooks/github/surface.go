@@ -309,7 +309,7 @@ func (st *progress) render() string {
 		switch c.Status {
 		case store.ConfirmPending:
 			fmt.Fprintf(&b, "**Needs approval** · `%s` · risk: **%s**\n", c.ID, orDash(c.Risk))
-			fmt.Fprintf(&b, "> %s\n", clipLine(c.Action, 500))
+			fmt.Fprintf(&b, "> %s\n", clipLine(c.Action, 2000)) // a pull request's description is in it
 			if c.Reason != "" {
 				fmt.Fprintf(&b, "> _why:_ %s\n", clipLine(c.Reason, 300))
 			}
