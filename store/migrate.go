@@ -298,6 +298,7 @@ func (db *DB) migrations() *migrate.Migrations {
 			}
 			return nil
 		}},
+		{"20261201000001", "limits: once keys (courtesy replies, replayed webhooks) and counted attempts (link codes)", db.tables(schemaLimits)},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

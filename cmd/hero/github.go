@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"github.com/hero-dev/hero/inbox"
@@ -43,6 +44,13 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		RunContext:       workCtx,
 		Log:              a.log,
 	}
+	if v := env("GITHUB_COURTESY_PER_HOUR"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("GITHUB_COURTESY_PER_HOUR must be a positive number of replies, got %q", v)
+		}
+		cfg.CourtesyPerHour = n
+	}
 	for _, l := range strings.Split(env("GITHUB_ALLOWLIST"), ",") {
 		if l = strings.TrimSpace(l); l != "" {
 			cfg.AllowList = append(cfg.AllowList, l)
@@ -64,6 +72,15 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		}
 	}
 	a.engine.AddSurface(svc)
+	s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "hero_github_courtesy_replies_dropped_total",
+		Help: "Replies to strangers on GitHub dropped by this replica: over GITHUB_COURTESY_PER_HOUR or queue full.",
+	}, func() float64 { return float64(svc.CourtesyDropped()) }))
+	go func() {
+		if err := svc.Run(workCtx); err != nil {
+			a.log.Error("github courtesy replies stopped", "err", err)
+		}
+	}()
 	a.forge = svc.Forge
 	a.ws.tokenFor = svc.CloneToken
 	a.ws.branchFor = svc.WorkBranch

@@ -90,6 +90,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // content-creating requests (POST, PATCH, PUT, DELETE) by pace, as GitHub
 // asks integrations to, and holds every request while a limit is known to
 // be exhausted.
+//
+// Writes go in two lanes. Work for trusted people reserves the next free
+// slot at once. Courtesy writes (replies to strangers, which anyone can
+// trigger in bulk) take a slot only when no trusted write holds one, so a
+// member's 👀 waits at most one pace behind them, never behind a backlog.
 type rateLimiter struct {
 	base    http.RoundTripper
 	pace    time.Duration
@@ -109,17 +114,57 @@ func newRateLimiter(base http.RoundTripper, pace, maxWait time.Duration) *rateLi
 	return &rateLimiter{base: base, pace: pace, maxWait: maxWait, retries: 2, now: time.Now}
 }
 
+// laneKey marks a request's context with its lane.
+type laneKey struct{}
+
+// courtesyLane marks ctx's writes as courtesy: they yield to every other
+// write (see rateLimiter).
+func courtesyLane(ctx context.Context) context.Context {
+	return context.WithValue(ctx, laneKey{}, true)
+}
+
+func isCourtesy(ctx context.Context) bool {
+	b, _ := ctx.Value(laneKey{}).(bool)
+	return b
+}
+
 func (l *rateLimiter) before(ctx context.Context, method string) error {
+	write := method != http.MethodGet && method != http.MethodHead && l.pace > 0
+	if write && isCourtesy(ctx) {
+		return l.beforeCourtesy(ctx)
+	}
 	l.mu.Lock()
 	now := l.now()
 	at := l.blocked
-	if method != http.MethodGet && method != http.MethodHead && l.pace > 0 {
+	if write {
 		slot := later(now, l.nextWrite)
 		l.nextWrite = slot.Add(l.pace)
 		at = later(at, slot)
 	}
 	l.mu.Unlock()
-	d := at.Sub(now)
+	return l.wait(ctx, at.Sub(now))
+}
+
+// beforeCourtesy waits until the write slot is free now, then takes it;
+// a trusted write that reserved the slot meanwhile goes first.
+func (l *rateLimiter) beforeCourtesy(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		now := l.now()
+		at := later(l.blocked, l.nextWrite)
+		if !at.After(now) {
+			l.nextWrite = now.Add(l.pace)
+			l.mu.Unlock()
+			return nil
+		}
+		l.mu.Unlock()
+		if err := l.wait(ctx, at.Sub(now)); err != nil {
+			return err
+		}
+	}
+}
+
+func (l *rateLimiter) wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}

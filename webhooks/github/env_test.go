@@ -109,7 +109,9 @@ func newEnv(t *testing.T, db *store.DB, api *githubtest.Server, eng Engine, repo
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	courtesyDone := make(chan struct{})
+	go func() { defer close(courtesyDone); svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; <-courtesyDone })
 	e.ctx = ctx
 	intake, err := NewIntake([]byte(testSecret), store.NewInboxWriter(db, 0, 0), w.Kick, nil)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
@@ -39,6 +40,8 @@ type Store interface {
 	SetRedeliveryStatus(ctx context.Context, guid, status, lastError string) error
 	RearmRedelivery(ctx context.Context, guid string, deliveryID int64, attemptAt time.Time) (bool, error)
 	DeliveryReceived(ctx context.Context, source, deliveryID string) (bool, error)
+	ClaimOnce(ctx context.Context, kind, key, owner string, at time.Time) (string, error)
+	CountOnce(ctx context.Context, kind string, since time.Time) (int, error)
 }
 
 // Engine is the part of the engine the GitHub surface drives;
@@ -50,8 +53,8 @@ type Engine interface {
 	Steer(ctx context.Context, executionID, by string, byUserID int64, body string) error
 }
 
-// DefaultUntrustedReply is posted (once per triggering comment) when
-// someone without write access asks hero for work.
+// DefaultUntrustedReply is posted when someone without write access asks
+// hero for work: once per person, issue and day, within CourtesyPerHour.
 const DefaultUntrustedReply = "Thanks for the suggestion! hero only starts work for the repository's owners, members and collaborators, so a maintainer will need to ask for this."
 
 // Config configures a Service. Zero values take the defaults noted.
@@ -77,6 +80,10 @@ type Config struct {
 	// UntrustedReply is the polite answer to untrusted requesters
 	// (DefaultUntrustedReply when empty).
 	UntrustedReply string
+	// CourtesyPerHour caps the replies to strangers (UntrustedReply and
+	// UnknownRepoReply) across all repositories and replicas; more are
+	// dropped with a log line (default 30; GITHUB_COURTESY_PER_HOUR).
+	CourtesyPerHour int
 	// UnknownRepoReply, when set, answers a call from a repository that
 	// is no hero project with how to add it (otherwise: a log line).
 	UnknownRepoReply bool
@@ -104,12 +111,15 @@ type Config struct {
 // Service is the GitHub surface: it handles deliveries, reports runs, and
 // publishes their work.
 type Service struct {
-	cfg   Config
-	rl    *rateLimiter
-	log   *slog.Logger
-	mu    sync.Mutex
-	runs  map[string]*progress // by execution id
-	hosts []string
+	cfg  Config
+	rl   *rateLimiter
+	log  *slog.Logger
+	mu   sync.Mutex
+	runs map[string]*progress // by execution id
+	// courtesyQ holds replies to strangers for Run to send.
+	courtesyQ       chan courtesyReply
+	courtesyDropped atomic.Uint64
+	hosts           []string
 	// mention matches "@handle" as a whole word; group 1 is the mention.
 	mention *regexp.Regexp
 }
@@ -134,6 +144,9 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.UntrustedReply == "" {
 		cfg.UntrustedReply = DefaultUntrustedReply
 	}
+	if cfg.CourtesyPerHour <= 0 {
+		cfg.CourtesyPerHour = 30
+	}
 	if cfg.EditInterval <= 0 {
 		cfg.EditInterval = 2 * time.Second
 	}
@@ -151,7 +164,8 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, log: cfg.Log.With("surface", "github"), runs: map[string]*progress{}}
+	s := &Service{cfg: cfg, log: cfg.Log.With("surface", "github"), runs: map[string]*progress{},
+		courtesyQ: make(chan courtesyReply, courtesyQueue)}
 	s.mention = regexp.MustCompile(`(?i)(?:^|[^\w@/-])(@` + regexp.QuoteMeta(cfg.Handle) + `)(?:[^\w-]|$)`)
 	s.rl = newRateLimiter(cfg.Transport, cfg.WritePace, cfg.MaxRateWait)
 	if _, err := newClient(cfg.APIURL, s.rl, nil); err != nil {
@@ -470,14 +484,14 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 	s.rememberInstallation(repo, p)
 	th := Thread{Repo: repo, Number: req.number, CommentID: c.ID, ReviewComment: req.review}
 	if proj == nil {
-		return s.unknownRepo(ctx, log, th)
+		return s.unknownRepo(ctx, log, th, c.User.Login)
 	}
 	if !s.trusted(c.User, c.AuthorAssociation) {
 		log.Info("untrusted author asked hero for work", "login", c.User.Login, "association", c.AuthorAssociation)
 		if req.plain {
 			return nil // a review remark that did not call hero: no reply
 		}
-		return s.reply(ctx, th, "@"+c.User.Login+" "+s.cfg.UntrustedReply)
+		return s.courtesy(ctx, log, th, c.User.Login, "@"+c.User.Login+" "+s.cfg.UntrustedReply)
 	}
 	// 👀 first: the person sees at once that hero has it.
 	if err := s.react(ctx, th, "eyes"); err != nil {
@@ -610,7 +624,7 @@ func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload
 	s.rememberInstallation(repo, p)
 	th := Thread{Repo: repo, Number: p.Issue.Number}
 	if proj == nil {
-		return s.unknownRepo(ctx, log, th)
+		return s.unknownRepo(ctx, log, th, p.Sender.Login)
 	}
 	if ex, _ := s.threadRun(ctx, th, proj, "", true); ex != nil {
 		return nil // already working on it
@@ -632,12 +646,12 @@ func (s *Service) rememberInstallation(repo Repo, p *eventPayload) {
 	}
 }
 
-func (s *Service) unknownRepo(ctx context.Context, log *slog.Logger, th Thread) error {
+func (s *Service) unknownRepo(ctx context.Context, log *slog.Logger, th Thread, login string) error {
 	log.Info("github repository is not a hero project; add it with `hero project add NAME --repo URL`", "repo", th.Repo.String())
 	if !s.cfg.UnknownRepoReply {
 		return nil
 	}
-	return s.reply(ctx, th, fmt.Sprintf("hero does not know %s yet. An admin can add it with `hero project add <name> --repo https://%s/%s`.", th.Repo, s.hosts[0], th.Repo))
+	return s.courtesy(ctx, log, th, login, fmt.Sprintf("hero does not know %s yet. An admin can add it with `hero project add <name> --repo https://%s/%s`.", th.Repo, s.hosts[0], th.Repo))
 }
 
 func (s *Service) start(ctx context.Context, th Thread, proj *store.Project, task, who string, uid int64) error {
