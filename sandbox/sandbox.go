@@ -40,10 +40,19 @@ var (
 	ErrClosed = errors.New("sandbox is closed")
 	// ErrNotFound: the file or directory does not exist.
 	ErrNotFound = fs.ErrNotExist
+	// ErrNotRegularFile: ReadFile or WriteFile met a directory, named
+	// pipe, socket or device; the message says which. It also matches
+	// fs.ErrInvalid.
+	ErrNotRegularFile error = notRegularFile{}
 	// ErrUnavailable: the provider cannot create sandboxes on this machine
 	// (e.g. bubblewrap is not installed); the message says how to fix it.
 	ErrUnavailable = errors.New("sandbox provider unavailable")
 )
+
+type notRegularFile struct{}
+
+func (notRegularFile) Error() string        { return "not a regular file" }
+func (notRegularFile) Is(target error) bool { return target == fs.ErrInvalid }
 
 // Limits caps what commands may consume. Zero means the provider default.
 // The local provider enforces MemoryBytes and Processes for the sandbox as a

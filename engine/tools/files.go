@@ -72,6 +72,11 @@ func readFileTool() engine.Tool {
 			if info.IsDir {
 				return "", fmt.Errorf("read_file: %s is a directory; use list_files to see what it contains", a.Path)
 			}
+			if !info.Mode.IsRegular() {
+				// A pipe or socket has no content to read (and the sandbox
+				// refuses it anyway, which also covers a swap after Stat).
+				return "", fmt.Errorf("read_file: %s is %s, not a regular file; only regular files can be read", a.Path, specialKind(info.Mode))
+			}
 			var data []byte
 			if info.Size > headReadAbove {
 				data, err = headBytes(ctx, sb, a.Path, readLimit+1)
@@ -105,6 +110,21 @@ func readFileTool() engine.Tool {
 				data[:cut], cut, size, lines, lines+1, lines+2000, a.Path), nil
 		},
 	}.tool()
+}
+
+// specialKind names a non-regular, non-directory file type.
+func specialKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "a special file"
 }
 
 // headBytes reads the first n bytes of a file with `head -c`, for files too

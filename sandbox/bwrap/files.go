@@ -87,31 +87,19 @@ func (s *Sandbox) prepare(ctx context.Context, op, p string) (string, func(), er
 	return rel, s.end, nil
 }
 
-// ReadFile returns a file's contents.
+// ReadFile returns a file's contents; a path that is not a regular file
+// is refused with sandbox.ErrNotRegularFile.
 func (s *Sandbox) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	rel, done, err := s.prepare(ctx, "read", p)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	// O_NONBLOCK: a FIFO planted by a command must not hang the reader.
-	fd, err := s.open(rel, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	f, err := s.openRegular("read", p, rel, unix.O_RDONLY)
 	if err != nil {
-		return nil, mapErr("read", p, err)
+		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, mapErr("read", p, err)
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG:
-	case unix.S_IFDIR:
-		return nil, fmt.Errorf("read %q: is a directory", p)
-	default:
-		return nil, fmt.Errorf("read %q: not a regular file", p)
-	}
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read %q: %w", p, err)
@@ -119,7 +107,52 @@ func (s *Sandbox) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	return data, nil
 }
 
-// WriteFile creates or truncates a file, creating parent directories.
+// openRegular opens an existing regular file for I/O. The path is resolved
+// once, to an O_PATH descriptor that pins the inode; the type is checked on
+// that descriptor, and only a regular file is then opened for reading or
+// writing, through /proc/self/fd. So a named pipe, socket or device planted
+// by a command is never opened (no hang on a FIFO, no side effect of
+// opening a device), and nothing can be swapped in between check and open.
+func (s *Sandbox) openRegular(op, p, rel string, flags int) (*os.File, error) {
+	pfd, err := s.open(rel, unix.O_PATH, 0)
+	if err != nil {
+		return nil, mapErr(op, p, err)
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return nil, mapErr(op, p, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%s %q: is %s: %w", op, p, kindOf(st.Mode), sandbox.ErrNotRegularFile)
+	}
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), flags|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, mapErr(op, p, err)
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// kindOf names a non-regular file type for messages ("a named pipe").
+func kindOf(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFIFO:
+		return "a named pipe"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "a device"
+	case unix.S_IFLNK:
+		return "a symbolic link"
+	}
+	return "a special file"
+}
+
+// WriteFile creates or truncates a file, creating parent directories; an
+// existing path that is not a regular file is refused with
+// sandbox.ErrNotRegularFile.
 func (s *Sandbox) WriteFile(ctx context.Context, p string, data []byte, perm fs.FileMode) error {
 	rel, done, err := s.prepare(ctx, "write", p)
 	if err != nil {
@@ -135,22 +168,26 @@ func (s *Sandbox) WriteFile(ctx context.Context, p string, data []byte, perm fs.
 	if err := s.mkdirAll(path.Dir(rel)); err != nil {
 		return mapErr("write", p, err)
 	}
-	fd, err := s.open(rel, unix.O_WRONLY|unix.O_CREAT|unix.O_NONBLOCK, uint32(perm.Perm()))
-	if err != nil {
+	var f *os.File
+	// A new file is created exclusively (O_EXCL does not follow a final
+	// symlink); an existing one is opened only if it is a regular file.
+	fd, err := s.open(rel, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, uint32(perm.Perm()))
+	switch {
+	case err == nil:
+		f = os.NewFile(uintptr(fd), p)
+	case errors.Is(err, unix.EEXIST):
+		if f, err = s.openRegular("write", p, rel, unix.O_WRONLY); err != nil {
+			return err
+		}
+	default:
 		return mapErr("write", p, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		_ = unix.Close(fd)
-		return fmt.Errorf("write %q: not a regular file", p)
-	}
-	if err := unix.Ftruncate(fd, 0); err != nil {
-		_ = unix.Close(fd)
+	if err := f.Truncate(0); err != nil {
+		f.Close()
 		return fmt.Errorf("write %q: %w", p, err)
 	}
-	f := os.NewFile(uintptr(fd), p)
 	if s.uid >= 0 {
-		_ = unix.Fchown(fd, s.uid, s.gid)
+		_ = f.Chown(s.uid, s.gid)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
