@@ -5,6 +5,8 @@ PKGS  ?= ./...
 BIN   := bin/hero
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# What the embedded default (`hero serve` with a local sandbox) needs on the host.
+RUN_DEPS := git bwrap
 
 .PHONY: help run build test test-quick bench lint deps clean
 
@@ -14,7 +16,9 @@ help: ## show this help
 build: ## build bin/hero
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/hero
 
-run: build ## start `hero serve` on the embedded defaults (SQLite + local sandbox in ./data)
+run: build ## install the local sandbox's packages when missing, then start `hero serve` on the embedded defaults (SQLite + local sandbox in ./data)
+	@# Without them hero still serves (settings page, chat) and /readyz says what is missing.
+	scripts/install-deps.sh $(RUN_DEPS) || echo "make run: could not install $(RUN_DEPS); starting without a working sandbox" >&2
 	./$(BIN) serve
 
 deps: ## install the system packages the tests need (bubblewrap, MariaDB, git, Chromium) when missing

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages hero's tests need when they are missing.
+# Installs the system packages hero needs (`make run`: git bwrap) and its
+# tests need (`make test`) when they are missing.
 # Idempotent: a machine that already has them is left alone. Needs root
 # (or sudo) only when something is actually missing.
 #
@@ -23,7 +24,17 @@ done
 
 echo "install-deps: installing ${pkgs[*]}" >&2
 sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null; then
+    echo "install-deps: ${pkgs[*]} missing and this is not root (and there is no sudo): run as root: apt-get install ${pkgs[*]}" >&2
+    exit 1
+  fi
+  sudo="sudo"
+fi
+if ! command -v apt-get >/dev/null; then
+  echo "install-deps: ${pkgs[*]} missing and there is no apt-get here: install them with this system's package manager" >&2
+  exit 1
+fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null
 # The Debian mariadb-server package tries to start a system service; the

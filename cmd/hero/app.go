@@ -35,8 +35,11 @@ type app struct {
 	forge engine.ForgeFunc
 
 	manager *sandbox.Manager
-	engine  *engine.Engine
-	ws      *workspaces
+	// sandboxErr is why the sandbox did not work at start (nil when it
+	// did); the manager's Health says whether it works now.
+	sandboxErr error
+	engine     *engine.Engine
+	ws         *workspaces
 }
 
 // openApp opens the data directory, the keyring and the database, and
@@ -82,8 +85,16 @@ func (a *app) close() {
 // withAgent adds the sandbox manager and the engine. owner names this
 // process in leases; poolSize pre-warms sandboxes (0 for `hero run`).
 func (a *app) withAgent(owner string, poolSize int, observe func(*store.Execution, engine.Event)) error {
-	prov, err := bwrap.New(filepath.Join(a.cfg.DataDir, "sandboxes"), a.log.With("component", "sandbox"))
-	if err != nil {
+	openLocal := func() (sandbox.Provider, error) {
+		return bwrap.New(filepath.Join(a.cfg.DataDir, "sandboxes"), a.log.With("component", "sandbox"))
+	}
+	prov, err := openLocal()
+	if errors.Is(err, sandbox.ErrUnavailable) {
+		// Start anyway: the settings page and chat work, and runs say what
+		// to install. No pool to pre-warm until the sandbox works.
+		a.sandboxErr = fmt.Errorf("local sandbox: %w", err)
+		prov, poolSize = newPendingProvider("local", openLocal, err), 0
+	} else if err != nil {
 		return fmt.Errorf("local sandbox: %w", err)
 	}
 	a.manager, err = sandbox.NewManager(prov, leaseStore{a.db}, sandbox.ManagerConfig{Owner: owner, PoolSize: poolSize}, a.log.With("component", "sandbox"))

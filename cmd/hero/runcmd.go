@@ -63,6 +63,9 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	if err := a.withAgent("terminal-"+fmt.Sprint(os.Getpid()), 0, nil); err != nil {
 		return err
 	}
+	if a.sandboxErr != nil {
+		return fmt.Errorf("%w (scripts/install-deps.sh bwrap installs what the local sandbox needs)", a.sandboxErr)
+	}
 	term := newTerminalSurface(std.out, std.in, std.interactive, who)
 	term.decide = a.engine.Decide
 	a.engine.AddSurface(term)

@@ -55,7 +55,7 @@ func (c inboxCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func newMetrics(running func() float64, db *store.DB) *metrics {
+func newMetrics(running func() float64, db *store.DB, sandboxHealth func(context.Context) error) *metrics {
 	m := &metrics{
 		reg:     prometheus.NewRegistry(),
 		runs:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hero_runs_finished_total", Help: "Runs that ended, by status."}, []string{"status"}),
@@ -68,6 +68,14 @@ func newMetrics(running func() float64, db *store.DB) *metrics {
 	m.reg.MustRegister(m.runs, m.steps, m.tokens, m.costUSD, m.asked, m.decided,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hero_runs_active", Help: "Runs this replica is driving."}, running),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hero_sandbox_available", Help: "1 when runs can get a sandbox on this replica, 0 when not (see /readyz for why)."}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if sandboxHealth(ctx) != nil {
+				return 0
+			}
+			return 1
+		}),
 		inboxCollector{db: db, desc: prometheus.NewDesc("hero_inbox_deliveries", "Platform deliveries in the inbox, by status (failed = parked after its last attempt).", []string{"status"}, nil)},
 	)
 	return m
@@ -99,7 +107,11 @@ type server struct {
 	db      *store.DB
 	engine  *engine.Engine
 	metrics *metrics
-	ready   func(ctx context.Context) error
+	// ready fails when the server cannot serve at all (the database).
+	ready func(ctx context.Context) error
+	// sandboxHealth fails when runs cannot get a sandbox; the server still
+	// serves the settings page and chat, so /readyz reports it with 200.
+	sandboxHealth func(ctx context.Context) error
 	// mounts add the routes of the configured integrations (GitHub,
 	// Slack, Discord, the settings page).
 	mounts []func(mux *http.ServeMux)
@@ -120,7 +132,12 @@ func (s *server) routes() *http.ServeMux {
 			fmt.Fprintf(w, "not ready: %v\n", err)
 			return
 		}
+		if err := s.sandboxHealth(ctx); err != nil {
+			fmt.Fprintf(w, "ready, without a sandbox: the settings page and chat work, runs fail until this is fixed\nsandbox: %v\nfix: scripts/install-deps.sh bwrap, or apt-get install bubblewrap\n", err)
+			return
+		}
 		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, "sandbox: ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	for _, mount := range s.mounts {
@@ -188,7 +205,11 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	if err := a.withAgent(owner, cfg.PoolSize, func(ex *store.Execution, ev engine.Event) { m.observe(ex, ev) }); err != nil {
 		return err
 	}
-	m = newMetrics(func() float64 { return float64(a.engine.Running()) }, a.db)
+	m = newMetrics(func() float64 { return float64(a.engine.Running()) }, a.db, a.manager.Health)
+	if a.sandboxErr != nil {
+		a.log.Error("the sandbox does not work on this machine: the server runs (settings page, chat), but every run fails until it is fixed; hero retries without a restart",
+			"err", a.sandboxErr, "fix", "scripts/install-deps.sh bwrap (as root, or with sudo), or apt-get install bubblewrap")
+	}
 	if cfg.OpenAIKey == "" {
 		a.log.Warn("OPENAI_API_KEY is not set: the server runs, but every run will fail until it is")
 	}
@@ -228,12 +249,9 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (HERO_ADDR): %w", cfg.Addr, err)
 	}
-	s := &server{log: a.log, db: a.db, engine: a.engine, metrics: m, ready: func(ctx context.Context) error {
+	s := &server{log: a.log, db: a.db, engine: a.engine, metrics: m, sandboxHealth: a.manager.Health, ready: func(ctx context.Context) error {
 		if err := a.db.Bun().PingContext(ctx); err != nil {
 			return fmt.Errorf("database: %w", err)
-		}
-		if err := a.manager.Health(ctx); err != nil {
-			return fmt.Errorf("sandbox: %w", err)
 		}
 		return nil
 	}}

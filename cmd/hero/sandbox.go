@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hero-dev/hero/sandbox"
+)
+
+// pendingProvider stands in for a sandbox provider that cannot work on
+// this machine yet (bubblewrap missing, a kernel too old), so that
+// `hero serve` still starts: the settings page and chat work, /readyz
+// and every run say what to install. It tries to build the real provider
+// again at most every retryEvery, so installing the missing package
+// needs no restart.
+type pendingProvider struct {
+	name       string
+	open       func() (sandbox.Provider, error)
+	retryEvery time.Duration
+	now        func() time.Time
+
+	mu    sync.Mutex
+	p     sandbox.Provider
+	err   error
+	tried time.Time
+}
+
+// newPendingProvider starts with the error open gave at start-up.
+func newPendingProvider(name string, open func() (sandbox.Provider, error), firstErr error) *pendingProvider {
+	return &pendingProvider{name: name, open: open, retryEvery: 10 * time.Second, now: time.Now, err: firstErr, tried: time.Now()}
+}
+
+func (r *pendingProvider) get() (sandbox.Provider, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.p != nil {
+		return r.p, nil
+	}
+	if r.now().Sub(r.tried) >= r.retryEvery {
+		r.tried = r.now()
+		r.p, r.err = r.open()
+		if r.p != nil {
+			return r.p, nil
+		}
+	}
+	return nil, r.err
+}
+
+// Name is the provider's name whether or not it works yet, so leases
+// recorded by it stay its own.
+func (r *pendingProvider) Name() string { return r.name }
+
+// Create fails with the set-up error (wrapping sandbox.ErrUnavailable)
+// until the real provider can be built.
+func (r *pendingProvider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	p, err := r.get()
+	if err != nil {
+		return nil, fmt.Errorf("%s sandbox: %w", r.name, err)
+	}
+	return p.Create(ctx, spec)
+}
+
+// Health is the set-up error until the real provider can be built.
+func (r *pendingProvider) Health(ctx context.Context) error {
+	p, err := r.get()
+	if err != nil {
+		return fmt.Errorf("%s sandbox: %w", r.name, err)
+	}
+	return p.Health(ctx)
+}
+
+// Destroy fails while the provider does not work, so orphans' records
+// are kept for a later start.
+func (r *pendingProvider) Destroy(ctx context.Context, id string) error {
+	p, err := r.get()
+	if err != nil {
+		return fmt.Errorf("%s sandbox: %w", r.name, err)
+	}
+	return p.Destroy(ctx, id)
+}
