@@ -80,17 +80,41 @@ func (s *Service) dropCourtesy(log *slog.Logger, why, login string, th Thread) {
 // Prometheus counter reads it).
 func (s *Service) CourtesyDropped() uint64 { return s.courtesyDropped.Load() }
 
-// Run sends courtesy replies until ctx ends. Without it they queue up and
-// are dropped once the queue is full; trusted work does not need it.
+// How long once keys are kept: a courtesy key only matters on its day;
+// a replay key as long as a replay is plausible (GitHub lets people
+// redeliver for 3 days; a captured body can be resent any time, but
+// after a month hero's answer to it has long been visible).
+const (
+	keepCourtesy = 48 * time.Hour
+	keepReplay   = 30 * 24 * time.Hour
+)
+
+// Run sends courtesy replies and prunes old once keys (hourly) until ctx
+// ends. Without it courtesy replies queue up and are dropped once the
+// queue is full; trusted work does not need it.
 func (s *Service) Run(ctx context.Context) error {
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	s.prune(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-prune.C:
+			s.prune(ctx)
 		case r := <-s.courtesyQ:
 			if err := s.reply(courtesyLane(ctx), r.thread, r.body); err != nil && ctx.Err() == nil {
 				s.log.Warn("courtesy reply failed", "issue", r.thread.String(), "err", err)
 			}
+		}
+	}
+}
+
+func (s *Service) prune(ctx context.Context) {
+	now := s.cfg.Now()
+	for kind, keep := range map[string]time.Duration{onceCourtesy: keepCourtesy, onceReplay: keepReplay} {
+		if _, err := s.cfg.Store.PruneLimits(ctx, kind, now.Add(-keep)); err != nil && ctx.Err() == nil {
+			s.log.Warn("prune old once keys", "kind", kind, "err", err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ func strangerComment(t *testing.T, login string, issue int, commentID int64) []b
 	return fixture(t, "issue_comment.created.json", map[string]any{
 		"comment.body": "@hero please rewrite it in Rust", "comment.author_association": "NONE",
 		"comment.user.login": login, "comment.user.type": "User", "comment.id": commentID, "issue.number": issue,
+		"comment.updated_at": freshTime(),
 	})
 }
 

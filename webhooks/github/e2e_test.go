@@ -116,6 +116,7 @@ func (e *e2e) comment(id string, commentID int64, login, assoc, body string) {
 	payload := fixture(e.t, "issue_comment.created.json", map[string]any{
 		"repository.html_url": e.git.RepoURL("Codertocat", "Hello-World"),
 		"comment.id":          commentID, "comment.body": body, "comment.user.login": login, "comment.author_association": assoc,
+		"comment.updated_at": freshTime(),
 	})
 	if code := e.deliver("issue_comment", id, payload); code != 202 {
 		e.t.Fatalf("delivery %s: status %d", id, code)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,10 +43,20 @@ func (e *env) stored(id string) int {
 
 func (e *env) rec() *recordingEngine { return e.eng.(*recordingEngine) }
 
+// mentionComment is a new comment (its own updated_at, so it is not a
+// replay of an earlier one: see replay.go).
 func mentionComment(t *testing.T, body, assoc, login, typ string) []byte {
 	return fixture(t, "issue_comment.created.json", map[string]any{
 		"comment.body": body, "comment.author_association": assoc, "comment.user.login": login, "comment.user.type": typ,
+		"comment.updated_at": freshTime(),
 	})
+}
+
+var clockTicks atomic.Int64
+
+// freshTime is a timestamp no other payload of the test run carries.
+func freshTime() string {
+	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(clockTicks.Add(1)) * time.Second).Format(time.RFC3339)
 }
 
 func TestIntakeRequiresSecret(t *testing.T) {

@@ -19,6 +19,7 @@ func reviewPayload(t *testing.T, repoURL string, number int, head, author string
 	return fixture(t, "testdata/pull_request_review_comment.created.json", map[string]any{
 		"repository.html_url": repoURL, "pull_request.number": number, "pull_request.head.ref": head, "pull_request.user.login": author,
 		"comment.id": commentID, "comment.body": body, "comment.user.login": login, "comment.author_association": assoc,
+		"comment.updated_at": freshTime(),
 	})
 }
 
@@ -131,7 +132,7 @@ func TestReviewTriggers(t *testing.T) {
 	e.api.AddPull(githubtest.PullRequest{Repo: "Codertocat/Hello-World", Number: 3, Head: "changes", Base: "main", Author: "Codertocat", Title: "Other"})
 	review := func(number int, head, author, login, assoc, body string, edits map[string]any) []byte {
 		m := map[string]any{"pull_request.number": number, "pull_request.head.ref": head, "pull_request.user.login": author,
-			"comment.body": body, "comment.user.login": login, "comment.author_association": assoc}
+			"comment.body": body, "comment.user.login": login, "comment.author_association": assoc, "comment.updated_at": freshTime()}
 		for k, v := range edits {
 			m[k] = v
 		}
@@ -140,11 +141,12 @@ func TestReviewTriggers(t *testing.T) {
 	reviewed := func(state string, body any) []byte {
 		return fixture(t, "testdata/pull_request_review.submitted.json", map[string]any{
 			"pull_request.number": 2, "pull_request.head.ref": own, "pull_request.user.login": "hero-bot",
-			"review.state": state, "review.body": body, "review.user.login": "Codertocat", "review.author_association": "OWNER"})
+			"review.state": state, "review.body": body, "review.user.login": "Codertocat", "review.author_association": "OWNER",
+			"review.submitted_at": freshTime()})
 	}
 	onPull := func(number int, body string) []byte {
 		return fixture(t, "issue_comment.created.json", map[string]any{"issue.number": number, "issue.pull_request": map[string]any{"url": "x"},
-			"comment.body": body, "comment.user.login": "Codertocat", "comment.author_association": "OWNER"})
+			"comment.body": body, "comment.user.login": "Codertocat", "comment.author_association": "OWNER", "comment.updated_at": freshTime()})
 	}
 	cases := []struct {
 		event, id string

@@ -42,6 +42,7 @@ type Store interface {
 	DeliveryReceived(ctx context.Context, source, deliveryID string) (bool, error)
 	ClaimOnce(ctx context.Context, kind, key, owner string, at time.Time) (string, error)
 	CountOnce(ctx context.Context, kind string, since time.Time) (int, error)
+	PruneLimits(ctx context.Context, kind string, before time.Time) (int64, error)
 }
 
 // Engine is the part of the engine the GitHub surface drives;
@@ -227,6 +228,8 @@ type (
 		Name     string  `json:"name"`
 	}
 	issue struct {
+		ID                int64     `json:"id"`
+		UpdatedAt         string    `json:"updated_at"`
 		Number            int       `json:"number"`
 		Title             string    `json:"title"`
 		Body              string    `json:"body"`
@@ -236,6 +239,7 @@ type (
 	}
 	comment struct {
 		ID                int64   `json:"id"`
+		UpdatedAt         string  `json:"updated_at"`
 		Body              string  `json:"body"`
 		User              account `json:"user"`
 		AuthorAssociation string  `json:"author_association"`
@@ -245,6 +249,7 @@ type (
 	}
 	review struct {
 		ID                int64   `json:"id"`
+		SubmittedAt       string  `json:"submitted_at"`
 		Body              string  `json:"body"`
 		State             string  `json:"state"`
 		User              account `json:"user"`
@@ -291,13 +296,14 @@ func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
 		return inbox.Permanent(fmt.Errorf("github %s delivery %s: payload does not parse: %w", d.Event, d.DeliveryID, err))
 	}
 	log := s.log.With("delivery", d.DeliveryID, "event", d.Event, "action", p.Action)
+	var handle func() error
 	switch {
 	case d.Event == "issue_comment" && p.Action == "created" && p.Comment != nil && p.Issue != nil && p.Repository != nil:
-		return s.onComment(ctx, log, &p)
+		handle = func() error { return s.onComment(ctx, log, &p) }
 	case d.Event == "issues" && (p.Action == "assigned" || p.Action == "labeled") && p.Issue != nil && p.Repository != nil:
-		return s.onIssue(ctx, log, &p)
+		handle = func() error { return s.onIssue(ctx, log, &p) }
 	case d.Event == "pull_request_review_comment" && p.Action == "created" && p.Comment != nil && p.PullRequest != nil && p.Repository != nil:
-		return s.onReviewComment(ctx, log, &p, p.Comment, true)
+		handle = func() error { return s.onReviewComment(ctx, log, &p, p.Comment, true) }
 	case d.Event == "pull_request_review" && p.Action == "submitted" && p.Review != nil && p.PullRequest != nil && p.Repository != nil:
 		// A review's summary: only comments and change requests ask for
 		// work (an approval's "LGTM" does not).
@@ -305,10 +311,20 @@ func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
 		if strings.TrimSpace(r.Body) == "" || (r.State != "commented" && r.State != "changes_requested") {
 			return nil
 		}
-		return s.onReviewComment(ctx, log, &p, &comment{Body: r.Body, User: r.User, AuthorAssociation: r.AuthorAssociation}, false)
+		handle = func() error {
+			return s.onReviewComment(ctx, log, &p, &comment{Body: r.Body, User: r.User, AuthorAssociation: r.AuthorAssociation}, false)
+		}
+	default:
+		log.Debug("github delivery ignored: not a trigger")
+		return nil
 	}
-	log.Debug("github delivery ignored: not a trigger")
-	return nil
+	if replayed, err := s.replayed(ctx, d, &p); err != nil {
+		return err
+	} else if replayed != "" {
+		log.Info("github delivery ignored: the same event was already handled under another delivery id (a replay)", "first_delivery", replayed)
+		return nil
+	}
+	return handle()
 }
 
 // project finds the hero project of a repository; nil when there is none.
