@@ -4,13 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,22 +17,22 @@ import (
 )
 
 // Source says where a workspace's repository comes from: exactly one of
-// Path and URL.
+// Path and Git.
 type Source struct {
 	// Path is a local directory, copied as it is (uncommitted changes and
-	// .git included, so `git diff` works inside).
+	// .git included, so `git diff` works inside). The caller decides which
+	// paths are allowed (cmd/hero: the terminal's own checkout, or under
+	// HERO_LOCAL_REPO_ROOT).
 	Path string
-	// URL is cloned inside the sandbox (https, http, ssh or git scheme).
-	// Credentials do not belong in it: use Token.
-	URL string
-	// Branch to check out; "" is the remote's default.
+	// Git is hero's host-side copy of the project's repository
+	// (sandbox/mirror), already fetched: the workspace is filled from it,
+	// so the sandbox needs neither network nor a credential.
+	Git GitSource
+	// Branch is the branch of Git to check out (required with Git).
 	Branch string
-	// Depth makes a shallow clone when > 0.
-	Depth int
-	// Token authenticates an http(s) clone (a GitHub token works as is).
-	// It reaches git only through the clone command's environment, never
-	// argv, files on disk, logs or errors.
-	Token string
+	// Origin is what the workspace's `origin` remote says: the project's
+	// URL without credentials. Nothing in the sandbox uses it to connect.
+	Origin string
 	// AllowNetwork lets the dependency install step use the network.
 	AllowNetwork bool
 	// Install runs the detected dependency installs.
@@ -43,10 +41,20 @@ type Source struct {
 	InstallTimeout time.Duration
 }
 
+// GitSource is a repository on this host that a workspace is filled from
+// (*mirror.Repo implements it).
+type GitSource interface {
+	// CloneInto makes dir, an empty directory on this host, a clone of
+	// branch with origin set to originURL.
+	CloneInto(ctx context.Context, dir, branch, originURL string) error
+	// WriteBundle writes a git bundle of branch to w.
+	WriteBundle(ctx context.Context, w io.Writer, branch string) error
+}
+
 // Report says what Hydrate did, for the execution log and the user.
 type Report struct {
 	Source string // Path, or URL without credentials
-	Method string // "copy" (host copy), "tar" (streamed archive) or "clone"
+	Method string // "copy" (host copy), "tar" (streamed archive), "clone" (host clone of the mirror) or "bundle" (streamed bundle of it)
 	Files  int    // files and links copied ("copy" and "tar")
 	Commit string // HEAD after hydration, when the workspace is a git repository
 	Steps  []Step
@@ -118,14 +126,14 @@ func Hydrate(ctx context.Context, sb Sandbox, src Source, log *slog.Logger) (Rep
 	var rep Report
 	var err error
 	switch {
-	case src.Path != "" && src.URL != "":
-		return rep, errors.New("hydrate: give either a local path or a URL, not both")
+	case src.Path != "" && src.Git != nil:
+		return rep, errors.New("hydrate: give either a local path or a repository, not both")
 	case src.Path != "":
 		rep, err = hydrateLocal(ctx, sb, src.Path)
-	case src.URL != "":
-		rep, err = hydrateClone(ctx, sb, src)
+	case src.Git != nil:
+		rep, err = hydrateGit(ctx, sb, src)
 	default:
-		return rep, errors.New("hydrate: no source: set a local path or a repository URL")
+		return rep, errors.New("hydrate: no source: set a local path or a repository")
 	}
 	if err != nil {
 		return rep, err
@@ -348,67 +356,66 @@ func writeTar(ctx context.Context, w io.Writer, src string) (int, error) {
 	return n, tw.Close()
 }
 
-func hydrateClone(ctx context.Context, sb Sandbox, src Source) (Report, error) {
-	u, err := url.Parse(src.URL)
-	if err != nil {
-		// url.Error quotes the URL; never echo it, it may hold a secret.
-		return Report{}, errors.New("hydrate: repository URL does not parse")
-	}
-	switch u.Scheme {
-	case "https", "http", "ssh", "git":
-	default:
-		return Report{}, fmt.Errorf("hydrate: repository URL scheme %q is not supported (use https, http, ssh or git)", u.Scheme)
-	}
-	if _, hasPassword := u.User.Password(); hasPassword {
-		return Report{}, errors.New("hydrate: the repository URL contains a password; pass credentials as the token instead")
-	}
-	if strings.HasPrefix(src.Branch, "-") || strings.ContainsAny(src.Branch, "\x00 \n") {
+// hydrateGit fills the workspace from hero's mirror: a host-side clone
+// into the workspace directory (chowned to the sandbox's owner) when it
+// is on this host, otherwise a bundle streamed into `git clone` inside
+// the sandbox, without network.
+func hydrateGit(ctx context.Context, sb Sandbox, src Source) (Report, error) {
+	if src.Branch == "" || strings.HasPrefix(src.Branch, "-") || strings.ContainsAny(src.Branch, "\x00 \n") {
 		return Report{}, fmt.Errorf("hydrate: invalid branch name %q", src.Branch)
 	}
-	clean := *u
-	clean.User = nil
-	rep := Report{Source: clean.String(), Method: "clone"}
-
-	args := []string{"git", "clone"}
-	if src.Depth > 0 {
-		args = append(args, "--depth", fmt.Sprint(src.Depth))
+	if strings.HasPrefix(src.Origin, "-") || strings.ContainsAny(src.Origin, "\x00\n") {
+		return Report{}, errors.New("hydrate: invalid origin URL")
 	}
-	if src.Branch != "" {
-		args = append(args, "--branch", src.Branch)
-	}
-	args = append(args, "--", src.URL, ".")
-	env := map[string]string{"GIT_TERMINAL_PROMPT": "0"}
-	var secrets []string
-	if src.Token != "" {
-		if u.Scheme != "https" && u.Scheme != "http" {
-			return rep, fmt.Errorf("hydrate: a token only works with http(s) URLs, not %s", u.Scheme)
-		}
-		basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + src.Token))
-		// GIT_CONFIG_COUNT/KEY/VALUE configure git for this process only:
-		// the header is never written to .git/config.
-		env["GIT_CONFIG_COUNT"] = "1"
-		env["GIT_CONFIG_KEY_0"] = "http.extraHeader"
-		env["GIT_CONFIG_VALUE_0"] = "Authorization: Basic " + basic
-		secrets = []string{src.Token, basic}
-	}
-	var out bytes.Buffer
+	rep := Report{Source: src.Origin}
 	start := time.Now()
-	res, err := sb.Exec(ctx, Cmd{Args: args, Env: env, Network: true, Stdout: &out, Stderr: &out, Timeout: 30 * time.Minute})
-	step := Step{Name: "clone", Command: args, ExitCode: res.ExitCode, Duration: time.Since(start)}
+	if hw, ok := hostWorkspace(sb); ok {
+		rep.Method = "clone"
+		dir := hw.HostDir()
+		if err := src.Git.CloneInto(ctx, dir, src.Branch, src.Origin); err != nil {
+			return rep, fmt.Errorf("hydrate: %w", err)
+		}
+		if uid, gid := hw.HostOwner(); uid != os.Geteuid() || gid != os.Getegid() {
+			if err := chownTree(ctx, dir, uid, gid); err != nil {
+				return rep, fmt.Errorf("hydrate: hand the workspace to the sandbox: %w", err)
+			}
+		}
+		rep.Steps = append(rep.Steps, Step{Name: "clone", Duration: time.Since(start)})
+		return rep, nil
+	}
+	rep.Method = "bundle"
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(src.Git.WriteBundle(ctx, pw, src.Branch)) }()
+	script := `set -e; b=$(mktemp); trap 'rm -f "$b"' EXIT; cat > "$b"; git clone -q --template= --branch "$1" "$b" .; git remote set-url origin "$2"`
+	args := []string{"sh", "-c", script, "sh", src.Branch, src.Origin}
+	var out bytes.Buffer
+	res, err := sb.Exec(ctx, Cmd{Args: args, Stdin: pr, Stdout: &out, Stderr: &out, Timeout: 30 * time.Minute})
+	pr.CloseWithError(errors.New("clone exited"))
+	step := Step{Name: "clone", Command: []string{"git", "clone", "<bundle>", "."}, ExitCode: res.ExitCode, Duration: time.Since(start)}
 	if err != nil {
-		return rep, fmt.Errorf("hydrate: clone %s: %s", rep.Source, scrub(err.Error(), secrets))
+		return rep, fmt.Errorf("hydrate: clone in the sandbox: %w", err)
 	}
 	if res.ExitCode != 0 || res.TimedOut {
-		msg := scrub(tail(out.String(), 800), secrets)
-		if res.TimedOut {
-			msg = "timed out; " + msg
-		}
-		step.Note = msg
+		step.Note = tail(out.String(), 800)
 		rep.Steps = append(rep.Steps, step)
-		return rep, fmt.Errorf("hydrate: clone %s: git exited %d: %s", rep.Source, res.ExitCode, msg)
+		return rep, fmt.Errorf("hydrate: clone in the sandbox: exit %d: %s", res.ExitCode, step.Note)
 	}
 	rep.Steps = append(rep.Steps, step)
 	return rep, nil
+}
+
+// chownTree gives every entry under dir (dir included) to uid:gid,
+// without following links.
+func chownTree(ctx context.Context, dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return os.Lchown(path, uid, gid)
+	})
 }
 
 func installDeps(ctx context.Context, sb Sandbox, src Source) []Step {
@@ -463,15 +470,6 @@ func installDeps(ctx context.Context, sb Sandbox, src Source) []Step {
 func hasTool(ctx context.Context, sb Sandbox, tool string) bool {
 	res, err := sb.Exec(ctx, Cmd{Args: []string{"sh", "-c", `command -v "$1" >/dev/null`, "sh", tool}, Timeout: time.Minute})
 	return err == nil && res.ExitCode == 0
-}
-
-func scrub(s string, secrets []string) string {
-	for _, v := range secrets {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "[REDACTED]")
-		}
-	}
-	return s
 }
 
 func tail(s string, n int) string {

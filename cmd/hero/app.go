@@ -16,6 +16,7 @@ import (
 	"github.com/hero-dev/hero/redact"
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/sandbox/bwrap"
+	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/vault"
 )
@@ -38,6 +39,7 @@ type app struct {
 	// sandboxErr is why the sandbox did not work at start (nil when it
 	// did); the manager's Health says whether it works now.
 	sandboxErr error
+	mirrors    *mirror.Mirrors
 	engine     *engine.Engine
 	ws         *workspaces
 }
@@ -107,7 +109,17 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 			return fmt.Errorf("model client: %w", err)
 		}
 	}
-	a.ws = &workspaces{manager: a.manager, log: a.log, token: a.cfg.GitHubToken, bases: map[string]string{}}
+	// Without git the server still starts; runs on repositories say why.
+	mirrors, mirrorsErr := mirror.New(filepath.Join(a.cfg.DataDir, "mirrors"), a.log.With("component", "mirror"))
+	if mirrorsErr != nil {
+		a.log.Warn("repository mirrors unavailable", "err", mirrorsErr)
+	}
+	a.mirrors = mirrors
+	a.ws = &workspaces{
+		manager: a.manager, mirrors: mirrors, mirrorsErr: mirrorsErr, log: a.log, bases: map[string]string{},
+		credential: tokenCredential(a.getenv("GITHUB_API_URL"), a.cfg.GitHubToken),
+		branchFor:  defaultWorkBranch,
+	}
 	a.engine, err = engine.New(engine.Config{
 		Store:      a.db,
 		Workspaces: a.ws,

@@ -35,7 +35,7 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		return err
 	}
 	cfg := ghsurface.Config{
-		APIURL: apiURL, Credentials: creds, Store: a.db, Engine: a.engine,
+		APIURL: apiURL, Credentials: creds, Store: a.db, Engine: a.engine, Mirrors: a.mirrors,
 		BotLogin:         env("GITHUB_BOT_LOGIN"),
 		Handle:           env("GITHUB_BOT_HANDLE"),
 		TriggerLabel:     env("GITHUB_TRIGGER_LABEL"),
@@ -82,7 +82,7 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		}
 	}()
 	a.forge = svc.Forge
-	a.ws.tokenFor = svc.CloneToken
+	a.ws.credential = svc.CloneCredential
 	a.ws.branchFor = svc.WorkBranch
 
 	host, _ := os.Hostname()

@@ -17,14 +17,16 @@ import (
 
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/sandbox/bwrap"
+	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
 // The GitHub surface's branch hook makes the workspace check out the
-// branch of hero's own pull request instead of the default branch (real
-// bubblewrap sandbox, real git over HTTP).
+// branch of hero's own pull request instead of the default branch; other
+// runs start on a new work branch made from the default branch (real
+// bubblewrap sandbox, real git over HTTP through hero's mirror).
 func TestWorkspaceChecksOutTheRunsBranch(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("bwrap"); err != nil {
@@ -52,18 +54,22 @@ func TestWorkspaceChecksOutTheRunsBranch(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(t.Context()) })
-	w := &workspaces{manager: m, log: slog.New(slog.DiscardHandler), bases: map[string]string{},
-		branchFor: func(ex *store.Execution) string {
+	mirrors, err := mirror.New(filepath.Join(dir, "mirrors"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &workspaces{manager: m, mirrors: mirrors, log: slog.New(slog.DiscardHandler), bases: map[string]string{},
+		branchFor: func(ex *store.Execution) (string, bool) {
 			if ex.ID == "continues" {
-				return "hero/7-fix"
+				return "hero/7-fix", true
 			}
-			return ""
+			return defaultWorkBranch(ex)
 		}}
 	p := &store.Project{ID: 1, Name: "p", RepoURL: git.RepoURL("o", "r"), DefaultBranch: "main"}
 
 	for _, c := range []struct{ id, branch, content string }{
 		{"continues", "hero/7-fix", "branch"},
-		{"fresh", "main", "main"},
+		{"fresh", "hero/fresh", "main"},
 	} {
 		ex := &store.Execution{ID: c.id}
 		sb, err := w.Open(t.Context(), p, ex, nil)

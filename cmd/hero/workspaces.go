@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,24 +13,30 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
+	ghsurface "github.com/hero-dev/hero/webhooks/github"
 )
 
-// workspaces implements engine.Workspaces with the sandbox manager and
-// hydration: each run gets a fresh sandbox holding its project's
-// repository, secrets as environment variables, dependencies installed.
+// workspaces implements engine.Workspaces with the sandbox manager,
+// hero's per-project mirrors and hydration: each run gets a fresh sandbox
+// holding its project's repository on its own work branch, secrets as
+// environment variables, dependencies installed. The repository is
+// fetched on the host into the project's mirror and the workspace filled
+// from there: no sandbox ever sees a credential or needs network for it.
 type workspaces struct {
 	manager *sandbox.Manager
-	log     *slog.Logger
-	token   string // GITHUB_TOKEN for https clones
-	// tokenFor, when set (by the GitHub surface), gives the clone token
-	// for a project: an App installation or OAuth token.
-	tokenFor func(ctx context.Context, p *store.Project) (string, error)
-	// branchFor, when set (by the GitHub surface), names the branch a run
-	// checks out instead of the project's default: the head branch of
-	// hero's own pull request that the run continues. "" keeps the
-	// default.
-	branchFor func(ex *store.Execution) string
+	mirrors *mirror.Mirrors
+	// mirrorsErr says why mirrors is nil (git missing).
+	mirrorsErr error
+	log        *slog.Logger
+	// credential gives the credential the mirror fetches p's repository
+	// with, bound to the repository's origin (nil: anonymous).
+	credential func(ctx context.Context, p *store.Project) (*mirror.Credential, error)
+	// branchFor names a run's work branch, and says whether it is an
+	// existing remote branch to check out (a pull request the run
+	// continues) rather than a new one made from the default branch.
+	branchFor func(ex *store.Execution) (branch string, continues bool)
 
 	// deliver, when set, is called before a run's sandbox is released so
 	// its changes can be handed back (the terminal's diff and branch).
@@ -39,6 +46,19 @@ type workspaces struct {
 	leases map[string]*sandbox.Lease
 	bases  map[string]string // execution id → commit the workspace started from
 }
+
+// tokenCredential binds GITHUB_TOKEN to GitHub's web origin (from
+// GITHUB_API_URL): it is the clone credential when the GitHub surface is
+// off, and never goes to any other host.
+func tokenCredential(apiURL, token string) func(context.Context, *store.Project) (*mirror.Credential, error) {
+	origins := []string{ghsurface.WebOrigin(apiURL)}
+	return func(_ context.Context, p *store.Project) (*mirror.Credential, error) {
+		return ghsurface.BindCredential(origins, p.RepoURL, token), nil
+	}
+}
+
+// defaultWorkBranch is a run's work branch when no surface names one.
+func defaultWorkBranch(ex *store.Execution) (string, bool) { return "hero/" + ex.ID, false }
 
 func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
 	spec := sandbox.Spec{
@@ -52,53 +72,84 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 		},
 		Labels: map[string]string{"project": strconv.FormatInt(p.ID, 10), "execution": ex.ID},
 	}
+	work, continues := defaultWorkBranch(ex)
+	if w.branchFor != nil {
+		work, continues = w.branchFor(ex)
+	}
+	src := sandbox.Source{AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
+	if st, err := os.Stat(p.RepoURL); err == nil && st.IsDir() {
+		src.Path = p.RepoURL
+		continues = false
+	} else {
+		if err := w.fetch(ctx, p, &src, work, continues); err != nil {
+			return nil, err
+		}
+	}
 	lease, err := w.manager.Acquire(ctx, spec, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
-	src := sandbox.Source{Branch: p.DefaultBranch, AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
-	if st, err := os.Stat(p.RepoURL); err == nil && st.IsDir() {
-		src.Path, src.Branch = p.RepoURL, ""
-	} else {
-		src.URL = p.RepoURL
-		if w.branchFor != nil {
-			if b := w.branchFor(ex); b != "" {
-				src.Branch = b
-			}
-		}
-		if strings.HasPrefix(p.RepoURL, "https://") {
-			src.Token = w.token
-			if w.tokenFor != nil {
-				tok, err := w.tokenFor(ctx, p)
-				if err != nil {
-					_ = w.manager.Release(context.WithoutCancel(ctx), lease)
-					return nil, fmt.Errorf("authenticate the clone of %s: %w", p.RepoURL, err)
-				}
-				if tok != "" {
-					src.Token = tok
-				}
-			}
-		}
+	fail := func(err error) (sandbox.Sandbox, error) {
+		_ = w.manager.Release(context.WithoutCancel(ctx), lease)
+		return nil, err
 	}
 	rep, err := sandbox.Hydrate(ctx, lease, src, w.log)
 	if err != nil {
-		_ = w.manager.Release(context.WithoutCancel(ctx), lease)
-		return nil, fmt.Errorf("fill the workspace from %s: %w", p.RepoURL, err)
+		return fail(fmt.Errorf("fill the workspace from %s: %w", mirror.Clean(p.RepoURL), err))
 	}
 	base := rep.Commit
 	if base == "" {
 		// Not a git repository: commit what is there so the changes can
 		// be shown as a diff at the end.
 		if base, err = initRepo(ctx, lease); err != nil {
-			_ = w.manager.Release(context.WithoutCancel(ctx), lease)
-			return nil, err
+			return fail(err)
 		}
 	}
-	w.log.Info("workspace ready", "execution", ex.ID, "report", rep.String())
+	if !continues {
+		if _, err := gitIn(ctx, lease, "git", "switch", "-q", "-c", work); err != nil {
+			return fail(fmt.Errorf("create the work branch %s: %w", work, err))
+		}
+	}
+	w.log.Info("workspace ready", "execution", ex.ID, "branch", work, "report", rep.String())
 	w.mu.Lock()
 	w.bases[ex.ID] = base
 	w.mu.Unlock()
 	return lease, nil
+}
+
+// fetch brings the branch the run starts from into the project's mirror
+// and points src at it.
+func (w *workspaces) fetch(ctx context.Context, p *store.Project, src *sandbox.Source, work string, continues bool) error {
+	if w.mirrors == nil {
+		if w.mirrorsErr != nil {
+			return fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), w.mirrorsErr)
+		}
+		return errors.New("hero has no mirror directory, so it cannot clone repositories")
+	}
+	if err := mirror.CheckURL(p.RepoURL); err != nil {
+		return fmt.Errorf("project %s: %w", p.Name, err)
+	}
+	var cred *mirror.Credential
+	if w.credential != nil {
+		var err error
+		if cred, err = w.credential(ctx, p); err != nil {
+			return fmt.Errorf("authenticate the clone of %s: %w", mirror.Clean(p.RepoURL), err)
+		}
+	}
+	repo, err := w.mirrors.Repo(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	from := strings.TrimPrefix(p.DefaultBranch, "refs/heads/")
+	if continues {
+		from = work
+	}
+	branch, _, err := repo.Fetch(ctx, mirror.Remote{URL: p.RepoURL, Credential: cred}, from)
+	if err != nil {
+		return fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), err)
+	}
+	src.Git, src.Branch, src.Origin = repo, branch, mirror.Clean(p.RepoURL)
+	return nil
 }
 
 func (w *workspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox) error {

@@ -18,19 +18,18 @@ import (
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/sandbox/bwrap"
+	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
-// cloneWorkspaces gives each run a bubblewrap sandbox holding a real git
-// clone of the project's repository, made with the surface's credentials
-// (as cmd/hero's workspaces do with GITHUB_TOKEN).
+// cloneWorkspaces gives each run a bubblewrap sandbox filled from the
+// project's mirror, which fetched with the surface's credentials, on the
+// run's work branch (as cmd/hero's workspaces do).
 type cloneWorkspaces struct {
-	prov  *bwrap.Provider
-	creds Credentials
-	// branch overrides the project's default branch (cmd/hero's
-	// workspaces.branchFor is Service.WorkBranch too).
-	branch func(*store.Execution) string
+	prov    *bwrap.Provider
+	mirrors *mirror.Mirrors
+	svc     func() *Service
 }
 
 func (w *cloneWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
@@ -38,19 +37,33 @@ func (w *cloneWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.
 	if err != nil {
 		return nil, err
 	}
-	_, repo, _ := parseRepoURL(p.RepoURL)
-	tok, err := w.creds.Token(ctx, repo)
+	fail := func(err error) (sandbox.Sandbox, error) { sb.Close(ctx); return nil, err }
+	svc := w.svc()
+	repo, err := w.mirrors.Repo(ctx, p.ID)
 	if err != nil {
-		sb.Close(ctx)
-		return nil, err
+		return fail(err)
 	}
-	branch := p.DefaultBranch
-	if b := w.branch(ex); b != "" {
-		branch = b
+	cred, err := svc.CloneCredential(ctx, p)
+	if err != nil {
+		return fail(err)
 	}
-	if _, err := sandbox.Hydrate(ctx, sb, sandbox.Source{URL: p.RepoURL, Token: tok, Branch: branch}, nil); err != nil {
-		sb.Close(ctx)
-		return nil, err
+	work, continues := svc.WorkBranch(ex)
+	from := p.DefaultBranch
+	if continues {
+		from = work
+	}
+	branch, _, err := repo.Fetch(ctx, mirror.Remote{URL: p.RepoURL, Credential: cred}, from)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := sandbox.Hydrate(ctx, sb, sandbox.Source{Git: repo, Branch: branch, Origin: p.RepoURL}, nil); err != nil {
+		return fail(err)
+	}
+	if !continues {
+		res, err := sb.Exec(ctx, sandbox.Cmd{Args: []string{"git", "switch", "-q", "-c", work}})
+		if err != nil || res.ExitCode != 0 {
+			return fail(fmt.Errorf("switch to %s: %v (exit %d)", work, err, res.ExitCode))
+		}
 	}
 	return sb, nil
 }
@@ -90,10 +103,14 @@ func newE2E(t *testing.T, script ...openaitest.Turn) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mirrors, err := mirror.New(filepath.Join(dir, "mirrors"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var svc atomic.Pointer[Service]
 	eng, err := engine.New(engine.Config{
 		Store: db, Model: client, ModelName: "gpt-4o-mini",
-		Workspaces: &cloneWorkspaces{prov: prov, creds: StaticToken(testToken), branch: func(ex *store.Execution) string { return svc.Load().WorkBranch(ex) }},
+		Workspaces: &cloneWorkspaces{prov: prov, mirrors: mirrors, svc: svc.Load},
 		Tools:      tools.All(), PollInterval: 20 * time.Millisecond, Owner: "e2e",
 		Forge: func(ctx context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {
 			return svc.Load().Forge(ctx, p, ex)
@@ -103,7 +120,11 @@ func newE2E(t *testing.T, script ...openaitest.Turn) *e2e {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(t.Context())
-	e := newEnv(t, db, api, eng, git.RepoURL("Codertocat", "Hello-World"), func(c *Config) { c.RunContext = runCtx })
+	e := newEnv(t, db, api, eng, git.RepoURL("Codertocat", "Hello-World"), func(c *Config) {
+		c.RunContext = runCtx
+		c.Mirrors = mirrors
+		c.Hosts = []string{hostOf(git.URL)} // the git server is this GitHub's web host
+	})
 	svc.Store(e.svc)
 	eng.AddSurface(e.svc)
 	t.Cleanup(func() { stop(); eng.Wait() })

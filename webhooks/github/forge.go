@@ -1,32 +1,34 @@
 package github
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
-	"time"
+	"sync"
 
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 )
 
 // Forge returns where a run of project p publishes: its GitHub repository,
-// when the project's RepoURL is one (on the API's host, or any host for a
-// run started from GitHub). It is an engine.ForgeFunc.
+// when the project's RepoURL is one (on this GitHub's host, or any host
+// for a run started from GitHub: then it comments there, but pushes only
+// to this GitHub's host). It is an engine.ForgeFunc.
 func (s *Service) Forge(_ context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {
 	host, repo, ok := parseRepoURL(p.RepoURL)
 	if !ok {
 		return nil, nil
 	}
-	f := &forge{s: s, project: p, repo: repo}
+	f := &forge{s: s, project: p, ex: ex, repo: repo}
 	if ex.Surface == s.Name() {
 		th, err := ParseThread(ex.ThreadRef)
 		if err != nil {
@@ -36,22 +38,29 @@ func (s *Service) Forge(_ context.Context, p *store.Project, ex *store.Execution
 	} else if !slices.Contains(s.hosts, host) {
 		return nil, nil
 	}
-	remote, err := httpsRemote(p.RepoURL, host, repo)
+	remote, err := s.pushRemote(p.RepoURL, host, repo)
 	if err != nil {
 		return nil, err
 	}
 	f.remote = remote
+	f.work, _ = s.WorkBranch(ex)
 	return f, nil
 }
 
-// httpsRemote is the URL git pushes to: the project's own http(s) URL, or
-// the https form of an ssh one (the token authenticates over https only).
-func httpsRemote(raw, host string, repo Repo) (string, error) {
+// pushRemote is the URL hero pushes to: the project's own http(s) URL,
+// or for an ssh one the same repository on this GitHub's web origin (the
+// token authenticates over http(s) only).
+func (s *Service) pushRemote(raw, host string, repo Repo) (string, error) {
 	if strings.HasPrefix(raw, "https://") || strings.HasPrefix(raw, "http://") {
 		if strings.Contains(strings.SplitN(strings.SplitN(raw, "://", 2)[1], "/", 2)[0], "@") {
 			return "", errors.New("the project's repository URL contains credentials; remove them (hero uses its own token)")
 		}
 		return raw, nil
+	}
+	for _, o := range s.origins {
+		if u, err := url.Parse(o); err == nil && strings.EqualFold(u.Hostname(), strings.Split(host, ":")[0]) {
+			return fmt.Sprintf("%s/%s/%s.git", o, repo.Owner, repo.Name), nil
+		}
 	}
 	return fmt.Sprintf("https://%s/%s/%s.git", host, repo.Owner, repo.Name), nil
 }
@@ -59,9 +68,14 @@ func httpsRemote(raw, host string, repo Repo) (string, error) {
 type forge struct {
 	s       *Service
 	project *store.Project
+	ex      *store.Execution
 	repo    Repo
 	remote  string
 	thread  *Thread // nil for runs started elsewhere
+	work    string  // the run's work branch
+
+	mu         sync.Mutex
+	lastPushed string
 }
 
 var _ engine.Forge = (*forge)(nil)
@@ -69,12 +83,24 @@ var _ engine.Forge = (*forge)(nil)
 // branchPattern is what Push accepts: no leading dash, no refspec syntax.
 var branchPattern = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._/-]{0,200}$`)
 
-// Push pushes branch from the sandbox's repository to the project's
-// remote. The token reaches only this one git process, through
-// GIT_CONFIG_* environment variables: never argv, .git/config or the
-// remote URL. The default branch (and main/master) is refused, and the
-// refspec has no "+", so nothing is ever forced.
+// maxBundle bounds what a run may bring back for one push.
+const maxBundle = 2 << 30
+
+// Push publishes the workspace's HEAD as branch ("" is the run's work
+// branch) on the project's remote, creating the branch if needed.
+//
+// Host git never runs on the workspace's model-controlled .git: git in
+// the sandbox (without network) writes a bundle of HEAD, hero's mirror
+// fetches it (every object checked) into refs/hero/runs/<run id>, and the
+// push goes from the mirror with hero's own configuration: no hooks, no
+// url/credential/core settings from the workspace, global and system
+// config off, the token only in the environment of that one git process
+// and only for this GitHub's origin, redirects off. The default branch
+// (and main/master) is refused, and nothing is ever forced.
 func (f *forge) Push(ctx context.Context, sb sandbox.Sandbox, branch string) error {
+	if branch == "" {
+		branch = f.work
+	}
 	branch = strings.TrimPrefix(branch, "refs/heads/")
 	if !branchPattern.MatchString(branch) || strings.Contains(branch, "..") || strings.HasSuffix(branch, ".lock") {
 		return fmt.Errorf("push: %q is not a branch name hero pushes", branch)
@@ -86,48 +112,89 @@ func (f *forge) Push(ctx context.Context, sb sandbox.Sandbox, branch string) err
 	if slices.Contains(protected, branch) {
 		return fmt.Errorf("push: refusing to push %s, the default or a protected branch; push a branch of your own", branch)
 	}
+	if f.s.cfg.Mirrors == nil {
+		return errors.New("push: hero has no mirror directory configured, so it cannot push")
+	}
+	origin, err := mirror.Origin(f.remote)
+	if err != nil || !slices.Contains(f.s.origins, origin) {
+		return fmt.Errorf("push: %s is not on %s, the only host hero's GitHub credentials go to", mirror.Clean(f.remote), strings.Join(f.s.origins, ", "))
+	}
+	repo, err := f.s.cfg.Mirrors.Repo(ctx, f.project.ID)
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	if err := bringBack(ctx, sb, repo, f.ex.ID); err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
 	tok, err := f.s.cfg.Credentials.Token(ctx, f.repo)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + tok))
-	env := map[string]string{
-		"GIT_TERMINAL_PROMPT": "0",
-		"GIT_CONFIG_COUNT":    "2",
-		"GIT_CONFIG_KEY_0":    "http.extraHeader",
-		"GIT_CONFIG_VALUE_0":  "Authorization: Basic " + basic,
-		"GIT_CONFIG_KEY_1":    "credential.helper",
-		"GIT_CONFIG_VALUE_1":  "",
+	remote := mirror.Remote{URL: f.remote, Credential: BindCredential(f.s.origins, f.remote, tok)}
+	if err := repo.Push(ctx, remote, mirror.RunRef(f.ex.ID), branch); err != nil {
+		if errors.Is(err, mirror.ErrRejected) {
+			return fmt.Errorf("push %s: the remote branch has commits the run's HEAD does not contain, and hero never force-pushes; push to a new branch instead: %w", branch, err)
+		}
+		return fmt.Errorf("push %s: %w", branch, err)
 	}
-	ref := "refs/heads/" + branch
-	var out bytes.Buffer
-	res, err := sb.Exec(ctx, sandbox.Cmd{
-		Args:    []string{"git", "push", "--porcelain", "--", f.remote, ref + ":" + ref},
-		Env:     env,
-		Network: true,
-		Stdout:  &out, Stderr: &out,
-		Timeout: 5 * time.Minute,
-	})
-	scrub := func(s string) string {
-		return strings.NewReplacer(tok, "[token]", basic, "[token]").Replace(s)
+	f.mu.Lock()
+	f.lastPushed = branch
+	f.mu.Unlock()
+	return nil
+}
+
+// bringBack stores the workspace's HEAD in the mirror as the run's ref,
+// carrying only the commits the mirror lacks out of the sandbox.
+func bringBack(ctx context.Context, sb sandbox.Sandbox, repo *mirror.Repo, runID string) error {
+	head, err := sandbox.Head(ctx, sb)
+	if err != nil {
+		return err
+	}
+	if repo.Has(ctx, head) {
+		return repo.SetRunRef(ctx, runID, head)
+	}
+	tips, err := repo.Tips(ctx)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp("", "hero-run-*.bundle")
+	if err != nil {
+		return fmt.Errorf("bring the run's commits out: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	err = sandbox.ExportHead(ctx, sb, tmp, tips, maxBundle)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("push %s: %s", branch, scrub(err.Error()))
+		return err
 	}
-	if res.ExitCode != 0 || res.TimedOut {
-		msg := strings.TrimSpace(out.String())
-		if len(msg) > 800 {
-			msg = msg[len(msg)-800:]
-		}
-		return fmt.Errorf("push %s: git exited %d: %s", branch, res.ExitCode, scrub(msg))
+	got, err := repo.FetchBundle(ctx, tmp.Name(), runID)
+	if err != nil {
+		return err
+	}
+	if got != head {
+		return fmt.Errorf("the workspace's HEAD moved while it was being pushed (%.12s, then %.12s); push again", head, got)
 	}
 	return nil
 }
 
-// CreatePullRequest opens a pull request from head into the project's
-// default branch; a run about an issue gets "Fixes #N" in the body so
-// merging closes it.
+// LastPushed is the branch this run pushed last, "" before any push.
+func (f *forge) LastPushed() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastPushed
+}
+
+// CreatePullRequest opens a pull request from head ("" is the branch
+// this run pushed last) into the project's default branch; a run about
+// an issue gets "Fixes #N" in the body so merging closes it.
 func (f *forge) CreatePullRequest(ctx context.Context, head, title, body string, draft bool) (string, error) {
+	if head == "" {
+		if head = f.LastPushed(); head == "" {
+			return "", errors.New("this run has pushed no branch yet: commit with git_commit and push with git_push first")
+		}
+	}
 	if f.thread != nil && f.thread.Branch != "" && head == f.thread.Branch {
 		return "", fmt.Errorf("pull request #%d already exists for branch %s; pushing the branch with git_push updates it, so there is no new pull request to open", f.thread.Number, head)
 	}
