@@ -76,15 +76,6 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	if w.branchFor != nil {
 		work, continues = w.branchFor(ex)
 	}
-	src := sandbox.Source{AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
-	if st, err := os.Stat(p.RepoURL); err == nil && st.IsDir() {
-		src.Path = p.RepoURL
-		continues = false
-	} else {
-		if err := w.fetch(ctx, p, &src, work, continues); err != nil {
-			return nil, err
-		}
-	}
 	lease, err := w.manager.Acquire(ctx, spec, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
@@ -92,6 +83,13 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	fail := func(err error) (sandbox.Sandbox, error) {
 		_ = w.manager.Release(context.WithoutCancel(ctx), lease)
 		return nil, err
+	}
+	src := sandbox.Source{AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
+	if st, err := os.Stat(p.RepoURL); err == nil && st.IsDir() {
+		src.Path = p.RepoURL
+		continues = false
+	} else if err := w.fetch(ctx, p, &src, work, continues); err != nil {
+		return fail(err)
 	}
 	rep, err := sandbox.Hydrate(ctx, lease, src, w.log)
 	if err != nil {
