@@ -160,6 +160,17 @@ type StartRequest struct {
 	// project (a GitHub issue's title and body). The run then counts as
 	// exposed from its start (see Exposure).
 	Untrusted bool
+	// Limits set for this run alone, over the project's (zero fields keep
+	// the project's). They are recorded with the run, so a resumed run
+	// keeps them.
+	Limits RunLimits
+}
+
+// RunLimits are governance limits for one run.
+type RunLimits struct {
+	MaxSteps  int
+	BudgetUSD float64
+	WallClock time.Duration
 }
 
 // Start records a new run and drives it in the background until it ends
@@ -171,6 +182,9 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (*store.Execution,
 	}
 	if strings.TrimSpace(req.Task) == "" {
 		return nil, errors.New("start run: the task is empty; say what hero should do")
+	}
+	if l := req.Limits; l.MaxSteps < 0 || l.BudgetUSD < 0 || l.WallClock < 0 || (l.WallClock > 0 && l.WallClock < time.Second) {
+		return nil, fmt.Errorf("start run: limits must be positive (steps %d, budget $%g, wall clock %s)", l.MaxSteps, l.BudgetUSD, l.WallClock)
 	}
 	if _, ok := e.surface(req.Surface); !ok {
 		return nil, fmt.Errorf("start run: unknown surface %q", req.Surface)
@@ -190,6 +204,9 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (*store.Execution,
 		Requester:       req.Requester,
 		RequesterUserID: req.RequesterUserID,
 		Task:            req.Task,
+		LimitSteps:      req.Limits.MaxSteps,
+		LimitBudgetUSD:  req.Limits.BudgetUSD,
+		LimitWallS:      int(req.Limits.WallClock / time.Second),
 		Model:           e.cfg.ModelName,
 		CostKnown:       true,
 		Owner:           e.cfg.Owner,

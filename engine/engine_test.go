@@ -261,6 +261,37 @@ func TestStepLimitPausesAndExtends(t *testing.T) {
 	}
 }
 
+// A run started with its own limits (hero run --max-steps) uses them over
+// the project's, and keeps them in the database for a resumed run.
+func TestRunLimitsOverrideTheProjects(t *testing.T) {
+	t.Parallel()
+	model := openaitest.NewServer(t,
+		openaitest.Tools(call("list_files", `{"path":""}`)),
+		openaitest.Tools(call("finish", `{"summary":"not reached"}`)),
+	)
+	h := newHarness(t, model, func(_ *engine.Config, p *store.Project) { p.Governance.MaxSteps = 40 })
+	ex, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "look", Surface: "slack", ThreadRef: "C1/1.0", Requester: "slack:U1",
+		Limits: engine.RunLimits{MaxSteps: 1, BudgetUSD: 0.25, WallClock: 90 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.confirmation(ex.ID)
+	if c.Kind != store.ConfirmKindLimit || !strings.Contains(c.Reason, "1 steps") {
+		t.Fatalf("confirmation = %+v", c)
+	}
+	stored, err := h.db.Execution(t.Context(), ex.ID)
+	if err != nil || stored.LimitSteps != 1 || stored.LimitBudgetUSD != 0.25 || stored.LimitWallS != 90 {
+		t.Fatalf("stored limits = %+v, %v", stored, err)
+	}
+	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: "slack:U1"}))
+	if o := h.outcome(ex.ID); o.Status != store.StatusCancelled || !strings.Contains(o.Summary, "steps limit") {
+		t.Fatalf("outcome = %+v", o)
+	}
+	if _, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "x", Surface: "slack", Requester: "slack:U1", Limits: engine.RunLimits{MaxSteps: -1}}); err == nil || !strings.Contains(err.Error(), "limits must be positive") {
+		t.Fatalf("negative limit: %v", err)
+	}
+}
+
 func TestBudgetLimitDeniedStopsRun(t *testing.T) {
 	t.Parallel()
 	expensive := openaitest.Tools(call("list_files", `{"path":""}`))

@@ -110,6 +110,20 @@ func limitsFor(g store.Governance, d Limits) Limits {
 	return l
 }
 
+// withRunLimits applies the limits recorded for one run over l.
+func withRunLimits(l Limits, ex *store.Execution) Limits {
+	if ex.LimitSteps > 0 {
+		l.MaxSteps = ex.LimitSteps
+	}
+	if ex.LimitBudgetUSD > 0 {
+		l.BudgetPerRunUSD = ex.LimitBudgetUSD
+	}
+	if ex.LimitWallS > 0 {
+		l.WallClock = time.Duration(ex.LimitWallS) * time.Second
+	}
+	return l
+}
+
 // limitHit describes a governance limit a run has reached, or is nil.
 type limitHit struct {
 	what string // "steps", "budget", "daily budget", "time"

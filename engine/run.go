@@ -115,7 +115,7 @@ func (r *run) execute(serverCtx, runCtx context.Context) error {
 		return r.end(serverCtx, store.StatusFailed, "", fmt.Sprintf("load project: %v", err))
 	}
 	r.project = p
-	r.limits = limitsFor(p.Governance, e.cfg.Defaults)
+	r.limits = withRunLimits(limitsFor(p.Governance, e.cfg.Defaults), r.ex)
 	if r.policy, err = NewPolicy(p.PolicyRules); err != nil {
 		return r.end(serverCtx, store.StatusFailed, "", fmt.Sprintf("project %s has an invalid confirmation policy: %v", p.Name, err))
 	}

@@ -299,6 +299,15 @@ func (db *DB) migrations() *migrate.Migrations {
 			return nil
 		}},
 		{"20261201000001", "limits: once keys (courtesy replies, replayed webhooks) and counted attempts (link codes)", db.tables(schemaLimits)},
+		{"20261202000001", "runs: limits set for one run (hero run --max-steps, --budget, --timeout)", func(ctx context.Context) error {
+			for _, c := range [][2]string{{"limit_steps", tInt}, {"limit_budget_usd", tFloat}, {"limit_wall_s", tInt}} {
+				q := "ALTER TABLE " + ident(db.dialect, "agent_executions") + " ADD COLUMN " + ident(db.dialect, c[0]) + " " + sqlType(db.dialect, c[1]) + " NOT NULL DEFAULT 0"
+				if _, err := db.bun.ExecContext(ctx, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

@@ -167,6 +167,11 @@ type Execution struct {
 	ExtraBudgetUSD float64 `bun:"extra_budget_usd,notnull"`
 	ExtraSteps     int     `bun:"extra_steps,notnull"`
 	ExtraWallS     int     `bun:"extra_wall_s,notnull"`
+	// Limits set for this run alone (`hero run --max-steps/--budget/
+	// --timeout`), over the project's; 0 keeps the project's.
+	LimitSteps     int     `bun:"limit_steps,notnull"`
+	LimitBudgetUSD float64 `bun:"limit_budget_usd,notnull"`
+	LimitWallS     int     `bun:"limit_wall_s,notnull"`
 	// Conversation is the redacted model conversation as JSON, saved after
 	// every step so a restart can resume the run.
 	Conversation string `bun:"conversation,type:mediumtext,notnull"`

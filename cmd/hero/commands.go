@@ -186,7 +186,7 @@ func printCommand(w io.Writer, c *command) {
 		}
 		if isBoolFlag(f) {
 			left = "--" + f.Name
-		} else if f.DefValue != "" && f.DefValue != "0" {
+		} else if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
 			usage += fmt.Sprintf(" (default %s)", f.DefValue)
 		}
 		lines = append(lines, [2]string{left, usage})

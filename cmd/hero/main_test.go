@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,5 +279,109 @@ func TestRunShowsNoSecretValue(t *testing.T) {
 	}
 	if !strings.Contains(out, "[REDACTED:DB_PASSWORD]") {
 		t.Errorf("output does not show where the secret was hidden:\n%s", out)
+	}
+}
+
+// hero run --yes answers every action confirmation and the final "commit
+// to a branch" question without a terminal; a limit from the command line
+// still stops the run.
+func TestRunYesApprovesActionsAndCommits(t *testing.T) {
+	requireBwrap(t)
+	repo := gitRepo(t)
+	model := openaitest.NewServer(t,
+		openaitest.Tools(openaitest.Call("write_file", `{"path":"NOTES.md","content":"hi\n"}`)),
+		openaitest.Tools(openaitest.Call("delete_file", `{"path":"go.mod"}`)),
+		openaitest.Tools(openaitest.Call("finish", `{"summary":"notes written, go.mod gone"}`)),
+	)
+	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.URL(), "HERO_MODEL": "gpt-4o-mini"}
+	out, errOut, err := hero(t, env, "", false, "run", "--yes", "--repo", repo, "tidy up")
+	if err != nil {
+		t.Fatalf("hero run --yes: %v\n%s\n%s", err, out, errOut)
+	}
+	for _, want := range []string{"--yes: approved.", "--yes: yes.", "committed on branch hero/"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	name := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(git(t, repo, "branch", "--list", "hero/*")), "*"))
+	if files := git(t, repo, "ls-tree", "--name-only", name); !strings.Contains(files, "NOTES.md") || strings.Contains(files, "go.mod") {
+		t.Errorf("branch %q holds %q; want NOTES.md and no go.mod", name, files)
+	}
+}
+
+func TestRunNoDeniesEvenOnATerminal(t *testing.T) {
+	requireBwrap(t)
+	repo := gitRepo(t)
+	model := openaitest.NewServer(t,
+		openaitest.Tools(openaitest.Call("write_file", `{"path":"NOTES.md","content":"hi\n"}`)),
+		openaitest.Tools(openaitest.Call("delete_file", `{"path":"go.mod"}`)),
+		openaitest.Tools(openaitest.Call("finish", `{"summary":"done"}`)),
+	)
+	data := t.TempDir()
+	env := map[string]string{"HERO_DATA_DIR": data, "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.URL(), "HERO_MODEL": "gpt-4o-mini"}
+	// An interactive stdin that would say yes to everything: --no wins.
+	out, errOut, err := hero(t, env, "y\ny\ny\n", true, "run", "--no", "--repo", repo, "tidy up")
+	if err != nil {
+		t.Fatalf("hero run --no: %v\n%s\n%s", err, out, errOut)
+	}
+	for _, want := range []string{"--no: denied.", "--no: no.", "not applied"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if b := git(t, repo, "branch", "--list", "hero/*"); strings.TrimSpace(b) != "" {
+		t.Errorf("--no created a branch: %s", b)
+	}
+	bundles, _ := filepath.Glob(filepath.Join(data, "runs", "*.bundle"))
+	if len(bundles) != 1 {
+		t.Fatalf("bundles = %v", bundles)
+	}
+	git(t, repo, "fetch", "-q", bundles[0], "HEAD:refs/heads/later")
+	if got := git(t, repo, "ls-tree", "--name-only", "later"); !strings.Contains(got, "go.mod") || !strings.Contains(got, "NOTES.md") {
+		t.Errorf("bundle tree = %q: the write is kept, the denied delete did not happen", got)
+	}
+}
+
+func TestRunMaxStepsStopsEvenWithYes(t *testing.T) {
+	requireBwrap(t)
+	repo := gitRepo(t)
+	model := openaitest.NewServer(t,
+		openaitest.Tools(openaitest.Call("list_files", `{"path":""}`)),
+		openaitest.Tools(openaitest.Call("read_file", `{"path":"calc.go"}`)),
+		openaitest.Tools(openaitest.Call("finish", `{"summary":"not reached"}`)),
+	)
+	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.URL(), "HERO_MODEL": "gpt-4o-mini"}
+	out, _, err := hero(t, env, "", false, "run", "--yes", "--max-steps", "1", "--budget", "0.5", "--timeout", "5m", "--repo", repo, "look")
+	if err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Fatalf("err = %v\n%s", err, out)
+	}
+	for _, want := range []string{"1 steps, its limit", "--yes approves actions, not more steps", "Stopped at the steps limit", "steps 1 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "not reached") {
+		t.Errorf("the run went past --max-steps:\n%s", out)
+	}
+}
+
+func TestRunFlagMistakes(t *testing.T) {
+	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "OPENAI_API_KEY": "k"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--yes", "--no"}, "--yes and --no contradict each other"},
+		{[]string{"--max-steps", "-3"}, "--max-steps must be a positive number"},
+		{[]string{"--max-steps", "many"}, `invalid value "many" for flag -max-steps`},
+		{[]string{"--budget", "-1"}, "--budget must be a positive amount"},
+		{[]string{"--timeout", "10"}, `invalid value "10" for flag -timeout`},
+		{[]string{"--timeout", "10ms"}, "--timeout must be at least 1s"},
+	} {
+		_, _, err := hero(t, env, "", false, append(append([]string{"run"}, tc.args...), "do it")...)
+		var ue usageError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &ue) {
+			t.Errorf("hero run %v: err = %v, want a usage error with %q", tc.args, err, tc.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/user"
@@ -22,13 +23,19 @@ func runCommand() *command {
 		name: "run", args: `[--repo PATH|URL] [--project NAME] [flags] "task"`,
 		summary: "run the agent here, in a sandbox, and watch it",
 		detail: "Steps stream to the terminal; actions that need a confirmation ask y/N on stdin.\n" +
-			"When stdin is not a terminal nobody can answer, so they are denied unless --yes or --no says otherwise.\n" +
+			"When stdin is not a terminal nobody can answer, so they are denied; --yes or --no answer\n" +
+			"without asking.\n" +
 			"At the end the changes are shown and, after a yes, committed to a new branch hero/<run id>.",
 		example: `hero run --repo . "make the tests pass"` + "\n" + `hero run --project web --max-steps 20 --budget 0.50 "fix the typo in README.md"`,
 		flags: func(fs *flag.FlagSet) action {
 			o := runOptions{}
 			fs.StringVar(&o.repo, "repo", "", "local `PATH` or git URL of the repository (default: the current directory)")
 			fs.StringVar(&o.project, "project", "", "the project to run in (its repository, secrets and limits), by `NAME`")
+			fs.IntVar(&o.limits.MaxSteps, "max-steps", 0, "stop after `N` steps (default: the project's limit)")
+			fs.Float64Var(&o.limits.BudgetUSD, "budget", 0, "stop when the run has cost `USD` dollars (default: the project's limit)")
+			fs.DurationVar(&o.limits.WallClock, "timeout", 0, "stop after this much wall-clock time (a `DURATION` like 10m or 1h30m) (default: the project's limit)")
+			fs.BoolVar(&o.yes, "yes", false, "approve every action that needs a confirmation, and commit the changes to a new branch at the end (limits still stop the run)")
+			fs.BoolVar(&o.no, "no", false, "deny every confirmation and keep the changes as a bundle (the default when stdin is not a terminal)")
 			return func(ctx context.Context, cfg config, pos []string, std stdio) error {
 				return cmdRun(ctx, cfg, o, pos, std)
 			}
@@ -39,6 +46,8 @@ func runCommand() *command {
 // runOptions are `hero run`'s flags.
 type runOptions struct {
 	repo, project string
+	limits        engine.RunLimits
+	yes, no       bool
 }
 
 // cmdRun is `hero run`: the engine driven from this terminal.
@@ -46,6 +55,22 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	task := strings.TrimSpace(strings.Join(pos, " "))
 	if task == "" {
 		return usagef("run", `usage: hero run [--repo PATH|URL] [--project NAME] "task"`)
+	}
+	switch {
+	case o.yes && o.no:
+		return usagef("run", "--yes and --no contradict each other: pass one")
+	case o.limits.MaxSteps < 0:
+		return usagef("run", "--max-steps must be a positive number of steps, got %d", o.limits.MaxSteps)
+	case o.limits.BudgetUSD < 0 || math.IsNaN(o.limits.BudgetUSD) || math.IsInf(o.limits.BudgetUSD, 0):
+		return usagef("run", "--budget must be a positive amount of US dollars, like 0.50, got %g", o.limits.BudgetUSD)
+	case o.limits.WallClock < 0 || o.limits.WallClock > 0 && o.limits.WallClock < time.Second:
+		return usagef("run", "--timeout must be at least 1s, like 10m, got %s", o.limits.WallClock)
+	}
+	answer := ""
+	if o.yes {
+		answer = "yes"
+	} else if o.no {
+		answer = "no"
 	}
 	if cfg.OpenAIKey == "" {
 		return errors.New("no model is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for an OpenAI-compatible server, HERO_MODEL to pick the model)")
@@ -66,7 +91,7 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	if a.sandboxErr != nil {
 		return fmt.Errorf("%w (scripts/install-deps.sh bwrap installs what the local sandbox needs)", a.sandboxErr)
 	}
-	term := newTerminalSurface(std.out, std.in, std.interactive, who)
+	term := newTerminalSurface(std.out, std.in, std.interactive, answer, who)
 	term.decide = a.engine.Decide
 	a.engine.AddSurface(term)
 	if st, err := os.Stat(p.RepoURL); err == nil && st.IsDir() {
@@ -77,7 +102,7 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	// its command) and then waits for it to close cleanly.
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
-	ex, err := a.engine.Start(engineCtx, engine.StartRequest{Project: p, Task: task, Surface: "terminal", Requester: who})
+	ex, err := a.engine.Start(engineCtx, engine.StartRequest{Project: p, Task: task, Surface: "terminal", Requester: who, Limits: o.limits})
 	if err != nil {
 		return err
 	}

@@ -18,15 +18,18 @@ type terminalSurface struct {
 	out         io.Writer
 	in          *bufio.Reader
 	interactive bool // false: stdin is not a terminal, confirmations are denied
-	decide      func(ctx context.Context, id string, d engine.Decision) (*store.Confirmation, error)
-	who         string
+	// answer is "yes" or "no" to answer confirmations without asking
+	// (hero run --yes/--no); "" asks on an interactive stdin.
+	answer string
+	decide func(ctx context.Context, id string, d engine.Decision) (*store.Confirmation, error)
+	who    string
 
 	mu       sync.Mutex
 	finished chan *engine.Outcome
 }
 
-func newTerminalSurface(out io.Writer, in io.Reader, interactive bool, who string) *terminalSurface {
-	return &terminalSurface{out: out, in: bufio.NewReader(in), interactive: interactive, who: who, finished: make(chan *engine.Outcome, 1)}
+func newTerminalSurface(out io.Writer, in io.Reader, interactive bool, answer, who string) *terminalSurface {
+	return &terminalSurface{out: out, in: bufio.NewReader(in), interactive: interactive, answer: answer, who: who, finished: make(chan *engine.Outcome, 1)}
 }
 
 func (t *terminalSurface) Name() string { return "terminal" }
@@ -74,10 +77,24 @@ func (t *terminalSurface) Ask(ctx context.Context, ex *store.Execution, c *store
 			fmt.Fprintf(&b, "  why: %s\n", c.Reason)
 		}
 	}
-	if !t.interactive {
-		b.WriteString("  stdin is not a terminal, so nobody can answer: denied. Run hero in a terminal to approve actions.\n")
+	if t.answer != "" || !t.interactive {
+		approve := false
+		switch {
+		case t.answer == "no":
+			b.WriteString("  --no: denied.\n")
+		case t.answer == "yes" && c.Kind == store.ConfirmKindLimit:
+			// A limit given on the command line is a cap, not a question.
+			b.WriteString("  --yes approves actions, not more steps, budget or time: denied. Raise --max-steps, --budget or --timeout to allow more.\n")
+		case t.answer == "yes" && c.Kind == store.ConfirmKindQuestion:
+			b.WriteString("  --yes cannot answer a question: declined. Run hero in a terminal to answer.\n")
+		case t.answer == "yes":
+			approve = true
+			b.WriteString("  --yes: approved.\n")
+		default:
+			b.WriteString("  stdin is not a terminal, so nobody can answer: denied. Run hero in a terminal to approve actions, or pass --yes or --no.\n")
+		}
 		t.printf("%s", b.String())
-		_, err := t.decide(ctx, c.ID, engine.Decision{Approve: false, By: t.who})
+		_, err := t.decide(ctx, c.ID, engine.Decision{Approve: approve, By: t.who})
 		return "", err
 	}
 	if c.Kind == store.ConfirmKindQuestion {
@@ -126,6 +143,14 @@ func (t *terminalSurface) readLine(ctx context.Context) (string, error) {
 
 // confirm asks a plain y/n question outside any run (applying the diff).
 func (t *terminalSurface) confirm(ctx context.Context, question string) bool {
+	switch t.answer {
+	case "yes":
+		t.printf("%s --yes: yes.\n", question)
+		return true
+	case "no":
+		t.printf("%s --no: no.\n", question)
+		return false
+	}
 	if !t.interactive {
 		t.printf("%s stdin is not a terminal: no.\n", question)
 		return false
