@@ -1,26 +1,43 @@
 // Package redact hides known secret values in text before it leaves the
 // process: log records, command output streamed to chat, step logs and LLM
 // prompts. hero promises that a project secret never appears in any of
-// those, so every outbound path runs its text through one Redactor that
-// knows all secret values of the project.
+// those, so every outbound path runs its text through a Redactor that
+// knows the secret values.
 //
 // A Redactor matches each registered value and the encoded forms a secret
-// typically takes when a program echoes it (base64, URL escaping, JSON
-// escaping). All occurrences are found at once with an Aho-Corasick
-// automaton, overlapping matches are merged so no fragment of a secret
-// survives, and text without any secret is returned unchanged without
-// allocating.
+// typically takes when a program echoes it: base64 (at any alignment, and
+// wrapped over lines), base32, hex, URL and JSON escaping, and the value
+// reversed. Matching ignores ASCII case and tolerates separators between
+// the characters (blanks, line breaks, "-_.:,;|" and zero-width
+// characters), so `s e c r e t`, `S-E-C-R-E-T`, `fold`-ed or `tr a-z A-Z`
+// output is caught too. Values too short to match loosely without hitting
+// ordinary words (fewer than 8 characters once separators are removed)
+// only match exactly.
+//
+// Encoding in general cannot be caught: rot13, gzip+base64, encryption,
+// or a value spelled out one character per command all pass. The redactor
+// is a safety net for accidents and the cheap tricks; hero's other
+// defences (confirmations, the sandbox, credentials that never enter it)
+// do not rely on it.
+//
+// All occurrences are found in one pass with an Aho-Corasick automaton,
+// overlapping matches are merged so no fragment of a secret survives, and
+// text without any secret is returned unchanged without allocating.
 package redact
 
 import (
 	"bytes"
+	"encoding/base32"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // MinSecretLen is the shortest value Add accepts. Shorter values ("1",
@@ -29,8 +46,9 @@ import (
 const MinSecretLen = 4
 
 // minFragmentLen is the shortest derived fragment (a line of a multi-line
-// secret, the stable core of a misaligned base64 encoding) worth matching:
-// shorter fragments would hit unrelated text far too often.
+// secret, the stable core of a misaligned base64 encoding) worth matching,
+// and the shortest pattern matched loosely (any case, separators between
+// the characters): shorter ones would hit unrelated text far too often.
 const minFragmentLen = 8
 
 // Redactor replaces registered secret values in text. The zero value is not
@@ -39,14 +57,24 @@ const minFragmentLen = 8
 // a lock.
 type Redactor struct {
 	mu      sync.Mutex              // serialises Add; readers use m
-	secrets map[string]string       // pattern → name ("" when unnamed)
+	secrets map[string]*pattern     // key (squeezed, lower-case form) → pattern
 	m       atomic.Pointer[matcher] // nil until the first secret
+}
+
+// pattern is one form of one or more secrets as the automaton matches it.
+type pattern struct {
+	key  string // squeezed and lower-cased: what the automaton matches
+	name string // "" when unnamed
+	// strict patterns are too short to match loosely: a match counts only
+	// when the text holds one of exact, byte for byte.
+	strict bool
+	exact  []string
 }
 
 // New returns an empty Redactor: until values are added, every method passes
 // text through unchanged.
 func New() *Redactor {
-	return &Redactor{secrets: make(map[string]string)}
+	return &Redactor{secrets: make(map[string]*pattern)}
 }
 
 // Add registers secret values to hide, each replaced by "[REDACTED]". Values
@@ -71,8 +99,15 @@ func (r *Redactor) AddMap(secrets map[string]string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	changed := false
-	for name, v := range secrets {
-		changed = r.insert(name, v) || changed
+	// In name order, so which name wins for a value two secrets share
+	// does not depend on map iteration.
+	names := make([]string, 0, len(secrets))
+	for name := range secrets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		changed = r.insert(name, secrets[name]) || changed
 	}
 	if changed {
 		r.m.Store(buildMatcher(r.secrets))
@@ -97,10 +132,32 @@ func (r *Redactor) insert(name, v string) bool {
 		return false
 	}
 	changed := false
-	for _, p := range forms(v) {
-		old, ok := r.secrets[p]
-		if !ok || (old == "" && name != "") {
-			r.secrets[p] = name
+	for _, f := range forms(v) {
+		key := squeeze(f)
+		if key == "" {
+			continue
+		}
+		strict := len(key) < minFragmentLen
+		p, ok := r.secrets[key]
+		if !ok {
+			p = &pattern{key: key, name: name, strict: strict}
+			if strict {
+				p.exact = []string{f}
+			}
+			r.secrets[key] = p
+			changed = true
+			continue
+		}
+		if p.name == "" && name != "" {
+			p.name = name
+			changed = true
+		}
+		switch {
+		case p.strict && !strict:
+			p.strict, p.exact = false, nil
+			changed = true
+		case p.strict && !slices.Contains(p.exact, f):
+			p.exact = append(p.exact, f)
 			changed = true
 		}
 	}
@@ -114,7 +171,7 @@ func (r *Redactor) Len() int {
 	if m == nil {
 		return 0
 	}
-	return m.patterns
+	return len(m.pats)
 }
 
 // String returns s with every occurrence of a registered secret, in any of
@@ -125,7 +182,7 @@ func (r *Redactor) String(s string) string {
 	if m == nil || len(s) < m.minLen {
 		return s
 	}
-	spans := find(m, s, nil)
+	spans, _ := scan(m, s, nil, false)
 	if len(spans) == 0 {
 		return s
 	}
@@ -148,7 +205,7 @@ func (r *Redactor) Bytes(b []byte) []byte {
 	if m == nil || len(b) < m.minLen {
 		return b
 	}
-	spans := find(m, b, nil)
+	spans, _ := scan(m, b, nil, false)
 	if len(spans) == 0 {
 		return b
 	}
@@ -162,7 +219,8 @@ func (r *Redactor) Contains(s string) bool {
 	if m == nil || len(s) < m.minLen {
 		return false
 	}
-	return m.contains(s)
+	spans, _ := scan(m, s, nil, true)
+	return len(spans) > 0
 }
 
 // forms returns v and the encodings a secret commonly takes in output.
@@ -170,10 +228,8 @@ func forms(v string) []string {
 	raw := []byte(v)
 	out := []string{
 		v,
-		base64.StdEncoding.EncodeToString(raw),
-		base64.RawStdEncoding.EncodeToString(raw),
-		base64.URLEncoding.EncodeToString(raw),
-		base64.RawURLEncoding.EncodeToString(raw),
+		reverse(v),
+		hex.EncodeToString(raw), // upper-case hex: matching ignores case
 		url.QueryEscape(v),
 		url.PathEscape(v),
 	}
@@ -189,19 +245,39 @@ func forms(v string) []string {
 		j := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		out = append(out, string(j[1:len(j)-1]))
 	}
-	// A secret embedded in a longer base64 payload (HTTP Basic auth of
+	// A secret embedded in a longer payload (HTTP Basic auth of
 	// "user:token", a base64'd config file) is encoded at an arbitrary
-	// byte offset. For each of the three alignments the characters that
-	// depend only on the secret's bytes are the same whatever surrounds
-	// it, so that core is matched too.
-	for k := range 3 {
-		enc := base64.StdEncoding.EncodeToString(append(make([]byte, k), raw...))
-		from := (8*k + 5) / 6
-		to := 8 * (k + len(raw)) / 6
-		if to-from >= minFragmentLen {
-			core := enc[from:to]
-			out = append(out, core, strings.NewReplacer("+", "-", "/", "_").Replace(core))
+	// byte offset. For each alignment the characters that depend only on
+	// the secret's bytes are the same whatever surrounds it, so that core
+	// is matched too: base64 has 3 alignments (6 bits a character), base32
+	// 5 (5 bits a character). The aligned core is the whole encoding but
+	// its last character and padding.
+	cores := func(align, bits int, encode func([]byte) string) []string {
+		var cs []string
+		for k := range align {
+			enc := encode(append(make([]byte, k), raw...))
+			from := (8*k + bits - 1) / bits
+			to := 8 * (k + len(raw)) / bits
+			if to-from < minFragmentLen {
+				return nil
+			}
+			cs = append(cs, enc[from:to])
 		}
+		return cs
+	}
+	// base64 of the value alone is matched whole, padding included.
+	out = append(out,
+		base64.StdEncoding.EncodeToString(raw), base64.RawStdEncoding.EncodeToString(raw),
+		base64.URLEncoding.EncodeToString(raw), base64.RawURLEncoding.EncodeToString(raw))
+	if cs := cores(3, 6, base64.StdEncoding.EncodeToString); cs != nil {
+		for _, c := range cs {
+			out = append(out, c, strings.NewReplacer("+", "-", "/", "_").Replace(c))
+		}
+	}
+	if cs := cores(5, 5, base32.StdEncoding.EncodeToString); cs != nil {
+		out = append(out, cs...)
+	} else {
+		out = append(out, base32.StdEncoding.EncodeToString(raw))
 	}
 	// A multi-line secret (a PEM key) is often printed partly or with
 	// different line endings; hide each substantial line on its own.
@@ -215,6 +291,91 @@ func forms(v string) []string {
 	return out
 }
 
+// reverse returns s with its characters in reverse order, as `rev` prints
+// it (invalid UTF-8 is reversed byte by byte).
+func reverse(s string) string {
+	if !utf8.ValidString(s) {
+		b := []byte(s)
+		slices.Reverse(b)
+		return string(b)
+	}
+	r := []rune(s)
+	slices.Reverse(r)
+	return string(r)
+}
+
+// Byte classes of the scan: lower folds ASCII letters to lower case; isSep
+// marks the ASCII separators skipped between the characters of a match.
+var (
+	lower = func() (t [256]byte) {
+		for i := range t {
+			t[i] = byte(i)
+		}
+		for c := 'A'; c <= 'Z'; c++ {
+			t[c] = byte(c - 'A' + 'a')
+		}
+		return t
+	}()
+	isSep = func() (t [256]bool) {
+		for _, c := range " \t\n\r\v\f-_.:,;|" {
+			t[c] = true
+		}
+		return t
+	}()
+)
+
+// zeroWidth returns the length of the invisible character that starts
+// s[i:] (zero-width space, non-joiner, joiner, word joiner, BOM, soft
+// hyphen), 0 if none. A sequence cut off by the end of s that may still
+// become one counts as one, so that Writer holds a match back across it.
+func zeroWidth[T string | []byte](s T, i int) int {
+	rest := len(s) - i
+	switch s[i] {
+	case 0xE2: // U+200B..U+200D: E2 80 8B..8D; U+2060: E2 81 A0
+		if rest == 1 || (rest == 2 && (s[i+1] == 0x80 || s[i+1] == 0x81)) {
+			return rest
+		}
+		if rest >= 3 && ((s[i+1] == 0x80 && s[i+2] >= 0x8B && s[i+2] <= 0x8D) || (s[i+1] == 0x81 && s[i+2] == 0xA0)) {
+			return 3
+		}
+	case 0xEF: // U+FEFF: EF BB BF
+		if rest == 1 || (rest == 2 && s[i+1] == 0xBB) {
+			return rest
+		}
+		if rest >= 3 && s[i+1] == 0xBB && s[i+2] == 0xBF {
+			return 3
+		}
+	case 0xC2: // U+00AD: C2 AD
+		if rest == 1 {
+			return 1
+		}
+		if s[i+1] == 0xAD {
+			return 2
+		}
+	}
+	return 0
+}
+
+// squeeze is what the automaton matches of a form: lower case, without
+// separators and invisible characters.
+func squeeze(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isSep[c] {
+			continue
+		}
+		if c >= 0xC2 {
+			if n := zeroWidth(s, i); n > 0 {
+				i += n - 1
+				continue
+			}
+		}
+		b.WriteByte(lower[c])
+	}
+	return b.String()
+}
+
 // span is one merged match: bytes [start,end) are replaced by labels[label].
 type span struct {
 	start, end int
@@ -222,27 +383,43 @@ type span struct {
 	best       int32 // length of the longest match merged into the span
 }
 
-// maxDenseRows bounds the memory of dense rows (1 KiB each).
-const maxDenseRows = 512
+// maxDense bounds the dense transition table (entries of 4 bytes): 256
+// KiB holds the nodes of depth 1 and 2 for 50 secrets, where the scan
+// spends nearly all its time.
+const maxDense = 1 << 16
 
-// matcher is an immutable Aho-Corasick automaton over bytes. Node 0 is the
-// root; its transitions are a dense table because the scan returns to the
-// root on almost every byte of ordinary text.
+// matcher is an immutable Aho-Corasick automaton over squeezed bytes. Node
+// 0 is the root; its transitions are a dense table (for both cases of each
+// letter) because the scan returns to the root on almost every byte of
+// ordinary text.
 type matcher struct {
 	root  [256]int32 // root transitions (0 = stay at root)
 	edges [][]edge   // per node, sorted by byte; root's are in root
-	// Nodes the scan visits constantly (depth 1, and nodes with many
-	// children) get a dense row of complete transitions, fail links
-	// already followed, so a step from them is one lookup.
-	denseIdx []int32 // per node: row in dense, or -1
-	dense    [][256]int32
+	// The shallow nodes, where the scan spends nearly all its time, get
+	// a dense row of complete transitions (fail links already followed)
+	// over byte classes, so a step from them is one lookup. Class 0 is
+	// every byte no key holds; cls maps a text byte (either case) to its
+	// class.
+	cls      [256]byte
+	stride   int
+	denseIdx []int32 // per node: offset of its row in dense, or -1
+	dense    []int32
 	fail     []int32
-	outLen   []int32 // length of the longest pattern that is a suffix of the node's path, 0 if none
-	outLabel []int32 // label of that pattern
-	labels   []string
-	minLen   int // shortest pattern
-	maxLen   int // longest pattern
-	patterns int
+	depth    []int32
+	// out is the longest pattern that is a suffix of the node's path
+	// (its own or inherited through the fail link), -1 if none.
+	out    []int32
+	pats   []matchPat
+	labels []string
+	minLen int // shortest pattern
+}
+
+type matchPat struct {
+	len    int32
+	label  int32
+	node   int32
+	strict bool
+	exact  []string
 }
 
 type edge struct {
@@ -250,14 +427,13 @@ type edge struct {
 	next int32
 }
 
-func buildMatcher(secrets map[string]string) *matcher {
+func buildMatcher(secrets map[string]*pattern) *matcher {
 	m := &matcher{
-		edges:    [][]edge{nil},
-		fail:     []int32{0},
-		outLen:   []int32{0},
-		outLabel: []int32{0},
-		minLen:   int(^uint(0) >> 1),
-		patterns: len(secrets),
+		edges:  [][]edge{nil},
+		fail:   []int32{0},
+		depth:  []int32{0},
+		out:    []int32{-1},
+		minLen: int(^uint(0) >> 1),
 	}
 	labelIdx := map[string]int32{}
 	label := func(name string) int32 {
@@ -273,40 +449,42 @@ func buildMatcher(secrets map[string]string) *matcher {
 		labelIdx[l] = i
 		return i
 	}
-	// Insert in a fixed order so the automaton (and tie-breaking between
-	// names) does not depend on map iteration.
-	pats := make([]string, 0, len(secrets))
-	for p := range secrets {
-		pats = append(pats, p)
+	// Insert in a fixed order so the automaton does not depend on map
+	// iteration.
+	keys := make([]string, 0, len(secrets))
+	for k := range secrets {
+		keys = append(keys, k)
 	}
-	sort.Strings(pats)
-	for _, p := range pats {
-		m.minLen = min(m.minLen, len(p))
-		m.maxLen = max(m.maxLen, len(p))
+	sort.Strings(keys)
+	maxLen := 0
+	for _, k := range keys {
+		p := secrets[k]
+		m.minLen = min(m.minLen, len(k))
+		maxLen = max(maxLen, len(k))
 		n := int32(0)
-		for i := 0; i < len(p); i++ {
-			next := m.child(n, p[i])
+		for i := 0; i < len(k); i++ {
+			next := m.child(n, k[i])
 			if next == 0 {
 				next = int32(len(m.fail))
 				m.edges = append(m.edges, nil)
 				m.fail = append(m.fail, 0)
-				m.outLen = append(m.outLen, 0)
-				m.outLabel = append(m.outLabel, 0)
+				m.depth = append(m.depth, m.depth[n]+1)
+				m.out = append(m.out, -1)
 				if n == 0 {
-					m.root[p[i]] = next
+					m.root[k[i]] = next
 				} else {
 					es := m.edges[n]
-					at := sort.Search(len(es), func(j int) bool { return es[j].b >= p[i] })
+					at := sort.Search(len(es), func(j int) bool { return es[j].b >= k[i] })
 					es = append(es, edge{})
 					copy(es[at+1:], es[at:])
-					es[at] = edge{p[i], next}
+					es[at] = edge{k[i], next}
 					m.edges[n] = es
 				}
 			}
 			n = next
 		}
-		m.outLen[n] = int32(len(p))
-		m.outLabel[n] = label(secrets[p])
+		m.out[n] = int32(len(m.pats))
+		m.pats = append(m.pats, matchPat{len: int32(len(k)), label: label(p.name), node: n, strict: p.strict, exact: slices.Clone(p.exact)})
 	}
 	// Breadth-first: fail links, and the longest pattern ending at each
 	// node (its own, or inherited through the fail link).
@@ -316,12 +494,10 @@ func buildMatcher(secrets map[string]string) *matcher {
 			queue = append(queue, c)
 		}
 	}
-	depth1 := len(queue)
 	for qi := 0; qi < len(queue); qi++ {
 		n := queue[qi]
-		if m.outLen[n] == 0 {
-			m.outLen[n] = m.outLen[m.fail[n]]
-			m.outLabel[n] = m.outLabel[m.fail[n]]
+		if m.out[n] < 0 {
+			m.out[n] = m.out[m.fail[n]]
 		}
 		for _, e := range m.edges[n] {
 			f := m.fail[n]
@@ -334,27 +510,52 @@ func buildMatcher(secrets map[string]string) *matcher {
 	}
 	// Dense rows, in breadth-first order so that a node's fail target
 	// (always shallower) is final before the node's row is computed.
+	var used [256]bool
+	for _, k := range keys {
+		for i := 0; i < len(k); i++ {
+			used[k[i]] = true
+		}
+	}
+	var classBytes []byte // class → a byte of it (index 0 unused)
+	classBytes = append(classBytes, 0)
+	for b := range 256 {
+		if used[b] {
+			m.cls[b] = byte(len(classBytes))
+			classBytes = append(classBytes, byte(b))
+		}
+	}
+	for b := range 256 {
+		m.cls[b] = m.cls[lower[b]]
+	}
+	m.stride = len(classBytes)
 	m.denseIdx = make([]int32, len(m.fail))
 	for i := range m.denseIdx {
 		m.denseIdx[i] = -1
 	}
-	for qi, n := range queue {
-		if len(m.dense) == maxDenseRows {
+	rows := append([]int32{0}, queue...)
+	for _, n := range rows {
+		if len(m.dense)+m.stride > maxDense {
 			break
 		}
-		if qi >= depth1 && len(m.edges[n]) < 4 {
-			continue
+		off := len(m.dense)
+		for c := range m.stride {
+			next := int32(0)
+			if c != 0 {
+				next = m.step(n, byte(c), classBytes[c])
+			}
+			m.dense = append(m.dense, next)
 		}
-		var row [256]int32
-		for b := range 256 {
-			row[b] = m.step(n, byte(b))
-		}
-		m.denseIdx[n] = int32(len(m.dense))
-		m.dense = append(m.dense, row)
+		m.denseIdx[n] = int32(off)
+	}
+	// Upper-case letters lead where their lower-case ones do; separators
+	// lead nowhere (no key holds one).
+	for c := 'A'; c <= 'Z'; c++ {
+		m.root[c] = m.root[lower[c]]
 	}
 	return m
 }
 
+// child is the transition of node n on squeezed byte b, 0 if none.
 func (m *matcher) child(n int32, b byte) int32 {
 	if n == 0 {
 		return m.root[b]
@@ -370,74 +571,129 @@ func (m *matcher) child(n int32, b byte) int32 {
 	return 0
 }
 
-// step advances the automaton from state n on byte b.
-func (m *matcher) step(n int32, b byte) int32 {
-	for n != 0 {
+// step advances the automaton from state n on squeezed byte b of class
+// c. Rows are filled in breadth-first order, so while they are built the
+// fail targets (always shallower) already have theirs.
+func (m *matcher) step(n int32, c, b byte) int32 {
+	if c == 0 {
+		return 0
+	}
+	for {
 		if m.denseIdx != nil {
 			if d := m.denseIdx[n]; d >= 0 {
-				return m.dense[d][b]
+				return m.dense[int(d)+int(c)]
 			}
 		}
-		if c := m.child(n, b); c != 0 {
-			return c
+		if n == 0 {
+			return m.root[b]
+		}
+		if next := m.child(n, b); next != 0 {
+			return next
 		}
 		n = m.fail[n]
 	}
-	return m.root[b]
 }
 
-// find returns the merged spans of all matches in s, left to right. Every
-// match is found, including ones overlapping each other; overlapping
-// matches become one span labelled with the longest of them, so no part of
-// any secret stays visible.
-func find[T string | []byte](m *matcher, s T, spans []span) []span {
+// scan returns the merged spans of all matches in s, left to right, and
+// where the automaton's unfinished match starts (len(s) when there is
+// none): no later match can start before it, which is what Writer may
+// still hold back. Every match is found, including ones overlapping each
+// other; overlapping matches become one span labelled with the longest of
+// them, so no part of any secret stays visible. With first, scan stops at
+// the first match.
+func scan[T string | []byte](m *matcher, s T, spans []span, first bool) ([]span, int) {
 	n := int32(0)
 	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if n == 0 {
 			// Skip quickly through bytes that start no pattern.
-			n = m.root[s[i]]
+			n = m.root[c]
 			if n == 0 {
 				continue
 			}
 		} else {
-			n = m.step(n, s[i])
-		}
-		l := m.outLen[n]
-		if l == 0 {
-			continue
-		}
-		sp := span{start: i + 1 - int(l), end: i + 1, label: m.outLabel[n], best: l}
-		// A longer match can reach back over several earlier spans:
-		// swallow every span it overlaps.
-		for k := len(spans) - 1; k >= 0 && sp.start < spans[k].end; k-- {
-			prev := spans[k]
-			sp.start = min(sp.start, prev.start)
-			if prev.best >= sp.best {
-				sp.best, sp.label = prev.best, prev.label
+			if isSep[c] {
+				continue
 			}
-			spans = spans[:k]
+			if c >= 0xC2 {
+				if w := zeroWidth(s, i); w > 0 {
+					i += w - 1
+					continue
+				}
+			}
+			if d := m.denseIdx[n]; d >= 0 {
+				n = m.dense[int(d)+int(m.cls[c])]
+			} else {
+				n = m.step(n, m.cls[c], lower[c])
+			}
+			if n == 0 {
+				continue
+			}
 		}
-		spans = append(spans, sp)
+		for p := m.out[n]; p >= 0; p = m.out[m.fail[m.pats[p].node]] {
+			pt := &m.pats[p]
+			sp := span{start: back(s, i, int(pt.len)), end: i + 1, label: pt.label, best: pt.len}
+			if pt.strict && !slices.Contains(pt.exact, string(s[sp.start:sp.end])) {
+				continue // a shorter pattern ending here may still match
+			}
+			if first {
+				return append(spans, sp), len(s)
+			}
+			// A longer match can reach back over several earlier spans:
+			// swallow every span it overlaps.
+			for k := len(spans) - 1; k >= 0 && sp.start < spans[k].end; k-- {
+				prev := spans[k]
+				sp.start = min(sp.start, prev.start)
+				if prev.best >= sp.best {
+					sp.best, sp.label = prev.best, prev.label
+				}
+				spans = spans[:k]
+			}
+			spans = append(spans, sp)
+			break
+		}
 	}
-	return spans
+	if n == 0 {
+		return spans, len(s)
+	}
+	return spans, back(s, len(s)-1, int(m.depth[n]))
 }
 
-func (m *matcher) contains(s string) bool {
-	n := int32(0)
-	for i := 0; i < len(s); i++ {
-		if n == 0 {
-			n = m.root[s[i]]
-			if n == 0 {
-				continue
+// back returns where the last l matched bytes up to s[i] start: the scan
+// skipped separators and invisible characters between them. Matches are
+// rare, so walking back beats remembering every position on the way.
+func back[T string | []byte](s T, i, l int) int {
+	if i == len(s)-1 {
+		// An invisible character, possibly cut off, at the very end.
+		for j := i; j >= 0 && j >= len(s)-3; j-- {
+			if s[j] >= 0xC2 {
+				if zeroWidth(s, j) == len(s)-j {
+					i = j - 1
+				}
+				break
 			}
-		} else {
-			n = m.step(n, s[i])
-		}
-		if m.outLen[n] != 0 {
-			return true
 		}
 	}
-	return false
+	for ; i >= 0; i-- {
+		c := s[i]
+		if isSep[c] {
+			continue
+		}
+		if c >= 0x80 && c <= 0xBF {
+			if i >= 2 && zeroWidth(s[:i+1], i-2) == 3 {
+				i -= 2
+				continue
+			}
+			if i >= 1 && s[i-1] == 0xC2 && c == 0xAD {
+				i--
+				continue
+			}
+		}
+		if l--; l == 0 {
+			return i
+		}
+	}
+	return 0
 }
 
 // replace appends b to dst with spans replaced by their labels.

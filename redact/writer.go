@@ -11,9 +11,10 @@ var ErrClosed = errors.New("redact: write to closed writer")
 
 // Writer redacts a byte stream on its way to an underlying writer, such as
 // a command's output streamed to a chat thread. A secret split across two
-// Write calls is still hidden: Writer holds back the last (longest secret
-// form − 1) bytes of what it has seen, because they might be the start of
-// a secret that the next Write completes.
+// Write calls is still hidden: Writer holds back what it has seen from
+// where an unfinished match starts (the bytes that are the start of some
+// secret form, with any separators after them), because the next Write
+// may complete it.
 //
 // Because of that hold-back, output is only complete after Flush or Close:
 // call Flush when the stream pauses (the command finished one step and the
@@ -110,14 +111,17 @@ func (w *Writer) emit(m *matcher, final bool) error {
 	if m == nil {
 		return w.write(w.pending, len(w.pending))
 	}
+	var from int
+	w.spans, from = scan(m, w.pending, w.spans[:0], false)
 	cut := len(w.pending)
 	if !final {
-		cut -= m.maxLen - 1
+		// What the automaton is still in the middle of may become a
+		// secret with the next bytes: hold it back.
+		cut = from
 	}
 	if cut <= 0 {
 		return nil
 	}
-	w.spans = find(m, w.pending, w.spans[:0])
 	// A match that straddles the cut may still grow (merge with a longer
 	// one) once more bytes arrive: keep it whole for the next round.
 	safe := w.spans
