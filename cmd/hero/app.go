@@ -26,11 +26,18 @@ import (
 type app struct {
 	cfg config
 	// getenv reads the integrations' own variables (SLACK_*, GITHUB_*, …).
-	getenv   func(string) string
-	log      *slog.Logger
+	getenv func(string) string
+	log    *slog.Logger
+	// redactor knows hero's own credentials (configured keys, tokens
+	// minted since start): every run and every log line is scrubbed of
+	// them, labelled only "[REDACTED]".
 	redactor *redact.Redactor
-	keyring  *vault.Keyring
-	db       *store.DB
+	// logSecrets knows every project's secrets, for log lines only,
+	// without names. A run never uses it: a run seeing another project's
+	// value scrubbed would confirm a guess of it.
+	logSecrets *redact.Redactor
+	keyring    *vault.Keyring
+	db         *store.DB
 
 	// forge publishes runs' work; set by setupGitHub before any run starts.
 	forge engine.ForgeFunc
@@ -52,7 +59,8 @@ func openApp(ctx context.Context, cfg config, std stdio) (*app, error) {
 	}
 	r := redact.New()
 	r.Add(cfg.OpenAIKey, cfg.GitHubToken, cfg.E2BAPIKey, cfg.SecretsKey)
-	log := slog.New(redact.Handler(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelInfo}), r))
+	logSecrets := redact.New()
+	log := slog.New(redact.Handler(redact.Handler(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelInfo}), logSecrets), r))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s (HERO_DATA_DIR): %w", cfg.DataDir, err)
 	}
@@ -68,7 +76,7 @@ func openApp(ctx context.Context, cfg config, std stdio) (*app, error) {
 		db.Close()
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
-	return &app{cfg: cfg, getenv: cfg.getenv, log: log, redactor: r, keyring: kr, db: db}, nil
+	return &app{cfg: cfg, getenv: cfg.getenv, log: log, redactor: r, logSecrets: logSecrets, keyring: kr, db: db}, nil
 }
 
 func (a *app) close() {
@@ -135,18 +143,23 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 			}
 			return a.forge(ctx, p, ex)
 		},
-		Redact: func(secrets map[string]string) func(string) string {
-			// The process-wide redactor knows the configured keys and every
-			// token minted since start (GitHub installation and OAuth
-			// tokens); adding the project's secrets to it also hides them
-			// in log lines from now on. The run's own redactor names them.
-			a.redactor.AddMap(secrets)
-			r := redact.New()
-			r.AddMap(secrets)
-			return func(s string) string { return a.redactor.String(r.String(s)) }
-		},
+		Redact: a.runScrubber,
 	})
 	return err
+}
+
+// runScrubber returns the scrubber of one run: its project's secrets,
+// named, and hero's own credentials. The project's values also go to the
+// log scrubber, unnamed, so log lines never show them either.
+func (a *app) runScrubber(secrets map[string]string) func(string) string {
+	values := make([]string, 0, len(secrets))
+	for _, v := range secrets {
+		values = append(values, v)
+	}
+	a.logSecrets.Add(values...)
+	r := redact.New()
+	r.AddMap(secrets)
+	return func(s string) string { return a.redactor.String(r.String(s)) }
 }
 
 // unconfiguredModel stands in when OPENAI_API_KEY is not set, so the

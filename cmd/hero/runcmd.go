@@ -95,7 +95,11 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	term.decide = a.engine.Decide
 	a.engine.AddSurface(term)
 	if st, err := os.Stat(p.RepoURL); err == nil && st.IsDir() {
-		a.ws.deliver = (&delivery{term: term, repoDir: p.RepoURL, dataDir: cfg.DataDir}).deliver
+		secrets, err := a.db.SecretValues(ctx, p.ID)
+		if err != nil {
+			return fmt.Errorf("load the secrets of project %s: %w", p.Name, err)
+		}
+		a.ws.deliver = (&delivery{term: term, repoDir: p.RepoURL, dataDir: cfg.DataDir, scrub: a.runScrubber(secrets)}).deliver
 	}
 
 	// The engine runs on its own context: Ctrl-C cancels the run (killing
@@ -212,6 +216,9 @@ type delivery struct {
 	term    *terminalSurface
 	repoDir string
 	dataDir string
+	// scrub is the run's redactor: the diff shows what the model wrote,
+	// which may hold a secret it read.
+	scrub func(string) string
 }
 
 func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox, base string) error {
@@ -231,7 +238,7 @@ func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.
 		d.term.printf("no changes to the repository.\n")
 		return nil
 	}
-	d.term.printf("\n%s\n", capLines(diff, 400))
+	d.term.printf("\n%s\n", termText(capLines(d.scrub(diff), 400)))
 
 	// Carry the commits out of the sandbox as a bundle (works for any
 	// provider, local or remote).

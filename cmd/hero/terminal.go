@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
@@ -45,13 +46,13 @@ func (t *terminalSurface) printf(format string, args ...any) {
 func (t *terminalSurface) Update(_ context.Context, ex *store.Execution, ev engine.Event) error {
 	switch ev.Kind {
 	case engine.EventStarted:
-		t.printf("hero: %s\n", ev.Text)
+		t.printf("hero: %s\n", oneLine(ev.Text, 300))
 	case engine.EventStep:
 		if line := stepLine(ev.Step); line != "" {
 			t.printf("%s\n", line)
 		}
 	case engine.EventOutput:
-		t.printf("%s", indent(ev.Text, "    │ "))
+		t.printf("%s", indent(termText(ev.Text), "    │ "))
 	case engine.EventDecided:
 		c := ev.Confirmation
 		t.printf("  ✓ %s %s\n", c.ID, decisionWords(c))
@@ -70,11 +71,13 @@ func (t *terminalSurface) Ask(ctx context.Context, ex *store.Execution, c *store
 	var b strings.Builder
 	switch c.Kind {
 	case store.ConfirmKindQuestion:
-		fmt.Fprintf(&b, "\n? hero asks (%s): %s\n", c.ID, c.Action)
+		// A question may have several lines; indented, none of them can
+		// pass for a line hero prints.
+		fmt.Fprintf(&b, "\n? hero asks (%s): %s\n", c.ID, strings.TrimPrefix(indent(termText(strings.TrimSpace(c.Action))+"\n", "  "), "  "))
 	default:
-		fmt.Fprintf(&b, "\n! confirmation %s (%s risk): %s\n", c.ID, c.Risk, c.Action)
+		fmt.Fprintf(&b, "\n! confirmation %s (%s risk): %s\n", c.ID, c.Risk, oneLine(c.Action, 2000))
 		if c.Reason != "" {
-			fmt.Fprintf(&b, "  why: %s\n", c.Reason)
+			fmt.Fprintf(&b, "  why: %s\n", oneLine(c.Reason, 500))
 		}
 	}
 	if t.answer != "" || !t.interactive {
@@ -197,7 +200,7 @@ func stepLine(s *store.Step) string {
 			return "  💭 " + oneLine(s.Output, 160)
 		}
 	case store.StepLimit:
-		return "  ⏸ " + s.Output
+		return "  ⏸ " + oneLine(s.Output, 300)
 	case store.StepMessage:
 		return "  ✉ " + oneLine(s.Output, 160)
 	case store.StepError:
@@ -207,7 +210,7 @@ func stepLine(s *store.Step) string {
 }
 
 func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(termText(s)), " ")
 	if r := []rune(s); len(r) > max {
 		return string(r[:max-1]) + "…"
 	}
@@ -230,10 +233,10 @@ func renderOutcome(ex *store.Execution, o *engine.Outcome) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n── run %s %s ──\n", ex.ID, o.Status)
 	if o.Summary != "" {
-		fmt.Fprintf(&b, "%s\n", o.Summary)
+		fmt.Fprintf(&b, "%s\n", termText(o.Summary))
 	}
 	if o.Error != "" {
-		fmt.Fprintf(&b, "error: %s\n", o.Error)
+		fmt.Fprintf(&b, "error: %s\n", termText(o.Error))
 	}
 	cost := fmt.Sprintf("$%.4f", o.CostUSD)
 	if !o.CostKnown {
@@ -244,7 +247,63 @@ func renderOutcome(ex *store.Execution, o *engine.Outcome) string {
 		fmt.Fprintf(&b, "pull request: %s\n", o.PullRequestURL)
 	}
 	if o.DiffStat != "" {
-		fmt.Fprintf(&b, "changes:\n%s\n", o.DiffStat)
+		fmt.Fprintf(&b, "changes:\n%s\n", termText(o.DiffStat))
 	}
 	return b.String()
+}
+
+// termText makes text that hero did not write (the model's words, command
+// output, a diff) safe to print on a terminal: control characters that
+// would move the cursor, erase or recolour lines (ESC sequences, CR,
+// backspace, C1 controls such as CSI), bidi overrides that reorder what is
+// shown, and bytes that are not UTF-8 are printed as visible escapes
+// (^[, ^M, \u009b, \u202e, \xff). Line feeds and tabs stay; a CR before a
+// line feed is dropped.
+func termText(s string) string {
+	if termSafe(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\r' && i+1 < len(s) && s[i+1] == '\n':
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r < 0x20:
+			b.WriteByte('^')
+			b.WriteByte(byte(r) + 0x40)
+		case r == 0x7f:
+			b.WriteString("^?")
+		case r >= 0x80 && r <= 0x9f, isBidiControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// termSafe reports whether s prints as itself (the common case: no copy).
+func termSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return utf8.ValidString(s[i:]) && !strings.ContainsFunc(s[i:], func(r rune) bool { return (r >= 0x80 && r <= 0x9f) || isBidiControl(r) })
+		}
+		if (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isBidiControl reports the embedding, override and isolate controls
+// (U+202A–U+202E, U+2066–U+2069) that make a terminal show text in
+// another order than it is.
+func isBidiControl(r rune) bool {
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }
