@@ -57,12 +57,18 @@ func (notRegularFile) Is(target error) bool { return target == fs.ErrInvalid }
 // Limits caps what commands may consume. Zero means the provider default.
 // The local provider enforces MemoryBytes and Processes for the sandbox as a
 // whole when it has cgroups (per process via RLIMIT_AS/RLIMIT_NPROC
-// otherwise); CPUSeconds and FileSizeBytes are per-process rlimits.
+// otherwise); CPUSeconds and FileSizeBytes are per-process rlimits;
+// DiskBytes is enforced by the kernel on a loop-mounted volume when hero is
+// root, by measuring otherwise (see sandbox/bwrap/disk.go).
 type Limits struct {
 	MemoryBytes   int64 // memory of the sandbox's processes (address space per process without cgroups)
 	CPUSeconds    int   // CPU time per process
 	Processes     int   // processes and threads alive at once in the sandbox
 	FileSizeBytes int64 // largest file a command may write
+	// DiskBytes caps the disk space of the sandbox's files (workspace and
+	// HOME together); the local provider also caps its memory-backed /tmp
+	// at the smaller of DiskBytes and MemoryBytes.
+	DiskBytes int64
 }
 
 // Spec says what sandbox to create.

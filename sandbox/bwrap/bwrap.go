@@ -5,8 +5,14 @@
 //
 // Layout of one sandbox on the host:
 //
-//	<baseDir>/<id>/repo       the workspace, bound read-write at /repo
-//	<baseDir>/<id>/tmp        private /tmp (HOME is /tmp/home), kept between commands
+//	<baseDir>/<id>/vol            the sandbox's disk volume, capped at Limits.DiskBytes (disk.go)
+//	<baseDir>/<id>/vol/repo       the workspace, bound read-write at /repo
+//	<baseDir>/<id>/vol/tmp/home   HOME, bound at /tmp/home, kept between commands
+//	<baseDir>/<id>/disk.img       the volume's ext4 image, in the "loop" disk mode
+//
+// /tmp itself is a tmpfs per command, capped with bwrap's --size at the
+// smaller of the disk and memory limits (with a bwrap too old for --size,
+// /tmp is <id>/vol/tmp instead, kept between commands and on the volume).
 //
 // Resource limits: when the cgroup filesystem is writable (v1 or v2) every
 // sandbox gets its own cgroup, capping processes (pids.max) and memory for
@@ -51,6 +57,7 @@ var defaultLimits = sandbox.Limits{
 	CPUSeconds:    1800,
 	Processes:     512,
 	FileSizeBytes: 4 << 30,
+	DiskBytes:     10 << 30,
 }
 
 // etcFiles are the only entries of the host's /etc a sandbox sees: what
@@ -82,6 +89,7 @@ type Provider struct {
 	useCgroups bool
 	uidBase    int
 	uidCount   int
+	loopDisks  bool
 
 	staticArgs     []string // system binds, identical for every command
 	disableUserns  bool
@@ -89,6 +97,9 @@ type Provider struct {
 	unprivileged   bool     // run bwrap under a per-sandbox uid
 	prlimit        string   // prlimit(1), used in the unprivileged mode
 	rootlessCaller bool     // hero itself is not root
+	diskMode       string   // diskLoop or diskCheck
+	mkfs, mount    string   // tools of the loop disk mode
+	tmpSize        bool     // bwrap has --size: /tmp is a capped tmpfs
 
 	mu      sync.Mutex
 	live    map[string]*Sandbox
@@ -106,8 +117,8 @@ func WithBwrapPath(path string) Option {
 // WithDefaultLimits sets the limits used for fields a Spec leaves at zero.
 func WithDefaultLimits(l sandbox.Limits) Option {
 	return func(p *Provider) error {
-		if l.MemoryBytes < 0 || l.CPUSeconds < 0 || l.Processes < 0 || l.FileSizeBytes < 0 {
-			return errors.New("default limits must not be negative")
+		if err := checkLimits(l); err != nil {
+			return fmt.Errorf("default limits: %w", err)
 		}
 		mergeLimits(&p.limits, l)
 		return nil
@@ -148,6 +159,12 @@ func WithCgroups(enabled bool) Option {
 	return func(p *Provider) error { p.useCgroups = enabled; return nil }
 }
 
+// WithLoopDisks turns the loop-mounted disk volumes off (false) to force the
+// measuring fallback; the default is to use them when hero can (disk.go).
+func WithLoopDisks(enabled bool) Option {
+	return func(p *Provider) error { p.loopDisks = enabled; return nil }
+}
+
 // WithUIDRange sets the host uids (and gids) handed to sandboxes in the
 // unprivileged fallback mode, one per live sandbox so that RLIMIT_NPROC
 // counts each sandbox separately.
@@ -182,6 +199,7 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 		timeout:    10 * time.Minute,
 		path:       defaultPATH(),
 		useCgroups: true,
+		loopDisks:  true,
 		uidBase:    1_000_000_000,
 		uidCount:   65536,
 		live:       map[string]*Sandbox{},
@@ -211,6 +229,10 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 	helpCmd.Env = hostEnv()
 	help, _ := helpCmd.CombinedOutput()
 	p.disableUserns = strings.Contains(string(help), "--disable-userns")
+	p.tmpSize = strings.Contains(string(help), "--size")
+	if !p.tmpSize {
+		p.log.Warn("this bubblewrap has no --size (it came with 0.7): /tmp is kept on the sandbox's disk volume instead of a capped tmpfs; upgrade bubblewrap for a memory-backed /tmp")
+	}
 	p.staticArgs = p.systemArgs()
 	p.rootlessCaller = os.Geteuid() != 0
 
@@ -222,6 +244,16 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 			p.log.Warn("cgroups not usable, falling back to rlimits", "reason", err.Error())
 		}
 	}
+	p.diskMode = diskCheck
+	if p.loopDisks {
+		mkfs, mount, err := detectLoopDisks(p.baseDir)
+		if err == nil {
+			p.diskMode, p.mkfs, p.mount = diskLoop, mkfs, mount
+		} else {
+			p.log.Warn("disk limits by measuring usage (a burst of writes can overshoot until the next measurement); kernel-enforced limits need loop-mounted volumes", "reason", err.Error())
+		}
+	}
+	p.log.Info("sandbox disk limit", "mode", p.diskMode, "default_bytes", p.limits.DiskBytes)
 	switch {
 	case p.cg != nil:
 		p.log.Info("sandbox limits via cgroups", "cgroup", p.cg.describe(), "memory_limit", p.cg.memory)
@@ -339,11 +371,14 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	lim := spec.Limits
-	if lim.MemoryBytes < 0 || lim.CPUSeconds < 0 || lim.Processes < 0 || lim.FileSizeBytes < 0 {
-		return nil, errors.New("create sandbox: limits must not be negative")
+	if err := checkLimits(lim); err != nil {
+		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	eff := p.limits
 	mergeLimits(&eff, lim)
+	// No single file may be larger than the whole disk allowance: in the
+	// measuring disk mode this bounds the overshoot of one write.
+	eff.FileSizeBytes = min(eff.FileSizeBytes, eff.DiskBytes)
 
 	var raw [8]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -351,8 +386,9 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 	}
 	id := "bw-" + hex.EncodeToString(raw[:])
 	dir := filepath.Join(p.baseDir, id)
+	vol := filepath.Join(dir, "vol")
 	s := &Sandbox{
-		p: p, id: id, dir: dir, spec: cloneSpec(spec), limits: eff,
+		p: p, id: id, dir: dir, vol: vol, spec: cloneSpec(spec), limits: eff,
 		uid: -1, gid: -1, running: map[*run]struct{}{},
 	}
 	if p.unprivileged {
@@ -363,7 +399,8 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 		s.uid, s.gid = uid, uid
 	}
 	cleanup := func() {
-		_ = os.RemoveAll(dir)
+		_ = unmountVolume(vol)
+		_ = removeTree(dir)
 		if s.uid >= 0 {
 			p.releaseUID(s.uid)
 		}
@@ -372,31 +409,42 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 		cleanup()
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
+	if p.diskMode == diskLoop {
+		if err := makeLoopVolume(ctx, p.mkfs, p.mount, filepath.Join(dir, "disk.img"), vol, eff.DiskBytes); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("create sandbox: %w", err)
+		}
+	} else if err := os.Mkdir(vol, 0o755); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
 	for _, d := range []string{"repo", "tmp", "tmp/home"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+		if err := os.Mkdir(filepath.Join(vol, d), 0o755); err != nil {
 			cleanup()
 			return nil, fmt.Errorf("create sandbox: %w", err)
 		}
 	}
-	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o1777); err != nil {
+	if err := os.Chmod(filepath.Join(vol, "tmp"), 0o1777); err != nil {
 		cleanup()
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	if s.uid >= 0 {
 		// The unprivileged user must be able to enter the sandbox dir and
 		// own its workspace and home.
-		if err := os.Chmod(dir, 0o711); err != nil {
-			cleanup()
-			return nil, fmt.Errorf("create sandbox: %w", err)
+		for _, d := range []string{dir, vol} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				cleanup()
+				return nil, fmt.Errorf("create sandbox: %w", err)
+			}
 		}
 		for _, d := range []string{"repo", "tmp/home"} {
-			if err := os.Chown(filepath.Join(dir, d), s.uid, s.gid); err != nil {
+			if err := os.Chown(filepath.Join(vol, d), s.uid, s.gid); err != nil {
 				cleanup()
 				return nil, fmt.Errorf("create sandbox: %w", err)
 			}
 		}
 	}
-	fd, err := unix.Open(filepath.Join(dir, "repo"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(filepath.Join(vol, "repo"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		cleanup()
 		return nil, fmt.Errorf("create sandbox: open workspace: %w", err)
@@ -454,7 +502,9 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := removeTree(filepath.Join(p.baseDir, id)); err != nil {
+	if err := unmountVolume(filepath.Join(p.baseDir, id, "vol")); err != nil {
+		errs = append(errs, err)
+	} else if err := removeTree(filepath.Join(p.baseDir, id)); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -473,6 +523,10 @@ func (p *Provider) Live() []string {
 	}
 	return ids
 }
+
+// DiskMode says how Limits.DiskBytes is enforced: "loop" (a loop-mounted
+// volume, by the kernel) or "check" (by measuring usage).
+func (p *Provider) DiskMode() string { return p.diskMode }
 
 // CgroupMode says how limits are enforced: "cgroup-v1", "cgroup-v2",
 // "uid" (per-sandbox unprivileged uid) or "rlimit" (process count unenforced).
@@ -527,6 +581,19 @@ func mergeLimits(dst *sandbox.Limits, src sandbox.Limits) {
 	if src.FileSizeBytes > 0 {
 		dst.FileSizeBytes = src.FileSizeBytes
 	}
+	if src.DiskBytes > 0 {
+		dst.DiskBytes = src.DiskBytes
+	}
+}
+
+func checkLimits(l sandbox.Limits) error {
+	if l.MemoryBytes < 0 || l.CPUSeconds < 0 || l.Processes < 0 || l.FileSizeBytes < 0 || l.DiskBytes < 0 {
+		return errors.New("limits must not be negative")
+	}
+	if l.DiskBytes > 0 && l.DiskBytes < minDiskBytes {
+		return fmt.Errorf("a disk limit of %d bytes is too small: the least is %d MB", l.DiskBytes, minDiskBytes>>20)
+	}
+	return nil
 }
 
 func cloneSpec(s sandbox.Spec) sandbox.Spec {

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +29,7 @@ type Sandbox struct {
 	p      *Provider
 	id     string
 	dir    string
+	vol    string // the disk volume: repo and tmp/home
 	spec   sandbox.Spec
 	limits sandbox.Limits
 	rootfd int
@@ -79,7 +81,7 @@ func (s *Sandbox) ID() string { return s.id }
 
 // HostDir is the workspace's directory on this host, for hydration that
 // copies files directly instead of streaming them through a command.
-func (s *Sandbox) HostDir() string { return filepath.Join(s.dir, "repo") }
+func (s *Sandbox) HostDir() string { return filepath.Join(s.vol, "repo") }
 
 // HostOwner is who must own files placed into HostDir so that commands in
 // the sandbox can change them.
@@ -150,9 +152,15 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 	if s.spec.Network || c.Network {
 		args = append(args, "--share-net")
 	}
+	if s.p.tmpSize {
+		args = append(args,
+			"--perms", "1777", "--size", strconv.FormatInt(s.tmpBytes(), 10), "--tmpfs", "/tmp",
+			"--bind", filepath.Join(s.vol, "tmp", "home"), "/tmp/home")
+	} else {
+		args = append(args, "--bind", filepath.Join(s.vol, "tmp"), "/tmp")
+	}
 	args = append(args,
-		"--bind", filepath.Join(s.dir, "tmp"), "/tmp",
-		"--bind", filepath.Join(s.dir, "repo"), sandbox.WorkspaceRoot,
+		"--bind", filepath.Join(s.vol, "repo"), sandbox.WorkspaceRoot,
 		"--remount-ro", "/",
 		"--chdir", path.Join(sandbox.WorkspaceRoot, rel),
 		"--info-fd", "3", "--block-fd", "4",
@@ -271,20 +279,38 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 	go func() { done <- cmd.Wait() }()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	var overDisk <-chan time.Time // the "check" disk mode measures while the command runs
+	if s.p.diskMode == diskCheck {
+		tick := time.NewTicker(diskCheckEvery)
+		defer tick.Stop()
+		overDisk = tick.C
+	}
 
 	var res sandbox.Result
 	var ctxErr error
-	select {
-	case err = <-done:
-	case <-timer.C:
-		res.TimedOut = true
-		r.kill()
-		err = <-done
-	case <-ctx.Done():
-		res.Killed = true
-		ctxErr = ctx.Err()
-		r.kill()
-		err = <-done
+	diskKilled := false
+wait:
+	for {
+		select {
+		case err = <-done:
+		case <-timer.C:
+			res.TimedOut = true
+			r.kill()
+			err = <-done
+		case <-ctx.Done():
+			res.Killed = true
+			ctxErr = ctx.Err()
+			r.kill()
+			err = <-done
+		case <-overDisk:
+			if !s.overDisk(ctx) {
+				continue
+			}
+			diskKilled, res.Killed = true, true
+			r.kill()
+			err = <-done
+		}
+		break wait
 	}
 	// The monitor is gone; make sure the namespace's init is too, which
 	// means every process of the command has been killed and reaped.
@@ -292,6 +318,20 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 	r.waitExit(5 * time.Second)
 	res.Duration = time.Since(start)
 	res.ExitCode = exitCode(cmd.ProcessState)
+	switch {
+	case diskKilled:
+		writeNote(c.Stderr, diskLimitMessage(s.limits.DiskBytes, true))
+	case s.p.diskMode == diskCheck && s.overDisk(ctx):
+		// Written faster than one measurement: the files stay (the model
+		// can delete them), and so does the warning until it does.
+		res.Killed = true
+		if res.ExitCode == 0 {
+			res.ExitCode = 1 // the command did not stay within its limit: it failed
+		}
+		writeNote(c.Stderr, diskLimitMessage(s.limits.DiskBytes, true))
+	case s.p.diskMode == diskLoop && res.ExitCode != 0 && volumeFull(s.vol):
+		writeNote(c.Stderr, diskLimitMessage(s.limits.DiskBytes, false))
+	}
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) && !res.TimedOut && !res.Killed {
 		return res, fmt.Errorf("exec %s: %w", c.Args[0], err)
@@ -308,6 +348,22 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 		return res, fmt.Errorf("exec %s: %w", c.Args[0], ctxErr)
 	}
 	return res, nil
+}
+
+// overDisk measures the volume in the "check" disk mode.
+func (s *Sandbox) overDisk(ctx context.Context) bool {
+	used, err := diskUsage(ctx, s.vol)
+	return err == nil && used > s.limits.DiskBytes
+}
+
+// tmpBytes is the size of the /tmp tmpfs: it is memory, so never more than
+// the memory limit, and never more than the disk limit.
+func (s *Sandbox) tmpBytes() int64 {
+	n := s.limits.DiskBytes
+	if m := s.limits.MemoryBytes; m > 0 && m < n {
+		n = m
+	}
+	return n
 }
 
 // env is the command's whole environment inside the sandbox: hero's fixed
@@ -463,7 +519,9 @@ func (s *Sandbox) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := removeTree(s.dir); err != nil {
+	if err := unmountVolume(s.vol); err != nil {
+		errs = append(errs, err)
+	} else if err := removeTree(s.dir); err != nil {
 		errs = append(errs, err)
 	}
 	if s.uid >= 0 {
