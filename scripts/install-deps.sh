@@ -14,7 +14,9 @@ pkgs=()
 for w in "${want[@]}"; do
   case "$w" in
     git)      command -v git >/dev/null || pkgs+=(git) ;;
-    bwrap)    command -v bwrap >/dev/null || pkgs+=(bubblewrap) ;;
+    bwrap)    command -v bwrap >/dev/null || pkgs+=(bubblewrap)
+              # mkfs.ext4: kernel-enforced disk limits (loop-mounted sandbox volumes)
+              [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || pkgs+=(e2fsprogs) ;;
     mariadb)  { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]; } || pkgs+=(mariadb-server) ;;
     chromium) command -v chromium >/dev/null || pkgs+=(chromium) ;;
     *) echo "install-deps: unknown component $w" >&2; exit 2 ;;

@@ -308,6 +308,8 @@ func (db *DB) migrations() *migrate.Migrations {
 			}
 			return nil
 		}},
+		{"20261202000101", "projects: a disk limit for sandboxes", db.addColumns("projects",
+			"sandbox_disk_mb "+sqlType(db.dialect, tInt)+" NOT NULL DEFAULT 0")},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,
@@ -316,6 +318,21 @@ func (db *DB) migrations() *migrate.Migrations {
 		})
 	}
 	return ms
+}
+
+// addColumns is a migration step that adds columns (name and SQL type
+// each) to a table.
+func (db *DB) addColumns(table string, cols ...string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		for _, c := range cols {
+			name, typ, _ := strings.Cut(c, " ")
+			q := "ALTER TABLE " + ident(db.dialect, table) + " ADD COLUMN " + ident(db.dialect, name) + " " + typ
+			if _, err := db.bun.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("add column %s.%s: %w", table, name, err)
+			}
+		}
+		return nil
+	}
 }
 
 // tables is a migration step that creates tables.

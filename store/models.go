@@ -66,6 +66,7 @@ type SandboxConfig struct {
 	CPUSeconds     int    `bun:"cpu_seconds,notnull"`
 	MemoryMB       int    `bun:"memory_mb,notnull"`
 	MaxProcesses   int    `bun:"max_processes,notnull"`
+	DiskMB         int    `bun:"disk_mb,notnull"` // workspace and HOME together; 0 = server default
 	IdleTimeoutS   int    `bun:"idle_timeout_s,notnull"`
 }
 

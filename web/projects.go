@@ -59,6 +59,7 @@ type projectForm struct {
 	Provider, Template                                      string
 	Network                                                 bool
 	CPUSeconds, MemoryMB, MaxProcesses, IdleTimeoutMin      string
+	DiskMB                                                  string
 	BudgetRun, BudgetDay, MaxSteps, WallClockMin, Threshold string
 	ConfirmTTLMin                                           string
 	Rules                                                   string
@@ -91,8 +92,8 @@ func formOf(p *store.Project) projectForm {
 		Name: p.Name, RepoURL: p.RepoURL, Branch: p.DefaultBranch,
 		Provider: p.Sandbox.Provider, Template: p.Sandbox.Template, Network: p.Sandbox.NetworkAllowed,
 		CPUSeconds: num(p.Sandbox.CPUSeconds), MemoryMB: num(p.Sandbox.MemoryMB), MaxProcesses: num(p.Sandbox.MaxProcesses),
-		IdleTimeoutMin: mins(p.Sandbox.IdleTimeoutS),
-		BudgetRun:      flt(p.Governance.BudgetPerRunUSD), BudgetDay: flt(p.Governance.BudgetPerDayUSD),
+		IdleTimeoutMin: mins(p.Sandbox.IdleTimeoutS), DiskMB: num(p.Sandbox.DiskMB),
+		BudgetRun: flt(p.Governance.BudgetPerRunUSD), BudgetDay: flt(p.Governance.BudgetPerDayUSD),
 		MaxSteps: num(p.Governance.MaxSteps), WallClockMin: mins(p.Governance.WallClockS),
 		Threshold: flt(p.Governance.UncertaintyThreshold), ConfirmTTLMin: mins(p.Governance.ConfirmationTTLS),
 		Rules: strings.Join(rules, "\n"),
@@ -115,8 +116,8 @@ func readProjectForm(r *http.Request) projectForm {
 		Name: f("name"), RepoURL: f("repo_url"), Branch: f("default_branch"),
 		Provider: f("sandbox_provider"), Template: f("sandbox_template"), Network: r.PostFormValue("sandbox_network") == "on",
 		CPUSeconds: f("sandbox_cpu_seconds"), MemoryMB: f("sandbox_memory_mb"), MaxProcesses: f("sandbox_max_processes"),
-		IdleTimeoutMin: f("sandbox_idle_timeout_min"),
-		BudgetRun:      f("budget_per_run_usd"), BudgetDay: f("budget_per_day_usd"), MaxSteps: f("max_steps"),
+		IdleTimeoutMin: f("sandbox_idle_timeout_min"), DiskMB: f("sandbox_disk_mb"),
+		BudgetRun: f("budget_per_run_usd"), BudgetDay: f("budget_per_day_usd"), MaxSteps: f("max_steps"),
 		WallClockMin: f("wall_clock_min"), Threshold: f("uncertainty_threshold"), ConfirmTTLMin: f("confirmation_ttl_min"),
 		Rules: strings.TrimSpace(strings.ReplaceAll(r.PostFormValue("policy_rules"), "\r\n", "\n")),
 	}
@@ -177,6 +178,10 @@ func (f projectForm) apply(p *store.Project) error {
 		MemoryMB:     intField("Memory (MB)", f.MemoryMB, 1),
 		MaxProcesses: intField("Max processes", f.MaxProcesses, 1),
 		IdleTimeoutS: intField("Idle timeout", f.IdleTimeoutMin, 60),
+		DiskMB:       intField("Disk (MB)", f.DiskMB, 1),
+	}
+	if err == nil && sb.DiskMB > 0 && sb.DiskMB < 16 {
+		err = fmt.Errorf("Disk (MB) must be at least 16 (or empty for the default), got %q.", f.DiskMB)
 	}
 	gov := store.Governance{
 		BudgetPerRunUSD:      floatField("Budget per run", f.BudgetRun, 1e6),

@@ -69,6 +69,7 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 			MemoryBytes: int64(p.Sandbox.MemoryMB) << 20,
 			CPUSeconds:  p.Sandbox.CPUSeconds,
 			Processes:   p.Sandbox.MaxProcesses,
+			DiskBytes:   int64(p.Sandbox.DiskMB) << 20,
 		},
 		Labels: map[string]string{"project": strconv.FormatInt(p.ID, 10), "execution": ex.ID},
 	}
