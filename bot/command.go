@@ -110,7 +110,7 @@ func Parse(text string) (Command, error) {
 		return Command{Verb: VerbUse, Project: args[0]}, nil
 	case VerbLink:
 		if len(args) != 1 {
-			return Command{}, &ParseError{Msg: "`/hero link` takes the one code shown on hero's settings page (Integrations → Link a Slack account), like `/hero link K7M2XQ9D`."}
+			return Command{}, &ParseError{Msg: "`/hero link` takes the one code shown on hero's settings page (Integrations → Link a chat account), like `/hero link K7M2XQ9D`."}
 		}
 		return Command{Verb: VerbLink, Code: args[0]}, nil
 	case VerbProjects, VerbBudget:

@@ -1,9 +1,12 @@
 package store_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hero-dev/hero/store"
 )
 
 // TestLimits covers once keys and counted attempts on SQLite and (with
@@ -59,6 +62,46 @@ func TestLimits(t *testing.T) {
 		}
 		if n, _ := db.PruneLimits(ctx, kind, now.Add(-time.Hour)); n != 1 {
 			t.Fatalf("prune once keys = %d, want 1", n)
+		}
+	})
+}
+
+// TestAccountAudit: unlinking removes only one's own account, is audited,
+// and keeps the account from being matched by email again.
+func TestAccountAudit(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		db := openMigrated(t, url)
+		ctx := t.Context()
+		a, err := db.UpsertUser(ctx, uniq("a")+"@example.com", "A")
+		must(t, err)
+		b, err := db.UpsertUser(ctx, uniq("b")+"@example.com", "B")
+		must(t, err)
+		ext := uniq("T1/U")
+		must(t, db.LinkIdentity(ctx, "slack", ext, a.ID))
+		must(t, db.AuditAccount(ctx, a.ID, "slack", ext, store.AccountMatched, "slack:"+ext))
+		if gone, err := db.IdentityUnlinked(ctx, "slack", ext); err != nil || gone {
+			t.Fatalf("IdentityUnlinked before = %v, %v", gone, err)
+		}
+		if err := db.UnlinkIdentity(ctx, b.ID, "slack", ext, "web:"+b.Email); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("unlink someone else's account: %v", err)
+		}
+		must(t, db.UnlinkIdentity(ctx, a.ID, "slack", ext, "web:"+a.Email))
+		if _, err := db.UserByIdentity(ctx, "slack", ext); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("still linked: %v", err)
+		}
+		if gone, err := db.IdentityUnlinked(ctx, "slack", ext); err != nil || !gone {
+			t.Fatalf("IdentityUnlinked after = %v, %v", gone, err)
+		}
+		log, err := db.ListAccountAudit(ctx, a.ID, 10)
+		must(t, err)
+		if len(log) != 2 || log[0].Action != store.AccountUnlinked || log[0].Actor != "web:"+a.Email || log[1].Action != store.AccountMatched {
+			t.Fatalf("audit %+v", log)
+		}
+		// Linked again with a code: matched normally from then on.
+		must(t, db.LinkIdentity(ctx, "slack", ext, a.ID))
+		must(t, db.AuditAccount(ctx, a.ID, "slack", ext, store.AccountLinked, "slack:"+ext))
+		if gone, _ := db.IdentityUnlinked(ctx, "slack", ext); gone {
+			t.Fatal("relinked account still counts as unlinked")
 		}
 	})
 }

@@ -310,6 +310,14 @@ func (db *DB) migrations() *migrate.Migrations {
 		}},
 		{"20261202000101", "projects: a disk limit for sandboxes", db.addColumns("projects",
 			"sandbox_disk_mb "+sqlType(db.dialect, tInt)+" NOT NULL DEFAULT 0")},
+		{"20261202000201", "chat accounts: slack workspaces allowed by a site administrator, link and unlink audit", func(ctx context.Context) error {
+			// Existing installs start unapproved: anyone could install
+			// before, so a site administrator allows them on the settings page.
+			if _, err := db.bun.ExecContext(ctx, "ALTER TABLE "+ident(db.dialect, "slack_teams")+" ADD COLUMN "+ident(db.dialect, "approved_by")+" "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''"); err != nil {
+				return err
+			}
+			return db.createTables(ctx, schemaAccounts)
+		}},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

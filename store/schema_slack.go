@@ -79,6 +79,7 @@ type slackTeam struct {
 	TokenCiphertext []byte    `bun:"token_ciphertext,notnull"`
 	KeyVersion      int       `bun:"key_version,notnull"`
 	InstalledBy     string    `bun:"installed_by,notnull"`
+	ApprovedBy      string    `bun:"approved_by,notnull"` // added by migration 20261202000201
 	CreatedAt       time.Time `bun:"created_at,notnull"`
 	UpdatedAt       time.Time `bun:"updated_at,notnull"`
 }

@@ -91,6 +91,10 @@ type SlackTeam struct {
 	TeamName    string
 	BotUserID   string
 	InstalledBy string
+	// ApprovedBy is the email of the hero site administrator who installed
+	// or allowed the workspace; "" means nobody did (an install from
+	// before installs needed a hero login), and hero refuses its people.
+	ApprovedBy string
 }
 
 func slackTokenName(teamID string) string { return "slack-bot-token/" + teamID }
@@ -110,9 +114,9 @@ func (db *DB) SaveSlackTeam(ctx context.Context, team SlackTeam, botToken string
 	}
 	t := now()
 	row := &slackTeam{TeamID: team.TeamID, TeamName: team.TeamName, BotUserID: team.BotUserID,
-		TokenCiphertext: blob, KeyVersion: db.keyring.Version(), InstalledBy: team.InstalledBy, CreatedAt: t, UpdatedAt: t}
+		TokenCiphertext: blob, KeyVersion: db.keyring.Version(), InstalledBy: team.InstalledBy, ApprovedBy: team.ApprovedBy, CreatedAt: t, UpdatedAt: t}
 	err = db.upsert(ctx, db.bun, row, []string{"team_id"},
-		[]string{"team_name", "bot_user_id", "token_ciphertext", "key_version", "installed_by", "updated_at"})
+		[]string{"team_name", "bot_user_id", "token_ciphertext", "key_version", "installed_by", "approved_by", "updated_at"})
 	return wrap(err, "save slack team %s", team.TeamID)
 }
 
@@ -130,18 +134,51 @@ func (db *DB) SlackTeamToken(ctx context.Context, teamID string) (team *SlackTea
 	if err != nil {
 		return nil, "", fmt.Errorf("slack team %s: %w", teamID, err)
 	}
-	return &SlackTeam{TeamID: row.TeamID, TeamName: row.TeamName, BotUserID: row.BotUserID, InstalledBy: row.InstalledBy}, string(pt), nil
+	return row.public(), string(pt), nil
+}
+
+func (r *slackTeam) public() *SlackTeam {
+	return &SlackTeam{TeamID: r.TeamID, TeamName: r.TeamName, BotUserID: r.BotUserID, InstalledBy: r.InstalledBy, ApprovedBy: r.ApprovedBy}
+}
+
+// SlackTeamByID returns an installed workspace without its token;
+// ErrNotFound if it was never installed.
+func (db *DB) SlackTeamByID(ctx context.Context, teamID string) (*SlackTeam, error) {
+	row := new(slackTeam)
+	if err := db.bun.NewSelect().Model(row).Column("team_id", "team_name", "bot_user_id", "installed_by", "approved_by").
+		Where("team_id = ?", teamID).Scan(ctx); err != nil {
+		return nil, wrap(err, "slack team %s", teamID)
+	}
+	return row.public(), nil
+}
+
+// ApproveSlackTeam records that a hero site administrator (by, an email)
+// allows an installed workspace: its people may use hero and are matched
+// to hero users by email. ErrNotFound if it is not installed.
+func (db *DB) ApproveSlackTeam(ctx context.Context, teamID, by string) error {
+	if by == "" {
+		return errors.New("approve slack team: the approving administrator is required")
+	}
+	res, err := db.bun.NewUpdate().Model((*slackTeam)(nil)).Set("approved_by = ?", by).Set("updated_at = ?", now()).
+		Where("team_id = ?", teamID).Exec(ctx)
+	if err != nil {
+		return wrap(err, "approve slack team %s", teamID)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return wrap(ErrNotFound, "approve slack team %s", teamID)
+	}
+	return nil
 }
 
 // ListSlackTeams returns the installed workspaces (no tokens), by id.
 func (db *DB) ListSlackTeams(ctx context.Context) ([]SlackTeam, error) {
 	var rows []slackTeam
-	if err := db.bun.NewSelect().Model(&rows).Column("team_id", "team_name", "bot_user_id", "installed_by").Order("team_id").Scan(ctx); err != nil {
+	if err := db.bun.NewSelect().Model(&rows).Column("team_id", "team_name", "bot_user_id", "installed_by", "approved_by").Order("team_id").Scan(ctx); err != nil {
 		return nil, wrap(err, "list slack teams")
 	}
 	out := make([]SlackTeam, len(rows))
-	for i, r := range rows {
-		out[i] = SlackTeam{TeamID: r.TeamID, TeamName: r.TeamName, BotUserID: r.BotUserID, InstalledBy: r.InstalledBy}
+	for i := range rows {
+		out[i] = *rows[i].public()
 	}
 	return out, nil
 }

@@ -80,10 +80,28 @@ func testChatSurfaces(t *testing.T, url string) {
 	if len(raw) == 0 || string(raw) == "xoxb-second" || containsBytes(raw, "xoxb") {
 		t.Fatalf("token stored in clear: %q", raw)
 	}
+	// Installed without a hero administrator: not approved until one allows it.
+	if got, err := db.SlackTeamByID(ctx, team); err != nil || got.ApprovedBy != "" || got.TeamName != "Acme" {
+		t.Fatalf("SlackTeamByID = %+v, %v", got, err)
+	}
+	must(t, db.ApproveSlackTeam(ctx, team, "admin@example.com"))
+	if got, _ := db.SlackTeamByID(ctx, team); got.ApprovedBy != "admin@example.com" {
+		t.Fatalf("approved by %q", got.ApprovedBy)
+	}
+	if err := db.ApproveSlackTeam(ctx, uniq("Tnone"), "admin@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("approve an unknown team: %v", err)
+	}
+	if _, err := db.SlackTeamByID(ctx, uniq("Tnone")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown team: %v", err)
+	}
 	teams, err := db.ListSlackTeams(ctx)
 	must(t, err)
-	if len(teams) == 0 {
-		t.Fatal("ListSlackTeams is empty")
+	found = false
+	for _, tm := range teams {
+		found = found || (tm.TeamID == team && tm.ApprovedBy == "admin@example.com")
+	}
+	if !found {
+		t.Fatalf("ListSlackTeams lacks the approved team: %+v", teams)
 	}
 }
 

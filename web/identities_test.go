@@ -47,7 +47,7 @@ func TestLinkChatAccountCode(t *testing.T) {
 	}
 	_, body := b.get("/settings/integrations")
 	if txt := text(body); !strings.Contains(txt, "Chat accounts") || !strings.Contains(txt, "No chat account is linked yet") ||
-		!strings.Contains(txt, "Link a Slack account") {
+		!strings.Contains(txt, "Link a chat account") || strings.Contains(txt, "Link a Slack account") {
 		t.Fatalf("integrations page without linked accounts:\n%s", txt)
 	}
 
@@ -62,7 +62,7 @@ func TestLinkChatAccountCode(t *testing.T) {
 	// With it: the code is shown once, with what to type.
 	code, _, body := b.post("/settings/integrations/link-code", nil)
 	m := linkCodeRE.FindStringSubmatch(text(body))
-	if code != http.StatusOK || m == nil || !strings.Contains(text(body), "within 15 minutes") {
+	if code != http.StatusOK || m == nil || !strings.Contains(text(body), "within 15 minutes") || !strings.Contains(text(body), "in Slack or Discord") {
 		t.Fatalf("link code page: %d\n%s", code, text(body))
 	}
 	linkCode := m[1]
@@ -104,5 +104,107 @@ func TestLinkChatAccountCode(t *testing.T) {
 	txt := text(body)
 	if !strings.Contains(txt, "Slack T1/U2") || strings.Contains(txt, "No chat account") || strings.Contains(txt, "sub-ada") {
 		t.Fatalf("integrations page with a linked Slack account:\n%s", txt)
+	}
+}
+
+// TestUnlinkChatAccount (issue 8 #15): a person unlinks one of their own
+// chat accounts with a CSRF-checked POST; it is audited and shown; an
+// account of someone else cannot be unlinked.
+func TestUnlinkChatAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	b := e.browser()
+	b.login("google", "ada@example.com")
+	ada, err := e.db.UserByEmail(ctx, "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := e.db.UpsertUser(ctx, "bob@example.com", "Bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range []string{"T1/UADA", "T1/UADA2"} {
+		if err := e.db.LinkIdentity(ctx, "slack", ext, ada.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.db.LinkIdentity(ctx, "slack", "T1/UBOB", bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, page := b.get("/settings/integrations")
+	if !strings.Contains(text(page), "Slack T1/UADA") || !strings.Contains(page, `action="/settings/integrations/chat-accounts/unlink"`) {
+		t.Fatalf("no unlink button:\n%s", text(page))
+	}
+	unlink := func(ext, csrf string) int {
+		form := url.Values{"provider": {"slack"}, "account": {ext}}
+		if csrf != "" {
+			form.Set("csrf", csrf)
+		}
+		code, _, _ := b.post("/settings/integrations/chat-accounts/unlink", form)
+		return code
+	}
+	if code := unlink("T1/UADA", "forged"); code != http.StatusForbidden {
+		t.Fatalf("unlink without the CSRF token: %d", code)
+	}
+	if code := unlink("T1/UBOB", ""); code != http.StatusNotFound {
+		t.Fatalf("unlink someone else's account: %d, want 404", code)
+	}
+	if u, err := e.db.UserByIdentity(ctx, "slack", "T1/UBOB"); err != nil || u.ID != bob.ID {
+		t.Fatal("bob's account was unlinked by ada")
+	}
+	code, _, _ := b.post("/settings/integrations/chat-accounts/unlink", url.Values{"provider": {"google"}, "account": {"sub-ada"}})
+	if code != http.StatusBadRequest {
+		t.Fatalf("unlink a login identity: %d, want 400", code)
+	}
+	if code := unlink("T1/UADA", ""); code != http.StatusSeeOther {
+		t.Fatalf("unlink: %d", code)
+	}
+	if _, err := e.db.UserByIdentity(ctx, "slack", "T1/UADA"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("still linked: %v", err)
+	}
+	_, page = b.get("/settings/integrations?ok=unlinked")
+	txt := text(page)
+	if !strings.Contains(txt, "Chat account unlinked") || strings.Contains(txt, "Slack T1/UADA ") || !strings.Contains(txt, "Slack T1/UADA2") ||
+		!strings.Contains(txt, "unlinked slack:T1/UADA by web:ada@example.com") {
+		t.Fatalf("after unlinking:\n%s", txt)
+	}
+	if !strings.Contains(e.logs.String(), "chat account unlinked") {
+		t.Fatal("the unlink is not in the log")
+	}
+}
+
+// TestAllowSlackWorkspace (issue 8 #6): a site administrator sees the
+// installed workspaces and allows one installed without them; others
+// cannot.
+func TestAllowSlackWorkspace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	if err := e.db.SaveSlackTeam(ctx, store.SlackTeam{TeamID: "TOLD", TeamName: "Old Corp"}, "xoxb-old"); err != nil {
+		t.Fatal(err)
+	}
+	member := e.browser()
+	member.login("google", "dev@example.com")
+	if _, page := member.get("/settings/integrations"); strings.Contains(page, "Old Corp") {
+		t.Fatal("a non-admin sees the Slack workspaces")
+	}
+	if code, _, _ := member.post("/settings/integrations/slack/TOLD/allow", nil); code != http.StatusForbidden {
+		t.Fatalf("allow by a non-admin: %d", code)
+	}
+	admin := e.browser()
+	admin.login("google", siteAdmin)
+	_, page := admin.get("/settings/integrations")
+	if !strings.Contains(text(page), "Old Corp") || !strings.Contains(text(page), "not allowed") {
+		t.Fatalf("admin's integrations page:\n%s", text(page))
+	}
+	if code, _, _ := admin.post("/settings/integrations/slack/TNONE/allow", nil); code != http.StatusNotFound {
+		t.Fatalf("allow an unknown workspace: %d", code)
+	}
+	if code, loc, _ := admin.post("/settings/integrations/slack/TOLD/allow", nil); code != http.StatusSeeOther || !strings.Contains(loc, "slack-allowed") {
+		t.Fatalf("allow: %d %s", code, loc)
+	}
+	if team, err := e.db.SlackTeamByID(ctx, "TOLD"); err != nil || team.ApprovedBy != siteAdmin {
+		t.Fatalf("TOLD approved by %+v %v", team, err)
 	}
 }

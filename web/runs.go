@@ -173,6 +173,9 @@ func (s *Server) renderIntegrations(w http.ResponseWriter, r *http.Request, link
 	var rows []row
 	for _, in := range s.cfg.Integrations {
 		rw := row{Name: in.Name, ConnectURL: in.ConnectURL, ConnectLabel: in.ConnectLabel}
+		if in.AdminOnly && !u.IsAdmin {
+			rw.ConnectURL = ""
+		}
 		if in.Status != nil {
 			rw.Checked = true
 			rw.OK, rw.Detail = in.Status(r.Context())
@@ -189,15 +192,26 @@ func (s *Server) renderIntegrations(w http.ResponseWriter, r *http.Request, link
 		s.fail(w, r, err)
 		return
 	}
+	teams, err := s.slackWorkspaces(r, u)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	audit, err := s.cfg.DB.ListAccountAudit(r.Context(), u.ID, 10)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, 0, "integrations", &view{Title: "Integrations", Nav: "integrations", Data: map[string]any{
 		"Integrations": rows, "Bindings": bindings, "Account": s.githubAccount(r, u),
 		"Google": s.cfg.Google != nil, "GitHub": s.cfg.GitHub != nil,
 		"ChatAccounts": chats, "LinkCode": linkCode, "LinkMinutes": int(store.LinkCodeTTL.Minutes()),
+		"SlackTeams": teams, "AccountAudit": audit, "Platforms": chatPlatforms,
 	}})
 }
 
 // chatAccount is a chat identity linked to the user, for display.
-type chatAccount struct{ Platform, ID string }
+type chatAccount struct{ Provider, Platform, ID string }
 
 // chatPlatforms are the identity providers that are chat accounts (login
 // identities, such as Google's, are not listed).
@@ -212,14 +226,15 @@ func (s *Server) chatAccounts(r *http.Request, u *store.User) ([]chatAccount, er
 	var out []chatAccount
 	for _, id := range ids {
 		if name, ok := chatPlatforms[id.Provider]; ok {
-			out = append(out, chatAccount{Platform: name, ID: id.ExternalID})
+			out = append(out, chatAccount{Provider: id.Provider, Platform: name, ID: id.ExternalID})
 		}
 	}
 	return out, nil
 }
 
-// createLinkCode makes a one-time code that links a Slack account to the
-// logged-in user (typed as `/hero link CODE` in Slack) and shows it once,
+// createLinkCode makes a one-time code that links a chat account (Slack,
+// Discord) to the logged-in user (typed as `/hero link CODE` there) and
+// shows it once,
 // in this response only: it is not in a URL, and the database has only
 // its hash. A new code replaces the user's earlier one.
 func (s *Server) createLinkCode(w http.ResponseWriter, r *http.Request) {

@@ -146,7 +146,7 @@ func TestIntegrationsShowLiveStatusAndBindings(t *testing.T) {
 
 	e := newEnv(t, func(c *web.Config) {
 		c.Integrations = []web.Integration{
-			{Name: "Slack", ConnectURL: web.SlackInstallURL("123.456", ""), ConnectLabel: "Add to Slack", Status: web.SlackTokenStatus(client, fake.URL+"/slack/api", "xoxb-good")},
+			{Name: "Slack", ConnectURL: "/slack/install", ConnectLabel: "Add to Slack", AdminOnly: true, Status: web.SlackTokenStatus(client, fake.URL+"/slack/api", "xoxb-good")},
 			{Name: "GitHub", Status: web.GitHubTokenStatus(client, fake.URL+"/github", "ghp_x")},
 			{Name: "Discord", ConnectURL: web.DiscordInviteURL("99"), ConnectLabel: "Invite to a server", Status: web.DiscordTokenStatus(client, fake.URL+"/discord", "bad")},
 		}
@@ -167,13 +167,20 @@ func TestIntegrationsShowLiveStatusAndBindings(t *testing.T) {
 		t.Fatalf("integrations: %d", code)
 	}
 	pt := text(page)
-	for _, want := range []string{"connected to Acme as hero", "missing scope repo", "token is invalid (DISCORD_BOT_TOKEN)", "Add to Slack", "T1/C1", "shop"} {
+	for _, want := range []string{"connected to Acme as hero", "missing scope repo", "token is invalid (DISCORD_BOT_TOKEN)", "T1/C1", "shop"} {
 		if !strings.Contains(pt, want) {
 			t.Errorf("integrations page lacks %q:\n%s", want, pt)
 		}
 	}
-	if !strings.Contains(page, "https://slack.com/oauth/v2/authorize?client_id=123.456") {
-		t.Error("no Add to Slack link")
+	// Installing hero into a Slack workspace is a site administrator's:
+	// others do not get the button (and /slack/install refuses them).
+	if strings.Contains(page, "/slack/install") {
+		t.Error("a non-admin is shown Add to Slack")
+	}
+	admin := e.browser()
+	admin.login("google", siteAdmin)
+	if _, page := admin.get("/settings/integrations"); !strings.Contains(page, `href="/slack/install"`) {
+		t.Error("no Add to Slack link for the site administrator")
 	}
 	if strings.Contains(pt, "T1/C9") {
 		t.Error("a binding of a project the user is not in is shown")

@@ -109,18 +109,6 @@ func GitHubTokenStatus(client *http.Client, apiURL, token string) func(ctx conte
 	})
 }
 
-// slackScopes are the bot scopes "Add to Slack" asks for.
-var slackScopes = []string{"commands", "chat:write", "app_mentions:read", "channels:history", "groups:history", "im:history"}
-
-// SlackInstallURL is the "Add to Slack" link of a Slack app.
-func SlackInstallURL(clientID, redirectURI string) string {
-	q := url.Values{"client_id": {clientID}, "scope": {strings.Join(slackScopes, ",")}}
-	if redirectURI != "" {
-		q.Set("redirect_uri", redirectURI)
-	}
-	return "https://slack.com/oauth/v2/authorize?" + q.Encode()
-}
-
 // SlackTokenStatus checks a Slack bot token with auth.test, and that it
 // has the scopes slash commands and replies need.
 func SlackTokenStatus(client *http.Client, apiURL, token string) func(ctx context.Context) (bool, string) {

@@ -88,6 +88,9 @@ type Integration struct {
 	// GitHub app); empty when there is nothing to connect.
 	ConnectURL   string
 	ConnectLabel string
+	// AdminOnly shows the connect button to site administrators only
+	// (installing hero into a Slack workspace is theirs to do).
+	AdminOnly bool
 	// Status checks the connection now: ok, and a short human detail
 	// ("token valid for team Acme", "missing scope chat:write").
 	Status func(ctx context.Context) (ok bool, detail string)
@@ -210,6 +213,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	h("POST /settings/runs/{run}/cancel", s.run(store.RoleMember, s.cancelRun))
 	h("GET /settings/integrations", s.user(s.integrationsPage))
 	h("POST /settings/integrations/link-code", s.user(s.createLinkCode))
+	h("POST /settings/integrations/chat-accounts/unlink", s.user(s.unlinkChatAccount))
+	h("POST /settings/integrations/slack/{team}/allow", s.user(s.allowSlackWorkspace))
 }
 
 // Run calls Cleanup every hour until ctx ends.
@@ -401,6 +406,9 @@ var flashes = map[string]string{
 	"github-connected":     "GitHub account connected: hero keeps its token fresh from now on.",
 	"github-wrong-account": "That is not the GitHub account hero acts as (GITHUB_OAUTH_ACCOUNT). Log in to GitHub as that account, then connect again.",
 	"github-failed":        "Connecting GitHub did not work; the log says why. Try again.",
+	"slack-installed":      "hero is installed in the Slack workspace. Invite it to a channel and type /hero use PROJECT there.",
+	"slack-allowed":        "Slack workspace allowed: its people can use hero now, matched by their confirmed email.",
+	"unlinked":             "Chat account unlinked: it no longer acts as you.",
 }
 
 // errFlashes are the fixed error messages a redirect may ask for with

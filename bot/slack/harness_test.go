@@ -3,6 +3,8 @@ package slack
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -24,6 +26,7 @@ import (
 	"github.com/hero-dev/hero/sandbox/bwrap"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/vault"
+	"github.com/hero-dev/hero/web"
 )
 
 const testSecret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -102,8 +105,14 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 		t.Fatalf("engine: %v", err)
 	}
 	fs := newFakeSlack(t)
+	// The settings page on the same database: its sessions say who may
+	// install hero into a workspace.
+	site, err := web.New(web.Config{DB: db})
+	if err != nil {
+		t.Fatalf("settings page: %v", err)
+	}
 	cfg := Config{SigningSecret: testSecret, BotToken: "xoxb-test", APIURL: fs.apiURL(), Owner: "test",
-		ClientID: "cid", ClientSecret: "csecret", RedirectURL: "https://hero.example/slack/oauth/callback",
+		ClientID: "cid", ClientSecret: "csecret", RedirectURL: "https://hero.example/slack/oauth/callback", Sessions: site,
 		PostInterval: 20 * time.Millisecond, WorkerPoll: 50 * time.Millisecond}
 	for _, o := range opts {
 		o(&cfg, fs)
@@ -128,6 +137,7 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 	})
 	mux := http.NewServeMux()
 	a.Mount(mux)
+	site.Mount(mux)
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -170,6 +180,31 @@ func (e *env) user(slackID, email, role string) *store.User {
 		}
 	}
 	return u
+}
+
+// session logs user in to the settings page the way a login does (a
+// session row) and returns the browser's cookie.
+func (e *env) session(user *store.User) *http.Cookie {
+	e.t.Helper()
+	sid := fmt.Sprintf("session-%d-%s", time.Now().UnixNano(), user.Email)
+	sum := sha256.Sum256([]byte(sid))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if err := e.db.CreateSession(context.Background(), &store.WebSession{IDHash: hex.EncodeToString(sum[:]), UserID: user.ID,
+		CSRFToken: "csrf-" + sid, CreatedAt: now, LastSeenAt: now}); err != nil {
+		e.t.Fatal(err)
+	}
+	return &http.Cookie{Name: "hero_session", Value: sid}
+}
+
+// allowTeams installs hero into workspaces as a site administrator would
+// (with the test's bot token).
+func (e *env) allowTeams(teams ...string) {
+	e.t.Helper()
+	for _, team := range teams {
+		if err := e.db.SaveSlackTeam(context.Background(), store.SlackTeam{TeamID: team, TeamName: team, ApprovedBy: "admin@example.com"}, "xoxb-test"); err != nil {
+			e.t.Fatal(err)
+		}
+	}
 }
 
 func (e *env) bind(channel string) {

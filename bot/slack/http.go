@@ -83,7 +83,7 @@ func (a *Adapter) Mount(mux *http.ServeMux) {
 	} else {
 		a.log.Warn("SLACK_SIGNING_SECRET is not set: /slack/commands, /slack/interactions and /slack/events are not mounted (Socket Mode still works with SLACK_APP_TOKEN)")
 	}
-	if a.cfg.ClientID != "" && a.cfg.ClientSecret != "" {
+	if a.cfg.ClientID != "" && a.cfg.ClientSecret != "" && a.cfg.Sessions != nil {
 		mux.HandleFunc("GET /slack/install", a.serveInstall)
 		mux.HandleFunc("GET /slack/oauth/callback", a.serveOAuthCallback)
 	}

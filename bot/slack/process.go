@@ -30,11 +30,24 @@ func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
 		if err != nil {
 			return inbox.Permanent(fmt.Errorf("slash command form: %w", err))
 		}
+		if ok, err := a.allowedTeam(ctx, form.Get("team_id")); err != nil || !ok {
+			if err == nil {
+				a.refuse(ctx, form.Get("team_id"), form.Get("user_id"), form.Get("channel_id"), form.Get("response_url"))
+			}
+			return err
+		}
 		return a.onCommand(ctx, form, d.DeliveryID)
 	case kindInteraction:
 		var ic slack.InteractionCallback
 		if err := json.Unmarshal(d.Payload, &ic); err != nil {
 			return inbox.Permanent(fmt.Errorf("interaction payload: %w", err))
+		}
+		team := interactionTeam(&ic)
+		if ok, err := a.allowedTeam(ctx, team); err != nil || !ok {
+			if err == nil && ic.Type == slack.InteractionTypeBlockActions {
+				a.refuse(ctx, team, ic.User.ID, interactionChannel(&ic), ic.ResponseURL)
+			}
+			return err
 		}
 		return a.onInteraction(ctx, &ic)
 	case kindEvent:
@@ -245,7 +258,7 @@ func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (string, er
 }
 
 func notLinked(w who) string {
-	return fmt.Sprintf("hero does not know you yet (<@%s>): sign in on hero's settings page with the same email as your Slack account, or link this account there (Integrations → Link a Slack account) and type `/hero link CODE` here.", w.user)
+	return fmt.Sprintf("hero does not know you yet (<@%s>): sign in on hero's settings page with the same email as your Slack account, or link this account there (Integrations → Link a chat account) and type `/hero link CODE` here.", w.user)
 }
 
 // link spends a one-time code from the settings page and maps this Slack
@@ -268,6 +281,9 @@ func (a *Adapter) link(ctx context.Context, w who, code string, say func(string)
 	if err := a.db.LinkIdentity(ctx, Surface, w.team+"/"+w.user, u.ID); err != nil {
 		return fmt.Errorf("link slack account %s: %w", w.id, err)
 	}
+	if err := a.db.AuditAccount(ctx, u.ID, Surface, w.team+"/"+w.user, store.AccountLinked, w.id); err != nil {
+		return fmt.Errorf("link slack account %s: %w", w.id, err)
+	}
 	msg := fmt.Sprintf("Linked: this Slack account now acts as %s in hero.", u.Email)
 	if w.hero != nil && w.hero.ID != u.ID {
 		msg += fmt.Sprintf(" (It acted as %s before.)", w.hero.Email)
@@ -280,7 +296,7 @@ func (a *Adapter) link(ctx context.Context, w who, code string, say func(string)
 }
 
 const linkRefused = "That link code is unknown, already used or expired (a code works once, for 15 minutes). " +
-	"Make a new one on hero's settings page (Integrations → Chat accounts → Link a Slack account), then type `/hero link CODE` here."
+	"Make a new one on hero's settings page (Integrations → Chat accounts → Link a chat account), then type `/hero link CODE` here."
 
 // burnLinkCode spends a code someone typed where others can read it (a
 // channel message rather than the private slash command), so nobody else
@@ -553,14 +569,7 @@ func (a *Adapter) onInteraction(ctx context.Context, ic *slack.InteractionCallba
 	if ic.Type != slack.InteractionTypeBlockActions {
 		return nil
 	}
-	team := ic.Team.ID
-	if team == "" {
-		team = ic.User.TeamID
-	}
-	ch := ic.Channel.ID
-	if ch == "" {
-		ch = ic.Container.ChannelID
-	}
+	team, ch := interactionTeam(ic), interactionChannel(ic)
 	for _, act := range ic.ActionCallback.BlockActions {
 		if act.ActionID != actionApprove && act.ActionID != actionDeny {
 			continue
@@ -582,6 +591,43 @@ func (a *Adapter) onInteraction(ctx context.Context, ic *slack.InteractionCallba
 		a.showDecision(c)
 	}
 	return nil
+}
+
+func interactionTeam(ic *slack.InteractionCallback) string {
+	if ic.Team.ID != "" {
+		return ic.Team.ID
+	}
+	return ic.User.TeamID
+}
+
+func interactionChannel(ic *slack.InteractionCallback) string {
+	if ic.Channel.ID != "" {
+		return ic.Channel.ID
+	}
+	return ic.Container.ChannelID
+}
+
+// refuse tells a person in a workspace hero is not connected to why
+// nothing happens: through the response_url Slack gave (it needs no
+// token), else ephemerally with the workspace's installed token; with
+// neither, hero has no way to answer and only logs it.
+func (a *Adapter) refuse(ctx context.Context, team, user, channel, responseURL string) {
+	a.log.Warn("request from a Slack workspace hero is not connected to refused", "team", team, "user", user)
+	w := who{team: team, user: user, channel: channel, id: identity(team, user)}
+	for _, p := range a.hooks {
+		if responseURL != "" && strings.HasPrefix(responseURL, p) {
+			w.responseURL = responseURL
+		}
+	}
+	if w.responseURL != "" {
+		if err := slack.PostWebhookCustomHTTPContext(ctx, w.responseURL, a.cfg.HTTPClient, &slack.WebhookMessage{Text: refusal, ResponseType: "ephemeral"}); err != nil {
+			a.log.Warn("answer a refused Slack workspace", "team", team, "err", err)
+		}
+		return
+	}
+	if _, _, err := a.db.SlackTeamToken(ctx, team); err == nil && channel != "" && user != "" {
+		a.ephemeral(w, refusal)
+	}
 }
 
 // eventCallback is the Events API envelope with the fields hero reads.
@@ -620,6 +666,19 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 	team := ev.TeamID
 	if team == "" {
 		team = e.Team
+	}
+	if ok, err := a.allowedTeam(ctx, team); err != nil || !ok {
+		if err == nil && (e.Type == "app_mention" || e.ChanType == "im") {
+			if _, _, terr := a.db.SlackTeamToken(ctx, team); terr == nil {
+				thread := e.ThreadTS
+				if thread == "" {
+					thread = e.TS
+				}
+				a.log.Warn("mention from a Slack workspace hero is not connected to refused", "team", team, "user", e.User)
+				a.reply(team, e.Channel, thread, refusal)
+			}
+		}
+		return err
 	}
 	botUser := ""
 	for _, au := range ev.Authorizations {

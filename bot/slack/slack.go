@@ -43,9 +43,14 @@ type Config struct {
 	// proxies point it elsewhere.
 	APIURL string
 	// OAuth ("Add to Slack"): the app's client id and secret, the callback
-	// URL registered with Slack and the bot scopes asked for.
+	// URL registered with Slack (SLACK_REDIRECT_URI) and the bot scopes
+	// asked for.
 	ClientID, ClientSecret, RedirectURL string
 	Scopes                              []string
+	// Sessions tells which hero user is logged in on the settings page:
+	// only a site administrator may install hero into a workspace.
+	// Required with ClientID.
+	Sessions Sessions
 	// Owner names this replica in inbox claims.
 	Owner string
 	// UpdateInterval is the least time between two edits of one message
@@ -76,6 +81,7 @@ type Adapter struct {
 	mu      sync.Mutex
 	life    context.Context        // Run's context: runs started here live as long
 	clients map[string]*teamClient // by team id ("" = the configured bot token)
+	botTeam string                 // SLACK_BOT_TOKEN's workspace, once auth.test named it
 	runs    map[string]*runView    // by execution id
 	threads map[string]*sync.Mutex // by thread ref, held while a run is announced
 	// hooks are the prefixes a slash command's response_url may have
@@ -96,6 +102,8 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		return nil, errors.New("slack: store and engine are required")
 	case cfg.BotToken == "" && cfg.ClientID == "":
 		return nil, errors.New("slack: set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Add to Slack)")
+	case cfg.ClientID != "" && cfg.Sessions == nil:
+		return nil, errors.New("slack: Add to Slack (SLACK_CLIENT_ID) needs the settings page, where a site administrator starts the install")
 	case cfg.AppToken != "" && !strings.HasPrefix(cfg.AppToken, "xapp-"):
 		return nil, errors.New("slack: SLACK_APP_TOKEN must be an app-level token (xapp-…) with the connections:write scope")
 	}
@@ -259,8 +267,10 @@ func (a *Adapter) botUser(ctx context.Context, team string) string {
 func identity(team, user string) string { return "slack:" + team + "/" + user }
 
 // heroUser maps a Slack user to a hero user: a linked identity, else the
-// user's confirmed email from users.info (then linked for next time).
-// Returns nil (no error) when the person is unknown to hero.
+// user's confirmed email from users.info (then linked for next time) —
+// only in a workspace a site administrator installed or allowed, and not
+// for an account its person unlinked on the settings page. Returns nil
+// (no error) when the person is unknown to hero.
 func (a *Adapter) heroUser(ctx context.Context, team, user string) (*store.User, error) {
 	ext := team + "/" + user
 	u, err := a.db.UserByIdentity(ctx, Surface, ext)
@@ -268,6 +278,12 @@ func (a *Adapter) heroUser(ctx context.Context, team, user string) (*store.User,
 		return u, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if ok, err := a.allowedTeam(ctx, team); err != nil || !ok {
+		return nil, err
+	}
+	if gone, err := a.db.IdentityUnlinked(ctx, Surface, ext); err != nil || gone {
 		return nil, err
 	}
 	c, err := a.client(ctx, team)
@@ -296,6 +312,8 @@ func (a *Adapter) heroUser(ctx context.Context, team, user string) (*store.User,
 	}
 	if err := a.db.LinkIdentity(ctx, Surface, ext, u.ID); err != nil {
 		a.log.Warn("link slack identity", "user", ext, "err", err)
+	} else if err := a.db.AuditAccount(ctx, u.ID, Surface, ext, store.AccountMatched, identity(team, user)); err != nil {
+		a.log.Warn("audit slack identity", "user", ext, "err", err)
 	}
 	return u, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -249,47 +248,84 @@ func TestSocketMode(t *testing.T) {
 	}
 }
 
-// TestAddToSlack: the install redirect sets a state bound to the browser;
-// the callback checks it, exchanges the code and stores the bot token
-// encrypted; later calls for that workspace use it.
+// TestAddToSlack (issue 8 #6): only a hero site administrator, logged in
+// on the settings page, can install hero into a workspace. The state is
+// bound to their session; the callback checks it, exchanges the code and
+// stores the bot token encrypted and the workspace as allowed by them;
+// later calls for that workspace use its token.
 func TestAddToSlack(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := browser.Get(e.srv.URL + "/slack/install")
+	ctx := context.Background()
+	admin, err := e.db.UpsertUser(ctx, "admin@example.com", "Admin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusFound || loc.Path != "/oauth/v2/authorize" || loc.Query().Get("client_id") != "cid" {
-		t.Fatalf("install: %d %s", resp.StatusCode, loc)
+	if err := e.db.SetUserAdmin(ctx, admin.ID, true); err != nil {
+		t.Fatal(err)
 	}
-	state := loc.Query().Get("state")
-
-	get := func(c *http.Client, q string) int {
-		r, err := c.Get(e.srv.URL + "/slack/oauth/callback?" + q)
+	member, err := e.db.UpsertUser(ctx, "member@example.com", "Member")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	get := func(path string, cookie *http.Cookie) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := (&http.Client{CheckRedirect: noRedirect}).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.Body.Close()
-		return r.StatusCode
+		resp.Body.Close()
+		return resp
 	}
-	if s := get(browser, "code=good-code&state="+url.QueryEscape(state+"x")); s != http.StatusBadRequest {
+
+	// Nobody logged in: to the login page, and back here afterwards.
+	resp := get("/slack/install", nil)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/settings/login?next=%2Fslack%2Finstall" {
+		t.Fatalf("install without a hero login: %d %q, want a redirect to the login page", resp.StatusCode, loc)
+	}
+	// A hero user who is not a site administrator: refused.
+	if resp := get("/slack/install", e.session(member)); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("install by a non-admin: %d, want 403", resp.StatusCode)
+	}
+
+	adminBrowser := e.session(admin)
+	resp = get("/slack/install", adminBrowser)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Host != strings.TrimPrefix(e.slack.srv.URL, "http://") || loc.Path != "/oauth/v2/authorize" ||
+		loc.Query().Get("client_id") != "cid" || loc.Query().Get("redirect_uri") != "https://hero.example/slack/oauth/callback" {
+		t.Fatalf("install: %d %s (want Slack's consent page next to SLACK_API_URL)", resp.StatusCode, loc)
+	}
+	state := loc.Query().Get("state")
+
+	callback := func(q string, cookie *http.Cookie) int { return get("/slack/oauth/callback?"+q, cookie).StatusCode }
+	if s := callback("code=good-code&state="+url.QueryEscape(state+"x"), adminBrowser); s != http.StatusBadRequest {
 		t.Errorf("tampered state: %d", s)
 	}
-	if s := get(http.DefaultClient, "code=good-code&state="+url.QueryEscape(state)); s != http.StatusBadRequest {
-		t.Errorf("state from another browser: %d", s)
+	// The state of the admin's session, used in another session (another
+	// admin's browser, or an attacker who lured the admin): refused.
+	otherAdmin := e.session(admin)
+	if s := callback("code=good-code&state="+url.QueryEscape(state), otherAdmin); s != http.StatusBadRequest {
+		t.Errorf("state from another session: %d, want 400", s)
 	}
-	if s := get(browser, "code=bad&state="+url.QueryEscape(state)); s != http.StatusBadGateway {
+	if s := callback("code=good-code&state="+url.QueryEscape(state), nil); s != http.StatusSeeOther {
+		t.Errorf("callback without a session: %d, want a redirect to log in", s)
+	}
+	if _, _, err := e.db.SlackTeamToken(ctx, "T2"); err == nil {
+		t.Fatal("a refused callback installed the workspace")
+	}
+	if s := callback("code=bad&state="+url.QueryEscape(state), adminBrowser); s != http.StatusBadGateway {
 		t.Errorf("refused code: %d", s)
 	}
-	if s := get(browser, "code=good-code&state="+url.QueryEscape(state)); s != http.StatusOK {
-		t.Fatalf("callback: %d", s)
+	resp = get("/slack/oauth/callback?code=good-code&state="+url.QueryEscape(state), adminBrowser)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings/integrations?ok=slack-installed" {
+		t.Fatalf("callback: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	team, tok, err := e.db.SlackTeamToken(context.Background(), "T2")
-	if err != nil || tok != "xoxb-installed" || team.BotUserID != "UBOT2" {
+	team, tok, err := e.db.SlackTeamToken(ctx, "T2")
+	if err != nil || tok != "xoxb-installed" || team.BotUserID != "UBOT2" || team.ApprovedBy != "admin@example.com" {
 		t.Fatalf("stored team: %+v %q %v", team, tok, err)
 	}
 	// Messages to the new workspace use its token; the first one keeps
@@ -300,6 +336,75 @@ func TestAddToSlack(t *testing.T) {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.Text == "hello second" && c.Token == "xoxb-installed" }) &&
 			has(cs, "chat.postMessage", func(c apiCall) bool { return c.Text == "hello first" && c.Token == "xoxb-test" })
 	})
+}
+
+// TestUnknownWorkspaceRefused (issue 8 #6): a workspace nobody at hero
+// installed or allowed (the app installed from Slack's side, or an
+// install from before installs needed a hero login) gets a clear refusal
+// and nothing else: no run, and no email matching — even for a person
+// whose Slack email is a hero project owner's.
+func TestUnknownWorkspaceRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.a.hooks = append(e.a.hooks, e.slack.srv.URL+"/hooks/")
+	owner, err := e.db.UpsertUser(ctx, "owner@example.com", "Owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetMember(ctx, e.project.ID, owner.ID, store.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	e.slack.mu.Lock()
+	e.slack.users["UEVIL"] = fakeUser{email: "owner@example.com", confirmed: true}
+	e.slack.mu.Unlock()
+	if err := e.db.BindChannel(ctx, Surface, "TEVIL/C1", e.project.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// An install nobody at hero approved (as made before this fix).
+	if err := e.db.SaveSlackTeam(ctx, store.SlackTeam{TeamID: "TOLD", TeamName: "Old", BotUserID: "UB"}, "xoxb-old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.BindChannel(ctx, Surface, "TOLD/C1", e.project.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for i, team := range []string{"TEVIL", "TOLD"} {
+		f := url.Values{"team_id": {team}, "channel_id": {"C1"}, "user_id": {"UEVIL"}, "command": {"/hero"}, "text": {"delete the production database"},
+			"response_url": {e.slack.srv.URL + "/hooks/" + team + "/1/x"}, "trigger_id": {"evil-" + team}}
+		if r := e.post("/slack/commands", formType, []byte(f.Encode()), time.Now()); r.StatusCode != http.StatusOK {
+			t.Fatalf("%s: command status %d", team, r.StatusCode)
+		}
+		e.waitHandled("cmd:evil-" + team)
+		e.slack.waitFor(t, "the refusal for "+team, 5*time.Second, func(cs []apiCall) bool {
+			return count(cs, "response_url", func(c apiCall) bool { return c.Text == refusal }) == i+1
+		})
+	}
+	exs, err := e.db.ListExecutions(ctx, store.ExecutionFilter{ProjectID: e.project.ID})
+	if err != nil || len(exs) != 0 {
+		t.Fatalf("a refused workspace started runs: %d %v", len(exs), err)
+	}
+	calls := e.slack.snapshot()
+	if has(calls, "users.info", nil) || has(calls, "chat.postMessage", nil) {
+		t.Fatalf("a refused workspace was looked up or answered in the channel:\n%s", dumpCalls(calls))
+	}
+	for _, ext := range []string{"TEVIL/UEVIL", "TOLD/UEVIL"} {
+		if _, err := e.db.UserByIdentity(ctx, Surface, ext); err == nil {
+			t.Fatalf("%s was matched to a hero user by email", ext)
+		}
+	}
+
+	// Once a site administrator allows the old install, its people are
+	// matched by email and may work.
+	if err := e.db.ApproveSlackTeam(ctx, "TOLD", "admin@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	f := url.Values{"team_id": {"TOLD"}, "channel_id": {"C1"}, "user_id": {"UEVIL"}, "command": {"/hero"}, "text": {"budget"},
+		"response_url": {e.slack.srv.URL + "/hooks/TOLD/2/x"}, "trigger_id": {"allowed-TOLD"}}
+	e.post("/slack/commands", formType, []byte(f.Encode()), time.Now())
+	e.waitHandled("cmd:allowed-TOLD")
+	if u, err := e.db.UserByIdentity(ctx, Surface, "TOLD/UEVIL"); err != nil || u.ID != owner.ID {
+		t.Fatalf("allowed workspace: email match %v %v", u, err)
+	}
 }
 
 // TestPacedPerChannel: a burst of posts to one channel goes out at the

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/web"
 )
 
 // metrics are hero's Prometheus series, on a registry of its own (no
@@ -115,6 +116,9 @@ type server struct {
 	// mounts add the routes of the configured integrations (GitHub,
 	// Slack, Discord, the settings page).
 	mounts []func(mux *http.ServeMux)
+	// site is the settings page, made by setupWeb before the chat
+	// surfaces that need its sessions (Add to Slack).
+	site *web.Server
 }
 
 func (s *server) routes() *http.ServeMux {
@@ -257,7 +261,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	}}
 	// Each integration is off unless its variables are set; each adds its
 	// routes, surface and workers here.
-	for _, setup := range []func(context.Context, *app, *server) error{setupGitHub, setupSlack, setupWeb} {
+	for _, setup := range []func(context.Context, *app, *server) error{setupGitHub, setupWeb, setupSlack} {
 		if err := setup(workCtx, a, s); err != nil {
 			ln.Close()
 			return err

@@ -15,7 +15,8 @@ import (
 // and starts its workers on workCtx.
 //
 // Variables: SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID +
-// SLACK_CLIENT_SECRET (+ SLACK_REDIRECT_URL) for "Add to Slack";
+// SLACK_CLIENT_SECRET (+ SLACK_REDIRECT_URI) for "Add to Slack", which a
+// site administrator starts on the settings page (s.site);
 // SLACK_SIGNING_SECRET mounts the HTTP request URLs; SLACK_APP_TOKEN turns
 // on Socket Mode; SLACK_API_URL points the Web API client elsewhere.
 func setupSlack(workCtx context.Context, a *app, s *server) error {
@@ -27,7 +28,17 @@ func setupSlack(workCtx context.Context, a *app, s *server) error {
 		APIURL:        env("SLACK_API_URL"),
 		ClientID:      env("SLACK_CLIENT_ID"),
 		ClientSecret:  env("SLACK_CLIENT_SECRET"),
-		RedirectURL:   env("SLACK_REDIRECT_URL"),
+		RedirectURL:   env("SLACK_REDIRECT_URI"),
+	}
+	if old := env("SLACK_REDIRECT_URL"); old != "" && cfg.RedirectURL == "" {
+		a.log.Warn("SLACK_REDIRECT_URL is deprecated: rename it to SLACK_REDIRECT_URI")
+		cfg.RedirectURL = old
+	}
+	if cfg.ClientID != "" {
+		if s.site == nil {
+			return fmt.Errorf("slack: Add to Slack (SLACK_CLIENT_ID) needs the settings page")
+		}
+		cfg.Sessions = s.site
 	}
 	if cfg.BotToken == "" && cfg.ClientID == "" {
 		a.log.Info("Slack surface is off: set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Add to Slack), plus SLACK_SIGNING_SECRET or SLACK_APP_TOKEN")

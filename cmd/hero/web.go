@@ -29,6 +29,7 @@ func setupWeb(workCtx context.Context, a *app, s *server) error {
 		return err
 	}
 	s.mounts = append(s.mounts, ws.Mount)
+	s.site = ws
 	go ws.Run(workCtx)
 	if cfg.Google == nil && cfg.GitHub == nil {
 		link, err := ws.AdminLoginURL(workCtx, "http://"+loopbackAddr(a.cfg.Addr))
@@ -118,7 +119,8 @@ func integrations(get func(string) string) []web.Integration {
 	if tok, clientID := get("SLACK_BOT_TOKEN"), get("SLACK_CLIENT_ID"); tok != "" || clientID != "" {
 		in := web.Integration{Name: "Slack"}
 		if clientID != "" {
-			in.ConnectURL, in.ConnectLabel = web.SlackInstallURL(clientID, get("SLACK_REDIRECT_URI")), "Add to Slack"
+			// The install starts here, by a logged-in site administrator.
+			in.ConnectURL, in.ConnectLabel, in.AdminOnly = "/slack/install", "Add to Slack", true
 		}
 		if tok != "" {
 			api := get("SLACK_API_URL")
