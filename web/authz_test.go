@@ -76,7 +76,7 @@ func TestAuthorizationTable(t *testing.T) {
 			map[string]int{"stranger": deny, "viewer": deny, "member": deny, "approver": deny, "admin": deny, "owner": deny, "siteadmin": http.StatusFound}, deny},
 		{"GET", "/auth/admin?token=nope", nil, everyone(deny), deny},
 		{"GET", "/settings/projects", nil, everyone(ok), 0},
-		{"POST", "/settings/projects", url.Values{"name": {"new-{case}"}, "repo_url": {"/srv/x"}},
+		{"POST", "/settings/projects", url.Values{"name": {"new-{case}"}, "repo_url": {"https://example.com/x.git"}},
 			map[string]int{"stranger": deny, "viewer": deny, "member": deny, "approver": deny, "admin": deny, "owner": deny, "siteadmin": see}, 0},
 		{"GET", "/settings/projects/{p}", nil, min("viewer", ok), 0},
 		{"POST", "/settings/projects/{p}", url.Values{"repo_url": {"https://github.com/a/b.git"}}, min("admin", see), 0},

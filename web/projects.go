@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -124,8 +125,8 @@ func readProjectForm(r *http.Request) projectForm {
 }
 
 // apply validates the form into p; the error says which field and why.
-func (f projectForm) apply(p *store.Project) error {
-	if err := validRepoURL(f.RepoURL); err != nil {
+func (f projectForm) apply(p *store.Project, local sandbox.LocalRepos) error {
+	if err := validRepoURL(f.RepoURL, local); err != nil {
 		return err
 	}
 	branch := f.Branch
@@ -226,20 +227,27 @@ func parseRules(text string) ([]store.PolicyRule, error) {
 	return rules, nil
 }
 
-func validRepoURL(u string) error {
+// validRepoURL checks a repository URL from the page. A directory on
+// this machine (a path or file:// URL) is allowed only under the
+// operator's HERO_LOCAL_REPO_ROOT, never holding hero's data directory;
+// the run checks again when it starts.
+func validRepoURL(u string, local sandbox.LocalRepos) error {
 	if u == "" {
-		return errors.New("Repository URL is required (https://github.com/org/repo.git, git@github.com:org/repo.git or a path on this machine).")
+		return errors.New("Repository URL is required (https://github.com/org/repo.git, git@github.com:org/repo.git, or a directory under HERO_LOCAL_REPO_ROOT).")
 	}
 	if strings.ContainsAny(u, " \t\r\n\x00") || strings.HasPrefix(u, "-") {
 		return fmt.Errorf("Repository URL %q must not contain spaces or start with a dash.", u)
 	}
-	if strings.HasPrefix(u, "/") {
+	if sandbox.IsLocal(u) {
+		if _, err := local.Resolve(u, false); err != nil {
+			return fmt.Errorf("Repository URL: %s.", strings.TrimSuffix(err.Error(), "."))
+		}
 		return nil
 	}
 	if pu, err := url.Parse(u); err == nil && pu.Scheme != "" {
 		switch pu.Scheme {
-		case "https", "http", "ssh", "git", "file":
-			if pu.Host == "" && pu.Scheme != "file" {
+		case "https", "http", "ssh", "git":
+			if pu.Host == "" {
 				return fmt.Errorf("Repository URL %q has no host.", u)
 			}
 			if pu.User != nil {
@@ -269,7 +277,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := &store.Project{Name: form.Name}
-	if err := form.apply(p); err != nil {
+	if err := form.apply(p, s.cfg.LocalRepos); err != nil {
 		s.renderProjects(w, r, http.StatusBadRequest, err.Error(), form)
 		return
 	}
@@ -301,7 +309,7 @@ func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status in
 func (s *Server) saveProject(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
 	form := readProjectForm(r)
 	form.Name = p.Name
-	if err := form.apply(p); err != nil {
+	if err := form.apply(p, s.cfg.LocalRepos); err != nil {
 		s.renderProject(w, r, http.StatusBadRequest, err.Error(), p, role, form)
 		return
 	}

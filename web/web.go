@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -73,6 +74,10 @@ type Config struct {
 	// SessionMax ends any session this long after login (default 7 days).
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+
+	// LocalRepos says which directories on this machine a project may
+	// name as its repository (HERO_LOCAL_REPO_ROOT).
+	LocalRepos sandbox.LocalRepos
 
 	// Integrations are shown, with their live status, on the
 	// integrations page.

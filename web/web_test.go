@@ -3,14 +3,18 @@ package web_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/web"
 )
@@ -360,7 +364,7 @@ func TestAdminLoginLinkWorksOnceFromLoopback(t *testing.T) {
 		t.Fatalf("admin link ended on %s", resp.Request.URL)
 	}
 	b.refreshCSRF()
-	if code, _, _ := b.post("/settings/projects", url.Values{"name": {"first"}, "repo_url": {"/srv/repo"}}); code != http.StatusSeeOther {
+	if code, _, _ := b.post("/settings/projects", url.Values{"name": {"first"}, "repo_url": {"https://example.com/repo.git"}}); code != http.StatusSeeOther {
 		t.Fatalf("the first-run admin cannot create a project: %d", code)
 	}
 	// Once only.
@@ -536,10 +540,10 @@ func TestProjectSettingsValidation(t *testing.T) {
 		t.Fatal("a rejected form changed the project")
 	}
 	// Duplicate and invalid names.
-	if code, _, body := b.post("/settings/projects", url.Values{"name": {"web"}, "repo_url": {"/x"}}); code != http.StatusConflict || !strings.Contains(text(body), "already a project called") {
+	if code, _, body := b.post("/settings/projects", url.Values{"name": {"web"}, "repo_url": {"https://example.com/x.git"}}); code != http.StatusConflict || !strings.Contains(text(body), "already a project called") {
 		t.Errorf("duplicate name: %d %s", code, text(body))
 	}
-	if code, _, _ := b.post("/settings/projects", url.Values{"name": {"../x"}, "repo_url": {"/x"}}); code != http.StatusBadRequest {
+	if code, _, _ := b.post("/settings/projects", url.Values{"name": {"../x"}, "repo_url": {"https://example.com/x.git"}}); code != http.StatusBadRequest {
 		t.Errorf("bad name: %d", code)
 	}
 }
@@ -595,5 +599,54 @@ func TestCleanupRemovesExpiredSessions(t *testing.T) {
 	}
 	if code, _ := fresh.get("/settings/projects"); code != http.StatusOK {
 		t.Fatal("cleanup ended a live session")
+	}
+}
+
+// A project's repository may be a directory on this machine only under
+// HERO_LOCAL_REPO_ROOT, links followed, and never hero's data directory:
+// /etc, a link out of the root and the data directory are refused with
+// the reason on the page, and nothing is saved.
+func TestLocalRepositoryPaths(t *testing.T) {
+	t.Parallel()
+	root, data := t.TempDir(), t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(root, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(data, filepath.Join(root, "data")); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *web.Config) { c.LocalRepos = sandbox.LocalRepos{Root: root, DataDir: data} })
+	b := e.browser()
+	b.login("google", siteAdmin)
+	for _, c := range [][2]string{
+		{"/etc", "not under HERO_LOCAL_REPO_ROOT"},
+		{"file:///etc", "not under HERO_LOCAL_REPO_ROOT"},
+		{filepath.Join(root, "escape"), "(/etc once links are followed) is not under HERO_LOCAL_REPO_ROOT"},
+		{filepath.Join(root, "data"), "hero's data directory"},
+		{data, "hero's data directory"},
+		{filepath.Join(root, "missing"), "no such file or directory"},
+	} {
+		code, _, body := b.post("/settings/projects", url.Values{"name": {"local"}, "repo_url": {c[0]}})
+		if code != http.StatusBadRequest || !strings.Contains(text(body), c[1]) {
+			t.Errorf("%s: %d, want 400 saying %q; page says: %.300s", c[0], code, c[1], text(body))
+		}
+	}
+	if _, err := e.db.ProjectByName(t.Context(), "local"); err == nil {
+		t.Fatal("a refused path was saved")
+	}
+	for i, ok := range []string{filepath.Join(root, "app"), "file://" + filepath.Join(root, "app")} {
+		if code, _, body := b.post("/settings/projects", url.Values{"name": {fmt.Sprintf("local%d", i)}, "repo_url": {ok}}); code != http.StatusSeeOther {
+			t.Errorf("%s under the root: %d %.300s", ok, code, text(body))
+		}
+	}
+	// Without a root, no local path at all.
+	none := newEnv(t)
+	nb := none.browser()
+	nb.login("google", siteAdmin)
+	if code, _, body := nb.post("/settings/projects", url.Values{"name": {"local"}, "repo_url": {filepath.Join(root, "app")}}); code != http.StatusBadRequest || !strings.Contains(text(body), "HERO_LOCAL_REPO_ROOT") {
+		t.Errorf("no root: %d %.300s", code, text(body))
 	}
 }

@@ -125,6 +125,7 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 	a.mirrors = mirrors
 	a.ws = &workspaces{
 		manager: a.manager, mirrors: mirrors, mirrorsErr: mirrorsErr, log: a.log, bases: map[string]string{},
+		local:      a.cfg.localRepos(),
 		credential: tokenCredential(a.getenv("GITHUB_API_URL"), a.cfg.GitHubToken),
 		branchFor:  defaultWorkBranch,
 	}
@@ -160,6 +161,11 @@ func (a *app) runScrubber(secrets map[string]string) func(string) string {
 	r := redact.New()
 	r.AddMap(secrets)
 	return func(s string) string { return a.redactor.String(r.String(s)) }
+}
+
+// localRepos is the local repository path policy of this configuration.
+func (c config) localRepos() sandbox.LocalRepos {
+	return sandbox.LocalRepos{Root: c.LocalRepoRoot, DataDir: c.DataDir}
 }
 
 // unconfiguredModel stands in when OPENAI_API_KEY is not set, so the

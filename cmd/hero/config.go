@@ -27,6 +27,10 @@ type config struct {
 	E2BAPIURL   string
 	E2BDomain   string
 	GitHubToken string
+	// LocalRepoRoot is HERO_LOCAL_REPO_ROOT: the only directory under
+	// which projects used from chat, GitHub or the page may have a local
+	// repository path.
+	LocalRepoRoot string
 
 	getenv func(string) string // for the integrations' own variables
 }
@@ -54,6 +58,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		E2BAPIURL:     get("E2B_API_URL", ""),
 		E2BDomain:     get("E2B_DOMAIN", "e2b.app"),
 		GitHubToken:   get("GITHUB_TOKEN", ""),
+		LocalRepoRoot: get("HERO_LOCAL_REPO_ROOT", ""),
 		getenv:        getenv,
 	}
 	var err error

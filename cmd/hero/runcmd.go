@@ -80,7 +80,7 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 		return err
 	}
 	defer a.close()
-	p, err := runProject(ctx, a.db, o.project, o.repo)
+	p, err := runProject(ctx, a.db, cfg.localRepos(), o.project, o.repo)
 	if err != nil {
 		return err
 	}
@@ -94,12 +94,16 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	term := newTerminalSurface(std.out, std.in, std.interactive, answer, who)
 	term.decide = a.engine.Decide
 	a.engine.AddSurface(term)
-	if st, err := os.Stat(p.RepoURL); err == nil && st.IsDir() {
+	if sandbox.IsLocal(p.RepoURL) {
+		dir, err := cfg.localRepos().Resolve(p.RepoURL, true)
+		if err != nil {
+			return fmt.Errorf("project %s: %w", p.Name, err)
+		}
 		secrets, err := a.db.SecretValues(ctx, p.ID)
 		if err != nil {
 			return fmt.Errorf("load the secrets of project %s: %w", p.Name, err)
 		}
-		a.ws.deliver = (&delivery{term: term, repoDir: p.RepoURL, dataDir: cfg.DataDir, scrub: a.runScrubber(secrets)}).deliver
+		a.ws.deliver = (&delivery{term: term, repoDir: dir, dataDir: cfg.DataDir, scrub: a.runScrubber(secrets)}).deliver
 	}
 
 	// The engine runs on its own context: Ctrl-C cancels the run (killing
@@ -136,8 +140,9 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 
 // runProject finds the project a terminal run works in: the named one,
 // or the one whose repository is --repo (created on first use, named
-// after the directory).
-func runProject(ctx context.Context, db *store.DB, name, repo string) (*store.Project, error) {
+// after the directory). A local directory is the user's own checkout:
+// any directory but hero's data directory (local.Resolve says why not).
+func runProject(ctx context.Context, db *store.DB, local sandbox.LocalRepos, name, repo string) (*store.Project, error) {
 	if name != "" {
 		p, err := db.ProjectByName(ctx, name)
 		if errors.Is(err, store.ErrNotFound) {
@@ -155,10 +160,12 @@ func runProject(ctx context.Context, db *store.DB, name, repo string) (*store.Pr
 		repo = "."
 	}
 	repo = normaliseRepo(repo)
-	if !strings.Contains(repo, "://") && !strings.HasPrefix(repo, "git@") {
-		if st, err := os.Stat(repo); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("--repo %s: not a directory or a git URL", repo)
+	if sandbox.IsLocal(repo) {
+		if _, err := local.Resolve(repo, true); err != nil {
+			return nil, fmt.Errorf("--repo: %w", err)
 		}
+	} else if !strings.Contains(repo, "://") && !strings.HasPrefix(repo, "git@") {
+		return nil, fmt.Errorf("--repo %s: not a directory or a git URL", repo)
 	}
 	ps, err := db.ListProjects(ctx)
 	if err != nil {

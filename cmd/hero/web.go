@@ -49,6 +49,7 @@ func webConfig(a *app) (web.Config, error) {
 		DB: a.db, Log: a.log, PublicURL: get("HERO_PUBLIC_URL"),
 		GitHubOAuthAccount: get("GITHUB_OAUTH_ACCOUNT"),
 		Integrations:       integrations(get),
+		LocalRepos:         a.cfg.localRepos(),
 	}
 	if a.engine != nil {
 		cfg.Runs = a.engine

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +26,9 @@ import (
 type workspaces struct {
 	manager *sandbox.Manager
 	mirrors *mirror.Mirrors
+	// local says which host directories a project may use as its
+	// repository (HERO_LOCAL_REPO_ROOT; the terminal's own checkout).
+	local sandbox.LocalRepos
 	// mirrorsErr says why mirrors is nil (git missing).
 	mirrorsErr error
 	log        *slog.Logger
@@ -86,8 +88,14 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 		return nil, err
 	}
 	src := sandbox.Source{AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
-	if st, err := os.Stat(p.RepoURL); err == nil && st.IsDir() {
-		src.Path = p.RepoURL
+	if sandbox.IsLocal(p.RepoURL) {
+		// Checked at every start, not only when the project was saved: the
+		// directory, its links and the operator's root may have changed.
+		dir, err := w.local.Resolve(p.RepoURL, ex.Surface == "terminal")
+		if err != nil {
+			return fail(fmt.Errorf("project %s: %w", p.Name, err))
+		}
+		src.Path = dir
 		continues = false
 	} else if err := w.fetch(ctx, p, &src, work, continues); err != nil {
 		return fail(err)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -124,5 +126,72 @@ func TestCloneTokenBoundToGitHubHost(t *testing.T) {
 		if h != "" {
 			t.Fatalf("another host received Authorization %q", h)
 		}
+	}
+}
+
+// Local repository paths are checked when the run starts: a chat or
+// GitHub run may use only a directory under HERO_LOCAL_REPO_ROOT (links
+// followed), the terminal its own checkout, and nobody hero's data
+// directory. A refused run gets the reason and no sandbox holds the files.
+func TestLocalRepositoryCheckedAtRunStart(t *testing.T) {
+	t.Parallel()
+	w, _ := newTestWorkspaces(t, "", "")
+	root, data := t.TempDir(), t.TempDir()
+	checkout := gitRepo(t)
+	if err := os.Symlink("/etc", filepath.Join(root, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	inRoot := filepath.Join(root, "app")
+	if err := os.Mkdir(inRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(inRoot, "ok.txt"), []byte("ok\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "secrets.key"), []byte("k\n"), 0o600)
+	w.local = sandbox.LocalRepos{Root: root, DataDir: data}
+	for i, c := range []struct {
+		repo, surface, want string
+	}{
+		{"/etc", "slack", "not under HERO_LOCAL_REPO_ROOT"},
+		{"file:///etc", "github", "not under HERO_LOCAL_REPO_ROOT"},
+		{filepath.Join(root, "escape"), "github", "(/etc once links are followed) is not under HERO_LOCAL_REPO_ROOT"},
+		{checkout, "slack", "not under HERO_LOCAL_REPO_ROOT"},
+		{data, "terminal", "hero's data directory"},
+		{filepath.Dir(data), "terminal", "hero's data directory"},
+	} {
+		p := &store.Project{ID: int64(100 + i), Name: "p", RepoURL: c.repo, DefaultBranch: "main"}
+		sb, err := w.Open(t.Context(), p, &store.Execution{ID: fmt.Sprintf("rx%d", i), Surface: c.surface}, nil)
+		if err == nil {
+			w.Close(t.Context(), &store.Execution{ID: fmt.Sprintf("rx%d", i)}, sb)
+			t.Errorf("%s from %s: opened", c.repo, c.surface)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s from %s: %v, want %q", c.repo, c.surface, err, c.want)
+		}
+	}
+	for i, c := range []struct{ repo, surface, file string }{
+		{inRoot, "slack", "ok.txt"},
+		{"file://" + inRoot, "github", "ok.txt"},
+		{checkout, "terminal", "calc.go"},
+	} {
+		ex := &store.Execution{ID: fmt.Sprintf("ok%d", i), Surface: c.surface}
+		sb, err := w.Open(t.Context(), &store.Project{ID: int64(200 + i), Name: "p", RepoURL: c.repo}, ex, nil)
+		if err != nil {
+			t.Fatalf("%s from %s: %v", c.repo, c.surface, err)
+		}
+		if _, err := sb.ReadFile(t.Context(), c.file); err != nil {
+			t.Errorf("%s from %s: %v", c.repo, c.surface, err)
+		}
+		w.Close(t.Context(), ex, sb)
+	}
+}
+
+// `hero run --repo` refuses hero's own data directory with the reason.
+func TestRunRefusesDataDirectory(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	_, _, err := hero(t, map[string]string{"HERO_DATA_DIR": data, "OPENAI_API_KEY": "k"}, "", false, "run", "--repo", data, "read the keys")
+	if err == nil || !strings.Contains(err.Error(), "hero's data directory") {
+		t.Fatalf("hero run --repo HERO_DATA_DIR: %v", err)
 	}
 }
