@@ -169,25 +169,11 @@ func DefaultPolicyRules() []store.PolicyRule {
 func NewPolicy(projectRules []store.PolicyRule) (*Policy, error) {
 	p := &Policy{}
 	for i, r := range projectRules {
-		name := fmt.Sprintf("policy rule %d (tool %q, pattern %q, action %q)", i+1, r.Tool, r.Pattern, r.Action)
-		if r.Tool == "" {
-			return nil, fmt.Errorf("%s: tool is empty; name a tool (%s) or \"*\" for all", name, strings.Join(policyKnownTools, ", "))
+		pr, err := checkRule(r)
+		if err != nil {
+			return nil, fmt.Errorf("policy rule %d (tool %q, pattern %q, action %q): %w", i+1, r.Tool, r.Pattern, r.Action, err)
 		}
-		if r.Tool != "*" && !slices.Contains(policyKnownTools, r.Tool) {
-			return nil, fmt.Errorf("%s: unknown tool %q; use one of %s, or \"*\" for all", name, r.Tool, strings.Join(policyKnownTools, ", "))
-		}
-		risk, ok := policyActionRisk(r.Action)
-		if !ok {
-			return nil, fmt.Errorf("%s: unknown action %q; use allow, confirm or deny", name, r.Action)
-		}
-		pr := policyRule{PolicyRule: r, risk: risk, source: fmt.Sprintf("project rule %d", i+1)}
-		if r.Pattern != "" {
-			re, err := regexp.Compile(r.Pattern)
-			if err != nil {
-				return nil, fmt.Errorf("%s: pattern is not a valid regular expression: %w", name, err)
-			}
-			pr.re = re
-		}
+		pr.source = fmt.Sprintf("project rule %d", i+1)
 		p.project = append(p.project, pr)
 	}
 	for _, d := range policyDefaults {
@@ -201,6 +187,29 @@ func NewPolicy(projectRules []store.PolicyRule) (*Policy, error) {
 		p.defaults = append(p.defaults, pr)
 	}
 	return p, nil
+}
+
+// checkRule validates one project rule and compiles its pattern.
+func checkRule(r store.PolicyRule) (policyRule, error) {
+	if r.Tool == "" {
+		return policyRule{}, fmt.Errorf("tool is empty; name a tool (%s) or \"*\" for all", strings.Join(policyKnownTools, ", "))
+	}
+	if r.Tool != "*" && !slices.Contains(policyKnownTools, r.Tool) {
+		return policyRule{}, fmt.Errorf("unknown tool %q; use one of %s, or \"*\" for all", r.Tool, strings.Join(policyKnownTools, ", "))
+	}
+	risk, ok := policyActionRisk(r.Action)
+	if !ok {
+		return policyRule{}, fmt.Errorf("unknown action %q; use allow, confirm or deny", r.Action)
+	}
+	pr := policyRule{PolicyRule: r, risk: risk}
+	if r.Pattern != "" {
+		re, err := regexp.Compile(r.Pattern)
+		if err != nil {
+			return policyRule{}, fmt.Errorf("pattern is not a valid regular expression: %w", err)
+		}
+		pr.re = re
+	}
+	return pr, nil
 }
 
 // Exposure is what a run has been exposed to that makes text it posts

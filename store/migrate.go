@@ -318,6 +318,7 @@ func (db *DB) migrations() *migrate.Migrations {
 			}
 			return db.createTables(ctx, schemaAccounts)
 		}},
+		{"20261202000301", "project audit log: member and settings changes from the page and the command line", db.tables(schemaAudit)},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

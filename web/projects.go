@@ -12,6 +12,7 @@ import (
 
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/membership"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -85,10 +86,6 @@ func formOf(p *store.Project) projectForm {
 		}
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
-	var rules []string
-	for _, r := range p.PolicyRules {
-		rules = append(rules, formatRule(r))
-	}
 	return projectForm{
 		Name: p.Name, RepoURL: p.RepoURL, Branch: p.DefaultBranch,
 		Provider: p.Sandbox.Provider, Template: p.Sandbox.Template, Network: p.Sandbox.NetworkAllowed,
@@ -97,18 +94,8 @@ func formOf(p *store.Project) projectForm {
 		BudgetRun: flt(p.Governance.BudgetPerRunUSD), BudgetDay: flt(p.Governance.BudgetPerDayUSD),
 		MaxSteps: num(p.Governance.MaxSteps), WallClockMin: mins(p.Governance.WallClockS),
 		Threshold: flt(p.Governance.UncertaintyThreshold), ConfirmTTLMin: mins(p.Governance.ConfirmationTTLS),
-		Rules: strings.Join(rules, "\n"),
+		Rules: engine.FormatPolicyRules(p.PolicyRules),
 	}
-}
-
-// formatRule writes a rule the way the rules box reads it: tool, action,
-// then the pattern (the rest of the line).
-func formatRule(r store.PolicyRule) string {
-	s := r.Tool + " " + r.Action
-	if r.Pattern != "" {
-		s += " " + r.Pattern
-	}
-	return s
 }
 
 func readProjectForm(r *http.Request) projectForm {
@@ -195,36 +182,19 @@ func (f projectForm) apply(p *store.Project, local sandbox.LocalRepos) error {
 	if err != nil {
 		return err
 	}
-	rules, err := parseRules(f.Rules)
-	if err != nil {
+	// The same bounds as `hero project set`.
+	if err := gov.Validate(); err != nil {
 		return err
 	}
-	if _, err := engine.NewPolicy(rules); err != nil {
-		return fmt.Errorf("Confirmation policy: %v", err)
+	if err := sb.Validate(); err != nil {
+		return err
+	}
+	rules, err := engine.ParsePolicyRules(f.Rules)
+	if err != nil {
+		return fmt.Errorf("Confirmation policy, %v.", err)
 	}
 	p.RepoURL, p.DefaultBranch, p.Sandbox, p.Governance, p.PolicyRules = f.RepoURL, branch, sb, gov, rules
 	return nil
-}
-
-// parseRules reads the rules box: one rule a line, "tool action
-// [pattern]", where the pattern is the rest of the line; # starts a
-// comment line.
-func parseRules(text string) ([]store.PolicyRule, error) {
-	rules := []store.PolicyRule{}
-	for i, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		if len(fields) < 2 {
-			return nil, fmt.Errorf("Confirmation policy, line %d: write a rule as \"tool action [pattern]\", like \"run_command confirm ^npm publish\"; got %q.", i+1, line)
-		}
-		rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(line, fields[0]), " "))
-		rest = strings.TrimSpace(strings.TrimPrefix(rest, fields[1]))
-		rules = append(rules, store.PolicyRule{Tool: fields[0], Action: fields[1], Pattern: rest})
-	}
-	return rules, nil
 }
 
 // validRepoURL checks a repository URL from the page. A directory on
@@ -309,6 +279,7 @@ func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status in
 func (s *Server) saveProject(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
 	form := readProjectForm(r)
 	form.Name = p.Name
+	before := p.Settings()
 	if err := form.apply(p, s.cfg.LocalRepos); err != nil {
 		s.renderProject(w, r, http.StatusBadRequest, err.Error(), p, role, form)
 		return
@@ -317,7 +288,14 @@ func (s *Server) saveProject(w http.ResponseWriter, r *http.Request, p *store.Pr
 		s.fail(w, r, err)
 		return
 	}
-	s.log.Info("project saved", "project", p.Name, "by", sessionFrom(r).user.Email)
+	by := sessionFrom(r).user.Email
+	if changes := store.SettingsChanges(before, p.Settings()); changes != "" {
+		if err := s.cfg.DB.AddProjectAudit(r.Context(), &store.ProjectAudit{ProjectID: p.ID, Action: store.AuditSettingsSaved, Subject: p.Name, Detail: changes, Actor: by, Via: "settings page"}); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.log.Info("project saved", "project", p.Name, "by", by)
 	redirect(w, r, "/settings/projects/"+url.PathEscape(p.Name), "saved")
 }
 
@@ -348,64 +326,15 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status in
 		Data: map[string]any{"Members": ms, "CanEdit": roleRank(role) >= roleRank(store.RoleAdmin), "IsOwner": role == store.RoleOwner}})
 }
 
-// setMember adds a member by email or changes a member's role. Admins
-// manage everyone below owner; only owners make or unmake owners, and the
-// last owner stays.
+// setMember adds a member by email or changes a member's role, by the
+// membership rules (shared with `hero member add`).
 func (s *Server) setMember(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
-	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
-	newRole := r.PostFormValue("role")
-	if roleRank(newRole) == 0 {
-		s.renderMembers(w, r, http.StatusBadRequest, fmt.Sprintf("Role must be one of %s; got %q.", strings.Join(allRoles, ", "), newRole), p, role)
-		return
-	}
-	if !strings.Contains(email, "@") || strings.ContainsAny(email, " <>\"") || len(email) > 254 {
-		s.renderMembers(w, r, http.StatusBadRequest, fmt.Sprintf("%q is not an email address. Add people by the email they log in with.", email), p, role)
-		return
-	}
-	u, err := s.cfg.DB.EnsureUser(r.Context(), email, "")
+	_, err := s.members.Set(r.Context(), p, s.actor(r, role), r.PostFormValue("email"), r.PostFormValue("role"))
 	if err != nil {
-		s.fail(w, r, err)
+		s.memberRefused(w, r, err, p, role)
 		return
 	}
-	old, err := s.cfg.DB.MemberRole(r.Context(), p.ID, u.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if (newRole == store.RoleOwner || old == store.RoleOwner) && role != store.RoleOwner {
-		s.renderMembers(w, r, http.StatusForbidden, "Only an owner can make someone an owner or change an owner's role.", p, role)
-		return
-	}
-	if old == store.RoleOwner && newRole != store.RoleOwner {
-		if msg, err := s.lastOwner(r, p.ID); err != nil {
-			s.fail(w, r, err)
-			return
-		} else if msg {
-			s.renderMembers(w, r, http.StatusBadRequest, "The project needs at least one owner: make someone else owner first.", p, role)
-			return
-		}
-	}
-	if err := s.cfg.DB.SetMember(r.Context(), p.ID, u.ID, newRole); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.log.Info("member set", "project", p.Name, "member", u.Email, "role", newRole, "by", sessionFrom(r).user.Email)
 	redirect(w, r, "/settings/projects/"+url.PathEscape(p.Name)+"/members", "member")
-}
-
-// lastOwner reports whether the project has exactly one owner.
-func (s *Server) lastOwner(r *http.Request, projectID int64) (bool, error) {
-	ms, err := s.cfg.DB.ListMembers(r.Context(), projectID)
-	if err != nil {
-		return false, err
-	}
-	owners := 0
-	for _, m := range ms {
-		if m.Role == store.RoleOwner {
-			owners++
-		}
-	}
-	return owners <= 1, nil
 }
 
 func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
@@ -414,34 +343,33 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, p *store.P
 		s.problem(w, r, http.StatusNotFound, "No such member.")
 		return
 	}
-	old, err := s.cfg.DB.MemberRole(r.Context(), p.ID, uid)
-	if err != nil {
-		s.fail(w, r, err)
+	if err := s.members.Remove(r.Context(), p, s.actor(r, role), uid); err != nil {
+		s.memberRefused(w, r, err, p, role)
 		return
 	}
-	if old == "" {
-		s.renderMembers(w, r, http.StatusNotFound, "That person is not a member of this project.", p, role)
-		return
-	}
-	if old == store.RoleOwner {
-		if role != store.RoleOwner {
-			s.renderMembers(w, r, http.StatusForbidden, "Only an owner can remove an owner.", p, role)
-			return
-		}
-		if last, err := s.lastOwner(r, p.ID); err != nil {
-			s.fail(w, r, err)
-			return
-		} else if last {
-			s.renderMembers(w, r, http.StatusBadRequest, "The project needs at least one owner: make someone else owner first.", p, role)
-			return
-		}
-	}
-	if err := s.cfg.DB.RemoveMember(r.Context(), p.ID, uid); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.log.Info("member removed", "project", p.Name, "user_id", uid, "by", sessionFrom(r).user.Email)
 	redirect(w, r, "/settings/projects/"+url.PathEscape(p.Name)+"/members", "removed")
+}
+
+// actor is the logged-in person acting in a project with role.
+func (s *Server) actor(r *http.Request, role string) membership.Actor {
+	return membership.Actor{Name: sessionFrom(r).user.Email, Role: role, Via: "settings page"}
+}
+
+// memberRefused shows a refused membership change on the members page
+// with the status that fits it.
+func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error, p *store.Project, role string) {
+	status := http.StatusBadRequest
+	switch membership.KindOf(err) {
+	case membership.Forbidden:
+		status = http.StatusForbidden
+	case membership.NotFound:
+		status = http.StatusNotFound
+	case membership.Invalid, membership.LastOwner:
+	default:
+		s.fail(w, r, err)
+		return
+	}
+	s.renderMembers(w, r, status, err.Error(), p, role)
 }
 
 func (s *Server) secretsPage(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {

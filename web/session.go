@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hero-dev/hero/membership"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -19,24 +20,10 @@ const sessionCookie = "hero_session"
 const csrfField = "csrf"
 
 // allRoles are the project roles, most powerful first.
-var allRoles = []string{store.RoleOwner, store.RoleAdmin, store.RoleApprover, store.RoleMember, store.RoleViewer}
+var allRoles = membership.Roles()
 
 // roleRank orders roles; "" (not a member) is 0.
-func roleRank(role string) int {
-	switch role {
-	case store.RoleOwner:
-		return 5
-	case store.RoleAdmin:
-		return 4
-	case store.RoleApprover:
-		return 3
-	case store.RoleMember:
-		return 2
-	case store.RoleViewer:
-		return 1
-	}
-	return 0
-}
+func roleRank(role string) int { return membership.Rank(role) }
 
 // session is the logged-in user of a request.
 type session struct {

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/membership"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -123,6 +124,8 @@ type Server struct {
 	cop    *http.CrossOriginProtection
 	jwks   *jwksCache
 	admins map[string]bool
+	// members applies membership changes (shared with the command line).
+	members *membership.Rules
 }
 
 // New checks cfg and parses the templates.
@@ -155,6 +158,10 @@ func New(cfg Config) (*Server, error) {
 		cop: http.NewCrossOriginProtection(), admins: map[string]bool{}}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	var err error
+	if s.members, err = membership.New(cfg.DB, s.log); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 15 * time.Second}
