@@ -110,3 +110,48 @@ func (db *DB) UseLinkCode(ctx context.Context, code string, at time.Time) (int64
 	}
 	return uid, nil
 }
+
+// Limits on guessing link codes: a chat account may type LinkFailsPerAccount
+// wrong codes per LinkFailWindow, and everyone together LinkFailsPerHour
+// per hour. Counted in the database, so restarts and replicas agree.
+const (
+	LinkFailsPerAccount = 5
+	LinkFailWindow      = 15 * time.Minute
+	LinkFailsPerHour    = 60
+	// LimitLinkFail is the limit_events kind of a wrong link code.
+	LimitLinkFail = "link-fail"
+)
+
+// Errors of UseLinkCodeLimited when a limit is reached.
+var (
+	ErrLinkAccountLimit = errors.New("too many wrong link codes from this account")
+	ErrLinkGlobalLimit  = errors.New("too many wrong link codes from everyone in the last hour")
+)
+
+// UseLinkCodeLimited is UseLinkCode for a code typed by a chat account
+// (subject, "slack:T1/U2"). Once the account or everyone reached the
+// limits above it refuses, before looking at the code, with
+// ErrLinkAccountLimit or ErrLinkGlobalLimit; a wrong code (ErrNotFound)
+// counts against both.
+func (db *DB) UseLinkCodeLimited(ctx context.Context, code, subject string, at time.Time) (int64, error) {
+	n, err := db.CountLimitEvents(ctx, LimitLinkFail, subject, at.Add(-LinkFailWindow))
+	if err != nil {
+		return 0, err
+	}
+	if n >= LinkFailsPerAccount {
+		return 0, ErrLinkAccountLimit
+	}
+	if n, err = db.CountLimitEvents(ctx, LimitLinkFail, "", at.Add(-time.Hour)); err != nil {
+		return 0, err
+	}
+	if n >= LinkFailsPerHour {
+		return 0, ErrLinkGlobalLimit
+	}
+	uid, err := db.UseLinkCode(ctx, code, at)
+	if errors.Is(err, ErrNotFound) {
+		if rerr := db.RecordLimitEvent(ctx, LimitLinkFail, subject, at); rerr != nil {
+			return 0, rerr
+		}
+	}
+	return uid, err
+}

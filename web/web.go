@@ -245,7 +245,8 @@ func (s *Server) Run(ctx context.Context) {
 	}
 }
 
-// Cleanup deletes expired sessions and abandoned login attempts. Expired
+// Cleanup deletes expired sessions, abandoned login attempts and old
+// counts of wrong link codes. Expired
 // ones never log anyone in anyway; this keeps the tables small.
 func (s *Server) Cleanup(ctx context.Context) error {
 	now := s.now()
@@ -254,6 +255,10 @@ func (s *Server) Cleanup(ctx context.Context) error {
 	}
 	if _, err := s.cfg.DB.DeleteExpiredOAuthStates(ctx, now); err != nil {
 		return fmt.Errorf("delete expired login attempts: %w", err)
+	}
+	// Wrong link codes count for an hour at most (store.LinkFailsPerHour).
+	if _, err := s.cfg.DB.PruneLimits(ctx, store.LimitLinkFail, now.Add(-24*time.Hour)); err != nil {
+		return fmt.Errorf("delete old link code attempts: %w", err)
 	}
 	return nil
 }

@@ -171,3 +171,59 @@ func TestLinkCodeReLinksAndIsBurnedInPublic(t *testing.T) {
 		t.Fatalf("after a DM link: %+v, %v", got, err)
 	}
 }
+
+// TestLinkCodeGuessingLimited (issue 8 #15): after five wrong codes in 15
+// minutes an account is refused — even a right code — with a clear
+// message, while other accounts still link; once the window has passed
+// it may try again; and past the hourly cap for everyone together, nobody
+// can link until it eases. The counts are in the database.
+func TestLinkCodeGuessingLimited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	u, err := e.db.UpsertUser(ctx, "lin@example.com", "Lin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	say := func(user, text, want string) {
+		t.Helper()
+		n++
+		trig := fmt.Sprintf("guess-%d", n)
+		e.command(user, "C1", text, trig)
+		e.waitHandled("cmd:" + trig)
+		e.slack.waitFor(t, "an ephemeral to "+user+" with "+want, 10*time.Second, func(cs []apiCall) bool {
+			return count(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == user && strings.Contains(c.Text, want) }) > 0
+		})
+	}
+	for i := range store.LinkFailsPerAccount {
+		say("U5", fmt.Sprintf("link ZZZZZZZ%d", i+2), "unknown, already used or expired")
+	}
+	good := webLinkCode(t, e.db, u)
+	say("U5", "link "+good, "Too many wrong link codes from this account: try again in 15 minutes")
+	if _, err := e.db.UserByIdentity(ctx, Surface, "T1/U5"); err == nil {
+		t.Fatal("a code worked past the limit")
+	}
+	// Another account is not held to U5's limit.
+	say("U6", "link "+good, "Linked: this Slack account now acts as lin@example.com")
+
+	// After the window (its failures moved back in time), U5 may try again.
+	if _, err := e.db.Bun().NewUpdate().Table("limit_events").Set("created_at = ?", time.Now().Add(-store.LinkFailWindow-time.Minute).UTC()).
+		Where("subject = ?", "slack:T1/U5").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again := webLinkCode(t, e.db, u)
+	say("U5", "link "+again, "Linked: this Slack account now acts as lin@example.com")
+
+	// Everyone together: past the hourly cap nobody links.
+	for i := range store.LinkFailsPerHour {
+		if err := e.db.RecordLimitEvent(ctx, store.LimitLinkFail, fmt.Sprintf("slack:T9/G%d", i), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third := webLinkCode(t, e.db, u)
+	say("U4", "link "+third, "linking is paused for everyone")
+	if _, err := e.db.UserByIdentity(ctx, Surface, "T1/U4"); err == nil {
+		t.Fatal("a code worked past the global cap")
+	}
+}

@@ -265,10 +265,19 @@ func notLinked(w who) string {
 // account to the hero user who made it, replacing an earlier mapping
 // (by email or an older link). The code is never logged or echoed.
 func (a *Adapter) link(ctx context.Context, w who, code string, say func(string)) error {
-	uid, err := a.db.UseLinkCode(ctx, code, a.cfg.Now())
-	if errors.Is(err, store.ErrNotFound) {
+	uid, err := a.db.UseLinkCodeLimited(ctx, code, w.id, a.cfg.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		a.log.Info("slack link code refused", "user", w.id)
 		say(linkRefused)
+		return nil
+	case errors.Is(err, store.ErrLinkAccountLimit):
+		a.log.Warn("slack link refused: too many wrong codes from this account", "user", w.id)
+		say(fmt.Sprintf("Too many wrong link codes from this account: try again in %d minutes, with a new code from hero's settings page.", int(store.LinkFailWindow.Minutes())))
+		return nil
+	case errors.Is(err, store.ErrLinkGlobalLimit):
+		a.log.Warn("slack link refused: too many wrong codes from everyone in the last hour", "user", w.id)
+		say("Too many wrong link codes were typed to hero in the last hour, so linking is paused for everyone; try again within the hour, or sign in on hero's settings page with the email of your Slack account.")
 		return nil
 	}
 	if err != nil {
