@@ -20,12 +20,7 @@ type Setting struct {
 func (p *Project) Settings() []Setting {
 	num := func(v int) string { return strconv.Itoa(v) }
 	flt := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-	dur := func(s int) string {
-		if s == 0 {
-			return "0"
-		}
-		return (time.Duration(s) * time.Second).String()
-	}
+	dur := func(s int) string { return ShortDuration(time.Duration(s) * time.Second) }
 	onOff := func(b bool) string {
 		if b {
 			return "on"
@@ -137,3 +132,19 @@ func (c SandboxConfig) Validate() error {
 }
 
 func bad(v, max float64) bool { return math.IsNaN(v) || v < 0 || v > max }
+
+// ShortDuration writes d as time.Duration does without zero units:
+// 30m, 1h30m, 24h, 90s; 0 for zero.
+func ShortDuration(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

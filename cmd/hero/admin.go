@@ -133,7 +133,7 @@ func projectCommands() []*command {
 			}
 		},
 	}
-	return []*command{add, list, rm}
+	return []*command{add, list, rm, projectSetCommand(), projectShowCommand()}
 }
 
 func validProjectName(n string) error {

@@ -38,12 +38,14 @@ func commands() []*command {
 	cmds := []*command{serveCommand(), runCommand()}
 	cmds = append(cmds, projectCommands()...)
 	cmds = append(cmds, secretsCommands()...)
+	cmds = append(cmds, memberCommands()...)
 	return append(cmds, migrateCommand(), versionCommand())
 }
 
 var groups = []group{
 	{"project", "projects: the repositories hero works on and their settings"},
 	{"secrets", "a project's secrets (write-only; values never printed)"},
+	{"member", "who may use a project, and in which role"},
 }
 
 // aliases are accepted spellings of command words.
@@ -186,7 +188,7 @@ func printCommand(w io.Writer, c *command) {
 		}
 		if isBoolFlag(f) {
 			left = "--" + f.Name
-		} else if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" {
+		} else if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "off" {
 			usage += fmt.Sprintf(" (default %s)", f.DefValue)
 		}
 		lines = append(lines, [2]string{left, usage})
