@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/hero-dev/hero/engine"
-	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/membership"
+	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
 )
 

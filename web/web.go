@@ -27,8 +27,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/membership"
+	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
 )
 
