@@ -27,7 +27,9 @@ type recordingForge struct {
 
 var _ engine.Forge = (*recordingForge)(nil)
 
-func (f *recordingForge) Push(context.Context, sandbox.Sandbox, string) error { return nil }
+func (f *recordingForge) Push(_ context.Context, _ sandbox.Sandbox, b string) (string, error) {
+	return b, nil
+}
 
 func (f *recordingForge) CreatePullRequest(_ context.Context, head, title, body string, draft bool) (string, error) {
 	f.mu.Lock()

@@ -53,10 +53,13 @@ type ToolContext struct {
 // plain terminal run). It is declared here because the engine's tools call
 // it; webhooks/github implements it.
 type Forge interface {
-	// Push pushes branch from the sandbox's repository. It never pushes
-	// the default branch and never forces.
-	Push(ctx context.Context, sb sandbox.Sandbox, branch string) error
-	// CreatePullRequest opens a pull request from head and returns its URL.
+	// Push publishes the workspace's HEAD as branch ("" is the run's work
+	// branch), creating it if needed, and returns the branch pushed. It
+	// never pushes the default (or a protected) branch and never forces.
+	Push(ctx context.Context, sb sandbox.Sandbox, branch string) (string, error)
+	// CreatePullRequest opens a pull request from head ("" is the branch
+	// this run pushed last) into the project's default branch and
+	// returns its URL.
 	CreatePullRequest(ctx context.Context, head, title, body string, draft bool) (string, error)
 	// Comment posts a comment on the issue or pull request the run is
 	// about.

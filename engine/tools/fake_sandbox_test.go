@@ -268,8 +268,11 @@ type recordingForge struct {
 	reads    []string // "issue 0", "pull 7": what the reading tools asked
 	issues   map[int]*engine.ForgeIssue
 	pulls    map[int]*engine.ForgePullRequest
-	own      int   // the number the run is about (0: none)
-	err      error // returned by every call when set
+	own      int // the number the run is about (0: none)
+	// lastPushed is what a pull request without a head opens from, as
+	// the GitHub forge does.
+	lastPushed string
+	err        error // returned by every call when set
 }
 
 type recordedPR struct {
@@ -279,14 +282,18 @@ type recordedPR struct {
 
 var _ engine.Forge = (*recordingForge)(nil)
 
-func (f *recordingForge) Push(_ context.Context, _ sandbox.Sandbox, branch string) error {
+func (f *recordingForge) Push(_ context.Context, _ sandbox.Sandbox, branch string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return f.err
+		return "", f.err
+	}
+	if branch == "" {
+		branch = "hero/work"
 	}
 	f.pushes = append(f.pushes, branch)
-	return nil
+	f.lastPushed = branch
+	return branch, nil
 }
 
 func (f *recordingForge) CreatePullRequest(_ context.Context, head, title, body string, draft bool) (string, error) {
@@ -294,6 +301,11 @@ func (f *recordingForge) CreatePullRequest(_ context.Context, head, title, body 
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return "", f.err
+	}
+	if head == "" {
+		if head = f.lastPushed; head == "" {
+			return "", fmt.Errorf("this run has pushed no branch yet")
+		}
 	}
 	f.prs = append(f.prs, recordedPR{head, title, body, draft})
 	return fmt.Sprintf("https://github.example/acme/app/pull/%d", len(f.prs)), nil

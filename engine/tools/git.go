@@ -93,6 +93,7 @@ func gitCommitTool() engine.Tool {
 	return spec[commitArgs]{
 		name: "git_commit",
 		desc: "Stage every change in the workspace (git add -A, so new and deleted files too; .gitignore applies) and commit it on the current branch " +
+			"(the run's work branch: the workspace starts on it) " +
 			"as \"hero <hero@localhost>\". Returns the short commit id and the changed files, or says there was nothing to commit.",
 		mutating: true,
 		params: []param{{name: "message", typ: "string", required: true,
@@ -177,22 +178,31 @@ type pushArgs struct {
 func gitPushTool() engine.Tool {
 	return spec[pushArgs]{
 		name: "git_push",
-		desc: "Push a branch of the workspace's repository to the project's remote, so a pull request can be opened from it. " +
-			"Commit first with git_commit. The project's default branch (and main/master) is never pushed, and nothing is force-pushed: " +
-			"work on a branch of your own, e.g. \"hero/42-fix-parser\" (create it with run_command `git switch -c hero/42-fix-parser`).",
+		desc: "Push the run's commits to the project's remote so a pull request can be opened from them. Commit first with git_commit. " +
+			"Without a branch it pushes the run's work branch (the branch the workspace started on); with a branch it pushes the workspace's HEAD " +
+			"to that branch on the remote, creating it if needed. You never need to create or switch local branches for this. " +
+			"The project's default branch (and main/master) is never pushed, and nothing is force-pushed: a remote branch with commits HEAD lacks is refused.",
 		mutating: true,
-		params: []param{{name: "branch", typ: "string", required: true,
-			desc: "Name of the local branch to push, e.g. \"hero/42-fix-parser\"."}},
+		params: []param{{name: "branch", typ: "string",
+			desc: "Remote branch to push HEAD to, e.g. \"hero/42-fix-parser\". Default: the run's work branch."}},
 		validate: func(a *pushArgs) (err error) {
+			if a.Branch == "" {
+				return nil
+			}
 			a.Branch, err = checkBranchName("git_push", a.Branch)
 			return err
 		},
-		subject:      func(a pushArgs) (string, string) { return a.Branch, "push branch " + a.Branch },
+		subject: func(a pushArgs) (string, string) {
+			if a.Branch == "" {
+				return "", "push the run's commits to its work branch"
+			}
+			return a.Branch, "push branch " + a.Branch
+		},
 		needsSandbox: true,
 		run: func(ctx context.Context, tc *engine.ToolContext, a pushArgs) (string, error) {
 			const tool = "git_push"
 			if protected := protectedBranches(tc.Project); slices.Contains(protected, a.Branch) {
-				return "", fmt.Errorf("%s: refusing to push %q: it is the default or a protected branch (%s); create your own branch with run_command `git switch -c hero/<short-name>`, commit, and push that",
+				return "", fmt.Errorf("%s: refusing to push %q: it is the default or a protected branch (%s); call git_push without a branch to push the run's work branch, or name a new branch such as hero/<short-name>",
 					tool, a.Branch, strings.Join(protected, ", "))
 			}
 			if tc.Forge == nil {
@@ -201,17 +211,21 @@ func gitPushTool() engine.Tool {
 			if err := requireRepo(ctx, tc.Sandbox, tool); err != nil {
 				return "", err
 			}
-			sha, code, err := gitRun(ctx, tc.Sandbox, tool, "", "rev-parse", "--verify", "-q", "--short", "refs/heads/"+a.Branch)
+			sha, code, err := gitRun(ctx, tc.Sandbox, tool, "", "rev-parse", "--verify", "-q", "--short", "HEAD")
 			if err != nil {
 				return "", err
 			}
 			if code != 0 {
-				return "", fmt.Errorf("%s: there is no local branch %q; create it with run_command `git switch -c %s` and commit with git_commit first", tool, a.Branch, a.Branch)
+				return "", fmt.Errorf("%s: the workspace has no commit yet; commit with git_commit first", tool)
 			}
-			if err := tc.Forge.Push(ctx, tc.Sandbox, a.Branch); err != nil {
+			pushed, err := tc.Forge.Push(ctx, tc.Sandbox, a.Branch)
+			if err != nil {
+				if a.Branch == "" {
+					return "", fmt.Errorf("%s: %w", tool, err)
+				}
 				return "", fmt.Errorf("%s: push %s: %w", tool, a.Branch, err)
 			}
-			return fmt.Sprintf("pushed branch %s (at %s)", a.Branch, sha), nil
+			return fmt.Sprintf("pushed branch %s (at %s)", pushed, sha), nil
 		},
 	}.tool()
 }

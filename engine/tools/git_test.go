@@ -85,10 +85,9 @@ func TestGitPush(t *testing.T) {
 
 	for _, b := range []string{"trunk", "main", "master", "refs/heads/main"} {
 		_, err := e.call("git_push", `{"branch": "`+b+`"}`)
-		wantErr(t, "push "+b, err, "refusing to push", "default or a protected branch (trunk, main, master)", "git switch -c")
+		wantErr(t, "push "+b, err, "refusing to push", "default or a protected branch (trunk, main, master)", "without a branch")
 	}
 	bad := map[string]string{
-		"":                       "it is empty",
 		"feature..x":             `contains ".."`,
 		"a b":                    `contains ' '`,
 		"-x":                     `starts with "-"`,
@@ -119,22 +118,22 @@ func TestGitPush(t *testing.T) {
 		t.Fatalf("refused pushes reached the forge: %v", e.forge.pushes)
 	}
 
-	_, err := e.call("git_push", `{"branch": "hero/12-fix"}`)
-	wantErr(t, "missing branch", err, `there is no local branch "hero/12-fix"`, "git switch -c hero/12-fix")
-
-	git("switch", "-q", "-c", "hero/12-fix")
+	// HEAD goes to a named branch without any local branch of that name,
+	// and to the run's work branch without a name.
 	e.write("fix.txt", "fixed\n")
 	e.mustCall("git_commit", `{"message": "Fix"}`)
 	got := e.mustCall("git_push", `{"branch": "refs/heads/hero/12-fix", "reason": "publish the fix"}`)
 	if want := "pushed branch hero/12-fix (at " + git("rev-parse", "--short", "HEAD") + ")"; got != want {
 		t.Errorf("git_push = %q; want %q", got, want)
 	}
-	if len(e.forge.pushes) != 1 || e.forge.pushes[0] != "hero/12-fix" {
+	got = e.mustCall("git_push", `{}`)
+	wantContains(t, "work branch", got, "pushed branch hero/work (at ")
+	if len(e.forge.pushes) != 2 || e.forge.pushes[0] != "hero/12-fix" || e.forge.pushes[1] != "hero/work" {
 		t.Errorf("forge pushes = %v", e.forge.pushes)
 	}
 
 	e.forge.err = errors.New("remote rejected: protected branch hook declined")
-	_, err = e.call("git_push", `{"branch": "hero/12-fix"}`)
+	_, err := e.call("git_push", `{"branch": "hero/12-fix"}`)
 	wantErr(t, "forge error", err, "git_push: push hero/12-fix: remote rejected")
 
 	// A project without a known default branch still protects main/master.
@@ -165,11 +164,14 @@ func TestCreatePullRequest(t *testing.T) {
 	e := newEnv(t)
 	git := gitRepo(t, e)
 	_, err := e.call("create_pull_request", `{"title": "Fix"}`)
-	wantErr(t, "on main", err, `the workspace is on "main", the default or a protected branch`)
+	wantErr(t, "nothing pushed", err, "pushed no branch yet")
 
-	git("switch", "-q", "-c", "hero/7-docs")
+	// The head is the branch pushed last, whatever the workspace is on.
+	git("commit", "-q", "--allow-empty", "-m", "docs")
+	e.mustCall("git_push", `{"branch": "hero/7-docs"}`)
+	git("checkout", "-q", "--detach")
 	got := e.mustCall("create_pull_request", `{"title": "  Improve docs ", "body": "Adds a section.\n\nVerified by reading.", "draft": true}`)
-	if got != "opened draft pull request from hero/7-docs: https://github.example/acme/app/pull/1" {
+	if got != "opened draft pull request: https://github.example/acme/app/pull/1" {
 		t.Errorf("create_pull_request = %q", got)
 	}
 	want := recordedPR{Head: "hero/7-docs", Title: "Improve docs", Body: "Adds a section.\n\nVerified by reading.", Draft: true}
@@ -177,11 +179,10 @@ func TestCreatePullRequest(t *testing.T) {
 		t.Errorf("forge PRs = %+v; want %+v", e.forge.prs, want)
 	}
 	got = e.mustCall("create_pull_request", `{"title": "Second"}`)
-	wantContains(t, "non-draft", got, "opened pull request from hero/7-docs: https://github.example/acme/app/pull/2")
-
-	git("checkout", "-q", "--detach")
-	_, err = e.call("create_pull_request", `{"title": "Fix"}`)
-	wantErr(t, "detached", err, "detached HEAD")
+	wantContains(t, "non-draft", got, "opened pull request: https://github.example/acme/app/pull/2")
+	if e.forge.prs[1].Head != "hero/7-docs" {
+		t.Errorf("second PR head %q", e.forge.prs[1].Head)
+	}
 }
 
 func TestComment(t *testing.T) {

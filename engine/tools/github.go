@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -192,7 +191,7 @@ type prArgs struct {
 func createPullRequestTool() engine.Tool {
 	return spec[prArgs]{
 		name: "create_pull_request",
-		desc: "Open a pull request from the workspace's current branch into the project's default branch. Push the branch with git_push first. " +
+		desc: "Open a pull request from the branch this run pushed last (with git_push) into the project's default branch; push first. " +
 			"Returns the pull request's URL.",
 		mutating: true,
 		params: []param{
@@ -225,25 +224,15 @@ func createPullRequestTool() engine.Tool {
 			if tc.Forge == nil {
 				return "", errNoForge(tool)
 			}
-			head, err := currentBranch(ctx, tc.Sandbox, tool)
+			url, err := tc.Forge.CreatePullRequest(ctx, "", a.Title, a.Body, a.Draft)
 			if err != nil {
-				return "", err
-			}
-			if head == "" {
-				return "", fmt.Errorf("%s: the workspace is on a detached HEAD; switch to your branch (run_command `git switch <branch>`) first", tool)
-			}
-			if protected := protectedBranches(tc.Project); slices.Contains(protected, head) {
-				return "", fmt.Errorf("%s: the workspace is on %q, the default or a protected branch; create a branch (run_command `git switch -c hero/<short-name>`), commit, git_push it, then open the pull request", tool, head)
-			}
-			url, err := tc.Forge.CreatePullRequest(ctx, head, a.Title, a.Body, a.Draft)
-			if err != nil {
-				return "", fmt.Errorf("%s: from %s: %w", tool, head, err)
+				return "", fmt.Errorf("%s: %w", tool, err)
 			}
 			kind := "pull request"
 			if a.Draft {
 				kind = "draft pull request"
 			}
-			return fmt.Sprintf("opened %s from %s: %s", kind, head, url), nil
+			return fmt.Sprintf("opened %s: %s", kind, url), nil
 		},
 	}.tool()
 }
@@ -297,7 +286,7 @@ func prAction(a prArgs) string {
 	if a.Draft {
 		kind = "a draft pull request"
 	}
-	act := fmt.Sprintf("open %s %q from the current branch", kind, a.Title)
+	act := fmt.Sprintf("open %s %q from the branch pushed last", kind, a.Title)
 	body := strings.TrimSpace(a.Body)
 	if body == "" {
 		return act + " with no description"

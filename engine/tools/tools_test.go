@@ -134,7 +134,7 @@ func TestAllSchemas(t *testing.T) {
 	required := map[string][]string{
 		"read_file": {"path"}, "list_files": {}, "search": {"pattern"},
 		"write_file": {"path", "content"}, "edit_file": {"path", "old", "new"}, "delete_file": {"path"},
-		"run_command": {"command"}, "git_commit": {"message"}, "git_push": {"branch"},
+		"run_command": {"command"}, "git_commit": {"message"}, "git_push": {},
 		"create_pull_request": {"title"}, "comment": {"body"},
 		"read_issue": {}, "read_pull_request": {},
 	}
@@ -267,8 +267,9 @@ func TestSubjects(t *testing.T) {
 		{"git_commit", `{"message": "Fix parser\n\nDetails"}`, "Fix parser\n\nDetails", `commit all changes: "Fix parser"`},
 		{"git_push", `{"branch": "hero/12-fix"}`, "hero/12-fix", "push branch hero/12-fix"},
 		{"git_push", `{"branch": "refs/heads/hero/12-fix"}`, "hero/12-fix", "push branch hero/12-fix"},
-		{"create_pull_request", `{"title": "Fix parser", "draft": true}`, "Fix parser", `open a draft pull request "Fix parser" from the current branch with no description`},
-		{"create_pull_request", `{"title": "Fix parser", "body": "Handles empty input.\nTested with go test."}`, "Fix parser", `open a pull request "Fix parser" from the current branch, description: "Handles empty input.\nTested with go test."`},
+		{"git_push", `{}`, "", "push the run's commits to its work branch"},
+		{"create_pull_request", `{"title": "Fix parser", "draft": true}`, "Fix parser", `open a draft pull request "Fix parser" from the branch pushed last with no description`},
+		{"create_pull_request", `{"title": "Fix parser", "body": "Handles empty input.\nTested with go test."}`, "Fix parser", `open a pull request "Fix parser" from the branch pushed last, description: "Handles empty input.\nTested with go test."`},
 		{"comment", `{"body": "Looks good\nthanks"}`, "Looks good\nthanks", `post a comment: "Looks good\nthanks"`},
 	}
 	for _, c := range cases {

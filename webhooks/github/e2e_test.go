@@ -307,3 +307,49 @@ func TestEndToEndDeny(t *testing.T) {
 		t.Fatal("a pull request was opened")
 	}
 }
+
+// A model that never manages branches — edit, test, git_commit, git_push
+// to a branch it names, create_pull_request — gets its pull request: the
+// workspace started on the run's own work branch (hero/<issue>-<slug>),
+// the push created hero/fix-add from HEAD, and the pull request opens
+// from the branch pushed last into the default branch.
+func TestEndToEndWorkBranch(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t,
+		openaitest.Tools(openaitest.Call("run_command", `{"command":"git symbolic-ref --short HEAD"}`)),
+		openaitest.Tools(openaitest.Call("edit_file", `{"path":"README.md","old":"Helo world","new":"Hello world"}`)),
+		openaitest.Tools(openaitest.Call("run_command", `{"command":"sh test.sh"}`)),
+		openaitest.Tools(openaitest.Call("git_commit", `{"message":"Fix the typo in the README"}`)),
+		openaitest.Tools(openaitest.Call("git_push", `{"branch":"hero/fix-add"}`)),
+		openaitest.Tools(openaitest.Call("create_pull_request", `{"title":"Fix the README typo","body":"The README said Helo."}`)),
+		openaitest.Text("Fixed; the pull request is open."),
+	)
+	e.comment("wb-1", 492700400, "Codertocat", "OWNER", "@hero the README has a typo, please fix")
+	push := e.pendingID("")
+	e.comment("wb-approve-push", 9202, "Codertocat", "OWNER", "/hero approve "+push)
+	pr := e.pendingID(push)
+	e.comment("wb-approve-pr", 9203, "Codertocat", "OWNER", "/hero approve "+pr)
+	sum := e.summary()
+
+	if out, err := e.git.Git("show", "hero/fix-add:README.md"); err != nil || !strings.Contains(out, "Hello world") {
+		t.Fatalf("hero/fix-add: %v %s", err, out)
+	}
+	pulls := e.api.Pulls()
+	if len(pulls) != 1 || pulls[0].Head != "hero/fix-add" || pulls[0].Base != "main" || !strings.Contains(sum, pulls[0].HTMLURL) {
+		t.Fatalf("pulls %+v\nsummary:\n%s", pulls, sum)
+	}
+	exs, _ := e.db.ListExecutions(t.Context(), store.ExecutionFilter{})
+	var outputs []string
+	for _, ex := range exs {
+		steps, _ := e.db.ListSteps(t.Context(), ex.ID)
+		for _, s := range steps {
+			outputs = append(outputs, s.Tool+": "+s.Output)
+		}
+	}
+	all := strings.Join(outputs, "\n")
+	for _, want := range []string{"\nhero/1-spelling-error-in-the\n", "git_commit: committed", "on branch hero/1-spelling-error-in-the", "git_push: pushed branch hero/fix-add", "create_pull_request: opened pull request: "} {
+		if !strings.Contains(all, want) {
+			t.Errorf("steps lack %q:\n%s", want, all)
+		}
+	}
+}

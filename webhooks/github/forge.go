@@ -97,11 +97,22 @@ const maxBundle = 2 << 30
 // config off, the token only in the environment of that one git process
 // and only for this GitHub's origin, redirects off. The default branch
 // (and main/master) is refused, and nothing is ever forced.
-func (f *forge) Push(ctx context.Context, sb sandbox.Sandbox, branch string) error {
-	if branch == "" {
-		branch = f.work
+func (f *forge) Push(ctx context.Context, sb sandbox.Sandbox, branch string) (string, error) {
+	if err := f.push(ctx, sb, &branch); err != nil {
+		return "", err
 	}
-	branch = strings.TrimPrefix(branch, "refs/heads/")
+	f.mu.Lock()
+	f.lastPushed = branch
+	f.mu.Unlock()
+	return branch, nil
+}
+
+func (f *forge) push(ctx context.Context, sb sandbox.Sandbox, branchp *string) error {
+	if *branchp == "" {
+		*branchp = f.work
+	}
+	branch := strings.TrimPrefix(*branchp, "refs/heads/")
+	*branchp = branch
 	if !branchPattern.MatchString(branch) || strings.Contains(branch, "..") || strings.HasSuffix(branch, ".lock") {
 		return fmt.Errorf("push: %q is not a branch name hero pushes", branch)
 	}
@@ -137,9 +148,6 @@ func (f *forge) Push(ctx context.Context, sb sandbox.Sandbox, branch string) err
 		}
 		return fmt.Errorf("push %s: %w", branch, err)
 	}
-	f.mu.Lock()
-	f.lastPushed = branch
-	f.mu.Unlock()
 	return nil
 }
 

@@ -117,11 +117,11 @@ git config core.sshCommand "env >> ` + marker + `"`)
 		t.Fatalf("forge: %v", err)
 	}
 	for _, b := range []string{"main", "master", "-f", "+hero/7-x", "a..b"} {
-		if err := f.Push(t.Context(), sb, b); err == nil {
+		if _, err := f.Push(t.Context(), sb, b); err == nil {
 			t.Errorf("pushed %q", b)
 		}
 	}
-	if err := f.Push(t.Context(), sb, "hero/7-x"); err != nil {
+	if _, err := f.Push(t.Context(), sb, "hero/7-x"); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := git.Git("show", "hero/7-x:a.txt"); err != nil || out != "one\ntwo\n" {
@@ -135,7 +135,7 @@ git config core.sshCommand "env >> ` + marker + `"`)
 		t.Fatalf("a planted hook or helper ran on the host:\n%s", data)
 	}
 	// The run's HEAD also goes to a branch it names, creating it.
-	if err := f.Push(t.Context(), sb, "hero/fix-add"); err != nil {
+	if _, err := f.Push(t.Context(), sb, "hero/fix-add"); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := must(git.Git("rev-parse", "hero/fix-add")), must(git.Git("rev-parse", "hero/7-x")); a != b {
@@ -143,7 +143,7 @@ git config core.sshCommand "env >> ` + marker + `"`)
 	}
 	// A rewritten branch is not forced over the remote one.
 	sh("git -c core.fsmonitor=false -c core.hooksPath=/dev/null reset -q --hard HEAD~1 && echo three >> a.txt && git -c core.fsmonitor=false -c core.hooksPath=/dev/null -c user.name=hero -c user.email=h@x commit -qam three")
-	if err := f.Push(t.Context(), sb, "hero/7-x"); err == nil || strings.Contains(err.Error(), testToken) || !strings.Contains(err.Error(), "never force") {
+	if _, err := f.Push(t.Context(), sb, "hero/7-x"); err == nil || strings.Contains(err.Error(), testToken) || !strings.Contains(err.Error(), "never force") {
 		t.Fatalf("non-fast-forward push: %v", err)
 	}
 	if out, _ := git.Git("show", "hero/7-x:a.txt"); out != "one\ntwo\n" {
@@ -168,7 +168,7 @@ git config core.sshCommand "env >> ` + marker + `"`)
 		Hosts: []string{hostOf(git.URL)}, Mirrors: mirrors})
 	bf, _ := bad.Forge(t.Context(), p, &store.Execution{ID: "r2", Surface: "github", ThreadRef: "o/r#7"})
 	sh("git -c core.fsmonitor=false -c core.hooksPath=/dev/null switch -q -c hero/7-y")
-	if err := bf.Push(t.Context(), sb, "hero/7-y"); err == nil || strings.Contains(err.Error(), "ghp_wrong_token_value") {
+	if _, err := bf.Push(t.Context(), sb, "hero/7-y"); err == nil || strings.Contains(err.Error(), "ghp_wrong_token_value") {
 		t.Fatalf("wrong token: %v", err)
 	}
 }
@@ -199,7 +199,7 @@ func TestPushRefusesOtherHosts(t *testing.T) {
 	if err != nil || f == nil {
 		t.Fatalf("forge: %v", err)
 	}
-	if err := f.Push(t.Context(), nil, "hero/x"); err == nil || !strings.Contains(err.Error(), "only host") {
+	if _, err := f.Push(t.Context(), nil, "hero/x"); err == nil || !strings.Contains(err.Error(), "only host") {
 		t.Fatalf("push to another host: %v", err)
 	}
 }
