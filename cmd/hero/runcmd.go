@@ -90,7 +90,7 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 		return err
 	}
 	if a.sandboxErr != nil {
-		return fmt.Errorf("%w (scripts/install-deps.sh bwrap installs what the local sandbox needs)", a.sandboxErr)
+		return fmt.Errorf("%w (scripts/install-deps.sh git bwrap installs what the local sandbox needs)", a.sandboxErr)
 	}
 	if a.forge, err = terminalForge(a); err != nil {
 		return err

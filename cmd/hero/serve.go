@@ -137,7 +137,7 @@ func (s *server) routes() *http.ServeMux {
 			return
 		}
 		if err := s.sandboxHealth(ctx); err != nil {
-			fmt.Fprintf(w, "ready, without a sandbox: the settings page and chat work, runs fail until this is fixed\nsandbox: %v\nfix: scripts/install-deps.sh bwrap, or apt-get install bubblewrap\n", err)
+			fmt.Fprintf(w, "ready, without a sandbox: the settings page and chat work, runs fail until this is fixed\nsandbox: %v\nscripts/install-deps.sh git bwrap (which make run calls) installs what the local sandbox needs\n", err)
 			return
 		}
 		fmt.Fprintln(w, "ready")
@@ -212,7 +212,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	m = newMetrics(func() float64 { return float64(a.engine.Running()) }, a.db, a.manager.Health)
 	if a.sandboxErr != nil {
 		a.log.Error("the sandbox does not work on this machine: the server runs (settings page, chat), but every run fails until it is fixed; hero retries without a restart",
-			"err", a.sandboxErr, "fix", "scripts/install-deps.sh bwrap (as root, or with sudo), or apt-get install bubblewrap")
+			"err", a.sandboxErr, "fix", "scripts/install-deps.sh git bwrap (as root or with sudo; make run calls it)")
 	}
 	if cfg.OpenAIKey == "" {
 		a.log.Warn("OPENAI_API_KEY is not set: the server runs, but every run will fail until it is")

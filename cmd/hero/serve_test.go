@@ -150,7 +150,7 @@ func TestServeWithoutBubblewrap(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no bwrap (nor anything else) on PATH
 
 	_, _, err := hero(t, map[string]string{"HERO_DATA_DIR": data, "OPENAI_API_KEY": "sk-test"}, "", false, "run", "--project", "hello", "fix it")
-	if err == nil || !strings.Contains(err.Error(), "bubblewrap not found on PATH; install it with `apt-get install bubblewrap`") || !strings.Contains(err.Error(), "scripts/install-deps.sh bwrap") {
+	if err == nil || !strings.Contains(err.Error(), "bubblewrap not found on PATH; install it with `apt-get install bubblewrap`") || !strings.Contains(err.Error(), "scripts/install-deps.sh git bwrap") {
 		t.Fatalf("hero run without bubblewrap: %v", err)
 	}
 
@@ -162,7 +162,7 @@ func TestServeWithoutBubblewrap(t *testing.T) {
 	if code, body := httpGet(t, base+"/metrics"); code != 200 || !strings.Contains(body, "hero_sandbox_available 0") {
 		t.Errorf("/metrics (%d) lacks hero_sandbox_available 0", code)
 	}
-	if !strings.Contains(logs.String(), "the sandbox does not work on this machine") || !strings.Contains(logs.String(), "scripts/install-deps.sh bwrap") {
+	if !strings.Contains(logs.String(), "the sandbox does not work on this machine") || !strings.Contains(logs.String(), "scripts/install-deps.sh git bwrap") {
 		t.Errorf("the log does not say what to install:\n%s", logs.String())
 	}
 	// The settings page works: the one-time admin link from the log opens
