@@ -88,6 +88,10 @@ func TestEndToEnd(t *testing.T) {
 	if ask.ThreadTS != parent.TS || !strings.Contains(ask.Blocks, "delete_file") || !strings.Contains(ask.Blocks, "README.md") {
 		t.Fatalf("confirmation not in the thread or without the exact action: %+v", ask)
 	}
+	// Slack must not fetch links the model wrote for a preview.
+	if ask.Unfurl != "false/false" {
+		t.Errorf("the confirmation is posted with unfurl_links/unfurl_media = %q, want false/false", ask.Unfurl)
+	}
 	pending, err := e.db.PendingConfirmations(context.Background(), runID)
 	if err != nil || len(pending) != 1 {
 		t.Fatalf("pending confirmations: %v %v", pending, err)

@@ -44,6 +44,7 @@ type apiCall struct {
 	Text     string
 	Blocks   string
 	Token    string // the bearer token the call was made with
+	Unfurl   string // unfurl_links/unfurl_media as sent ("false/false")
 	At       time.Time
 }
 
@@ -113,7 +114,7 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := apiCall{Method: method, Channel: get("channel"), TS: get("ts"), ThreadTS: get("thread_ts"), User: get("user"), Text: get("text"), Blocks: get("blocks"), At: time.Now(),
-		Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")}
+		Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), Unfurl: get("unfurl_links") + "/" + get("unfurl_media")}
 	if c.Token == "" {
 		c.Token = get("token")
 	}

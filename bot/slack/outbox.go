@@ -231,7 +231,7 @@ func (m *live) post(threadTS string) {
 	m.o.send(m.team, m.channel, &job{what: "chat.postMessage", paced: true,
 		call: func(ctx context.Context, api *slack.Client) error {
 			text, blocks := m.render()
-			opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+			opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), noUnfurl()}
 			if threadTS != "" {
 				opts = append(opts, slack.MsgOptionTS(threadTS))
 			}

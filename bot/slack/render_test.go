@@ -93,3 +93,37 @@ func TestManifestMatchesDefaults(t *testing.T) {
 		}
 	}
 }
+
+// Text the model wrote cannot notify a channel, mention people or disguise
+// a link: Slack's <, > and & are escaped wherever it is shown.
+func TestModelTextIsInertInSlack(t *testing.T) {
+	t.Parallel()
+	const payload = "<!channel> see <https://evil.example/?d=6869|github.com/acme/web> & ask <@U0ADMIN> <!here>"
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ex := &store.Execution{ID: "r1"}
+	c := store.Confirmation{ID: "c1", Kind: store.ConfirmKindTool, Tool: "comment", Action: "post a comment: " + payload,
+		Risk: "high", Reason: payload, Status: store.ConfirmPending, ExpiresAt: now.Add(time.Hour)}
+	q := store.Confirmation{ID: "c2", Kind: store.ConfirmKindQuestion, Tool: "ask_human", Action: payload, Status: store.ConfirmApproved,
+		DecidedBy: "slack:T1/U2", DecidedAt: &now, Answer: payload}
+	v := &runView{id: "r1", status: store.StatusRunning, output: payload,
+		steps: []string{stepLine(&store.Step{Kind: store.StepTool, Tool: "comment", Arguments: `{"title":"` + strings.ReplaceAll(payload, `"`, `\"`) + `"}`}),
+			stepLine(&store.Step{Kind: store.StepError, Output: payload})}}
+	finText, finBlocks := finalMessage(ex, &engine.Outcome{Status: store.StatusFailed, Summary: payload, Error: payload, DiffStat: payload})
+	rendered := []any{blocksOf(confirmationMessage(&c, now)), blocksOf(confirmationMessage(&q, now)), blocksOf(v.render()), finText, finBlocks}
+	for i, r := range rendered {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// JSON escapes < and > itself; undo that to see what Slack reads.
+		got := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(b))
+		for _, live := range []string{"<!channel>", "<!here>", "<@U0ADMIN>", "<https://evil"} {
+			if strings.Contains(got, live) {
+				t.Errorf("rendering %d keeps %s live: %s", i, live, got)
+			}
+		}
+		if !strings.Contains(got, "&lt;!channel&gt;") {
+			t.Errorf("rendering %d does not show the text as typed: %s", i, got)
+		}
+	}
+}

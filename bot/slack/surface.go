@@ -145,7 +145,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 	if ev.Kind == engine.EventFinished {
 		text, blocks := finalMessage(ex, ev.Outcome)
 		a.out.send(team, ch, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
-			_, _, err := api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(thread))
+			_, _, err := api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(thread), noUnfurl())
 			return err
 		}})
 		a.mu.Lock()
@@ -166,7 +166,7 @@ func (a *Adapter) Ask(ctx context.Context, ex *store.Execution, c *store.Confirm
 	var ts string
 	err = a.out.call(ctx, team, ch, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
 		var err error
-		_, ts, err = api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(thread))
+		_, ts, err = api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(thread), noUnfurl())
 		return err
 	}})
 	if err != nil {
@@ -214,7 +214,7 @@ func (v *runView) render() (string, []slack.Block) {
 	if v.current != "" || v.output != "" {
 		cur := v.current
 		if v.output != "" {
-			cur += "\n```" + fence(v.output) + "```"
+			cur += "\n```" + fence(mrkdwn(v.output)) + "```"
 		}
 		blocks = append(blocks, section("*Now:* "+cur))
 	}
@@ -255,13 +255,13 @@ func stepLine(s *store.Step) string {
 		if s.IsError {
 			mark = ":warning:"
 		}
-		return fmt.Sprintf("%s `%s` %s", mark, s.Tool, oneLine(toolSubject(s.Arguments), 80))
+		return fmt.Sprintf("%s `%s` %s", mark, s.Tool, mrkdwn(oneLine(toolSubject(s.Arguments), 80)))
 	case store.StepConfirmation:
-		return ":raised_hand: " + oneLine(s.Output, 100)
+		return ":raised_hand: " + mrkdwn(oneLine(s.Output, 100))
 	case store.StepMessage:
-		return ":speech_balloon: " + oneLine(s.Output, 100)
+		return ":speech_balloon: " + mrkdwn(oneLine(s.Output, 100))
 	case store.StepLimit, store.StepError:
-		return ":warning: " + oneLine(s.Output, 100)
+		return ":warning: " + mrkdwn(oneLine(s.Output, 100))
 	}
 	return ""
 }
@@ -303,6 +303,21 @@ func tail(s string, n int) string {
 
 func fence(s string) string { return strings.ReplaceAll(s, "```", "'''") }
 
+// mrkdwn makes text hero did not write (the model's words, command output,
+// a person's answer) inert in Slack's markup: &, < and > are escaped, as
+// Slack asks, so `<!channel>`, `<@U123>` and a disguised link such as
+// `<https://evil.example|github.com>` show as typed instead of notifying
+// people or hiding where a link goes.
+func mrkdwn(s string) string { return mrkdwnEscaper.Replace(s) }
+
+var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// noUnfurl keeps Slack from fetching the links in a run's messages for a
+// preview: a link the model wrote may carry data to its host in the URL.
+func noUnfurl() slack.MsgOption {
+	return slack.MsgOptionCompose(slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
+}
+
 // finalMessage closes the thread: outcome, summary, PR link, numbers.
 func finalMessage(ex *store.Execution, o *engine.Outcome) (string, []slack.Block) {
 	var head string
@@ -316,16 +331,16 @@ func finalMessage(ex *store.Execution, o *engine.Outcome) (string, []slack.Block
 	}
 	blocks := []slack.Block{section(head)}
 	if o.Summary != "" {
-		blocks = append(blocks, section(o.Summary))
+		blocks = append(blocks, section(mrkdwn(o.Summary)))
 	}
 	if o.Error != "" {
-		blocks = append(blocks, section("*Error:* "+o.Error))
+		blocks = append(blocks, section("*Error:* "+mrkdwn(o.Error)))
 	}
 	if o.PullRequestURL != "" {
 		blocks = append(blocks, section(fmt.Sprintf(":rocket: Pull request: <%s>", o.PullRequestURL)))
 	}
 	if o.DiffStat != "" {
-		blocks = append(blocks, section("*Changes*\n```"+fence(o.DiffStat)+"```"))
+		blocks = append(blocks, section("*Changes*\n```"+fence(mrkdwn(o.DiffStat))+"```"))
 	}
 	cost := "cost unknown"
 	if o.CostKnown {
@@ -333,7 +348,7 @@ func finalMessage(ex *store.Execution, o *engine.Outcome) (string, []slack.Block
 	}
 	facts := fmt.Sprintf("%d steps · %d tokens in, %d out · %s", o.Steps, o.TokensIn, o.TokensOut, cost)
 	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, facts, false, false)))
-	text := fmt.Sprintf("Run %s %s. %s", ex.ID, o.Status, o.Summary)
+	text := fmt.Sprintf("Run %s %s. %s", ex.ID, o.Status, mrkdwn(o.Summary))
 	if o.PullRequestURL != "" {
 		text += " Pull request: " + o.PullRequestURL
 	}
@@ -357,14 +372,14 @@ func confirmationMessage(c *store.Confirmation, now time.Time) (string, []slack.
 	}
 	blocks := []slack.Block{section(title)}
 	if c.Kind == store.ConfirmKindQuestion {
-		blocks = append(blocks, section(c.Action))
+		blocks = append(blocks, section(mrkdwn(c.Action)))
 	} else {
-		blocks = append(blocks, section("```"+fence(c.Action)+"```"))
+		blocks = append(blocks, section("```"+fence(mrkdwn(c.Action))+"```"))
 	}
 	if c.Reason != "" {
-		blocks = append(blocks, section("_Why:_ "+c.Reason))
+		blocks = append(blocks, section("_Why:_ "+mrkdwn(c.Reason)))
 	}
-	text := fmt.Sprintf("Confirmation %s: %s %s", c.ID, c.Tool, oneLine(c.Action, 200))
+	text := fmt.Sprintf("Confirmation %s: %s %s", c.ID, c.Tool, mrkdwn(oneLine(c.Action, 200)))
 	switch c.Status {
 	case store.ConfirmPending:
 		if !now.Before(c.ExpiresAt) {
@@ -384,7 +399,7 @@ func confirmationMessage(c *store.Confirmation, now time.Time) (string, []slack.
 		if c.Risk == "high" {
 			approve = approve.WithConfirm(slack.NewConfirmationBlockObject(
 				slack.NewTextBlockObject(slack.PlainTextType, "Approve a high-risk action?", false, false),
-				slack.NewTextBlockObject(slack.MarkdownType, "```"+fence(oneLine(c.Action, 250))+"```", false, false),
+				slack.NewTextBlockObject(slack.MarkdownType, "```"+fence(mrkdwn(oneLine(c.Action, 250)))+"```", false, false),
 				slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false),
 				slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false)).WithStyle(slack.StyleDanger))
 		}
@@ -404,9 +419,9 @@ func confirmationMessage(c *store.Confirmation, now time.Time) (string, []slack.
 		}
 		line := fmt.Sprintf("%s by %s%s.", verb, by, when)
 		if c.Kind == store.ConfirmKindQuestion {
-			line = fmt.Sprintf(":speech_balloon: Answered by %s%s: %s", by, when, c.Answer)
+			line = fmt.Sprintf(":speech_balloon: Answered by %s%s: %s", by, when, mrkdwn(c.Answer))
 		} else if c.Answer != "" {
-			line += " " + c.Answer
+			line += " " + mrkdwn(c.Answer)
 		}
 		blocks = append(blocks, section(line))
 	}
