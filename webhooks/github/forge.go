@@ -215,6 +215,8 @@ func (f *forge) CreatePullRequest(ctx context.Context, head, title, body string,
 		}
 		base = r.GetDefaultBranch()
 	}
+	// The model wrote title and body: no remote images or links, no mentions.
+	title, body = safeMarkdown(title, f.s.hosts), safeMarkdown(body, f.s.hosts)
 	if f.thread != nil && f.thread.Branch == "" && sameRepo(f.thread.Repo, f.repo) {
 		fixes := fmt.Sprintf("Fixes #%d", f.thread.Number)
 		if !strings.Contains(body, fixes) {
@@ -236,7 +238,7 @@ func (f *forge) Comment(ctx context.Context, body string) error {
 	if f.thread == nil {
 		return errors.New("this run was not started from a GitHub issue, so there is nothing to comment on")
 	}
-	return f.s.reply(ctx, *f.thread, body)
+	return f.s.reply(ctx, *f.thread, safeMarkdown(body, f.s.hosts))
 }
 
 // Reading limits: the latest comments of each kind are fetched, one page.

@@ -44,6 +44,7 @@ type progress struct {
 	loaded    bool
 	lastStep  int      // highest step ordinal shown (steps replayed after a restart are not shown twice)
 	files     []string // paths the run wrote, edited or deleted
+	hosts     []string // the GitHub web hosts whose links model text may keep
 }
 
 // state returns the progress of ex, restoring it after a restart from the
@@ -57,7 +58,7 @@ func (s *Service) state(ctx context.Context, ex *store.Execution) (*progress, er
 			s.mu.Unlock()
 			return nil, err
 		}
-		st = &progress{thread: th, runID: ex.ID, status: "working"}
+		st = &progress{thread: th, runID: ex.ID, status: "working", hosts: s.hosts}
 		s.runs[ex.ID] = st
 	}
 	s.mu.Unlock()
@@ -125,7 +126,7 @@ func (s *Service) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 		s.mu.Lock()
 		delete(s.runs, ex.ID)
 		s.mu.Unlock()
-		if err := s.reply(ctx, st.thread, summary(ex, ev.Outcome, files)); err != nil {
+		if err := s.reply(ctx, st.thread, summary(ex, ev.Outcome, files, s.hosts)); err != nil {
 			return err
 		}
 		return ferr
@@ -237,7 +238,7 @@ func (st *progress) addStep(step *store.Step) {
 		suffix := ""
 		if step.IsError {
 			mark = " "
-			suffix = " — ⚠️ " + clipLine(firstLineOf(step.Output), 120)
+			suffix = " — ⚠️ " + safeMarkdown(clipLine(firstLineOf(step.Output), 120), st.hosts)
 		}
 		line = fmt.Sprintf("- [%s] `%s` %s%s", mark, step.Tool, argSummary(step.Arguments), suffix)
 		if !step.IsError && (step.Tool == "write_file" || step.Tool == "edit_file" || step.Tool == "delete_file") {
@@ -249,9 +250,9 @@ func (st *progress) addStep(step *store.Step) {
 			}
 		}
 	case store.StepLimit:
-		line = "- ⏸️ " + clipLine(firstLineOf(step.Output), 160)
+		line = "- ⏸️ " + safeMarkdown(clipLine(firstLineOf(step.Output), 160), st.hosts)
 	case store.StepError:
-		line = "- ❌ " + clipLine(firstLineOf(step.Output), 160)
+		line = "- ❌ " + safeMarkdown(clipLine(firstLineOf(step.Output), 160), st.hosts)
 	case store.StepMessage:
 		line = "- 💬 message from " + clipLine(step.Arguments, 60)
 	default:
@@ -309,9 +310,9 @@ func (st *progress) render() string {
 		switch c.Status {
 		case store.ConfirmPending:
 			fmt.Fprintf(&b, "**Needs approval** · `%s` · risk: **%s**\n", c.ID, orDash(c.Risk))
-			fmt.Fprintf(&b, "> %s\n", clipLine(c.Action, 2000)) // a pull request's description is in it
+			fmt.Fprintf(&b, "> %s\n", safeMarkdown(clipLine(c.Action, 2000), st.hosts)) // a pull request's description is in it
 			if c.Reason != "" {
-				fmt.Fprintf(&b, "> _why:_ %s\n", clipLine(c.Reason, 300))
+				fmt.Fprintf(&b, "> _why:_ %s\n", safeMarkdown(clipLine(c.Reason, 300), st.hosts))
 			}
 			if c.Kind == store.ConfirmKindQuestion {
 				fmt.Fprintf(&b, "\nAnswer by commenting `@hero <your answer>`, or `/hero deny %s`.\n", c.ID)
@@ -324,14 +325,14 @@ func (st *progress) render() string {
 			if c.DecidedBy != "" {
 				by = " by " + strings.TrimPrefix(c.DecidedBy, "github:")
 			}
-			fmt.Fprintf(&b, "~~`%s`~~ %s%s: %s\n", c.ID, c.Status, by, clipLine(c.Action, 200))
+			fmt.Fprintf(&b, "~~`%s`~~ %s%s: %s\n", c.ID, c.Status, by, safeMarkdown(clipLine(c.Action, 200), st.hosts))
 		}
 	}
 	return b.String()
 }
 
 // summary is the closing comment of a run.
-func summary(ex *store.Execution, o *engine.Outcome, files []string) string {
+func summary(ex *store.Execution, o *engine.Outcome, files []string, hosts []string) string {
 	var b strings.Builder
 	switch o.Status {
 	case store.StatusSucceeded:
@@ -344,10 +345,10 @@ func summary(ex *store.Execution, o *engine.Outcome, files []string) string {
 		fmt.Fprintf(&b, "❌ **Run `%s` failed.**\n\n", ex.ID)
 	}
 	if o.Summary != "" {
-		b.WriteString(o.Summary + "\n\n")
+		b.WriteString(safeMarkdown(o.Summary, hosts) + "\n\n")
 	}
 	if o.Error != "" {
-		fmt.Fprintf(&b, "What went wrong: %s\n\n", o.Error)
+		fmt.Fprintf(&b, "What went wrong: %s\n\n", safeMarkdown(o.Error, hosts))
 	}
 	if o.PullRequestURL != "" {
 		fmt.Fprintf(&b, "Pull request: %s\n\n", o.PullRequestURL)
