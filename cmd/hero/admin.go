@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -65,6 +66,16 @@ func projectCommands() []*command {
 					return err
 				}
 				defer a.close()
+				var note string
+				if r := normaliseRepo(*repo); sandbox.IsLocal(r) {
+					if _, err := cfg.localRepos().Resolve(r, true); err != nil {
+						return fmt.Errorf("--repo: %w", err)
+					}
+					if _, err := cfg.localRepos().Resolve(r, false); err != nil {
+						note = fmt.Sprintf("note: only `hero run` in a terminal may use it; chat and GitHub refuse it (%v)\n", err)
+					}
+					*repo = r
+				}
 				p := &store.Project{Name: pos[0], RepoURL: *repo, DefaultBranch: *branch}
 				if p.DefaultBranch == "" {
 					p.DefaultBranch = "main"
@@ -75,7 +86,7 @@ func projectCommands() []*command {
 					}
 					return fmt.Errorf("add project: %w", err)
 				}
-				fmt.Fprintf(std.out, "added project %s (%s, branch %s)\n", p.Name, p.RepoURL, p.DefaultBranch)
+				fmt.Fprintf(std.out, "added project %s (%s, branch %s)\n%s", p.Name, p.RepoURL, p.DefaultBranch, note)
 				return nil
 			}
 		},

@@ -165,7 +165,7 @@ func TestProjectsAndSecretsCommands(t *testing.T) {
 	if out, _, err := hero(t, env, "", false, "project", "add", "web", "--repo", "https://example.com/web.git", "--branch", "dev"); err != nil || !strings.Contains(out, "added project web") {
 		t.Fatalf("add: %v %s", err, out)
 	}
-	if _, _, err := hero(t, env, "", false, "project", "add", "web", "--repo", "x"); err == nil || !strings.Contains(err.Error(), "already exists") {
+	if _, _, err := hero(t, env, "", false, "project", "add", "web", "--repo", "https://example.com/x.git"); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("duplicate add: %v", err)
 	}
 	out, _, _ := hero(t, env, "", false, "project", "list")

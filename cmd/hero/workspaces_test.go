@@ -195,3 +195,21 @@ func TestRunRefusesDataDirectory(t *testing.T) {
 		t.Fatalf("hero run --repo HERO_DATA_DIR: %v", err)
 	}
 }
+
+// `hero project add` refuses hero's data directory and says when chat and
+// GitHub will refuse a local path.
+func TestProjectAddLocalPath(t *testing.T) {
+	t.Parallel()
+	data, root := t.TempDir(), t.TempDir()
+	env := map[string]string{"HERO_DATA_DIR": data, "HERO_LOCAL_REPO_ROOT": root}
+	if _, _, err := hero(t, env, "", false, "project", "add", "keys", "--repo", data); err == nil || !strings.Contains(err.Error(), "hero's data directory") {
+		t.Fatalf("data dir: %v", err)
+	}
+	out, _, err := hero(t, env, "", false, "project", "add", "mine", "--repo", "/etc")
+	if err != nil || !strings.Contains(out, "chat and GitHub refuse it") || !strings.Contains(out, "HERO_LOCAL_REPO_ROOT") {
+		t.Fatalf("outside the root: %v %q", err, out)
+	}
+	if out, _, err := hero(t, env, "", false, "project", "add", "ok", "--repo", root); err != nil || strings.Contains(out, "refuse") {
+		t.Fatalf("the root itself: %v %q", err, out)
+	}
+}
