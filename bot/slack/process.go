@@ -18,46 +18,90 @@ import (
 	"github.com/hero-dev/hero/store"
 )
 
+// decoded is a stored delivery decoded: exactly one of form, ic and ev
+// is set, by kind.
+type decoded struct {
+	kind string
+	form url.Values                 // kindCommand
+	ic   *slack.InteractionCallback // kindInteraction
+	ev   *eventCallback             // kindEvent
+}
+
+// team is the workspace the delivery came from.
+func (d *decoded) team() string {
+	switch {
+	case d.form != nil:
+		return d.form.Get("team_id")
+	case d.ic != nil:
+		return interactionTeam(d.ic)
+	case d.ev != nil:
+		if d.ev.TeamID != "" {
+			return d.ev.TeamID
+		}
+		return d.ev.Event.Team
+	}
+	return ""
+}
+
+// decode reads a stored delivery's payload; what does not decode is a
+// permanent error (no retry can fix it).
+func decode(kind string, payload []byte) (*decoded, error) {
+	d := &decoded{kind: kind}
+	switch kind {
+	case kindCommand:
+		form, err := url.ParseQuery(string(payload))
+		if err != nil {
+			return nil, inbox.Permanent(fmt.Errorf("slash command form: %w", err))
+		}
+		d.form = form
+	case kindInteraction:
+		d.ic = new(slack.InteractionCallback)
+		if err := json.Unmarshal(payload, d.ic); err != nil {
+			return nil, inbox.Permanent(fmt.Errorf("interaction payload: %w", err))
+		}
+	case kindEvent:
+		d.ev = new(eventCallback)
+		if err := json.Unmarshal(payload, d.ev); err != nil {
+			return nil, inbox.Permanent(fmt.Errorf("event payload: %w", err))
+		}
+	default:
+		return nil, inbox.Permanent(fmt.Errorf("unknown slack delivery kind %q", kind))
+	}
+	return d, nil
+}
+
 // process handles one persisted delivery (the inbox worker calls it).
 // Errors that a retry cannot fix are permanent; people are told about
 // their mistakes in Slack and the delivery completes.
 func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
 	// A delivery handled twice (after a crash) steers a run once.
 	ctx = engine.WithDelivery(ctx, d.Source, d.DeliveryID)
-	switch d.Event {
-	case kindCommand:
-		form, err := url.ParseQuery(string(d.Payload))
-		if err != nil {
-			return inbox.Permanent(fmt.Errorf("slash command form: %w", err))
-		}
-		if ok, err := a.allowedTeam(ctx, form.Get("team_id")); err != nil || !ok {
+	dec, err := decode(d.Event, d.Payload)
+	if err != nil {
+		return err
+	}
+	switch {
+	case dec.form != nil:
+		form := dec.form
+		if ok, err := a.allowedTeam(ctx, dec.team()); err != nil || !ok {
 			if err == nil {
-				a.refuse(ctx, form.Get("team_id"), form.Get("user_id"), form.Get("channel_id"), form.Get("response_url"))
+				a.refuse(ctx, dec.team(), form.Get("user_id"), form.Get("channel_id"), form.Get("response_url"))
 			}
 			return err
 		}
 		return a.onCommand(ctx, form, d.DeliveryID)
-	case kindInteraction:
-		var ic slack.InteractionCallback
-		if err := json.Unmarshal(d.Payload, &ic); err != nil {
-			return inbox.Permanent(fmt.Errorf("interaction payload: %w", err))
-		}
-		team := interactionTeam(&ic)
-		if ok, err := a.allowedTeam(ctx, team); err != nil || !ok {
+	case dec.ic != nil:
+		ic := dec.ic
+		if ok, err := a.allowedTeam(ctx, dec.team()); err != nil || !ok {
 			if err == nil && ic.Type == slack.InteractionTypeBlockActions {
-				a.refuse(ctx, team, ic.User.ID, interactionChannel(&ic), ic.ResponseURL)
+				a.refuse(ctx, dec.team(), ic.User.ID, interactionChannel(ic), ic.ResponseURL)
 			}
 			return err
 		}
-		return a.onInteraction(ctx, &ic)
-	case kindEvent:
-		var ev eventCallback
-		if err := json.Unmarshal(d.Payload, &ev); err != nil {
-			return inbox.Permanent(fmt.Errorf("event payload: %w", err))
-		}
-		return a.onEvent(ctx, &ev)
+		return a.onInteraction(ctx, ic)
+	default:
+		return a.onEvent(ctx, dec.ev)
 	}
-	return inbox.Permanent(fmt.Errorf("unknown slack delivery kind %q", d.Event))
 }
 
 // who is a person acting in Slack.
