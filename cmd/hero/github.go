@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
+	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
 	"github.com/hero-dev/hero/store"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
@@ -27,7 +28,11 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 	secret := env("GITHUB_WEBHOOK_SECRET")
 	if secret == "" {
 		a.log.Info("GitHub surface is off: set GITHUB_WEBHOOK_SECRET (and GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY) to turn it on; POST /github/webhook is not mounted, since hero never accepts unsigned deliveries")
-		return nil
+		// With credentials, runs from chat can still push and open pull
+		// requests on GitHub repositories.
+		var err error
+		a.forge, err = githubForge(a)
+		return err
 	}
 	apiURL := env("GITHUB_API_URL")
 	creds, app, err := githubCredentials(a, env, apiURL)
@@ -188,6 +193,28 @@ func githubCredentials(a *app, env func(string) string, apiURL string) (ghsurfac
 		return ghsurface.StaticToken(a.cfg.GitHubToken), nil, nil
 	}
 	return nil, nil, fmt.Errorf("GITHUB_WEBHOOK_SECRET is set but hero has no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY, or GITHUB_OAUTH_ACCOUNT with GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET")
+}
+
+// githubForge lets runs publish to GitHub (git_push, create_pull_request)
+// without the GitHub surface, when hero has GitHub credentials: terminal
+// runs, and chat runs of a server without a webhook secret. The forge
+// serves only repositories on the configured GitHub host; nil without
+// credentials.
+func githubForge(a *app) (engine.ForgeFunc, error) {
+	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
+	if a.cfg.GitHubToken == "" && env("GITHUB_APP_ID") == "" && env("GITHUB_OAUTH_ACCOUNT") == "" {
+		return nil, nil
+	}
+	apiURL := env("GITHUB_API_URL")
+	creds, _, err := githubCredentials(a, env, apiURL)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := ghsurface.NewService(ghsurface.Config{APIURL: apiURL, Credentials: creds, Store: a.db, Engine: a.engine, Mirrors: a.mirrors, Log: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("github: %w", err)
+	}
+	return svc.Forge, nil
 }
 
 // webHostOf is the web host for an API root (api.github.com → github.com).

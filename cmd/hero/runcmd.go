@@ -16,7 +16,6 @@ import (
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
-	ghsurface "github.com/hero-dev/hero/webhooks/github"
 )
 
 func runCommand() *command {
@@ -92,7 +91,7 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	if a.sandboxErr != nil {
 		return fmt.Errorf("%w (scripts/install-deps.sh git bwrap installs what the local sandbox needs)", a.sandboxErr)
 	}
-	if a.forge, err = terminalForge(a); err != nil {
+	if a.forge, err = githubForge(a); err != nil {
 		return err
 	}
 	term := newTerminalSurface(std.out, std.in, std.interactive, answer, who)
@@ -140,27 +139,6 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 		return fmt.Errorf("run %s was cancelled", ex.ID)
 	}
 	return fmt.Errorf("run %s %s", ex.ID, outcome.Status)
-}
-
-// terminalForge lets a terminal run publish to GitHub (git_push,
-// create_pull_request) when its repository is on the configured GitHub
-// host and hero has GitHub credentials; nil otherwise (a local checkout
-// gets its changes back as a branch instead).
-func terminalForge(a *app) (engine.ForgeFunc, error) {
-	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
-	if a.cfg.GitHubToken == "" && env("GITHUB_APP_ID") == "" && env("GITHUB_OAUTH_ACCOUNT") == "" {
-		return nil, nil
-	}
-	apiURL := env("GITHUB_API_URL")
-	creds, _, err := githubCredentials(a, env, apiURL)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := ghsurface.NewService(ghsurface.Config{APIURL: apiURL, Credentials: creds, Store: a.db, Engine: a.engine, Mirrors: a.mirrors, Log: a.log})
-	if err != nil {
-		return nil, fmt.Errorf("github: %w", err)
-	}
-	return svc.Forge, nil
 }
 
 // runProject finds the project a terminal run works in: the named one,
