@@ -451,6 +451,9 @@ func (m *Mirrors) env(o opts) []string {
 		"HOME=" + m.home,
 		"XDG_CONFIG_HOME=" + m.home,
 		"LC_ALL=C",
+		// git never looks for a repository around the mirrors directory
+		// (HERO_DATA_DIR may sit inside someone's checkout).
+		"GIT_CEILING_DIRECTORIES=" + m.root,
 		"GIT_CONFIG_NOSYSTEM=1",
 		"GIT_CONFIG_GLOBAL=" + os.DevNull,
 		"GIT_TERMINAL_PROMPT=0",
