@@ -126,7 +126,8 @@ func TestServeGitHubWebhook(t *testing.T) {
 	git.AnonymousRead()
 	repoURL := git.RepoURL("Codertocat", "Hello-World")
 	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "HERO_ADDR": "127.0.0.1:0",
-		"GITHUB_WEBHOOK_SECRET": secret, "GITHUB_TOKEN": token, "GITHUB_API_URL": api.APIURL(), "GITHUB_BOT_LOGIN": "hero-bot"}
+		"GITHUB_WEBHOOK_SECRET": secret, "GITHUB_TOKEN": token, "GITHUB_API_URL": api.APIURL(), "GITHUB_BOT_LOGIN": "hero-bot",
+		"GITHUB_COURTESY_PER_HOUR": "1"}
 	if _, _, err := hero(t, env, "", false, "project", "add", "hello", "--repo", repoURL); err != nil {
 		t.Fatal(err)
 	}
@@ -207,4 +208,45 @@ func TestServeGitHubWebhook(t *testing.T) {
 			t.Fatalf("👀 %v, model message %v; comments %+v\nlogs:\n%s", eyes, told, api.Comments(), logs.String())
 		}
 	}
+
+	// Two strangers ask; GITHUB_COURTESY_PER_HOUR=1 lets one polite reply
+	// out, and /metrics counts the dropped one.
+	for i, login := range []string{"stranger1", "stranger2"} {
+		c["body"], c["author_association"], c["id"], c["updated_at"] = "@hero rewrite it", "NONE", 5000+i, time.Now().Format(time.RFC3339)
+		c["user"].(map[string]any)["login"] = login
+		body, _ := json.Marshal(m)
+		if code, _ := post("issue_comment", "s-"+login, body, ghsurface.Sign([]byte(secret), body)); code != 202 {
+			t.Fatalf("stranger's delivery: %d", code)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		polite := 0
+		for _, c := range api.Comments() {
+			if strings.Contains(c.Body, "owners, members and collaborators") {
+				polite++
+			}
+		}
+		if polite == 1 && strings.Contains(string(metrics), "hero_github_courtesy_replies_dropped_total 1") {
+			break
+		}
+		if time.Now().After(deadline) || polite > 1 {
+			t.Fatalf("%d courtesy replies; metrics:\n%s", polite, grepLines(string(metrics), "courtesy"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
