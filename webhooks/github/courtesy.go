@@ -29,7 +29,7 @@ const (
 
 // courtesyQueue bounds the replies waiting to be sent; more are dropped
 // (the hourly cap keeps it far from full in practice).
-const courtesyQueue = 256
+const courtesyQueue = 1024
 
 // courtesyReply is one reply waiting to be sent.
 type courtesyReply struct {
