@@ -122,7 +122,11 @@ func Parse(text string) (Command, error) {
 	if s := closestVerb(verb); s != "" && len(args) <= 1 {
 		return Command{}, &ParseError{Msg: fmt.Sprintf("I don't know the command `%s`.", word), Suggestion: s}
 	}
-	return Command{Verb: VerbRun, Task: unquote(text)}, nil
+	task := unquote(text)
+	if task == "" { // only quotes: `/hero ""`
+		return Command{}, &ParseError{Msg: "Say what to do: `/hero add retries to the uploader`."}
+	}
+	return Command{Verb: VerbRun, Task: task}, nil
 }
 
 // Help is the text shown for /hero help and after a parse error.

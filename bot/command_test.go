@@ -24,6 +24,8 @@ func TestParse(t *testing.T) {
 		{in: "run “make it faster”", want: Command{Verb: VerbRun, Task: "make it faster"}},
 		{in: "run fix this:\n```go\nfunc  a() {  }\n```\nplease", want: Command{Verb: VerbRun, Task: "fix this:\n```go\nfunc  a() {  }\n```\nplease"}},
 		{in: "run", wantErr: "Say what to do"},
+		{in: `""`, wantErr: "Say what to do"}, // found by FuzzParse: an empty run
+		{in: "“ ”", wantErr: "Say what to do"},
 		{in: "status", want: Command{Verb: VerbStatus}},
 		{in: "status r7f3a2c9", want: Command{Verb: VerbStatus, ID: "r7f3a2c9"}},
 		{in: "status a b", wantErr: "at most one run id"},

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hero-dev/hero/redact"
 )
@@ -30,6 +32,17 @@ func wrap(s string, n int, eol string) string {
 	return b.String()
 }
 
+// asciiCase maps the ASCII letters of s (the redactor ignores ASCII case
+// only, as tr a-z A-Z changes it).
+func asciiCase(s string, to func(rune) rune) string {
+	return strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf {
+			return to(r)
+		}
+		return r
+	}, s)
+}
+
 func reversed(s string) string {
 	r := []rune(s)
 	for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
@@ -49,8 +62,8 @@ func encodings(v string) map[string]string {
 		"base32":              base32.StdEncoding.EncodeToString(raw),
 		"base32 lower":        strings.ToLower(base32.StdEncoding.EncodeToString(raw)),
 		"reversed":            reversed(v),
-		"upper case":          strings.ToUpper(v),
-		"lower case":          strings.ToLower(v),
+		"upper case":          asciiCase(v, unicode.ToUpper),
+		"lower case":          asciiCase(v, unicode.ToLower),
 		"spaced":              join(v, " "),
 		"dashed":              join(v, "-"),
 		"dotted and newlines": join(v, ".\n"),

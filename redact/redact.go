@@ -43,6 +43,8 @@ import (
 // MinSecretLen is the shortest value Add accepts. Shorter values ("1",
 // "yes", "dev") occur everywhere in ordinary text; replacing them would
 // shred logs and chat messages while protecting nothing worth protecting.
+// A value made only of blanks, separators and invisible characters is
+// ignored too.
 const MinSecretLen = 4
 
 // minFragmentLen is the shortest derived fragment (a line of a multi-line
@@ -633,8 +635,11 @@ func scan[T string | []byte](m *matcher, s T, spans []span, first bool) ([]span,
 		for p := m.out[n]; p >= 0; p = m.out[m.fail[m.pats[p].node]] {
 			pt := &m.pats[p]
 			sp := span{start: back(s, i, int(pt.len)), end: i + 1, label: pt.label, best: pt.len}
-			if pt.strict && !slices.Contains(pt.exact, string(s[sp.start:sp.end])) {
-				continue // a shorter pattern ending here may still match
+			if pt.strict {
+				var ok bool
+				if sp.start, sp.end, ok = exactAt(s, sp.start, pt.exact); !ok {
+					continue // a shorter pattern ending here may still match
+				}
 			}
 			if first {
 				return append(spans, sp), len(s)
@@ -644,6 +649,7 @@ func scan[T string | []byte](m *matcher, s T, spans []span, first bool) ([]span,
 			for k := len(spans) - 1; k >= 0 && sp.start < spans[k].end; k-- {
 				prev := spans[k]
 				sp.start = min(sp.start, prev.start)
+				sp.end = max(sp.end, prev.end)
 				if prev.best >= sp.best {
 					sp.best, sp.label = prev.best, prev.label
 				}
@@ -657,6 +663,22 @@ func scan[T string | []byte](m *matcher, s T, spans []span, first bool) ([]span,
 		return spans, len(s)
 	}
 	return spans, back(s, len(s)-1, int(m.depth[n]))
+}
+
+// exactAt looks for one of exact in s where a strict pattern matched from
+// start (its first non-separator byte): the value's own leading and
+// trailing separators must be there too. It returns the value's span.
+func exactAt[T string | []byte](s T, start int, exact []string) (int, int, bool) {
+	for _, e := range exact {
+		lead := len(e) - len(strings.TrimLeftFunc(e, func(r rune) bool {
+			return r < utf8.RuneSelf && isSep[r] || strings.ContainsRune("\u200b\u200c\u200d\u2060\ufeff\u00ad", r)
+		}))
+		from := start - lead
+		if from >= 0 && from+len(e) <= len(s) && string(s[from:from+len(e)]) == e {
+			return from, from + len(e), true
+		}
+	}
+	return 0, 0, false
 }
 
 // back returns where the last l matched bytes up to s[i] start: the scan
