@@ -393,6 +393,25 @@ func TestUnknownWorkspaceRefused(t *testing.T) {
 		}
 	}
 
+	// A mention in each: the installed one is answered in the thread with
+	// its own token; the unknown one has no way back, so only a log line.
+	for _, team := range []string{"TEVIL", "TOLD"} {
+		var ev map[string]any
+		json.Unmarshal(eventJSON("EvRefuse"+team, "app_mention", "UEVIL", "C1", "<@UHERO> deploy", "1700000500.000001", ""), &ev)
+		ev["team_id"] = team
+		body, _ := json.Marshal(ev)
+		e.post("/slack/events", "application/json", body, time.Now())
+		e.waitHandled("ev:EvRefuse" + team)
+	}
+	calls = e.slack.waitFor(t, "the refusal in the mention's thread", 5*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool {
+			return c.Text == refusal && c.Token == "xoxb-old" && c.ThreadTS == "1700000500.000001"
+		})
+	})
+	if n := count(calls, "chat.postMessage", nil); n != 1 || has(calls, "users.info", nil) {
+		t.Fatalf("refused mentions: %d messages posted, or a user looked up:\n%s", n, dumpCalls(calls))
+	}
+
 	// Once a site administrator allows the old install, its people are
 	// matched by email and may work.
 	if err := e.db.ApproveSlackTeam(ctx, "TOLD", "admin@example.com"); err != nil {
