@@ -99,7 +99,11 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 	if os.Getenv("HERO_TEST_LOG") != "" {
 		logOut = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	eng, err := engine.New(engine.Config{Store: db, Workspaces: &testWorkspaces{p: prov}, Model: client, ModelName: "gpt-4o-mini",
+	ws := &testWorkspaces{p: prov, open: map[sandbox.Sandbox]bool{}}
+	// Runs a test leaves behind (as after a crash) keep their sandboxes,
+	// whose disk volumes stay mounted: close them before the directory goes.
+	t.Cleanup(ws.closeAll)
+	eng, err := engine.New(engine.Config{Store: db, Workspaces: ws, Model: client, ModelName: "gpt-4o-mini",
 		Tools: tools.All(), PollInterval: 20 * time.Millisecond, Owner: "test", Log: logOut})
 	if err != nil {
 		t.Fatalf("engine: %v", err)
@@ -289,7 +293,20 @@ func (e *env) deliveries() int64 {
 
 // testWorkspaces gives each run a fresh bubblewrap sandbox holding a small
 // git repository.
-type testWorkspaces struct{ p *bwrap.Provider }
+type testWorkspaces struct {
+	p    *bwrap.Provider
+	mu   sync.Mutex
+	open map[sandbox.Sandbox]bool
+}
+
+func (w *testWorkspaces) closeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for sb := range w.open {
+		sb.Close(context.Background())
+	}
+	clear(w.open)
+}
 
 func (w *testWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
 	sb, err := w.p.Create(ctx, sandbox.Spec{Env: env, Labels: map[string]string{"execution": ex.ID}})
@@ -302,6 +319,9 @@ func (w *testWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.E
 			return nil, err
 		}
 	}
+	w.mu.Lock()
+	w.open[sb] = true
+	w.mu.Unlock()
 	res, err := sb.Exec(ctx, sandbox.Cmd{Args: []string{"sh", "-c", "git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm init"}})
 	if err != nil || res.ExitCode != 0 {
 		return nil, fmt.Errorf("init repo: %v (exit %d)", err, res.ExitCode)
@@ -310,5 +330,8 @@ func (w *testWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.E
 }
 
 func (w *testWorkspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox) error {
+	w.mu.Lock()
+	delete(w.open, sb)
+	w.mu.Unlock()
 	return sb.Close(ctx)
 }
