@@ -458,6 +458,15 @@ func buildMatcher(secrets map[string]*pattern) *matcher {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// At most one node per key byte: size the node arrays once.
+	nodes := 1
+	for _, k := range keys {
+		nodes += len(k)
+	}
+	m.edges = slices.Grow(m.edges, nodes)
+	m.fail = slices.Grow(m.fail, nodes)
+	m.depth = slices.Grow(m.depth, nodes)
+	m.out = slices.Grow(m.out, nodes)
 	maxLen := 0
 	for _, k := range keys {
 		p := secrets[k]
