@@ -59,7 +59,7 @@ func (s *Server) unlinkChatAccount(w http.ResponseWriter, r *http.Request) {
 	u := sessionFrom(r).user
 	provider, ext := r.PostFormValue("provider"), r.PostFormValue("account")
 	if _, ok := chatPlatforms[provider]; !ok || ext == "" {
-		s.problem(w, r, http.StatusBadRequest, "Say which chat account to unlink (a Slack or Discord account listed on the Integrations page).")
+		s.problem(w, r, http.StatusBadRequest, "Say which chat account to unlink (a chat account listed on the Integrations page).")
 		return
 	}
 	err := s.cfg.DB.UnlinkIdentity(r.Context(), u.ID, provider, ext, "web:"+u.Email)

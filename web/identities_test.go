@@ -62,7 +62,7 @@ func TestLinkChatAccountCode(t *testing.T) {
 	// With it: the code is shown once, with what to type.
 	code, _, body := b.post("/settings/integrations/link-code", nil)
 	m := linkCodeRE.FindStringSubmatch(text(body))
-	if code != http.StatusOK || m == nil || !strings.Contains(text(body), "within 15 minutes") || !strings.Contains(text(body), "in Slack or Discord") {
+	if code != http.StatusOK || m == nil || !strings.Contains(text(body), "within 15 minutes") || !strings.Contains(text(body), "to hero in chat") {
 		t.Fatalf("link code page: %d\n%s", code, text(body))
 	}
 	linkCode := m[1]

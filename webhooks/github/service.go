@@ -540,7 +540,7 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 		// Anyone can read this comment: spend the code so nobody else can
 		// link their account with it. GitHub accounts link by logging in.
 		_, _ = s.cfg.Store.UseLinkCode(ctx, cmd.Code, time.Now())
-		return s.reply(ctx, th, fmt.Sprintf("@%s link codes are for chat accounts (`/hero link CODE` to hero in Slack or Discord). This one was posted publicly, so it has been cancelled: make a new one on the settings page. Your GitHub account links to hero when you log in to the settings page with GitHub.", c.User.Login))
+		return s.reply(ctx, th, fmt.Sprintf("@%s link codes are for chat accounts (`/hero link CODE` to hero in chat, privately). This one was posted publicly, so it has been cancelled: make a new one on the settings page. Your GitHub account links to hero when you log in to the settings page with GitHub.", c.User.Login))
 	case bot.VerbApprove, bot.VerbDeny:
 		return s.decide(ctx, th, c.User.Login, who, uid, cmd)
 	case bot.VerbStatus:
