@@ -213,3 +213,25 @@ func reverse(s string) string {
 	}
 	return string(r)
 }
+
+// The model names the tools it calls; a name that is no tool is recorded
+// as "unknown", so its markup never reaches a step line on any surface.
+func TestUnknownToolNameIsNotShown(t *testing.T) {
+	t.Parallel()
+	const name = "<!channel> `x` @org/team ![i](https://evil.example/p)"
+	model := openaitest.NewServer(t,
+		openaitest.Tools(call(name, `{}`)),
+		openaitest.Tools(call("finish", `{"summary":"done"}`)),
+	)
+	h := newHarness(t, model)
+	ex := h.start("call a tool")
+	h.outcome(ex.ID)
+	for _, s := range h.steps(ex.ID) {
+		if strings.Contains(s.Tool, "channel") || strings.Contains(s.Tool, "evil") {
+			t.Errorf("step %d records the tool name %q", s.Ordinal, s.Tool)
+		}
+	}
+	if txt := h.surface.text(ex.ID); !strings.Contains(txt, "step  unknown") {
+		t.Errorf("the surface does not show the call as unknown:\n%s", txt)
+	}
+}

@@ -330,6 +330,7 @@ func (r *run) loop(ctx context.Context) (status, summary, errText string) {
 		msg.Role = RoleAssistant
 		msg.Content = r.scrub(msg.Content)
 		for i := range msg.ToolCalls {
+			msg.ToolCalls[i].Name = r.scrub(msg.ToolCalls[i].Name)
 			msg.ToolCalls[i].Arguments = scrubArguments(r.scrub, msg.ToolCalls[i].Arguments)
 		}
 		r.conv = append(r.conv, msg)
@@ -442,7 +443,7 @@ func (r *run) callModel(ctx context.Context) (ModelResponse, error) {
 	r.ex.CostKnown = r.ex.CostKnown && known
 	names := make([]string, 0, len(resp.Message.ToolCalls))
 	for _, tc := range resp.Message.ToolCalls {
-		names = append(names, tc.Name)
+		names = append(names, r.e.shownName(tc.Name))
 	}
 	r.step(ctx, &store.Step{
 		Kind: store.StepModel, Tool: strings.Join(names, ","), Output: truncate(r.scrub(resp.Message.Content), 4<<10),
@@ -457,7 +458,7 @@ func (r *run) callModel(ctx context.Context) (ModelResponse, error) {
 func (r *run) callTool(ctx context.Context, tc ToolCall) (string, *Outcome, error) {
 	start := time.Now()
 	r.ex.Steps++
-	st := &store.Step{Kind: store.StepTool, Tool: tc.Name, Arguments: truncate(r.scrub(tc.Arguments), 8<<10)}
+	st := &store.Step{Kind: store.StepTool, Tool: r.e.shownName(tc.Name), Arguments: truncate(r.scrub(tc.Arguments), 8<<10)}
 	finishStep := func(out string, isErr bool) {
 		st.Output, st.IsError, st.DurationMS = truncate(out, 8<<10), isErr, time.Since(start).Milliseconds()
 		r.step(ctx, st)
@@ -470,7 +471,7 @@ func (r *run) callTool(ctx context.Context, tc ToolCall) (string, *Outcome, erro
 
 	tool, ok := r.e.tools[tc.Name]
 	if !ok {
-		return modelErr(fmt.Sprintf("unknown tool %q; the tools are: %s", tc.Name, strings.Join(r.e.toolNames(), ", ")))
+		return modelErr(fmt.Sprintf("unknown tool %q; the tools are: %s", r.scrub(tc.Name), strings.Join(r.e.toolNames(), ", ")))
 	}
 	if !json.Valid([]byte(tc.Arguments)) {
 		return modelErr(fmt.Sprintf("the arguments of %s are not valid JSON; send one JSON object matching the tool's schema", tc.Name))
@@ -563,6 +564,16 @@ func (r *run) callTool(ctx context.Context, tc ToolCall) (string, *Outcome, erro
 }
 
 var urlPattern = regexp.MustCompile(`https?://\S+`)
+
+// shownName is a tool name as steps record it: the model names tools, so
+// a name that is not a tool is shown as "unknown" rather than carried,
+// markup and all, into every surface.
+func (e *Engine) shownName(name string) string {
+	if _, ok := e.tools[name]; ok {
+		return name
+	}
+	return "unknown"
+}
 
 func (e *Engine) toolNames() []string {
 	names := make([]string, 0, len(e.schemas))

@@ -358,7 +358,11 @@ func summary(ex *store.Execution, o *engine.Outcome, files []string, hosts []str
 		if len(shown) > 20 {
 			shown = shown[:20]
 		}
-		fmt.Fprintf(&b, "Files changed (%d): `%s`", len(files), strings.Join(shown, "`, `"))
+		spans := make([]string, len(shown))
+		for i, f := range shown {
+			spans[i] = codeSpan(f) // a path may hold backticks
+		}
+		fmt.Fprintf(&b, "Files changed (%d): %s", len(files), strings.Join(spans, ", "))
 		if len(files) > len(shown) {
 			b.WriteString(", …")
 		}
