@@ -1,6 +1,7 @@
 package redact_test
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -56,6 +57,32 @@ func BenchmarkString64KB50Secrets(b *testing.B) {
 			}
 		})
 	}
+	// The same secrets as a program would print them encoded: hex,
+	// reversed, spaced out, joined with zero-width spaces.
+	b.Run("encoded-hits=20", func(b *testing.B) {
+		var enc []string
+		for i, s := range secrets {
+			switch i % 4 {
+			case 0:
+				enc = append(enc, hex.EncodeToString([]byte(s)))
+			case 1:
+				enc = append(enc, reversed(s))
+			case 2:
+				enc = append(enc, join(s, " "))
+			default:
+				enc = append(enc, join(s, "\u200b"))
+			}
+		}
+		text := benchText(enc, 20)
+		if got := r.String(text); strings.Count(got, "[REDACTED:") < 20 {
+			b.Fatalf("only %d encoded secrets found", strings.Count(got, "[REDACTED:"))
+		}
+		b.SetBytes(int64(len(text)))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = r.String(text)
+		}
+	})
 	b.Run("no-secrets", func(b *testing.B) {
 		text := benchText(nil, 0)
 		empty := redact.New()
