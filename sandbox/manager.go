@@ -28,6 +28,14 @@ type LeaseRecord struct {
 	Labels    map[string]string // Spec.Labels plus Acquire's labels; "hero.pool"="true" while pooled
 	CreatedAt time.Time
 	LastUsed  time.Time
+	// Host and Process identify the process that created the sandbox
+	// (filled in by the Manager): its host name and "bootid/pid/start", so
+	// that a reaper on the same host can tell a dead owner from a live one
+	// even after its pid was reused.
+	Host    string
+	Process string
+	// Heartbeat is when the owner last said it was alive (every reap tick).
+	Heartbeat time.Time
 }
 
 // LeaseStore persists lease records. The store package adapts its table
@@ -41,6 +49,18 @@ type LeaseStore interface {
 	Delete(ctx context.Context, id string) error
 	// List returns the records of one owner.
 	List(ctx context.Context, owner string) ([]LeaseRecord, error)
+	// ListAll returns every owner's records.
+	ListAll(ctx context.Context) ([]LeaseRecord, error)
+	// Heartbeat sets Heartbeat on every record of owner.
+	Heartbeat(ctx context.Context, owner string, at time.Time) error
+}
+
+// LocalProvider is implemented by providers whose sandboxes live on this
+// host. The Manager reclaims another process's sandboxes only when the
+// provider holds them here: the reaper of each host cleans up its own.
+type LocalProvider interface {
+	// Holds reports whether the sandbox id exists on this host.
+	Holds(id string) bool
 }
 
 // PoolLabel marks the lease record of a pre-warmed, not yet leased sandbox.
@@ -68,6 +88,12 @@ type ManagerConfig struct {
 	HealthTTL time.Duration
 	// TouchInterval throttles LastUsed writes to the store (default 30 s).
 	TouchInterval time.Duration
+	// OrphanAfter: a sandbox held on this host whose owner cannot be
+	// checked (another host name, no process recorded) is reclaimed when
+	// its owner's heartbeat is older than this (default 10 min; owners
+	// heartbeat on every reap tick). Owners on this host are checked
+	// directly: their sandboxes are reclaimed as soon as they are gone.
+	OrphanAfter time.Duration
 	// Now replaces the clock in tests.
 	Now func() time.Time
 }
@@ -95,6 +121,8 @@ type Manager struct {
 	store    LeaseStore
 	cfg      ManagerConfig
 	log      *slog.Logger
+	host     string // this host's name
+	process  string // this process, as LeaseRecord.Process
 
 	mu       sync.Mutex
 	leases   map[string]*Lease
@@ -107,6 +135,10 @@ type Manager struct {
 		err error
 	}
 	kick chan struct{}
+	// closing is set by Close; creates in flight are counted in inflight
+	// so that Close can wait for them and leave nothing behind.
+	closing  bool
+	inflight sync.WaitGroup
 }
 
 type pooled struct {
@@ -141,6 +173,9 @@ func NewManager(provider Provider, leases LeaseStore, cfg ManagerConfig, log *sl
 	if cfg.TouchInterval <= 0 {
 		cfg.TouchInterval = 30 * time.Second
 	}
+	if cfg.OrphanAfter <= 0 {
+		cfg.OrphanAfter = 10 * time.Minute
+	}
 	if len(cfg.PoolTemplates) == 0 {
 		cfg.PoolTemplates = []string{""}
 	}
@@ -155,6 +190,8 @@ func NewManager(provider Provider, leases LeaseStore, cfg ManagerConfig, log *sl
 		store:    leases,
 		cfg:      cfg,
 		log:      log.With("component", "sandbox-manager", "provider", provider.Name()),
+		host:     hostName(),
+		process:  selfProcess(),
 		leases:   map[string]*Lease{},
 		pool:     map[string][]*pooled{},
 		creating: map[string]int{},
@@ -196,6 +233,13 @@ func (m *Manager) Acquire(ctx context.Context, spec Spec, labels map[string]stri
 	if err := m.makeRoom(ctx); err != nil {
 		return nil, fmt.Errorf("acquire sandbox: %w", err)
 	}
+	if !m.startCreate() {
+		m.mu.Lock()
+		m.others--
+		m.mu.Unlock()
+		return nil, fmt.Errorf("acquire sandbox: the manager is closed: %w", ErrClosed)
+	}
+	defer m.inflight.Done()
 	sb, err := m.provider.Create(ctx, spec)
 	m.mu.Lock()
 	m.others--
@@ -315,6 +359,7 @@ func (m *Manager) lease(ctx context.Context, sb Sandbox, spec Spec) (*Lease, err
 		rec: LeaseRecord{
 			ID: sb.ID(), Owner: m.cfg.Owner, Provider: m.provider.Name(),
 			Template: spec.Template, Labels: spec.Labels, CreatedAt: now, LastUsed: now,
+			Host: m.host, Process: m.process, Heartbeat: now,
 		},
 		lastUsed: now, storeTouched: now,
 	}
@@ -418,6 +463,12 @@ func (m *Manager) Reap(ctx context.Context) (int, error) {
 	m.mu.Lock()
 	m.stats.Reaped += uint64(reaped)
 	m.mu.Unlock()
+	if err := m.store.Heartbeat(ctx, m.cfg.Owner, now); err != nil {
+		errs = append(errs, fmt.Errorf("heartbeat: %w", err))
+	}
+	if _, err := m.reclaim(ctx, now); err != nil {
+		errs = append(errs, err)
+	}
 	m.refill()
 	return reaped, errors.Join(errs...)
 }
@@ -489,12 +540,26 @@ func (m *Manager) fill(ctx context.Context) error {
 				m.mu.Unlock()
 				break
 			}
+			if m.closing {
+				m.mu.Unlock()
+				return nil
+			}
 			m.creating[t]++
+			m.inflight.Add(1)
 			m.mu.Unlock()
 
 			sb, err := m.createPooled(ctx, t)
 			m.mu.Lock()
 			m.creating[t]--
+			if m.closing && err == nil {
+				// Close ran meanwhile and drained the pool: this one must
+				// not outlive it.
+				m.mu.Unlock()
+				m.discard(context.WithoutCancel(ctx), sb)
+				m.inflight.Done()
+				return nil
+			}
+			m.inflight.Done()
 			if err != nil {
 				m.stats.CreateFailures++
 				m.mu.Unlock()
@@ -518,6 +583,7 @@ func (m *Manager) createPooled(ctx context.Context, template string) (Sandbox, e
 	rec := LeaseRecord{
 		ID: sb.ID(), Owner: m.cfg.Owner, Provider: m.provider.Name(), Template: template,
 		Labels: map[string]string{PoolLabel: "true"}, CreatedAt: now, LastUsed: now,
+		Host: m.host, Process: m.process, Heartbeat: now,
 	}
 	if err := m.store.Put(ctx, rec); err != nil {
 		_ = sb.Close(context.WithoutCancel(ctx))
@@ -569,8 +635,10 @@ func (m *Manager) Health(ctx context.Context) error {
 
 // RecoverOrphans destroys the sandboxes recorded for owner that no live
 // lease or pool entry of this Manager drives (left by a crash or a
-// previous run) and deletes their records. Call it once at start with this
-// process's Owner. It returns how many it destroyed.
+// previous run), and those of any other process that are held on this
+// host and whose owner is gone (see reclaim); it deletes their records.
+// Call it once at start with this process's Owner; Reap does the second
+// part on every tick. It returns how many it destroyed.
 func (m *Manager) RecoverOrphans(ctx context.Context, owner string) (int, error) {
 	recs, err := m.store.List(ctx, owner)
 	if err != nil {
@@ -586,23 +654,84 @@ func (m *Manager) RecoverOrphans(ctx context.Context, owner string) (int, error)
 			m.log.Warn("orphan sandbox belongs to another provider; leaving it", "sandbox", rec.ID, "provider", rec.Provider)
 			continue
 		}
-		if err := m.provider.Destroy(ctx, rec.ID); err != nil {
-			errs = append(errs, fmt.Errorf("destroy %s: %w", rec.ID, err))
+		if err := m.destroyOrphan(ctx, rec, "left by an earlier run of this owner"); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		if err := m.store.Delete(ctx, rec.ID); err != nil {
-			errs = append(errs, fmt.Errorf("delete record %s: %w", rec.ID, err))
-		}
-		m.log.Info("destroyed orphan sandbox", "sandbox", rec.ID, "labels", rec.Labels)
 		destroyed++
 	}
-	m.mu.Lock()
-	m.stats.OrphansDestroyed += uint64(destroyed)
-	m.mu.Unlock()
+	n, err := m.reclaim(ctx, m.cfg.Now())
+	destroyed += n
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return destroyed, fmt.Errorf("recover orphan sandboxes: %w", err)
 	}
 	return destroyed, nil
+}
+
+// reclaim destroys the sandboxes of other processes that this host holds
+// and whose owner is gone: on this host, a process that no longer exists
+// (or whose pid now belongs to a later process, or which ran before the
+// last boot); elsewhere or unknown, a heartbeat older than OrphanAfter.
+// Other hosts' sandboxes are their own reaper's.
+func (m *Manager) reclaim(ctx context.Context, now time.Time) (int, error) {
+	local, ok := m.provider.(LocalProvider)
+	if !ok {
+		return 0, nil
+	}
+	recs, err := m.store.ListAll(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reclaim orphan sandboxes: list leases: %w", err)
+	}
+	n := 0
+	var errs []error
+	for _, rec := range recs {
+		if rec.Owner == m.cfg.Owner || rec.Provider != m.provider.Name() || m.isLive(rec.ID) || !local.Holds(rec.ID) {
+			continue
+		}
+		var why string
+		if rec.Host == m.host && rec.Process != "" {
+			if processAlive(rec.Process) {
+				continue
+			}
+			why = "its owner process " + rec.Owner + " is gone"
+		} else {
+			last := rec.Heartbeat
+			if rec.LastUsed.After(last) {
+				last = rec.LastUsed
+			}
+			if now.Sub(last) < m.cfg.OrphanAfter {
+				continue
+			}
+			why = fmt.Sprintf("its owner %s has not been heard from for %s", rec.Owner, now.Sub(last).Round(time.Second))
+		}
+		if err := m.destroyOrphan(ctx, rec, why); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("reclaim orphan sandboxes: %w", err)
+	}
+	return n, nil
+}
+
+// destroyOrphan destroys a sandbox nobody drives and deletes its record.
+func (m *Manager) destroyOrphan(ctx context.Context, rec LeaseRecord, why string) error {
+	if err := m.provider.Destroy(ctx, rec.ID); err != nil {
+		return fmt.Errorf("destroy %s: %w", rec.ID, err)
+	}
+	if err := m.store.Delete(ctx, rec.ID); err != nil {
+		return fmt.Errorf("delete record %s: %w", rec.ID, err)
+	}
+	m.log.Info("destroyed orphan sandbox", "sandbox", rec.ID, "owner", rec.Owner, "why", why, "labels", rec.Labels)
+	m.mu.Lock()
+	m.stats.OrphansDestroyed++
+	m.mu.Unlock()
+	return nil
 }
 
 func (m *Manager) isLive(id string) bool {
@@ -637,8 +766,25 @@ func (m *Manager) Stats() Stats {
 	return s
 }
 
-// Close closes every lease and pooled sandbox, for shutdown.
+// startCreate counts a create in flight unless the manager is closing.
+func (m *Manager) startCreate() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closing {
+		return false
+	}
+	m.inflight.Add(1)
+	return true
+}
+
+// Close closes every lease and pooled sandbox, for shutdown. It waits for
+// creates in flight (a pool refill, an Acquire), so nothing it missed is
+// left behind; Acquire fails with ErrClosed afterwards.
 func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closing = true
+	m.mu.Unlock()
+	m.inflight.Wait()
 	m.drainPool(ctx)
 	m.mu.Lock()
 	leases := make([]*Lease, 0, len(m.leases))

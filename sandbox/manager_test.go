@@ -68,6 +68,24 @@ func (s *memStore) List(_ context.Context, owner string) ([]sandbox.LeaseRecord,
 	return out, nil
 }
 
+func (s *memStore) ListAll(_ context.Context) ([]sandbox.LeaseRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Values(s.recs)), nil
+}
+
+func (s *memStore) Heartbeat(_ context.Context, owner string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, r := range s.recs {
+		if r.Owner == owner {
+			r.Heartbeat = at
+			s.recs[id] = r
+		}
+	}
+	return nil
+}
+
 func (s *memStore) get(id string) (sandbox.LeaseRecord, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -17,7 +17,7 @@ func (db *DB) PutLease(ctx context.Context, l *SandboxLease) error {
 		l.LastUsedAt = t
 	}
 	err := db.upsert(ctx, db.bun, l, []string{"sandbox_id"},
-		[]string{"provider", "template", "project_id", "execution_id", "owner", "state", "last_used_at"})
+		[]string{"provider", "template", "project_id", "execution_id", "owner", "state", "last_used_at", "host", "process", "heartbeat_at"})
 	return wrap(err, "put sandbox lease %q", l.SandboxID)
 }
 
@@ -34,6 +34,14 @@ func (db *DB) TouchLease(ctx context.Context, sandboxID string, at time.Time) er
 		return wrap(ErrNotFound, "touch sandbox lease %q", sandboxID)
 	}
 	return nil
+}
+
+// HeartbeatLeases records that owner is alive, on every lease it holds.
+func (db *DB) HeartbeatLeases(ctx context.Context, owner string, at time.Time) error {
+	_, err := db.bun.NewUpdate().Model((*SandboxLease)(nil)).
+		Set("heartbeat_at = ?", at.UTC().Truncate(time.Microsecond)).
+		Where("owner = ?", owner).Exec(ctx)
+	return wrap(err, "heartbeat sandbox leases of %q", owner)
 }
 
 // DeleteLease forgets a sandbox. Deleting a lease that is already gone is

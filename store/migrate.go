@@ -319,6 +319,10 @@ func (db *DB) migrations() *migrate.Migrations {
 			return db.createTables(ctx, schemaAccounts)
 		}},
 		{"20261202000301", "project audit log: member and settings changes from the page and the command line", db.tables(schemaAudit)},
+		{"20261202000401", "sandbox leases: the owner's host, process and heartbeat, for reclaiming orphans", db.addColumns("sandbox_leases",
+			"host "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''",
+			"process "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''",
+			"heartbeat_at "+sqlType(db.dialect, tTime)+" NULL")},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

@@ -303,4 +303,9 @@ type SandboxLease struct {
 	State       string    `bun:"state,notnull"`        // "pooled" or "leased"
 	CreatedAt   time.Time `bun:"created_at,notnull"`
 	LastUsedAt  time.Time `bun:"last_used_at,notnull"`
+	// Host and Process ("bootid/pid/start") identify the creating process,
+	// so the reaper on that host can tell whether it is gone.
+	Host        string     `bun:"host,notnull"`
+	Process     string     `bun:"process,notnull"`
+	HeartbeatAt *time.Time `bun:"heartbeat_at"` // the owner's last sign of life
 }

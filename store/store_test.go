@@ -1091,7 +1091,8 @@ func testDeliveryCounts(t *testing.T, s *suite) {
 func testLeases(t *testing.T, s *suite) {
 	ctx := t.Context()
 	id := uniq("sbx")
-	l := &store.SandboxLease{SandboxID: id, Provider: "local", Template: "go", ProjectID: 1, Owner: "replica-a", State: "pooled"}
+	l := &store.SandboxLease{SandboxID: id, Provider: "local", Template: "go", ProjectID: 1, Owner: "replica-a", State: "pooled",
+		Host: "host-1", Process: "boot/42/1000"}
 	must(t, s.db.PutLease(ctx, l))
 	l.State, l.ExecutionID = "leased", "rabc"
 	must(t, s.db.PutLease(ctx, l))
@@ -1107,6 +1108,20 @@ func testLeases(t *testing.T, s *suite) {
 	}
 	if found == nil || found.State != "leased" || found.ExecutionID != "rabc" || !found.LastUsedAt.Equal(touched) || !found.CreatedAt.Equal(l.CreatedAt) {
 		t.Fatalf("ListLeases entry = %+v", found)
+	}
+	// The owner's identity and heartbeat, for the orphan reaper.
+	if found.Host != "host-1" || found.Process != "boot/42/1000" || found.HeartbeatAt != nil {
+		t.Fatalf("owner identity = %q %q %v", found.Host, found.Process, found.HeartbeatAt)
+	}
+	beat := touched.Add(time.Minute)
+	must(t, s.db.HeartbeatLeases(ctx, "replica-a", beat))
+	must(t, s.db.HeartbeatLeases(ctx, "replica-b", beat.Add(time.Hour))) // someone else's
+	ls, err = s.db.ListLeases(ctx)
+	must(t, err)
+	for _, x := range ls {
+		if x.SandboxID == id && (x.HeartbeatAt == nil || !x.HeartbeatAt.Equal(beat)) {
+			t.Fatalf("heartbeat = %v, want %v", x.HeartbeatAt, beat)
+		}
 	}
 	if err := s.db.TouchLease(ctx, "nope", touched); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("TouchLease(missing) err = %v", err)

@@ -185,10 +185,15 @@ func (l leaseStore) Put(ctx context.Context, rec sandbox.LeaseRecord) error {
 	if rec.Labels[sandbox.PoolLabel] == "true" {
 		state = "pooled"
 	}
+	var beat *time.Time
+	if !rec.Heartbeat.IsZero() {
+		beat = &rec.Heartbeat
+	}
 	return l.db.PutLease(ctx, &store.SandboxLease{
 		SandboxID: rec.ID, Provider: rec.Provider, Template: rec.Template, ProjectID: pid,
 		ExecutionID: rec.Labels["execution"], Owner: rec.Owner, State: state,
 		CreatedAt: rec.CreatedAt, LastUsedAt: rec.LastUsed,
+		Host: rec.Host, Process: rec.Process, HeartbeatAt: beat,
 	})
 }
 
@@ -198,21 +203,41 @@ func (l leaseStore) Touch(ctx context.Context, id string, at time.Time) error {
 
 func (l leaseStore) Delete(ctx context.Context, id string) error { return l.db.DeleteLease(ctx, id) }
 
+func (l leaseStore) Heartbeat(ctx context.Context, owner string, at time.Time) error {
+	return l.db.HeartbeatLeases(ctx, owner, at)
+}
+
 func (l leaseStore) List(ctx context.Context, owner string) ([]sandbox.LeaseRecord, error) {
-	all, err := l.db.ListLeases(ctx)
+	all, err := l.ListAll(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []sandbox.LeaseRecord
-	for _, s := range all {
-		if s.Owner != owner {
-			continue
+	for _, r := range all {
+		if r.Owner == owner {
+			out = append(out, r)
 		}
+	}
+	return out, nil
+}
+
+func (l leaseStore) ListAll(ctx context.Context) ([]sandbox.LeaseRecord, error) {
+	all, err := l.db.ListLeases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sandbox.LeaseRecord, 0, len(all))
+	for _, s := range all {
 		labels := map[string]string{"project": strconv.FormatInt(s.ProjectID, 10), "execution": s.ExecutionID}
 		if s.State == "pooled" {
 			labels[sandbox.PoolLabel] = "true"
 		}
-		out = append(out, sandbox.LeaseRecord{ID: s.SandboxID, Owner: s.Owner, Provider: s.Provider, Template: s.Template, Labels: labels, CreatedAt: s.CreatedAt, LastUsed: s.LastUsedAt})
+		rec := sandbox.LeaseRecord{ID: s.SandboxID, Owner: s.Owner, Provider: s.Provider, Template: s.Template, Labels: labels,
+			CreatedAt: s.CreatedAt, LastUsed: s.LastUsedAt, Host: s.Host, Process: s.Process}
+		if s.HeartbeatAt != nil {
+			rec.Heartbeat = *s.HeartbeatAt
+		}
+		out = append(out, rec)
 	}
 	return out, nil
 }

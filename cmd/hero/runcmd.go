@@ -85,7 +85,8 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 		return err
 	}
 	who := operator()
-	if err := a.withAgent("terminal-"+fmt.Sprint(os.Getpid()), 0, nil); err != nil {
+	owner := "terminal-" + fmt.Sprint(os.Getpid())
+	if err := a.withAgent(owner, 0, nil); err != nil {
 		return err
 	}
 	if a.sandboxErr != nil {
@@ -93,6 +94,11 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	}
 	if a.forge, err = githubForge(a); err != nil {
 		return err
+	}
+	// Sandboxes of earlier terminal runs that were killed (and of a dead
+	// server on this host) go now, not only when a server runs here.
+	if _, err := a.manager.RecoverOrphans(ctx, owner); err != nil {
+		a.log.Warn("recover orphaned sandboxes", "err", err)
 	}
 	term := newTerminalSurface(std.out, std.in, std.interactive, answer, who)
 	term.decide = a.engine.Decide

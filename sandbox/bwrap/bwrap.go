@@ -5,10 +5,14 @@
 //
 // Layout of one sandbox on the host:
 //
-//	<baseDir>/<id>/vol            the sandbox's disk volume, capped at Limits.DiskBytes (disk.go)
-//	<baseDir>/<id>/vol/repo       the workspace, bound read-write at /repo
-//	<baseDir>/<id>/vol/tmp/home   HOME, bound at /tmp/home, kept between commands
-//	<baseDir>/<id>/disk.img       the volume's ext4 image, in the "loop" disk mode
+//	VOL/repo                 the workspace, bound read-write at /repo
+//	VOL/tmp/home             HOME, bound at /tmp/home, kept between commands
+//	<baseDir>/<id>/disk.img  the volume's ext4 image, in the "loop" disk mode
+//
+// where VOL, the sandbox's disk volume capped at Limits.DiskBytes
+// (disk.go), is <baseDir>/<id>/vol, or in the "loop" mode the image's
+// mount point <volumeDir>/<id> (outside baseDir, so that deleting a
+// sandbox directory never meets a mount; see sweepVolumes).
 //
 // /tmp itself is a tmpfs per command, capped with bwrap's --size at the
 // smaller of the disk and memory limits (with a bwrap too old for --size,
@@ -90,6 +94,7 @@ type Provider struct {
 	uidBase    int
 	uidCount   int
 	loopDisks  bool
+	volumeDir  string
 
 	staticArgs     []string // system binds, identical for every command
 	disableUserns  bool
@@ -165,6 +170,18 @@ func WithLoopDisks(enabled bool) Option {
 	return func(p *Provider) error { p.loopDisks = enabled; return nil }
 }
 
+// WithVolumeDir sets where the "loop" disk mode mounts sandbox volumes
+// (default /run/hero-volumes). One directory may serve several providers.
+func WithVolumeDir(dir string) Option {
+	return func(p *Provider) error {
+		if !filepath.IsAbs(dir) {
+			return fmt.Errorf("volume dir %q must be absolute", dir)
+		}
+		p.volumeDir = dir
+		return nil
+	}
+}
+
 // WithUIDRange sets the host uids (and gids) handed to sandboxes in the
 // unprivileged fallback mode, one per live sandbox so that RLIMIT_NPROC
 // counts each sandbox separately.
@@ -200,6 +217,7 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 		path:       defaultPATH(),
 		useCgroups: true,
 		loopDisks:  true,
+		volumeDir:  "/run/hero-volumes",
 		uidBase:    1_000_000_000,
 		uidCount:   65536,
 		live:       map[string]*Sandbox{},
@@ -246,7 +264,7 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 	}
 	p.diskMode = diskCheck
 	if p.loopDisks {
-		mkfs, mount, err := detectLoopDisks(p.baseDir)
+		mkfs, mount, err := detectLoopDisks(p.volumeDir)
 		if err == nil {
 			p.diskMode, p.mkfs, p.mount = diskLoop, mkfs, mount
 		} else {
@@ -254,6 +272,11 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 		}
 	}
 	p.log.Info("sandbox disk limit", "mode", p.diskMode, "default_bytes", p.limits.DiskBytes)
+	if p.diskMode == diskLoop {
+		if n := sweepVolumes(p.volumeDir); n > 0 {
+			p.log.Info("unmounted volumes of deleted sandboxes", "count", n)
+		}
+	}
 	switch {
 	case p.cg != nil:
 		p.log.Info("sandbox limits via cgroups", "cgroup", p.cg.describe(), "memory_limit", p.cg.memory)
@@ -387,6 +410,9 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 	id := "bw-" + hex.EncodeToString(raw[:])
 	dir := filepath.Join(p.baseDir, id)
 	vol := filepath.Join(dir, "vol")
+	if p.diskMode == diskLoop {
+		vol = filepath.Join(p.volumeDir, id)
+	}
 	s := &Sandbox{
 		p: p, id: id, dir: dir, vol: vol, spec: cloneSpec(spec), limits: eff,
 		uid: -1, gid: -1, running: map[*run]struct{}{},
@@ -399,7 +425,9 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 		s.uid, s.gid = uid, uid
 	}
 	cleanup := func() {
-		_ = unmountVolume(vol)
+		if p.diskMode == diskLoop {
+			_ = removeVolume(vol)
+		}
 		_ = removeTree(dir)
 		if s.uid >= 0 {
 			p.releaseUID(s.uid)
@@ -410,7 +438,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	if p.diskMode == diskLoop {
-		if err := makeLoopVolume(ctx, p.mkfs, p.mount, filepath.Join(dir, "disk.img"), vol, eff.DiskBytes); err != nil {
+		if err := makeLoopVolume(ctx, p.mkfs, p.mount, filepath.Join(dir, "disk.img"), vol, dir, eff.DiskBytes); err != nil {
 			cleanup()
 			return nil, fmt.Errorf("create sandbox: %w", err)
 		}
@@ -502,7 +530,7 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := unmountVolume(filepath.Join(p.baseDir, id, "vol")); err != nil {
+	if err := p.removeVolume(id); err != nil {
 		errs = append(errs, err)
 	} else if err := removeTree(filepath.Join(p.baseDir, id)); err != nil {
 		errs = append(errs, err)
@@ -512,6 +540,26 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// removeVolume unmounts and deletes sandbox id's loop volume, if any.
+func (p *Provider) removeVolume(id string) error {
+	if p.diskMode != diskLoop {
+		return nil
+	}
+	return removeVolume(filepath.Join(p.volumeDir, id))
+}
+
+// Holds reports whether a sandbox's directory exists on this host (live,
+// or left by a process that died), for the Manager's orphan reaper.
+func (p *Provider) Holds(id string) bool {
+	if !idPattern.MatchString(id) {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(p.baseDir, id))
+	return err == nil
+}
+
+var _ sandbox.LocalProvider = (*Provider)(nil)
 
 // Live returns the ids of the sandboxes this provider has open.
 func (p *Provider) Live() []string {

@@ -64,17 +64,25 @@ func detectLoopDisks(dir string) (mkfs, mount string, err error) {
 	if mount = systemTool("mount"); mount == "" {
 		return "", "", errors.New("mount not found (apt-get install mount)")
 	}
-	probe, err := os.MkdirTemp(dir, "probe-disk-")
+	// 0711: sandboxes that run under their own uid must reach their
+	// volume's mount point; nobody can list the others.
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return "", "", fmt.Errorf("volume dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return "", "", fmt.Errorf("volume dir: %w", err)
+	}
+	probe, err := os.MkdirTemp(dir, "probe-")
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("volume dir: %w", err)
 	}
 	defer removeTree(probe)
-	vol := filepath.Join(probe, "vol")
-	if err := makeLoopVolume(context.Background(), mkfs, mount, filepath.Join(probe, "disk.img"), vol, minDiskBytes); err != nil {
-		_ = unmountVolume(vol)
+	vol := probe + ".vol"
+	if err := makeLoopVolume(context.Background(), mkfs, mount, filepath.Join(probe, "disk.img"), vol, probe, minDiskBytes); err != nil {
+		_ = removeVolume(vol)
 		return "", "", err
 	}
-	if err := unmountVolume(vol); err != nil {
+	if err := removeVolume(vol); err != nil {
 		return "", "", err
 	}
 	return mkfs, mount, nil
@@ -92,8 +100,9 @@ func systemTool(name string) string {
 }
 
 // makeLoopVolume creates a sparse ext4 image of size bytes and mounts it
-// at vol (created).
-func makeLoopVolume(ctx context.Context, mkfs, mount, img, vol string, size int64) error {
+// at vol (created), noting in vol+".owner" the sandbox directory it
+// belongs to (for sweepVolumes).
+func makeLoopVolume(ctx context.Context, mkfs, mount, img, vol, owner string, size int64) error {
 	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("disk image: %w", err)
@@ -111,6 +120,14 @@ func makeLoopVolume(ctx context.Context, mkfs, mount, img, vol string, size int6
 		"-E", "lazy_itable_init=1,nodiscard", img); err != nil {
 		return fmt.Errorf("format disk image: %w", err)
 	}
+	// Written whole or not at all: a sweep in another process must never
+	// read a half-written note as a missing owner.
+	if err := os.WriteFile(vol+".owner.tmp", []byte(owner), 0o600); err != nil {
+		return fmt.Errorf("disk volume: %w", err)
+	}
+	if err := os.Rename(vol+".owner.tmp", vol+".owner"); err != nil {
+		return fmt.Errorf("disk volume: %w", err)
+	}
 	if err := os.Mkdir(vol, 0o755); err != nil {
 		return fmt.Errorf("disk volume: %w", err)
 	}
@@ -121,6 +138,45 @@ func makeLoopVolume(ctx context.Context, mkfs, mount, img, vol string, size int6
 	// lost+found is for fsck, which a throw-away volume never needs.
 	_ = os.Remove(filepath.Join(vol, "lost+found"))
 	return nil
+}
+
+// removeVolume unmounts a loop volume and deletes its mount point and
+// owner note. Unknown volumes are not an error.
+func removeVolume(vol string) error {
+	if err := unmountVolume(vol); err != nil {
+		return err
+	}
+	if err := os.Remove(vol); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove volume: %w", err)
+	}
+	for _, f := range []string{vol + ".owner", vol + ".owner.tmp"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove volume: %w", err)
+		}
+	}
+	return nil
+}
+
+// sweepVolumes removes the volumes under dir whose sandbox directory no
+// longer exists: a sandbox deleted without Close (a test's temporary
+// directory, an operator's rm -rf) leaves its image attached and mounted,
+// and this is where that ends. It returns how many it removed.
+func sweepVolumes(dir string) int {
+	owners, _ := filepath.Glob(filepath.Join(dir, "*.owner"))
+	n := 0
+	for _, o := range owners {
+		data, err := os.ReadFile(o)
+		if err != nil || !filepath.IsAbs(string(data)) {
+			continue
+		}
+		if _, err := os.Stat(string(data)); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if removeVolume(strings.TrimSuffix(o, ".owner")) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // unmountVolume unmounts vol if something is mounted there; a plain

@@ -127,9 +127,20 @@ func TestSecretValuesNotInHostProcesses(t *testing.T) {
 			done <- output{res: res, stderr: errb.String()}
 		}()
 		lines := bufio.NewReader(outR)
-		first, err := lines.ReadString('\n')
-		if err != nil || first != fmt.Sprintf("started %d\n", len(value)) {
-			t.Fatalf("first line %q, %v", first, err)
+		firstLine := make(chan string, 1)
+		go func() {
+			l, _ := lines.ReadString('\n')
+			firstLine <- l
+		}()
+		select {
+		case first := <-firstLine:
+			if first != fmt.Sprintf("started %d\n", len(value)) {
+				stdinW.Close()
+				t.Fatalf("first line %q", first)
+			}
+		case <-time.After(30 * time.Second):
+			stdinW.Close()
+			t.Fatal("the command did not start")
 		}
 		// The command is blocked on stdin: every process of it exists now.
 		self, err := os.Readlink("/proc/self/ns/mnt")

@@ -519,7 +519,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := unmountVolume(s.vol); err != nil {
+	if err := s.p.removeVolume(s.id); err != nil {
 		errs = append(errs, err)
 	} else if err := removeTree(s.dir); err != nil {
 		errs = append(errs, err)
