@@ -323,6 +323,7 @@ func (db *DB) migrations() *migrate.Migrations {
 			"host "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''",
 			"process "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''",
 			"heartbeat_at "+sqlType(db.dialect, tTime)+" NULL")},
+		{"20261202000501", "kanban: boards, columns, cards, card history, card threads and runs", db.tables(schemaKanban)},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

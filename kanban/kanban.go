@@ -1,0 +1,552 @@
+// Package kanban is hero's board: per project a board of columns (each of
+// a kind: backlog, todo, doing, review, done, with an optional WIP limit)
+// holding cards, and every card's append-only history. The database is the
+// source of truth; the surfaces (command line, settings page, chat,
+// GitHub) are views of it that call this package, which holds the rules
+// once: who may read, create, edit and move cards and manage boards, and
+// what a WIP limit refuses.
+package kanban
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"unicode"
+
+	"github.com/hero-dev/hero/store"
+)
+
+// DefaultBoard is the name of the board every project gets.
+const DefaultBoard = "Board"
+
+// DefaultColumns are a new board's columns, left to right.
+func DefaultColumns() []store.KanbanColumn {
+	return []store.KanbanColumn{
+		{Name: "Backlog", Slug: "backlog", Kind: store.KindBacklog},
+		{Name: "To do", Slug: "to-do", Kind: store.KindTodo},
+		{Name: "In progress", Slug: "in-progress", Kind: store.KindDoing},
+		{Name: "Review", Slug: "review", Kind: store.KindReview},
+		{Name: "Done", Slug: "done", Kind: store.KindDone},
+	}
+}
+
+// Slug is a column name as a label suffix: "In progress" → "in-progress".
+func Slug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(strings.TrimSpace(name)) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(r)
+			dash = false
+		} else {
+			dash = true
+		}
+	}
+	return b.String()
+}
+
+// Kind classifies a refusal, so each surface can answer in its own terms
+// (an HTTP status, an exit code, an ephemeral chat message).
+type Kind int
+
+const (
+	// Invalid: the request itself is wrong (an empty title, an unknown
+	// column).
+	Invalid Kind = iota + 1
+	// Forbidden: the actor's role does not allow it.
+	Forbidden
+	// NotFound: no such card or project (or none the actor may see).
+	NotFound
+	// WIPLimit: the target column is full.
+	WIPLimit
+	// Conflict: the card changed since the actor read it.
+	Conflict
+)
+
+// Error is a request the rules refuse; Error() is a sentence for the
+// person who asked.
+type Error struct {
+	Kind Kind
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func refuse(k Kind, format string, args ...any) error {
+	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
+}
+
+// KindOf returns the Kind of a refusal, or 0 for other errors.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return 0
+}
+
+// Actor is who asks, as their surface knows them.
+type Actor struct {
+	// ID is recorded in the card history: "local:ana", an email on the
+	// settings page, "slack:T1/U2", "github:octocat".
+	ID string
+	// Surface is where the change was made ("cli", "web", "slack",
+	// "github", "hero" for hero's own moves).
+	Surface string
+	// Role returns the actor's role in a project ("" when none); it is
+	// how the surface derives roles (the operator owns everything, a
+	// settings-page user has their membership).
+	Role func(ctx context.Context, projectID int64) (string, error)
+}
+
+// What an action needs, from the project roles. Viewers read; members
+// create, edit, move and start work; admins manage boards and columns.
+const (
+	needRead   = 1
+	needWrite  = 2
+	needManage = 4
+)
+
+func rank(role string) int {
+	switch role {
+	case string(store.RoleOwner):
+		return 5
+	case string(store.RoleAdmin):
+		return 4
+	case string(store.RoleApprover):
+		return 3
+	case string(store.RoleMember):
+		return 2
+	case string(store.RoleViewer):
+		return 1
+	}
+	return 0
+}
+
+// authorize is the one place deciding what a role may do on a board.
+func authorize(ctx context.Context, a Actor, p *store.Project, need int, what string) error {
+	if a.Role == nil {
+		return refuse(Forbidden, "%s in project %s: nobody is signed in", what, p.Name)
+	}
+	role, err := a.Role(ctx, p.ID)
+	if err != nil {
+		return fmt.Errorf("%s: look up role: %w", what, err)
+	}
+	r := rank(role)
+	switch {
+	case r >= need:
+		return nil
+	case r == 0:
+		// Not a member: say no more than that the project is not theirs.
+		return refuse(Forbidden, "%s: you are not a member of project %s", what, p.Name)
+	case need == needManage:
+		return refuse(Forbidden, "%s needs the admin role in project %s; you are %s", what, p.Name, role)
+	default:
+		return refuse(Forbidden, "%s needs the member role in project %s; you are %s", what, p.Name, role)
+	}
+}
+
+// Store is what the board needs from the database.
+type Store interface {
+	ProjectByName(ctx context.Context, name string) (*store.Project, error)
+	ProjectByID(ctx context.Context, id int64) (*store.Project, error)
+	EnsureBoard(ctx context.Context, projectID int64, name string, cols []store.KanbanColumn) (*store.KanbanBoard, []store.KanbanColumn, error)
+	UpdateBoard(ctx context.Context, b *store.KanbanBoard) error
+	UpdateColumn(ctx context.Context, c *store.KanbanColumn) error
+	BoardCards(ctx context.Context, boardID int64) ([]store.KanbanCard, error)
+	BoardColumns(ctx context.Context, boardID int64) ([]store.KanbanColumn, error)
+	Card(ctx context.Context, id string) (*store.KanbanCard, error)
+	CreateCard(ctx context.Context, c *store.KanbanCard, actor, surface, note string, guard store.CardGuard) error
+	MoveCard(ctx context.Context, cardID string, toID int64, actor, surface, note string, guard store.CardGuard) (*store.KanbanCard, *store.KanbanColumn, bool, error)
+	UpdateCard(ctx context.Context, c *store.KanbanCard, actor, surface, action, note string) error
+	AddCardEvent(ctx context.Context, ev *store.KanbanCardEvent) error
+	CardHistory(ctx context.Context, cardID string) ([]store.KanbanCardEvent, error)
+	CardThreads(ctx context.Context, cardID string) ([]store.KanbanCardThread, error)
+	CardRuns(ctx context.Context, cardID string) ([]string, error)
+}
+
+// Service applies the board's rules.
+type Service struct {
+	db  Store
+	log *slog.Logger
+}
+
+// New returns the board service over db.
+func New(db Store, log *slog.Logger) (*Service, error) {
+	if db == nil {
+		return nil, errors.New("kanban: no store")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{db: db, log: log.With("component", "kanban")}, nil
+}
+
+// Board is a board as people see it: its columns left to right, each with
+// its cards top to bottom.
+type Board struct {
+	Project *store.Project
+	Board   *store.KanbanBoard
+	Columns []Column
+}
+
+// Column is a column with its cards.
+type Column struct {
+	store.KanbanColumn
+	Cards []store.KanbanCard
+}
+
+// project finds a project by name with a clear error.
+func (s *Service) project(ctx context.Context, name string) (*store.Project, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, refuse(Invalid, "say which project (--project NAME)")
+	}
+	p, err := s.db.ProjectByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, refuse(NotFound, "there is no project named %q", name)
+	}
+	return p, err
+}
+
+// boardOf returns the project's default board, creating it on first use.
+func (s *Service) boardOf(ctx context.Context, p *store.Project) (*store.KanbanBoard, []store.KanbanColumn, error) {
+	b, cols, err := s.db.EnsureBoard(ctx, p.ID, DefaultBoard, DefaultColumns())
+	if err != nil {
+		return nil, nil, fmt.Errorf("board of project %s: %w", p.Name, err)
+	}
+	return b, cols, nil
+}
+
+// Board returns a project's board with its cards; viewers may read it.
+func (s *Service) Board(ctx context.Context, a Actor, project string) (*Board, error) {
+	p, err := s.project(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if err := authorize(ctx, a, p, needRead, "reading the board"); err != nil {
+		return nil, err
+	}
+	b, cols, err := s.boardOf(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	cards, err := s.db.BoardCards(ctx, b.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &Board{Project: p, Board: b, Columns: make([]Column, len(cols))}
+	idx := map[int64]int{}
+	for i, c := range cols {
+		out.Columns[i].KanbanColumn = c
+		idx[c.ID] = i
+	}
+	for _, c := range cards {
+		if i, ok := idx[c.ColumnID]; ok {
+			out.Columns[i].Cards = append(out.Columns[i].Cards, c)
+		}
+	}
+	return out, nil
+}
+
+// findColumn matches a column by name or slug, case-insensitively, and
+// lists the board's columns when none matches.
+func findColumn(cols []store.KanbanColumn, name string) (*store.KanbanColumn, error) {
+	want := Slug(name)
+	for i := range cols {
+		if strings.EqualFold(cols[i].Name, strings.TrimSpace(name)) || cols[i].Slug == want {
+			return &cols[i], nil
+		}
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return nil, refuse(Invalid, "there is no column %q; the columns are %s", name, strings.Join(names, ", "))
+}
+
+// columnOfKind returns the first column of a kind, or nil.
+func columnOfKind(cols []store.KanbanColumn, kind string) *store.KanbanColumn {
+	for i := range cols {
+		if cols[i].Kind == kind {
+			return &cols[i]
+		}
+	}
+	return nil
+}
+
+// wipGuard refuses a move or create into a full column, naming the limit.
+func wipGuard(_ *store.KanbanCard, _, to *store.KanbanColumn, inTo int) error {
+	if to.WIPLimit > 0 && inTo >= to.WIPLimit {
+		return refuse(WIPLimit, "%s is at its WIP limit of %d %s; finish or move one out first",
+			to.Name, to.WIPLimit, plural(to.WIPLimit, "card", "cards"))
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// NewCard is what AddCard needs.
+type NewCard struct {
+	Project string
+	Title   string
+	Body    string
+	// Column by name or slug; "" puts the card into the board's To do.
+	Column   string
+	Assignee string
+}
+
+// Limits on what a card holds, so a board stays readable and a title
+// fits an issue title.
+const (
+	maxTitle = 256
+	maxBody  = 60000
+)
+
+func checkText(title, body string) error {
+	switch {
+	case strings.TrimSpace(title) == "":
+		return refuse(Invalid, "a card needs a title")
+	case len(title) > maxTitle:
+		return refuse(Invalid, "the title is %d characters long; at most %d fit", len(title), maxTitle)
+	case strings.ContainsAny(title, "\r\n"):
+		return refuse(Invalid, "the title must be one line; put the rest into the body")
+	case len(body) > maxBody:
+		return refuse(Invalid, "the body is %d characters long; at most %d fit", len(body), maxBody)
+	}
+	return nil
+}
+
+// AddCard creates a card at the end of its column. Members and up may.
+func (s *Service) AddCard(ctx context.Context, a Actor, n NewCard) (*store.KanbanCard, *store.KanbanColumn, error) {
+	p, err := s.project(ctx, n.Project)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := authorize(ctx, a, p, needWrite, "adding a card"); err != nil {
+		return nil, nil, err
+	}
+	n.Title = strings.TrimSpace(n.Title)
+	if err := checkText(n.Title, n.Body); err != nil {
+		return nil, nil, err
+	}
+	b, cols, err := s.boardOf(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	col := columnOfKind(cols, store.KindTodo)
+	if n.Column != "" || col == nil {
+		if col, err = findColumn(cols, n.Column); err != nil {
+			return nil, nil, err
+		}
+	}
+	c := &store.KanbanCard{ProjectID: p.ID, BoardID: b.ID, ColumnID: col.ID, Title: n.Title, Body: n.Body,
+		Creator: a.ID, Assignee: n.Assignee}
+	if err := s.db.CreateCard(ctx, c, a.ID, a.Surface, "", wipGuard); err != nil {
+		if KindOf(err) != 0 {
+			return nil, nil, unwrapRefusal(err)
+		}
+		return nil, nil, err
+	}
+	s.log.Info("card created", "card", c.ID, "project", p.Name, "column", col.Name, "by", a.ID, "via", a.Surface)
+	return c, col, nil
+}
+
+// unwrapRefusal returns the refusal inside a store error, without the
+// store's "create card …:" prefix, for the person who asked.
+func unwrapRefusal(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
+}
+
+// cardIn loads a card and its project; when project is not "", the card
+// must belong to it. Someone who may not read the project learns nothing
+// about the card (the same answer as for a missing card).
+func (s *Service) cardIn(ctx context.Context, a Actor, id, project string, need int, what string) (*store.KanbanCard, *store.Project, error) {
+	id = strings.TrimSpace(id)
+	c, err := s.db.Card(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, refuse(NotFound, "there is no card %s", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.db.ProjectByID(ctx, c.ProjectID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("project of card %s: %w", id, err)
+	}
+	if project != "" && p.Name != project {
+		return nil, nil, refuse(NotFound, "there is no card %s in project %s", id, project)
+	}
+	if err := authorize(ctx, a, p, needRead, what); err != nil {
+		if KindOf(err) == Forbidden {
+			return nil, nil, refuse(NotFound, "there is no card %s", id)
+		}
+		return nil, nil, err
+	}
+	if need > needRead {
+		if err := authorize(ctx, a, p, need, what); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c, p, nil
+}
+
+// Move is the result of a move.
+type Move struct {
+	Card    *store.KanbanCard
+	Project *store.Project
+	From    *store.KanbanColumn
+	To      *store.KanbanColumn
+	// Moved is false when the card already was in To.
+	Moved bool
+}
+
+// MoveCard moves a card (by id, in project when not "") to the end of a
+// column (by name or slug). Members and up may; a full column refuses.
+func (s *Service) MoveCard(ctx context.Context, a Actor, project, id, column string) (*Move, error) {
+	return s.move(ctx, a, project, id, column, "")
+}
+
+func (s *Service) move(ctx context.Context, a Actor, project, id, column, note string) (*Move, error) {
+	c, p, err := s.cardIn(ctx, a, id, project, needWrite, "moving a card")
+	if err != nil {
+		return nil, err
+	}
+	cols, err := s.db.BoardColumns(ctx, c.BoardID)
+	if err != nil {
+		return nil, err
+	}
+	to, err := findColumn(cols, column)
+	if err != nil {
+		return nil, err
+	}
+	card, from, moved, err := s.db.MoveCard(ctx, c.ID, to.ID, a.ID, a.Surface, note, wipGuard)
+	if err != nil {
+		return nil, unwrapRefusal(err)
+	}
+	if moved {
+		s.log.Info("card moved", "card", card.ID, "project", p.Name, "from", from.Name, "to", to.Name, "by", a.ID, "via", a.Surface)
+	}
+	return &Move{Card: card, Project: p, From: from, To: to, Moved: moved}, nil
+}
+
+// Edit is a change to a card's text; nil fields stay as they are.
+type Edit struct {
+	Title, Body, Assignee *string
+	// Version is the card's version the editor saw (0: don't check). A
+	// card changed since is refused, so nobody overwrites what they
+	// never saw.
+	Version int64
+}
+
+// EditCard changes a card's title, body or assignee. Members and up may.
+func (s *Service) EditCard(ctx context.Context, a Actor, id string, e Edit) (*store.KanbanCard, error) {
+	c, _, err := s.cardIn(ctx, a, id, "", needWrite, "editing a card")
+	if err != nil {
+		return nil, err
+	}
+	if e.Version != 0 && e.Version != c.Version {
+		return nil, refuse(Conflict, "card %s was changed by someone else since you opened it; reload and edit again", c.ID)
+	}
+	var what []string
+	if e.Title != nil && strings.TrimSpace(*e.Title) != c.Title {
+		c.Title = strings.TrimSpace(*e.Title)
+		what = append(what, "title")
+	}
+	if e.Body != nil && *e.Body != c.Body {
+		c.Body = *e.Body
+		what = append(what, "body")
+	}
+	if e.Assignee != nil && strings.TrimSpace(*e.Assignee) != c.Assignee {
+		c.Assignee = strings.TrimSpace(*e.Assignee)
+		what = append(what, "assignee")
+	}
+	if err := checkText(c.Title, c.Body); err != nil {
+		return nil, err
+	}
+	if len(what) == 0 {
+		return c, nil
+	}
+	if err := s.db.UpdateCard(ctx, c, a.ID, a.Surface, store.CardEdited, strings.Join(what, ", ")); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, refuse(Conflict, "card %s was changed by someone else meanwhile; reload and edit again", c.ID)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// Detail is a card with everything about it.
+type Detail struct {
+	Card    *store.KanbanCard
+	Project *store.Project
+	Column  *store.KanbanColumn
+	History []store.KanbanCardEvent
+	Threads []store.KanbanCardThread
+	Runs    []string
+}
+
+// Card returns a card with its history, threads and runs; viewers may.
+func (s *Service) Card(ctx context.Context, a Actor, project, id string) (*Detail, error) {
+	c, p, err := s.cardIn(ctx, a, id, project, needRead, "reading a card")
+	if err != nil {
+		return nil, err
+	}
+	d := &Detail{Card: c, Project: p}
+	cols, err := s.db.BoardColumns(ctx, c.BoardID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cols {
+		if cols[i].ID == c.ColumnID {
+			d.Column = &cols[i]
+		}
+	}
+	if d.History, err = s.db.CardHistory(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	if d.Threads, err = s.db.CardThreads(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	if d.Runs, err = s.db.CardRuns(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// SetWIPLimit sets a column's WIP limit (0 removes it). Admins and up may.
+func (s *Service) SetWIPLimit(ctx context.Context, a Actor, project, column string, limit int) error {
+	p, err := s.project(ctx, project)
+	if err != nil {
+		return err
+	}
+	if err := authorize(ctx, a, p, needManage, "changing a column"); err != nil {
+		return err
+	}
+	if limit < 0 {
+		return refuse(Invalid, "a WIP limit is a number of cards, 0 for none; got %d", limit)
+	}
+	_, cols, err := s.boardOf(ctx, p)
+	if err != nil {
+		return err
+	}
+	col, err := findColumn(cols, column)
+	if err != nil {
+		return err
+	}
+	col.WIPLimit = limit
+	return s.db.UpdateColumn(ctx, col)
+}
