@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -549,4 +551,110 @@ func (s *Service) SetWIPLimit(ctx context.Context, a Actor, project, column stri
 	}
 	col.WIPLimit = limit
 	return s.db.UpdateColumn(ctx, col)
+}
+
+// GitHubProject is a GitHub Project (v2) as its URL names it:
+// https://HOST/orgs/ORG/projects/N or https://HOST/users/USER/projects/N.
+type GitHubProject struct {
+	Host   string // github.com or a GitHub Enterprise host
+	Owner  string
+	Org    bool // an organisation's project (else a user's)
+	Number int
+}
+
+// ParseGitHubProject reads a project's URL as GitHub shows it.
+func ParseGitHubProject(raw string) (GitHubProject, error) {
+	bad := func() (GitHubProject, error) {
+		return GitHubProject{}, refuse(Invalid, "%q is not a GitHub Project URL; want https://github.com/orgs/ORG/projects/N (or /users/USER/projects/N)", raw)
+	}
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return bad()
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) < 4 || (parts[0] != "orgs" && parts[0] != "users") || parts[1] == "" || parts[2] != "projects" {
+		return bad()
+	}
+	n, err := strconv.Atoi(parts[3])
+	if err != nil || n <= 0 {
+		return bad()
+	}
+	return GitHubProject{Host: u.Host, Owner: parts[1], Org: parts[0] == "orgs", Number: n}, nil
+}
+
+// Link is what a board is linked to; empty fields stay as they are.
+type Link struct {
+	GitHubProject string // a GitHub Project (v2) URL; "none" unlinks
+	DiscordForum  string // a Discord forum channel id; "none" unlinks
+}
+
+// LinkBoard links a project's board to a GitHub Project (its Status field
+// then shows the column, instead of hero: labels) or a Discord forum.
+// Admins and up may.
+func (s *Service) LinkBoard(ctx context.Context, a Actor, project string, l Link) (*store.KanbanBoard, error) {
+	p, err := s.project(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if err := authorize(ctx, a, p, needManage, "linking the board"); err != nil {
+		return nil, err
+	}
+	if l.GitHubProject == "" && l.DiscordForum == "" {
+		return nil, refuse(Invalid, "say what to link: --github-project URL or --discord-forum ID")
+	}
+	b, _, err := s.boardOf(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	switch l.GitHubProject {
+	case "":
+	case "none":
+		b.GitHubProject, b.GitHubProjectID, b.GitHubStatusField = "", "", ""
+	default:
+		if _, err := ParseGitHubProject(l.GitHubProject); err != nil {
+			return nil, err
+		}
+		if b.GitHubProject != l.GitHubProject {
+			// The node ids are looked up again for the new project.
+			b.GitHubProject, b.GitHubProjectID, b.GitHubStatusField = l.GitHubProject, "", ""
+		}
+	}
+	switch l.DiscordForum {
+	case "":
+	case "none":
+		b.DiscordForum = ""
+	default:
+		if strings.Trim(l.DiscordForum, "0123456789") != "" || len(l.DiscordForum) > 20 {
+			return nil, refuse(Invalid, "%q is not a Discord channel id (a number, as Discord's \"Copy Channel ID\" gives it)", l.DiscordForum)
+		}
+		b.DiscordForum = l.DiscordForum
+	}
+	if err := s.db.UpdateBoard(ctx, b); err != nil {
+		return nil, err
+	}
+	s.log.Info("board linked", "project", p.Name, "github_project", b.GitHubProject, "discord_forum", b.DiscordForum, "by", a.ID)
+	return b, nil
+}
+
+// Describe is a history line as people read it, the same on every
+// surface: "local:ana moved it from To do to In progress (cli)".
+func Describe(h store.KanbanCardEvent) string {
+	var s string
+	switch h.Action {
+	case store.CardCreated:
+		s = fmt.Sprintf("%s created it in %s", h.Actor, h.ToColumn)
+	case store.CardMoved:
+		s = fmt.Sprintf("%s moved it from %s to %s", h.Actor, h.FromColumn, h.ToColumn)
+	case store.CardEdited:
+		s = fmt.Sprintf("%s edited the %s", h.Actor, h.Note)
+	default:
+		s = fmt.Sprintf("%s: %s", h.Actor, h.Action)
+	}
+	if h.Note != "" && h.Action != store.CardEdited {
+		s += " — " + h.Note
+	}
+	if h.Surface != "" {
+		s += " (" + h.Surface + ")"
+	}
+	return s
 }

@@ -39,6 +39,7 @@ func commands() []*command {
 	cmds = append(cmds, projectCommands()...)
 	cmds = append(cmds, secretsCommands()...)
 	cmds = append(cmds, memberCommands()...)
+	cmds = append(cmds, boardCommands()...)
 	return append(cmds, migrateCommand(), versionCommand())
 }
 
@@ -46,12 +47,14 @@ var groups = []group{
 	{"project", "projects: the repositories hero works on and their settings"},
 	{"secrets", "a project's secrets (write-only; values never printed)"},
 	{"member", "who may use a project, and in which role"},
+	{"board", "a project's kanban board"},
+	{"card", "cards on a project's board: add, move, show"},
 }
 
 // aliases are accepted spellings of command words.
 var aliases = map[string]string{
 	"projects": "project", "secret": "secrets", "members": "member",
-	"ls": "list", "remove": "rm",
+	"ls": "list", "remove": "rm", "cards": "card", "boards": "board",
 }
 
 func canonical(word string) string {
