@@ -901,13 +901,18 @@ func (l *Lease) closeIfIdle(why string, idle time.Duration, now time.Time) bool 
 }
 
 // Exec runs cmd with the lease's Spec.Env under cmd.Env and network when
-// either the Spec or the Cmd allows it.
+// either the Spec or the Cmd allows it. A command that gets network for
+// itself (a dependency install) gets no Spec.Env unless
+// Spec.InstallSecrets says so.
 func (l *Lease) Exec(ctx context.Context, cmd Cmd) (Result, error) {
 	if err := l.begin(ctx, "exec"); err != nil {
 		return Result{}, err
 	}
 	defer l.end()
-	if len(l.spec.Env) > 0 {
+	if cmd.Network && !l.spec.Network && !l.spec.InstallSecrets {
+		cmd.NoSecrets = true
+	}
+	if len(l.spec.Env) > 0 && !cmd.NoSecrets {
 		env := maps.Clone(l.spec.Env)
 		maps.Copy(env, cmd.Env)
 		cmd.Env = env

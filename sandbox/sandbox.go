@@ -81,7 +81,12 @@ type Spec struct {
 	// Network allows outbound network for every command. When false, only
 	// a Cmd with Network set (and a provider that honours it) gets network.
 	Network bool
-	Limits  Limits
+	// InstallSecrets gives Env to the commands that get network for
+	// themselves (Cmd.Network on a sandbox without Network: dependency
+	// installs). Off, those run with Cmd.Env only, so a package's install
+	// script cannot send the project's secrets anywhere.
+	InstallSecrets bool
+	Limits         Limits
 	// Timeout is the sandbox's lifetime on providers that enforce one
 	// (E2B); the Manager enforces idle timeouts itself.
 	Timeout time.Duration
@@ -109,6 +114,9 @@ type Cmd struct {
 	// Network grants network to this one command even when the sandbox
 	// has none (used for dependency installs when the project allows it).
 	Network bool
+	// NoSecrets runs the command without Spec.Env, with Cmd.Env only (the
+	// Manager sets it for networked commands unless Spec.InstallSecrets).
+	NoSecrets bool
 }
 
 // Result is how a command ended.

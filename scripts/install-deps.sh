@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages hero needs (`make run`: git bwrap) and its
+# Installs the system packages hero needs (`make run`: git bwrap, where bwrap
+# also brings slirp4netns, iproute2 and e2fsprogs) and its
 # tests need (`make test`) when they are missing.
 # Idempotent: a machine that already has them is left alone. Needs root
 # (or sudo) only when something is actually missing.
@@ -16,7 +17,11 @@ for w in "${want[@]}"; do
     git)      command -v git >/dev/null || pkgs+=(git) ;;
     bwrap)    command -v bwrap >/dev/null || pkgs+=(bubblewrap)
               # mkfs.ext4: kernel-enforced disk limits (loop-mounted sandbox volumes)
-              [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || pkgs+=(e2fsprogs) ;;
+              [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || pkgs+=(e2fsprogs)
+              # the user-mode network of sandboxes allowed network (installs)
+              command -v slirp4netns >/dev/null || [ -x /usr/bin/slirp4netns ] || pkgs+=(slirp4netns)
+              [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || [ -x /usr/bin/ip ] || pkgs+=(iproute2)
+              [ -x /usr/bin/nsenter ] || [ -x /bin/nsenter ] || pkgs+=(util-linux) ;;
     mariadb)  { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]; } || pkgs+=(mariadb-server) ;;
     chromium) command -v chromium >/dev/null || pkgs+=(chromium) ;;
     *) echo "install-deps: unknown component $w" >&2; exit 2 ;;

@@ -324,6 +324,8 @@ func (db *DB) migrations() *migrate.Migrations {
 			"process "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''",
 			"heartbeat_at "+sqlType(db.dialect, tTime)+" NULL")},
 		{"20261202000501", "kanban: boards, columns, cards, card history, card threads and runs", db.tables(schemaKanban)},
+		{"20261202000601", "projects: dependency installs get the project's secrets only when asked", db.addColumns("projects",
+			"sandbox_install_secrets "+sqlType(db.dialect, tBool)+" NOT NULL DEFAULT 0")},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

@@ -67,7 +67,10 @@ type SandboxConfig struct {
 	MemoryMB       int    `bun:"memory_mb,notnull"`
 	MaxProcesses   int    `bun:"max_processes,notnull"`
 	DiskMB         int    `bun:"disk_mb,notnull"` // workspace and HOME together; 0 = server default
-	IdleTimeoutS   int    `bun:"idle_timeout_s,notnull"`
+	// InstallSecrets gives dependency installs (which have network when
+	// NetworkAllowed) the project's secrets; off by default.
+	InstallSecrets bool `bun:"install_secrets,notnull"`
+	IdleTimeoutS   int  `bun:"idle_timeout_s,notnull"`
 }
 
 // Governance bounds what one run, and one project per day, may spend.

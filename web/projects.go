@@ -59,7 +59,7 @@ func (s *Server) renderProjects(w http.ResponseWriter, r *http.Request, status i
 type projectForm struct {
 	Name, RepoURL, Branch                                   string
 	Provider, Template                                      string
-	Network                                                 bool
+	Network, InstallSecrets                                 bool
 	CPUSeconds, MemoryMB, MaxProcesses, IdleTimeoutMin      string
 	DiskMB                                                  string
 	BudgetRun, BudgetDay, MaxSteps, WallClockMin, Threshold string
@@ -89,7 +89,8 @@ func formOf(p *store.Project) projectForm {
 	return projectForm{
 		Name: p.Name, RepoURL: p.RepoURL, Branch: p.DefaultBranch,
 		Provider: p.Sandbox.Provider, Template: p.Sandbox.Template, Network: p.Sandbox.NetworkAllowed,
-		CPUSeconds: num(p.Sandbox.CPUSeconds), MemoryMB: num(p.Sandbox.MemoryMB), MaxProcesses: num(p.Sandbox.MaxProcesses),
+		InstallSecrets: p.Sandbox.InstallSecrets,
+		CPUSeconds:     num(p.Sandbox.CPUSeconds), MemoryMB: num(p.Sandbox.MemoryMB), MaxProcesses: num(p.Sandbox.MaxProcesses),
 		IdleTimeoutMin: mins(p.Sandbox.IdleTimeoutS), DiskMB: num(p.Sandbox.DiskMB),
 		BudgetRun: flt(p.Governance.BudgetPerRunUSD), BudgetDay: flt(p.Governance.BudgetPerDayUSD),
 		MaxSteps: num(p.Governance.MaxSteps), WallClockMin: mins(p.Governance.WallClockS),
@@ -103,7 +104,8 @@ func readProjectForm(r *http.Request) projectForm {
 	return projectForm{
 		Name: f("name"), RepoURL: f("repo_url"), Branch: f("default_branch"),
 		Provider: f("sandbox_provider"), Template: f("sandbox_template"), Network: r.PostFormValue("sandbox_network") == "on",
-		CPUSeconds: f("sandbox_cpu_seconds"), MemoryMB: f("sandbox_memory_mb"), MaxProcesses: f("sandbox_max_processes"),
+		InstallSecrets: r.PostFormValue("sandbox_install_secrets") == "on",
+		CPUSeconds:     f("sandbox_cpu_seconds"), MemoryMB: f("sandbox_memory_mb"), MaxProcesses: f("sandbox_max_processes"),
 		IdleTimeoutMin: f("sandbox_idle_timeout_min"), DiskMB: f("sandbox_disk_mb"),
 		BudgetRun: f("budget_per_run_usd"), BudgetDay: f("budget_per_day_usd"), MaxSteps: f("max_steps"),
 		WallClockMin: f("wall_clock_min"), Threshold: f("uncertainty_threshold"), ConfirmTTLMin: f("confirmation_ttl_min"),
@@ -161,7 +163,7 @@ func (f projectForm) apply(p *store.Project, local sandbox.LocalRepos) error {
 		return n
 	}
 	sb := store.SandboxConfig{
-		Provider: f.Provider, Template: f.Template, NetworkAllowed: f.Network,
+		Provider: f.Provider, Template: f.Template, NetworkAllowed: f.Network, InstallSecrets: f.InstallSecrets,
 		CPUSeconds:   intField("CPU seconds", f.CPUSeconds, 1),
 		MemoryMB:     intField("Memory (MB)", f.MemoryMB, 1),
 		MaxProcesses: intField("Max processes", f.MaxProcesses, 1),

@@ -485,7 +485,7 @@ func TestProjectSettingsValidation(t *testing.T) {
 		"repo_url": {"https://github.com/acme/web.git"}, "default_branch": {"develop"},
 		"sandbox_provider": {"local"}, "sandbox_template": {"node20"}, "sandbox_network": {"on"},
 		"sandbox_cpu_seconds": {"600"}, "sandbox_memory_mb": {"2048"}, "sandbox_max_processes": {"256"},
-		"sandbox_idle_timeout_min": {"15"}, "sandbox_disk_mb": {"4096"}, "budget_per_run_usd": {"2.5"}, "budget_per_day_usd": {"20"},
+		"sandbox_idle_timeout_min": {"15"}, "sandbox_disk_mb": {"4096"}, "sandbox_install_secrets": {"on"}, "budget_per_run_usd": {"2.5"}, "budget_per_day_usd": {"20"},
 		"max_steps": {"80"}, "wall_clock_min": {"45"}, "uncertainty_threshold": {"0.6"}, "confirmation_ttl_min": {"60"},
 		"policy_rules": {"run_command confirm ^npm publish\r\n# comment\r\ngit_push allow"},
 	}
@@ -494,7 +494,7 @@ func TestProjectSettingsValidation(t *testing.T) {
 	}
 	p := mustProject(t, e, "web")
 	want := store.Project{RepoURL: "https://github.com/acme/web.git", DefaultBranch: "develop",
-		Sandbox:    store.SandboxConfig{Provider: "local", Template: "node20", NetworkAllowed: true, CPUSeconds: 600, MemoryMB: 2048, MaxProcesses: 256, IdleTimeoutS: 900, DiskMB: 4096},
+		Sandbox:    store.SandboxConfig{Provider: "local", Template: "node20", NetworkAllowed: true, CPUSeconds: 600, MemoryMB: 2048, MaxProcesses: 256, IdleTimeoutS: 900, DiskMB: 4096, InstallSecrets: true},
 		Governance: store.Governance{BudgetPerRunUSD: 2.5, BudgetPerDayUSD: 20, MaxSteps: 80, WallClockS: 2700, UncertaintyThreshold: 0.6, ConfirmationTTLS: 3600},
 	}
 	if p.RepoURL != want.RepoURL || p.DefaultBranch != want.DefaultBranch || p.Sandbox != want.Sandbox || p.Governance != want.Governance {

@@ -67,6 +67,8 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 		Template: p.Sandbox.Template,
 		Env:      env,
 		Network:  false, // only the dependency install step gets network, and only if allowed
+		// ... and then the project's secrets only if asked.
+		InstallSecrets: p.Sandbox.InstallSecrets,
 		Limits: sandbox.Limits{
 			MemoryBytes: int64(p.Sandbox.MemoryMB) << 20,
 			CPUSeconds:  p.Sandbox.CPUSeconds,

@@ -105,6 +105,8 @@ type Provider struct {
 	diskMode       string   // diskLoop or diskCheck
 	mkfs, mount    string   // tools of the loop disk mode
 	tmpSize        bool     // bwrap has --size: /tmp is a capped tmpfs
+	net            netTools // user-mode networking (net.go)
+	netErr         error    // why networked commands cannot run here
 
 	mu      sync.Mutex
 	live    map[string]*Sandbox
@@ -261,6 +263,9 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 		} else {
 			p.log.Warn("cgroups not usable, falling back to rlimits", "reason", err.Error())
 		}
+	}
+	if p.net, p.netErr = findNetTools(); p.netErr != nil {
+		p.log.Warn("commands that are allowed network will fail: the sandbox's own network needs slirp4netns", "reason", p.netErr.Error())
 	}
 	p.diskMode = diskCheck
 	if p.loopDisks {
@@ -471,6 +476,11 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 				return nil, fmt.Errorf("create sandbox: %w", err)
 			}
 		}
+	}
+	// Networked commands resolve names through slirp4netns's forwarder.
+	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("nameserver "+slirpDNS+"\n"), 0o644); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	fd, err := unix.Open(filepath.Join(vol, "repo"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -186,13 +186,27 @@ func TestHostFilesInvisible(t *testing.T) {
 	}
 }
 
+// TestNetwork: a sandbox without network reaches nothing; a networked one
+// gets its own user-mode network (issue 8 #9), in which hero's own
+// listeners on host loopback and on the host's other addresses, private
+// ranges and the cloud metadata address are unreachable, and which the
+// command cannot reconfigure. (This machine has no internet: the positive
+// side is checked as the route a public address would take.)
 func TestNetwork(t *testing.T) {
-	t.Parallel()
 	if _, err := os.Stat("/bin/bash"); err != nil {
 		t.Skip("bash (for /dev/tcp) not installed")
 	}
-	p := newProvider(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	modes(t, testNetwork)
+}
+
+func testNetwork(t *testing.T, p *Provider) {
+	if p.netErr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("networking unavailable in CI: %v", p.netErr)
+		}
+		t.Skipf("networking unavailable: %v", p.netErr)
+	}
+	ln, err := net.Listen("tcp", "0.0.0.0:0") // host loopback and every host address
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,21 +222,59 @@ func TestNetwork(t *testing.T) {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
-	script := fmt.Sprintf(`exec 3<>/dev/tcp/127.0.0.1/%d && head -n1 <&3`, port)
+	targets := []string{"127.0.0.1", "10.0.2.2"} // host loopback, directly and through slirp's gateway
+	for _, a := range hostAddresses() {
+		targets = append(targets, strings.TrimSuffix(a, "/32"))
+	}
+	// The host really answers on each of them (so a refusal below is the
+	// sandbox's doing), except slirp's gateway, which exists only inside.
+	for _, ip := range targets[2:] {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, fmt.Sprint(port)), 2*time.Second)
+		if err != nil {
+			t.Fatalf("the host itself cannot reach %s: %v", ip, err)
+		}
+		c.Close()
+	}
+	probe := func(ip string) string {
+		return fmt.Sprintf(`timeout 5 bash -c 'exec 3<>/dev/tcp/%s/%d && head -n1 <&3' 2>&1; echo "exit=$?"`, ip, port)
+	}
 
 	closed := newSandbox(t, p, sandbox.Spec{})
-	o := runCmd(t, closed, sandbox.Cmd{Args: []string{"bash", "-c", script}})
-	if o.res.ExitCode == 0 || strings.Contains(o.stdout, "hello-from-host") {
-		t.Fatalf("reached the host without network: exit %d stdout %q", o.res.ExitCode, o.stdout)
+	o := runCmd(t, closed, sandbox.Cmd{Args: []string{"bash", "-c", probe("127.0.0.1")}})
+	if strings.Contains(o.stdout, "hello-from-host") || strings.Contains(o.stdout, "exit=0") {
+		t.Fatalf("reached the host without network: %q", o.stdout)
 	}
-	o = runCmd(t, closed, sandbox.Cmd{Args: []string{"bash", "-c", script}, Network: true})
-	if o.stdout != "hello-from-host\n" {
-		t.Fatalf("Cmd.Network: stdout %q stderr %q", o.stdout, o.stderr)
-	}
-	open := newSandbox(t, p, sandbox.Spec{Network: true})
-	o = runCmd(t, open, sandbox.Cmd{Args: []string{"bash", "-c", script}})
-	if o.stdout != "hello-from-host\n" {
-		t.Fatalf("Spec.Network: stdout %q stderr %q", o.stdout, o.stderr)
+
+	for name, sb := range map[string]*Sandbox{"Cmd.Network": closed, "Spec.Network": newSandbox(t, p, sandbox.Spec{Network: true})} {
+		cmd := func(script string) output {
+			return runCmd(t, sb, sandbox.Cmd{Args: []string{"bash", "-c", script}, Network: name == "Cmd.Network"})
+		}
+		for _, ip := range targets {
+			if o := cmd(probe(ip)); strings.Contains(o.stdout, "hello-from-host") || strings.Contains(o.stdout, "exit=0") {
+				t.Errorf("%s: reached the host's listener at %s: %q", name, ip, o.stdout)
+			}
+		}
+		// Networking is set up: a tap interface and a default route that a
+		// public address takes, while private and metadata addresses have
+		// none. (ip route get sends nothing.)
+		o := cmd(`grep -c tap0 /proc/net/dev; ip -4 route get 1.1.1.1; ip -4 route get 169.254.169.254 2>&1; ip -4 route get 192.168.1.1 2>&1; ip -4 route get 172.17.0.1 2>&1; cat /etc/resolv.conf`)
+		if !strings.HasPrefix(o.stdout, "1\n") || !strings.Contains(o.stdout, "1.1.1.1 via 10.0.2.2 dev tap0") || strings.Count(o.stdout, "No route to host") < 3 || !strings.Contains(o.stdout, "nameserver 10.0.2.3") {
+			t.Errorf("%s: network not set up as expected:\n%s%s", name, o.stdout, o.stderr)
+		}
+		// The metadata address: refused inside, nothing leaves.
+		if o := cmd(probe("169.254.169.254")); !strings.Contains(o.stdout, "No route to host") {
+			t.Errorf("%s: metadata address: %q", name, o.stdout)
+		}
+		// The command cannot take the block away.
+		o = cmd(`ip route del unreachable 169.254.0.0/16 2>&1; ip route flush table main 2>&1; ip -4 route get 169.254.169.254 2>&1`)
+		if !strings.Contains(o.stdout, "Operation not permitted") || !strings.HasSuffix(o.stdout, "No route to host\n") {
+			t.Errorf("%s: the sandbox changed its routes: %q", name, o.stdout)
+		}
+		// Loopback inside the sandbox still works.
+		o = cmd(`python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); c=socket.create_connection(s.getsockname()); print("lo-ok")' 2>&1 || echo no-python`)
+		if !strings.Contains(o.stdout, "lo-ok") && !strings.Contains(o.stdout, "no-python") {
+			t.Errorf("%s: loopback inside: %q", name, o.stdout)
+		}
 	}
 }
 

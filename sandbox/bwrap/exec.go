@@ -149,8 +149,13 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 		args = append(args, s.p.bwrap)
 	}
 	args = append(args, s.p.staticArgs...)
-	if s.spec.Network || c.Network {
-		args = append(args, "--share-net")
+	network := s.spec.Network || c.Network
+	if network {
+		if s.p.netErr != nil {
+			return sandbox.Result{}, fmt.Errorf("exec %s: network for this command: %v", c.Args[0], s.p.netErr)
+		}
+		// Its own namespace stays (no --share-net): startNetwork connects it.
+		args = append(args, "--ro-bind", filepath.Join(s.dir, "resolv.conf"), "/etc/resolv.conf")
 	}
 	if s.p.tmpSize {
 		args = append(args,
@@ -180,7 +185,7 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 		return sandbox.Result{}, fmt.Errorf("exec %s: %w", c.Args[0], err)
 	}
 	defer blockW.Close()
-	envFile, err := s.envArgs(c.Env)
+	envFile, err := s.envArgs(c)
 	if err != nil {
 		infoW.Close()
 		blockR.Close()
@@ -250,6 +255,13 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 		if err := s.applyRlimits(pid1); err != nil {
 			return fail("set limits: %w", err)
 		}
+	}
+	if network {
+		n, err := s.p.startNetwork(ctx, pid1)
+		if err != nil {
+			return fail("network: %w", err)
+		}
+		defer n.stop()
 	}
 	oomBefore := 0
 	if s.p.cg != nil {
@@ -367,8 +379,8 @@ func (s *Sandbox) tmpBytes() int64 {
 }
 
 // env is the command's whole environment inside the sandbox: hero's fixed
-// variables, then Spec.Env, then Cmd.Env.
-func (s *Sandbox) env(extra map[string]string) []string {
+// variables, then Spec.Env (unless c.NoSecrets), then Cmd.Env.
+func (s *Sandbox) env(c sandbox.Cmd) []string {
 	m := map[string]string{
 		"PATH":   s.p.path,
 		"HOME":   "/tmp/home",
@@ -376,10 +388,12 @@ func (s *Sandbox) env(extra map[string]string) []string {
 		"TMPDIR": "/tmp",
 		"USER":   "sandbox",
 	}
-	for k, v := range s.spec.Env {
-		m[k] = v
+	if !c.NoSecrets {
+		for k, v := range s.spec.Env {
+			m[k] = v
+		}
 	}
-	for k, v := range extra {
+	for k, v := range c.Env {
 		m[k] = v
 	}
 	env := make([]string, 0, len(m))
@@ -402,10 +416,10 @@ func (s *Sandbox) env(extra map[string]string) []string {
 // command line: argv is world-readable in /proc/PID/cmdline, and these
 // values are secrets. bwrap reads --args from the fd and closes it before
 // the command starts; a memfd needs no writer goroutine and nothing on disk.
-func (s *Sandbox) envArgs(extra map[string]string) (*os.File, error) {
+func (s *Sandbox) envArgs(c sandbox.Cmd) (*os.File, error) {
 	var b bytes.Buffer
 	b.WriteString("--clearenv\x00")
-	for _, kv := range s.env(extra) {
+	for _, kv := range s.env(c) {
 		k, v, _ := strings.Cut(kv, "=")
 		b.WriteString("--setenv\x00" + k + "\x00" + v + "\x00")
 	}
