@@ -326,6 +326,7 @@ func (db *DB) migrations() *migrate.Migrations {
 		{"20261202000501", "kanban: boards, columns, cards, card history, card threads and runs", db.tables(schemaKanban)},
 		{"20261202000601", "projects: dependency installs get the project's secrets only when asked", db.addColumns("projects",
 			"sandbox_install_secrets "+sqlType(db.dialect, tBool)+" NOT NULL DEFAULT 0")},
+		{"20261202000901", "singleton leases: jobs one replica runs (the Discord gateway, reconcilers)", db.tables(schemaSingleton)},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,
