@@ -1,0 +1,281 @@
+package discord
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/bot/discord/discordtest"
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/tools"
+	"github.com/hero-dev/hero/llm/openai"
+	"github.com/hero-dev/hero/llm/openaitest"
+	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/sandbox/bwrap"
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/vault"
+)
+
+const (
+	testApp   = "100000000000000001"
+	testToken = "bot-token-test"
+	testBot   = "100000000000000002"
+	testGuild = "100000000000000003"
+)
+
+// env is a running hero with the Discord surface: real SQLite store, real
+// engine (bubblewrap sandboxes, go-openai against a scripted fake), the
+// interactions route on a loopback server, the fake Discord API.
+type env struct {
+	t       testing.TB
+	db      *store.DB
+	eng     *engine.Engine
+	a       *Adapter
+	discord *discordtest.Server
+	key     discordtest.Key
+	srv     *httptest.Server
+	project *store.Project
+	dir     string
+	stop    func()
+
+	mu      sync.Mutex
+	handled map[string]int
+}
+
+type envOpt func(*Config)
+
+func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
+	t.Helper()
+	return startEnv(t, t.TempDir(), nil, discordtest.NewKey(t), model, opts...)
+}
+
+// restart stops e (its runs stay in the database, as after a crash) and
+// starts a new hero on the same database and Discord key.
+func (e *env) restart(model *openaitest.Server) *env {
+	e.t.Helper()
+	e.stop()
+	return startEnv(e.t, e.dir, e.project, e.key, model)
+}
+
+func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.Key, model *openaitest.Server, opts ...envOpt) *env {
+	t.Helper()
+	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("keyring: %v", err)
+	}
+	db, err := store.Open(context.Background(), "", dir, slog.New(slog.DiscardHandler), store.WithKeyring(kr))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if model == nil {
+		model = openaitest.NewServer(t)
+	}
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
+	}
+	prov, err := bwrap.New(filepath.Join(dir, "sandboxes"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("bwrap: %v", err)
+	}
+	client, err := openai.New(openai.Config{APIKey: "sk-test", BaseURL: model.URL(), Model: "gpt-4o-mini", MaxRetries: 1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatalf("model client: %v", err)
+	}
+	logOut := slog.New(slog.DiscardHandler)
+	if os.Getenv("HERO_TEST_LOG") != "" {
+		logOut = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	ws := &testWorkspaces{p: prov, open: map[sandbox.Sandbox]bool{}}
+	t.Cleanup(ws.closeAll)
+	eng, err := engine.New(engine.Config{Store: db, Workspaces: ws, Model: client, ModelName: "gpt-4o-mini",
+		Tools: tools.All(), PollInterval: 20 * time.Millisecond, Owner: "test", Log: logOut})
+	if err != nil {
+		t.Fatalf("engine: %v", err)
+	}
+	fd := discordtest.NewServer(t, testToken, testBot)
+	cfg := Config{AppID: testApp, PublicKey: key.PublicHex(), BotToken: testToken, APIURL: fd.APIURL(), Owner: "test",
+		WorkerPoll: 50 * time.Millisecond, UpdateInterval: 100 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := New(cfg, db, eng, logOut)
+	if err != nil {
+		t.Fatalf("discord adapter: %v", err)
+	}
+	eng.AddSurface(a)
+	e := &env{t: t, db: db, eng: eng, a: a, discord: fd, key: key, dir: dir, handled: map[string]int{}}
+	a.OnHandled(func(d *store.Delivery, err error) {
+		e.mu.Lock()
+		e.handled[d.DeliveryID]++
+		e.mu.Unlock()
+		if err != nil {
+			t.Logf("delivery %s failed: %v", d.DeliveryID, err)
+		}
+	})
+	mux := http.NewServeMux()
+	a.Mount(mux)
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	if os.Getenv("HERO_BENCH_NO_WORKER") != "" {
+		close(done)
+	} else {
+		go func() { a.Run(ctx); close(done) }()
+	}
+	var once sync.Once
+	e.stop = func() { once.Do(func() { cancel(); eng.Wait(); <-done; e.srv.Close() }) }
+	t.Cleanup(e.stop)
+	if project != nil {
+		e.project = project
+		return e
+	}
+	e.project = &store.Project{Name: "web", RepoURL: "local", DefaultBranch: "main"}
+	if err := db.CreateProject(context.Background(), e.project); err != nil {
+		t.Fatalf("project: %v", err)
+	}
+	return e
+}
+
+// user creates a hero user linked to a Discord user id with a role.
+func (e *env) user(discordID, email, role string) *store.User {
+	e.t.Helper()
+	ctx := context.Background()
+	u, err := e.db.UpsertUser(ctx, email, email)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.LinkIdentity(ctx, Surface, discordID, u.ID); err != nil {
+		e.t.Fatal(err)
+	}
+	if role != "" {
+		if err := e.db.SetMember(ctx, e.project.ID, u.ID, role); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return u
+}
+
+func (e *env) bind(channel string) {
+	e.t.Helper()
+	if err := e.db.BindChannel(context.Background(), Surface, channel, e.project.ID, "test"); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// post sends an interaction body signed with e's key at ts and returns
+// the status and the response body.
+func (e *env) post(body []byte, ts time.Time, sign bool) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/discord/interactions", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if sign {
+		e.key.Sign(req, body, ts)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("POST /discord/interactions: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// command sends a signed `/hero text` from user in channel; it returns
+// the interaction id.
+func (e *env) command(user, channel, text string) (string, int, string) {
+	id := discordtest.NewID()
+	code, body := e.post(discordtest.Command(testApp, id, "tok-"+id, discordtest.Actor{Guild: testGuild, Channel: channel, User: user}, text), time.Now(), true)
+	return id, code, body
+}
+
+// click sends a signed button click.
+func (e *env) click(user, channel, messageID, customID string) (string, int) {
+	id := discordtest.NewID()
+	code, _ := e.post(discordtest.Click(testApp, id, "tok-"+id, discordtest.Actor{Guild: testGuild, Channel: channel, User: user}, messageID, customID), time.Now(), true)
+	return id, code
+}
+
+func (e *env) waitHandled(id string) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.timesHandled(id) == 0 {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("delivery %s was not processed", id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) timesHandled(id string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.handled[id]
+}
+
+func (e *env) deliveries() int {
+	n, err := e.db.Bun().NewSelect().Table("deliveries").Where("source = ?", Surface).Count(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return int(n)
+}
+
+// testWorkspaces gives each run a fresh bubblewrap sandbox holding a small
+// git repository.
+type testWorkspaces struct {
+	p    *bwrap.Provider
+	mu   sync.Mutex
+	open map[sandbox.Sandbox]bool
+}
+
+func (w *testWorkspaces) closeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for sb := range w.open {
+		sb.Close(context.Background())
+	}
+	clear(w.open)
+}
+
+func (w *testWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
+	sb, err := w.p.Create(ctx, sandbox.Spec{Env: env, Labels: map[string]string{"execution": ex.ID}})
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.open[sb] = true
+	w.mu.Unlock()
+	files := map[string]string{"README.md": "# demo\n", "calc.go": "package calc\n\nfunc Add(a, b int) int { return a - b }\n"}
+	for name, body := range files {
+		if err := sb.WriteFile(ctx, name, []byte(body), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	res, err := sb.Exec(ctx, sandbox.Cmd{Args: []string{"sh", "-c", "git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm init"}})
+	if err != nil || res.ExitCode != 0 {
+		return nil, fmt.Errorf("init repo: %v (exit %d)", err, res.ExitCode)
+	}
+	return sb, nil
+}
+
+func (w *testWorkspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox) error {
+	w.mu.Lock()
+	delete(w.open, sb)
+	w.mu.Unlock()
+	return sb.Close(ctx)
+}

@@ -1,0 +1,257 @@
+package discord
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/store"
+)
+
+// maxContent is Discord's limit on a message's content.
+const maxContent = 2000
+
+// custom_id prefixes of the confirmation buttons. The id carries only the
+// confirmation's id (state is in the database), so a click after a
+// restart, or on another replica, still works.
+const (
+	approvePrefix = "hero:approve:"
+	denyPrefix    = "hero:deny:"
+)
+
+// noMentions keeps a message from notifying anyone whatever its text
+// says: everything the model, a command's output or a person wrote is
+// posted with it.
+func noMentions() *discordgo.MessageAllowedMentions {
+	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
+}
+
+// escape makes text hero did not write inert in Discord's markdown: no
+// formatting, masked links, headings, quotes or mentions (`<@id>`,
+// `@everyone` show as typed).
+func escape(s string) string { return escaper.Replace(s) }
+
+var escaper = strings.NewReplacer(
+	`\`, `\\`, `*`, `\*`, `_`, `\_`, `~`, `\~`, "`", "\\`", `|`, `\|`, `>`, `\>`, `<`, `\<`,
+	`#`, `\#`, `[`, `\[`, `]`, `\]`, `(`, `\(`, `)`, `\)`, `-`, `\-`, `:`, `\:`,
+	"@", "@\u200b", // a zero-width space: @everyone and @here stay plain text
+)
+
+// code puts text in a fenced block that it cannot close.
+func code(s string) string {
+	return "```\n" + strings.ReplaceAll(strings.ReplaceAll(s, "```", "ʼʼʼ"), "@", "@\u200b") + "\n```"
+}
+
+// inline shows text as inline code.
+func inline(s string) string {
+	return "`" + strings.ReplaceAll(strings.ReplaceAll(s, "`", "ʼ"), "@", "@\u200b") + "`"
+}
+
+// clip keeps a message within Discord's limit.
+func clip(s string) string {
+	if r := []rune(s); len(r) > maxContent {
+		return string(r[:maxContent-1]) + "…"
+	}
+	return s
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	for i := 0; i < len(s) && i < 4; i++ { // do not start inside a UTF-8 sequence
+		if s[i]&0xC0 != 0x80 {
+			return s[i:]
+		}
+	}
+	return s
+}
+
+func statusEmoji(s string) string {
+	switch s {
+	case store.StatusSucceeded:
+		return "✅"
+	case store.StatusFailed, store.StatusInterrupted:
+		return "❌"
+	case store.StatusCancelled:
+		return "🚫"
+	case store.StatusWaiting:
+		return "✋"
+	}
+	return "⏳"
+}
+
+// stepLine is one line of the progress message's step list.
+func stepLine(s *store.Step) string {
+	switch s.Kind {
+	case store.StepTool:
+		mark := "✔️"
+		if s.IsError {
+			mark = "⚠️"
+		}
+		line := mark + " " + inline(s.Tool)
+		if sub := toolSubject(s.Arguments); sub != "" {
+			line += " " + inline(oneLine(sub, 80))
+		}
+		return line
+	case store.StepConfirmation:
+		return "✋ " + escape(oneLine(s.Output, 100))
+	case store.StepMessage:
+		return "💬 " + escape(oneLine(s.Output, 100))
+	case store.StepLimit, store.StepError:
+		return "⚠️ " + escape(oneLine(s.Output, 100))
+	}
+	return ""
+}
+
+// toolSubject picks the argument people care about (command, path, …).
+func toolSubject(args string) string {
+	var m map[string]any
+	if json.Unmarshal([]byte(args), &m) != nil {
+		return ""
+	}
+	for _, k := range []string{"command", "path", "pattern", "branch", "title", "message"} {
+		if s, ok := m[k].(string); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// progressText is a run's progress message.
+func progressText(v *runView) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s **Run `%s`** · %s · %d steps\n", statusEmoji(v.status), v.id, v.status, v.nsteps)
+	for _, l := range v.steps {
+		b.WriteString(l + "\n")
+	}
+	if v.current != "" || v.output != "" {
+		b.WriteString("**Now:** " + v.current + "\n")
+		if v.output != "" {
+			b.WriteString(code(v.output) + "\n")
+		}
+	}
+	cost := "cost unknown for this model"
+	if v.costKnown {
+		cost = fmt.Sprintf("$%.4f so far", v.cost)
+	}
+	fmt.Fprintf(&b, "-# %s · %d tokens", cost, v.tokens)
+	return clip(b.String())
+}
+
+// finalText closes the thread: outcome, summary, pull request, changes,
+// steps, tokens and cost.
+func finalText(ex *store.Execution, o *engine.Outcome) string {
+	var b strings.Builder
+	switch o.Status {
+	case store.StatusSucceeded:
+		fmt.Fprintf(&b, "✅ **Run `%s` finished.**\n", ex.ID)
+	case store.StatusCancelled:
+		fmt.Fprintf(&b, "🚫 **Run `%s` was cancelled.**\n", ex.ID)
+	default:
+		fmt.Fprintf(&b, "❌ **Run `%s` %s.**\n", ex.ID, o.Status)
+	}
+	var facts strings.Builder
+	if o.PullRequestURL != "" {
+		fmt.Fprintf(&facts, "🚀 Pull request: <%s>\n", strings.NewReplacer(">", "%3E", " ", "%20").Replace(o.PullRequestURL))
+	}
+	if o.DiffStat != "" {
+		facts.WriteString("**Changes**\n" + code(tail(o.DiffStat, 600)) + "\n")
+	}
+	cost := "cost unknown"
+	if o.CostKnown {
+		cost = fmt.Sprintf("$%.4f", o.CostUSD)
+	}
+	fmt.Fprintf(&facts, "-# %d steps · %d tokens in, %d out · %s", o.Steps, o.TokensIn, o.TokensOut, cost)
+	// The summary gives way to the facts when the message is too long.
+	room := maxContent - len([]rune(b.String())) - len([]rune(facts.String())) - 20
+	if o.Summary != "" {
+		b.WriteString(escape(oneLineKeep(o.Summary, max(room/2, 0))) + "\n")
+	}
+	if o.Error != "" {
+		b.WriteString("**Error:** " + escape(oneLineKeep(o.Error, max(room/4, 0))) + "\n")
+	}
+	b.WriteString(facts.String())
+	return clip(b.String())
+}
+
+// oneLineKeep shortens s to n runes, keeping its line breaks.
+func oneLineKeep(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
+
+// confirmationMessage shows the exact action with Approve/Deny buttons
+// while pending, and the outcome (no buttons) once decided or expired.
+func confirmationMessage(c *store.Confirmation, now time.Time) (string, []discordgo.MessageComponent) {
+	var b strings.Builder
+	switch c.Kind {
+	case store.ConfirmKindQuestion:
+		fmt.Fprintf(&b, "❓ **hero asks** (`%s`):\n%s\n", c.ID, escape(oneLineKeep(c.Action, 1200)))
+	case store.ConfirmKindLimit:
+		fmt.Fprintf(&b, "⚠️ **A limit was reached** (`%s`):\n%s\n", c.ID, code(oneLineKeep(c.Action, 1000)))
+	case store.ConfirmKindUncertainty:
+		fmt.Fprintf(&b, "✋ **hero is unsure and asks before** %s (`%s`, risk %s):\n%s\n", inline(c.Tool), c.ID, c.Risk, code(oneLineKeep(c.Action, 1000)))
+	default:
+		fmt.Fprintf(&b, "✋ **hero wants to run** %s (`%s`, risk %s):\n%s\n", inline(c.Tool), c.ID, c.Risk, code(oneLineKeep(c.Action, 1000)))
+	}
+	if c.Reason != "" {
+		b.WriteString("*Why:* " + escape(oneLineKeep(c.Reason, 300)) + "\n")
+	}
+	expired := fmt.Sprintf("⌛ Expired <t:%d:f>; nothing was done.", c.ExpiresAt.Unix())
+	switch c.Status {
+	case store.ConfirmPending:
+		if !now.Before(c.ExpiresAt) {
+			b.WriteString(expired)
+			return clip(b.String()), []discordgo.MessageComponent{}
+		}
+		if c.Kind == store.ConfirmKindQuestion {
+			b.WriteString("-# Reply to this message (or mention hero in this thread) to answer.")
+			return clip(b.String()), []discordgo.MessageComponent{}
+		}
+		yes, no := "Approve", "Deny"
+		if c.Kind == store.ConfirmKindLimit {
+			yes, no = "Extend", "Stop"
+		}
+		fmt.Fprintf(&b, "-# Expires <t:%d:R>. Only the requester or a project approver can decide.", c.ExpiresAt.Unix())
+		return clip(b.String()), []discordgo.MessageComponent{discordgo.ActionsRow{Components: []discordgo.MessageComponent{
+			discordgo.Button{Label: yes, Style: discordgo.SuccessButton, CustomID: approvePrefix + c.ID},
+			discordgo.Button{Label: no, Style: discordgo.DangerButton, CustomID: denyPrefix + c.ID},
+		}}}
+	case store.ConfirmExpired:
+		b.WriteString(expired)
+	default:
+		verb := map[string]string{store.ConfirmApproved: "✅ Approved", store.ConfirmDenied: "⛔ Denied"}[c.Status]
+		when := ""
+		if c.DecidedAt != nil {
+			when = fmt.Sprintf(" <t:%d:f>", c.DecidedAt.Unix())
+		}
+		by := escape(c.DecidedBy)
+		if id, ok := strings.CutPrefix(c.DecidedBy, "discord:"); ok {
+			by = "<@" + id + ">"
+		}
+		line := fmt.Sprintf("%s by %s%s.", verb, by, when)
+		if c.Kind == store.ConfirmKindQuestion {
+			line = fmt.Sprintf("💬 Answered by %s%s: %s", by, when, escape(oneLineKeep(c.Answer, 500)))
+		} else if c.Answer != "" {
+			line += " " + escape(oneLineKeep(c.Answer, 300))
+		}
+		b.WriteString(line)
+	}
+	return clip(b.String()), []discordgo.MessageComponent{}
+}

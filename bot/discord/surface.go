@@ -1,0 +1,195 @@
+package discord
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/store"
+)
+
+var _ engine.Surface = (*Adapter)(nil)
+
+// maxStepLines is how many recent steps the progress message lists.
+const maxStepLines = 12
+
+// runView is what one run's progress message shows, and the message.
+type runView struct {
+	a      *Adapter
+	thread string // the thread's channel id (a run's ThreadRef)
+
+	mu        sync.Mutex
+	id        string
+	status    string
+	steps     []string
+	nsteps    int
+	current   string
+	output    string
+	tokens    int64
+	cost      float64
+	costKnown bool
+	timer     *time.Timer // a scheduled edit
+	lastEdit  time.Time
+
+	flushMu sync.Mutex // one post or edit of the message at a time
+	msgID   string     // the progress message, once posted
+}
+
+func (a *Adapter) view(ex *store.Execution) *runView {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v := a.runs[ex.ID]
+	if v == nil {
+		v = &runView{a: a, thread: ex.ThreadRef, id: ex.ID, status: ex.Status}
+		a.runs[ex.ID] = v
+	}
+	return v
+}
+
+// touch schedules an edit of the progress message: at once if the last
+// one is a second old, else when it will be (edits coalesce meanwhile).
+func (v *runView) touch() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.timer != nil {
+		return
+	}
+	wait := max(v.lastEdit.Add(v.a.cfg.UpdateInterval).Sub(time.Now()), 0)
+	v.timer = time.AfterFunc(wait, func() { v.flush(context.Background()) })
+}
+
+// flush posts or edits the progress message with the current state.
+func (v *runView) flush(ctx context.Context) {
+	v.flushMu.Lock()
+	defer v.flushMu.Unlock()
+	v.mu.Lock()
+	if v.timer != nil {
+		v.timer.Stop()
+		v.timer = nil
+	}
+	text := progressText(v)
+	v.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var err error
+	if v.msgID == "" {
+		var m *discordgo.Message
+		m, err = v.a.send(ctx, v.thread, text, nil)
+		if err == nil {
+			v.msgID = m.ID
+		}
+	} else {
+		_, err = v.a.api.ChannelMessageEditComplex(&discordgo.MessageEdit{Channel: v.thread, ID: v.msgID, Content: &text, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
+	}
+	if err != nil {
+		v.a.log.Warn("progress message", "run", v.id, "err", err)
+	}
+	v.mu.Lock()
+	v.lastEdit = time.Now()
+	v.mu.Unlock()
+}
+
+// send posts a message in a channel or thread; nothing in it notifies
+// anyone.
+func (a *Adapter) send(ctx context.Context, channel, text string, components []discordgo.MessageComponent) (*discordgo.Message, error) {
+	m, err := a.api.ChannelMessageSendComplex(channel, &discordgo.MessageSend{Content: clip(text), Components: components, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("post in discord channel %s: %w", channel, err)
+	}
+	return m, nil
+}
+
+// Update renders a run's events: the progress message is edited in place
+// at most once per UpdateInterval; the end gets its own message.
+func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Event) error {
+	// Wait while the handler that started this run announces it.
+	a.mu.Lock()
+	gate := a.threads[ex.ThreadRef]
+	a.mu.Unlock()
+	if gate != nil {
+		gate.Lock()
+		gate.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	}
+	if ev.Kind == engine.EventDecided {
+		if ev.Confirmation != nil && ev.Confirmation.SurfaceRef != "" {
+			a.showDecision(ctx, ev.Confirmation)
+		}
+		return nil
+	}
+	v := a.view(ex)
+	v.mu.Lock()
+	v.status = ex.Status
+	v.tokens, v.cost, v.costKnown = ex.TokensIn+ex.TokensOut, ex.CostUSD, ex.CostKnown
+	switch ev.Kind {
+	case engine.EventStarted:
+		if strings.HasPrefix(ev.Text, "Resuming") {
+			defer a.send(ctx, ex.ThreadRef, escape(ev.Text), nil)
+		}
+	case engine.EventOutput:
+		v.output = tail(v.output+ev.Text, 600)
+	case engine.EventStep:
+		s := ev.Step
+		v.nsteps++
+		if line := stepLine(s); line != "" {
+			v.steps = append(v.steps, line)
+			if len(v.steps) > maxStepLines {
+				v.steps = v.steps[len(v.steps)-maxStepLines:]
+			}
+		}
+		switch s.Kind {
+		case store.StepTool:
+			v.current, v.output = "", ""
+		case store.StepModel:
+			v.current = "thinking…"
+			if s.Tool != "" {
+				v.current = "running " + inline(s.Tool)
+			}
+		}
+	case engine.EventFinished:
+		v.status = ev.Outcome.Status
+		v.current, v.output = "", ""
+	}
+	v.mu.Unlock()
+	if ev.Kind != engine.EventFinished {
+		v.touch()
+		return nil
+	}
+	v.flush(ctx)
+	a.mu.Lock()
+	delete(a.runs, ex.ID)
+	a.mu.Unlock()
+	_, err := a.send(ctx, ex.ThreadRef, finalText(ex, ev.Outcome), nil)
+	return err
+}
+
+// Ask posts the confirmation in the run's thread and returns the posted
+// message's reference ("channel/message") for later edits.
+func (a *Adapter) Ask(ctx context.Context, ex *store.Execution, c *store.Confirmation) (string, error) {
+	text, comps := confirmationMessage(c, a.cfg.Now())
+	m, err := a.send(ctx, ex.ThreadRef, text, comps)
+	if err != nil {
+		return "", fmt.Errorf("post confirmation %s: %w", c.ID, err)
+	}
+	return ex.ThreadRef + "/" + m.ID, nil
+}
+
+// showDecision edits a confirmation's message to say who decided and
+// when (or that it expired), without buttons.
+func (a *Adapter) showDecision(ctx context.Context, c *store.Confirmation) {
+	ch, msg, ok := strings.Cut(c.SurfaceRef, "/")
+	if !ok || ch == "" || msg == "" {
+		a.log.Warn("confirmation message reference", "confirmation", c.ID, "ref", c.SurfaceRef)
+		return
+	}
+	text, comps := confirmationMessage(c, a.cfg.Now())
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := a.api.ChannelMessageEditComplex(&discordgo.MessageEdit{Channel: ch, ID: msg, Content: &text, Components: &comps, AllowedMentions: noMentions()}, discordgo.WithContext(ctx)); err != nil {
+		a.log.Warn("show decision", "confirmation", c.ID, "err", err)
+	}
+}
