@@ -72,9 +72,19 @@ func (v *runView) flush(ctx context.Context) {
 		v.timer.Stop()
 		v.timer = nil
 	}
-	text := progressText(v)
+	wait := time.Until(v.lastEdit.Add(v.a.cfg.UpdateInterval))
 	v.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if wait > 0 { // the closing flush comes when it comes
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+	}
+	v.mu.Lock()
+	text := progressText(v)
+	v.lastEdit = time.Now()
+	v.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var err error
 	if v.msgID == "" {
@@ -89,6 +99,8 @@ func (v *runView) flush(ctx context.Context) {
 	if err != nil {
 		v.a.log.Warn("progress message", "run", v.id, "err", err)
 	}
+	// Counted from the answer too: a request held up on its way (a rate
+	// limit) must not arrive right before the next one.
 	v.mu.Lock()
 	v.lastEdit = time.Now()
 	v.mu.Unlock()
