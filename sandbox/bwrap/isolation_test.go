@@ -51,7 +51,8 @@ func TestIsolationHolds(t *testing.T) {
 		}
 
 		// Mount namespace: of hero's own directories only this sandbox's
-		// workspace and /tmp are mounted in, at /repo and /tmp.
+		// workspace, /tmp (or its HOME inside it) and its resolv.conf are
+		// mounted in, where they belong.
 		o = runCmd(t, sb, sandbox.Cmd{Args: sh(`cat /proc/self/mountinfo`)})
 		for _, line := range strings.Split(strings.TrimSpace(o.stdout), "\n") {
 			f := strings.Fields(line)
@@ -59,7 +60,7 @@ func TestIsolationHolds(t *testing.T) {
 				continue
 			}
 			root, mountPoint := f[3], f[4]
-			if strings.HasPrefix(root, p.baseDir) && mountPoint != sandbox.WorkspaceRoot && mountPoint != "/tmp" {
+			if strings.HasPrefix(root, p.baseDir) && mountPoint != sandbox.WorkspaceRoot && mountPoint != "/tmp" && mountPoint != "/tmp/home" && mountPoint != "/etc/resolv.conf" {
 				t.Errorf("hero's directory %s is mounted at %s", root, mountPoint)
 			}
 			if strings.HasPrefix(mountPoint, p.baseDir) || mountPoint == "/root" || strings.HasPrefix(mountPoint, "/work") {

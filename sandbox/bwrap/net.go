@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Network for commands that are allowed it. A networked command does not
@@ -73,8 +75,8 @@ func findNetTools() (netTools, error) {
 	if t.ip == "" {
 		missing = append(missing, "ip (apt-get install iproute2)")
 	}
-	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		missing = append(missing, "/dev/net/tun")
+	if err := unix.Access("/dev/net/tun", unix.R_OK|unix.W_OK); err != nil {
+		missing = append(missing, fmt.Sprintf("/dev/net/tun usable by this user (%v)", err))
 	}
 	if len(missing) > 0 {
 		return t, fmt.Errorf("missing %s", strings.Join(missing, ", "))
@@ -102,12 +104,22 @@ func (p *Provider) startNetwork(ctx context.Context, pid int) (*userNet, error) 
 		return nil, err
 	}
 	defer readyR.Close()
+	extra := []*os.File{exitR, readyW}
 	// No --configure: that also sets up lo, racing bwrap, which does so
 	// itself once released; blockRoutes configures the tap instead.
 	args := []string{"--mtu=65520", "--disable-host-loopback", "--cidr=" + slirpCIDR,
 		"--exit-fd=3", "--ready-fd=4"}
 	if p.rootlessCaller {
-		args = append(args, "--userns-path=/proc/"+strconv.Itoa(pid)+"/ns/user")
+		userns, err := ownerUserns(pid)
+		if err != nil {
+			exitR.Close()
+			exitW.Close()
+			readyW.Close()
+			return nil, err
+		}
+		defer userns.Close()
+		extra = append(extra, userns)
+		args = append(args, "--userns-path=/proc/self/fd/5")
 	}
 	// --netns-type=path: given a pid, slirp4netns also joins the pid's
 	// user namespace first, where it then lacks the right to enter the
@@ -115,7 +127,7 @@ func (p *Provider) startNetwork(ctx context.Context, pid int) (*userNet, error) 
 	args = append(args, "--netns-type=path", "/proc/"+strconv.Itoa(pid)+"/ns/net", "tap0")
 	cmd := exec.Command(p.net.slirp, args...)
 	cmd.Env = hostEnv()
-	cmd.ExtraFiles = []*os.File{exitR, readyW}
+	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out tailBuffer
 	out.max = 2048
@@ -162,12 +174,18 @@ func (p *Provider) blockRoutes(ctx context.Context, pid int) error {
 	for _, r := range append(blockedRanges, hostAddresses()...) {
 		fmt.Fprintf(&script, "route add unreachable %s\n", r)
 	}
-	ns := "/proc/" + strconv.Itoa(pid) + "/ns/"
-	args := []string{"--net=" + ns + "net"}
+	args := []string{"--net=/proc/" + strconv.Itoa(pid) + "/ns/net"}
+	var extra []*os.File
 	if p.rootlessCaller {
 		// As the namespace's owner, in its user namespace: the only way an
 		// unprivileged hero holds CAP_NET_ADMIN there.
-		args = append(args, "--user="+ns+"user", "--preserve-credentials")
+		userns, err := ownerUserns(pid)
+		if err != nil {
+			return err
+		}
+		defer userns.Close()
+		extra = append(extra, userns)
+		args = append(args, "--user=/proc/self/fd/3", "--preserve-credentials")
 	}
 	args = append(args, "--", p.net.ip, "-batch", "-")
 	ctx, cancel := context.WithTimeout(ctx, slirpTimeout)
@@ -175,10 +193,31 @@ func (p *Provider) blockRoutes(ctx context.Context, pid int) error {
 	cmd := exec.CommandContext(ctx, p.net.nsenter, args...)
 	cmd.Env = hostEnv()
 	cmd.Stdin = strings.NewReader(script.String())
+	cmd.ExtraFiles = extra
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("block private networks in the sandbox: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// nsGetUserns is NS_GET_USERNS (linux/nsfs.h), not in x/sys/unix.
+const nsGetUserns = 0xb701
+
+// ownerUserns opens the user namespace that owns pid's network namespace.
+// It is not necessarily pid's own: bwrap may nest a second user namespace
+// (for --disable-userns), and only the owner's grants CAP_NET_ADMIN over
+// the network namespace to an unprivileged hero.
+func ownerUserns(pid int) (*os.File, error) {
+	netns, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/net")
+	if err != nil {
+		return nil, fmt.Errorf("network namespace: %w", err)
+	}
+	defer netns.Close()
+	fd, err := unix.IoctlRetInt(int(netns.Fd()), nsGetUserns)
+	if err != nil {
+		return nil, fmt.Errorf("owner of the network namespace: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "userns"), nil
 }
 
 // hostAddresses are this host's own IPv4 addresses as /32 routes (also
