@@ -443,6 +443,12 @@ func TestSecretValueNeverLeaves(t *testing.T) {
 			t.Errorf("step %d: status %d, want %d: %s", i, code, wantCodes[i], text(body))
 		}
 	}
+	// A name that would run code before any program starts is refused with
+	// the reason (issue 8 #1).
+	if code, _, body := b.post("/settings/projects/api/secrets", url.Values{"name": {"LD_PRELOAD"}, "value": {value}}); code != http.StatusBadRequest ||
+		!strings.Contains(text(body), "the name is reserved because the dynamic loader acts on LD_ variables") {
+		t.Errorf("LD_PRELOAD: status %d, page says: %.400s", code, text(body))
+	}
 	code, body := b.get("/settings/projects/api/secrets")
 	if code != 200 || !strings.Contains(body, "NPM_TOKEN") || !strings.Contains(text(body), "replaced") || !strings.Contains(text(body), "added") {
 		t.Fatalf("secrets page:\n%s", text(body))

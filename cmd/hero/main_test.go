@@ -186,6 +186,10 @@ func TestProjectsAndSecretsCommands(t *testing.T) {
 	if _, _, err := hero(t, env, "v", false, "secrets", "set", "--project", "web", "bad-name"); err == nil {
 		t.Fatal("a bad secret name was accepted")
 	}
+	if _, _, err := hero(t, env, "/tmp/x.so", false, "secrets", "set", "--project", "web", "LD_PRELOAD"); err == nil ||
+		!strings.Contains(err.Error(), "reserved because the dynamic loader") {
+		t.Fatalf("LD_PRELOAD as a secret name: %v", err)
+	}
 	// Rotation: a new key version seals, the old one still opens until re-encrypted.
 	env["SECRETS_ENCRYPTION_KEY"] = "2:" + k2 + ",1:" + k1
 	if out, _, err := hero(t, env, "", false, "secrets", "rotate"); err != nil || !strings.Contains(out, "re-encrypted 1 secrets with key version 2") {
