@@ -109,6 +109,13 @@ func (p *Provider) startNetwork(ctx context.Context, pid int) (*userNet, error) 
 	// itself once released; blockRoutes configures the tap instead.
 	args := []string{"--mtu=65520", "--disable-host-loopback", "--cidr=" + slirpCIDR,
 		"--exit-fd=3", "--ready-fd=4"}
+	if !p.rootlessCaller {
+		// slirp4netns parses the sandbox's packets on the host: as root,
+		// confine it (own mount namespace, capabilities dropped, seccomp).
+		// Rootless it runs as hero's user inside the sandbox's user
+		// namespace, where its own sandbox cannot be set up.
+		args = append(args, "--enable-sandbox", "--enable-seccomp")
+	}
 	if p.rootlessCaller {
 		userns, err := ownerUserns(pid)
 		if err != nil {
