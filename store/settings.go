@@ -36,6 +36,7 @@ func (p *Project) Settings() []Setting {
 		{"threshold", flt(g.UncertaintyThreshold)},
 		{"confirm-ttl", dur(g.ConfirmationTTLS)},
 		{"network", onOff(sb.NetworkAllowed)},
+		{"install-secrets", onOff(sb.InstallSecrets)},
 		{"memory-mb", num(sb.MemoryMB)},
 		{"cpu-seconds", num(sb.CPUSeconds)},
 		{"processes", num(sb.MaxProcesses)},

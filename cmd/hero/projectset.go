@@ -46,7 +46,7 @@ type projectSettingFlags struct {
 	maxSteps, memoryMB, cpu, procs  int
 	diskMB                          int
 	wallClock, confirmTTL           time.Duration
-	network                         bool
+	network, installSecrets         bool
 	policyFile                      string
 }
 
@@ -58,6 +58,7 @@ func (f *projectSettingFlags) declare(fs *flag.FlagSet) {
 	fs.Float64Var(&f.threshold, "threshold", 0, "a change the model is less sure of than this `0..1` needs a confirmation (0: the server default)")
 	fs.DurationVar(&f.confirmTTL, "confirm-ttl", 0, "an unanswered confirmation expires after this `DURATION`, like 24h (0: the server default)")
 	fs.Var(onOff{&f.network}, "network", "`on|off`: on lets the dependency install step reach the internet; off keeps the sandbox offline")
+	fs.Var(onOff{&f.installSecrets}, "install-secrets", "`on|off`: on gives the project's secrets to the dependency install step, which has network; off keeps them from it")
 	fs.IntVar(&f.memoryMB, "memory-mb", 0, "memory limit of the sandbox in `MB` (0: the server default)")
 	fs.IntVar(&f.cpu, "cpu-seconds", 0, "CPU time limit of each command in seconds, `N` (0: the server default)")
 	fs.IntVar(&f.procs, "processes", 0, "process limit of the sandbox, `N` (0: the server default)")
@@ -100,6 +101,8 @@ func (f *projectSettingFlags) apply(fs *flag.FlagSet, p *store.Project, stdin io
 			g.ConfirmationTTLS, err = seconds(name, f.confirmTTL)
 		case "network":
 			sb.NetworkAllowed = f.network
+		case "install-secrets":
+			sb.InstallSecrets = f.installSecrets
 		case "memory-mb":
 			sb.MemoryMB = f.memoryMB
 		case "cpu-seconds":

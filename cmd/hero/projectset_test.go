@@ -47,7 +47,7 @@ func TestProjectSetAndShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"name: web\n", "repo: https://example.com/web.git\n", "branch: main\n", "budget-run: 2 (default)\n", "max-steps: 50 (default)\n",
-		"wall-clock: 30m (default)\n", "confirm-ttl: 24h (default)\n", "network: off\n", "memory-mb: 0 (the server's default)\n", "disk-mb: 0 (the server's default)\n",
+		"wall-clock: 30m (default)\n", "confirm-ttl: 24h (default)\n", "network: off\n", "install-secrets: off\n", "memory-mb: 0 (the server's default)\n", "disk-mb: 0 (the server's default)\n",
 		"policy: none (the default policy applies)\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show lacks %q:\n%s", want, out)
@@ -59,7 +59,7 @@ func TestProjectSetAndShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _, err = hero(t, env, "", false, "project", "set", "web", "--budget-run", "0.5", "--budget-day", "7", "--max-steps", "30", "--wall-clock", "20m",
-		"--threshold", "0.8", "--confirm-ttl", "2h", "--network", "on", "--memory-mb", "2048", "--cpu-seconds", "600", "--processes", "128", "--disk-mb", "512",
+		"--threshold", "0.8", "--confirm-ttl", "2h", "--network", "on", "--install-secrets", "on", "--memory-mb", "2048", "--cpu-seconds", "600", "--processes", "128", "--disk-mb", "512",
 		"--policy-file", policy)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestProjectSetAndShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "name: web\nrepo: https://example.com/web.git\nbranch: main\nbudget-run: 0.5\nbudget-day: 7\nmax-steps: 30\nwall-clock: 20m\nthreshold: 0.8\nconfirm-ttl: 2h\n" +
-		"network: on\nmemory-mb: 2048\ncpu-seconds: 600\nprocesses: 128\ndisk-mb: 512\npolicy: run_command confirm ^npm publish\npolicy: git_push allow\n"
+		"network: on\ninstall-secrets: on\nmemory-mb: 2048\ncpu-seconds: 600\nprocesses: 128\ndisk-mb: 512\npolicy: run_command confirm ^npm publish\npolicy: git_push allow\n"
 	if out != want {
 		t.Errorf("show:\n%s\nwant:\n%s", out, want)
 	}
@@ -100,6 +100,7 @@ func TestProjectSetAndShow(t *testing.T) {
 		{[]string{"web", "--wall-clock", "-5m"}, "", "--wall-clock must not be negative", true},
 		{[]string{"web", "--wall-clock", "20"}, "", `invalid value "20" for flag -wall-clock`, true},
 		{[]string{"web", "--network", "maybe"}, "", "want on or off", true},
+		{[]string{"web", "--install-secrets", "sometimes"}, "", `invalid value "sometimes" for flag -install-secrets: want on or off`, true},
 		{[]string{"web", "--max-steps", "5", "--policy-file", "-"}, "git_push allow\nrun_command sometimes rm\n", `--policy-file -, line 2 (run_command sometimes rm): unknown action "sometimes"`, false},
 		{[]string{"web", "--policy-file", "/nonexistent/rules"}, "", "no such file", false},
 		{[]string{"ghost", "--max-steps", "5"}, "", `no project named "ghost"`, false},
