@@ -148,7 +148,7 @@ func TestIntegrationsShowLiveStatusAndBindings(t *testing.T) {
 		c.Integrations = []web.Integration{
 			{Name: "Slack", ConnectURL: "/slack/install", ConnectLabel: "Add to Slack", AdminOnly: true, Status: web.SlackTokenStatus(client, fake.URL+"/slack/api", "xoxb-good")},
 			{Name: "GitHub", Status: web.GitHubTokenStatus(client, fake.URL+"/github", "ghp_x")},
-			{Name: "Discord", ConnectURL: web.DiscordInviteURL("99"), ConnectLabel: "Invite to a server", Status: web.DiscordTokenStatus(client, fake.URL+"/discord", "bad")},
+			{Name: "Discord", ConnectURL: "https://discord.com/oauth2/authorize?client_id=99&scope=bot+applications.commands&permissions=326417599552", ConnectLabel: "Invite to a server", Status: web.DiscordTokenStatus(client, fake.URL+"/discord", "bad")},
 		}
 	})
 	shop := e.project("shop", map[string]string{"dev@example.com": store.RoleViewer})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -140,13 +139,6 @@ func SlackTokenStatus(client *http.Client, apiURL, token string) func(ctx contex
 		}
 		return true, fmt.Sprintf("connected to %s as %s", r.Team, r.User)
 	})
-}
-
-// DiscordInviteURL is the link that adds hero's bot to a Discord server
-// (send messages, read history, use slash commands).
-func DiscordInviteURL(appID string) string {
-	q := url.Values{"client_id": {appID}, "scope": {"bot applications.commands"}, "permissions": {"274877975552"}}
-	return "https://discord.com/oauth2/authorize?" + q.Encode()
 }
 
 // DiscordTokenStatus checks a Discord bot token with GET /users/@me.

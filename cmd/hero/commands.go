@@ -40,6 +40,7 @@ func commands() []*command {
 	cmds = append(cmds, secretsCommands()...)
 	cmds = append(cmds, memberCommands()...)
 	cmds = append(cmds, boardCommands()...)
+	cmds = append(cmds, discordCommands()...)
 	return append(cmds, migrateCommand(), versionCommand())
 }
 
@@ -49,6 +50,7 @@ var groups = []group{
 	{"member", "who may use a project, and in which role"},
 	{"board", "a project's kanban board"},
 	{"card", "cards on a project's board: add, move, show"},
+	{"discord", "the Discord application: install its slash command"},
 }
 
 // aliases are accepted spellings of command words.

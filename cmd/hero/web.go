@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/web"
 )
 
@@ -48,7 +49,7 @@ func webConfig(a *app) (web.Config, error) {
 	cfg := web.Config{
 		DB: a.db, Log: a.log, PublicURL: get("HERO_PUBLIC_URL"),
 		GitHubOAuthAccount: get("GITHUB_OAUTH_ACCOUNT"),
-		Integrations:       integrations(get),
+		Integrations:       integrations(get, a.db),
 		LocalRepos:         a.cfg.localRepos(),
 	}
 	if a.engine != nil {
@@ -100,7 +101,7 @@ func webConfig(a *app) (web.Config, error) {
 
 // integrations lists the platforms configured through the environment,
 // each with a live status check, for the integrations page.
-func integrations(get func(string) string) []web.Integration {
+func integrations(get func(string) string, db *store.DB) []web.Integration {
 	client := &http.Client{Timeout: 5 * time.Second}
 	var out []web.Integration
 	if tok, appSlug := get("GITHUB_TOKEN"), get("GITHUB_APP_SLUG"); tok != "" || appSlug != "" || get("GITHUB_APP_ID") != "" {
@@ -132,18 +133,7 @@ func integrations(get func(string) string) []web.Integration {
 		}
 		out = append(out, in)
 	}
-	if tok, appID := get("DISCORD_BOT_TOKEN"), get("DISCORD_APP_ID"); tok != "" || appID != "" {
-		in := web.Integration{Name: "Discord"}
-		if appID != "" {
-			in.ConnectURL, in.ConnectLabel = web.DiscordInviteURL(appID), "Invite to a server"
-		}
-		if tok != "" {
-			api := get("DISCORD_API_URL")
-			if api == "" {
-				api = "https://discord.com/api/v10"
-			}
-			in.Status = web.DiscordTokenStatus(client, api, tok)
-		}
+	if in, ok := discordIntegration(get, db, client); ok {
 		out = append(out, in)
 	}
 	return out
