@@ -61,6 +61,9 @@ type LeaseStore interface {
 type LocalProvider interface {
 	// Holds reports whether the sandbox id exists on this host.
 	Holds(id string) bool
+	// Local lists the sandboxes on this host, live or left behind, with
+	// when each was last changed.
+	Local() (map[string]time.Time, error)
 }
 
 // PoolLabel marks the lease record of a pre-warmed, not yet leased sandbox.
@@ -708,6 +711,27 @@ func (m *Manager) reclaim(ctx context.Context, now time.Time) (int, error) {
 			why = fmt.Sprintf("its owner %s has not been heard from for %s", rec.Owner, now.Sub(last).Round(time.Second))
 		}
 		if err := m.destroyOrphan(ctx, rec, why); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	// Sandboxes with no record at all: a process died between creating one
+	// and recording it. The grace period keeps a create in flight, in this
+	// or another process, out of reach.
+	recorded := make(map[string]bool, len(recs))
+	for _, rec := range recs {
+		recorded[rec.ID] = true
+	}
+	here, err := local.Local()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for id, changed := range here {
+		if recorded[id] || m.isLive(id) || now.Sub(changed) < m.cfg.OrphanAfter {
+			continue
+		}
+		if err := m.destroyOrphan(ctx, LeaseRecord{ID: id}, "no lease records it"); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -75,6 +75,22 @@ func TestManagerReclaimsDeadOwners(t *testing.T) {
 	alive := mk("terminal-live", host, self, now.Add(-time.Hour))
 	freshElsewhere := mk("other-host-8", "other-host", "", now)
 	legacyFresh := mk("terminal-123", "", "", now)
+	// No record at all (a process died between creating and recording):
+	// reclaimed once it is older than OrphanAfter, not while it may be a
+	// create in flight.
+	unrecorded := func(age time.Duration) string {
+		sb, err := maker.Create(t.Context(), sandbox.Spec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sb.Close(context.Background()) })
+		at := time.Now().Add(-age)
+		if err := os.Chtimes(filepath.Join(base, sb.ID()), at, at); err != nil {
+			t.Fatal(err)
+		}
+		return sb.ID()
+	}
+	unrecordedOld, unrecordedNew := unrecorded(time.Hour), unrecorded(0)
 
 	p := newBwrap(t, base)
 	m := newManager(t, p, store, sandbox.ManagerConfig{Owner: "new-serve", OrphanAfter: 10 * time.Minute})
@@ -82,15 +98,15 @@ func TestManagerReclaimsDeadOwners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 3 {
-		t.Errorf("reclaimed %d at start, want 3 (dead owner, reused pid, silent other host)", n)
+	if n != 4 {
+		t.Errorf("reclaimed %d at start, want 4 (dead owner, reused pid, silent other host, unrecorded)", n)
 	}
 	gone := func(id string) bool {
 		_, err := os.Stat(filepath.Join(base, id))
 		_, recorded := store.get(id)
 		return errors.Is(err, os.ErrNotExist) && !recorded
 	}
-	for _, id := range []string{dead, pidReused, staleElsewhere} {
+	for _, id := range []string{dead, pidReused, staleElsewhere, unrecordedOld} {
 		if !gone(id) {
 			t.Errorf("orphan %s is still there", id)
 		}
@@ -101,7 +117,7 @@ func TestManagerReclaimsDeadOwners(t *testing.T) {
 			t.Errorf("orphan %s's cgroup is still there", id)
 		}
 	}
-	for _, id := range []string{alive, freshElsewhere, legacyFresh} {
+	for _, id := range []string{alive, freshElsewhere, legacyFresh, unrecordedNew} {
 		if gone(id) {
 			t.Errorf("sandbox %s of a live owner was reclaimed", id)
 		}
@@ -127,8 +143,8 @@ func TestManagerReclaimsDeadOwners(t *testing.T) {
 	if !gone(later) {
 		t.Error("the sandbox of an owner that died is still there after a tick")
 	}
-	if got := m.Stats().OrphansDestroyed; got != 4 {
-		t.Errorf("OrphansDestroyed = %d, want 4", got)
+	if got := m.Stats().OrphansDestroyed; got != 5 {
+		t.Errorf("OrphansDestroyed = %d, want 5", got)
 	}
 	// This manager's heartbeat reached the store for its own records.
 	l, err := m.Acquire(context.Background(), sandbox.Spec{}, nil)

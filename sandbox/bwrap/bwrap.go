@@ -569,6 +569,25 @@ func (p *Provider) Holds(id string) bool {
 	return err == nil
 }
 
+// Local lists the sandbox directories under the base directory with their
+// modification times.
+func (p *Provider) Local() (map[string]time.Time, error) {
+	ents, err := os.ReadDir(p.baseDir)
+	if err != nil {
+		return nil, fmt.Errorf("list local sandboxes: %w", err)
+	}
+	out := map[string]time.Time{}
+	for _, e := range ents {
+		if !idPattern.MatchString(e.Name()) {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			out[e.Name()] = info.ModTime()
+		}
+	}
+	return out, nil
+}
+
 var _ sandbox.LocalProvider = (*Provider)(nil)
 
 // Live returns the ids of the sandboxes this provider has open.
