@@ -21,7 +21,7 @@ run: build ## install the local sandbox's packages when missing, then start `her
 	scripts/install-deps.sh $(RUN_DEPS) || echo "make run: could not install $(RUN_DEPS); starting without a working sandbox" >&2
 	./$(BIN) serve
 
-deps: ## install the system packages the tests need (bubblewrap, MariaDB, git, Chromium) when missing
+deps: ## install the system packages the tests need (bubblewrap with slirp4netns and e2fsprogs, MariaDB, git, Chromium) when missing
 	scripts/install-deps.sh git bwrap mariadb chromium
 
 test: deps ## the whole suite with the race detector, against SQLite and a throwaway MariaDB
