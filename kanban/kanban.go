@@ -455,8 +455,9 @@ type Edit struct {
 }
 
 // EditCard changes a card's title, body or assignee. Members and up may.
-func (s *Service) EditCard(ctx context.Context, a Actor, id string, e Edit) (*store.KanbanCard, error) {
-	c, _, err := s.cardIn(ctx, a, id, "", needWrite, "editing a card")
+// project, when not "", must be the card's.
+func (s *Service) EditCard(ctx context.Context, a Actor, project, id string, e Edit) (*store.KanbanCard, error) {
+	c, _, err := s.cardIn(ctx, a, id, project, needWrite, "editing a card")
 	if err != nil {
 		return nil, err
 	}

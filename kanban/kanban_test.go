@@ -178,12 +178,12 @@ func TestBoardRules(t *testing.T) {
 
 		// Edits check the version the editor saw.
 		title := "Fix the login loop"
-		e, err := f.svc.EditCard(ctx, f.as("mia"), card.ID, kanban.Edit{Title: &title, Version: d.Card.Version})
+		e, err := f.svc.EditCard(ctx, f.as("mia"), "", card.ID, kanban.Edit{Title: &title, Version: d.Card.Version})
 		if err != nil || e.Title != title {
 			t.Fatalf("edit: %+v %v", e, err)
 		}
 		stale := "stale"
-		if _, err := f.svc.EditCard(ctx, f.as("olga"), card.ID, kanban.Edit{Title: &stale, Version: d.Card.Version}); kanban.KindOf(err) != kanban.Conflict {
+		if _, err := f.svc.EditCard(ctx, f.as("olga"), f.project, card.ID, kanban.Edit{Title: &stale, Version: d.Card.Version}); kanban.KindOf(err) != kanban.Conflict {
 			t.Fatalf("stale edit: %v", err)
 		}
 	})

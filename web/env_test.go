@@ -81,7 +81,7 @@ func (c *clock) Add(d time.Duration) {
 // env is a settings page on a real SQLite database, served over HTTP, with
 // a fake Google and GitHub in front.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	db     *store.DB
 	srv    *httptest.Server
 	web    *web.Server
@@ -94,7 +94,7 @@ type env struct {
 
 const siteAdmin = "lead@example.com"
 
-func newEnv(t *testing.T, opts ...func(*web.Config)) *env {
+func newEnv(t testing.TB, opts ...func(*web.Config)) *env {
 	t.Helper()
 	kr, err := vault.Parse("1:"+testKey, testSalt)
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 // redirect URI and the PKCE verifier), /jwks, and GitHub's /api/user and
 // /api/user/emails.
 type fakeIdP struct {
-	t            *testing.T
+	t            testing.TB
 	srv          *httptest.Server
 	key          *rsa.PrivateKey
 	kid          string
@@ -56,7 +56,7 @@ type fakeGrant struct {
 	who                        fakePerson
 }
 
-func newFakeIdP(t *testing.T) *fakeIdP {
+func newFakeIdP(t testing.TB) *fakeIdP {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)

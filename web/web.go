@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/membership"
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
@@ -48,6 +49,9 @@ type Config struct {
 	Log *slog.Logger
 	// Runs cancels runs from the run page; nil hides the cancel button.
 	Runs RunCanceller
+	// Board is the kanban service, with the projections and run start
+	// the server wires; nil means one over DB with neither.
+	Board *kanban.Service
 
 	// Google and GitHub are the login providers; nil turns one off.
 	Google *OAuthConfig
@@ -126,6 +130,8 @@ type Server struct {
 	admins map[string]bool
 	// members applies membership changes (shared with the command line).
 	members *membership.Rules
+	// board applies the kanban rules (shared with every other surface).
+	board *kanban.Service
 }
 
 // New checks cfg and parses the templates.
@@ -162,6 +168,11 @@ func New(cfg Config) (*Server, error) {
 	var err error
 	if s.members, err = membership.New(cfg.DB, s.log); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
+	}
+	if s.board = cfg.Board; s.board == nil {
+		if s.board, err = kanban.New(cfg.DB, s.log); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 15 * time.Second}
@@ -227,6 +238,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	h("POST /settings/integrations/link-code", s.user(s.createLinkCode))
 	h("POST /settings/integrations/chat-accounts/unlink", s.user(s.unlinkChatAccount))
 	h("POST /settings/integrations/slack/{team}/allow", s.user(s.allowSlackWorkspace))
+	s.mountBoard(h)
 }
 
 // Run calls Cleanup every hour until ctx ends.
@@ -269,7 +281,7 @@ func (s *Server) protect(next http.Handler) http.Handler {
 	inner := s.cop.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
@@ -426,6 +438,9 @@ var flashes = map[string]string{
 	"slack-installed":      "hero is installed in the Slack workspace. Invite it to a channel and type /hero use PROJECT there.",
 	"slack-allowed":        "Slack workspace allowed: its people can use hero now, matched by their confirmed email.",
 	"unlinked":             "Chat account unlinked: it no longer acts as you.",
+	"card-added":           "Card added.",
+	"card-moved":           "Card moved.",
+	"card-saved":           "Card saved.",
 }
 
 // errFlashes are the fixed error messages a redirect may ask for with
