@@ -139,7 +139,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	final := e.waitMessage(t, "the summary", thread, func(m discordtest.Message) bool { return strings.Contains(m.Content, "finished") })
-	for _, want := range []string{"Run `" + runID + "` finished", "steps", "tokens in", "$", `\*\*Add\*\*`, "@\u200beveryone", "\\<@\u200b123\\>", `\[this\]\(https\://evil.example\)`} {
+	for _, want := range []string{"Run `" + runID + "` finished", "steps", "tokens in", "$", `\*\*Add\*\*`, "@\u200beveryone", `\<@123\>`, `\[this\]\(https\://evil.example\)`} {
 		if !strings.Contains(final.Content, want) {
 			t.Errorf("summary lacks %q:\n%s", want, final.Content)
 		}

@@ -1,9 +1,13 @@
 package discord
 
 import (
+	"encoding/json"
+	"strconv"
+
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/bwmarrin/discordgo"
 	"io"
 	"log/slog"
 	"net/http"
@@ -279,3 +283,14 @@ func (w *testWorkspaces) Close(ctx context.Context, ex *store.Execution, sb sand
 	w.mu.Unlock()
 	return sb.Close(ctx)
 }
+
+func mustMessage(t testing.TB, b []byte) *discordgo.Message {
+	t.Helper()
+	m := new(discordgo.Message)
+	if err := json.Unmarshal(b, m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

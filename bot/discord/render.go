@@ -38,17 +38,21 @@ func escape(s string) string { return escaper.Replace(s) }
 var escaper = strings.NewReplacer(
 	`\`, `\\`, `*`, `\*`, `_`, `\_`, `~`, `\~`, "`", "\\`", `|`, `\|`, `>`, `\>`, `<`, `\<`,
 	`#`, `\#`, `[`, `\[`, `]`, `\]`, `(`, `\(`, `)`, `\)`, `-`, `\-`, `:`, `\:`,
-	"@", "@\u200b", // a zero-width space: @everyone and @here stay plain text
+	// A zero-width space keeps @everyone and @here plain text.
+	"@everyone", "@\u200beveryone", "@here", "@\u200bhere",
 )
+
+// pings are the mass mentions, defused even inside code.
+var pings = strings.NewReplacer("@everyone", "@\u200beveryone", "@here", "@\u200bhere")
 
 // code puts text in a fenced block that it cannot close.
 func code(s string) string {
-	return "```\n" + strings.ReplaceAll(strings.ReplaceAll(s, "```", "ʼʼʼ"), "@", "@\u200b") + "\n```"
+	return "```\n" + pings.Replace(strings.ReplaceAll(s, "```", "ʼʼʼ")) + "\n```"
 }
 
 // inline shows text as inline code.
 func inline(s string) string {
-	return "`" + strings.ReplaceAll(strings.ReplaceAll(s, "`", "ʼ"), "@", "@\u200b") + "`"
+	return "`" + pings.Replace(strings.ReplaceAll(s, "`", "ʼ")) + "`"
 }
 
 // clip keeps a message within Discord's limit.
