@@ -211,3 +211,19 @@ func TestClickAfterRestart(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// /hero status typed in a run's thread is about that run.
+func TestStatusInThread(t *testing.T) {
+	t.Parallel()
+	model := openaitest.NewServer(t, openaitest.Tools(call("finish", `{"summary":"all done"}`)))
+	e := newEnv(t, model)
+	e.user("200", "requester@example.com", store.RoleMember)
+	e.bind("300")
+	e.command("200", "300", "say hello")
+	thread := e.threadOf(t)
+	first := e.waitMessage(t, "on it", thread, func(m discordtest.Message) bool { return strings.Contains(m.Content, "On it") })
+	runID := runIDRE.FindStringSubmatch(first.Content)[1]
+	e.waitMessage(t, "the summary", thread, func(m discordtest.Message) bool { return strings.Contains(m.Content, "finished") })
+	id, _, _ := e.command("200", thread, "status")
+	e.answerTo(t, id, "Run `"+runID+"` is **succeeded**")
+}

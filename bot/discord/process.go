@@ -176,7 +176,11 @@ func (a *Adapter) onCommand(ctx context.Context, in *discordgo.Interaction, deli
 			return m.ID, nil
 		}, delivery)
 	}
-	return a.command(ctx, w, cmd, "", say)
+	thread := ""
+	if _, err := a.db.ThreadExecution(ctx, Surface, in.ChannelID); err == nil {
+		thread = in.ChannelID // typed in a run's thread: status and cancel mean that run
+	}
+	return a.command(ctx, w, cmd, thread, say)
 }
 
 // command runs a parsed command other than a new run. thread is the
