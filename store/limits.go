@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -81,12 +82,30 @@ func (db *DB) ClaimOnce(ctx context.Context, kind, key, owner string, at time.Ti
 	return prev.Owner, nil
 }
 
-// CountOnce counts the keys of kind claimed at or after since (a global
-// cap: "at most N courtesy replies per hour").
-func (db *DB) CountOnce(ctx context.Context, kind string, since time.Time) (int, error) {
-	n, err := db.bun.NewSelect().Model((*onceKey)(nil)).Where("kind = ? AND created_at >= ?", kind, since.UTC()).Count(ctx)
+// OnceRank is key's place among the keys of kind claimed at or after
+// since, counting from 1 in claim order (ties broken by key). A global cap
+// ("at most N courtesy replies per hour") lets a claim through when its
+// rank is at most N: unlike counting all claims after claiming, claims
+// made at the same moment cannot push each other over the cap and all be
+// refused. 0 when key was not claimed since then.
+func (db *DB) OnceRank(ctx context.Context, kind, key string, since time.Time) (int, error) {
+	var mine onceKey
+	err := db.bun.NewSelect().Model(&mine).Where("kind = ? AND key_text = ?", kind, key).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
 	if err != nil {
-		return 0, wrap(err, "count %s claims", kind)
+		return 0, wrap(err, "read claim %s %q", kind, key)
+	}
+	if mine.CreatedAt.Before(since.UTC()) {
+		return 0, nil
+	}
+	n, err := db.bun.NewSelect().Model((*onceKey)(nil)).
+		Where("kind = ? AND created_at >= ?", kind, since.UTC()).
+		Where("created_at < ? OR (created_at = ? AND key_text <= ?)", mine.CreatedAt, mine.CreatedAt, key).
+		Count(ctx)
+	if err != nil {
+		return 0, wrap(err, "rank %s claim", kind)
 	}
 	return int(n), nil
 }

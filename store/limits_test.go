@@ -38,8 +38,21 @@ func TestLimits(t *testing.T) {
 		}
 		must2 := func(s string, _ error) string { return s }
 		must2(db.ClaimOnce(ctx, kind, "old", "d3", now.Add(-2*time.Hour)))
-		if n, err := db.CountOnce(ctx, kind, now.Add(-time.Hour)); err != nil || n != 1 {
-			t.Fatalf("CountOnce last hour = %d, %v; want 1", n, err)
+		if n, err := db.OnceRank(ctx, kind, "o/r#1/stranger/2026-12-01", now.Add(-time.Hour)); err != nil || n != 1 {
+			t.Fatalf("OnceRank in the last hour = %d, %v; want 1", n, err)
+		}
+		if n, err := db.OnceRank(ctx, kind, "old", now.Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("OnceRank of a claim older than the window = %d, %v; want 0", n, err)
+		}
+		// Claims made at the same moment rank one after the other, so a
+		// cap of N lets exactly N of them through.
+		for _, k := range []string{"same-b", "same-a", "same-c"} {
+			must2(db.ClaimOnce(ctx, kind, k, "d", now.Add(time.Minute)))
+		}
+		for want, k := range []string{"same-a", "same-b", "same-c"} {
+			if n, err := db.OnceRank(ctx, kind, k, now.Add(-time.Hour)); err != nil || n != want+2 {
+				t.Fatalf("OnceRank(%s) = %d, %v; want %d", k, n, err, want+2)
+			}
 		}
 		if _, err := db.ClaimOnce(ctx, kind, strings.Repeat("k", 300), "d", now); err == nil {
 			t.Fatal("a 300-byte key was accepted")

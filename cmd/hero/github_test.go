@@ -236,7 +236,7 @@ func TestServeGitHubWebhook(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) || polite > 1 {
-			t.Fatalf("%d courtesy replies; metrics:\n%s", polite, grepLines(string(metrics), "courtesy"))
+			t.Fatalf("%d courtesy replies; metrics:\n%s\nlogs:\n%s", polite, grepLines(string(metrics), "courtesy"), grepLines(logs.String(), "courtesy"))
 		}
 	}
 }

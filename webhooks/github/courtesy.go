@@ -55,7 +55,7 @@ func (s *Service) courtesy(ctx context.Context, log *slog.Logger, th Thread, log
 		log.Info("courtesy reply skipped: this person was answered on this issue today", "login", login, "issue", th.String())
 		return nil
 	}
-	n, err := s.cfg.Store.CountOnce(ctx, onceCourtesy, now.Add(-time.Hour))
+	n, err := s.cfg.Store.OnceRank(ctx, onceCourtesy, key, now.Add(-time.Hour))
 	if err != nil {
 		return fmt.Errorf("courtesy reply to %s: %w", login, err)
 	}

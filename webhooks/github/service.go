@@ -42,7 +42,7 @@ type Store interface {
 	RearmRedelivery(ctx context.Context, guid string, deliveryID int64, attemptAt time.Time) (bool, error)
 	DeliveryReceived(ctx context.Context, source, deliveryID string) (bool, error)
 	ClaimOnce(ctx context.Context, kind, key, owner string, at time.Time) (string, error)
-	CountOnce(ctx context.Context, kind string, since time.Time) (int, error)
+	OnceRank(ctx context.Context, kind, key string, since time.Time) (int, error)
 	PruneLimits(ctx context.Context, kind string, before time.Time) (int64, error)
 }
 
