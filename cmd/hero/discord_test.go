@@ -233,3 +233,40 @@ func TestDiscordRegisterCommand(t *testing.T) {
 		t.Fatal("DISCORD_GATEWAY=maybe accepted")
 	}
 }
+
+// The settings page's Discord row: the invite asks for the bot and
+// command scopes with the thread permissions; the status checks the
+// token and says which replica holds the gateway (or that none does).
+func TestDiscordIntegrationStatus(t *testing.T) {
+	t.Parallel()
+	fake := discordtest.NewServer(t, "tok", "1")
+	db, err := store.Open(t.Context(), "", t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DISCORD_APP_ID": "42", "DISCORD_BOT_TOKEN": "tok", "DISCORD_API_URL": fake.APIURL()}
+	in, ok := discordIntegration(func(k string) string { return env[k] }, db, http.DefaultClient)
+	if !ok || !strings.Contains(in.ConnectURL, "client_id=42") || !strings.Contains(in.ConnectURL, "scope=bot+applications.commands") ||
+		!strings.Contains(in.ConnectURL, "permissions=326417599552") {
+		t.Fatalf("invite %q", in.ConnectURL)
+	}
+	if ok, detail := in.Status(t.Context()); ok || !strings.Contains(detail, "no replica holds the gateway") {
+		t.Fatalf("status without a gateway holder: %v %q", ok, detail)
+	}
+	if _, err := db.ClaimSingleton(t.Context(), "discord-gateway", "host-a-1234", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = discordIntegration(func(k string) string { return env[k] }, db, http.DefaultClient) // the token check is cached
+	if ok, detail := in.Status(t.Context()); !ok || !strings.Contains(detail, "gateway held by host-a-1234") {
+		t.Fatalf("status with a holder: %v %q", ok, detail)
+	}
+	env["DISCORD_GATEWAY"] = "off"
+	in, _ = discordIntegration(func(k string) string { return env[k] }, db, http.DefaultClient)
+	if _, detail := in.Status(t.Context()); !strings.Contains(detail, "gateway off") {
+		t.Fatalf("status with the gateway off: %q", detail)
+	}
+}
