@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/hero-dev/hero/bot/discord/discordtest"
 	"github.com/hero-dev/hero/llm/openaitest"
@@ -172,5 +173,48 @@ func TestGatewayBackoff(t *testing.T) {
 	}
 	if d1, d2 := at[1].Sub(at[0]), at[2].Sub(at[1]); d1 < 100*time.Millisecond || d2 < 200*time.Millisecond {
 		t.Fatalf("attempts %s and %s apart, want ≥100 ms then ≥200 ms", d1, d2)
+	}
+}
+
+// In a run's thread the requester steers by mentioning hero; a message by
+// someone else that neither mentions nor replies to hero is not stored,
+// and the model sees only the steering.
+func TestSteerByMention(t *testing.T) {
+	t.Parallel()
+	steered := make(chan string, 1)
+	model := openaitest.NewServer(t,
+		openaitest.Tools(call("run_command", `{"command":"sleep 1.5"}`)),
+		openaitest.Turn{ToolCalls: []openaitest.ToolCall{call("finish", `{"summary":"done"}`)}, Check: func(req openai.ChatCompletionRequest) error {
+			var all strings.Builder
+			for _, m := range req.Messages {
+				all.WriteString(m.Content + "\n")
+			}
+			steered <- all.String()
+			return nil
+		}},
+	)
+	e := newEnv(t, model)
+	e.user("200", "requester@example.com", store.RoleMember)
+	e.bind("300")
+	e.command("200", "300", "run the slow thing")
+	thread := e.threadOf(t)
+	e.waitMessage(t, "on it", thread, func(m discordtest.Message) bool { return strings.Contains(m.Content, "On it") })
+	in := discordtest.Actor{Guild: testGuild, Channel: thread, User: "200"}
+	other := discordtest.Actor{Guild: testGuild, Channel: thread, User: "201"}
+	quiet := discordtest.NewID()
+	e.a.onGatewayMessage(mustMessage(t, discordtest.MessageCreate(quiet, other, "", nil, "", "")))
+	steer := discordtest.NewID()
+	e.a.onGatewayMessage(mustMessage(t, discordtest.MessageCreate(steer, in, "<@"+testBot+"> also update the changelog", []string{testBot}, "", "")))
+	e.waitHandled("msg:" + steer)
+	select {
+	case got := <-steered:
+		if !strings.Contains(got, "also update the changelog") {
+			t.Fatalf("the model did not see the steering:\n%s", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run did not continue")
+	}
+	if e.timesHandled("msg:"+quiet) != 0 || e.deliveries() != 2 {
+		t.Fatalf("%d deliveries; a message for nobody was stored", e.deliveries())
 	}
 }
