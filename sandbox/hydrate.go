@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,15 @@ type Source struct {
 	Git GitSource
 	// Branch is the branch of Git to check out (required with Git).
 	Branch string
+	// Commit is the commit Branch pointed to when the mirror was fetched:
+	// the workspace starts exactly there. With a Git that keeps prepared
+	// checkouts (PreparedSource) and a workspace on this host, the
+	// workspace is a copy-on-write layer over the prepared checkout, or a
+	// copy of it; without Commit it is a clone of Branch.
+	Commit string
+	// Deps, when set, caches dependency installs by lockfile hash: an
+	// unchanged lockfile restores the last install instead of running it.
+	Deps DepCache
 	// Origin is what the workspace's `origin` remote says: the project's
 	// URL without credentials. Nothing in the sandbox uses it to connect.
 	Origin string
@@ -51,13 +62,34 @@ type GitSource interface {
 	WriteBundle(ctx context.Context, w io.Writer, branch string) error
 }
 
+// PreparedSource is a GitSource that keeps a prepared checkout per commit
+// (*mirror.Repo implements it).
+type PreparedSource interface {
+	// Prepared returns the directory of commit's prepared checkout, which
+	// stays unchanged until release is called, with origin set to
+	// originURL.
+	Prepared(ctx context.Context, commit, originURL string) (dir string, release func(), err error)
+}
+
+// DepCache stores dependency installs by key (*mirror.Repo implements it).
+type DepCache interface {
+	// OpenDeps opens the archive stored under key; an error wrapping
+	// fs.ErrNotExist is a miss.
+	OpenDeps(ctx context.Context, key string) (io.ReadCloser, error)
+	// SaveDeps stores what write produces under key.
+	SaveDeps(ctx context.Context, key string, write func(io.Writer) error) error
+}
+
 // Report says what Hydrate did, for the execution log and the user.
 type Report struct {
 	Source string // Path, or URL without credentials
-	Method string // "copy" (host copy), "tar" (streamed archive), "clone" (host clone of the mirror) or "bundle" (streamed bundle of it)
+	Method string // "copy" (host copy), "tar" (streamed archive), "clone" (host clone of the mirror), "bundle" (streamed bundle of it) or "overlay" (a layer over a prepared checkout)
 	Files  int    // files and links copied ("copy" and "tar")
 	Commit string // HEAD after hydration, when the workspace is a git repository
 	Steps  []Step
+	// Release, when set, must be called once the sandbox is closed: it
+	// unpins the prepared checkout the workspace is layered on.
+	Release func()
 }
 
 // Step is one thing Hydrate did or deliberately skipped.
@@ -65,6 +97,7 @@ type Step struct {
 	Name     string   // "copy", "clone", "install go", …
 	Command  []string // argv run in the sandbox, if any
 	Skipped  bool
+	Cached   bool   // restored from the dependency cache instead of run
 	Note     string // why it was skipped, or how it failed
 	ExitCode int
 	Duration time.Duration
@@ -81,6 +114,8 @@ func (r Report) String() string {
 		switch {
 		case s.Skipped:
 			fmt.Fprintf(&b, "\n- %s: skipped: %s", s.Name, s.Note)
+		case s.Cached:
+			fmt.Fprintf(&b, "\n- %s: restored from the cache in %s (%s)", s.Name, s.Duration.Round(time.Millisecond), s.Note)
 		case s.ExitCode != 0:
 			fmt.Fprintf(&b, "\n- %s: failed (exit %d): %s", s.Name, s.ExitCode, s.Note)
 		default:
@@ -96,6 +131,12 @@ type installer struct {
 	name, file, tool string
 	args             []string
 	env              map[string]string
+	// keys are the files whose content decides the install (file
+	// first); base ("home" or "repo") and paths are what it produces,
+	// which the dependency cache keeps.
+	keys  []string
+	base  string
+	paths []string
 }
 
 // installers in detection order; within a group (js, python) only the
@@ -104,16 +145,26 @@ var installers = []struct {
 	group string
 	installer
 }{
-	{"go", installer{"go", "go.mod", "go", []string{"go", "mod", "download"}, nil}},
-	{"js", installer{"pnpm", "pnpm-lock.yaml", "pnpm", []string{"pnpm", "install", "--frozen-lockfile"}, nil}},
-	{"js", installer{"yarn", "yarn.lock", "yarn", []string{"yarn", "install", "--frozen-lockfile"}, nil}},
-	{"js", installer{"npm", "package-lock.json", "npm", []string{"npm", "ci"}, nil}},
-	{"python", installer{"uv", "uv.lock", "uv", []string{"uv", "sync"}, nil}},
-	{"python", installer{"poetry", "poetry.lock", "poetry", []string{"poetry", "install"}, nil}},
+	{"go", installer{"go", "go.mod", "go", []string{"go", "mod", "download"}, nil,
+		[]string{"go.mod", "go.sum"}, "home", []string{"go/pkg/mod"}}},
+	{"js", installer{"pnpm", "pnpm-lock.yaml", "pnpm", []string{"pnpm", "install", "--frozen-lockfile"}, nil,
+		[]string{"pnpm-lock.yaml", "package.json"}, "repo", []string{"node_modules"}}},
+	{"js", installer{"yarn", "yarn.lock", "yarn", []string{"yarn", "install", "--frozen-lockfile"}, nil,
+		[]string{"yarn.lock", "package.json"}, "repo", []string{"node_modules"}}},
+	{"js", installer{"npm", "package-lock.json", "npm", []string{"npm", "ci"}, nil,
+		[]string{"package-lock.json", "package.json"}, "repo", []string{"node_modules"}}},
+	{"python", installer{"uv", "uv.lock", "uv", []string{"uv", "sync"}, nil,
+		[]string{"uv.lock", "pyproject.toml"}, "repo", []string{".venv"}}},
+	// The virtualenv inside the project, where the cache finds it.
+	{"python", installer{"poetry", "poetry.lock", "poetry", []string{"poetry", "install"},
+		map[string]string{"POETRY_VIRTUALENVS_IN_PROJECT": "true"},
+		[]string{"poetry.lock", "pyproject.toml"}, "repo", []string{".venv"}}},
 	// User site (~/.local under the sandbox's HOME): /usr is read-only.
 	{"python", installer{"pip", "requirements.txt", "pip", []string{"pip", "install", "-r", "requirements.txt"},
-		map[string]string{"PIP_USER": "1", "PIP_BREAK_SYSTEM_PACKAGES": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}}},
-	{"rust", installer{"cargo", "Cargo.lock", "cargo", []string{"cargo", "fetch"}, nil}},
+		map[string]string{"PIP_USER": "1", "PIP_BREAK_SYSTEM_PACKAGES": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+		[]string{"requirements.txt"}, "home", []string{".local"}}},
+	{"rust", installer{"cargo", "Cargo.lock", "cargo", []string{"cargo", "fetch"}, nil,
+		[]string{"Cargo.lock", "Cargo.toml"}, "home", []string{".cargo/registry", ".cargo/git"}}},
 }
 
 // Hydrate fills a fresh, empty workspace from src and, when src.Install is
@@ -138,7 +189,7 @@ func Hydrate(ctx context.Context, sb Sandbox, src Source, log *slog.Logger) (Rep
 	if err != nil {
 		return rep, err
 	}
-	if _, err := sb.Stat(ctx, ".git"); err == nil {
+	if _, err := sb.Stat(ctx, ".git"); err == nil && rep.Commit == "" {
 		var out bytes.Buffer
 		res, err := sb.Exec(ctx, Cmd{Args: []string{"git", "rev-parse", "HEAD"}, Stdout: &out, Timeout: time.Minute})
 		if err == nil && res.ExitCode == 0 {
@@ -182,18 +233,22 @@ func hydrateLocal(ctx context.Context, sb Sandbox, dir string) (Report, error) {
 }
 
 // hostWorkspace finds a HostWorkspace through wrappers such as *Lease.
-func hostWorkspace(sb Sandbox) (HostWorkspace, bool) {
+func hostWorkspace(sb Sandbox) (HostWorkspace, bool) { return find[HostWorkspace](sb) }
+
+// find finds an optional interface through wrappers such as *Lease.
+func find[T any](sb Sandbox) (T, bool) {
 	for sb != nil {
-		if hw, ok := sb.(HostWorkspace); ok {
-			return hw, true
+		if v, ok := sb.(T); ok {
+			return v, true
 		}
 		u, ok := sb.(interface{ Unwrap() Sandbox })
 		if !ok {
-			return nil, false
+			break
 		}
 		sb = u.Unwrap()
 	}
-	return nil, false
+	var zero T
+	return zero, false
 }
 
 // copyTree copies src into the empty directory dst on this host: regular
@@ -369,7 +424,11 @@ func hydrateGit(ctx context.Context, sb Sandbox, src Source) (Report, error) {
 	}
 	rep := Report{Source: src.Origin}
 	start := time.Now()
-	if hw, ok := hostWorkspace(sb); ok {
+	hw, host := hostWorkspace(sb)
+	if ps, ok := src.Git.(PreparedSource); ok && host && src.Commit != "" {
+		return hydratePrepared(ctx, sb, hw, ps, src)
+	}
+	if host {
 		rep.Method = "clone"
 		dir := hw.HostDir()
 		if err := src.Git.CloneInto(ctx, dir, src.Branch, src.Origin); err != nil {
@@ -404,6 +463,66 @@ func hydrateGit(ctx context.Context, sb Sandbox, src Source) (Report, error) {
 	return rep, nil
 }
 
+// hydratePrepared starts the workspace from the prepared checkout of
+// src.Commit: an overlay over it when the sandbox can, a copy otherwise;
+// then the run's branch is made to point at the commit, in the sandbox.
+func hydratePrepared(ctx context.Context, sb Sandbox, hw HostWorkspace, ps PreparedSource, src Source) (Report, error) {
+	if !shaRe.MatchString(src.Commit) {
+		return Report{}, fmt.Errorf("hydrate: %q is not a commit id", src.Commit)
+	}
+	rep := Report{Source: src.Origin}
+	start := time.Now()
+	dir, release, err := ps.Prepared(ctx, src.Commit, src.Origin)
+	if err != nil {
+		return rep, fmt.Errorf("hydrate: %w", err)
+	}
+	layered := false
+	if lw, ok := find[LayeredWorkspace](sb); ok {
+		switch err := lw.LayerWorkspace(ctx, dir); {
+		case err == nil:
+			layered = true
+		case !errors.Is(err, errors.ErrUnsupported):
+			release()
+			return rep, fmt.Errorf("hydrate: %w", err)
+		}
+	}
+	if layered {
+		rep.Method, rep.Release = "overlay", release
+	} else {
+		rep.Method = "copy"
+		uid, gid := hw.HostOwner()
+		rep.Files, err = copyTree(ctx, dir, hw.HostDir(), uid, gid)
+		release()
+		if err != nil {
+			return rep, fmt.Errorf("hydrate: copy the prepared checkout: %w", err)
+		}
+	}
+	fail := func(err error) (Report, error) {
+		if rep.Release != nil {
+			rep.Release()
+			rep.Release = nil
+		}
+		return rep, err
+	}
+	// The branch and its remote-tracking ref, at exactly the commit; no
+	// file changes, so this is instant even on a large tree.
+	script := `set -e; git update-ref "refs/heads/$1" "$2"; git update-ref "refs/remotes/origin/$1" "$2"; git symbolic-ref HEAD "refs/heads/$1"; git rev-parse HEAD`
+	var out, errb bytes.Buffer
+	res, err := sb.Exec(ctx, Cmd{Args: []string{"sh", "-c", script, "sh", src.Branch, src.Commit}, Stdout: &out, Stderr: &errb, Timeout: time.Minute})
+	if err != nil {
+		return fail(fmt.Errorf("hydrate: check out %s: %w", src.Branch, err))
+	}
+	if res.ExitCode != 0 {
+		return fail(fmt.Errorf("hydrate: check out %s: exit %d: %s", src.Branch, res.ExitCode, tail(errb.String(), 500)))
+	}
+	if got := strings.TrimSpace(out.String()); got != src.Commit {
+		return fail(fmt.Errorf("hydrate: the workspace is at %.12s, not %.12s", got, src.Commit))
+	}
+	rep.Commit = src.Commit
+	rep.Steps = append(rep.Steps, Step{Name: rep.Method, Duration: time.Since(start)})
+	return rep, nil
+}
+
 // chownTree gives every entry under dir (dir included) to uid:gid,
 // without following links.
 func chownTree(ctx context.Context, dir string, uid, gid int) error {
@@ -434,13 +553,31 @@ func installDeps(ctx context.Context, sb Sandbox, src Source) []Step {
 		}
 		done[in.group] = true
 		step := Step{Name: "install " + in.name, Command: in.args}
+		key := ""
+		if src.Deps != nil {
+			key = depsKey(ctx, sb, in.installer)
+		}
+		if key != "" {
+			start := time.Now()
+			hit, err := restoreDeps(ctx, sb, src.Deps, key, in.installer)
+			if hit && err == nil {
+				step.Cached, step.Duration = true, time.Since(start)
+				step.Note = in.file + " unchanged since the last install"
+				steps = append(steps, step)
+				continue
+			}
+			if err != nil {
+				// A broken archive costs an install, not the run.
+				step.Note = "the cached install could not be restored (" + err.Error() + "); installing again. "
+			}
+		}
 		switch {
 		case !src.AllowNetwork:
 			step.Skipped = true
-			step.Note = fmt.Sprintf("found %s but the project does not allow network for installs; run `%s` when it does", in.file, strings.Join(in.args, " "))
+			step.Note += fmt.Sprintf("found %s but the project does not allow network for installs; run `%s` when it does", in.file, strings.Join(in.args, " "))
 		case !hasTool(ctx, sb, in.tool):
 			step.Skipped = true
-			step.Note = fmt.Sprintf("found %s but %s is not installed in the sandbox", in.file, in.tool)
+			step.Note += fmt.Sprintf("found %s but %s is not installed in the sandbox", in.file, in.tool)
 		default:
 			var out bytes.Buffer
 			start := time.Now()
@@ -458,11 +595,88 @@ func installDeps(ctx context.Context, sb Sandbox, src Source) []Step {
 				}
 			case res.ExitCode != 0:
 				step.Note = tail(out.String(), 500)
+			case key != "":
+				if err := saveDeps(ctx, sb, src.Deps, key, in.installer); err != nil {
+					step.Note = "installed; not cached: " + err.Error()
+				}
 			}
 		}
 		steps = append(steps, step)
 	}
 	return steps
+}
+
+// depsKey is the cache key of an install: the installer and a hash of its
+// command and the files that decide what it installs. "" when a key file
+// cannot be read.
+func depsKey(ctx context.Context, sb Sandbox, in installer) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q\x00", in.args)
+	for _, f := range in.keys {
+		data, err := sb.ReadFile(ctx, f)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			fmt.Fprintf(h, "%s\x00absent\x00", f)
+		case err != nil:
+			return ""
+		default:
+			fmt.Fprintf(h, "%s\x00%d\x00", f, len(data))
+			h.Write(data)
+		}
+	}
+	return in.name + "-" + hex.EncodeToString(h.Sum(nil))
+}
+
+// depsDir is the shell snippet that enters an installer's base directory.
+func depsDir(in installer) string {
+	if in.base == "home" {
+		return `cd "$HOME"`
+	}
+	return `:`
+}
+
+// restoreDeps unpacks the cached install, in the sandbox (the archive
+// came out of a sandbox: host tools never read it). hit is false on a
+// miss.
+func restoreDeps(ctx context.Context, sb Sandbox, cache DepCache, key string, in installer) (hit bool, err error) {
+	rc, err := cache.OpenDeps(ctx, key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	var errb bytes.Buffer
+	res, err := sb.Exec(ctx, Cmd{Args: []string{"sh", "-c", depsDir(in) + ` && exec tar -x -f - --no-same-owner --delay-directory-restore`}, Stdin: rc, Stderr: &errb, Timeout: 15 * time.Minute})
+	if err != nil {
+		return true, err
+	}
+	if res.ExitCode != 0 {
+		return true, fmt.Errorf("tar exited %d: %s", res.ExitCode, tail(errb.String(), 300))
+	}
+	return true, nil
+}
+
+// saveDeps archives what the install produced, in the sandbox, into the
+// cache. Modes get u+w: the sandbox's root has no CAP_DAC_OVERRIDE, so tar
+// could not fill a read-only directory (Go's module cache) it just made.
+func saveDeps(ctx context.Context, sb Sandbox, cache DepCache, key string, in installer) error {
+	script := depsDir(in) + ` && set -- $(for p do [ -e "$p" ] && printf '%s\n' "$p"; done; true) && [ $# -gt 0 ] || exit 3; exec tar -c -f - --mode=u+w -- "$@"`
+	args := append([]string{"sh", "-c", script, "sh"}, in.paths...)
+	return cache.SaveDeps(ctx, key, func(w io.Writer) error {
+		var errb bytes.Buffer
+		res, err := sb.Exec(ctx, Cmd{Args: args, Stdout: w, Stderr: &errb, Timeout: 15 * time.Minute})
+		switch {
+		case err != nil:
+			return err
+		case res.ExitCode == 3:
+			return fmt.Errorf("the install left none of %s", strings.Join(in.paths, ", "))
+		case res.ExitCode != 0:
+			return fmt.Errorf("tar exited %d: %s", res.ExitCode, tail(errb.String(), 300))
+		}
+		return nil
+	})
 }
 
 // hasTool reports whether a command exists on the sandbox's PATH. The name

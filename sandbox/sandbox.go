@@ -149,6 +149,20 @@ type HostWorkspace interface {
 	HostOwner() (uid, gid int)
 }
 
+// LayeredWorkspace is implemented by sandboxes that can make their empty
+// workspace a copy-on-write view of a directory on this host (the local
+// provider, with an overlay mount whose upper layer is on the sandbox's
+// own capped volume). Hydrate uses it to start a workspace from a prepared
+// checkout without writing the tree.
+type LayeredWorkspace interface {
+	// LayerWorkspace mounts base, read-only, under the workspace. It must
+	// be called before anything else touched the workspace, and base must
+	// not change while the sandbox lives. It returns an error wrapping
+	// errors.ErrUnsupported when this sandbox cannot (the caller then
+	// copies).
+	LayerWorkspace(ctx context.Context, base string) error
+}
+
 // Provider creates sandboxes of one kind.
 type Provider interface {
 	// Name is "local" or "e2b".

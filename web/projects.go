@@ -310,6 +310,9 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, p *store.
 		s.fail(w, r, err)
 		return
 	}
+	if s.cfg.ProjectDeleted != nil {
+		s.cfg.ProjectDeleted(r.Context(), p.ID)
+	}
 	s.log.Info("project deleted", "project", p.Name, "by", sessionFrom(r).user.Email)
 	redirect(w, r, "/settings/projects", "deleted")
 }

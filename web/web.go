@@ -83,6 +83,9 @@ type Config struct {
 	// LocalRepos says which directories on this machine a project may
 	// name as its repository (HERO_LOCAL_REPO_ROOT).
 	LocalRepos sandbox.LocalRepos
+	// ProjectDeleted, when set, is told of a deleted project so that its
+	// repository mirror and caches on this host go with it.
+	ProjectDeleted func(ctx context.Context, id int64)
 
 	// Integrations are shown, with their live status, on the
 	// integrations page.

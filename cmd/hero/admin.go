@@ -133,11 +133,25 @@ func projectCommands() []*command {
 					return err
 				}
 				defer a.close()
+				p, err := a.db.ProjectByName(ctx, pos[0])
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("no project named %q (see hero project list)", pos[0])
+				}
+				if err != nil {
+					return fmt.Errorf("remove project: %w", err)
+				}
 				if err := a.db.DeleteProject(ctx, pos[0]); err != nil {
 					if errors.Is(err, store.ErrNotFound) {
 						return fmt.Errorf("no project named %q (see hero project list)", pos[0])
 					}
 					return fmt.Errorf("remove project: %w", err)
+				}
+				// Its mirror and caches on this host go with it (other
+				// hosts' servers sweep theirs).
+				if ms, err := a.openMirrors(); err == nil {
+					if err := ms.Remove(ctx, p.ID); err != nil {
+						a.log.Warn("remove the project's mirror", "err", err)
+					}
 				}
 				fmt.Fprintf(std.out, "removed project %s (its run history is kept)\n", pos[0])
 				return nil

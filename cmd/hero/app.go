@@ -118,7 +118,7 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 		}
 	}
 	// Without git the server still starts; runs on repositories say why.
-	mirrors, mirrorsErr := mirror.New(filepath.Join(a.cfg.DataDir, "mirrors"), a.log.With("component", "mirror"))
+	mirrors, mirrorsErr := a.openMirrors()
 	if mirrorsErr != nil {
 		a.log.Warn("repository mirrors unavailable", "err", mirrorsErr)
 	}
@@ -147,6 +147,34 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 		Redact: a.runScrubber,
 	})
 	return err
+}
+
+// openMirrors opens the per-project mirrors and caches under
+// HERO_DATA_DIR/mirrors with the configured budgets.
+func (a *app) openMirrors() (*mirror.Mirrors, error) {
+	return mirror.New(filepath.Join(a.cfg.DataDir, "mirrors"), a.log.With("component", "mirror"),
+		mirror.WithBudget(a.cfg.CacheProjectBytes, a.cfg.CacheTotalBytes), mirror.WithFreshness(a.cfg.MirrorFresh))
+}
+
+// sweepMirrors removes what this host keeps for projects that no longer
+// exist (deleted on the settings page, or by `hero project rm` against
+// another replica's database).
+func (a *app) sweepMirrors(ctx context.Context) {
+	if a.mirrors == nil {
+		return
+	}
+	ps, err := a.db.ListProjects(ctx)
+	if err != nil {
+		a.log.Warn("sweep mirrors: list projects", "err", err)
+		return
+	}
+	ids := make([]int64, len(ps))
+	for i := range ps {
+		ids[i] = ps[i].ID
+	}
+	if _, err := a.mirrors.Retain(ctx, ids); err != nil {
+		a.log.Warn("sweep mirrors", "err", err)
+	}
 }
 
 // runScrubber returns the scrubber of one run: its project's secrets,

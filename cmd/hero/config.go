@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/hero-dev/hero/sandbox/mirror"
 )
 
 // config is everything hero reads from the environment (see the table in
@@ -31,6 +34,11 @@ type config struct {
 	// which projects used from chat, GitHub or the page may have a local
 	// repository path.
 	LocalRepoRoot string
+	// Mirror and cache budgets (HERO_CACHE_PROJECT_MB, HERO_CACHE_TOTAL_MB)
+	// and how long a fetched mirror is used without asking the remote
+	// again (HERO_MIRROR_FRESH).
+	CacheProjectBytes, CacheTotalBytes int64
+	MirrorFresh                        time.Duration
 
 	getenv func(string) string // for the integrations' own variables
 }
@@ -64,6 +72,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 	var err error
 	if c.PoolSize, err = strconv.Atoi(get("HERO_SANDBOX_POOL", "2")); err != nil || c.PoolSize < 0 {
 		return c, fmt.Errorf("HERO_SANDBOX_POOL must be a whole number ≥ 0, got %q", getenv("HERO_SANDBOX_POOL"))
+	}
+	for _, b := range []struct {
+		name string
+		def  int64
+		dst  *int64
+	}{{"HERO_CACHE_PROJECT_MB", mirror.DefaultProjectBudget >> 20, &c.CacheProjectBytes}, {"HERO_CACHE_TOTAL_MB", mirror.DefaultTotalBudget >> 20, &c.CacheTotalBytes}} {
+		mb, err := strconv.ParseInt(get(b.name, strconv.FormatInt(b.def, 10)), 10, 64)
+		if err != nil || mb <= 0 || mb > 1<<30 {
+			return c, fmt.Errorf("%s must be a positive number of megabytes, got %q", b.name, getenv(b.name))
+		}
+		*b.dst = mb << 20
+	}
+	if c.MirrorFresh, err = time.ParseDuration(get("HERO_MIRROR_FRESH", mirror.DefaultFreshness.String())); err != nil || c.MirrorFresh < 0 {
+		return c, fmt.Errorf("HERO_MIRROR_FRESH must be a duration such as 15s or 0, got %q", getenv("HERO_MIRROR_FRESH"))
 	}
 	switch c.Sandbox {
 	case "local":

@@ -47,6 +47,7 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		UntrustedReply:   env("GITHUB_UNTRUSTED_REPLY"),
 		UnknownRepoReply: env("GITHUB_UNKNOWN_REPO_REPLY") == "true",
 		RunContext:       workCtx,
+		OnPush:           a.ws.pushed,
 		Log:              a.log,
 	}
 	if v := env("GITHUB_COURTESY_PER_HOUR"); v != "" {

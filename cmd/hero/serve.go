@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/web"
 )
@@ -100,6 +101,34 @@ func (m *metrics) observe(_ *store.Execution, ev engine.Event) {
 	case engine.EventFinished:
 		m.runs.WithLabelValues(ev.Outcome.Status).Inc()
 	}
+}
+
+// cacheCollector reports the mirrors' and caches' hits, misses and
+// sizes at scrape time.
+type cacheCollector struct{ m *mirror.Mirrors }
+
+var (
+	cacheHitsDesc   = prometheus.NewDesc("hero_cache_hits_total", "Runs served from this host's cache, by kind (mirror: no fetch needed; checkout: a prepared checkout reused; deps: an install restored).", []string{"kind"}, nil)
+	cacheMissesDesc = prometheus.NewDesc("hero_cache_misses_total", "Runs that had to fetch, prepare a checkout or install, by kind.", []string{"kind"}, nil)
+	cacheBytesDesc  = prometheus.NewDesc("hero_cache_bytes", "Disk space of mirrors, prepared checkouts and dependency caches on this host, by kind.", []string{"kind"}, nil)
+	cacheEvictDesc  = prometheus.NewDesc("hero_cache_evictions_total", "Cache entries removed to stay within HERO_CACHE_PROJECT_MB and HERO_CACHE_TOTAL_MB.", nil, nil)
+)
+
+func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- cacheHitsDesc
+	ch <- cacheMissesDesc
+	ch <- cacheBytesDesc
+	ch <- cacheEvictDesc
+}
+
+func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.m.Stats()
+	for _, k := range []string{mirror.KindMirror, mirror.KindCheckout, mirror.KindDeps} {
+		ch <- prometheus.MustNewConstMetric(cacheHitsDesc, prometheus.CounterValue, float64(st.Hits[k]), k)
+		ch <- prometheus.MustNewConstMetric(cacheMissesDesc, prometheus.CounterValue, float64(st.Misses[k]), k)
+		ch <- prometheus.MustNewConstMetric(cacheBytesDesc, prometheus.GaugeValue, float64(st.Bytes[k]), k)
+	}
+	ch <- prometheus.MustNewConstMetric(cacheEvictDesc, prometheus.CounterValue, float64(st.Evictions))
 }
 
 // server is `hero serve`'s HTTP side.
@@ -210,6 +239,9 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 		return err
 	}
 	m = newMetrics(func() float64 { return float64(a.engine.Running()) }, a.db, a.manager.Health)
+	if a.mirrors != nil {
+		m.reg.MustRegister(cacheCollector{a.mirrors})
+	}
 	if a.sandboxErr != nil {
 		a.log.Error("the sandbox does not work on this machine: the server runs (settings page, chat), but every run fails until it is fixed; hero retries without a restart",
 			"err", a.sandboxErr, "fix", "scripts/install-deps.sh git bwrap (as root or with sudo; make run calls it)")
@@ -246,6 +278,11 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 		}
 	}); err != nil {
 		return fmt.Errorf("schedule run takeover: %w", err)
+	}
+	// Mirrors and caches of deleted projects leave this host.
+	a.sweepMirrors(workCtx)
+	if _, err := jobs.AddFunc("@every 5m", func() { a.sweepMirrors(workCtx) }); err != nil {
+		return fmt.Errorf("schedule the mirror sweep: %w", err)
 	}
 	jobs.Start()
 	defer jobs.Stop()

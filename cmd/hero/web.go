@@ -55,6 +55,13 @@ func webConfig(a *app) (web.Config, error) {
 	if a.engine != nil {
 		cfg.Runs = a.engine
 	}
+	if a.mirrors != nil {
+		cfg.ProjectDeleted = func(ctx context.Context, id int64) {
+			if err := a.mirrors.Remove(ctx, id); err != nil {
+				a.log.Warn("remove a deleted project's mirror", "project", id, "err", err)
+			}
+		}
+	}
 	if id, secret := get("GOOGLE_CLIENT_ID"), get("GOOGLE_CLIENT_SECRET"); id != "" || secret != "" {
 		if id == "" || secret == "" {
 			return cfg, fmt.Errorf("Google login needs both GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET")

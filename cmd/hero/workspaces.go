@@ -47,6 +47,9 @@ type workspaces struct {
 	mu     sync.Mutex
 	leases map[string]*sandbox.Lease
 	bases  map[string]string // execution id → commit the workspace started from
+	// releases unpin what a run's workspace is layered on, once its
+	// sandbox is closed (execution id → Report.Release).
+	releases map[string]func()
 }
 
 // tokenCredential binds GITHUB_TOKEN to GitHub's web origin (from
@@ -106,6 +109,13 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	if err != nil {
 		return fail(fmt.Errorf("fill the workspace from %s: %w", mirror.Clean(p.RepoURL), err))
 	}
+	if rep.Release != nil {
+		inner := fail
+		fail = func(err error) (sandbox.Sandbox, error) {
+			defer rep.Release()
+			return inner(err)
+		}
+	}
 	base := rep.Commit
 	if base == "" {
 		// Not a git repository: commit what is there so the changes can
@@ -122,6 +132,12 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	w.log.Info("workspace ready", "execution", ex.ID, "branch", work, "report", rep.String())
 	w.mu.Lock()
 	w.bases[ex.ID] = base
+	if rep.Release != nil {
+		if w.releases == nil {
+			w.releases = map[string]func(){}
+		}
+		w.releases[ex.ID] = rep.Release
+	}
 	w.mu.Unlock()
 	return lease, nil
 }
@@ -153,28 +169,61 @@ func (w *workspaces) fetch(ctx context.Context, p *store.Project, src *sandbox.S
 	if continues {
 		from = work
 	}
-	branch, _, err := repo.Fetch(ctx, mirror.Remote{URL: p.RepoURL, Credential: cred}, from)
+	// Within the freshness window (and without a push delivery since) the
+	// mirror is used as it is; otherwise an incremental fetch.
+	branch, commit, _, err := repo.Update(ctx, mirror.Remote{URL: p.RepoURL, Credential: cred}, from)
 	if err != nil {
 		return fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), err)
 	}
-	src.Git, src.Branch, src.Origin = repo, branch, mirror.Clean(p.RepoURL)
+	src.Git, src.Branch, src.Commit, src.Origin, src.Deps = repo, branch, commit, mirror.Clean(p.RepoURL), repo
 	return nil
+}
+
+// pushed hears of a GitHub push delivery: the project's next run fetches
+// again even within the freshness window, and a push to the default
+// branch is fetched now, so the next run need not wait for it.
+func (w *workspaces) pushed(ctx context.Context, p *store.Project, branch string) {
+	if w.mirrors == nil || sandbox.IsLocal(p.RepoURL) {
+		return
+	}
+	w.mirrors.MarkStale(p.ID)
+	if branch != strings.TrimPrefix(p.DefaultBranch, "refs/heads/") {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var src sandbox.Source
+	if err := w.fetch(ctx, p, &src, branch, true); err != nil {
+		w.log.Warn("fetch after a push delivery", "project", p.Name, "branch", branch, "err", err)
+		return
+	}
+	w.log.Info("mirror fetched after a push", "project", p.Name, "branch", branch, "commit", src.Commit)
 }
 
 func (w *workspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox) error {
 	w.mu.Lock()
 	base := w.bases[ex.ID]
 	delete(w.bases, ex.ID)
+	release := w.releases[ex.ID]
+	delete(w.releases, ex.ID)
 	w.mu.Unlock()
 	var derr error
 	if w.deliver != nil {
 		derr = w.deliver(ctx, ex, sb, base)
 	}
 	lease, ok := sb.(*sandbox.Lease)
+	var err error
 	if !ok {
-		return sb.Close(ctx)
+		err = sb.Close(ctx)
+	} else {
+		err = w.manager.Release(ctx, lease)
 	}
-	if err := w.manager.Release(ctx, lease); err != nil {
+	// Only once the sandbox (and its overlay) is gone may the prepared
+	// checkout under it be evicted.
+	if release != nil && err == nil {
+		release()
+	}
+	if err != nil {
 		return err
 	}
 	return derr

@@ -540,7 +540,10 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := p.removeVolume(id); err != nil {
+	// A workspace overlay (layer.go) goes before the volume under it.
+	if err := unmountLayer(filepath.Join(p.volumeDir, id)); err != nil {
+		errs = append(errs, err)
+	} else if err := p.removeVolume(id); err != nil {
 		errs = append(errs, err)
 	} else if err := removeTree(filepath.Join(p.baseDir, id)); err != nil {
 		errs = append(errs, err)

@@ -37,6 +37,7 @@ type Sandbox struct {
 	gid    int
 
 	mu      sync.Mutex
+	layered bool // the workspace is an overlay (layer.go)
 	closed  bool
 	busy    sync.WaitGroup
 	running map[*run]struct{}
@@ -528,6 +529,9 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	s.busy.Wait()
 	_ = unix.Close(s.rootfd)
 	var errs []error
+	if err := unmountLayer(s.vol); err != nil {
+		errs = append(errs, err)
+	}
 	if s.p.cg != nil {
 		if err := s.p.cg.remove(ctx, s.id); err != nil {
 			errs = append(errs, err)

@@ -16,10 +16,12 @@
 // credential, the header scoped to the remote's scheme, host and port with
 // redirects off. Nothing a workspace contains is ever read by host git.
 //
-// Layout: <root>/<project id>.git. refs/heads/* mirror the remote's
-// branches as last fetched; refs/hero/runs/<run id> hold commits brought
-// back from runs. A later step adds incremental fetch policies and size
-// budgets per mirror.
+// Layout: <root>/<project id>.git holds only what was fetched from the
+// project's remote (refs/heads/* as last fetched); <root>/<project
+// id>.runs.git, which borrows its objects, holds refs/hero/runs/<run id>:
+// commits brought back from runs, which later runs' workspaces (made from
+// the first) never see. <root>/<project id>.cache holds prepared
+// checkouts and dependency caches (cache.go), under size budgets.
 package mirror
 
 import (
@@ -48,13 +50,22 @@ type Mirrors struct {
 	git  string // absolute path of the git binary
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	locks map[int64]*sync.Mutex
+	perProject, total int64
+	fresh             time.Duration
+	now               func() time.Time
+
+	mu        sync.Mutex // guards the fields below
+	locks     map[int64]*sync.Mutex
+	projects  map[int64]*projectState
+	hits      map[string]uint64
+	misses    map[string]uint64
+	evictions uint64
 }
 
 // New opens (creating it 0700) the mirrors directory root, typically
-// HERO_DATA_DIR/mirrors. It fails when git is not installed.
-func New(root string, log *slog.Logger) (*Mirrors, error) {
+// HERO_DATA_DIR/mirrors, and reads what earlier runs left in it. It fails
+// when git is not installed.
+func New(root string, log *slog.Logger, options ...Option) (*Mirrors, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -70,15 +81,40 @@ func New(root string, log *slog.Logger) (*Mirrors, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("mirrors: create %s: %w", home, err)
 	}
-	return &Mirrors{root: abs, home: home, git: bin, log: log, locks: map[int64]*sync.Mutex{}}, nil
+	m := &Mirrors{root: abs, home: home, git: bin, log: log,
+		perProject: DefaultProjectBudget, total: DefaultTotalBudget, fresh: DefaultFreshness, now: time.Now,
+		locks: map[int64]*sync.Mutex{}, projects: map[int64]*projectState{}, hits: map[string]uint64{}, misses: map[string]uint64{}}
+	for _, o := range options {
+		if err := o(m); err != nil {
+			return nil, fmt.Errorf("mirrors: %w", err)
+		}
+	}
+	if err := m.load(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// lock is project id's lock: one git operation at a time per project.
+func (m *Mirrors) lock(id int64) *sync.Mutex {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mu := m.locks[id]
+	if mu == nil {
+		mu = &sync.Mutex{}
+		m.locks[id] = mu
+	}
+	return mu
 }
 
 // Repo is one project's mirror. Its methods serialise on the project, so
 // concurrent runs of one project never race on its refs.
 type Repo struct {
-	m   *Mirrors
-	dir string
-	mu  *sync.Mutex
+	m    *Mirrors
+	id   int64
+	dir  string // the remote's objects and branches
+	runs string // run refs; borrows dir's objects
+	mu   *sync.Mutex
 }
 
 // Repo opens the mirror of project id, creating an empty bare repository
@@ -87,29 +123,44 @@ func (m *Mirrors) Repo(ctx context.Context, projectID int64) (*Repo, error) {
 	if projectID <= 0 {
 		return nil, fmt.Errorf("mirror: invalid project id %d", projectID)
 	}
-	m.mu.Lock()
-	mu := m.locks[projectID]
-	if mu == nil {
-		mu = &sync.Mutex{}
-		m.locks[projectID] = mu
-	}
-	m.mu.Unlock()
-	r := &Repo{m: m, dir: filepath.Join(m.root, strconv.FormatInt(projectID, 10)+".git"), mu: mu}
-	mu.Lock()
-	defer mu.Unlock()
-	if _, err := os.Stat(filepath.Join(r.dir, "HEAD")); err == nil {
-		return r, nil
-	}
-	// --template= : no sample hooks or info files, only what git needs.
-	if _, err := m.run(ctx, "", opts{}, "init", "-q", "--bare", "--template=", r.dir); err != nil {
-		return nil, fmt.Errorf("create mirror %s: %w", r.dir, err)
-	}
-	for _, kv := range [][2]string{{"core.hooksPath", os.DevNull}, {"gc.autoDetach", "false"}, {"fetch.recurseSubmodules", "false"}} {
-		if _, err := m.run(ctx, r.dir, opts{}, "config", kv[0], kv[1]); err != nil {
-			return nil, fmt.Errorf("configure mirror %s: %w", r.dir, err)
-		}
+	r := &Repo{m: m, id: projectID, dir: m.repoDir(projectID), runs: m.runsDir(projectID), mu: m.lock(projectID)}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.init(ctx); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// init creates the mirror's repositories where they are missing.
+func (r *Repo) init(ctx context.Context) error {
+	m := r.m
+	for _, dir := range []string{r.dir, r.runs} {
+		if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
+			continue
+		}
+		// --template= : no sample hooks or info files, only what git needs.
+		if _, err := m.run(ctx, "", opts{}, "init", "-q", "--bare", "--template=", dir); err != nil {
+			return fmt.Errorf("create mirror %s: %w", dir, err)
+		}
+		// Objects are never pruned: run refs in the other repository may
+		// need them, and the budget removes whole entries instead.
+		for _, kv := range [][2]string{{"core.hooksPath", os.DevNull}, {"gc.autoDetach", "false"}, {"fetch.recurseSubmodules", "false"}, {"gc.pruneExpire", "never"}} {
+			if _, err := m.run(ctx, dir, opts{}, "config", kv[0], kv[1]); err != nil {
+				return fmt.Errorf("configure mirror %s: %w", dir, err)
+			}
+		}
+		if dir == r.runs {
+			alt := filepath.Join(dir, "objects", "info")
+			if err := os.MkdirAll(alt, 0o700); err != nil {
+				return fmt.Errorf("create mirror %s: %w", dir, err)
+			}
+			if err := os.WriteFile(filepath.Join(alt, "alternates"), []byte(filepath.Join(r.dir, "objects")+"\n"), 0o600); err != nil {
+				return fmt.Errorf("create mirror %s: %w", dir, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Dir is the mirror's bare repository on this host.
@@ -236,6 +287,10 @@ func (r *Repo) Fetch(ctx context.Context, remote Remote, branch string) (string,
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.bindURL(ctx, remote.URL); err != nil {
+		return "", "", err
+	}
+	defer r.measure()
 	o := opts{cred: remote.Credential, url: remote.URL}
 	if branch == "" {
 		out, err := r.m.run(ctx, r.dir, o, "ls-remote", "--symref", "--", remote.URL, "HEAD")
@@ -266,8 +321,17 @@ func (r *Repo) Fetch(ctx context.Context, remote Remote, branch string) (string,
 	return branch, sha, nil
 }
 
+// measure records the mirror's size (after a fetch or a run's commits).
+func (r *Repo) measure() {
+	r.m.record(r.id, KindMirror, "", diskBytes(r.dir)+diskBytes(r.runs), false)
+}
+
 func (r *Repo) revParse(ctx context.Context, ref string) (string, error) {
-	out, err := r.m.run(ctx, r.dir, opts{}, "rev-parse", "--verify", "-q", ref+"^{commit}")
+	return r.revParseIn(ctx, r.dir, ref)
+}
+
+func (r *Repo) revParseIn(ctx context.Context, dir, ref string) (string, error) {
+	out, err := r.m.run(ctx, dir, opts{}, "rev-parse", "--verify", "-q", ref+"^{commit}")
 	if err != nil {
 		return "", fmt.Errorf("read %s in the mirror: %w", ref, err)
 	}
@@ -324,7 +388,7 @@ func (r *Repo) Has(ctx context.Context, sha string) bool {
 	if !shaRe.MatchString(sha) {
 		return false
 	}
-	_, err := r.m.run(ctx, r.dir, opts{}, "cat-file", "-e", sha+"^{commit}")
+	_, err := r.m.run(ctx, r.runs, opts{}, "cat-file", "-e", sha+"^{commit}")
 	return err == nil
 }
 
@@ -350,10 +414,11 @@ func (r *Repo) FetchBundle(ctx context.Context, path, runID string) (string, err
 	if err != nil {
 		return "", err
 	}
-	if _, err := r.m.run(ctx, r.dir, opts{allowFile: true, fsck: true}, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--", abs, "+HEAD:"+ref); err != nil {
+	if _, err := r.m.run(ctx, r.runs, opts{allowFile: true, fsck: true}, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "--", abs, "+HEAD:"+ref); err != nil {
 		return "", fmt.Errorf("take the run's commits into the mirror: %w", err)
 	}
-	return r.revParse(ctx, ref)
+	defer r.measure()
+	return r.revParseIn(ctx, r.runs, ref)
 }
 
 // SetRunRef points RunRef(runID) at sha, a commit the mirror already has.
@@ -363,7 +428,7 @@ func (r *Repo) SetRunRef(ctx context.Context, runID, sha string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, err := r.m.run(ctx, r.dir, opts{}, "update-ref", RunRef(runID), sha)
+	_, err := r.m.run(ctx, r.runs, opts{}, "update-ref", RunRef(runID), sha)
 	return err
 }
 
@@ -386,7 +451,7 @@ func (r *Repo) Push(ctx context.Context, remote Remote, ref, branch string) erro
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out, err := r.m.run(ctx, r.dir, opts{cred: remote.Credential, url: remote.URL}, "push", "--porcelain", "--no-verify", "--", remote.URL, ref+":refs/heads/"+branch)
+	out, err := r.m.run(ctx, r.runs, opts{cred: remote.Credential, url: remote.URL}, "push", "--porcelain", "--no-verify", "--", remote.URL, ref+":refs/heads/"+branch)
 	if err != nil {
 		if strings.Contains(out, "[rejected]") || strings.Contains(out, "[remote rejected]") || strings.Contains(err.Error(), "rejected") {
 			return fmt.Errorf("push to %s: %w: %v", branch, ErrRejected, err)

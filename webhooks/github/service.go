@@ -96,6 +96,10 @@ type Config struct {
 	// Mirrors holds hero's host-side copy of each project's repository:
 	// pushes go from there, never from the workspace (required to push).
 	Mirrors *mirror.Mirrors
+	// OnPush, when set, hears of every push delivery to a project's
+	// repository (branch without refs/heads/), so that the project's
+	// mirror can be fetched before the next run asks.
+	OnPush func(ctx context.Context, p *store.Project, branch string)
 	// EditInterval spaces the edits of one progress comment (default 2 s).
 	EditInterval time.Duration
 	// WritePace spaces content-creating API calls (default 1 s, GitHub's
@@ -305,6 +309,8 @@ func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
 	log := s.log.With("delivery", d.DeliveryID, "event", d.Event, "action", p.Action)
 	var handle func() error
 	switch {
+	case d.Event == "push" && s.cfg.OnPush != nil && p.Repository != nil:
+		return s.onPush(ctx, d)
 	case d.Event == "issue_comment" && p.Action == "created" && p.Comment != nil && p.Issue != nil && p.Repository != nil:
 		handle = func() error { return s.onComment(ctx, log, &p) }
 	case d.Event == "issues" && (p.Action == "assigned" || p.Action == "labeled") && p.Issue != nil && p.Repository != nil:
@@ -332,6 +338,27 @@ func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
 		return nil
 	}
 	return handle()
+}
+
+// onPush passes a push to a project's repository on to Config.OnPush.
+func (s *Service) onPush(ctx context.Context, d *store.Delivery) error {
+	var push struct {
+		Ref        string      `json:"ref"`
+		Repository *repository `json:"repository"`
+	}
+	if err := json.Unmarshal(d.Payload, &push); err != nil || push.Repository == nil {
+		return nil
+	}
+	branch, ok := strings.CutPrefix(push.Ref, "refs/heads/")
+	if !ok {
+		return nil // tags
+	}
+	p, _, err := s.project(ctx, push.Repository)
+	if err != nil || p == nil {
+		return err
+	}
+	s.cfg.OnPush(ctx, p, branch)
+	return nil
 }
 
 // project finds the hero project of a repository; nil when there is none.

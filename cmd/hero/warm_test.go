@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/sandbox/mirror"
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/webhooks/github/githubtest"
+)
+
+// sh runs a shell script in a workspace and returns its output.
+func sh(t *testing.T, sb sandbox.Sandbox, script string) string {
+	t.Helper()
+	var out bytes.Buffer
+	res, err := sb.Exec(t.Context(), sandbox.Cmd{Args: []string{"sh", "-c", script}, Stdout: &out, Stderr: &out})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("%s: %v exit %d: %s", script, err, res.ExitCode, out.String())
+	}
+	return out.String()
+}
+
+// A second run of a project starts from the host's mirror and prepared
+// checkout (an overlay: nothing is fetched or written again), and still
+// sees a commit pushed since: GitHub's push delivery makes the mirror
+// fetch, and the new commit gets its own prepared checkout.
+func TestWarmRunSeesCommitPushedSinceTheMirrorWasMade(t *testing.T) {
+	t.Parallel()
+	git := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "one\n"}, func(string) bool { return false })
+	git.AnonymousRead()
+	w, _ := newTestWorkspaces(t, "", "")
+	p := &store.Project{ID: 3, Name: "p", RepoURL: git.RepoURL("o", "r"), DefaultBranch: "main"}
+
+	open := func(id string) (sandbox.Sandbox, *store.Execution) {
+		ex := &store.Execution{ID: id}
+		sb, err := w.Open(t.Context(), p, ex, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		return sb, ex
+	}
+	sb, ex := open("cold")
+	if got := sh(t, sb, "cat a.txt"); got != "one\n" {
+		t.Fatalf("cold run sees %q", got)
+	}
+	if err := w.Close(t.Context(), ex, sb); err != nil {
+		t.Fatal(err)
+	}
+
+	sb, ex = open("warm")
+	// The workspace is a layer over the prepared checkout, clean, on the
+	// run's own branch.
+	if fs := strings.TrimSpace(sh(t, sb, "stat -f -c %T /repo")); fs != "overlayfs" {
+		t.Errorf("warm workspace is on %s, want an overlay", fs)
+	}
+	if st := sh(t, sb, "git status --porcelain; git symbolic-ref --short HEAD"); st != "hero/warm\n" {
+		t.Errorf("warm workspace: %q", st)
+	}
+	if err := w.Close(t.Context(), ex, sb); err != nil {
+		t.Fatal(err)
+	}
+	st := w.mirrors.Stats()
+	if st.Hits[mirror.KindCheckout] != 1 || st.Misses[mirror.KindCheckout] != 1 || st.Hits[mirror.KindMirror] != 1 {
+		t.Errorf("after a cold and a warm run: hits %v misses %v", st.Hits, st.Misses)
+	}
+
+	tip := git.Commit("main", "two", map[string]string{"a.txt": "two\n", "b.txt": "new\n"})
+	w.pushed(t.Context(), p, "main")
+	sb, ex = open("after-push")
+	if got := sh(t, sb, "cat a.txt b.txt; git rev-parse HEAD~0"); got != "two\nnew\n"+tip+"\n" {
+		t.Fatalf("after a push the run sees %q, want the new commit %s", got, tip)
+	}
+	if err := w.Close(t.Context(), ex, sb); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two runs of one project at the same time share the prepared checkout
+// but never each other's changes.
+func TestConcurrentRunsOfOneProjectAreApart(t *testing.T) {
+	t.Parallel()
+	git := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "base\n"}, func(string) bool { return false })
+	git.AnonymousRead()
+	w, _ := newTestWorkspaces(t, "", "")
+	p := &store.Project{ID: 4, Name: "p", RepoURL: git.RepoURL("o", "r"), DefaultBranch: "main"}
+
+	var wg sync.WaitGroup
+	boxes := make([]sandbox.Sandbox, 2)
+	errs := make([]error, 2)
+	for i := range boxes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			boxes[i], errs[i] = w.Open(t.Context(), p, &store.Execution{ID: []string{"one", "two"}[i]}, nil)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	sh(t, boxes[0], "echo mine > a.txt && echo only-one > one.txt && rm -f nothing")
+	sh(t, boxes[1], "echo theirs > a.txt && mkdir d && echo only-two > d/two.txt")
+	if got := sh(t, boxes[0], "cat a.txt; ls"); got != "mine\na.txt\none.txt\n" {
+		t.Errorf("run one sees %q", got)
+	}
+	if got := sh(t, boxes[1], "cat a.txt; ls"); got != "theirs\na.txt\nd\n" {
+		t.Errorf("run two sees %q", got)
+	}
+	for i, sb := range boxes {
+		if err := w.Close(t.Context(), &store.Execution{ID: []string{"one", "two"}[i]}, sb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A third run starts clean: neither run's files are there.
+	ex := &store.Execution{ID: "three"}
+	sb, err := w.Open(t.Context(), p, ex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sh(t, sb, "cat a.txt; ls; git status --porcelain"); got != "base\na.txt\n" {
+		t.Errorf("a later run sees %q", got)
+	}
+	if err := w.Close(t.Context(), ex, sb); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Deleting a project (settings page, hero project rm, or the sweep for
+// deletions made elsewhere) leaves no mirror, run refs, prepared
+// checkout or dependency cache of it on the host.
+func TestDeletedProjectLeavesNoMirror(t *testing.T) {
+	t.Parallel()
+	git := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "x\n"}, func(string) bool { return false })
+	git.AnonymousRead()
+	w, db := newTestWorkspaces(t, "", "")
+	a := &app{db: db, mirrors: w.mirrors, log: w.log}
+	var projects []*store.Project
+	for _, name := range []string{"gone", "kept"} {
+		p := &store.Project{Name: name, RepoURL: git.RepoURL("o", "r"), DefaultBranch: "main"}
+		if err := db.CreateProject(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+		projects = append(projects, p)
+		ex := &store.Execution{ID: "run-" + name}
+		sb, err := w.Open(t.Context(), p, ex, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(t.Context(), ex, sb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := func(id int64) []string {
+		var out []string
+		ents, _ := os.ReadDir(w.mirrors.Root())
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), strconv.FormatInt(id, 10)+".") {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	if got := files(projects[0].ID); len(got) != 3 {
+		t.Fatalf("before deletion the project has %v", got)
+	}
+	if err := db.DeleteProject(t.Context(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	a.sweepMirrors(context.Background())
+	if got := files(projects[0].ID); len(got) != 0 {
+		t.Fatalf("a deleted project left %v behind", got)
+	}
+	if got := files(projects[1].ID); len(got) != 3 {
+		t.Fatalf("the other project lost its mirror: %v", got)
+	}
+	if st := w.mirrors.Stats(); st.Projects != 1 {
+		t.Fatalf("the cache still accounts for %d projects", st.Projects)
+	}
+}
