@@ -134,31 +134,61 @@ func (m *Mirrors) Repo(ctx context.Context, projectID int64) (*Repo, error) {
 
 // init creates the mirror's repositories where they are missing.
 func (r *Repo) init(ctx context.Context) error {
-	m := r.m
 	for _, dir := range []string{r.dir, r.runs} {
 		if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
 			continue
 		}
-		// --template= : no sample hooks or info files, only what git needs.
-		if _, err := m.run(ctx, "", opts{}, "init", "-q", "--bare", "--template=", dir); err != nil {
+		alt := ""
+		if dir == r.runs {
+			alt = filepath.Join(r.dir, "objects")
+		}
+		if err := initBare(dir, alt); err != nil {
 			return fmt.Errorf("create mirror %s: %w", dir, err)
 		}
-		// Objects are never pruned: run refs in the other repository may
-		// need them, and the budget removes whole entries instead.
-		for _, kv := range [][2]string{{"core.hooksPath", os.DevNull}, {"gc.autoDetach", "false"}, {"fetch.recurseSubmodules", "false"}, {"gc.pruneExpire", "never"}} {
-			if _, err := m.run(ctx, dir, opts{}, "config", kv[0], kv[1]); err != nil {
-				return fmt.Errorf("configure mirror %s: %w", dir, err)
-			}
+	}
+	return nil
+}
+
+// mirrorConfig is the whole configuration of a mirror: no hooks, no
+// detached gc, no submodules, and objects never pruned (run refs in the
+// other repository may need them; the budget removes whole entries).
+const mirrorConfig = `[core]
+	repositoryformatversion = 0
+	filemode = true
+	bare = true
+	hooksPath = /dev/null
+[gc]
+	autoDetach = false
+	pruneExpire = never
+[fetch]
+	recurseSubmodules = false
+`
+
+// initBare writes an empty bare repository the way `git init --bare
+// --template=` would, with hero's configuration, without starting git
+// (a first run of a small project pays for every process). alternates,
+// when set, is an objects directory it borrows from.
+func initBare(dir, alternates string) error {
+	tmp := dir + ".tmp-" + randomHex()
+	for _, d := range []string{"objects/info", "objects/pack", "refs/heads", "refs/tags"} {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o700); err != nil {
+			return err
 		}
-		if dir == r.runs {
-			alt := filepath.Join(dir, "objects", "info")
-			if err := os.MkdirAll(alt, 0o700); err != nil {
-				return fmt.Errorf("create mirror %s: %w", dir, err)
-			}
-			if err := os.WriteFile(filepath.Join(alt, "alternates"), []byte(filepath.Join(r.dir, "objects")+"\n"), 0o600); err != nil {
-				return fmt.Errorf("create mirror %s: %w", dir, err)
-			}
+	}
+	files := map[string]string{"HEAD": "ref: refs/heads/main\n", "config": mirrorConfig}
+	if alternates != "" {
+		files["objects/info/alternates"] = alternates + "\n"
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(tmp, name), []byte(body), 0o600); err != nil {
+			_ = os.RemoveAll(tmp)
+			return err
 		}
+	}
+	_ = os.RemoveAll(dir) // a half-made one without HEAD
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
 	}
 	return nil
 }
