@@ -268,6 +268,10 @@ func (e *Engine) Running() int {
 	return len(e.running)
 }
 
+// Surface returns the surface registered under name, for a surface that
+// reports to others (kanban passes a card's run on to its threads).
+func (e *Engine) Surface(name string) (Surface, bool) { return e.surface(name) }
+
 func (e *Engine) surface(name string) (Surface, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

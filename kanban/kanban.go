@@ -17,6 +17,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -170,23 +171,118 @@ type Store interface {
 	CardHistory(ctx context.Context, cardID string) ([]store.KanbanCardEvent, error)
 	CardThreads(ctx context.Context, cardID string) ([]store.KanbanCardThread, error)
 	CardRuns(ctx context.Context, cardID string) ([]string, error)
+	AddCardRun(ctx context.Context, cardID, executionID string) error
+	AddCardThread(ctx context.Context, cardID, surface, threadRef string) error
+	CardOfRun(ctx context.Context, executionID string) (*store.KanbanCard, error)
+	CardByIssue(ctx context.Context, projectID int64, number int) (*store.KanbanCard, error)
+}
+
+// Projection shows the board somewhere else: a GitHub issue per card
+// with its column as a label, a chat message per card. The board calls it
+// after each change it committed; a projection that fails is logged and
+// the change stands (the database is the truth; the projection catches
+// up with the next change).
+type Projection interface {
+	// CardCreated shows a new card. It may return links to record on the
+	// card: its issue (number and URL) and chat threads.
+	CardCreated(ctx context.Context, p *store.Project, c *store.KanbanCard, col *store.KanbanColumn) (Links, error)
+	// CardMoved shows a card's new column.
+	CardMoved(ctx context.Context, p *store.Project, c *store.KanbanCard, to *store.KanbanColumn) error
+}
+
+// Links are where a projection shows a card.
+type Links struct {
+	IssueNumber int
+	IssueURL    string
+	Threads     []store.KanbanCardThread // Surface and ThreadRef set
+}
+
+// Places finds a surface by name.
+type Places interface {
+	Surface(name string) (engine.Surface, bool)
+}
+
+// Config holds the board's dependencies.
+type Config struct {
+	Store Store
+	Log   *slog.Logger
+	// Runs starts a card's run when it moves into a doing column; nil
+	// moves cards without starting runs (the command line: runs start
+	// where hero serve runs, from the web board or chat).
+	Runs Runner
+	// RunContext is the server's lifetime: runs are driven until it ends
+	// (default: the request's context without its cancellation).
+	RunContext context.Context
+	// Issues reads a card's issue for its run's task (optional).
+	Issues IssueReader
+	// Places finds the surfaces a card's run reports to by their name (a
+	// card's threads name them); *engine.Engine is one. nil: none.
+	Places Places
+	// Projections show every change elsewhere.
+	Projections []Projection
 }
 
 // Service applies the board's rules.
 type Service struct {
+	cfg Config
 	db  Store
 	log *slog.Logger
 }
 
-// New returns the board service over db.
-func New(db Store, log *slog.Logger) (*Service, error) {
-	if db == nil {
+// New returns the board service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
 		return nil, errors.New("kanban: no store")
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: db, log: log.With("component", "kanban")}, nil
+	return &Service{cfg: cfg, db: cfg.Store, log: cfg.Log.With("component", "kanban")}, nil
+}
+
+// projectCreated shows a new card everywhere and records the links the
+// projections return.
+func (s *Service) projectCreated(ctx context.Context, p *store.Project, c *store.KanbanCard, col *store.KanbanColumn) {
+	for _, pr := range s.cfg.Projections {
+		l, err := pr.CardCreated(ctx, p, c, col)
+		if err != nil {
+			s.log.Warn("show a new card", "card", c.ID, "projection", fmt.Sprintf("%T", pr), "err", err)
+			continue
+		}
+		if l.IssueNumber > 0 {
+			c.IssueNumber, c.IssueURL = l.IssueNumber, l.IssueURL
+			if err := s.db.UpdateCard(ctx, c, hero.ID, hero.Surface, store.CardLinked, "issue "+l.IssueURL); err != nil {
+				s.log.Error("record a card's issue", "card", c.ID, "err", err)
+			}
+		}
+		for _, t := range l.Threads {
+			if err := s.db.AddCardThread(ctx, c.ID, t.Surface, t.ThreadRef); err != nil {
+				s.log.Error("record a card's thread", "card", c.ID, "err", err)
+			}
+		}
+	}
+}
+
+// projectMoved shows a card's new column everywhere.
+func (s *Service) projectMoved(ctx context.Context, c *store.KanbanCard, to *store.KanbanColumn) {
+	if len(s.cfg.Projections) == 0 {
+		return
+	}
+	p, err := s.db.ProjectByID(ctx, c.ProjectID)
+	if err != nil {
+		s.log.Warn("show a card's move", "card", c.ID, "err", err)
+		return
+	}
+	full, err := s.db.Card(ctx, c.ID)
+	if err != nil {
+		s.log.Warn("show a card's move", "card", c.ID, "err", err)
+		return
+	}
+	for _, pr := range s.cfg.Projections {
+		if err := pr.CardMoved(ctx, p, full, to); err != nil {
+			s.log.Warn("show a card's move", "card", c.ID, "projection", fmt.Sprintf("%T", pr), "err", err)
+		}
+	}
 }
 
 // Board is a board as people see it: its columns left to right, each with
@@ -360,6 +456,7 @@ func (s *Service) AddCard(ctx context.Context, a Actor, n NewCard) (*store.Kanba
 		return nil, nil, err
 	}
 	s.log.Info("card created", "card", c.ID, "project", p.Name, "column", col.Name, "by", a.ID, "via", a.Surface)
+	s.projectCreated(ctx, p, c, col)
 	return c, col, nil
 }
 
@@ -414,6 +511,11 @@ type Move struct {
 	To      *store.KanbanColumn
 	// Moved is false when the card already was in To.
 	Moved bool
+	// Run is the run the move started (into a doing column), or nil;
+	// RunErr says why a run that should have started did not (the move
+	// stands, and the card's history says so too).
+	Run    *store.Execution
+	RunErr error
 }
 
 // MoveCard moves a card (by id, in project when not "") to the end of a
@@ -439,10 +541,16 @@ func (s *Service) move(ctx context.Context, a Actor, project, id, column, note s
 	if err != nil {
 		return nil, unwrapRefusal(err)
 	}
-	if moved {
-		s.log.Info("card moved", "card", card.ID, "project", p.Name, "from", from.Name, "to", to.Name, "by", a.ID, "via", a.Surface)
+	m := &Move{Card: card, Project: p, From: from, To: to, Moved: moved}
+	if !moved {
+		return m, nil
 	}
-	return &Move{Card: card, Project: p, From: from, To: to, Moved: moved}, nil
+	s.log.Info("card moved", "card", card.ID, "project", p.Name, "from", from.Name, "to", to.Name, "by", a.ID, "via", a.Surface)
+	s.projectMoved(ctx, card, to)
+	if to.Kind == store.KindDoing && s.cfg.Runs != nil {
+		m.Run, m.RunErr = s.startRun(ctx, a, m)
+	}
+	return m, nil
 }
 
 // Edit is a change to a card's text; nil fields stay as they are.

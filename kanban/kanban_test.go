@@ -12,6 +12,7 @@ import (
 
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/vault"
 )
 
 // forEachDatabase runs fn on a fresh SQLite file and, when
@@ -36,7 +37,11 @@ func forEachDatabase(t *testing.T, fn func(t *testing.T, url string)) {
 
 func openDB(t testing.TB, url string) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), url, "", nil)
+	kr, err := vault.Parse("1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "00112233445566778899aabbccddeeff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), url, "", nil, store.WithKeyring(kr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +67,7 @@ func newFixture(t testing.TB, url string) *fixture {
 	if err := db.CreateProject(context.Background(), &store.Project{Name: name, RepoURL: "https://github.com/o/r", DefaultBranch: "main"}); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := kanban.New(db, nil)
+	svc, err := kanban.New(kanban.Config{Store: db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +201,7 @@ func TestBoardRules(t *testing.T) {
 func TestConcurrentMoves(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, url string) {
 		f := newFixture(t, url)
-		second, err := kanban.New(openDB(t, url), nil)
+		second, err := kanban.New(kanban.Config{Store: openDB(t, url)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -107,8 +107,14 @@ func (s *Server) moveCard(w http.ResponseWriter, r *http.Request, p *store.Proje
 		return
 	}
 	ok := "card-moved"
-	if !m.Moved {
+	switch {
+	case !m.Moved:
 		ok = ""
+	case m.RunErr != nil:
+		s.log.Warn("card run did not start", "card", m.Card.ID, "err", m.RunErr)
+		ok = "card-moved-no-run"
+	case m.Run != nil:
+		ok = "card-run"
 	}
 	back := "/settings/projects/" + p.Name + "/board"
 	if r.PostFormValue("back") == "card" {

@@ -89,7 +89,7 @@ func TestBoardPage(t *testing.T) {
 
 	// The WIP limit names itself.
 	owner := kanban.Actor{ID: "test", Surface: "test", Role: func(context.Context, int64) (string, error) { return store.RoleOwner, nil }}
-	svc, err := kanban.New(e.db, nil)
+	svc, err := kanban.New(kanban.Config{Store: e.db})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestBoardScriptIsStatic(t *testing.T) {
 // seedBoard fills a project's board with n cards spread over its columns.
 func seedBoard(tb testing.TB, db *store.DB, project string, n int) {
 	tb.Helper()
-	svc, err := kanban.New(db, nil)
+	svc, err := kanban.New(kanban.Config{Store: db})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -173,7 +173,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	if s.board = cfg.Board; s.board == nil {
-		if s.board, err = kanban.New(cfg.DB, s.log); err != nil {
+		if s.board, err = kanban.New(kanban.Config{Store: cfg.DB, Log: s.log}); err != nil {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 	}
@@ -444,6 +444,8 @@ var flashes = map[string]string{
 	"card-added":           "Card added.",
 	"card-moved":           "Card moved.",
 	"card-saved":           "Card saved.",
+	"card-run":             "Card moved: hero is working on it. Its run reports on the card and in its threads.",
+	"card-moved-no-run":    "Card moved, but its run did not start; the card's history says why.",
 }
 
 // errFlashes are the fixed error messages a redirect may ask for with

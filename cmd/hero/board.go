@@ -47,7 +47,7 @@ func withBoard(do func(ctx context.Context, a *app, svc *kanban.Service, pos []s
 // kanban returns the board service with the projections this
 // configuration has.
 func (a *app) kanban() (*kanban.Service, error) {
-	return kanban.New(a.db, a.log)
+	return kanban.New(kanban.Config{Store: a.db, Log: a.log})
 }
 
 func boardCommands() []*command {
@@ -164,6 +164,10 @@ func boardCommands() []*command {
 					return nil
 				}
 				fmt.Fprintf(std.out, "card %s moved from %s to %s\n", m.Card.ID, m.From.Name, m.To.Name)
+				if m.To.Kind == store.KindDoing {
+					// The command line drives no runs: hero serve does.
+					fmt.Fprintln(std.out, "no run started from the command line: runs start when a card is moved on the web board or in chat, where hero serve drives them")
+				}
 				return nil
 			})
 		},

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/web"
@@ -148,6 +149,11 @@ type server struct {
 	// site is the settings page, made by setupWeb before the chat
 	// surfaces that need its sessions (Add to Slack).
 	site *web.Server
+	// projections show the board on the integrations that have it (the
+	// GitHub surface adds its issues); board is the kanban service made
+	// from them by setupBoard, for the settings page and chat.
+	projections []kanban.Projection
+	board       *kanban.Service
 }
 
 func (s *server) routes() *http.ServeMux {
@@ -224,6 +230,19 @@ func serveCommand() *command {
 	}
 }
 
+// setupBoard makes the kanban board of hero serve: moving a card into a
+// doing column starts a run (driven until workCtx ends), which reports to
+// every place the card lives through the engine's surfaces.
+func setupBoard(workCtx context.Context, a *app, s *server) error {
+	b, err := kanban.New(kanban.Config{Store: a.db, Log: a.log, Runs: a.engine, RunContext: workCtx, Places: a.engine, Projections: s.projections})
+	if err != nil {
+		return fmt.Errorf("board: %w", err)
+	}
+	a.engine.AddSurface(b)
+	s.board = b
+	return nil
+}
+
 // cmdServe is `hero serve`: the HTTP server, the engine's workers and the
 // periodic jobs, until SIGINT/SIGTERM; then it drains.
 func cmdServe(ctx context.Context, cfg config, std stdio) error {
@@ -298,7 +317,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	}}
 	// Each integration is off unless its variables are set; each adds its
 	// routes, surface and workers here.
-	for _, setup := range []func(context.Context, *app, *server) error{setupGitHub, setupWeb, setupSlack, setupDiscord} {
+	for _, setup := range []func(context.Context, *app, *server) error{setupGitHub, setupBoard, setupWeb, setupSlack, setupDiscord} {
 		if err := setup(workCtx, a, s); err != nil {
 			ln.Close()
 			return err

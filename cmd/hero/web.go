@@ -25,6 +25,7 @@ func setupWeb(workCtx context.Context, a *app, s *server) error {
 	if err != nil {
 		return err
 	}
+	cfg.Board = s.board
 	ws, err := web.New(cfg)
 	if err != nil {
 		return err
