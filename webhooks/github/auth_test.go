@@ -168,19 +168,23 @@ func TestWritesArePaced(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *Config) { c.WritePace = 150 * time.Millisecond })
 	th := Thread{Repo: Repo{"Codertocat", "Hello-World"}, Number: 1}
-	for i := range 3 {
+	const writes = 4
+	for i := range writes {
 		if err := e.svc.reply(t.Context(), th, "n"+strconv.Itoa(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Arrival times carry the network's jitter (the first request also
-	// dials, and -race on a loaded machine adds tens of ms), so allow half
-	// the pace as slack: unpaced writes land ~1 ms apart.
+	// The pace spaces the requests' starts; their arrivals carry the
+	// network's jitter (and -race on a loaded machine adds tens of ms to
+	// any one of them), so check the span of the paced writes as a whole:
+	// unpaced writes land within a few ms of each other.
 	calls := e.api.Calls()
-	for i := 1; i < len(calls); i++ {
-		if gap := calls[i].At.Sub(calls[i-1].At); gap < 75*time.Millisecond {
-			t.Fatalf("writes %s apart", gap)
-		}
+	if len(calls) != writes {
+		t.Fatalf("%d writes arrived, want %d", len(calls), writes)
+	}
+	span := calls[writes-1].At.Sub(calls[0].At)
+	if min := (writes-1)*150*time.Millisecond - 75*time.Millisecond; span < min {
+		t.Fatalf("%d writes arrived within %s, want at least %s at a pace of 150 ms", writes, span, min)
 	}
 }
 

@@ -144,7 +144,7 @@ func (e *env) deliver(event, id string, body []byte) int {
 // handler's result.
 func (e *env) waitHandled(id string) error {
 	e.t.Helper()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(60 * time.Second) // generous: a loaded CI machine under -race
 	for {
 		e.mu.Lock()
 		err, ok := e.handled[id]
