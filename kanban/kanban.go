@@ -175,6 +175,7 @@ type Store interface {
 	AddCardThread(ctx context.Context, cardID, surface, threadRef string) error
 	CardOfRun(ctx context.Context, executionID string) (*store.KanbanCard, error)
 	CardByIssue(ctx context.Context, projectID int64, number int) (*store.KanbanCard, error)
+	CardByPullRequest(ctx context.Context, projectID int64, url string) (*store.KanbanCard, error)
 }
 
 // Projection shows the board somewhere else: a GitHub issue per card

@@ -537,3 +537,13 @@ func (db *DB) CardOfRun(ctx context.Context, executionID string) (*KanbanCard, e
 		Where("r.execution_id = ?", executionID).Limit(1).Scan(ctx)
 	return c, wrap(err, "card of run %s", executionID)
 }
+
+// CardByPullRequest returns the project's card whose run opened the pull
+// request at url; ErrNotFound if none did.
+func (db *DB) CardByPullRequest(ctx context.Context, projectID int64, url string) (*KanbanCard, error) {
+	c := new(KanbanCard)
+	if err := db.bun.NewSelect().Model(c).Where("project_id = ? AND pr_url = ?", projectID, url).Limit(1).Scan(ctx); err != nil {
+		return nil, wrap(err, "card of pull request %s", url)
+	}
+	return c, nil
+}

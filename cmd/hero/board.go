@@ -47,7 +47,15 @@ func withBoard(do func(ctx context.Context, a *app, svc *kanban.Service, pos []s
 // kanban returns the board service with the projections this
 // configuration has.
 func (a *app) kanban() (*kanban.Service, error) {
-	return kanban.New(kanban.Config{Store: a.db, Log: a.log})
+	var ps []kanban.Projection
+	gh, err := githubBoard(a)
+	if err != nil {
+		return nil, err
+	}
+	if gh != nil {
+		ps = append(ps, gh)
+	}
+	return kanban.New(kanban.Config{Store: a.db, Log: a.log, Projections: ps})
 }
 
 func boardCommands() []*command {

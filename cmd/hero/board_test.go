@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hero-dev/hero/kanban"
+	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
 // TestBoardAndCardCommands drives the board from the command line as a
@@ -74,5 +75,38 @@ func TestBoardAndCardCommands(t *testing.T) {
 	}
 	if p, err := kanban.ParseGitHubProject("https://ghe.example.com/users/ana/projects/12"); err != nil || p.Host != "ghe.example.com" || p.Org || p.Number != 12 {
 		t.Fatalf("parse GHE user project: %+v %v", p, err)
+	}
+}
+
+// TestCardAddOnGitHub: with GitHub credentials, a card added from the
+// command line is an issue on the project's repository, labelled with its
+// column, and hero card add prints its URL.
+func TestCardAddOnGitHub(t *testing.T) {
+	const token = "ghp_boardTOKEN0123456789"
+	api := githubtest.NewServer(t, token)
+	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "GITHUB_TOKEN": token, "GITHUB_API_URL": api.URL + "/"}
+	if _, _, err := hero(t, env, "", false, "project", "add", "shop", "--repo", api.URL+"/acme/shop"); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := hero(t, env, "", false, "card", "add", "--project", "shop", "--column", "Backlog", "Fix the cart", "--body", "It forgets items.")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	m := regexp.MustCompile(`^card (k[a-z2-7]{8}) created in Backlog: https://github.com/acme/shop/issues/1\n$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("card add printed %q (stderr %s)", out, errOut)
+	}
+	is, ok := api.Issue("acme/shop", 1)
+	if !ok || is.Title != "Fix the cart" || len(is.Labels) != 1 || is.Labels[0] != "hero:backlog" {
+		t.Fatalf("issue on GitHub: %+v", is)
+	}
+	if out, _, err = hero(t, env, "", false, "card", "move", m[1], "Done"); err != nil {
+		t.Fatal(err)
+	}
+	if is, _ = api.Issue("acme/shop", 1); is.State != "closed" || is.Labels[0] != "hero:done" {
+		t.Fatalf("issue after the move to Done: %+v", is)
+	}
+	if out, _, _ = hero(t, env, "", false, "card", "show", m[1]); !strings.Contains(out, "issue: https://github.com/acme/shop/issues/1") || !strings.Contains(out, "thread: github acme/shop#1") {
+		t.Fatalf("card show:\n%s", out)
 	}
 }

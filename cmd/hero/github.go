@@ -14,6 +14,7 @@ import (
 
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
 )
@@ -39,8 +40,18 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 	if err != nil {
 		return err
 	}
+	// The board shows cards as issues on this GitHub, and follows what
+	// people change there (cfg.Board).
+	proj, err := ghsurface.NewBoard(ghsurface.BoardConfig{APIURL: apiURL, Credentials: creds, Log: a.log})
+	if err != nil {
+		return fmt.Errorf("github board: %w", err)
+	}
+	s.projections = append(s.projections, proj)
+	if err := setupBoard(workCtx, a, s); err != nil {
+		return err
+	}
 	cfg := ghsurface.Config{
-		APIURL: apiURL, Credentials: creds, Store: a.db, Engine: a.engine, Mirrors: a.mirrors,
+		APIURL: apiURL, Credentials: creds, Store: a.db, Engine: a.engine, Mirrors: a.mirrors, Board: s.board,
 		BotLogin:         env("GITHUB_BOT_LOGIN"),
 		Handle:           env("GITHUB_BOT_HANDLE"),
 		TriggerLabel:     env("GITHUB_TRIGGER_LABEL"),
@@ -201,6 +212,26 @@ func githubCredentials(a *app, env func(string) string, apiURL string) (ghsurfac
 // runs, and chat runs of a server without a webhook secret. The forge
 // serves only repositories on the configured GitHub host; nil without
 // credentials.
+// githubBoard is the GitHub projection of boards for the command line
+// (hero card add opens the card's issue), when GitHub credentials are
+// configured; nil otherwise.
+func githubBoard(a *app) (kanban.Projection, error) {
+	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
+	if a.cfg.GitHubToken == "" && env("GITHUB_APP_ID") == "" && env("GITHUB_OAUTH_ACCOUNT") == "" {
+		return nil, nil
+	}
+	apiURL := env("GITHUB_API_URL")
+	creds, _, err := githubCredentials(a, env, apiURL)
+	if err != nil {
+		return nil, err
+	}
+	b, err := ghsurface.NewBoard(ghsurface.BoardConfig{APIURL: apiURL, Credentials: creds, Log: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("github board: %w", err)
+	}
+	return b, nil
+}
+
 func githubForge(a *app) (engine.ForgeFunc, error) {
 	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
 	if a.cfg.GitHubToken == "" && env("GITHUB_APP_ID") == "" && env("GITHUB_OAUTH_ACCOUNT") == "" {

@@ -232,8 +232,12 @@ func serveCommand() *command {
 
 // setupBoard makes the kanban board of hero serve: moving a card into a
 // doing column starts a run (driven until workCtx ends), which reports to
-// every place the card lives through the engine's surfaces.
+// every place the card lives through the engine's surfaces. setupGitHub
+// calls it early, once its projection exists; later calls do nothing.
 func setupBoard(workCtx context.Context, a *app, s *server) error {
+	if s.board != nil {
+		return nil // made by setupGitHub, with GitHub's projection
+	}
 	b, err := kanban.New(kanban.Config{Store: a.db, Log: a.log, Runs: a.engine, RunContext: workCtx, Places: a.engine, Projections: s.projections})
 	if err != nil {
 		return fmt.Errorf("board: %w", err)

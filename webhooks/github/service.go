@@ -76,6 +76,11 @@ type Config struct {
 	Handle string
 	// TriggerLabel starts a run when added to an issue (default "hero").
 	TriggerLabel string
+	// Board, when set, follows the board's issues: a person changing a
+	// hero: label moves the card, closing or reopening the issue moves it
+	// to done or back, a merged pull request of a card's run moves it to
+	// done. *kanban.Service is one.
+	Board BoardEvents
 	// AllowList holds logins trusted besides the repository's owners,
 	// members and collaborators; bots are trusted only when listed.
 	AllowList []string
@@ -271,12 +276,14 @@ type (
 		Repo *repository `json:"repo"`
 	}
 	pullRequest struct {
-		Number int       `json:"number"`
-		Title  string    `json:"title"`
-		Body   string    `json:"body"`
-		User   account   `json:"user"`
-		Head   branchRef `json:"head"`
-		Base   branchRef `json:"base"`
+		Number  int       `json:"number"`
+		HTMLURL string    `json:"html_url"`
+		Merged  bool      `json:"merged"`
+		Title   string    `json:"title"`
+		Body    string    `json:"body"`
+		User    account   `json:"user"`
+		Head    branchRef `json:"head"`
+		Base    branchRef `json:"base"`
 	}
 	eventPayload struct {
 		Action      string       `json:"action"`
@@ -313,6 +320,8 @@ func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
 		return s.onPush(ctx, d)
 	case d.Event == "issue_comment" && p.Action == "created" && p.Comment != nil && p.Issue != nil && p.Repository != nil:
 		handle = func() error { return s.onComment(ctx, log, &p) }
+	case s.boardEvent(d.Event, &p):
+		handle = func() error { return s.onBoardEvent(ctx, log, d.Event, &p) }
 	case d.Event == "issues" && (p.Action == "assigned" || p.Action == "labeled") && p.Issue != nil && p.Repository != nil:
 		handle = func() error { return s.onIssue(ctx, log, &p) }
 	case d.Event == "pull_request_review_comment" && p.Action == "created" && p.Comment != nil && p.PullRequest != nil && p.Repository != nil:

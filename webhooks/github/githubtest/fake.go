@@ -169,6 +169,7 @@ func NewServer(t *testing.T, tokens ...string) *Server {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks", s.listHooks)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks/{hook}/deliveries", s.listRepoDeliveries)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts", s.redeliverRepo)
+	s.mountIssues(mux)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(strings.NewReader(string(body)))

@@ -1,0 +1,92 @@
+package kanban
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hero-dev/hero/store"
+)
+
+// Changes made where a card is shown (its GitHub issue) arrive here from
+// that surface's deliveries, which are deduplicated like any other. A
+// change that is only the echo of hero's own write finds the card where
+// it already is and changes nothing.
+
+// MoveByIssue moves the card of an issue to the column named by slug (a
+// person changed the issue's hero: label). The person needs the member
+// role, as everywhere. Returns nil, nil when the issue has no card.
+func (s *Service) MoveByIssue(ctx context.Context, a Actor, projectID int64, number int, slug string) (*Move, error) {
+	c, err := s.db.CardByIssue(ctx, projectID, number)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.move(ctx, a, "", c.ID, slug, fmt.Sprintf("label on issue #%d", number))
+}
+
+// IssueClosed moves the card of a closed issue to done, and of a reopened
+// one back to todo (unless it is not in done). by is who did it on GitHub,
+// for the note. Returns nil, nil when there is nothing to move.
+func (s *Service) IssueClosed(ctx context.Context, projectID int64, number int, closed bool, by string) (*Move, error) {
+	c, err := s.db.CardByIssue(ctx, projectID, number)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if closed {
+		return s.hostMove(ctx, c, store.KindDone, fmt.Sprintf("issue #%d closed by %s", number, by))
+	}
+	cols, err := s.db.BoardColumns(ctx, c.BoardID)
+	if err != nil {
+		return nil, err
+	}
+	if done := columnOfKind(cols, store.KindDone); done == nil || c.ColumnID != done.ID {
+		return nil, nil // reopened while not done: it stays where it is
+	}
+	return s.hostMove(ctx, c, store.KindTodo, fmt.Sprintf("issue #%d reopened by %s", number, by))
+}
+
+// PullRequestMerged moves the card whose run opened a merged pull request
+// to done.
+func (s *Service) PullRequestMerged(ctx context.Context, projectID int64, url, by string) (*Move, error) {
+	c, err := s.db.CardByPullRequest(ctx, projectID, url)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.hostMove(ctx, c, store.KindDone, fmt.Sprintf("%s merged by %s", url, by))
+}
+
+// hostMove is a move hero makes because of what happened elsewhere (an
+// issue closed, a pull request merged): no WIP limit refuses it, the work
+// is done whether or not the column has room.
+func (s *Service) hostMove(ctx context.Context, c *store.KanbanCard, kind, note string) (*Move, error) {
+	cols, err := s.db.BoardColumns(ctx, c.BoardID)
+	if err != nil {
+		return nil, err
+	}
+	to := columnOfKind(cols, kind)
+	if to == nil {
+		return nil, nil
+	}
+	card, from, moved, err := s.db.MoveCard(ctx, c.ID, to.ID, hero.ID, hero.Surface, note, nil)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.db.ProjectByID(ctx, c.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	if moved {
+		s.log.Info("card moved", "card", card.ID, "to", to.Name, "why", note)
+		s.projectMoved(ctx, card, to)
+	}
+	return &Move{Card: card, Project: p, From: from, To: to, Moved: moved}, nil
+}

@@ -1,0 +1,191 @@
+package github
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hero-dev/hero/kanban"
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/webhooks/github/githubtest"
+)
+
+// boardEnv is the GitHub surface following a project's board, with the
+// board projecting onto the same fake GitHub.
+type boardEnv struct {
+	*env
+	board *kanban.Service
+	repo  string // owner/name
+	url   string // the repository's web URL
+}
+
+func newBoardEnv(t *testing.T) *boardEnv {
+	t.Helper()
+	api := githubtest.NewServer(t, testToken)
+	db := openStore(t, t.TempDir())
+	proj, err := NewBoard(BoardConfig{APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	board, err := kanban.New(kanban.Config{Store: db, Projections: []kanban.Projection{proj}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := api.URL + "/acme/shop"
+	e := newEnv(t, db, api, nil, url, func(c *Config) { c.Board = board })
+	return &boardEnv{env: e, board: board, repo: "acme/shop", url: url}
+}
+
+var operator = kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (string, error) { return string(store.RoleOwner), nil }}
+
+func (e *boardEnv) issue(n int) githubtest.Issue {
+	e.t.Helper()
+	is, ok := e.api.Issue(e.repo, n)
+	if !ok {
+		e.t.Fatalf("issue #%d does not exist on GitHub", n)
+	}
+	return is
+}
+
+func (e *boardEnv) column(id string) string {
+	e.t.Helper()
+	d, err := e.board.Card(e.t.Context(), operator, "", id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d.Column.Name
+}
+
+// send delivers an issues event about issue n by sender and waits for it.
+func (e *boardEnv) send(event, id, action, sender string, edits map[string]any) {
+	e.t.Helper()
+	name := "issues.labeled.json"
+	if event == "pull_request" {
+		name = "pull_request.closed.merged.json"
+	}
+	all := map[string]any{"action": action, "repository.html_url": e.url, "repository.full_name": e.repo,
+		"sender.login": sender, "sender.type": "User"}
+	for k, v := range edits {
+		all[k] = v
+	}
+	if st := e.deliver(event, id, fixture(e.t, name, all)); st != 202 && st != 200 {
+		e.t.Fatalf("delivery %s: status %d", id, st)
+	}
+	if err := e.waitHandled(id); err != nil {
+		e.t.Fatalf("delivery %s: %v", id, err)
+	}
+}
+
+// TestBoardOnGitHub: a card is an issue whose hero: label is its column;
+// moves on the board relabel, close and reopen it; a linked member's
+// label change moves the card, a stranger's does not; hero's own label
+// changes come back as deliveries and change nothing (no loop); closing
+// the issue or merging the card's pull request moves it to Done.
+func TestBoardOnGitHub(t *testing.T) {
+	e := newBoardEnv(t)
+	ctx := t.Context()
+	c, col, err := e.board.AddCard(ctx, operator, kanban.NewCard{Project: e.project.Name, Title: "Fix the cart", Body: "It forgets items."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IssueNumber == 0 || c.IssueURL != fmt.Sprintf("https://github.com/acme/shop/issues/%d", c.IssueNumber) || col.Name != "To do" {
+		t.Fatalf("card %+v", c)
+	}
+	is := e.issue(c.IssueNumber)
+	if is.Title != "Fix the cart" || !strings.HasPrefix(is.Body, "It forgets items.") || !strings.Contains(is.Body, c.ID) || !slices.Equal(is.Labels, []string{"hero:to-do"}) {
+		t.Fatalf("issue %+v", is)
+	}
+	d, _ := e.board.Card(ctx, operator, "", c.ID)
+	if len(d.Threads) != 1 || d.Threads[0].Surface != "github" || d.Threads[0].ThreadRef != fmt.Sprintf("acme/shop#%d", c.IssueNumber) {
+		t.Fatalf("threads %+v", d.Threads)
+	}
+
+	if _, err := e.board.MoveCard(ctx, operator, "", c.ID, "Review"); err != nil {
+		t.Fatal(err)
+	}
+	if is = e.issue(c.IssueNumber); !slices.Equal(is.Labels, []string{"hero:review"}) || is.State == "closed" {
+		t.Fatalf("after the move to Review: %+v", is)
+	}
+	if _, err := e.board.MoveCard(ctx, operator, "", c.ID, "Done"); err != nil {
+		t.Fatal(err)
+	}
+	if is = e.issue(c.IssueNumber); is.State != "closed" || !slices.Equal(is.Labels, []string{"hero:done"}) {
+		t.Fatalf("after the move to Done: %+v", is)
+	}
+	if _, err := e.board.MoveCard(ctx, operator, "", c.ID, "To do"); err != nil {
+		t.Fatal(err)
+	}
+	if is = e.issue(c.IssueNumber); is.State != "open" {
+		t.Fatalf("after the move back: %+v", is)
+	}
+
+	// hero's own writes come back as deliveries, late: the issue closed
+	// by the move to Done arrives after the card went back to To do. It
+	// is recognised as hero's own and moves nothing (else: a loop).
+	e.send("issues", "echo-close", "closed", "hero-bot", map[string]any{"issue.number": c.IssueNumber, "issue.id": 9000 + c.IssueNumber, "issue.updated_at": "echo"})
+	if got := e.column(c.ID); got != "To do" {
+		t.Fatalf("the echo of hero's own close moved the card to %s", got)
+	}
+	issueFields := func(label string) map[string]any {
+		return map[string]any{"issue.number": c.IssueNumber, "issue.id": 9000 + c.IssueNumber, "issue.updated_at": label, "label.name": label}
+	}
+	// A stranger (no linked hero account) cannot move it.
+	e.send("issues", "stranger-1", "labeled", "mallory", issueFields("hero:done"))
+	if got := e.column(c.ID); got != "To do" {
+		t.Fatalf("a stranger's label moved the card to %s", got)
+	}
+	// A member, linked to their GitHub account, moves it by label; the
+	// board then tidies the labels (its own echo is ignored again).
+	u, err := e.db.EnsureUser(ctx, "mia@example.com", "Mia")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetMember(ctx, e.project.ID, u.ID, store.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.LinkIdentity(ctx, "github", "mia-gh", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.api.SetIssue(e.repo, c.IssueNumber, func(is *githubtest.Issue) { is.Labels = append(is.Labels, "hero:in-progress") })
+	e.send("issues", "mia-1", "labeled", "mia-gh", issueFields("hero:in-progress"))
+	if got := e.column(c.ID); got != "In progress" {
+		t.Fatalf("a member's label left the card in %s", got)
+	}
+	if is = e.issue(c.IssueNumber); !slices.Equal(is.Labels, []string{"hero:in-progress"}) {
+		t.Fatalf("labels after the member's move: %v", is.Labels)
+	}
+	d, _ = e.board.Card(ctx, operator, "", c.ID)
+	if last := d.History[len(d.History)-1]; last.Actor != "github:mia-gh" || last.Surface != "github" {
+		t.Fatalf("history: %+v", last)
+	}
+
+	// Closing the issue on GitHub: Done; reopening: To do.
+	e.send("issues", "close-1", "closed", "mia-gh", map[string]any{"issue.number": c.IssueNumber, "issue.id": 9000 + c.IssueNumber, "issue.updated_at": "closed"})
+	if got := e.column(c.ID); got != "Done" {
+		t.Fatalf("closed issue: card in %s", got)
+	}
+	e.send("issues", "reopen-1", "reopened", "mia-gh", map[string]any{"issue.number": c.IssueNumber, "issue.id": 9000 + c.IssueNumber, "issue.updated_at": "reopened"})
+	if got := e.column(c.ID); got != "To do" {
+		t.Fatalf("reopened issue: card in %s", got)
+	}
+
+	// The card's run opened a pull request; merging it: Done.
+	full, err := e.db.Card(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.PRURL = e.url + "/pull/77"
+	if err := e.db.UpdateCard(ctx, full, "hero", "hero", store.CardLinked, "pull request"); err != nil {
+		t.Fatal(err)
+	}
+	e.send("pull_request", "merged-1", "closed", "mia-gh", map[string]any{"pull_request.html_url": e.url + "/pull/77", "pull_request.merged": true, "pull_request.number": 77})
+	if got := e.column(c.ID); got != "Done" {
+		t.Fatalf("merged pull request: card in %s", got)
+	}
+	d, _ = e.board.Card(ctx, operator, "", c.ID)
+	if last := kanban.Describe(d.History[len(d.History)-1]); last != "hero moved it from To do to Done — "+e.url+"/pull/77 merged by @mia-gh (hero)" {
+		t.Fatalf("history: %s", last)
+	}
+}

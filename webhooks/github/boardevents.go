@@ -1,0 +1,94 @@
+package github
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/hero-dev/hero/kanban"
+	"github.com/hero-dev/hero/store"
+)
+
+// BoardEvents is the board as GitHub's deliveries change it.
+type BoardEvents interface {
+	MoveByIssue(ctx context.Context, a kanban.Actor, projectID int64, number int, slug string) (*kanban.Move, error)
+	IssueClosed(ctx context.Context, projectID int64, number int, closed bool, by string) (*kanban.Move, error)
+	PullRequestMerged(ctx context.Context, projectID int64, url, by string) (*kanban.Move, error)
+}
+
+// boardEvent says whether a delivery is for the board: a hero: label
+// added or removed, an issue closed or reopened, a pull request merged.
+func (s *Service) boardEvent(event string, p *eventPayload) bool {
+	if s.cfg.Board == nil || p.Repository == nil {
+		return false
+	}
+	switch {
+	case event == "issues" && p.Issue != nil && (p.Action == "labeled" || p.Action == "unlabeled"):
+		return p.Label != nil && strings.HasPrefix(p.Label.Name, LabelPrefix)
+	case event == "issues" && p.Issue != nil && (p.Action == "closed" || p.Action == "reopened"):
+		return true
+	case event == "pull_request" && p.Action == "closed" && p.PullRequest != nil:
+		return p.PullRequest.Merged
+	}
+	return false
+}
+
+// onBoardEvent moves the card a delivery is about. What hero's own
+// account did is the echo of the board's own writes: ignored, so nothing
+// loops. A removed label moves nothing (the label added with it does).
+func (s *Service) onBoardEvent(ctx context.Context, log *slog.Logger, event string, p *eventPayload) error {
+	if s.isSelf(p.Sender.Login) {
+		log.Debug("board change by hero itself ignored (echo)")
+		return nil
+	}
+	proj, repo, err := s.project(ctx, p.Repository)
+	if err != nil || proj == nil {
+		return err
+	}
+	by := "@" + p.Sender.Login
+	var m *kanban.Move
+	switch {
+	case event == "pull_request":
+		m, err = s.cfg.Board.PullRequestMerged(ctx, proj.ID, p.PullRequest.HTMLURL, by)
+	case p.Action == "closed" || p.Action == "reopened":
+		m, err = s.cfg.Board.IssueClosed(ctx, proj.ID, p.Issue.Number, p.Action == "closed", by)
+	case p.Action == "labeled":
+		if isBot(p.Sender) && !s.allowListed(p.Sender.Login) {
+			log.Info("hero: label changed by a bot ignored", "login", p.Sender.Login)
+			return nil
+		}
+		m, err = s.cfg.Board.MoveByIssue(ctx, s.boardActor(proj, p.Sender.Login), proj.ID, p.Issue.Number, strings.TrimPrefix(p.Label.Name, LabelPrefix))
+		if kanban.KindOf(err) != 0 {
+			// Refused by the board's rules: the label stays as the person
+			// set it until the card moves again; say so in the log.
+			log.Info("hero: label change refused", "repo", repo.String(), "issue", p.Issue.Number, "login", p.Sender.Login, "reason", err.Error())
+			return nil
+		}
+	default:
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m != nil && m.Moved {
+		log.Info("card moved from GitHub", "card", m.Card.ID, "to", m.To.Name, "by", by)
+	}
+	return nil
+}
+
+// boardActor is a GitHub person on the board: their role is the one of
+// the hero user their GitHub account is linked to (none when unlinked,
+// and the board refuses).
+func (s *Service) boardActor(p *store.Project, login string) kanban.Actor {
+	return kanban.Actor{ID: "github:" + login, Surface: "github", Role: func(ctx context.Context, projectID int64) (string, error) {
+		u := s.user(ctx, login)
+		if u == nil {
+			return "", nil
+		}
+		if u.IsAdmin {
+			return string(store.RoleOwner), nil
+		}
+		role, err := s.cfg.Store.MemberRole(ctx, projectID, u.ID)
+		return string(role), err
+	}}
+}
