@@ -180,27 +180,49 @@ func findProject(ctx context.Context, db *store.DB, name string) (*store.Project
 	return p, nil
 }
 
-func secretsCommands() []*command {
-	// withProject is the common part of set, list and rm: --project is
-	// required and must name a project.
-	withProject := func(name string, fs *flag.FlagSet, do func(ctx context.Context, a *app, p *store.Project, pos []string, std stdio) error) action {
-		projectName := fs.String("project", "", "the project's `NAME`")
-		return func(ctx context.Context, cfg config, pos []string, std stdio) error {
-			if *projectName == "" {
-				return usagef(name, "hero %s needs --project NAME", name)
-			}
-			a, err := openApp(ctx, cfg, std)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			p, err := findProject(ctx, a.db, *projectName)
-			if err != nil {
-				return err
-			}
-			return do(ctx, a, p, pos, std)
+// withProject is the common part of the commands that work on one
+// project: --project is required and must name a project; do runs with
+// the app open.
+func withProject(name string, fs *flag.FlagSet, do func(ctx context.Context, a *app, p *store.Project, pos []string, std stdio) error) action {
+	projectName := fs.String("project", "", "the project's `NAME`")
+	return func(ctx context.Context, cfg config, pos []string, std stdio) error {
+		if *projectName == "" {
+			return usagef(name, "hero %s needs --project NAME", name)
 		}
+		a, err := openApp(ctx, cfg, std)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		p, err := findProject(ctx, a.db, *projectName)
+		if err != nil {
+			return err
+		}
+		return do(ctx, a, p, pos, std)
 	}
+}
+
+// withNamedProject is the common part of the commands whose one argument
+// names a project: do runs with the app open and the project found.
+func withNamedProject(name, usage string, do func(ctx context.Context, a *app, p *store.Project, std stdio) error) action {
+	return func(ctx context.Context, cfg config, pos []string, std stdio) error {
+		if len(pos) != 1 {
+			return usagef(name, "%s", usage)
+		}
+		a, err := openApp(ctx, cfg, std)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		p, err := findProject(ctx, a.db, pos[0])
+		if err != nil {
+			return err
+		}
+		return do(ctx, a, p, std)
+	}
+}
+
+func secretsCommands() []*command {
 	set := &command{
 		name: "secrets set", args: "--project NAME KEY", summary: "set a secret; the value is read from stdin, never from the command line",
 		detail:  "The run's commands see the secret as the environment variable KEY; its value is hidden\nin everything hero shows or sends to the model. One trailing newline is dropped.",

@@ -26,28 +26,15 @@ func memberError(err error) error {
 }
 
 func memberCommands() []*command {
-	// withProject reads --project and opens the app and the rules.
-	withProject := func(name string, fs *flag.FlagSet, do func(ctx context.Context, a *app, rules *membership.Rules, p *store.Project, pos []string, std stdio) error) action {
-		projectName := fs.String("project", "", "the project's `NAME`")
-		return func(ctx context.Context, cfg config, pos []string, std stdio) error {
-			if *projectName == "" {
-				return usagef(name, "hero %s needs --project NAME", name)
-			}
-			a, err := openApp(ctx, cfg, std)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			p, err := findProject(ctx, a.db, *projectName)
-			if err != nil {
-				return err
-			}
+	// withRules is withProject with the membership rules opened too.
+	withRules := func(name string, fs *flag.FlagSet, do func(ctx context.Context, a *app, rules *membership.Rules, p *store.Project, pos []string, std stdio) error) action {
+		return withProject(name, fs, func(ctx context.Context, a *app, p *store.Project, pos []string, std stdio) error {
 			rules, err := membership.New(a.db, a.log)
 			if err != nil {
 				return err
 			}
 			return do(ctx, a, rules, p, pos, std)
-		}
+		})
 	}
 	add := &command{
 		name: "member add", args: "--project NAME EMAIL [ROLE]",
@@ -57,7 +44,7 @@ func memberCommands() []*command {
 			"recorded in the project's audit log as made by the local operator.",
 		example: "hero member add --project web ana@example.com approver",
 		flags: func(fs *flag.FlagSet) action {
-			return withProject("member add", fs, func(ctx context.Context, a *app, rules *membership.Rules, p *store.Project, pos []string, std stdio) error {
+			return withRules("member add", fs, func(ctx context.Context, a *app, rules *membership.Rules, p *store.Project, pos []string, std stdio) error {
 				if len(pos) < 1 || len(pos) > 2 {
 					return usagef("member add", "usage: hero member add --project NAME EMAIL [ROLE]")
 				}
@@ -78,7 +65,7 @@ func memberCommands() []*command {
 		name: "member list", args: "--project NAME", summary: "list a project's members and their roles",
 		example: "hero member list --project web",
 		flags: func(fs *flag.FlagSet) action {
-			return withProject("member list", fs, func(ctx context.Context, a *app, _ *membership.Rules, p *store.Project, pos []string, std stdio) error {
+			return withRules("member list", fs, func(ctx context.Context, a *app, _ *membership.Rules, p *store.Project, pos []string, std stdio) error {
 				if len(pos) != 0 {
 					return usagef("member list", "usage: hero member list --project NAME")
 				}
@@ -103,7 +90,7 @@ func memberCommands() []*command {
 		name: "member rm", args: "--project NAME EMAIL", summary: "take a person out of a project",
 		example: "hero member rm --project web ana@example.com",
 		flags: func(fs *flag.FlagSet) action {
-			return withProject("member rm", fs, func(ctx context.Context, a *app, rules *membership.Rules, p *store.Project, pos []string, std stdio) error {
+			return withRules("member rm", fs, func(ctx context.Context, a *app, rules *membership.Rules, p *store.Project, pos []string, std stdio) error {
 				if len(pos) != 1 {
 					return usagef("member rm", "usage: hero member rm --project NAME EMAIL")
 				}

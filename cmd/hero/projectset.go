@@ -171,19 +171,7 @@ func projectSetCommand() *command {
 		flags: func(fs *flag.FlagSet) action {
 			var f projectSettingFlags
 			f.declare(fs)
-			return func(ctx context.Context, cfg config, pos []string, std stdio) error {
-				if len(pos) != 1 {
-					return usagef("project set", "usage: hero project set NAME --SETTING VALUE …")
-				}
-				a, err := openApp(ctx, cfg, std)
-				if err != nil {
-					return err
-				}
-				defer a.close()
-				p, err := findProject(ctx, a.db, pos[0])
-				if err != nil {
-					return err
-				}
+			return withNamedProject("project set", "usage: hero project set NAME --SETTING VALUE …", func(ctx context.Context, a *app, p *store.Project, std stdio) error {
 				before := p.Settings()
 				if err := f.apply(fs, p, std.in); err != nil {
 					return err
@@ -202,7 +190,7 @@ func projectSetCommand() *command {
 				a.log.Info("project saved", "project", p.Name, "changes", changes, "by", operator(), "via", viaCLI)
 				fmt.Fprintf(std.out, "project %s: %s\n", p.Name, changes)
 				return nil
-			}
+			})
 		},
 	}
 }
@@ -214,22 +202,10 @@ func projectShowCommand() *command {
 			"default that applies, marked (default); each confirmation rule is a policy: line.",
 		example: "hero project show web",
 		flags: func(*flag.FlagSet) action {
-			return func(ctx context.Context, cfg config, pos []string, std stdio) error {
-				if len(pos) != 1 {
-					return usagef("project show", "usage: hero project show NAME")
-				}
-				a, err := openApp(ctx, cfg, std)
-				if err != nil {
-					return err
-				}
-				defer a.close()
-				p, err := findProject(ctx, a.db, pos[0])
-				if err != nil {
-					return err
-				}
+			return withNamedProject("project show", "usage: hero project show NAME", func(ctx context.Context, a *app, p *store.Project, std stdio) error {
 				fmt.Fprint(std.out, showProject(p))
 				return nil
-			}
+			})
 		},
 	}
 }
