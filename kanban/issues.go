@@ -90,3 +90,48 @@ func (s *Service) hostMove(ctx context.Context, c *store.KanbanCard, kind, note 
 	}
 	return &Move{Card: card, Project: p, From: from, To: to, Moved: moved}, nil
 }
+
+// IssueCard makes the card of an issue that asked hero for work (the
+// trigger label): a new card in the board's doing column linked to the
+// issue, or the issue's existing card moved there. Either starts its run.
+// The actor needs the member role, as for any card.
+func (s *Service) IssueCard(ctx context.Context, a Actor, projectID int64, number int, title, issueURL string) (*store.KanbanCard, *Move, error) {
+	p, err := s.db.ProjectByID(ctx, projectID)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, cols, err := s.boardOf(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	col := columnOfKind(cols, store.KindDoing)
+	if col == nil {
+		return nil, nil, refuse(Invalid, "the board of %s has no column of kind doing", p.Name)
+	}
+	c, err := s.db.CardByIssue(ctx, projectID, number)
+	if err == nil {
+		m, err := s.move(ctx, a, "", c.ID, col.Slug, fmt.Sprintf("trigger label on issue #%d", number))
+		return c, m, err
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, err
+	}
+	if err := authorize(ctx, a, p, needWrite, "adding a card"); err != nil {
+		return nil, nil, err
+	}
+	if len(title) > maxTitle {
+		title = title[:maxTitle]
+	}
+	c = &store.KanbanCard{ProjectID: p.ID, BoardID: b.ID, ColumnID: col.ID, Title: title, Creator: a.ID, IssueNumber: number, IssueURL: issueURL}
+	// Into doing regardless of its WIP limit: the work was asked for where
+	// the board cannot refuse it.
+	if err := s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("from issue #%d", number), nil); err != nil {
+		return nil, nil, err
+	}
+	s.projectCreated(ctx, p, c, col)
+	m := &Move{Card: c, Project: p, To: col, Moved: true}
+	if s.cfg.Runs != nil {
+		m.Run, m.RunErr = s.startRun(ctx, a, m)
+	}
+	return c, m, nil
+}

@@ -47,6 +47,7 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		return fmt.Errorf("github board: %w", err)
 	}
 	s.projections = append(s.projections, proj)
+	s.issues = proj
 	if err := setupBoard(workCtx, a, s); err != nil {
 		return err
 	}

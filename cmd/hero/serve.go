@@ -153,6 +153,7 @@ type server struct {
 	// GitHub surface adds its issues); board is the kanban service made
 	// from them by setupBoard, for the settings page and chat.
 	projections []kanban.Projection
+	issues      kanban.IssueReader
 	board       *kanban.Service
 }
 
@@ -238,7 +239,7 @@ func setupBoard(workCtx context.Context, a *app, s *server) error {
 	if s.board != nil {
 		return nil // made by setupGitHub, with GitHub's projection
 	}
-	b, err := kanban.New(kanban.Config{Store: a.db, Log: a.log, Runs: a.engine, RunContext: workCtx, Places: a.engine, Projections: s.projections})
+	b, err := kanban.New(kanban.Config{Store: a.db, Log: a.log, Runs: a.engine, RunContext: workCtx, Places: a.engine, Projections: s.projections, Issues: s.issues})
 	if err != nil {
 		return fmt.Errorf("board: %w", err)
 	}

@@ -171,3 +171,37 @@ func (b *Board) CardMoved(ctx context.Context, p *store.Project, c *store.Kanban
 	}
 	return nil
 }
+
+var _ kanban.IssueReader = (*Board)(nil)
+
+// maxDiscussion bounds the issue text quoted into a card's run.
+const maxDiscussion = 32 << 10
+
+// IssueDiscussion returns a card's issue as its run reads it: title,
+// body and the latest comments with their authors. It is untrusted text
+// (the board quotes it as data).
+func (b *Board) IssueDiscussion(ctx context.Context, p *store.Project, number int) (string, error) {
+	repo, ok := b.repo(p)
+	if !ok {
+		return "", nil
+	}
+	cl := b.client(repo)
+	is, _, err := cl.Issues.Get(ctx, repo.Owner, repo.Name, number)
+	if err != nil {
+		return "", fmt.Errorf("read issue %s#%d: %w", repo, number, err)
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "#%d %s (by @%s)\n\n%s\n", number, is.GetTitle(), is.GetUser().GetLogin(), is.GetBody())
+	cs, _, err := cl.Issues.ListComments(ctx, repo.Owner, repo.Name, number, &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: 30}})
+	if err != nil {
+		return "", fmt.Errorf("read comments of issue %s#%d: %w", repo, number, err)
+	}
+	for _, c := range cs {
+		fmt.Fprintf(&out, "\n@%s:\n%s\n", c.GetUser().GetLogin(), c.GetBody())
+	}
+	s := out.String()
+	if len(s) > maxDiscussion {
+		s = s[:maxDiscussion] + "\n[… cut]"
+	}
+	return s, nil
+}

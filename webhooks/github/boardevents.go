@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 
 // BoardEvents is the board as GitHub's deliveries change it.
 type BoardEvents interface {
+	IssueCard(ctx context.Context, a kanban.Actor, projectID int64, number int, title, issueURL string) (*store.KanbanCard, *kanban.Move, error)
 	MoveByIssue(ctx context.Context, a kanban.Actor, projectID int64, number int, slug string) (*kanban.Move, error)
 	IssueClosed(ctx context.Context, projectID int64, number int, closed bool, by string) (*kanban.Move, error)
 	PullRequestMerged(ctx context.Context, projectID int64, url, by string) (*kanban.Move, error)
@@ -91,4 +93,34 @@ func (s *Service) boardActor(p *store.Project, login string) kanban.Actor {
 		role, err := s.cfg.Store.MemberRole(ctx, projectID, u.ID)
 		return string(role), err
 	}}
+}
+
+// issueCard makes the issue a card in the doing column, whose run does
+// the work (instead of a run of the issue alone): for the trigger label
+// on an issue written by a trusted author. The labeller is trusted as for
+// the run it replaces (labelling needs triage access), or holds their
+// linked hero role.
+func (s *Service) issueCard(ctx context.Context, log *slog.Logger, p *eventPayload, proj *store.Project) error {
+	a := s.boardActor(proj, p.Sender.Login)
+	linked := a.Role
+	a.Role = func(ctx context.Context, projectID int64) (string, error) {
+		if s.user(ctx, p.Sender.Login) != nil {
+			return linked(ctx, projectID)
+		}
+		return string(store.RoleMember), nil
+	}
+	issueURL := strings.TrimSuffix(p.Repository.HTMLURL, "/") + fmt.Sprintf("/issues/%d", p.Issue.Number)
+	c, m, err := s.cfg.Board.IssueCard(ctx, a, proj.ID, p.Issue.Number, p.Issue.Title, issueURL)
+	if kanban.KindOf(err) != 0 {
+		log.Info("issue not made a card", "issue", p.Issue.Number, "reason", err.Error())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m != nil && m.RunErr != nil {
+		log.Warn("card run did not start", "card", c.ID, "err", m.RunErr)
+	}
+	log.Info("issue is a card", "card", c.ID, "issue", p.Issue.Number)
+	return nil
 }

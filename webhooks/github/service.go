@@ -720,6 +720,9 @@ func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload
 	if err := s.react(ctx, th, "eyes"); err != nil {
 		return err
 	}
+	if s.cfg.Board != nil && p.Action == "labeled" && s.trusted(p.Issue.User, p.Issue.AuthorAssociation) {
+		return s.issueCard(ctx, log, p, proj)
+	}
 	task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\n%s\n\n@%s asked hero to resolve this issue.",
 		repo, p.Issue.Number, p.Issue.Title, p.Issue.Body, untrustedNote, p.Sender.Login)
 	return s.start(ctx, th, proj, task, "github:"+p.Sender.Login, s.userID(ctx, p.Sender.Login))
