@@ -58,7 +58,8 @@ type Config struct {
 	// PollInterval is how often a waiting run re-reads its confirmation
 	// (decisions taken on another replica arrive this way).
 	PollInterval time.Duration
-	// LeaseTTL is how long a replica owns a run without renewing.
+	// LeaseTTL is how long a replica owns a run without renewing (it
+	// renews every third of it). Default DefaultLeaseTTL.
 	LeaseTTL time.Duration
 	Now      func() time.Time
 }
@@ -81,6 +82,10 @@ type runHandle struct {
 	cancel context.CancelCauseFunc
 	wake   chan struct{} // steering input arrived
 }
+
+// DefaultLeaseTTL is the run lease: with a takeover check every 10 s, a
+// run whose replica died resumes elsewhere within about 40 s.
+const DefaultLeaseTTL = 30 * time.Second
 
 // New checks cfg and returns an engine with no surfaces registered.
 func New(cfg Config) (*Engine, error) {
@@ -116,7 +121,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.PollInterval = time.Second
 	}
 	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = time.Minute
+		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -5,7 +5,8 @@
 #
 # It installs MariaDB when missing (scripts/install-deps.sh), initialises a
 # data directory in a temporary directory, starts mariadbd on its own unix
-# socket and a free TCP port on 127.0.0.1, creates the database hero_test and
+# socket and a free TCP port on 127.0.0.1, creates the database hero_test (and
+# lets the user create hero_test_* databases of its own) and
 # a user for it, exports
 #
 #   HERO_TEST_MYSQL_URL=mysql://hero:hero@127.0.0.1:PORT/hero_test
@@ -117,6 +118,10 @@ CREATE USER 'hero'@'127.0.0.1' IDENTIFIED BY 'hero';
 CREATE USER 'hero'@'localhost' IDENTIFIED BY 'hero';
 GRANT ALL PRIVILEGES ON hero_test.* TO 'hero'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON hero_test.* TO 'hero'@'localhost';
+-- Tests that need an empty database of their own (several replicas
+-- migrating at once) create hero_test_<something>.
+GRANT ALL PRIVILEGES ON `hero\_test\_%`.* TO 'hero'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON `hero\_test\_%`.* TO 'hero'@'localhost';
 SQL
 
 export HERO_TEST_MYSQL_URL="mysql://hero:hero@127.0.0.1:$port/hero_test"

@@ -327,6 +327,8 @@ func (db *DB) migrations() *migrate.Migrations {
 		{"20261202000601", "projects: dependency installs get the project's secrets only when asked", db.addColumns("projects",
 			"sandbox_install_secrets "+sqlType(db.dialect, tBool)+" NOT NULL DEFAULT 0")},
 		{"20261202000901", "singleton leases: jobs one replica runs (the Discord gateway, reconcilers)", db.tables(schemaSingleton)},
+		{"20261203000101", "login tokens: the replica that issued an admin link, so a start revokes only its own", db.addColumns("web_login_tokens",
+			"issuer "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''")},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

@@ -72,6 +72,10 @@ type LoginToken struct {
 	CreatedAt time.Time  `bun:"created_at,notnull"`
 	ExpiresAt time.Time  `bun:"expires_at,notnull"`
 	UsedAt    *time.Time `bun:"used_at"`
+	// Issuer names the replica that printed an admin login link
+	// (migration 20261203000101); "" for chat-account link codes and
+	// links from before it.
+	Issuer string `bun:"issuer,notnull"`
 }
 
 // OAuthState is one login attempt in flight: the state sent to the

@@ -112,13 +112,18 @@ func (db *DB) UseLoginToken(ctx context.Context, tokenHash string, at time.Time)
 	return userID, nil
 }
 
-// RevokeLoginTokens spends every unused login token of a user, so only a
-// link issued afterwards works; it returns how many it revoked.
-func (db *DB) RevokeLoginTokens(ctx context.Context, userID int64, at time.Time) (int, error) {
+// RevokeAdminLinks spends the unused admin login links issuer printed
+// for a user, so only a link it prints afterwards works; it returns how
+// many it revoked. Links of other replicas (another issuer) and the
+// user's chat-account link codes, which share the table, stay valid.
+func (db *DB) RevokeAdminLinks(ctx context.Context, userID int64, issuer string, at time.Time) (int, error) {
+	if issuer == "" {
+		return 0, errors.New("revoke admin links: the issuing replica is required")
+	}
 	res, err := db.bun.NewUpdate().Model((*LoginToken)(nil)).Set("used_at = ?", at.UTC()).
-		Where("user_id = ? AND used_at IS NULL", userID).Exec(ctx)
+		Where("user_id = ? AND issuer = ? AND used_at IS NULL AND token_hash NOT LIKE ?", userID, issuer, "link:%").Exec(ctx)
 	if err != nil {
-		return 0, wrap(err, "revoke login tokens of user %d", userID)
+		return 0, wrap(err, "revoke admin links of user %d", userID)
 	}
 	n, _ := res.RowsAffected()
 	return int(n), nil

@@ -75,17 +75,31 @@ func testWebStore(t *testing.T, url string) {
 			t.Fatal("a login token was spent other than exactly once")
 		}
 		old := uniq("old")
-		must(t, db.CreateLoginToken(ctx, &store.LoginToken{TokenHash: old, UserID: u.ID, ExpiresAt: now.Add(-time.Second)}))
+		must(t, db.CreateLoginToken(ctx, &store.LoginToken{TokenHash: old, UserID: u.ID, ExpiresAt: now.Add(-time.Second), Issuer: "replica-a"}))
 		if _, err := db.UseLoginToken(ctx, old, now); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("expired token: %v", err)
 		}
 		pending := uniq("pending")
-		must(t, db.CreateLoginToken(ctx, &store.LoginToken{TokenHash: pending, UserID: u.ID, ExpiresAt: now.Add(time.Hour)}))
-		if n, err := db.RevokeLoginTokens(ctx, u.ID, now); err != nil || n != 2 { // the expired one and the pending one
+		must(t, db.CreateLoginToken(ctx, &store.LoginToken{TokenHash: pending, UserID: u.ID, ExpiresAt: now.Add(time.Hour), Issuer: "replica-a"}))
+		// Another replica's link and the user's chat link code share the
+		// table and the user: a start of replica-a leaves them alone.
+		other := uniq("other")
+		must(t, db.CreateLoginToken(ctx, &store.LoginToken{TokenHash: other, UserID: u.ID, ExpiresAt: now.Add(time.Hour), Issuer: "replica-b"}))
+		must(t, db.CreateLinkCode(ctx, u.ID, "K7M2XQ9D", now.Add(time.Hour)))
+		if n, err := db.RevokeAdminLinks(ctx, u.ID, "replica-a", now); err != nil || n != 2 { // the expired one and the pending one
 			t.Fatalf("revoke: %d %v", n, err)
 		}
 		if _, err := db.UseLoginToken(ctx, pending, now); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("revoked token still works: %v", err)
+		}
+		if id, err := db.UseLoginToken(ctx, other, now); err != nil || id != u.ID {
+			t.Fatalf("another replica's admin link was revoked: %d %v", id, err)
+		}
+		if id, err := db.UseLinkCode(ctx, "K7M2XQ9D", now); err != nil || id != u.ID {
+			t.Fatalf("the user's chat link code was revoked: %d %v", id, err)
+		}
+		if _, err := db.RevokeAdminLinks(ctx, u.ID, "", now); err == nil {
+			t.Fatal("revoking without an issuer revoked everything")
 		}
 	})
 

@@ -442,15 +442,16 @@ func (s *Server) AdminLoginURL(ctx context.Context, base string) (string, error)
 			return "", fmt.Errorf("admin login link: %w", err)
 		}
 	}
-	// Only the newest link works: one printed by an earlier start and
-	// never used stops working now.
-	if _, err := s.cfg.DB.RevokeLoginTokens(ctx, u.ID, s.now()); err != nil {
+	// Only the newest link of this replica works: one it printed at an
+	// earlier start and never used stops working now. Other replicas'
+	// links and people's chat link codes are not this start's to revoke.
+	if _, err := s.cfg.DB.RevokeAdminLinks(ctx, u.ID, s.cfg.Replica, s.now()); err != nil {
 		return "", fmt.Errorf("admin login link: %w", err)
 	}
 	tok := randomToken()
 	now := s.now().UTC()
 	if err := s.cfg.DB.CreateLoginToken(ctx, &store.LoginToken{TokenHash: hashToken(tok), UserID: u.ID,
-		CreatedAt: now, ExpiresAt: now.Add(AdminLoginTTL)}); err != nil {
+		CreatedAt: now, ExpiresAt: now.Add(AdminLoginTTL), Issuer: s.cfg.Replica}); err != nil {
 		return "", fmt.Errorf("admin login link: %w", err)
 	}
 	return strings.TrimRight(base, "/") + "/auth/admin?token=" + url.QueryEscape(tok), nil

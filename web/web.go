@@ -60,6 +60,11 @@ type Config struct {
 	// user info); nil means a client with a 15 s timeout.
 	HTTPClient *http.Client
 
+	// Replica names this server among replicas sharing the database: an
+	// admin login link it prints revokes only the unused links it printed
+	// before. Empty means "hero" (one server).
+	Replica string
+
 	// PublicURL ("https://hero.example.com") is used to build OAuth
 	// redirect URLs that are not configured explicitly; empty means the
 	// scheme and host of the request.
@@ -144,6 +149,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Replica == "" {
+		cfg.Replica = "hero"
 	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 12 * time.Hour

@@ -656,3 +656,43 @@ func TestLocalRepositoryPaths(t *testing.T) {
 		t.Errorf("no root: %d %.300s", code, text(body))
 	}
 }
+
+// Replicas share the database: another replica's start (its own admin
+// link) leaves this replica's unused link and the administrator's chat
+// link code working.
+func TestAdminLinkOfAnotherReplicaSurvives(t *testing.T) {
+	t.Parallel()
+	var cfg web.Config
+	e := newEnv(t, func(c *web.Config) { c.Google, c.GitHub, c.Replica = nil, nil, "replica-a"; cfg = *c })
+	mine, err := e.web.AdminLoginURL(t.Context(), e.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := e.db.UserByEmail(t.Context(), "admin@localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.CreateLinkCode(t.Context(), admin.ID, "K7M2XQ9D", e.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Replica = "replica-b"
+	other, err := web.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.AdminLoginURL(t.Context(), e.srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	resp, err := b.follow.Get(mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if b.sessionCookie() == "" {
+		t.Fatal("another replica's start revoked this replica's admin link")
+	}
+	if id, err := e.db.UseLinkCode(t.Context(), "K7M2XQ9D", e.clock.Now()); err != nil || id != admin.ID {
+		t.Fatalf("another replica's start revoked the administrator's chat link code: %d %v", id, err)
+	}
+}

@@ -136,6 +136,7 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 		ModelName:  a.cfg.Model,
 		Tools:      tools.All(),
 		Owner:      owner,
+		LeaseTTL:   a.cfg.RunLease,
 		Log:        a.log.With("component", "engine"),
 		Observe:    observe,
 		Forge: func(ctx context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {

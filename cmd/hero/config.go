@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/sandbox/mirror"
 )
 
@@ -39,6 +40,11 @@ type config struct {
 	// again (HERO_MIRROR_FRESH).
 	CacheProjectBytes, CacheTotalBytes int64
 	MirrorFresh                        time.Duration
+	// RunLease (HERO_RUN_LEASE) is how long a replica owns a run without
+	// renewing it; TakeoverEvery (HERO_TAKEOVER_INTERVAL) is how often a
+	// replica looks for runs whose lease lapsed. A dead replica's run
+	// resumes elsewhere within their sum.
+	RunLease, TakeoverEvery time.Duration
 
 	getenv func(string) string // for the integrations' own variables
 }
@@ -86,6 +92,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.MirrorFresh, err = time.ParseDuration(get("HERO_MIRROR_FRESH", mirror.DefaultFreshness.String())); err != nil || c.MirrorFresh < 0 {
 		return c, fmt.Errorf("HERO_MIRROR_FRESH must be a duration such as 15s or 0, got %q", getenv("HERO_MIRROR_FRESH"))
+	}
+	for _, d := range []struct {
+		name string
+		def  time.Duration
+		dst  *time.Duration
+	}{{"HERO_RUN_LEASE", engine.DefaultLeaseTTL, &c.RunLease}, {"HERO_TAKEOVER_INTERVAL", 10 * time.Second, &c.TakeoverEvery}} {
+		if *d.dst, err = time.ParseDuration(get(d.name, d.def.String())); err != nil || *d.dst < time.Second {
+			return c, fmt.Errorf("%s must be a duration of at least 1s such as 30s, got %q", d.name, getenv(d.name))
+		}
 	}
 	switch c.Sandbox {
 	case "local":

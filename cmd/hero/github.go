@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/robfig/cron/v3"
 
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
@@ -124,22 +124,64 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		return err
 	}
 	if redo.App != nil || redo.RepoHooks {
-		jobs := cron.New()
-		if _, err := jobs.AddFunc("@every 10m", func() {
-			n, err := svc.RedeliverFailed(workCtx, redo)
+		every := 10 * time.Minute
+		if v := env("GITHUB_REDELIVERY_INTERVAL"); v != "" {
+			if every, err = time.ParseDuration(v); err != nil || every < time.Second {
+				return fmt.Errorf("GITHUB_REDELIVERY_INTERVAL must be a duration of at least 1s such as 10m, got %q", v)
+			}
+		}
+		// One replica reads the delivery logs (the singleton lease); when
+		// it dies, another takes the job after the lease (3 periods) lapses.
+		holder := fmt.Sprintf("%s-%d", host, os.Getpid())
+		go runSingleton(workCtx, a.db, a.log, redeliveryLease, holder, every, func(ctx context.Context) {
+			n, err := svc.RedeliverFailed(ctx, redo)
 			if err != nil {
 				a.log.Warn("github redelivery of failed deliveries", "err", err)
 			}
 			if n > 0 {
 				a.log.Info("asked GitHub to redeliver failed deliveries", "count", n)
 			}
-		}); err != nil {
-			return fmt.Errorf("schedule github redelivery: %w", err)
-		}
-		jobs.Start()
-		go func() { <-workCtx.Done(); jobs.Stop() }()
+		})
 	}
 	return nil
+}
+
+// redeliveryLease is the singleton lease of the GitHub redelivery job.
+const redeliveryLease = "github-redelivery"
+
+// runSingleton runs job every period on the one replica holding the
+// singleton lease name, until ctx ends; then it gives the lease up so
+// another replica need not wait for it to lapse. The lease is claimed at
+// once; the job first runs one period later.
+func runSingleton(ctx context.Context, db *store.DB, log *slog.Logger, name, holder string, every time.Duration, job func(context.Context)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	held := false
+	for {
+		ok, err := db.ClaimSingleton(ctx, name, holder, 3*every)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("claim singleton job", "job", name, "err", err)
+		case ok && !held:
+			log.Info("this replica runs the singleton job", "job", name, "holder", holder)
+		}
+		held = ok && err == nil
+		select {
+		case <-ctx.Done():
+			if held {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				if err := db.ReleaseSingleton(rctx, name, holder); err != nil {
+					log.Warn("release singleton job", "job", name, "err", err)
+				}
+				cancel()
+			}
+			return
+		case <-t.C:
+			if held {
+				job(ctx)
+			}
+		}
+	}
 }
 
 // redeliveryConfig says which delivery logs the redelivery job reads: the

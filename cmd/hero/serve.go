@@ -294,7 +294,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	}
 	// Runs of a process that died (this one before a restart, or another
 	// replica) are taken over once their lease lapses.
-	if _, err := jobs.AddFunc("@every 30s", func() {
+	if _, err := jobs.AddFunc("@every "+cfg.TakeoverEvery.String(), func() {
 		if resumed, closed, err := a.engine.Resume(workCtx); err != nil {
 			a.log.Error("take over unfinished runs", "err", err)
 		} else if resumed+closed > 0 {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -47,8 +49,12 @@ func setupWeb(workCtx context.Context, a *app, s *server) error {
 // webConfig reads the settings page's variables.
 func webConfig(a *app) (web.Config, error) {
 	get := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
+	// A replica is its host and data directory: a restart of it revokes
+	// its own earlier admin link, never another replica's.
+	host, _ := os.Hostname()
+	dataDir, _ := filepath.Abs(a.cfg.DataDir)
 	cfg := web.Config{
-		DB: a.db, Log: a.log, PublicURL: get("HERO_PUBLIC_URL"),
+		DB: a.db, Log: a.log, PublicURL: get("HERO_PUBLIC_URL"), Replica: host + ":" + dataDir,
 		GitHubOAuthAccount: get("GITHUB_OAUTH_ACCOUNT"),
 		Integrations:       integrations(get, a.db),
 		LocalRepos:         a.cfg.localRepos(),
