@@ -107,7 +107,7 @@ func BenchmarkStepOverhead(b *testing.B) {
 	start := time.Now()
 	steps := 0
 	for b.Loop() {
-		ex, err := eng.Start(ctx, engine.StartRequest{Project: p, Task: "bench", Surface: "slack", Requester: "slack:U1"})
+		ex, err := eng.Start(ctx, engine.StartRequest{Project: p, Task: "bench", Surface: "slack", By: requester})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func BenchmarkConcurrentRuns(b *testing.B) {
 	for b.Loop() {
 		ids := make([]string, runs)
 		for i := range ids {
-			ex, err := eng.Start(ctx, engine.StartRequest{Project: p, Task: fmt.Sprintf("run %d", i), Surface: "slack", Requester: "slack:U1"})
+			ex, err := eng.Start(ctx, engine.StartRequest{Project: p, Task: fmt.Sprintf("run %d", i), Surface: "slack", By: requester})
 			if err != nil {
 				b.Fatal(err)
 			}

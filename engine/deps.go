@@ -14,7 +14,7 @@ import (
 type Store interface {
 	ProjectByID(ctx context.Context, id int64) (*store.Project, error)
 	UserByID(ctx context.Context, id int64) (*store.User, error)
-	MemberRole(ctx context.Context, projectID, userID int64) (string, error)
+	MemberRole(ctx context.Context, projectID, userID int64) (store.Role, error)
 	SecretValues(ctx context.Context, projectID int64) (map[string]string, error)
 
 	CreateExecution(ctx context.Context, e *store.Execution) error

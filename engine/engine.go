@@ -19,7 +19,8 @@ import (
 
 // Errors returned to the surfaces, which turn them into clear messages.
 var (
-	// ErrNotAllowed: the person may not do this (decide, cancel, steer).
+	// ErrNotAllowed: the person may not do this (start, decide, cancel,
+	// steer).
 	ErrNotAllowed = errors.New("not allowed")
 	// ErrAlreadyDecided: the confirmation was decided (or expired) before.
 	ErrAlreadyDecided = errors.New("already decided")
@@ -155,12 +156,12 @@ func (e *Engine) Schemas() []ToolSchema { return e.schemas }
 
 // StartRequest asks for a new run.
 type StartRequest struct {
-	Project         *store.Project
-	Task            string
-	Surface         string
-	ThreadRef       string
-	Requester       string
-	RequesterUserID int64
+	Project   *store.Project
+	Task      string
+	Surface   string
+	ThreadRef string
+	// By is who asks; they need the member role in Project (see Role).
+	By Principal
 	// Untrusted: the task quotes text written by people outside the
 	// project (a GitHub issue's title and body). The run then counts as
 	// exposed from its start (see Exposure).
@@ -181,9 +182,13 @@ type RunLimits struct {
 // Start records a new run and drives it in the background until it ends
 // or ctx (the server's lifetime) is cancelled. It returns once the run is
 // durably recorded, so the surface can answer at once with its id.
+// req.By needs the member role in the project (ErrNotAllowed).
 func (e *Engine) Start(ctx context.Context, req StartRequest) (*store.Execution, error) {
 	if req.Project == nil {
 		return nil, errors.New("start run: no project")
+	}
+	if err := e.authorize(ctx, req.Project.ID, nil, req.By, store.RoleMember); err != nil {
+		return nil, fmt.Errorf("start run in project %s: %w", req.Project.Name, err)
 	}
 	if strings.TrimSpace(req.Task) == "" {
 		return nil, errors.New("start run: the task is empty; say what hero should do")
@@ -206,8 +211,8 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (*store.Execution,
 		Status:          store.StatusQueued,
 		Surface:         req.Surface,
 		ThreadRef:       req.ThreadRef,
-		Requester:       req.Requester,
-		RequesterUserID: req.RequesterUserID,
+		Requester:       req.By.ID,
+		RequesterUserID: req.By.UserID,
 		Task:            req.Task,
 		LimitSteps:      req.Limits.MaxSteps,
 		LimitBudgetUSD:  req.Limits.BudgetUSD,
@@ -287,10 +292,8 @@ func (e *Engine) surface(name string) (Surface, bool) {
 // Decision is a person's answer to a confirmation.
 type Decision struct {
 	Approve bool
-	// By is the platform identity deciding ("slack:T1/U2"); ByUserID the
-	// hero user it maps to (0 if unmapped).
-	By       string
-	ByUserID int64
+	// By is who decides.
+	By Principal
 	// Answer is the reply to an ask_human question.
 	Answer string
 }
@@ -307,7 +310,7 @@ func (e *Engine) Decide(ctx context.Context, confirmationID string, d Decision) 
 	if err != nil {
 		return nil, fmt.Errorf("decide %s: load run: %w", confirmationID, err)
 	}
-	if err := e.authorize(ctx, ex, d.By, d.ByUserID, true); err != nil {
+	if err := e.authorize(ctx, ex.ProjectID, ex, d.By, store.RoleApprover); err != nil {
 		return c, err
 	}
 	if c.Status != store.ConfirmPending {
@@ -322,7 +325,7 @@ func (e *Engine) Decide(ctx context.Context, confirmationID string, d Decision) 
 	if d.Approve {
 		status = store.ConfirmApproved
 	}
-	won, err := e.cfg.Store.DecideConfirmation(ctx, c.ID, status, d.By, d.Answer, now)
+	won, err := e.cfg.Store.DecideConfirmation(ctx, c.ID, status, d.By.ID, d.Answer, now)
 	if err != nil {
 		return c, fmt.Errorf("decide %s: %w", c.ID, err)
 	}
@@ -333,39 +336,73 @@ func (e *Engine) Decide(ctx context.Context, confirmationID string, d Decision) 
 		}
 		return c, fmt.Errorf("confirmation %s was already %s: %w", c.ID, c.Status, ErrAlreadyDecided)
 	}
-	c.Status, c.DecidedBy, c.Answer, c.DecidedAt = status, d.By, d.Answer, &now
+	c.Status, c.DecidedBy, c.Answer, c.DecidedAt = status, d.By.ID, d.Answer, &now
 	e.notify(c.ID)
 	return c, nil
 }
 
-// authorize checks that who may act on ex: the requester always, a site
-// administrator always, else a project role (approvers and up for
-// decisions, members and up otherwise).
-func (e *Engine) authorize(ctx context.Context, ex *store.Execution, who string, userID int64, decision bool) error {
-	if who != "" && who == ex.Requester {
+// Principal is who acts on a run: the person behind a request, as their
+// surface knows them.
+type Principal struct {
+	// ID is the platform identity ("slack:T1/U2", "github:octocat",
+	// "local:ana"), recorded as the requester or decider.
+	ID string
+	// UserID is the hero user the identity is linked to (0: none).
+	UserID int64
+	// Granted is the role the person's platform vouches for when they
+	// are not linked to a hero user (a GitHub repository permission,
+	// mapped by bot's table). A linked person holds their hero role.
+	Granted store.Role
+	// Operator is the local user running hero on this machine (hero run
+	// and the other subcommands): they own every project.
+	Operator bool
+}
+
+// Operator is the principal of the local user named name ("local:ana").
+func Operator(name string) Principal { return Principal{ID: name, Operator: true} }
+
+// Role is p's role in a project: owner for the local operator and for
+// site administrators, a linked user's membership, else what the
+// platform granted. "" is no role. Every surface authorises through it.
+func (e *Engine) Role(ctx context.Context, projectID int64, p Principal) (store.Role, error) {
+	if p.Operator {
+		return store.RoleOwner, nil
+	}
+	if p.UserID == 0 {
+		return p.Granted, nil
+	}
+	u, err := e.cfg.Store.UserByID(ctx, p.UserID)
+	if err != nil {
+		return "", fmt.Errorf("look up user %d: %w", p.UserID, err)
+	}
+	if u.IsAdmin {
+		return store.RoleOwner, nil // site administrators act as owners everywhere
+	}
+	role, err := e.cfg.Store.MemberRole(ctx, projectID, p.UserID)
+	if err != nil {
+		return "", fmt.Errorf("look up role: %w", err)
+	}
+	return role, nil
+}
+
+// authorize checks that p may act in a project, on ex when it is set:
+// the run's requester always, anyone else with at least need (approvers
+// decide, members start, steer and cancel).
+func (e *Engine) authorize(ctx context.Context, projectID int64, ex *store.Execution, p Principal, need store.Role) error {
+	if ex != nil && ((p.ID != "" && p.ID == ex.Requester) || (p.UserID != 0 && p.UserID == ex.RequesterUserID)) {
 		return nil
 	}
-	if userID != 0 && userID == ex.RequesterUserID {
+	role, err := e.Role(ctx, projectID, p)
+	if err != nil {
+		return err
+	}
+	if role.AtLeast(need) {
 		return nil
 	}
-	if userID != 0 {
-		if u, err := e.cfg.Store.UserByID(ctx, userID); err == nil && u.IsAdmin {
-			return nil // site administrators act as owners everywhere
-		}
-		role, err := e.cfg.Store.MemberRole(ctx, ex.ProjectID, userID)
-		if err != nil {
-			return fmt.Errorf("look up role: %w", err)
-		}
-		switch role {
-		case store.RoleOwner, store.RoleAdmin, store.RoleApprover:
-			return nil
-		case store.RoleMember:
-			if !decision {
-				return nil
-			}
-		}
-	}
-	if decision {
+	switch {
+	case ex == nil:
+		return fmt.Errorf("starting a run needs the %s role in the project: %w", need, ErrNotAllowed)
+	case need == store.RoleApprover:
 		return fmt.Errorf("only the person who started run %s or a project approver can decide: %w", ex.ID, ErrNotAllowed)
 	}
 	return fmt.Errorf("only the person who started run %s or a project member can do that: %w", ex.ID, ErrNotAllowed)
@@ -373,12 +410,12 @@ func (e *Engine) authorize(ctx context.Context, ex *store.Execution, who string,
 
 // Cancel stops a run: its running command is killed and it ends as
 // cancelled. A run driven by another replica notices within PollInterval.
-func (e *Engine) Cancel(ctx context.Context, executionID, by string, byUserID int64) error {
+func (e *Engine) Cancel(ctx context.Context, executionID string, by Principal) error {
 	ex, err := e.cfg.Store.Execution(ctx, executionID)
 	if err != nil {
 		return fmt.Errorf("cancel %s: %w", executionID, err)
 	}
-	if err := e.authorize(ctx, ex, by, byUserID, false); err != nil {
+	if err := e.authorize(ctx, ex.ProjectID, ex, by, store.RoleMember); err != nil {
 		return err
 	}
 	if isFinal(ex.Status) {
@@ -386,14 +423,14 @@ func (e *Engine) Cancel(ctx context.Context, executionID, by string, byUserID in
 	}
 	// The driving loop owns the final write; here we only ask it to stop.
 	// Recording the request in the database reaches other replicas too.
-	if _, err := e.cfg.Store.AddInput(ctx, ex.ID, by, cancelMarker); err != nil {
+	if _, err := e.cfg.Store.AddInput(ctx, ex.ID, by.ID, cancelMarker); err != nil {
 		return fmt.Errorf("cancel %s: %w", ex.ID, err)
 	}
 	e.mu.Lock()
 	h := e.running[ex.ID]
 	e.mu.Unlock()
 	if h != nil {
-		h.cancel(errCancelled{by: by})
+		h.cancel(errCancelled{by: by.ID})
 		return nil
 	}
 	// Another replica drives the run: close its open questions so it wakes
@@ -403,7 +440,7 @@ func (e *Engine) Cancel(ctx context.Context, executionID, by string, byUserID in
 		return fmt.Errorf("cancel %s: %w", ex.ID, err)
 	}
 	for _, c := range pending {
-		if _, err := e.cfg.Store.DecideConfirmation(ctx, c.ID, store.ConfirmDenied, by+" (cancelled the run)", "", e.cfg.Now()); err != nil {
+		if _, err := e.cfg.Store.DecideConfirmation(ctx, c.ID, store.ConfirmDenied, by.ID+" (cancelled the run)", "", e.cfg.Now()); err != nil {
 			return fmt.Errorf("cancel %s: close confirmation %s: %w", ex.ID, c.ID, err)
 		}
 	}
@@ -427,18 +464,18 @@ func deliveryOf(ctx context.Context) string {
 
 // Steer adds a message from a person to a running run; the model reads it
 // before its next call. Within WithDelivery, the same delivery adds it once.
-func (e *Engine) Steer(ctx context.Context, executionID, by string, byUserID int64, body string) error {
+func (e *Engine) Steer(ctx context.Context, executionID string, by Principal, body string) error {
 	ex, err := e.cfg.Store.Execution(ctx, executionID)
 	if err != nil {
 		return fmt.Errorf("steer %s: %w", executionID, err)
 	}
-	if err := e.authorize(ctx, ex, by, byUserID, false); err != nil {
+	if err := e.authorize(ctx, ex.ProjectID, ex, by, store.RoleMember); err != nil {
 		return err
 	}
 	if isFinal(ex.Status) {
 		return fmt.Errorf("run %s is already %s: %w", ex.ID, ex.Status, ErrFinished)
 	}
-	if _, added, err := e.cfg.Store.AddInputOnce(ctx, ex.ID, by, body, deliveryOf(ctx)); err != nil {
+	if _, added, err := e.cfg.Store.AddInputOnce(ctx, ex.ID, by.ID, body, deliveryOf(ctx)); err != nil {
 		return fmt.Errorf("steer %s: %w", ex.ID, err)
 	} else if !added {
 		return nil // this delivery already steered the run
@@ -533,8 +570,10 @@ func (e *Engine) Resume(ctx context.Context) (resumed, closed int, err error) {
 		if driving {
 			continue
 		}
+		// A run whose surface is not registered here (a terminal run
+		// of a `hero run` that ended) has nobody left to talk to.
 		s, ok := e.surface(ex.Surface)
-		if ok && s.Name() != "terminal" {
+		if ok {
 			e.launch(ctx, ex.ID, true)
 			resumed++
 			continue

@@ -133,12 +133,12 @@ func TestConfirmationApproveDenyExpire(t *testing.T) {
 			t.Fatalf("confirmation = %+v", c)
 		}
 		// A stranger may not decide; the requester may.
-		_, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U999"})
+		_, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U999"}})
 		errIs(t, err, engine.ErrNotAllowed)
-		if _, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"}); err != nil {
+		if _, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}); err != nil {
 			t.Fatal(err)
 		}
-		_, err = h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: "slack:U1"})
+		_, err = h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: engine.Principal{ID: "slack:U1"}})
 		errIs(t, err, engine.ErrAlreadyDecided)
 		if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
 			t.Fatalf("outcome = %+v", o)
@@ -158,7 +158,7 @@ func TestConfirmationApproveDenyExpire(t *testing.T) {
 		h := newHarness(t, model)
 		ex := h.start("delete the readme")
 		c := h.confirmation(ex.ID)
-		if _, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: "slack:U1"}); err != nil {
+		if _, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: engine.Principal{ID: "slack:U1"}}); err != nil {
 			t.Fatal(err)
 		}
 		h.outcome(ex.ID)
@@ -192,7 +192,7 @@ func TestConfirmationApproveDenyExpire(t *testing.T) {
 		if res := msgs[len(msgs)-1].Content; !strings.Contains(res, "expired") {
 			t.Errorf("model was not told of the expiry: %q", res)
 		}
-		_, err = h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"})
+		_, err = h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}})
 		errIs(t, err, engine.ErrAlreadyDecided)
 	})
 }
@@ -216,9 +216,9 @@ func TestApproverRoleMayDecide(t *testing.T) {
 	must(t, h.db.SetMember(t.Context(), h.project.ID, member.ID, store.RoleMember))
 	ex := h.start("delete")
 	c := h.confirmation(ex.ID)
-	_, err = h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U2", ByUserID: member.ID})
+	_, err = h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U2", UserID: member.ID}})
 	errIs(t, err, engine.ErrNotAllowed)
-	if _, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U3", ByUserID: approver.ID}); err != nil {
+	if _, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U3", UserID: approver.ID}}); err != nil {
 		t.Fatal(err)
 	}
 	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
@@ -238,7 +238,7 @@ func TestLowConfidenceBecomesConfirmation(t *testing.T) {
 	if c.Kind != store.ConfirmKindUncertainty || !strings.Contains(c.Reason, "not sure the file belongs here") || !strings.Contains(c.Reason, "20%") {
 		t.Fatalf("confirmation = %+v", c)
 	}
-	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"}))
+	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}))
 	h.outcome(ex.ID)
 }
 
@@ -255,7 +255,7 @@ func TestStepLimitPausesAndExtends(t *testing.T) {
 	if c.Kind != store.ConfirmKindLimit || !strings.Contains(c.Reason, "2 steps") {
 		t.Fatalf("confirmation = %+v", c)
 	}
-	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"}))
+	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}))
 	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded || o.Summary != "done after extension" {
 		t.Fatalf("outcome = %+v", o)
 	}
@@ -270,7 +270,7 @@ func TestRunLimitsOverrideTheProjects(t *testing.T) {
 		openaitest.Tools(call("finish", `{"summary":"not reached"}`)),
 	)
 	h := newHarness(t, model, func(_ *engine.Config, p *store.Project) { p.Governance.MaxSteps = 40 })
-	ex, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "look", Surface: "slack", ThreadRef: "C1/1.0", Requester: "slack:U1",
+	ex, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "look", Surface: "slack", ThreadRef: "C1/1.0", By: requester,
 		Limits: engine.RunLimits{MaxSteps: 1, BudgetUSD: 0.25, WallClock: 90 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
@@ -283,11 +283,11 @@ func TestRunLimitsOverrideTheProjects(t *testing.T) {
 	if err != nil || stored.LimitSteps != 1 || stored.LimitBudgetUSD != 0.25 || stored.LimitWallS != 90 {
 		t.Fatalf("stored limits = %+v, %v", stored, err)
 	}
-	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: "slack:U1"}))
+	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: engine.Principal{ID: "slack:U1"}}))
 	if o := h.outcome(ex.ID); o.Status != store.StatusCancelled || !strings.Contains(o.Summary, "steps limit") {
 		t.Fatalf("outcome = %+v", o)
 	}
-	if _, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "x", Surface: "slack", Requester: "slack:U1", Limits: engine.RunLimits{MaxSteps: -1}}); err == nil || !strings.Contains(err.Error(), "limits must be positive") {
+	if _, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "x", Surface: "slack", By: requester, Limits: engine.RunLimits{MaxSteps: -1}}); err == nil || !strings.Contains(err.Error(), "limits must be positive") {
 		t.Fatalf("negative limit: %v", err)
 	}
 }
@@ -303,7 +303,7 @@ func TestBudgetLimitDeniedStopsRun(t *testing.T) {
 	if c.Kind != store.ConfirmKindLimit || c.Tool != "budget" {
 		t.Fatalf("confirmation = %+v", c)
 	}
-	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: "slack:U1"}))
+	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: engine.Principal{ID: "slack:U1"}}))
 	o := h.outcome(ex.ID)
 	if o.Status != store.StatusCancelled || !strings.Contains(o.Summary, "budget limit") || o.CostUSD < 0.74 {
 		t.Fatalf("outcome = %+v", o)
@@ -329,15 +329,15 @@ func TestCancelKillsRunningCommand(t *testing.T) {
 	h := newHarness(t, model)
 	ex := h.start("wait a long time")
 	waitFor(t, "the command to start", func() bool { return strings.Contains(h.surface.text(ex.ID), "started") })
-	err := h.eng.Cancel(t.Context(), ex.ID, "slack:U999", 0)
+	err := h.eng.Cancel(t.Context(), ex.ID, engine.Principal{ID: "slack:U999"})
 	errIs(t, err, engine.ErrNotAllowed)
 	begin := time.Now()
-	must(t, h.eng.Cancel(t.Context(), ex.ID, "slack:U1", 0))
+	must(t, h.eng.Cancel(t.Context(), ex.ID, engine.Principal{ID: "slack:U1"}))
 	o := h.outcome(ex.ID)
 	if o.Status != store.StatusCancelled || time.Since(begin) > 10*time.Second {
 		t.Fatalf("outcome = %+v after %s", o, time.Since(begin))
 	}
-	err = h.eng.Cancel(t.Context(), ex.ID, "slack:U1", 0)
+	err = h.eng.Cancel(t.Context(), ex.ID, engine.Principal{ID: "slack:U1"})
 	errIs(t, err, engine.ErrFinished)
 }
 
@@ -360,7 +360,7 @@ func TestSteeringIsSeenByTheModel(t *testing.T) {
 	}
 	ex := h.start("do it")
 	<-started
-	must(t, h.eng.Steer(t.Context(), ex.ID, "slack:U1", 0, "use tabs, not spaces"))
+	must(t, h.eng.Steer(t.Context(), ex.ID, engine.Principal{ID: "slack:U1"}, "use tabs, not spaces"))
 	close(release)
 	h.outcome(ex.ID)
 	second := model.Requests()[1].Decoded.Messages
@@ -458,7 +458,7 @@ func TestRestartResumesWaitingRunAndOldButtonStillWorks(t *testing.T) {
 		cur, _ := db.Execution(t.Context(), ex.ID)
 		return cur.Status == store.StatusWaiting
 	})
-	if _, err := h2.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"}); err != nil {
+	if _, err := h2.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}); err != nil {
 		t.Fatal(err)
 	}
 	o := h2.outcome(ex.ID)
@@ -504,7 +504,7 @@ func TestAskHumanWaitsForAnswer(t *testing.T) {
 	if c.Kind != store.ConfirmKindQuestion || c.Action != "tabs or spaces?" {
 		t.Fatalf("question = %+v", c)
 	}
-	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1", Answer: "tabs"}))
+	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}, Answer: "tabs"}))
 	h.outcome(ex.ID)
 	msgs := model.Requests()[1].Decoded.Messages
 	if res := msgs[len(msgs)-1].Content; !strings.Contains(res, "tabs") {
@@ -565,7 +565,7 @@ func TestDrainFinishesRunningWorkAndRefusesNew(t *testing.T) {
 	drained := make(chan error, 1)
 	go func() { drained <- h.eng.Drain(ctx) }()
 	waitFor(t, "draining to refuse new runs", func() bool {
-		_, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "quick", Surface: "slack", Requester: "slack:U1"})
+		_, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "quick", Surface: "slack", By: requester})
 		return errors.Is(err, engine.ErrDraining)
 	})
 	if err := <-drained; err != nil {
@@ -584,7 +584,7 @@ func TestCancelFromAnotherReplicaStopsWaitingRun(t *testing.T) {
 	b := startHarness(t, db, p, openaitest.NewServer(t), dir, withOwner(cfg, "replica-b"))
 	ex := a.start("delete")
 	a.confirmation(ex.ID)
-	must(t, b.eng.Cancel(t.Context(), ex.ID, "slack:U1", 0))
+	must(t, b.eng.Cancel(t.Context(), ex.ID, engine.Principal{ID: "slack:U1"}))
 	if o := a.outcome(ex.ID); o.Status != store.StatusCancelled {
 		t.Fatalf("outcome = %+v", o)
 	}
@@ -602,7 +602,7 @@ func TestApprovalGivenWhileNobodyDrivesTheRunIsHonoured(t *testing.T) {
 	// The button is pressed while no process drives the run.
 	model2 := openaitest.NewServer(t, openaitest.Tools(call("finish", `{"summary":"deleted after restart"}`)))
 	h2 := startHarness(t, db, p, model2, dir, withOwner(cfg, "replica-b"))
-	if _, err := h2.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"}); err != nil {
+	if _, err := h2.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}); err != nil {
 		t.Fatal(err)
 	}
 	saved, _ := db.Execution(t.Context(), ex.ID)
@@ -643,7 +643,7 @@ func TestSiteAdminMayDecide(t *testing.T) {
 	must(t, h.db.SetUserAdmin(t.Context(), admin.ID, true))
 	ex := h.start("delete")
 	c := h.confirmation(ex.ID)
-	if _, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "web:root@example.com", ByUserID: admin.ID}); err != nil {
+	if _, err := h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "web:root@example.com", UserID: admin.ID}}); err != nil {
 		t.Fatal(err)
 	}
 	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
@@ -669,7 +669,7 @@ func TestResumeLeavesRunsThisReplicaDrives(t *testing.T) {
 		}
 		time.Sleep(150 * time.Millisecond)
 	}
-	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"}))
+	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}))
 	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
 		t.Fatalf("outcome = %+v", o)
 	}
@@ -699,8 +699,8 @@ func TestSteeringFromARedeliveredMessageCountsOnce(t *testing.T) {
 	<-started
 	// The platform delivered the same reply twice (a retry after a crash).
 	dctx := engine.WithDelivery(t.Context(), "slack", "Ev42")
-	must(t, h.eng.Steer(dctx, ex.ID, "slack:U1", 0, "use tabs"))
-	must(t, h.eng.Steer(dctx, ex.ID, "slack:U1", 0, "use tabs"))
+	must(t, h.eng.Steer(dctx, ex.ID, engine.Principal{ID: "slack:U1"}, "use tabs"))
+	must(t, h.eng.Steer(dctx, ex.ID, engine.Principal{ID: "slack:U1"}, "use tabs"))
 	close(release)
 	h.outcome(ex.ID)
 	n := 0

@@ -129,7 +129,7 @@ func newProvider(t *testing.T, dir string) *bwrap.Provider {
 // start begins a run of task as requester "slack:U1".
 func (h *harness) start(task string) *store.Execution {
 	h.t.Helper()
-	ex, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: task, Surface: "slack", ThreadRef: "C1/1.0", Requester: "slack:U1"})
+	ex, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: task, Surface: "slack", ThreadRef: "C1/1.0", By: requester})
 	if err != nil {
 		h.t.Fatalf("start: %v", err)
 	}
@@ -321,3 +321,7 @@ func errIs(t *testing.T, err, target error) {
 		t.Fatalf("error = %v, want %v", err, target)
 	}
 }
+
+// requester is the person the tests start runs as: unknown to hero, a
+// project member by their platform's word.
+var requester = engine.Principal{ID: "slack:U1", Granted: store.RoleMember}

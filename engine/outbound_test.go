@@ -115,7 +115,7 @@ func TestInjectedModelCannotPostSecret(t *testing.T) {
 	if strings.Contains(c.Action, secret) || !strings.Contains(c.Action, "[REDACTED:DEPLOY_TOKEN]") {
 		t.Errorf("comment confirmation action = %q, want the secret scrubbed", c.Action)
 	}
-	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: "slack:U1"}))
+	must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}))
 
 	pr := h.confirmation(ex.ID)
 	if pr.Tool != "create_pull_request" {
@@ -127,7 +127,7 @@ func TestInjectedModelCannotPostSecret(t *testing.T) {
 	if strings.Contains(pr.Action, secret) {
 		t.Errorf("pull request confirmation shows the secret: %q", pr.Action)
 	}
-	must2(t)(h.eng.Decide(t.Context(), pr.ID, engine.Decision{Approve: true, By: "slack:U1"}))
+	must2(t)(h.eng.Decide(t.Context(), pr.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}))
 
 	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
 		t.Fatalf("outcome = %+v; events: %s", o, h.surface.dump(ex.ID))
@@ -192,13 +192,13 @@ func TestCommentConfirmsOnlyWhenExposedUnlessPolicySays(t *testing.T) {
 		t.Parallel()
 		forge := &recordingForge{}
 		h := newHarness(t, script(), withForge(forge))
-		ex, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "GitHub issue o/r#1: please comment", Surface: "slack", ThreadRef: "C1/1.0", Requester: "slack:U1", Untrusted: true})
+		ex, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "GitHub issue o/r#1: please comment", Surface: "slack", ThreadRef: "C1/1.0", By: requester, Untrusted: true})
 		must(t, err)
 		c := h.confirmation(ex.ID)
 		if c.Tool != "comment" {
 			t.Fatalf("confirmation for %s, want comment", c.Tool)
 		}
-		must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: "slack:U1"}))
+		must2(t)(h.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: false, By: engine.Principal{ID: "slack:U1"}}))
 		h.outcome(ex.ID)
 		if strings.Contains(forge.posted(), "halfway") {
 			t.Error("a denied comment was posted")

@@ -68,9 +68,15 @@ func (s *Service) startRun(ctx context.Context, a Actor, m *Move) (*store.Execut
 	if runCtx == nil {
 		runCtx = context.WithoutCancel(ctx)
 	}
+	// The board's rules let a.ID move the card; the run starts with the
+	// role they derived.
+	role, err := a.Role(ctx, m.Project.ID)
+	if err != nil {
+		return nil, fmt.Errorf("card %s: role of %s: %w", c.ID, a.ID, err)
+	}
 	ex, err := s.cfg.Runs.Start(runCtx, engine.StartRequest{
 		Project: m.Project, Task: task.String(), Surface: SurfaceName, ThreadRef: c.ID,
-		Requester: a.ID, Untrusted: untrusted,
+		By: engine.Principal{ID: a.ID, Granted: store.Role(role)}, Untrusted: untrusted,
 	})
 	if err != nil {
 		note := fmt.Sprintf("the run did not start: %v", err)

@@ -209,7 +209,7 @@ func TestCardRunOpensPullRequest(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if _, err := e.eng.Decide(t.Context(), conf.ID, engine.Decision{Approve: true, By: "test:mia"}); err != nil {
+	if _, err := e.eng.Decide(t.Context(), conf.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "test:mia"}}); err != nil {
 		t.Fatal(err)
 	}
 	d := e.waitColumn(t, c.ID, "Review")

@@ -14,32 +14,6 @@ import (
 	"github.com/hero-dev/hero/store"
 )
 
-// Roles are the project roles, most powerful first.
-func Roles() []string {
-	return []string{store.RoleOwner, store.RoleAdmin, store.RoleApprover, store.RoleMember, store.RoleViewer}
-}
-
-// Rank orders roles: owner 5 … viewer 1; "" (not a member) and unknown
-// roles are 0.
-func Rank(role string) int {
-	switch role {
-	case store.RoleOwner:
-		return 5
-	case store.RoleAdmin:
-		return 4
-	case store.RoleApprover:
-		return 3
-	case store.RoleMember:
-		return 2
-	case store.RoleViewer:
-		return 1
-	}
-	return 0
-}
-
-// AtLeast reports whether role ranks at or above min.
-func AtLeast(role, min string) bool { return Rank(role) >= Rank(min) && Rank(role) > 0 }
-
 // Kind classifies a refused change, so each surface can answer in its
 // own terms (an HTTP status, an exit code).
 type Kind int
@@ -84,7 +58,7 @@ type Actor struct {
 	Name string
 	// Role is the actor's role in the project (owner for site admins and
 	// for the local operator).
-	Role string
+	Role store.Role
 	// Via is where the change was made: "settings page", "command line".
 	Via string
 }
@@ -93,9 +67,9 @@ type Actor struct {
 type Store interface {
 	EnsureUser(ctx context.Context, email, name string) (*store.User, error)
 	UserByEmail(ctx context.Context, email string) (*store.User, error)
-	MemberRole(ctx context.Context, projectID, userID int64) (string, error)
+	MemberRole(ctx context.Context, projectID, userID int64) (store.Role, error)
 	ListMembers(ctx context.Context, projectID int64) ([]store.Member, error)
-	SetMember(ctx context.Context, projectID, userID int64, role string) error
+	SetMember(ctx context.Context, projectID, userID int64, role store.Role) error
 	RemoveMember(ctx context.Context, projectID, userID int64) error
 	AddProjectAudit(ctx context.Context, a *store.ProjectAudit) error
 }
@@ -131,15 +105,19 @@ func NormaliseEmail(email string) (string, error) {
 // Set adds the person with email to the project in role, or changes
 // their role. Admins manage everyone below owner; only owners make or
 // unmake owners; the last owner stays. Refusals are *Error.
-func (r *Rules) Set(ctx context.Context, p *store.Project, actor Actor, email, role string) (*store.User, error) {
-	if Rank(role) == 0 {
-		return nil, refuse(Invalid, "Role must be one of %s; got %q.", strings.Join(Roles(), ", "), role)
+func (r *Rules) Set(ctx context.Context, p *store.Project, actor Actor, email string, role store.Role) (*store.User, error) {
+	if !role.Valid() {
+		names := make([]string, 0, 5)
+		for _, x := range store.Roles() {
+			names = append(names, string(x))
+		}
+		return nil, refuse(Invalid, "Role must be one of %s; got %q.", strings.Join(names, ", "), role)
 	}
 	email, err := NormaliseEmail(email)
 	if err != nil {
 		return nil, err
 	}
-	if !AtLeast(actor.Role, store.RoleAdmin) {
+	if !actor.Role.AtLeast(store.RoleAdmin) {
 		return nil, refuse(Forbidden, "Only an admin or owner of project %s can change its members.", p.Name)
 	}
 	u, err := r.db.EnsureUser(ctx, email, "")
@@ -161,9 +139,9 @@ func (r *Rules) Set(ctx context.Context, p *store.Project, actor Actor, email, r
 	if err := r.db.SetMember(ctx, p.ID, u.ID, role); err != nil {
 		return nil, fmt.Errorf("add member %s: %w", email, err)
 	}
-	detail := "added as " + role
+	detail := "added as " + string(role)
 	if old != "" {
-		detail = old + " → " + role
+		detail = string(old) + " → " + string(role)
 	}
 	if err := r.audit(ctx, p, actor, store.AuditMemberSet, u.Email, detail); err != nil {
 		return nil, err
@@ -174,7 +152,7 @@ func (r *Rules) Set(ctx context.Context, p *store.Project, actor Actor, email, r
 // Remove takes the member with userID out of the project. Only owners
 // remove owners, and the last owner stays. Refusals are *Error.
 func (r *Rules) Remove(ctx context.Context, p *store.Project, actor Actor, userID int64) error {
-	if !AtLeast(actor.Role, store.RoleAdmin) {
+	if !actor.Role.AtLeast(store.RoleAdmin) {
 		return refuse(Forbidden, "Only an admin or owner of project %s can change its members.", p.Name)
 	}
 	old, err := r.db.MemberRole(ctx, p.ID, userID)
@@ -205,7 +183,7 @@ func (r *Rules) Remove(ctx context.Context, p *store.Project, actor Actor, userI
 	if err := r.db.RemoveMember(ctx, p.ID, userID); err != nil {
 		return fmt.Errorf("remove member %s: %w", email, err)
 	}
-	return r.audit(ctx, p, actor, store.AuditMemberRemoved, email, "was "+old)
+	return r.audit(ctx, p, actor, store.AuditMemberRemoved, email, "was "+string(old))
 }
 
 // RemoveByEmail is Remove for the person with email.

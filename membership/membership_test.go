@@ -45,7 +45,8 @@ func TestMembershipRules(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		actor        membership.Actor
-		email, role  string
+		email        string
+		role         store.Role
 		kind         membership.Kind
 		wantInErrMsg string
 	}{

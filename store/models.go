@@ -10,15 +10,6 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// Roles a user can hold in a project, from most to least powerful.
-const (
-	RoleOwner    = "owner"
-	RoleAdmin    = "admin"
-	RoleApprover = "approver"
-	RoleMember   = "member"
-	RoleViewer   = "viewer"
-)
-
 // Execution statuses. A run is never left "running" after a restart: it is
 // resumed or closed as "interrupted".
 const (
@@ -115,7 +106,7 @@ type ProjectMember struct {
 
 	ProjectID int64     `bun:"project_id,pk"`
 	UserID    int64     `bun:"user_id,pk"`
-	Role      string    `bun:"role,notnull"`
+	Role      Role      `bun:"role,notnull"`
 	CreatedAt time.Time `bun:"created_at,notnull"`
 }
 

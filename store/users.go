@@ -164,19 +164,10 @@ func (db *DB) DeleteProject(ctx context.Context, name string) error {
 	return wrap(err, "delete project %q", name)
 }
 
-// validRole reports whether role is one of the Role constants.
-func validRole(role string) bool {
-	switch role {
-	case RoleOwner, RoleAdmin, RoleApprover, RoleMember, RoleViewer:
-		return true
-	}
-	return false
-}
-
 // SetMember gives a user a role in a project, replacing any earlier role.
 // ErrNotFound if the project or user does not exist.
-func (db *DB) SetMember(ctx context.Context, projectID, userID int64, role string) error {
-	if !validRole(role) {
+func (db *DB) SetMember(ctx context.Context, projectID, userID int64, role Role) error {
+	if !role.Valid() {
 		return fmt.Errorf("set member: unknown role %q (want owner, admin, approver, member or viewer)", role)
 	}
 	if _, err := db.ProjectByID(ctx, projectID); err != nil {
@@ -207,8 +198,8 @@ func (db *DB) RemoveMember(ctx context.Context, projectID, userID int64) error {
 
 // MemberRole returns the user's role in the project, or "" if the user is
 // not a member.
-func (db *DB) MemberRole(ctx context.Context, projectID, userID int64) (string, error) {
-	var role string
+func (db *DB) MemberRole(ctx context.Context, projectID, userID int64) (Role, error) {
+	var role Role
 	err := db.bun.NewSelect().Model((*ProjectMember)(nil)).Column("role").
 		Where("project_id = ? AND user_id = ?", projectID, userID).Scan(ctx, &role)
 	if err != nil {
@@ -225,7 +216,7 @@ type Member struct {
 	UserID    int64     `bun:"user_id"`
 	Email     string    `bun:"email"`
 	Name      string    `bun:"name"`
-	Role      string    `bun:"role"`
+	Role      Role      `bun:"role"`
 	CreatedAt time.Time `bun:"created_at"`
 }
 

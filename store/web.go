@@ -219,7 +219,7 @@ func (db *DB) EnsureUser(ctx context.Context, email, name string) (*User, error)
 // ProjectRole is a project with the role a user holds in it.
 type ProjectRole struct {
 	Project Project
-	Role    string
+	Role    Role
 }
 
 // ProjectsOfUser returns the projects a user is a member of, by name,
@@ -232,7 +232,7 @@ func (db *DB) ProjectsOfUser(ctx context.Context, userID int64) ([]ProjectRole, 
 	if len(ms) == 0 {
 		return nil, nil
 	}
-	roles := make(map[int64]string, len(ms))
+	roles := make(map[int64]Role, len(ms))
 	ids := make([]int64, 0, len(ms))
 	for _, m := range ms {
 		roles[m.ProjectID] = m.Role

@@ -149,7 +149,7 @@ func testWebStore(t *testing.T, url string) {
 		must(t, db.SetMember(ctx, p2.ID, u.ID, store.RoleAdmin))
 		prs, err := db.ProjectsOfUser(ctx, u.ID)
 		must(t, err)
-		roles := map[string]string{}
+		roles := map[string]store.Role{}
 		for _, pr := range prs {
 			roles[pr.Project.Name] = pr.Role
 		}

@@ -101,9 +101,9 @@ func TestAuthorizationTable(t *testing.T) {
 			// A fresh project per case, with everyone in their role and
 			// a target member, a secret and a running run.
 			pname := fmt.Sprintf("p%d-%s", ri, w)
-			members := map[string]string{"target@example.com": store.RoleViewer}
+			members := map[string]store.Role{"target@example.com": store.RoleViewer}
 			for _, r := range []string{"viewer", "member", "approver", "admin", "owner"} {
-				members[emails[r]] = r
+				members[emails[r]] = store.Role(r)
 			}
 			p := e.project(pname, members)
 			if err := e.db.SetSecret(ctx, p.ID, "OLD", []byte("old"), "test"); err != nil {

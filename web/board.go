@@ -60,11 +60,11 @@ type boardData struct {
 	Title, Body, Column string
 }
 
-func (s *Server) boardPage(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) boardPage(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	s.renderBoard(w, r, p, role, 0, "", boardData{})
 }
 
-func (s *Server) renderBoard(w http.ResponseWriter, r *http.Request, p *store.Project, role string, status int, errMsg string, d boardData) {
+func (s *Server) renderBoard(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role, status int, errMsg string, d boardData) {
 	b, err := s.board.Board(r.Context(), s.boardActor(r), p.Name)
 	if err != nil {
 		if st := boardStatus(err); st != 0 {
@@ -75,14 +75,14 @@ func (s *Server) renderBoard(w http.ResponseWriter, r *http.Request, p *store.Pr
 		return
 	}
 	d.Board = b
-	d.CanWrite = roleRank(string(role)) >= roleRank(store.RoleMember)
+	d.CanWrite = role.AtLeast(store.RoleMember)
 	d.Cards = cardItems(p.Name, sessionFrom(r).csrf, d.CanWrite, b.Columns)
 	s.render(w, r, status, "board", &view{Title: p.Name + " · board", Project: p, Role: role, Error: errMsg, Data: d})
 }
 
 // refused answers a refusal of the rules on the board page (status and
 // message), or fails for other errors.
-func (s *Server) refused(w http.ResponseWriter, r *http.Request, p *store.Project, role string, err error, d boardData) {
+func (s *Server) refused(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role, err error, d boardData) {
 	if st := boardStatus(err); st != 0 {
 		s.renderBoard(w, r, p, role, st, err.Error(), d)
 		return
@@ -90,7 +90,7 @@ func (s *Server) refused(w http.ResponseWriter, r *http.Request, p *store.Projec
 	s.fail(w, r, err)
 }
 
-func (s *Server) addCard(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) addCard(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	d := boardData{Title: r.PostFormValue("title"), Body: strings.ReplaceAll(r.PostFormValue("body"), "\r\n", "\n"), Column: r.PostFormValue("column")}
 	c, _, err := s.board.AddCard(r.Context(), s.boardActor(r), kanban.NewCard{Project: p.Name, Title: d.Title, Body: d.Body, Column: d.Column})
 	if err != nil {
@@ -100,7 +100,7 @@ func (s *Server) addCard(w http.ResponseWriter, r *http.Request, p *store.Projec
 	http.Redirect(w, r, "/settings/projects/"+p.Name+"/board?ok=card-added#"+c.ID, http.StatusSeeOther)
 }
 
-func (s *Server) moveCard(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) moveCard(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	m, err := s.board.MoveCard(r.Context(), s.boardActor(r), p.Name, r.PathValue("card"), r.PostFormValue("column"))
 	if err != nil {
 		s.refused(w, r, p, role, err, boardData{})
@@ -135,11 +135,11 @@ type historyLine struct {
 	Text string
 }
 
-func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	s.renderCard(w, r, p, role, 0, "", nil)
 }
 
-func (s *Server) renderCard(w http.ResponseWriter, r *http.Request, p *store.Project, role string, status int, errMsg string, typed *store.KanbanCard) {
+func (s *Server) renderCard(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role, status int, errMsg string, typed *store.KanbanCard) {
 	d, err := s.board.Card(r.Context(), s.boardActor(r), p.Name, r.PathValue("card"))
 	if err != nil {
 		if st := boardStatus(err); st != 0 {
@@ -157,14 +157,14 @@ func (s *Server) renderCard(w http.ResponseWriter, r *http.Request, p *store.Pro
 	if typed != nil {
 		d.Card.Title, d.Card.Body, d.Card.Assignee = typed.Title, typed.Body, typed.Assignee
 	}
-	cd := cardData{Detail: d, Columns: cols, CanWrite: roleRank(string(role)) >= roleRank(store.RoleMember)}
+	cd := cardData{Detail: d, Columns: cols, CanWrite: role.AtLeast(store.RoleMember)}
 	for i := len(d.History) - 1; i >= 0; i-- {
 		cd.Lines = append(cd.Lines, historyLine{At: d.History[i].At, Text: kanban.Describe(d.History[i])})
 	}
 	s.render(w, r, status, "card", &view{Title: p.Name + " · card " + d.Card.ID, Project: p, Role: role, Error: errMsg, Data: cd})
 }
 
-func (s *Server) editCard(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) editCard(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	title, body, assignee := r.PostFormValue("title"), strings.ReplaceAll(r.PostFormValue("body"), "\r\n", "\n"), r.PostFormValue("assignee")
 	version, err := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
 	if err != nil {

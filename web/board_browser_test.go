@@ -17,7 +17,7 @@ import (
 func TestBrowserBoard(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.project("shop", map[string]string{"mia@example.com": store.RoleMember})
+	e.project("shop", map[string]store.Role{"mia@example.com": store.RoleMember})
 	ctx := chromium(t)
 	e.idp.as(fakePerson{Email: "mia@example.com", Name: "Mia"})
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {

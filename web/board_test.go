@@ -35,7 +35,7 @@ func columnOf(page, id string) string {
 func TestBoardPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	p := e.project("shop", map[string]string{"mia@example.com": store.RoleMember, "vic@example.com": store.RoleViewer})
+	p := e.project("shop", map[string]store.Role{"mia@example.com": store.RoleMember, "vic@example.com": store.RoleViewer})
 	mia, vic, eve := e.browser(), e.browser(), e.browser()
 	mia.login("google", "mia@example.com")
 	vic.login("google", "vic@example.com")
@@ -76,7 +76,7 @@ func TestBoardPage(t *testing.T) {
 		t.Fatalf("stranger reads the card: %d", st)
 	}
 	// A card id of another project is not reachable through this one.
-	e.project("other", map[string]string{"mia@example.com": store.RoleMember})
+	e.project("other", map[string]store.Role{"mia@example.com": store.RoleMember})
 	if st, _, body := mia.post("/settings/projects/other/board/cards/"+id+"/move", url.Values{"column": {"done"}}); st != http.StatusNotFound || !strings.Contains(text(body), "there is no card "+id+" in project other") {
 		t.Fatalf("move through another project: %d %s", st, text(body))
 	}
@@ -88,7 +88,7 @@ func TestBoardPage(t *testing.T) {
 	}
 
 	// The WIP limit names itself.
-	owner := kanban.Actor{ID: "test", Surface: "test", Role: func(context.Context, int64) (string, error) { return store.RoleOwner, nil }}
+	owner := kanban.Actor{ID: "test", Surface: "test", Role: func(context.Context, int64) (string, error) { return string(store.RoleOwner), nil }}
 	svc, err := kanban.New(kanban.Config{Store: e.db})
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestBoardPage(t *testing.T) {
 func TestBoardScriptIsStatic(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.project("shop", map[string]string{"mia@example.com": store.RoleMember})
+	e.project("shop", map[string]store.Role{"mia@example.com": store.RoleMember})
 	b := e.browser()
 	b.login("google", "mia@example.com")
 	resp, err := b.follow.Get(e.srv.URL + "/settings/projects/shop/board")
@@ -161,7 +161,7 @@ func seedBoard(tb testing.TB, db *store.DB, project string, n int) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	owner := kanban.Actor{ID: "seed", Surface: "test", Role: func(context.Context, int64) (string, error) { return store.RoleOwner, nil }}
+	owner := kanban.Actor{ID: "seed", Surface: "test", Role: func(context.Context, int64) (string, error) { return string(store.RoleOwner), nil }}
 	cols := []string{"Backlog", "To do", "In progress", "Review", "Done"}
 	for i := range n {
 		if _, _, err := svc.AddCard(context.Background(), owner, kanban.NewCard{Project: project, Title: fmt.Sprintf("Card number %d: something to do", i),
@@ -182,7 +182,7 @@ func TestBoardWithAThousandCardsRendersFast(t *testing.T) {
 		t.Skip("seeds 1,000 cards")
 	}
 	e := newEnv(t)
-	e.project("big", map[string]string{"mia@example.com": store.RoleMember})
+	e.project("big", map[string]store.Role{"mia@example.com": store.RoleMember})
 	seedBoard(t, e.db, "big", 1000)
 	b := e.browser()
 	b.login("google", "mia@example.com")
@@ -229,7 +229,7 @@ func renderTimes(tb testing.TB, e *env, b *browser, path string, n int) (cpu, wa
 
 func BenchmarkBoardPage(b *testing.B) {
 	e := newEnv(b)
-	e.project("big", map[string]string{"mia@example.com": store.RoleMember})
+	e.project("big", map[string]store.Role{"mia@example.com": store.RoleMember})
 	seedBoard(b, e.db, "big", 1000)
 	br := e.browser()
 	br.login("google", "mia@example.com")

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/vault"
 	"github.com/hero-dev/hero/web"
@@ -53,10 +54,10 @@ type fakeRuns struct {
 	cancelled []string
 }
 
-func (f *fakeRuns) Cancel(_ context.Context, id, by string, _ int64) error {
+func (f *fakeRuns) Cancel(_ context.Context, id string, by engine.Principal) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.cancelled = append(f.cancelled, id+" by "+by)
+	f.cancelled = append(f.cancelled, id+" by "+by.ID)
 	return nil
 }
 
@@ -257,7 +258,7 @@ func text(page string) string {
 }
 
 // project creates a project directly in the database, with members.
-func (e *env) project(name string, members map[string]string) *store.Project {
+func (e *env) project(name string, members map[string]store.Role) *store.Project {
 	e.t.Helper()
 	ctx := e.t.Context()
 	p := &store.Project{Name: name, RepoURL: "https://github.com/acme/" + name + ".git", DefaultBranch: "main"}

@@ -15,7 +15,7 @@ import (
 func TestPagesAreHardened(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	p := e.project("shop", map[string]string{"dev@example.com": store.RoleMember})
+	p := e.project("shop", map[string]store.Role{"dev@example.com": store.RoleMember})
 	const payload = `<script>alert(1)</script><img src=x onerror=alert(2)>"'`
 	ex := e.seedRun(p, store.StatusSucceeded, "fix it "+payload)
 	ex.Summary = "done " + payload

@@ -21,7 +21,8 @@ import (
 var projectNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 type projectRow struct {
-	Name, RepoURL, Branch, Role string
+	Name, RepoURL, Branch string
+	Role                  store.Role
 }
 
 func (s *Server) projectsPage(w http.ResponseWriter, r *http.Request) {
@@ -269,16 +270,16 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, "/settings/projects/"+url.PathEscape(p.Name), "created")
 }
 
-func (s *Server) projectPage(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) projectPage(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	s.renderProject(w, r, 0, "", p, role, formOf(p))
 }
 
-func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status int, errMsg string, p *store.Project, role string, form projectForm) {
+func (s *Server) renderProject(w http.ResponseWriter, r *http.Request, status int, errMsg string, p *store.Project, role store.Role, form projectForm) {
 	s.render(w, r, status, "project", &view{Title: p.Name, Nav: "projects", Error: errMsg, Project: p, Role: role,
-		Data: map[string]any{"Form": form, "Defaults": engine.DefaultPolicyRules(), "CanEdit": roleRank(role) >= roleRank(store.RoleAdmin)}})
+		Data: map[string]any{"Form": form, "Defaults": engine.DefaultPolicyRules(), "CanEdit": role.AtLeast(store.RoleAdmin)}})
 }
 
-func (s *Server) saveProject(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) saveProject(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	form := readProjectForm(r)
 	form.Name = p.Name
 	before := p.Settings()
@@ -301,7 +302,7 @@ func (s *Server) saveProject(w http.ResponseWriter, r *http.Request, p *store.Pr
 	redirect(w, r, "/settings/projects/"+url.PathEscape(p.Name), "saved")
 }
 
-func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	if r.PostFormValue("confirm_name") != p.Name {
 		s.renderProject(w, r, http.StatusBadRequest, fmt.Sprintf("To delete the project, type its name (%s) in the box.", p.Name), p, role, formOf(p))
 		return
@@ -317,24 +318,24 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, p *store.
 	redirect(w, r, "/settings/projects", "deleted")
 }
 
-func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	s.renderMembers(w, r, 0, "", p, role)
 }
 
-func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status int, errMsg string, p *store.Project, role string) {
+func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status int, errMsg string, p *store.Project, role store.Role) {
 	ms, err := s.cfg.DB.ListMembers(r.Context(), p.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.render(w, r, status, "members", &view{Title: p.Name + " · members", Nav: "projects", Error: errMsg, Project: p, Role: role,
-		Data: map[string]any{"Members": ms, "CanEdit": roleRank(role) >= roleRank(store.RoleAdmin), "IsOwner": role == store.RoleOwner}})
+		Data: map[string]any{"Members": ms, "CanEdit": role.AtLeast(store.RoleAdmin), "IsOwner": role == store.RoleOwner}})
 }
 
 // setMember adds a member by email or changes a member's role, by the
 // membership rules (shared with `hero member add`).
-func (s *Server) setMember(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
-	_, err := s.members.Set(r.Context(), p, s.actor(r, role), r.PostFormValue("email"), r.PostFormValue("role"))
+func (s *Server) setMember(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
+	_, err := s.members.Set(r.Context(), p, s.actor(r, role), r.PostFormValue("email"), store.Role(r.PostFormValue("role")))
 	if err != nil {
 		s.memberRefused(w, r, err, p, role)
 		return
@@ -342,7 +343,7 @@ func (s *Server) setMember(w http.ResponseWriter, r *http.Request, p *store.Proj
 	redirect(w, r, "/settings/projects/"+url.PathEscape(p.Name)+"/members", "member")
 }
 
-func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	uid, err := strconv.ParseInt(r.PathValue("user"), 10, 64)
 	if err != nil {
 		s.problem(w, r, http.StatusNotFound, "No such member.")
@@ -356,13 +357,13 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, p *store.P
 }
 
 // actor is the logged-in person acting in a project with role.
-func (s *Server) actor(r *http.Request, role string) membership.Actor {
+func (s *Server) actor(r *http.Request, role store.Role) membership.Actor {
 	return membership.Actor{Name: sessionFrom(r).user.Email, Role: role, Via: "settings page"}
 }
 
 // memberRefused shows a refused membership change on the members page
 // with the status that fits it.
-func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error, p *store.Project, role string) {
+func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error, p *store.Project, role store.Role) {
 	status := http.StatusBadRequest
 	switch membership.KindOf(err) {
 	case membership.Forbidden:
@@ -377,11 +378,11 @@ func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error
 	s.renderMembers(w, r, status, err.Error(), p, role)
 }
 
-func (s *Server) secretsPage(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) secretsPage(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	s.renderSecrets(w, r, 0, "", "", p, role)
 }
 
-func (s *Server) renderSecrets(w http.ResponseWriter, r *http.Request, status int, errMsg, name string, p *store.Project, role string) {
+func (s *Server) renderSecrets(w http.ResponseWriter, r *http.Request, status int, errMsg, name string, p *store.Project, role store.Role) {
 	secrets, err := s.cfg.DB.ListSecrets(r.Context(), p.ID)
 	if err != nil {
 		s.fail(w, r, err)
@@ -393,13 +394,13 @@ func (s *Server) renderSecrets(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	s.render(w, r, status, "secrets", &view{Title: p.Name + " · secrets", Nav: "projects", Error: errMsg, Project: p, Role: role,
-		Data: map[string]any{"Secrets": secrets, "Audit": audit, "Name": name, "CanEdit": roleRank(role) >= roleRank(store.RoleAdmin)}})
+		Data: map[string]any{"Secrets": secrets, "Audit": audit, "Name": name, "CanEdit": role.AtLeast(store.RoleAdmin)}})
 }
 
 // setSecret adds or replaces a secret. The value goes from the form to the
 // vault and nowhere else: it is not echoed back, logged, or put in an
 // error, even when the form is rejected.
-func (s *Server) setSecret(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) setSecret(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	value := r.PostFormValue("value")
 	if err := store.ValidateSecretName(name); err != nil {
@@ -429,7 +430,7 @@ func (s *Server) setSecret(w http.ResponseWriter, r *http.Request, p *store.Proj
 	redirect(w, r, "/settings/projects/"+url.PathEscape(p.Name)+"/secrets", ok)
 }
 
-func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, p *store.Project, role string) {
+func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	name := r.PathValue("secret")
 	by := sessionFrom(r).user.Email
 	err := s.cfg.DB.DeleteSecretAudited(r.Context(), p.ID, name, by)

@@ -113,11 +113,11 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-func (s *Server) runPage(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role string) {
+func (s *Server) runPage(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role store.Role) {
 	s.renderRun(w, r, 0, "", ex, p, role)
 }
 
-func (s *Server) renderRun(w http.ResponseWriter, r *http.Request, status int, errMsg string, ex *store.Execution, p *store.Project, role string) {
+func (s *Server) renderRun(w http.ResponseWriter, r *http.Request, status int, errMsg string, ex *store.Execution, p *store.Project, role store.Role) {
 	steps, err := s.cfg.DB.ListSteps(r.Context(), ex.ID)
 	if err != nil {
 		s.fail(w, r, err)
@@ -128,18 +128,18 @@ func (s *Server) renderRun(w http.ResponseWriter, r *http.Request, status int, e
 		s.fail(w, r, err)
 		return
 	}
-	canCancel := s.cfg.Runs != nil && !finalStatus(ex.Status) && roleRank(role) >= roleRank(store.RoleMember)
+	canCancel := s.cfg.Runs != nil && !finalStatus(ex.Status) && role.AtLeast(store.RoleMember)
 	s.render(w, r, status, "run", &view{Title: "Run " + ex.ID, Nav: "runs", Error: errMsg, Project: p, Role: role,
 		Data: map[string]any{"Run": ex, "Steps": steps, "Confirmations": confs, "CanCancel": canCancel}})
 }
 
-func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role string) {
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role store.Role) {
 	if s.cfg.Runs == nil {
 		s.renderRun(w, r, http.StatusServiceUnavailable, "Runs cannot be cancelled from this server.", ex, p, role)
 		return
 	}
 	u := sessionFrom(r).user
-	err := s.cfg.Runs.Cancel(r.Context(), ex.ID, "web:"+u.Email, u.ID)
+	err := s.cfg.Runs.Cancel(r.Context(), ex.ID, engine.Principal{ID: "web:" + u.Email, UserID: u.ID})
 	switch {
 	case errors.Is(err, engine.ErrFinished):
 		s.renderRun(w, r, http.StatusConflict, fmt.Sprintf("Run %s has already ended.", ex.ID), ex, p, role)

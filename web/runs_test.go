@@ -52,8 +52,8 @@ func (e *env) seedRun(p *store.Project, status, task string) *store.Execution {
 func TestRunsListAndDetail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	shop := e.project("shop", map[string]string{"dev@example.com": store.RoleMember})
-	blog := e.project("blog", map[string]string{"dev@example.com": store.RoleViewer})
+	shop := e.project("shop", map[string]store.Role{"dev@example.com": store.RoleMember})
+	blog := e.project("blog", map[string]store.Role{"dev@example.com": store.RoleViewer})
 	secret := e.project("secret-project", nil)
 	done := e.seedRun(shop, store.StatusSucceeded, "fix the flaky cart test")
 	running := e.seedRun(shop, store.StatusRunning, "upgrade the router")
@@ -151,7 +151,7 @@ func TestIntegrationsShowLiveStatusAndBindings(t *testing.T) {
 			{Name: "Discord", ConnectURL: "https://discord.com/oauth2/authorize?client_id=99&scope=bot+applications.commands&permissions=326417599552", ConnectLabel: "Invite to a server", Status: web.DiscordTokenStatus(client, fake.URL+"/discord", "bad")},
 		}
 	})
-	shop := e.project("shop", map[string]string{"dev@example.com": store.RoleViewer})
+	shop := e.project("shop", map[string]store.Role{"dev@example.com": store.RoleViewer})
 	other := e.project("other", nil)
 	ctx := t.Context()
 	if err := e.db.BindChannel(ctx, "slack", "T1/C1", shop.ID, "slack:T1/U2"); err != nil {

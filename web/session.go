@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hero-dev/hero/membership"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -18,12 +17,6 @@ const sessionCookie = "hero_session"
 
 // csrfField is the form field carrying the session's CSRF token.
 const csrfField = "csrf"
-
-// allRoles are the project roles, most powerful first.
-var allRoles = membership.Roles()
-
-// roleRank orders roles; "" (not a member) is 0.
-func roleRank(role string) int { return membership.Rank(role) }
 
 // session is the logged-in user of a request.
 type session struct {
@@ -139,7 +132,7 @@ func (s *Server) user(next http.HandlerFunc) http.HandlerFunc {
 
 // effectiveRole is the user's role in a project; site administrators
 // are owners everywhere.
-func (s *Server) effectiveRole(ctx context.Context, u *store.User, projectID int64) (string, error) {
+func (s *Server) effectiveRole(ctx context.Context, u *store.User, projectID int64) (store.Role, error) {
 	if u.IsAdmin {
 		return store.RoleOwner, nil
 	}
@@ -147,12 +140,12 @@ func (s *Server) effectiveRole(ctx context.Context, u *store.User, projectID int
 }
 
 // projectHandler is a handler for one project the user may see.
-type projectHandler func(w http.ResponseWriter, r *http.Request, p *store.Project, role string)
+type projectHandler func(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role)
 
 // project wraps a handler of /settings/projects/{project}/…: the user must
 // hold at least min in the project. Non-members get 404 (the project's
 // existence is not revealed); members below min get 403.
-func (s *Server) project(min string, next projectHandler) http.HandlerFunc {
+func (s *Server) project(min store.Role, next projectHandler) http.HandlerFunc {
 	return s.user(func(w http.ResponseWriter, r *http.Request) {
 		sess := sessionFrom(r)
 		p, err := s.cfg.DB.ProjectByName(r.Context(), r.PathValue("project"))
@@ -173,7 +166,7 @@ func (s *Server) project(min string, next projectHandler) http.HandlerFunc {
 			s.problem(w, r, http.StatusNotFound, "There is no such project, or you are not a member of it.")
 			return
 		}
-		if roleRank(role) < roleRank(min) {
+		if !role.AtLeast(min) {
 			s.problem(w, r, http.StatusForbidden, fmt.Sprintf("This needs the %s role in project %s; you are %s. Ask an owner of the project.", min, p.Name, article(role)))
 			return
 		}
@@ -182,11 +175,11 @@ func (s *Server) project(min string, next projectHandler) http.HandlerFunc {
 }
 
 // runHandler is a handler for one run the user may see.
-type runHandler func(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role string)
+type runHandler func(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role store.Role)
 
 // run wraps a handler of /settings/runs/{run}: like project, for the
 // run's project.
-func (s *Server) run(min string, next runHandler) http.HandlerFunc {
+func (s *Server) run(min store.Role, next runHandler) http.HandlerFunc {
 	return s.user(func(w http.ResponseWriter, r *http.Request) {
 		sess := sessionFrom(r)
 		notFound := func() {
@@ -222,7 +215,7 @@ func (s *Server) run(min string, next runHandler) http.HandlerFunc {
 			notFound()
 			return
 		}
-		if roleRank(role) < roleRank(min) {
+		if !role.AtLeast(min) {
 			s.problem(w, r, http.StatusForbidden, fmt.Sprintf("This needs the %s role in project %s; you are %s.", min, p.Name, article(role)))
 			return
 		}
@@ -230,7 +223,8 @@ func (s *Server) run(min string, next runHandler) http.HandlerFunc {
 	})
 }
 
-func article(role string) string {
+func article(r store.Role) string {
+	role := string(r)
 	if role != "" && strings.ContainsRune("aeiou", rune(role[0])) {
 		return "an " + role
 	}

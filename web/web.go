@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/membership"
 	"github.com/hero-dev/hero/sandbox"
@@ -40,7 +41,7 @@ var assets embed.FS
 // Cancel checks the person's right to do so and returns an error wrapping
 // engine.ErrNotAllowed or engine.ErrFinished when it refuses.
 type RunCanceller interface {
-	Cancel(ctx context.Context, executionID, by string, byUserID int64) error
+	Cancel(ctx context.Context, executionID string, by engine.Principal) error
 }
 
 // Config holds the settings page's dependencies and options.
@@ -355,7 +356,7 @@ type view struct {
 	Flash   string
 	Error   string
 	Project *store.Project
-	Role    string // the user's effective role in Project
+	Role    store.Role // the user's effective role in Project
 	Data    any
 }
 
@@ -377,8 +378,8 @@ func (s *Server) parseTemplates() error {
 			return ""
 		},
 		"usd":     func(f float64) string { return fmt.Sprintf("$%.4f", f) },
-		"atLeast": func(role, min string) bool { return roleRank(role) >= roleRank(min) },
-		"roles":   func() []string { return allRoles },
+		"atLeast": func(role, min store.Role) bool { return role.AtLeast(min) },
+		"roles":   store.Roles,
 		"final":   finalStatus,
 	}
 	s.pages = map[string]*template.Template{}

@@ -557,7 +557,7 @@ func TestProjectSettingsValidation(t *testing.T) {
 func TestMembersAndOwnersRules(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.project("shop", map[string]string{"owner@example.com": "owner", "admin@example.com": "admin"})
+	e.project("shop", map[string]store.Role{"owner@example.com": "owner", "admin@example.com": "admin"})
 	admin := e.browser()
 	admin.login("google", "admin@example.com")
 	if code, _, _ := admin.post("/settings/projects/shop/members", url.Values{"email": {"New@Example.com"}, "role": {"approver"}}); code != 303 {

@@ -168,7 +168,7 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 }
 
 // user creates a hero user linked to Slack user T1/<slackID> with a role.
-func (e *env) user(slackID, email, role string) *store.User {
+func (e *env) user(slackID, email string, role store.Role) *store.User {
 	e.t.Helper()
 	ctx := context.Background()
 	u, err := e.db.UpsertUser(ctx, email, email)

@@ -130,6 +130,12 @@ func (w who) userID() int64 {
 	return w.hero.ID
 }
 
+// principal is w as the engine authorises them: Slack vouches for no
+// role, so an unlinked person has none.
+func (w who) principal() engine.Principal {
+	return engine.Principal{ID: w.id, UserID: w.userID()}
+}
+
 // ephemeral tells one person something only they see. Where hero is not
 // in the channel, a slash command's response_url still reaches them.
 func (a *Adapter) ephemeral(w who, text string) {
@@ -235,14 +241,14 @@ func (a *Adapter) command(ctx context.Context, w who, cmd bot.Command, thread st
 			}
 			return sayErr(say, err)
 		}
-		if err := a.eng.Cancel(ctx, ex.ID, w.id, w.userID()); err != nil {
+		if err := a.eng.Cancel(ctx, ex.ID, w.principal()); err != nil {
 			return sayErr(say, err)
 		}
 		say(fmt.Sprintf("Cancelling run `%s`.", ex.ID))
 	case bot.VerbLink:
 		return a.link(ctx, w, cmd.Code, say)
 	case bot.VerbApprove, bot.VerbDeny:
-		c, err := a.eng.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: w.id, ByUserID: w.userID(), Answer: cmd.Reason})
+		c, err := a.eng.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: w.principal(), Answer: cmd.Reason})
 		if err != nil {
 			return a.decisionRefused(w, cmd.ID, c, err, say)
 		}
@@ -287,7 +293,7 @@ func (a *Adapter) boundProject(ctx context.Context, w who) (*store.Project, erro
 const unboundText = "This channel is not bound to a project yet. Run `/hero use <project>` here first (`/hero projects` lists them)."
 
 // role is w's role in p ("" when none); hero admins count as owners.
-func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (string, error) {
+func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (store.Role, error) {
 	if w.hero == nil {
 		return "", nil
 	}
@@ -382,7 +388,7 @@ func (a *Adapter) startRun(ctx context.Context, w who, task, thread string, say 
 	if err != nil {
 		return err
 	}
-	if role == "" || role == store.RoleViewer {
+	if !role.AtLeast(store.RoleMember) {
 		say(fmt.Sprintf("You need to be a member of project *%s* to start runs; ask one of its owners.", p.Name))
 		return nil
 	}
@@ -418,7 +424,7 @@ func (a *Adapter) startRun(ctx context.Context, w who, task, thread string, say 
 	gate := a.threadLock(ref)
 	gate.Lock()
 	defer func() { gate.Unlock(); a.releaseThread(ref) }()
-	ex, err := a.eng.Start(a.lifetime(), engine.StartRequest{Project: p, Task: task, Surface: Surface, ThreadRef: ref, Requester: w.id, RequesterUserID: w.userID()})
+	ex, err := a.eng.Start(a.lifetime(), engine.StartRequest{Project: p, Task: task, Surface: Surface, ThreadRef: ref, By: w.principal()})
 	if err != nil {
 		if errors.Is(err, engine.ErrDraining) {
 			a.reply(w.team, w.channel, thread, "hero is restarting; try again in a minute.")
@@ -455,7 +461,7 @@ func (a *Adapter) use(ctx context.Context, w who, name string, say func(string))
 	if err != nil {
 		return err
 	}
-	if role != store.RoleOwner && role != store.RoleAdmin {
+	if !role.AtLeast(store.RoleAdmin) {
 		say(fmt.Sprintf("Only an owner or admin of project *%s* can bind a channel to it.", p.Name))
 		return nil
 	}
@@ -631,7 +637,7 @@ func (a *Adapter) onInteraction(ctx context.Context, ic *slack.InteractionCallba
 		if err != nil {
 			return err
 		}
-		c, err := a.eng.Decide(ctx, act.Value, engine.Decision{Approve: act.ActionID == actionApprove, By: w.id, ByUserID: w.userID()})
+		c, err := a.eng.Decide(ctx, act.Value, engine.Decision{Approve: act.ActionID == actionApprove, By: w.principal()})
 		if err != nil {
 			if rerr := a.decisionRefused(w, act.Value, c, err, func(s string) { a.ephemeral(w, s) }); rerr != nil {
 				return rerr
@@ -826,7 +832,7 @@ func (a *Adapter) inRunThread(ctx context.Context, w who, ex *store.Execution, m
 	}
 	for _, c := range pending {
 		if c.Kind == store.ConfirmKindQuestion {
-			dc, err := a.eng.Decide(ctx, c.ID, engine.Decision{Approve: true, By: w.id, ByUserID: w.userID(), Answer: text})
+			dc, err := a.eng.Decide(ctx, c.ID, engine.Decision{Approve: true, By: w.principal(), Answer: text})
 			if err != nil {
 				return a.decisionRefused(w, c.ID, dc, err, say)
 			}
@@ -836,7 +842,7 @@ func (a *Adapter) inRunThread(ctx context.Context, w who, ex *store.Execution, m
 			return nil
 		}
 	}
-	if err := a.eng.Steer(ctx, runID, w.id, w.userID(), text); err != nil {
+	if err := a.eng.Steer(ctx, runID, w.principal(), text); err != nil {
 		if errors.Is(err, engine.ErrFinished) {
 			say(fmt.Sprintf("Run `%s` has ended; start a new one with `/hero run <task>` or by mentioning hero in the channel.", runID))
 			return nil

@@ -50,13 +50,13 @@ func memberCommands() []*command {
 				}
 				role := store.RoleMember
 				if len(pos) == 2 {
-					role = pos[1]
+					role = store.Role(pos[1])
 				}
 				u, err := rules.Set(ctx, p, cliActor(), pos[0], role)
 				if err != nil {
 					return memberError(err)
 				}
-				fmt.Fprintf(std.out, "%s is %s of project %s\n", u.Email, article(role), p.Name)
+				fmt.Fprintf(std.out, "%s is %s of project %s\n", u.Email, article(string(role)), p.Name)
 				return nil
 			})
 		},

@@ -84,7 +84,8 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	if err != nil {
 		return err
 	}
-	who := operator()
+	// The local user runs hero with the machine's rights: the operator.
+	who := engine.Operator(operator())
 	owner := "terminal-" + fmt.Sprint(os.Getpid())
 	if err := a.withAgent(owner, 0, nil); err != nil {
 		return err
@@ -119,7 +120,7 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	// its command) and then waits for it to close cleanly.
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
-	ex, err := a.engine.Start(engineCtx, engine.StartRequest{Project: p, Task: task, Surface: "terminal", Requester: who, Limits: o.limits})
+	ex, err := a.engine.Start(engineCtx, engine.StartRequest{Project: p, Task: task, Surface: "terminal", By: who, Limits: o.limits})
 	if err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	case outcome = <-term.finished:
 	case <-ctx.Done():
 		fmt.Fprintln(std.err, "\nhero: cancelling…")
-		if err := a.engine.Cancel(engineCtx, ex.ID, who, 0); err != nil && !errors.Is(err, engine.ErrFinished) {
+		if err := a.engine.Cancel(engineCtx, ex.ID, who); err != nil && !errors.Is(err, engine.ErrFinished) {
 			return fmt.Errorf("cancel run %s: %w", ex.ID, err)
 		}
 		select {

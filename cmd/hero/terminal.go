@@ -23,13 +23,13 @@ type terminalSurface struct {
 	// (hero run --yes/--no); "" asks on an interactive stdin.
 	answer string
 	decide func(ctx context.Context, id string, d engine.Decision) (*store.Confirmation, error)
-	who    string
+	who    engine.Principal
 
 	mu       sync.Mutex
 	finished chan *engine.Outcome
 }
 
-func newTerminalSurface(out io.Writer, in io.Reader, interactive bool, answer, who string) *terminalSurface {
+func newTerminalSurface(out io.Writer, in io.Reader, interactive bool, answer string, who engine.Principal) *terminalSurface {
 	return &terminalSurface{out: out, in: bufio.NewReader(in), interactive: interactive, answer: answer, who: who, finished: make(chan *engine.Outcome, 1)}
 }
 

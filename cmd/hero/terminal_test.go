@@ -28,7 +28,7 @@ func TestTerminalShowsEscapeSequencesInsteadOfObeyingThem(t *testing.T) {
 		"\xff\x9b2K",                                      // bytes that are not UTF-8 (8-bit CSI)
 	}
 	var out bytes.Buffer
-	term := newTerminalSurface(&out, strings.NewReader(""), false, "", "local:me")
+	term := newTerminalSurface(&out, strings.NewReader(""), false, "", engine.Operator("local:me"))
 	term.decide = func(context.Context, string, engine.Decision) (*store.Confirmation, error) { return nil, nil }
 	ex := &store.Execution{ID: "r1", Model: "m"}
 	ctx := t.Context()

@@ -85,7 +85,7 @@ func newEnv(t *testing.T, db *store.DB, api *githubtest.Server, eng Engine, repo
 		o(&cfg)
 	}
 	if eng == nil {
-		eng = &recordingEngine{}
+		eng = &recordingEngine{db: db}
 	}
 	cfg.Engine = eng
 	svc, err := NewService(cfg)
@@ -214,6 +214,7 @@ func fixture(t testing.TB, name string, edits map[string]any) []byte {
 
 // recordingEngine records what the surface asked of the engine.
 type recordingEngine struct {
+	db       *store.DB // roles of linked people (nil: none)
 	mu       sync.Mutex
 	starts   []engine.StartRequest
 	decides  []string
@@ -233,7 +234,7 @@ func (r *recordingEngine) Start(_ context.Context, req engine.StartRequest) (*st
 
 func (r *recordingEngine) Decide(_ context.Context, id string, d engine.Decision) (*store.Confirmation, error) {
 	r.mu.Lock()
-	r.decides = append(r.decides, id+":"+d.By)
+	r.decides = append(r.decides, id+":"+d.By.ID)
 	fn := r.decideFn
 	r.mu.Unlock()
 	if fn != nil {
@@ -242,18 +243,26 @@ func (r *recordingEngine) Decide(_ context.Context, id string, d engine.Decision
 	return &store.Confirmation{ID: id, Status: store.ConfirmApproved}, nil
 }
 
-func (r *recordingEngine) Cancel(_ context.Context, id, by string, _ int64) error {
+func (r *recordingEngine) Cancel(_ context.Context, id string, _ engine.Principal) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cancels = append(r.cancels, id)
 	return nil
 }
 
-func (r *recordingEngine) Steer(_ context.Context, id, by string, _ int64, body string) error {
+func (r *recordingEngine) Steer(_ context.Context, id string, _ engine.Principal, body string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.steers = append(r.steers, body)
 	return nil
+}
+
+// Role is engine.Role without site administrators.
+func (r *recordingEngine) Role(ctx context.Context, projectID int64, p engine.Principal) (store.Role, error) {
+	if p.UserID == 0 || r.db == nil {
+		return p.Granted, nil
+	}
+	return r.db.MemberRole(ctx, projectID, p.UserID)
 }
 
 func (r *recordingEngine) startCount() int {

@@ -117,7 +117,7 @@ func TestIntakeDuplicateDelivery(t *testing.T) {
 		t.Fatalf("reactions %+v", rx)
 	}
 	st := e.rec().starts[0]
-	if st.Surface != "github" || st.ThreadRef != "Codertocat/Hello-World#1@c492700400" || st.Requester != "github:Codertocat" ||
+	if st.Surface != "github" || st.ThreadRef != "Codertocat/Hello-World#1@c492700400" || st.By.ID != "github:Codertocat" ||
 		!strings.Contains(st.Task, "the date parser breaks on leap years, please fix") || strings.Contains(st.Task, "@hero") {
 		t.Fatalf("start %+v", st)
 	}

@@ -29,7 +29,6 @@ import (
 type Store interface {
 	ListProjects(ctx context.Context) ([]store.Project, error)
 	UserByIdentity(ctx context.Context, provider, externalID string) (*store.User, error)
-	MemberRole(ctx context.Context, projectID, userID int64) (string, error)
 	UseLinkCode(ctx context.Context, code string, at time.Time) (int64, error)
 	ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]store.Execution, error)
 	ListSteps(ctx context.Context, executionID string) ([]store.Step, error)
@@ -51,8 +50,9 @@ type Store interface {
 type Engine interface {
 	Start(ctx context.Context, req engine.StartRequest) (*store.Execution, error)
 	Decide(ctx context.Context, confirmationID string, d engine.Decision) (*store.Confirmation, error)
-	Cancel(ctx context.Context, executionID, by string, byUserID int64) error
-	Steer(ctx context.Context, executionID, by string, byUserID int64, body string) error
+	Cancel(ctx context.Context, executionID string, by engine.Principal) error
+	Steer(ctx context.Context, executionID string, by engine.Principal, body string) error
+	Role(ctx context.Context, projectID int64, p engine.Principal) (store.Role, error)
 }
 
 // DefaultUntrustedReply is posted when someone without write access asks
@@ -138,6 +138,8 @@ type Service struct {
 	origins         []string // where credentials may go: scheme://host[:port]
 	// mention matches "@handle" as a whole word; group 1 is the mention.
 	mention *regexp.Regexp
+	// perms caches repository permissions briefly (see permission).
+	perms map[string]cachedPermission
 }
 
 var _ engine.Surface = (*Service)(nil)
@@ -180,7 +182,7 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, log: cfg.Log.With("surface", "github"), runs: map[string]*progress{},
+	s := &Service{cfg: cfg, log: cfg.Log.With("surface", "github"), runs: map[string]*progress{}, perms: map[string]cachedPermission{},
 		courtesyQ: make(chan courtesyReply, courtesyQueue)}
 	s.mention = regexp.MustCompile(`(?i)(?:^|[^\w@/-])(@` + regexp.QuoteMeta(cfg.Handle) + `)(?:[^\w-]|$)`)
 	s.rl = newRateLimiter(cfg.Transport, cfg.WritePace, cfg.MaxRateWait)
@@ -556,11 +558,9 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 	if err := s.react(ctx, th, "eyes"); err != nil {
 		return err
 	}
-	who := "github:" + c.User.Login
-	u := s.user(ctx, c.User.Login)
-	var uid int64
-	if u != nil {
-		uid = u.ID
+	who, err := s.principal(ctx, repo, c.User)
+	if err != nil {
+		return err
 	}
 	cmd := bot.Command{Verb: bot.VerbRun, Task: req.text}
 	if !req.plain {
@@ -578,7 +578,7 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 		_, _ = s.cfg.Store.UseLinkCode(ctx, cmd.Code, time.Now())
 		return s.reply(ctx, th, fmt.Sprintf("@%s link codes are for chat accounts (`/hero link CODE` to hero in chat, privately). This one was posted publicly, so it has been cancelled: make a new one on the settings page. Your GitHub account links to hero when you log in to the settings page with GitHub.", c.User.Login))
 	case bot.VerbApprove, bot.VerbDeny:
-		return s.decide(ctx, th, c.User.Login, who, uid, cmd)
+		return s.decide(ctx, th, c.User.Login, who, cmd)
 	case bot.VerbStatus:
 		return s.status(ctx, th, proj, cmd.ID)
 	case bot.VerbCancel:
@@ -586,15 +586,13 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 		if err != nil || ex == nil {
 			return s.reply(ctx, th, "There is no running hero run on this issue to cancel.")
 		}
-		if err := s.cfg.Engine.Cancel(ctx, ex.ID, who, uid); err != nil {
+		if err := s.cfg.Engine.Cancel(ctx, ex.ID, who); err != nil {
 			return s.replyErr(ctx, th, c.User.Login, err)
 		}
 		return nil
 	}
-	// A GitHub account linked to a hero user is held to that user's
-	// project role as well: a viewer may read, not start or steer work.
-	if !s.mayWork(ctx, proj, u) {
-		return s.reply(ctx, th, fmt.Sprintf("@%s your hero account is not a member of project `%s` (a viewer or no role): ask a project owner or admin to make you a member to start or steer runs.", c.User.Login, proj.Name))
+	if ok, err := s.mayWork(ctx, th, proj, c.User.Login, who); err != nil || !ok {
+		return err
 	}
 	switch cmd.Verb {
 	case bot.VerbProjects, bot.VerbUse, bot.VerbBudget:
@@ -609,10 +607,10 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 		}
 		for _, q := range pending {
 			if q.Kind == store.ConfirmKindQuestion {
-				return s.decide(ctx, th, c.User.Login, who, uid, bot.Command{Verb: bot.VerbApprove, ID: q.ID, Reason: cmd.Task})
+				return s.decide(ctx, th, c.User.Login, who, bot.Command{Verb: bot.VerbApprove, ID: q.ID, Reason: cmd.Task})
 			}
 		}
-		if err := s.cfg.Engine.Steer(ctx, ex.ID, who, uid, cmd.Task); err != nil {
+		if err := s.cfg.Engine.Steer(ctx, ex.ID, who, cmd.Task); err != nil {
 			return s.replyErr(ctx, th, c.User.Login, err)
 		}
 		return s.react(ctx, th, "+1")
@@ -625,7 +623,7 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 	if req.branch == "" {
 		task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\n%s\n\nRequest from @%s:\n%s",
 			repo, req.number, req.title, req.body, untrustedNote, c.User.Login, cmd.Task)
-		return s.start(ctx, th, proj, task, who, uid)
+		return s.start(ctx, th, proj, task, who)
 	}
 	// hero's own pull request: continue on its branch.
 	th.Branch = req.branch
@@ -641,7 +639,7 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 		"the same branch with git_push (branch %q): the pull request updates itself, so do not open another one. "+
 		"read_pull_request shows the whole conversation.",
 		repo, req.number, req.branch, req.title, req.body, c.User.Login, where, cmd.Task, req.branch, req.branch)
-	return s.start(ctx, th, proj, task, who, uid)
+	return s.start(ctx, th, proj, task, who)
 }
 
 // untrustedNote follows the issue text quoted in a run's task: anyone who
@@ -717,6 +715,15 @@ func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload
 	if ex, _ := s.threadRun(ctx, th, proj, "", true); ex != nil {
 		return nil // already working on it
 	}
+	// Labelling and assigning need only triage access; starting work
+	// needs write (see bot.GitHubRole).
+	who, err := s.principal(ctx, repo, p.Sender)
+	if err != nil {
+		return err
+	}
+	if ok, err := s.mayWork(ctx, th, proj, p.Sender.Login, who); err != nil || !ok {
+		return err
+	}
 	if err := s.react(ctx, th, "eyes"); err != nil {
 		return err
 	}
@@ -725,7 +732,7 @@ func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload
 	}
 	task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\n%s\n\n@%s asked hero to resolve this issue.",
 		repo, p.Issue.Number, p.Issue.Title, p.Issue.Body, untrustedNote, p.Sender.Login)
-	return s.start(ctx, th, proj, task, "github:"+p.Sender.Login, s.userID(ctx, p.Sender.Login))
+	return s.start(ctx, th, proj, task, who)
 }
 
 func (s *Service) rememberInstallation(repo Repo, p *eventPayload) {
@@ -745,13 +752,13 @@ func (s *Service) unknownRepo(ctx context.Context, log *slog.Logger, th Thread, 
 	return s.courtesy(ctx, log, th, login, fmt.Sprintf("hero does not know %s yet. An admin can add it with `hero project add <name> --repo https://%s/%s`.", th.Repo, s.hosts[0], th.Repo))
 }
 
-func (s *Service) start(ctx context.Context, th Thread, proj *store.Project, task, who string, uid int64) error {
+func (s *Service) start(ctx context.Context, th Thread, proj *store.Project, task string, who engine.Principal) error {
 	runCtx := s.cfg.RunContext
 	if runCtx == nil {
 		runCtx = context.WithoutCancel(ctx)
 	}
 	_, err := s.cfg.Engine.Start(runCtx, engine.StartRequest{
-		Project: proj, Task: task, Surface: s.Name(), ThreadRef: th.String(), Requester: who, RequesterUserID: uid,
+		Project: proj, Task: task, Surface: s.Name(), ThreadRef: th.String(), By: who,
 		Untrusted: true, // every task quotes the issue or pull request as its author wrote it
 	})
 	if err != nil {
@@ -763,8 +770,8 @@ func (s *Service) start(ctx context.Context, th Thread, proj *store.Project, tas
 	return nil
 }
 
-func (s *Service) decide(ctx context.Context, th Thread, login, who string, uid int64, cmd bot.Command) error {
-	c, err := s.cfg.Engine.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: who, ByUserID: uid, Answer: cmd.Reason})
+func (s *Service) decide(ctx context.Context, th Thread, login string, who engine.Principal, cmd bot.Command) error {
+	c, err := s.cfg.Engine.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: who, Answer: cmd.Reason})
 	switch {
 	case err == nil:
 		return s.react(ctx, th, "+1")
@@ -835,30 +842,97 @@ func (s *Service) user(ctx context.Context, login string) *store.User {
 	return u
 }
 
-func (s *Service) userID(ctx context.Context, login string) int64 {
-	if u := s.user(ctx, login); u != nil {
-		return u.ID
+// principal is a GitHub account as the engine authorises it: its linked
+// hero user, else the role its repository permission grants (read from
+// the API, not the payload's author_association, which says how someone
+// relates to the repository rather than what they may do in it).
+// Allow-listed accounts are members at least.
+func (s *Service) principal(ctx context.Context, repo Repo, a account) (engine.Principal, error) {
+	p := engine.Principal{ID: "github:" + a.Login}
+	if u := s.user(ctx, a.Login); u != nil {
+		p.UserID = u.ID
+		return p, nil
 	}
-	return 0
+	perm, err := s.permission(ctx, repo, a.Login)
+	if err != nil {
+		return p, err
+	}
+	p.Granted = bot.GitHubRole(perm)
+	if s.allowListed(a.Login) {
+		p.Granted = p.Granted.Max(store.RoleMember)
+	}
+	return p, nil
 }
 
-// mayWork says whether a trusted author may start, steer or cancel runs
-// in p: an unlinked account is trusted by its repository association
-// alone; a linked one also needs the member role or above (or to be a
-// site administrator).
-func (s *Service) mayWork(ctx context.Context, p *store.Project, u *store.User) bool {
-	if u == nil || u.IsAdmin {
-		return true
+// permissionTTL is how long a repository permission read from the API is
+// trusted: a revoked collaborator loses hero within a minute.
+const permissionTTL = time.Minute
+
+type cachedPermission struct {
+	role    string
+	expires time.Time
+}
+
+// permission is login's role name in repo (admin, maintain, write,
+// triage, read or none), from the collaborator permission API, cached
+// for permissionTTL.
+func (s *Service) permission(ctx context.Context, repo Repo, login string) (string, error) {
+	key := strings.ToLower(repo.String() + "@" + login)
+	now := s.cfg.Now()
+	s.mu.Lock()
+	c, ok := s.perms[key]
+	s.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.role, nil
 	}
-	role, err := s.cfg.Store.MemberRole(ctx, p.ID, u.ID)
+	cl := s.client(repo)
+	req, err := cl.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/collaborators/%s/permission", url.PathEscape(repo.Owner), url.PathEscape(repo.Name), url.PathEscape(login)), nil)
 	if err != nil {
-		return false
+		return "", fmt.Errorf("read %s's permission on %s: %w", login, repo, err)
 	}
-	switch role {
-	case store.RoleOwner, store.RoleAdmin, store.RoleApprover, store.RoleMember:
-		return true
+	var level struct {
+		Permission string `json:"permission"`
+		RoleName   string `json:"role_name"`
 	}
-	return false
+	resp, err := cl.Do(ctx, req, &level)
+	switch {
+	case resp != nil && resp.StatusCode == http.StatusNotFound:
+		level.RoleName = "none" // not a user GitHub knows in this repository
+	case err != nil:
+		return "", fmt.Errorf("read %s's permission on %s: %w", login, repo, err)
+	}
+	role := level.RoleName
+	if role == "" {
+		role = level.Permission
+	}
+	s.mu.Lock()
+	s.perms[key] = cachedPermission{role: role, expires: now.Add(permissionTTL)}
+	s.mu.Unlock()
+	return role, nil
+}
+
+// mayWork says whether who may start, steer or cancel runs in p (the
+// member role, through engine.Role); when not, it tells them why.
+func (s *Service) mayWork(ctx context.Context, th Thread, p *store.Project, login string, who engine.Principal) (bool, error) {
+	role, err := s.cfg.Engine.Role(ctx, p.ID, who)
+	if err != nil {
+		return false, err
+	}
+	if role.AtLeast(store.RoleMember) {
+		return true, nil
+	}
+	if who.UserID != 0 {
+		return false, s.reply(ctx, th, fmt.Sprintf("@%s your hero account is not a member of project `%s` (a viewer or no role): ask a project owner or admin to make you a member to start or steer runs.", login, p.Name))
+	}
+	perm, _ := s.permission(ctx, th.Repo, login)
+	return false, s.reply(ctx, th, fmt.Sprintf("@%s you have %s access to %s: hero starts and steers work for people with write access or above, or whose linked hero account is a member of project `%s`.", login, orNone(perm), th.Repo, p.Name))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no"
+	}
+	return s
 }
 
 // react adds a reaction to the triggering comment (or the issue).

@@ -122,6 +122,7 @@ type Server struct {
 	review      []ReviewComment
 	hooks       []RepoHook
 	hookLog     map[int64][]HookDelivery
+	perms       map[string]string // "owner/repo@login" (lower case) → role name
 	// App side.
 	appID        int64
 	appKey       *rsa.PublicKey
@@ -145,7 +146,7 @@ type injected struct {
 
 // NewServer starts a fake API accepting the given bearer tokens.
 func NewServer(t *testing.T, tokens ...string) *Server {
-	s := &Server{t: t, nextID: 1000, comments: map[int64]*Comment{}, issues: map[string]*Issue{}, hookLog: map[int64][]HookDelivery{}, tokens: map[string]bool{}, refresh: map[string]bool{}, tokenTTL: time.Hour, oauthTTL: 8 * time.Hour}
+	s := &Server{t: t, nextID: 1000, comments: map[int64]*Comment{}, issues: map[string]*Issue{}, hookLog: map[int64][]HookDelivery{}, perms: map[string]string{}, tokens: map[string]bool{}, refresh: map[string]bool{}, tokenTTL: time.Hour, oauthTTL: 8 * time.Hour}
 	for _, tok := range tokens {
 		s.tokens[tok] = true
 	}
@@ -166,6 +167,7 @@ func NewServer(t *testing.T, tokens ...string) *Server {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}", s.getPull)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/comments", s.listReviewComments)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/pulls/comments/{id}/reactions", s.createReviewReaction)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.getPermission)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks", s.listHooks)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks/{hook}/deliveries", s.listRepoDeliveries)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts", s.redeliverRepo)
@@ -418,6 +420,34 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request) {
 		"head": map[string]any{"ref": in.Head, "label": owner + ":" + in.Head}, "base": map[string]any{"ref": in.Base, "label": owner + ":" + in.Base},
 		"user": user("hero[bot]"),
 	})
+}
+
+// SetPermission gives login a role in repo ("owner/name"): admin,
+// maintain, write, triage, read or none. People the test did not
+// mention have write access: the fake's repositories are worked on by
+// their collaborators.
+func (s *Server) SetPermission(repo, login, role string) {
+	s.mu.Lock()
+	s.perms[strings.ToLower(repo+"@"+login)] = role
+	s.mu.Unlock()
+}
+
+// getPermission answers the collaborator permission API as GitHub does:
+// the legacy permission (maintain reads as write, triage as read) and
+// the role's own name.
+func (s *Server) getPermission(w http.ResponseWriter, r *http.Request) {
+	login := r.PathValue("user")
+	s.mu.Lock()
+	role, ok := s.perms[strings.ToLower(r.PathValue("owner")+"/"+r.PathValue("repo")+"@"+login)]
+	s.mu.Unlock()
+	if !ok {
+		role = "write"
+	}
+	legacy := map[string]string{"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read"}[role]
+	if legacy == "" {
+		legacy = "none"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"permission": legacy, "role_name": role, "user": user(login)})
 }
 
 func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
