@@ -156,7 +156,7 @@ func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.
 }
 
 // user creates a hero user linked to a Discord user id with a role.
-func (e *env) user(discordID, email, role string) *store.User {
+func (e *env) user(discordID, email string, role store.Role) *store.User {
 	e.t.Helper()
 	ctx := context.Background()
 	u, err := e.db.UpsertUser(ctx, email, email)

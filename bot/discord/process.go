@@ -62,6 +62,12 @@ type who struct {
 	hero          *store.User // nil: not linked to hero
 }
 
+// principal is w as the engine authorises them: Discord vouches for no
+// role, so an unlinked person has none.
+func (w who) principal() engine.Principal {
+	return engine.Principal{ID: w.id, UserID: w.userID()}
+}
+
 func (w who) userID() int64 {
 	if w.hero == nil {
 		return 0
@@ -220,7 +226,7 @@ func (a *Adapter) command(ctx context.Context, w who, cmd bot.Command, thread st
 			return nil
 		}
 		if cmd.Verb == bot.VerbCancel {
-			if err := a.eng.Cancel(ctx, ex.ID, w.id, w.userID()); err != nil {
+			if err := a.eng.Cancel(ctx, ex.ID, w.principal()); err != nil {
 				return sayErr(say, err)
 			}
 			say(fmt.Sprintf("Cancelling run `%s`.", ex.ID))
@@ -234,7 +240,7 @@ func (a *Adapter) command(ctx context.Context, w who, cmd bot.Command, thread st
 		}
 		say(statusText(ex))
 	case bot.VerbApprove, bot.VerbDeny:
-		c, err := a.eng.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: w.id, ByUserID: w.userID(), Answer: cmd.Reason})
+		c, err := a.eng.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: w.principal(), Answer: cmd.Reason})
 		if err != nil {
 			return a.decisionRefused(ctx, cmd.ID, c, err, say)
 		}
@@ -286,7 +292,7 @@ func notLinked(w who) string {
 }
 
 // role is w's role in p ("" when none); hero admins count as owners.
-func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (string, error) {
+func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (store.Role, error) {
 	if w.hero == nil {
 		return "", nil
 	}
@@ -297,7 +303,7 @@ func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (string, er
 	if errors.Is(err, store.ErrNotFound) {
 		return "", nil
 	}
-	return string(role), err
+	return role, err
 }
 
 func (a *Adapter) canSee(ctx context.Context, w who, projectID int64) (bool, error) {
@@ -330,7 +336,7 @@ func (a *Adapter) startRun(ctx context.Context, w who, task string, say func(str
 	if err != nil {
 		return err
 	}
-	if role == "" || role == store.RoleViewer {
+	if !role.AtLeast(store.RoleMember) {
 		say(fmt.Sprintf("You need to be a member of project **%s** to start runs; ask one of its owners.", escape(p.Name)))
 		return nil
 	}
@@ -351,7 +357,7 @@ func (a *Adapter) startRun(ctx context.Context, w who, task string, say func(str
 	gate := a.threadLock(th.ID)
 	gate.Lock()
 	defer func() { gate.Unlock(); a.releaseThread(th.ID) }()
-	ex, err := a.eng.Start(a.lifetime(), engine.StartRequest{Project: p, Task: task, Surface: Surface, ThreadRef: th.ID, Requester: w.id, RequesterUserID: w.userID()})
+	ex, err := a.eng.Start(a.lifetime(), engine.StartRequest{Project: p, Task: task, Surface: Surface, ThreadRef: th.ID, By: w.principal()})
 	if err != nil {
 		if errors.Is(err, engine.ErrDraining) {
 			_, err = a.send(ctx, th.ID, "hero is restarting; try again in a minute.", nil)
@@ -386,7 +392,7 @@ func (a *Adapter) use(ctx context.Context, w who, name string, say func(string))
 	if err != nil {
 		return err
 	}
-	if role != store.RoleOwner && role != store.RoleAdmin {
+	if !role.AtLeast(store.RoleAdmin) {
 		say(fmt.Sprintf("Only an owner or admin of project **%s** can bind a channel to it.", escape(p.Name)))
 		return nil
 	}
@@ -506,7 +512,7 @@ func (a *Adapter) onClick(ctx context.Context, in *discordgo.Interaction) error 
 	if err != nil {
 		return err
 	}
-	c, err := a.eng.Decide(ctx, cid, engine.Decision{Approve: approve, By: w.id, ByUserID: w.userID()})
+	c, err := a.eng.Decide(ctx, cid, engine.Decision{Approve: approve, By: w.principal()})
 	if err != nil {
 		return a.decisionRefused(ctx, cid, c, err, func(s string) { a.ephemeral(ctx, in, s) })
 	}
@@ -580,7 +586,7 @@ func (a *Adapter) inRunThread(ctx context.Context, w who, runID string, cmd bot.
 	}
 	for _, c := range pending {
 		if c.Kind == store.ConfirmKindQuestion {
-			dc, err := a.eng.Decide(ctx, c.ID, engine.Decision{Approve: true, By: w.id, ByUserID: w.userID(), Answer: text})
+			dc, err := a.eng.Decide(ctx, c.ID, engine.Decision{Approve: true, By: w.principal(), Answer: text})
 			if err != nil {
 				return a.decisionRefused(ctx, c.ID, dc, err, reply)
 			}
@@ -590,7 +596,7 @@ func (a *Adapter) inRunThread(ctx context.Context, w who, runID string, cmd bot.
 			return nil
 		}
 	}
-	if err := a.eng.Steer(ctx, runID, w.id, w.userID(), text); err != nil {
+	if err := a.eng.Steer(ctx, runID, w.principal(), text); err != nil {
 		if errors.Is(err, engine.ErrFinished) {
 			reply(fmt.Sprintf("Run `%s` has ended; start a new one with `/hero <task>` or by mentioning hero in the channel.", runID))
 			return nil
