@@ -29,6 +29,7 @@ import (
 type Store interface {
 	ListProjects(ctx context.Context) ([]store.Project, error)
 	UserByIdentity(ctx context.Context, provider, externalID string) (*store.User, error)
+	MemberRole(ctx context.Context, projectID, userID int64) (store.Role, error)
 	UseLinkCode(ctx context.Context, code string, at time.Time) (int64, error)
 	ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]store.Execution, error)
 	ListSteps(ctx context.Context, executionID string) ([]store.Step, error)
