@@ -84,7 +84,12 @@ type ManagerConfig struct {
 	// leased one idle the longest.
 	MaxSandboxes int
 	// IdleTimeout closes a lease not used for this long (default 30 min).
+	// A sandbox that can pause (Pausable: E2B) is paused instead, and
+	// resumed by the lease's next call.
 	IdleTimeout time.Duration
+	// PausedTimeout closes a paused lease not used for this long
+	// (default 24 h).
+	PausedTimeout time.Duration
 	// ReapSchedule is the cron spec for Reap in Run (default "@every 1m").
 	ReapSchedule string
 	// HealthTTL is how long a health result is reused (default 30 s).
@@ -108,6 +113,7 @@ type Stats struct {
 	PoolHits, PoolMisses     uint64 // Acquire served from the pool or not
 	Created, CreateFailures  uint64 // Provider.Create calls
 	Released, Reaped         uint64 // leases ended by Release / by idle timeout
+	Paused, Resumed          uint64 // idle leases paused, and resumed by a call
 	Evicted                  uint64 // sandboxes closed to make room
 	OrphansDestroyed         uint64
 	Healthy                  bool // last cached provider health result
@@ -163,6 +169,9 @@ func NewManager(provider Provider, leases LeaseStore, cfg ManagerConfig, log *sl
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.PausedTimeout <= 0 {
+		cfg.PausedTimeout = 24 * time.Hour
 	}
 	if cfg.ReapSchedule == "" {
 		cfg.ReapSchedule = "@every 1m"
@@ -444,7 +453,14 @@ func (m *Manager) Reap(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return reaped, err
 		}
-		if l.closeIfIdle("reaped after idle timeout", m.cfg.IdleTimeout, now) {
+		if l.pauseIfIdle(ctx, m.cfg.IdleTimeout, now) {
+			continue
+		}
+		idle := m.cfg.IdleTimeout
+		if l.isPaused() {
+			idle = m.cfg.PausedTimeout
+		}
+		if l.closeIfIdle("reaped after idle timeout", idle, now) {
 			m.log.Info("reaping idle sandbox", "sandbox", l.ID(), "idle", now.Sub(l.LastUsed()).String())
 			if err := m.finish(ctx, l); err != nil {
 				errs = append(errs, err)
@@ -844,7 +860,9 @@ type Lease struct {
 	spec Spec
 	rec  LeaseRecord
 
+	resume       sync.Mutex // one resume at a time
 	mu           sync.Mutex
+	paused       bool
 	lastUsed     time.Time
 	storeTouched time.Time
 	inflight     int
@@ -884,7 +902,14 @@ func (l *Lease) begin(ctx context.Context, op string) error {
 	if touch {
 		l.storeTouched = now
 	}
+	paused := l.paused
 	l.mu.Unlock()
+	if paused {
+		if err := l.wake(ctx); err != nil {
+			l.end()
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
 	if touch {
 		if err := l.m.store.Touch(ctx, l.ID(), now); err != nil {
 			l.m.log.Warn("touch lease", "sandbox", l.ID(), "err", err.Error())
@@ -910,6 +935,71 @@ func (l *Lease) markClosed(why string) bool {
 	}
 	l.closed = why
 	return true
+}
+
+// Pausable is implemented by sandboxes that can stop while idle and keep
+// their state (E2B): the Manager pauses an idle lease's sandbox instead
+// of closing it, and resumes it when the lease is used again.
+type Pausable interface {
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+}
+
+// pauseIfIdle pauses the lease's sandbox when it is Pausable, running,
+// idle for at least idle and not in use. It reports whether it did.
+func (l *Lease) pauseIfIdle(ctx context.Context, idle time.Duration, now time.Time) bool {
+	p, ok := find[Pausable](l.sb)
+	if !ok {
+		return false
+	}
+	l.resume.Lock()
+	defer l.resume.Unlock()
+	l.mu.Lock()
+	if l.closed != "" || l.paused || l.inflight > 0 || now.Sub(l.lastUsed) < idle {
+		l.mu.Unlock()
+		return false
+	}
+	l.paused = true
+	l.mu.Unlock()
+	if err := p.Pause(ctx); err != nil {
+		l.m.log.Warn("pause idle sandbox; closing it instead", "sandbox", l.ID(), "err", err.Error())
+		l.mu.Lock()
+		l.paused = false
+		l.mu.Unlock()
+		return false
+	}
+	l.m.log.Info("paused idle sandbox", "sandbox", l.ID(), "idle", now.Sub(l.LastUsed()).String())
+	l.m.mu.Lock()
+	l.m.stats.Paused++
+	l.m.mu.Unlock()
+	return true
+}
+
+func (l *Lease) isPaused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paused
+}
+
+// wake resumes a paused sandbox before a call.
+func (l *Lease) wake(ctx context.Context) error {
+	l.resume.Lock()
+	defer l.resume.Unlock()
+	if !l.isPaused() {
+		return nil
+	}
+	p, _ := find[Pausable](l.sb)
+	if err := p.Resume(ctx); err != nil {
+		return fmt.Errorf("resume paused sandbox %s: %w", l.ID(), err)
+	}
+	l.mu.Lock()
+	l.paused = false
+	l.mu.Unlock()
+	l.m.log.Info("resumed paused sandbox", "sandbox", l.ID())
+	l.m.mu.Lock()
+	l.m.stats.Resumed++
+	l.m.mu.Unlock()
+	return nil
 }
 
 // closeIfIdle closes the lease when no call is in progress and it has

@@ -16,6 +16,7 @@ import (
 	"github.com/hero-dev/hero/redact"
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/sandbox/bwrap"
+	"github.com/hero-dev/hero/sandbox/e2b"
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/vault"
@@ -47,8 +48,11 @@ type app struct {
 	// did); the manager's Health says whether it works now.
 	sandboxErr error
 	mirrors    *mirror.Mirrors
-	engine     *engine.Engine
-	ws         *workspaces
+	// e2b is the E2B provider when HERO_SANDBOX=e2b (its orphan killer
+	// runs in hero serve).
+	e2b    *e2b.Provider
+	engine *engine.Engine
+	ws     *workspaces
 }
 
 // openApp opens the data directory, the keyring and the database, and
@@ -98,6 +102,9 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 	openLocal := func() (sandbox.Provider, error) {
 		return bwrap.New(filepath.Join(a.cfg.DataDir, "sandboxes"), a.log.With("component", "sandbox"))
 	}
+	if a.cfg.Sandbox == "e2b" {
+		return a.withE2B(owner, poolSize, observe)
+	}
 	prov, err := openLocal()
 	if errors.Is(err, sandbox.ErrUnavailable) {
 		// Start anyway: the settings page and chat work, and runs say what
@@ -107,6 +114,25 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 	} else if err != nil {
 		return fmt.Errorf("local sandbox: %w", err)
 	}
+	return a.withProvider(prov, owner, poolSize, observe)
+}
+
+// withE2B is withAgent on E2B (HERO_SANDBOX=e2b).
+func (a *app) withE2B(owner string, poolSize int, observe func(*store.Execution, engine.Event)) error {
+	prov, err := e2b.New(e2b.Config{
+		APIKey: a.cfg.E2BAPIKey, APIURL: a.cfg.E2BAPIURL, Domain: a.cfg.E2BDomain, SandboxURL: a.cfg.E2BSandboxURL,
+		Install: a.cfg.installID(), Log: a.log.With("component", "sandbox"),
+	})
+	if err != nil {
+		return fmt.Errorf("e2b sandbox: %w", err)
+	}
+	a.e2b = prov
+	return a.withProvider(prov, owner, poolSize, observe)
+}
+
+// withProvider builds the manager, mirrors, workspaces and engine on prov.
+func (a *app) withProvider(prov sandbox.Provider, owner string, poolSize int, observe func(*store.Execution, engine.Event)) error {
+	var err error
 	a.manager, err = sandbox.NewManager(prov, leaseStore{a.db}, sandbox.ManagerConfig{Owner: owner, PoolSize: poolSize}, a.log.With("component", "sandbox"))
 	if err != nil {
 		return fmt.Errorf("sandbox manager: %w", err)
@@ -125,9 +151,11 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 	a.mirrors = mirrors
 	a.ws = &workspaces{
 		manager: a.manager, mirrors: mirrors, mirrorsErr: mirrorsErr, log: a.log, bases: map[string]string{},
-		local:      a.cfg.localRepos(),
-		credential: tokenCredential(a.getenv("GITHUB_API_URL"), a.cfg.GitHubToken),
-		branchFor:  defaultWorkBranch,
+		local: a.cfg.localRepos(),
+		// E2B turns internet on or off for a whole sandbox only.
+		wholeSandboxNetwork: prov.Name() == "e2b",
+		credential:          tokenCredential(a.getenv("GITHUB_API_URL"), a.cfg.GitHubToken),
+		branchFor:           defaultWorkBranch,
 	}
 	a.engine, err = engine.New(engine.Config{
 		Store:      a.db,
@@ -176,6 +204,41 @@ func (a *app) sweepMirrors(ctx context.Context) {
 	if _, err := a.mirrors.Retain(ctx, ids); err != nil {
 		a.log.Warn("sweep mirrors", "err", err)
 	}
+}
+
+// e2bOrphanLease is the singleton lease of E2B's orphan killer.
+const e2bOrphanLease = "e2b-orphans"
+
+// killE2BOrphans kills this installation's E2B sandboxes that no lease
+// record holds, on the one replica holding the singleton lease. A
+// sandbox younger than minAge is spared: its record may not be written
+// yet.
+func (a *app) killE2BOrphans(ctx context.Context, owner string, minAge time.Duration) int {
+	ok, err := a.db.ClaimSingleton(ctx, e2bOrphanLease, owner, 3*time.Minute)
+	if err != nil {
+		a.log.Warn("e2b orphans: claim the singleton lease", "err", err)
+		return 0
+	}
+	if !ok {
+		return 0
+	}
+	leases, err := a.db.ListLeases(ctx)
+	if err != nil {
+		a.log.Warn("e2b orphans: list leases", "err", err)
+		return 0
+	}
+	held := map[string]bool{}
+	for _, l := range leases {
+		held[l.SandboxID] = true
+	}
+	n, err := a.e2b.KillOrphans(ctx, func(id string) bool { return held[id] }, minAge)
+	if err != nil {
+		a.log.Warn("e2b orphans", "err", err)
+	}
+	if n > 0 {
+		a.log.Info("killed orphaned E2B sandboxes", "count", n)
+	}
+	return n
 }
 
 // runScrubber returns the scrubber of one run: its project's secrets,

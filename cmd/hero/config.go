@@ -1,7 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,11 +29,17 @@ type config struct {
 	OpenAIBaseURL string
 	Model         string
 
-	Sandbox     string // "local" or "e2b"
-	PoolSize    int
-	E2BAPIKey   string
-	E2BAPIURL   string
-	E2BDomain   string
+	Sandbox   string // "local" or "e2b"
+	PoolSize  int
+	E2BAPIKey string
+	E2BAPIURL string
+	E2BDomain string
+	// E2BSandboxURL is E2B_SANDBOX_URL: where envd is reached for every
+	// sandbox (a fake, a proxy); "" for E2B's per-sandbox hosts.
+	E2BSandboxURL string
+	// InstallID names this installation in E2B sandbox metadata
+	// (HERO_INSTALL_ID; derived from the database when unset).
+	InstallID   string
 	GitHubToken string
 	// LocalRepoRoot is HERO_LOCAL_REPO_ROOT: the only directory under
 	// which projects used from chat, GitHub or the page may have a local
@@ -71,6 +81,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		E2BAPIKey:     get("E2B_API_KEY", ""),
 		E2BAPIURL:     get("E2B_API_URL", ""),
 		E2BDomain:     get("E2B_DOMAIN", "e2b.app"),
+		E2BSandboxURL: get("E2B_SANDBOX_URL", ""),
+		InstallID:     get("HERO_INSTALL_ID", ""),
 		GitHubToken:   get("GITHUB_TOKEN", ""),
 		LocalRepoRoot: get("HERO_LOCAL_REPO_ROOT", ""),
 		getenv:        getenv,
@@ -105,9 +117,32 @@ func loadConfig(getenv func(string) string) (config, error) {
 	switch c.Sandbox {
 	case "local":
 	case "e2b":
-		return c, fmt.Errorf("HERO_SANDBOX=e2b: the E2B provider is not built yet; use HERO_SANDBOX=local")
+		if c.E2BAPIKey == "" {
+			return c, fmt.Errorf("HERO_SANDBOX=e2b needs E2B_API_KEY (from https://e2b.dev/dashboard)")
+		}
 	default:
 		return c, fmt.Errorf("HERO_SANDBOX must be local or e2b, got %q", c.Sandbox)
 	}
 	return c, nil
+}
+
+// installID names this installation in E2B's metadata, so that the orphan
+// killer finds only its own sandboxes: HERO_INSTALL_ID, or a hash of the
+// database every replica shares (its URL without the password, or the
+// SQLite file).
+func (c config) installID() string {
+	if c.InstallID != "" {
+		return c.InstallID
+	}
+	ident := c.DatabaseURL
+	if u, err := url.Parse(ident); err == nil && u.User != nil {
+		u.User = url.User(u.User.Username())
+		ident = u.String()
+	}
+	if ident == "" {
+		abs, _ := filepath.Abs(c.DataDir)
+		ident = "sqlite:" + abs
+	}
+	sum := sha256.Sum256([]byte("hero-install\x00" + ident))
+	return hex.EncodeToString(sum[:8])
 }

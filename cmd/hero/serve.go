@@ -303,6 +303,13 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	}); err != nil {
 		return fmt.Errorf("schedule run takeover: %w", err)
 	}
+	// E2B sandboxes no lease holds (a replica died between creating one
+	// and recording it) are killed by one replica.
+	if a.e2b != nil {
+		if _, err := jobs.AddFunc("@every 1m", func() { a.killE2BOrphans(workCtx, owner, 10*time.Minute) }); err != nil {
+			return fmt.Errorf("schedule the E2B orphan killer: %w", err)
+		}
+	}
 	// Mirrors and caches of deleted projects leave this host.
 	a.sweepMirrors(workCtx)
 	if _, err := jobs.AddFunc("@every 5m", func() { a.sweepMirrors(workCtx) }); err != nil {

@@ -29,6 +29,10 @@ type workspaces struct {
 	// local says which host directories a project may use as its
 	// repository (HERO_LOCAL_REPO_ROOT; the terminal's own checkout).
 	local sandbox.LocalRepos
+	// wholeSandboxNetwork: the provider gives network to a whole sandbox
+	// or none (E2B), so a project that allows network for installs gets
+	// it for the sandbox.
+	wholeSandboxNetwork bool
 	// mirrorsErr says why mirrors is nil (git missing).
 	mirrorsErr error
 	log        *slog.Logger
@@ -69,7 +73,9 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	spec := sandbox.Spec{
 		Template: p.Sandbox.Template,
 		Env:      env,
-		Network:  false, // only the dependency install step gets network, and only if allowed
+		// Only the dependency install step gets network, and only if
+		// allowed; on E2B the setting is the sandbox's.
+		Network: w.wholeSandboxNetwork && p.Sandbox.NetworkAllowed,
 		// ... and then the project's secrets only if asked.
 		InstallSecrets: p.Sandbox.InstallSecrets,
 		Limits: sandbox.Limits{
