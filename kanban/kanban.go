@@ -247,8 +247,8 @@ func (s *Service) projectCreated(ctx context.Context, p *store.Project, c *store
 	for _, pr := range s.cfg.Projections {
 		l, err := pr.CardCreated(ctx, p, c, col)
 		if err != nil {
+			// What it made before failing (an issue) is still recorded.
 			s.log.Warn("show a new card", "card", c.ID, "projection", fmt.Sprintf("%T", pr), "err", err)
-			continue
 		}
 		if l.IssueNumber > 0 {
 			c.IssueNumber, c.IssueURL = l.IssueNumber, l.IssueURL

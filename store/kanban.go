@@ -547,3 +547,14 @@ func (db *DB) CardByPullRequest(ctx context.Context, projectID int64, url string
 	}
 	return c, nil
 }
+
+// BoardsOfGitHubProject returns the boards linked to a GitHub Project by
+// its node id.
+func (db *DB) BoardsOfGitHubProject(ctx context.Context, nodeID string) ([]KanbanBoard, error) {
+	var bs []KanbanBoard
+	if nodeID == "" {
+		return nil, nil
+	}
+	err := db.bun.NewSelect().Model(&bs).Where("github_project_id = ?", nodeID).Order("id").Scan(ctx)
+	return bs, wrap(err, "boards of GitHub project %s", nodeID)
+}

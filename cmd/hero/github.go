@@ -42,7 +42,7 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 	}
 	// The board shows cards as issues on this GitHub, and follows what
 	// people change there (cfg.Board).
-	proj, err := ghsurface.NewBoard(ghsurface.BoardConfig{APIURL: apiURL, Credentials: creds, Log: a.log})
+	proj, err := ghsurface.NewBoard(ghsurface.BoardConfig{Boards: a.db, APIURL: apiURL, Credentials: creds, Log: a.log})
 	if err != nil {
 		return fmt.Errorf("github board: %w", err)
 	}
@@ -268,7 +268,7 @@ func githubBoard(a *app) (kanban.Projection, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := ghsurface.NewBoard(ghsurface.BoardConfig{APIURL: apiURL, Credentials: creds, Log: a.log})
+	b, err := ghsurface.NewBoard(ghsurface.BoardConfig{Boards: a.db, APIURL: apiURL, Credentials: creds, Log: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("github board: %w", err)
 	}

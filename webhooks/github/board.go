@@ -28,6 +28,7 @@ const LabelPrefix = "hero:"
 // Its writes come back as webhook deliveries sent by hero's own account;
 // the Service ignores those (the echo), so a change never loops.
 type Board struct {
+	boards BoardStore
 	apiURL string
 	creds  Credentials
 	rl     *rateLimiter
@@ -37,9 +38,16 @@ type Board struct {
 
 var _ kanban.Projection = (*Board)(nil)
 
+// BoardStore reads and saves boards (their GitHub Project link).
+type BoardStore interface {
+	BoardByID(ctx context.Context, id int64) (*store.KanbanBoard, error)
+	UpdateBoard(ctx context.Context, b *store.KanbanBoard) error
+}
+
 // BoardConfig is what the projection needs: the same API root,
-// credentials and hosts as the Service.
+// credentials and hosts as the Service, and the boards.
 type BoardConfig struct {
+	Boards      BoardStore
 	APIURL      string
 	Credentials Credentials
 	Hosts       []string
@@ -52,8 +60,8 @@ type BoardConfig struct {
 
 // NewBoard returns the GitHub projection of boards.
 func NewBoard(cfg BoardConfig) (*Board, error) {
-	if cfg.Credentials == nil {
-		return nil, errors.New("github board: credentials are required")
+	if cfg.Credentials == nil || cfg.Boards == nil {
+		return nil, errors.New("github board: credentials and boards are required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -64,7 +72,7 @@ func NewBoard(cfg BoardConfig) (*Board, error) {
 	case cfg.WritePace < 0:
 		cfg.WritePace = 0
 	}
-	b := &Board{apiURL: cfg.APIURL, creds: cfg.Credentials, rl: newRateLimiter(cfg.Transport, cfg.WritePace, 2*time.Minute), hosts: cfg.Hosts, log: cfg.Log.With("projection", "github")}
+	b := &Board{boards: cfg.Boards, apiURL: cfg.APIURL, creds: cfg.Credentials, rl: newRateLimiter(cfg.Transport, cfg.WritePace, 2*time.Minute), hosts: cfg.Hosts, log: cfg.Log.With("projection", "github")}
 	if _, err := newClient(cfg.APIURL, b.rl, nil); err != nil {
 		return nil, err
 	}
@@ -107,27 +115,34 @@ func (b *Board) CardCreated(ctx context.Context, p *store.Project, c *store.Kanb
 	if !ok {
 		return kanban.Links{}, nil
 	}
-	label := LabelPrefix + col.Slug
-	if c.IssueNumber > 0 {
-		if _, _, err := b.client(repo).Issues.AddLabelsToIssue(ctx, repo.Owner, repo.Name, c.IssueNumber, []string{label}); err != nil {
-			return kanban.Links{}, fmt.Errorf("label issue %s#%d: %w", repo, c.IssueNumber, err)
-		}
-		return kanban.Links{Threads: []store.KanbanCardThread{{Surface: "github", ThreadRef: Thread{Repo: repo, Number: c.IssueNumber}.String()}}}, nil
+	board, err := b.boards.BoardByID(ctx, c.BoardID)
+	if err != nil {
+		return kanban.Links{}, err
 	}
-	is, _, err := b.client(repo).Issues.Create(ctx, repo.Owner, repo.Name, &gh.IssueRequest{
-		Title: gh.String(c.Title), Body: gh.String(issueBody(c)), Labels: &[]string{label},
-	})
+	cl := b.client(repo)
+	thread := func(n int) []store.KanbanCardThread {
+		return []store.KanbanCardThread{{Surface: "github", ThreadRef: Thread{Repo: repo, Number: n}.String()}}
+	}
+	if c.IssueNumber > 0 {
+		// The card came from this issue: show its column there.
+		return kanban.Links{Threads: thread(c.IssueNumber)}, b.show(ctx, repo, board, c.IssueNumber, col)
+	}
+	req := &gh.IssueRequest{Title: gh.String(c.Title), Body: gh.String(issueBody(c))}
+	if board.GitHubProject == "" {
+		req.Labels = &[]string{LabelPrefix + col.Slug}
+	}
+	is, _, err := cl.Issues.Create(ctx, repo.Owner, repo.Name, req)
 	if err != nil {
 		return kanban.Links{}, fmt.Errorf("open the issue of card %s in %s: %w", c.ID, repo, err)
 	}
-	if col.Kind == store.KindDone {
-		if _, _, err := b.client(repo).Issues.Edit(ctx, repo.Owner, repo.Name, is.GetNumber(), &gh.IssueRequest{State: gh.String("closed")}); err != nil {
-			return kanban.Links{}, fmt.Errorf("close issue %s#%d: %w", repo, is.GetNumber(), err)
+	links := kanban.Links{IssueNumber: is.GetNumber(), IssueURL: is.GetHTMLURL(), Threads: thread(is.GetNumber())}
+	if board.GitHubProject != "" || col.Kind == store.KindDone {
+		if err := b.show(ctx, repo, board, is.GetNumber(), col); err != nil {
+			return links, err
 		}
 	}
 	b.log.Info("card issue opened", "card", c.ID, "issue", is.GetHTMLURL())
-	return kanban.Links{IssueNumber: is.GetNumber(), IssueURL: is.GetHTMLURL(),
-		Threads: []store.KanbanCardThread{{Surface: "github", ThreadRef: Thread{Repo: repo, Number: is.GetNumber()}.String()}}}, nil
+	return links, nil
 }
 
 // CardMoved puts the new column's label on the card's issue and takes the
@@ -137,11 +152,43 @@ func (b *Board) CardMoved(ctx context.Context, p *store.Project, c *store.Kanban
 	if !ok || c.IssueNumber == 0 {
 		return nil
 	}
-	cl := b.client(repo)
-	is, _, err := cl.Issues.Get(ctx, repo.Owner, repo.Name, c.IssueNumber)
+	board, err := b.boards.BoardByID(ctx, c.BoardID)
 	if err != nil {
-		return fmt.Errorf("read issue %s#%d: %w", repo, c.IssueNumber, err)
+		return err
 	}
+	return b.show(ctx, repo, board, c.IssueNumber, to)
+}
+
+// show makes issue n show column to: its Status in the linked GitHub
+// Project, else its hero: label; closed in a done column, open elsewhere.
+func (b *Board) show(ctx context.Context, repo Repo, board *store.KanbanBoard, n int, to *store.KanbanColumn) error {
+	cl := b.client(repo)
+	is, _, err := cl.Issues.Get(ctx, repo.Owner, repo.Name, n)
+	if err != nil {
+		return fmt.Errorf("read issue %s#%d: %w", repo, n, err)
+	}
+	if board.GitHubProject != "" {
+		if err := b.setStatus(ctx, repo, board, is.GetNodeID(), to); err != nil {
+			return err
+		}
+	} else if err := b.label(ctx, cl, repo, is, to); err != nil {
+		return err
+	}
+	state := "open"
+	if to.Kind == store.KindDone {
+		state = "closed"
+	}
+	if is.GetState() != state {
+		if _, _, err := cl.Issues.Edit(ctx, repo.Owner, repo.Name, n, &gh.IssueRequest{State: gh.String(state)}); err != nil {
+			return fmt.Errorf("set issue %s#%d %s: %w", repo, n, state, err)
+		}
+	}
+	return nil
+}
+
+// label puts hero:<column> on the issue and takes other hero: labels off.
+func (b *Board) label(ctx context.Context, cl *gh.Client, repo Repo, is *gh.Issue, to *store.KanbanColumn) error {
+	n := is.GetNumber()
 	want := LabelPrefix + to.Slug
 	has := false
 	for _, l := range is.Labels {
@@ -150,23 +197,14 @@ func (b *Board) CardMoved(ctx context.Context, p *store.Project, c *store.Kanban
 		case name == want:
 			has = true
 		case strings.HasPrefix(name, LabelPrefix):
-			if _, err := cl.Issues.RemoveLabelForIssue(ctx, repo.Owner, repo.Name, c.IssueNumber, name); err != nil && !isNotFound(err) {
-				return fmt.Errorf("take label %s off issue %s#%d: %w", name, repo, c.IssueNumber, err)
+			if _, err := cl.Issues.RemoveLabelForIssue(ctx, repo.Owner, repo.Name, n, name); err != nil && !isNotFound(err) {
+				return fmt.Errorf("take label %s off issue %s#%d: %w", name, repo, n, err)
 			}
 		}
 	}
 	if !has {
-		if _, _, err := cl.Issues.AddLabelsToIssue(ctx, repo.Owner, repo.Name, c.IssueNumber, []string{want}); err != nil {
-			return fmt.Errorf("label issue %s#%d: %w", repo, c.IssueNumber, err)
-		}
-	}
-	state := "open"
-	if to.Kind == store.KindDone {
-		state = "closed"
-	}
-	if is.GetState() != state {
-		if _, _, err := cl.Issues.Edit(ctx, repo.Owner, repo.Name, c.IssueNumber, &gh.IssueRequest{State: gh.String(state)}); err != nil {
-			return fmt.Errorf("set issue %s#%d %s: %w", repo, c.IssueNumber, state, err)
+		if _, _, err := cl.Issues.AddLabelsToIssue(ctx, repo.Owner, repo.Name, n, []string{want}); err != nil {
+			return fmt.Errorf("label issue %s#%d: %w", repo, n, err)
 		}
 	}
 	return nil

@@ -25,7 +25,7 @@ func newBoardEnv(t *testing.T) *boardEnv {
 	t.Helper()
 	api := githubtest.NewServer(t, testToken)
 	db := openStore(t, t.TempDir())
-	proj, err := NewBoard(BoardConfig{APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1})
+	proj, err := NewBoard(BoardConfig{Boards: db, APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestTriggerLabelMakesACard(t *testing.T) {
 // TestIssueDiscussionForARun: a card's run reads its issue and comments.
 func TestIssueDiscussionForARun(t *testing.T) {
 	api := githubtest.NewServer(t, testToken)
-	b, err := NewBoard(BoardConfig{APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1})
+	b, err := NewBoard(BoardConfig{Boards: openStore(t, t.TempDir()), APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,5 +244,81 @@ func TestIssueDiscussionForARun(t *testing.T) {
 	}
 	if text, err := b.IssueDiscussion(t.Context(), &store.Project{RepoURL: "https://elsewhere.example/acme/shop"}, 3); err != nil || text != "" {
 		t.Fatalf("a repository on another host: %q %v (the token must not go there)", text, err)
+	}
+}
+
+// TestBoardOnGitHubProject: a board linked to a GitHub Project shows the
+// column as the item's Status (GraphQL), and a Status a linked member
+// changes there moves the card (projects_v2_item edited, read back
+// rather than trusted); hero's own change coming back moves nothing.
+func TestBoardOnGitHubProject(t *testing.T) {
+	e := newBoardEnv(t)
+	ctx := t.Context()
+	e.api.AddProject(githubtest.ProjectV2{NodeID: "PVT_shop", Owner: "acme", Org: true, Number: 3, FieldID: "PVTSSF_status",
+		Options: []string{"Backlog", "To do", "In progress", "Review", "Done"}})
+	if _, err := e.board.LinkBoard(ctx, operator, e.project.Name, kanban.Link{GitHubProject: "http://" + strings.TrimPrefix(e.api.URL, "http://") + "/orgs/acme/projects/3"}); err == nil {
+		t.Fatal("an http:// project URL was accepted")
+	}
+	host := strings.TrimPrefix(e.api.URL, "http://")
+	if _, err := e.board.LinkBoard(ctx, operator, e.project.Name, kanban.Link{GitHubProject: "https://" + host + "/orgs/acme/projects/3"}); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := e.board.AddCard(ctx, operator, kanban.NewCard{Project: e.project.Name, Title: "Ship search"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, ok := e.api.ItemOf("PVT_shop", e.repo, c.IssueNumber)
+	if !ok || it.Status != "To do" {
+		t.Fatalf("project item %+v (added: %v)", it, ok)
+	}
+	if is := e.issue(c.IssueNumber); len(is.Labels) != 0 {
+		t.Fatalf("a linked board labels issues: %v", is.Labels)
+	}
+	if _, err := e.board.MoveCard(ctx, operator, "", c.ID, "Review"); err != nil {
+		t.Fatal(err)
+	}
+	if it, _ = e.api.ItemOf("PVT_shop", e.repo, c.IssueNumber); it.Status != "Review" {
+		t.Fatalf("Status after the move: %q", it.Status)
+	}
+
+	u, _ := e.db.EnsureUser(ctx, "mia@example.com", "Mia")
+	e.db.SetMember(ctx, e.project.ID, u.ID, store.RoleMember)
+	if err := e.db.LinkIdentity(ctx, "github", "mia-gh", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	send := func(id, sender string, changes any) {
+		t.Helper()
+		body := fixture(t, "testdata/projects_v2_item.edited.json", map[string]any{
+			"projects_v2_item.node_id": it.ID, "projects_v2_item.project_node_id": "PVT_shop", "projects_v2_item.content_type": "Issue",
+			"changes": changes, "sender.login": sender})
+		if st := e.deliver("projects_v2_item", id, body); st != 202 && st != 200 {
+			t.Fatalf("delivery: %d", st)
+		}
+		if err := e.waitHandled(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// hero's own Status write coming back: nothing moves.
+	e.api.SetItemStatus(it.ID, "Done")
+	send("pv-echo", "hero-bot", map[string]any{"field_value": map[string]any{"field_node_id": "PVTSSF_status", "field_type": "single_select"}})
+	if got := e.column(c.ID); got != "Review" {
+		t.Fatalf("hero's echo moved the card to %s", got)
+	}
+	// A member sets Done on GitHub (the older payload shape).
+	send("pv-1", "mia-gh", map[string]any{"field_value": map[string]any{"field_node_id": "PVTSSF_status", "field_type": "single_select"}})
+	if got := e.column(c.ID); got != "Done" {
+		t.Fatalf("Status Done left the card in %s", got)
+	}
+	// A newer shape (with from/to, no field id) is read back the same way.
+	e.api.SetItemStatus(it.ID, "In progress")
+	send("pv-2", "mia-gh", map[string]any{"field_value": map[string]any{"field_name": "Status", "from": map[string]any{"name": "Done"}, "to": map[string]any{"name": "In progress"}}})
+	if got := e.column(c.ID); got != "In progress" {
+		t.Fatalf("Status In progress left the card in %s", got)
+	}
+	// Another field than Status changes nothing.
+	e.api.SetItemStatus(it.ID, "Backlog")
+	send("pv-3", "mia-gh", map[string]any{"field_value": map[string]any{"field_node_id": "PVTF_priority", "field_type": "single_select"}})
+	if got := e.column(c.ID); got != "In progress" {
+		t.Fatalf("a Priority change moved the card to %s", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/hero-dev/hero/kanban"
@@ -21,7 +22,13 @@ type BoardEvents interface {
 // boardEvent says whether a delivery is for the board: a hero: label
 // added or removed, an issue closed or reopened, a pull request merged.
 func (s *Service) boardEvent(event string, p *eventPayload) bool {
-	if s.cfg.Board == nil || p.Repository == nil {
+	if s.cfg.Board == nil {
+		return false
+	}
+	if event == "projects_v2_item" {
+		return p.Action == "edited" && p.ProjectsV2Item != nil && p.Changes != nil && p.Changes.FieldValue != nil
+	}
+	if p.Repository == nil {
 		return false
 	}
 	switch {
@@ -42,6 +49,9 @@ func (s *Service) onBoardEvent(ctx context.Context, log *slog.Logger, event stri
 	if s.isSelf(p.Sender.Login) {
 		log.Debug("board change by hero itself ignored (echo)")
 		return nil
+	}
+	if event == "projects_v2_item" {
+		return s.onProjectItem(ctx, log, p)
 	}
 	proj, repo, err := s.project(ctx, p.Repository)
 	if err != nil || proj == nil {
@@ -122,5 +132,53 @@ func (s *Service) issueCard(ctx context.Context, log *slog.Logger, p *eventPaylo
 		log.Warn("card run did not start", "card", c.ID, "err", m.RunErr)
 	}
 	log.Info("issue is a card", "card", c.ID, "issue", p.Issue.Number)
+	return nil
+}
+
+// onProjectItem follows a Status changed in a linked GitHub Project: for
+// each board linked to that project, the item is read back with the
+// board's repository's credentials (the delivery names no repository,
+// and its changes.field_value has had several shapes), and the card of
+// its issue moves to the column named like the Status.
+func (s *Service) onProjectItem(ctx context.Context, log *slog.Logger, p *eventPayload) error {
+	it, fv := p.ProjectsV2Item, p.Changes.FieldValue
+	boards, err := s.cfg.Store.BoardsOfGitHubProject(ctx, it.ProjectNodeID)
+	if err != nil {
+		return err
+	}
+	for _, b := range boards {
+		if fv.FieldNodeID != "" && b.GitHubStatusField != "" && fv.FieldNodeID != b.GitHubStatusField {
+			continue // another field than Status
+		}
+		proj, err := s.cfg.Store.ProjectByID(ctx, b.ProjectID)
+		if err != nil {
+			return err
+		}
+		host, repo, ok := parseRepoURL(proj.RepoURL)
+		if !ok || !slices.Contains(s.hosts, host) {
+			continue
+		}
+		item, err := readProjectItem(ctx, s.client(repo), s.cfg.APIURL, it.NodeID)
+		if err != nil {
+			return err
+		}
+		if item == nil || item.ProjectID != it.ProjectNodeID {
+			continue // a draft or a pull request, or no Status
+		}
+		if !strings.EqualFold(item.Repo, repo.String()) {
+			continue // an issue of another repository in the same project
+		}
+		m, err := s.cfg.Board.MoveByIssue(ctx, s.boardActor(proj, p.Sender.Login), proj.ID, item.Issue, item.Status)
+		if kanban.KindOf(err) != 0 {
+			log.Info("project Status change refused", "issue", item.Issue, "status", item.Status, "login", p.Sender.Login, "reason", err.Error())
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if m != nil && m.Moved {
+			log.Info("card moved from a GitHub Project", "card", m.Card.ID, "to", m.To.Name, "by", p.Sender.Login)
+		}
+	}
 	return nil
 }

@@ -44,6 +44,8 @@ type Store interface {
 	ClaimOnce(ctx context.Context, kind, key, owner string, at time.Time) (string, error)
 	OnceRank(ctx context.Context, kind, key string, since time.Time) (int, error)
 	PruneLimits(ctx context.Context, kind string, before time.Time) (int64, error)
+	BoardsOfGitHubProject(ctx context.Context, nodeID string) ([]store.KanbanBoard, error)
+	ProjectByID(ctx context.Context, id int64) (*store.Project, error)
 }
 
 // Engine is the part of the engine the GitHub surface drives;
@@ -303,6 +305,17 @@ type (
 		Installation *struct {
 			ID int64 `json:"id"`
 		} `json:"installation"`
+		// projects_v2_item deliveries (organisation projects).
+		ProjectsV2Item *struct {
+			NodeID        string `json:"node_id"`
+			ProjectNodeID string `json:"project_node_id"`
+			ContentType   string `json:"content_type"`
+		} `json:"projects_v2_item"`
+		Changes *struct {
+			FieldValue *struct {
+				FieldNodeID string `json:"field_node_id"`
+			} `json:"field_value"`
+		} `json:"changes"`
 	}
 )
 

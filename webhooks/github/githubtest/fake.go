@@ -119,6 +119,8 @@ type Server struct {
 	deliveries  []HookDelivery
 	redelivered []int64
 	issues      map[string]*Issue // "owner/repo#n"
+	projects    []ProjectV2
+	items       []*ProjectItem
 	review      []ReviewComment
 	hooks       []RepoHook
 	hookLog     map[int64][]HookDelivery
@@ -699,7 +701,7 @@ func (s *Server) getIssue(w http.ResponseWriter, r *http.Request) {
 	if state == "" {
 		state = "open"
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": n, "number": n, "title": is.Title, "body": is.Body, "state": state, "user": person(is.Author),
+	writeJSON(w, http.StatusOK, map[string]any{"id": n, "node_id": IssueNodeID(repo, n), "number": n, "title": is.Title, "body": is.Body, "state": state, "user": person(is.Author),
 		"labels": labelsJSON(is.Labels), "comments": ic, "html_url": fmt.Sprintf("https://github.com/%s/issues/%d", repo, n)})
 }
 

@@ -20,7 +20,11 @@ func (s *Server) mountIssues(mux *http.ServeMux) {
 	mux.HandleFunc("PATCH /repos/{owner}/{repo}/issues/{number}", s.updateIssue)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues/{number}/labels", s.addLabels)
 	mux.HandleFunc("DELETE /repos/{owner}/{repo}/issues/{number}/labels/{name}", s.removeLabel)
+	mux.HandleFunc("POST /graphql", s.graphql)
 }
+
+// IssueNodeID is the GraphQL node id the fake gives an issue.
+func IssueNodeID(repo string, n int) string { return fmt.Sprintf("I_%s_%d", repo, n) }
 
 // Issue returns a copy of an issue the fake holds, or false.
 func (s *Server) Issue(repo string, n int) (Issue, bool) {
@@ -51,7 +55,7 @@ func (s *Server) issueJSON(is *Issue) map[string]any {
 		state = "open"
 	}
 	ic, _ := s.counts(is.Repo, is.Number)
-	return map[string]any{"id": is.Number, "number": is.Number, "title": is.Title, "body": is.Body, "state": state,
+	return map[string]any{"id": is.Number, "node_id": IssueNodeID(is.Repo, is.Number), "number": is.Number, "title": is.Title, "body": is.Body, "state": state,
 		"user": person(orBot(is.Author)), "labels": labelsJSON(is.Labels), "comments": ic,
 		"html_url": fmt.Sprintf("https://github.com/%s/issues/%d", is.Repo, is.Number)}
 }
