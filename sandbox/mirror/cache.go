@@ -173,8 +173,15 @@ func (m *Mirrors) load() error {
 			list, _ := os.ReadDir(dir)
 			for _, f := range list {
 				name := f.Name()
+				if strings.HasSuffix(name, ".lock") {
+					continue
+				}
 				if strings.HasPrefix(name, ".tmp-") {
-					_ = removeAll(filepath.Join(dir, name))
+					// Left by a crash; a recent one may be another
+					// process's work in progress.
+					if info, err := f.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
+						_ = removeAll(filepath.Join(dir, name))
+					}
 					continue
 				}
 				m.adopt(id, ps, kind, strings.TrimSuffix(name, ".tar"), filepath.Join(dir, name))
@@ -253,10 +260,11 @@ func (m *Mirrors) record(id int64, kind, key string, bytes int64, pin bool) *ent
 	if pin {
 		en.pins++
 	}
-	doomed := m.enforceLocked(id)
+	doomed, locks := m.enforceLocked(id)
 	m.saveLocked(id)
 	m.mu.Unlock()
 	m.removePaths(doomed)
+	unlockAll(locks)
 	return en
 }
 
@@ -292,10 +300,15 @@ func (m *Mirrors) release(en *entry) {
 
 // enforceLocked evicts least recently used, unpinned entries until
 // project id and the total are within budget, and returns the paths to
-// delete (after m.mu is released). A mirror goes only with everything of
-// its project, and only when nothing of the project is pinned.
-func (m *Mirrors) enforceLocked(id int64) []string {
+// delete (after m.mu is released) and the exclusive locks to drop once
+// they are gone. A mirror goes only with everything of its project, and
+// only when nothing of the project is pinned. A checkout pinned by
+// another process (hero run and hero serve on one data directory) holds
+// a shared lock on it and is skipped.
+func (m *Mirrors) enforceLocked(id int64) ([]string, []*os.File) {
 	var doomed []string
+	var locks []*os.File
+	skip := map[*entry]bool{} // held by another process: not this time
 	sum := func(only int64) int64 {
 		var n int64
 		for pid, ps := range m.projects {
@@ -315,7 +328,7 @@ func (m *Mirrors) enforceLocked(id int64) []string {
 				continue
 			}
 			for _, en := range ps.Entries {
-				if en.pins > 0 || en.doomed {
+				if en.pins > 0 || en.doomed || skip[en] {
 					continue
 				}
 				if en.Kind == KindMirror && (only != 0 || m.pinnedLocked(pid) || !m.lockFree(pid)) {
@@ -329,6 +342,34 @@ func (m *Mirrors) enforceLocked(id int64) []string {
 		}
 		sort.Slice(cands, func(i, j int) bool { return cands[i].Used.Before(cands[j].Used) })
 		en := cands[0]
+		var held []*os.File
+		if en.Kind == KindMirror {
+			ok := true
+			for _, other := range m.projects[en.project].Entries {
+				if other.Kind != KindCheckout {
+					continue
+				}
+				f := exclusive(m.lockPath(en.project, other.Key))
+				if f == nil {
+					ok = false
+					break
+				}
+				held = append(held, f)
+			}
+			if !ok {
+				unlockAll(held)
+				skip[en] = true
+				return true
+			}
+		} else if en.Kind == KindCheckout {
+			f := exclusive(m.lockPath(en.project, en.Key))
+			if f == nil {
+				skip[en] = true
+				return true
+			}
+			held = append(held, f)
+		}
+		locks = append(locks, held...)
 		m.evictions++
 		ps := m.projects[en.project]
 		if en.Kind == KindMirror {
@@ -347,9 +388,51 @@ func (m *Mirrors) enforceLocked(id int64) []string {
 	for sum(0) > m.total && evict(0) {
 	}
 	if sum(id) > m.perProject {
-		m.log.Warn("project's repository is larger than its cache budget; only its mirror is kept", "project", id, "budget", m.perProject)
+		m.log.Warn("project's cache is over its budget; what is left is in use or the mirror itself", "project", id, "budget", m.perProject)
 	}
-	return doomed
+	return doomed, locks
+}
+
+// lockPath is the lock file of a prepared checkout: shared while a
+// sandbox uses it, exclusive while it is deleted.
+func (m *Mirrors) lockPath(id int64, commit string) string {
+	return filepath.Join(m.projectDir(id), "checkouts", commit+".lock")
+}
+
+// exclusive takes an exclusive lock on path without waiting; nil when
+// someone holds it.
+func exclusive(path string) *os.File {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil
+	}
+	return f
+}
+
+// shared takes a shared lock on path, waiting for a deletion in progress.
+func shared(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func unlockAll(fs []*os.File) {
+	for _, f := range fs {
+		f.Close()
+	}
 }
 
 func (m *Mirrors) pinnedLocked(id int64) bool {
@@ -627,10 +710,11 @@ type Checkout struct {
 	// mirror's (hard links to its immutable pack files), HEAD detached at
 	// the commit, origin the project's URL without credentials. Nothing
 	// may write to it.
-	Dir string
-	m   *Mirrors
-	en  *entry
-	rel bool
+	Dir  string
+	m    *Mirrors
+	en   *entry
+	lock *os.File // shared: other processes do not evict it either
+	rel  bool
 }
 
 // Release unpins the checkout. It is idempotent.
@@ -639,7 +723,32 @@ func (c *Checkout) Release() {
 		return
 	}
 	c.rel = true
+	if c.lock != nil {
+		c.lock.Close()
+	}
 	c.m.release(c.en)
+}
+
+// pinned returns the checkout with its shared lock, or nil when another
+// process deleted it meanwhile (then the pin is dropped).
+func (r *Repo) pinned(en *entry, commit string) *Checkout {
+	dir := r.m.entryPath(r.id, KindCheckout, commit)
+	f, err := shared(r.m.lockPath(r.id, commit))
+	if err != nil {
+		r.m.release(en)
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".git", "HEAD")); err != nil {
+		f.Close()
+		r.m.mu.Lock()
+		if ps := r.m.projects[r.id]; ps != nil && ps.Entries[entryKey(KindCheckout, commit)] == en {
+			delete(ps.Entries, entryKey(KindCheckout, commit))
+		}
+		en.pins--
+		r.m.mu.Unlock()
+		return nil
+	}
+	return &Checkout{Dir: dir, m: r.m, en: en, lock: f}
 }
 
 var checkoutRe = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
@@ -655,7 +764,9 @@ func (r *Repo) Checkout(ctx context.Context, commit, originURL string) (*Checkou
 		return nil, errors.New("checkout: invalid origin URL")
 	}
 	if en := r.m.lookup(r.id, KindCheckout, commit); en != nil {
-		return &Checkout{Dir: r.m.entryPath(r.id, KindCheckout, commit), m: r.m, en: en}, nil
+		if co := r.pinned(en, commit); co != nil {
+			return co, nil
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -665,9 +776,12 @@ func (r *Repo) Checkout(ctx context.Context, commit, originURL string) (*Checkou
 		en.pins++
 		en.Used = r.m.now()
 		r.m.mu.Unlock()
-		return &Checkout{Dir: r.m.entryPath(r.id, KindCheckout, commit), m: r.m, en: en}, nil
+		if co := r.pinned(en, commit); co != nil {
+			return co, nil
+		}
+	} else {
+		r.m.mu.Unlock()
 	}
-	r.m.mu.Unlock()
 	if _, err := r.revParse(ctx, commit); err != nil {
 		return nil, fmt.Errorf("checkout %.12s: the mirror does not have it: %w", commit, err)
 	}
@@ -675,7 +789,15 @@ func (r *Repo) Checkout(ctx context.Context, commit, originURL string) (*Checkou
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
 		return nil, fmt.Errorf("checkout: %w", err)
 	}
-	_ = removeAll(final) // a leftover the index did not know
+	// Made by another process on this data directory (complete: it was
+	// renamed into place): adopt it.
+	if _, err := os.Stat(filepath.Join(final, ".git", "HEAD")); err == nil {
+		en := r.m.record(r.id, KindCheckout, commit, diskBytes(final), true)
+		if co := r.pinned(en, commit); co != nil {
+			return co, nil
+		}
+	}
+	_ = removeAll(final) // half-deleted
 	tmp := filepath.Join(filepath.Dir(final), ".tmp-"+randomHex())
 	if err := r.prepare(ctx, tmp, commit, originURL); err != nil {
 		_ = removeAll(tmp)
@@ -689,7 +811,10 @@ func (r *Repo) Checkout(ctx context.Context, commit, originURL string) (*Checkou
 	_ = os.Chmod(filepath.Dir(final), 0o711)
 	_ = os.Chmod(filepath.Dir(filepath.Dir(final)), 0o711)
 	en := r.m.record(r.id, KindCheckout, commit, diskBytes(final), true)
-	return &Checkout{Dir: final, m: r.m, en: en}, nil
+	if co := r.pinned(en, commit); co != nil {
+		return co, nil
+	}
+	return nil, fmt.Errorf("checkout %.12s: deleted as soon as it was made (cache budget too small?)", commit)
 }
 
 // prepare makes dir a checkout of commit whose objects are hard links to
