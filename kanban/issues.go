@@ -116,7 +116,7 @@ func (s *Service) IssueCard(ctx context.Context, a Actor, projectID int64, numbe
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, err
 	}
-	if err := authorize(ctx, a, p, needWrite, "adding a card"); err != nil {
+	if err := authorize(ctx, a, p, store.RoleMember, "adding a card"); err != nil {
 		return nil, nil, err
 	}
 	if len(title) > maxTitle {

@@ -104,35 +104,13 @@ type Actor struct {
 	// Role returns the actor's role in a project ("" when none); it is
 	// how the surface derives roles (the operator owns everything, a
 	// settings-page user has their membership).
-	Role func(ctx context.Context, projectID int64) (string, error)
+	Role func(ctx context.Context, projectID int64) (store.Role, error)
 }
 
-// What an action needs, from the project roles. Viewers read; members
-// create, edit, move and start work; admins manage boards and columns.
-const (
-	needRead   = 1
-	needWrite  = 2
-	needManage = 4
-)
-
-func rank(role string) int {
-	switch role {
-	case string(store.RoleOwner):
-		return 5
-	case string(store.RoleAdmin):
-		return 4
-	case string(store.RoleApprover):
-		return 3
-	case string(store.RoleMember):
-		return 2
-	case string(store.RoleViewer):
-		return 1
-	}
-	return 0
-}
-
-// authorize is the one place deciding what a role may do on a board.
-func authorize(ctx context.Context, a Actor, p *store.Project, need int, what string) error {
+// authorize is the one place deciding what a role may do on a board:
+// viewers read; members create, edit, move and start work; admins
+// manage boards and columns (need is the least role that may).
+func authorize(ctx context.Context, a Actor, p *store.Project, need store.Role, what string) error {
 	if a.Role == nil {
 		return refuse(Forbidden, "%s in project %s: nobody is signed in", what, p.Name)
 	}
@@ -140,17 +118,14 @@ func authorize(ctx context.Context, a Actor, p *store.Project, need int, what st
 	if err != nil {
 		return fmt.Errorf("%s: look up role: %w", what, err)
 	}
-	r := rank(role)
 	switch {
-	case r >= need:
+	case role.AtLeast(need):
 		return nil
-	case r == 0:
+	case !role.Valid():
 		// Not a member: say no more than that the project is not theirs.
 		return refuse(Forbidden, "%s: you are not a member of project %s", what, p.Name)
-	case need == needManage:
-		return refuse(Forbidden, "%s needs the admin role in project %s; you are %s", what, p.Name, role)
 	default:
-		return refuse(Forbidden, "%s needs the member role in project %s; you are %s", what, p.Name, role)
+		return refuse(Forbidden, "%s needs the %s role in project %s; you are %s", what, need, p.Name, role)
 	}
 }
 
@@ -327,7 +302,7 @@ func (s *Service) Board(ctx context.Context, a Actor, project string) (*Board, e
 	if err != nil {
 		return nil, err
 	}
-	if err := authorize(ctx, a, p, needRead, "reading the board"); err != nil {
+	if err := authorize(ctx, a, p, store.RoleViewer, "reading the board"); err != nil {
 		return nil, err
 	}
 	b, cols, err := s.boardOf(ctx, p)
@@ -431,7 +406,7 @@ func (s *Service) AddCard(ctx context.Context, a Actor, n NewCard) (*store.Kanba
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := authorize(ctx, a, p, needWrite, "adding a card"); err != nil {
+	if err := authorize(ctx, a, p, store.RoleMember, "adding a card"); err != nil {
 		return nil, nil, err
 	}
 	n.Title = strings.TrimSpace(n.Title)
@@ -474,7 +449,7 @@ func unwrapRefusal(err error) error {
 // cardIn loads a card and its project; when project is not "", the card
 // must belong to it. Someone who may not read the project learns nothing
 // about the card (the same answer as for a missing card).
-func (s *Service) cardIn(ctx context.Context, a Actor, id, project string, need int, what string) (*store.KanbanCard, *store.Project, error) {
+func (s *Service) cardIn(ctx context.Context, a Actor, id, project string, need store.Role, what string) (*store.KanbanCard, *store.Project, error) {
 	id = strings.TrimSpace(id)
 	c, err := s.db.Card(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -490,13 +465,13 @@ func (s *Service) cardIn(ctx context.Context, a Actor, id, project string, need 
 	if project != "" && p.Name != project {
 		return nil, nil, refuse(NotFound, "there is no card %s in project %s", id, project)
 	}
-	if err := authorize(ctx, a, p, needRead, what); err != nil {
+	if err := authorize(ctx, a, p, store.RoleViewer, what); err != nil {
 		if KindOf(err) == Forbidden {
 			return nil, nil, refuse(NotFound, "there is no card %s", id)
 		}
 		return nil, nil, err
 	}
-	if need > needRead {
+	if need != store.RoleViewer {
 		if err := authorize(ctx, a, p, need, what); err != nil {
 			return nil, nil, err
 		}
@@ -526,7 +501,7 @@ func (s *Service) MoveCard(ctx context.Context, a Actor, project, id, column str
 }
 
 func (s *Service) move(ctx context.Context, a Actor, project, id, column, note string) (*Move, error) {
-	c, p, err := s.cardIn(ctx, a, id, project, needWrite, "moving a card")
+	c, p, err := s.cardIn(ctx, a, id, project, store.RoleMember, "moving a card")
 	if err != nil {
 		return nil, err
 	}
@@ -566,7 +541,7 @@ type Edit struct {
 // EditCard changes a card's title, body or assignee. Members and up may.
 // project, when not "", must be the card's.
 func (s *Service) EditCard(ctx context.Context, a Actor, project, id string, e Edit) (*store.KanbanCard, error) {
-	c, _, err := s.cardIn(ctx, a, id, project, needWrite, "editing a card")
+	c, _, err := s.cardIn(ctx, a, id, project, store.RoleMember, "editing a card")
 	if err != nil {
 		return nil, err
 	}
@@ -613,7 +588,7 @@ type Detail struct {
 
 // Card returns a card with its history, threads and runs; viewers may.
 func (s *Service) Card(ctx context.Context, a Actor, project, id string) (*Detail, error) {
-	c, p, err := s.cardIn(ctx, a, id, project, needRead, "reading a card")
+	c, p, err := s.cardIn(ctx, a, id, project, store.RoleViewer, "reading a card")
 	if err != nil {
 		return nil, err
 	}
@@ -645,7 +620,7 @@ func (s *Service) SetWIPLimit(ctx context.Context, a Actor, project, column stri
 	if err != nil {
 		return err
 	}
-	if err := authorize(ctx, a, p, needManage, "changing a column"); err != nil {
+	if err := authorize(ctx, a, p, store.RoleAdmin, "changing a column"); err != nil {
 		return err
 	}
 	if limit < 0 {
@@ -706,7 +681,7 @@ func (s *Service) LinkBoard(ctx context.Context, a Actor, project string, l Link
 	if err != nil {
 		return nil, err
 	}
-	if err := authorize(ctx, a, p, needManage, "linking the board"); err != nil {
+	if err := authorize(ctx, a, p, store.RoleAdmin, "linking the board"); err != nil {
 		return nil, err
 	}
 	if l.GitHubProject == "" && l.DiscordForum == "" {

@@ -58,7 +58,7 @@ type fixture struct {
 	db      *store.DB
 	svc     *kanban.Service
 	project string
-	roles   map[string]string
+	roles   map[string]store.Role
 }
 
 func newFixture(t testing.TB, url string) *fixture {
@@ -72,13 +72,13 @@ func newFixture(t testing.TB, url string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{db: db, svc: svc, project: name, roles: map[string]string{
+	return &fixture{db: db, svc: svc, project: name, roles: map[string]store.Role{
 		"olga": "owner", "adam": "admin", "mia": "member", "vic": "viewer", "ann": "approver",
 	}}
 }
 
 func (f *fixture) as(who string) kanban.Actor {
-	return kanban.Actor{ID: "test:" + who, Surface: "cli", Role: func(context.Context, int64) (string, error) {
+	return kanban.Actor{ID: "test:" + who, Surface: "cli", Role: func(context.Context, int64) (store.Role, error) {
 		return f.roles[who], nil
 	}}
 }
@@ -230,7 +230,7 @@ func checkConcurrentMoves(t testing.TB, f *fixture, svcs []*kanban.Service, card
 		go func() {
 			defer wg.Done()
 			svc := svcs[p%len(svcs)]
-			a := kanban.Actor{ID: fmt.Sprintf("test:person%d", p), Surface: "web", Role: func(context.Context, int64) (string, error) { return "member", nil }}
+			a := kanban.Actor{ID: fmt.Sprintf("test:person%d", p), Surface: "web", Role: func(context.Context, int64) (store.Role, error) { return store.RoleMember, nil }}
 			for range moves / people {
 				m, err := svc.MoveCard(ctx, a, "", ids[rand.IntN(len(ids))], cols[rand.IntN(len(cols))])
 				if err != nil {

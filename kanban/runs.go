@@ -33,7 +33,7 @@ type IssueReader interface {
 }
 
 // hero is the actor of the board's own moves (a run's end).
-var hero = Actor{ID: "hero", Surface: "hero", Role: func(context.Context, int64) (string, error) { return string(store.RoleOwner), nil }}
+var hero = Actor{ID: "hero", Surface: "hero", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
 
 // startRun starts the run of a card that just moved into a doing column,
 // and records it in the card's history. The move stands when the run

@@ -30,9 +30,8 @@ func (s *Server) mountBoard(h func(string, http.HandlerFunc)) {
 // the settings page derives it.
 func (s *Server) boardActor(r *http.Request) kanban.Actor {
 	u := sessionFrom(r).user
-	return kanban.Actor{ID: u.Email, Surface: "web", Role: func(ctx context.Context, projectID int64) (string, error) {
-		role, err := s.effectiveRole(ctx, u, projectID)
-		return string(role), err
+	return kanban.Actor{ID: u.Email, Surface: "web", Role: func(ctx context.Context, projectID int64) (store.Role, error) {
+		return s.effectiveRole(ctx, u, projectID)
 	}}
 }
 

@@ -88,7 +88,7 @@ func TestBoardPage(t *testing.T) {
 	}
 
 	// The WIP limit names itself.
-	owner := kanban.Actor{ID: "test", Surface: "test", Role: func(context.Context, int64) (string, error) { return string(store.RoleOwner), nil }}
+	owner := kanban.Actor{ID: "test", Surface: "test", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
 	svc, err := kanban.New(kanban.Config{Store: e.db})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func seedBoard(tb testing.TB, db *store.DB, project string, n int) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	owner := kanban.Actor{ID: "seed", Surface: "test", Role: func(context.Context, int64) (string, error) { return string(store.RoleOwner), nil }}
+	owner := kanban.Actor{ID: "seed", Surface: "test", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
 	cols := []string{"Backlog", "To do", "In progress", "Review", "Done"}
 	for i := range n {
 		if _, _, err := svc.AddCard(context.Background(), owner, kanban.NewCard{Project: project, Title: fmt.Sprintf("Card number %d: something to do", i),

@@ -13,8 +13,8 @@ import (
 // boardActor is the local operator on the board: the command line runs
 // with the machine's full rights, as on every other subcommand.
 func boardActor() kanban.Actor {
-	return kanban.Actor{ID: operator(), Surface: "cli", Role: func(context.Context, int64) (string, error) {
-		return string(store.RoleOwner), nil
+	return kanban.Actor{ID: operator(), Surface: "cli", Role: func(context.Context, int64) (store.Role, error) {
+		return store.RoleOwner, nil
 	}}
 }
 

@@ -38,7 +38,7 @@ func newBoardEnv(t *testing.T) *boardEnv {
 	return &boardEnv{env: e, board: board, repo: "acme/shop", url: url}
 }
 
-var operator = kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (string, error) { return string(store.RoleOwner), nil }}
+var operator = kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
 
 func (e *boardEnv) issue(n int) githubtest.Issue {
 	e.t.Helper()

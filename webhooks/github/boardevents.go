@@ -92,16 +92,15 @@ func (s *Service) onBoardEvent(ctx context.Context, log *slog.Logger, event stri
 // the hero user their GitHub account is linked to (none when unlinked,
 // and the board refuses).
 func (s *Service) boardActor(p *store.Project, login string) kanban.Actor {
-	return kanban.Actor{ID: "github:" + login, Surface: "github", Role: func(ctx context.Context, projectID int64) (string, error) {
+	return kanban.Actor{ID: "github:" + login, Surface: "github", Role: func(ctx context.Context, projectID int64) (store.Role, error) {
 		u := s.user(ctx, login)
 		if u == nil {
 			return "", nil
 		}
 		if u.IsAdmin {
-			return string(store.RoleOwner), nil
+			return store.RoleOwner, nil
 		}
-		role, err := s.cfg.Store.MemberRole(ctx, projectID, u.ID)
-		return string(role), err
+		return s.cfg.Store.MemberRole(ctx, projectID, u.ID)
 	}}
 }
 
@@ -113,11 +112,11 @@ func (s *Service) boardActor(p *store.Project, login string) kanban.Actor {
 func (s *Service) issueCard(ctx context.Context, log *slog.Logger, p *eventPayload, proj *store.Project) error {
 	a := s.boardActor(proj, p.Sender.Login)
 	linked := a.Role
-	a.Role = func(ctx context.Context, projectID int64) (string, error) {
+	a.Role = func(ctx context.Context, projectID int64) (store.Role, error) {
 		if s.user(ctx, p.Sender.Login) != nil {
 			return linked(ctx, projectID)
 		}
-		return string(store.RoleMember), nil
+		return store.RoleMember, nil
 	}
 	issueURL := strings.TrimSuffix(p.Repository.HTMLURL, "/") + fmt.Sprintf("/issues/%d", p.Issue.Number)
 	c, m, err := s.cfg.Board.IssueCard(ctx, a, proj.ID, p.Issue.Number, p.Issue.Title, issueURL)
