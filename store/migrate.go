@@ -329,6 +329,7 @@ func (db *DB) migrations() *migrate.Migrations {
 		{"20261202000901", "singleton leases: jobs one replica runs (the Discord gateway, reconcilers)", db.tables(schemaSingleton)},
 		{"20261203000101", "login tokens: the replica that issued an admin link, so a start revokes only its own", db.addColumns("web_login_tokens",
 			"issuer "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''")},
+		{"20261203000201", "schedules: recurring runs, digests, reminders and their claimed slots", db.tables(schemaSchedules)},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

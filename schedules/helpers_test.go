@@ -1,0 +1,236 @@
+package schedules_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/schedules"
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/vault"
+)
+
+// forEachDatabase runs fn on a fresh SQLite file and, when
+// HERO_TEST_MYSQL_URL is set (scripts/with-mariadb.sh), on MariaDB. The
+// MariaDB variants run one at a time and start from an empty schedules
+// table: a tick claims every due schedule in the database.
+func forEachDatabase(t *testing.T, fn func(t *testing.T, url string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		fn(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
+	})
+	t.Run("mysql", func(t *testing.T) {
+		url := os.Getenv("HERO_TEST_MYSQL_URL")
+		if url == "" {
+			if os.Getenv("CI") != "" {
+				t.Fatal("HERO_TEST_MYSQL_URL is not set but CI is: run the tests through scripts/with-mariadb.sh")
+			}
+			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./schedules/...")
+		}
+		mysqlMu.Lock()
+		defer mysqlMu.Unlock()
+		db := openDB(t, url)
+		if _, err := db.Bun().ExecContext(t.Context(), "DELETE FROM schedules"); err != nil {
+			t.Fatal(err)
+		}
+		fn(t, url)
+	})
+}
+
+var mysqlMu sync.Mutex
+
+func openDB(t testing.TB, url string) *store.DB {
+	t.Helper()
+	kr, err := vault.Parse("1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "00112233445566778899aabbccddeeff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), url, "", nil, store.WithKeyring(kr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// clock is the fake clock every timing test drives.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// runner stands in for the engine at its Start port: it records each run
+// in the database with the status it is told (so "is the previous run
+// still active" reads real rows), or refuses with fail.
+type runner struct {
+	db     *store.DB
+	mu     sync.Mutex
+	status string
+	fail   error
+	starts []engine.StartRequest
+}
+
+func (r *runner) Start(ctx context.Context, req engine.StartRequest) (*store.Execution, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		return nil, r.fail
+	}
+	ex := &store.Execution{ProjectID: req.Project.ID, Status: r.status, Surface: req.Surface, ThreadRef: req.ThreadRef,
+		Requester: req.By.ID, RequesterUserID: req.By.UserID, Task: req.Task, CostKnown: true, LeaseUntil: time.Now()}
+	if err := r.db.CreateExecution(ctx, ex); err != nil {
+		return nil, err
+	}
+	r.starts = append(r.starts, req)
+	return ex, nil
+}
+
+func (r *runner) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.starts)
+}
+
+// poster records what hero posted where.
+type poster struct {
+	mu    sync.Mutex
+	posts []string
+	fail  error
+}
+
+func (p *poster) Post(_ context.Context, place, text string) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return "", p.fail
+	}
+	p.posts = append(p.posts, place+": "+text)
+	return fmt.Sprintf("%s/%d", place, len(p.posts)), nil
+}
+
+func (p *poster) all() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.posts...)
+}
+
+// fixture is a project with people in every role, a bound Slack channel,
+// and a schedules service on a fake clock.
+type fixture struct {
+	db      *store.DB
+	svc     *schedules.Service
+	clock   *clock
+	runs    *runner
+	chat    *poster
+	project *store.Project
+	roles   map[string]store.Role
+}
+
+func newFixture(t testing.TB, url string, start time.Time) *fixture {
+	t.Helper()
+	db := openDB(t, url)
+	p := &store.Project{Name: fmt.Sprintf("p%d", rand.Int64()), RepoURL: "https://github.com/o/r", DefaultBranch: "main"}
+	if err := db.CreateProject(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{db: db, clock: newClock(start), runs: &runner{db: db, status: store.StatusSucceeded}, chat: &poster{}, project: p,
+		roles: map[string]store.Role{"olga": store.RoleOwner, "adam": store.RoleAdmin, "mia": store.RoleMember, "max": store.RoleMember, "vic": store.RoleViewer}}
+	f.svc = f.service(t, db, "replica-1")
+	return f
+}
+
+// service is a schedules service of one replica over db.
+func (f *fixture) service(t testing.TB, db *store.DB, owner string) *schedules.Service {
+	t.Helper()
+	svc, err := schedules.New(schedules.Config{
+		Store: db, Runs: f.runs, Posters: map[string]schedules.Poster{"slack": f.chat},
+		CreatorRole: func(_ context.Context, _ int64, creator engine.Principal) (store.Role, error) {
+			return f.roles[creator.ID[len("test:"):]], nil
+		},
+		Now: f.clock.Now, Owner: owner,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// as is a person linked to a hero user (each name its own user id).
+func (f *fixture) as(who string) schedules.Actor {
+	uid := int64(1000)
+	for _, r := range who {
+		uid = uid*31 + int64(r)
+	}
+	return schedules.Actor{Principal: engine.Principal{ID: "test:" + who, UserID: uid},
+		Role: func(context.Context, int64) (store.Role, error) { return f.roles[who], nil }}
+}
+
+func (f *fixture) bindChannel(t testing.TB, channel string) {
+	t.Helper()
+	if err := f.db.BindChannel(context.Background(), "slack", channel, f.project.ID, "test:olga"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tick claims due slots and fires them, as hero serve's loop does.
+func (f *fixture) tick(t testing.TB, svc *schedules.Service) []store.ClaimedSlot {
+	t.Helper()
+	cs, err := svc.Tick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		svc.Fire(context.Background(), c)
+	}
+	return cs
+}
+
+func (f *fixture) schedule(t testing.TB, id string) *store.Schedule {
+	t.Helper()
+	s, err := f.db.Schedule(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (f *fixture) slots(t testing.TB, id string) []store.ScheduleSlot {
+	t.Helper()
+	s, err := f.db.ScheduleSlots(context.Background(), id, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var errBudget = errors.New("the project's daily budget of $5.00 is used up")
