@@ -1,7 +1,6 @@
 package schedules_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -25,7 +24,7 @@ func testDigestAndReminder(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mia := kanban.Actor{ID: "test:mia", Surface: "cli", Role: func(context.Context, int64) (string, error) { return string(store.RoleMember), nil }}
+	mia := kanban.Actor{ID: "test:mia", Surface: "cli", Role: f.as("mia").Role}
 	card := func(title, column string) *store.KanbanCard {
 		c, _, err := board.AddCard(ctx, mia, kanban.NewCard{Project: f.project.Name, Title: title, Column: column})
 		if err != nil {
