@@ -40,6 +40,7 @@ func commands() []*command {
 	cmds = append(cmds, secretsCommands()...)
 	cmds = append(cmds, memberCommands()...)
 	cmds = append(cmds, boardCommands()...)
+	cmds = append(cmds, scheduleCommands()...)
 	cmds = append(cmds, discordCommands()...)
 	return append(cmds, migrateCommand(), versionCommand())
 }
@@ -50,13 +51,14 @@ var groups = []group{
 	{"member", "who may use a project, and in which role"},
 	{"board", "a project's kanban board"},
 	{"card", "cards on a project's board: add, move, show"},
+	{"schedule", "scheduled work: recurring runs, board digests, reminders"},
 	{"discord", "the Discord application: install its slash command"},
 }
 
 // aliases are accepted spellings of command words.
 var aliases = map[string]string{
 	"projects": "project", "secret": "secrets", "members": "member",
-	"ls": "list", "remove": "rm", "cards": "card", "boards": "board",
+	"ls": "list", "remove": "rm", "cards": "card", "boards": "board", "schedules": "schedule",
 }
 
 func canonical(word string) string {

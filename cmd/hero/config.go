@@ -55,6 +55,10 @@ type config struct {
 	// replica looks for runs whose lease lapsed. A dead replica's run
 	// resumes elsewhere within their sum.
 	RunLease, TakeoverEvery time.Duration
+	// ScheduleMinInterval (HERO_SCHEDULE_MIN_INTERVAL) is the shortest
+	// period a schedule may fire at; ScheduleTick
+	// (HERO_SCHEDULE_TICK) how often hero serve looks for due slots.
+	ScheduleMinInterval, ScheduleTick time.Duration
 
 	getenv func(string) string // for the integrations' own variables
 }
@@ -113,6 +117,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if *d.dst, err = time.ParseDuration(get(d.name, d.def.String())); err != nil || *d.dst < time.Second {
 			return c, fmt.Errorf("%s must be a duration of at least 1s such as 30s, got %q", d.name, getenv(d.name))
 		}
+	}
+	if c.ScheduleMinInterval, err = time.ParseDuration(get("HERO_SCHEDULE_MIN_INTERVAL", "15m")); err != nil || c.ScheduleMinInterval < time.Minute {
+		return c, fmt.Errorf("HERO_SCHEDULE_MIN_INTERVAL must be a duration of at least 1m such as 15m, got %q", getenv("HERO_SCHEDULE_MIN_INTERVAL"))
+	}
+	if c.ScheduleTick, err = time.ParseDuration(get("HERO_SCHEDULE_TICK", "20s")); err != nil || c.ScheduleTick < 100*time.Millisecond || c.ScheduleTick > time.Minute {
+		return c, fmt.Errorf("HERO_SCHEDULE_TICK must be a duration between 100ms and 1m such as 20s, got %q", getenv("HERO_SCHEDULE_TICK"))
 	}
 	switch c.Sandbox {
 	case "local":
