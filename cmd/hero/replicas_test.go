@@ -1,0 +1,550 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/llm/openaitest"
+	"github.com/hero-dev/hero/store"
+	ghsurface "github.com/hero-dev/hero/webhooks/github"
+	"github.com/hero-dev/hero/webhooks/github/githubtest"
+)
+
+// mysqlForTest returns the URL of an empty MariaDB database of the test's
+// own (created next to HERO_TEST_MYSQL_URL's, dropped afterwards). It
+// skips without HERO_TEST_MYSQL_URL, and fails when CI is set.
+func mysqlForTest(t *testing.T, name string) string {
+	t.Helper()
+	base := os.Getenv("HERO_TEST_MYSQL_URL")
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("HERO_TEST_MYSQL_URL is not set but CI is: run the tests through scripts/with-mariadb.sh")
+		}
+		t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./cmd/hero/ for the replicas test")
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("HERO_TEST_MYSQL_URL: %v", err)
+	}
+	db, err := store.Open(t.Context(), base, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var b [4]byte
+	rand.Read(b[:])
+	dbName := strings.TrimPrefix(u.Path, "/") + "_" + name + "_" + hex.EncodeToString(b[:])
+	if _, err := db.Bun().ExecContext(t.Context(), "CREATE DATABASE `"+dbName+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		t.Fatalf("create a database for the test (scripts/with-mariadb.sh grants hero_test_*): %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := store.Open(context.Background(), base, "", nil)
+		if err == nil {
+			db.Bun().ExecContext(context.Background(), "DROP DATABASE `"+dbName+"`")
+			db.Close()
+		}
+	})
+	u.Path = "/" + dbName
+	return u.String()
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// buildHero builds the hero binary the way `make build` does.
+func buildHero(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "hero")
+	cmd := exec.Command("go", "build", "-ldflags", "-X main.version=replicas-test", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// replica is one `hero serve` process.
+type replica struct {
+	name string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	base string // http://127.0.0.1:PORT
+	done chan struct{}
+}
+
+// owner is the name the replica uses in run leases (host-pid).
+func (r *replica) owner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, r.cmd.Process.Pid)
+}
+
+func (r *replica) alive() bool {
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// startReplica starts `hero serve` with env; waitListening waits for it.
+func startReplica(t *testing.T, bin, name string, env map[string]string) *replica {
+	t.Helper()
+	r := &replica{name: name, logs: &syncBuffer{}, done: make(chan struct{})}
+	r.cmd = exec.Command(bin, "serve")
+	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HERO_DATA_DIR=" + filepath.Join(t.TempDir(), name)}
+	for k, v := range env {
+		r.cmd.Env = append(r.cmd.Env, k+"="+v)
+	}
+	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		if r.alive() {
+			r.cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-r.done:
+			case <-time.After(30 * time.Second):
+				r.cmd.Process.Kill()
+				<-r.done
+			}
+		}
+		if t.Failed() {
+			t.Logf("logs of replica %s:\n%s", r.name, r.logs.String())
+		}
+	})
+	return r
+}
+
+var listening = regexp.MustCompile(`hero is listening.*addr=(http://127\.0\.0\.1:\d+)`)
+
+func (r *replica) waitListening(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := listening.FindStringSubmatch(r.logs.String()); m != nil {
+			r.base = m[1]
+			return
+		}
+		if !r.alive() || time.Now().After(deadline) {
+			t.Fatalf("replica %s did not start listening:\n%s", r.name, r.logs.String())
+		}
+	}
+}
+
+func (r *replica) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get(r.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", within, what)
+		}
+	}
+}
+
+// TestReplicas runs two (then three) real `hero serve` processes on one
+// MariaDB database with the fake model and the fake GitHub, and checks what
+// several replicas promise: they migrate an empty database together; a
+// delivery sent to both is handled once; the settings page works through
+// either; each /metrics shows its own runs; a run whose replica is killed
+// (-9) while it waits for a confirmation is taken over after the lease
+// lapses, the approval given meanwhile is honoured, and nothing is posted
+// twice; the redelivery job runs on one replica and moves when it dies.
+func TestReplicas(t *testing.T) {
+	requireBwrap(t)
+	dbURL := mysqlForTest(t, "replicas")
+	bin := buildHero(t)
+
+	const secret, token = "replica-secret", "ghp_replicasTOKEN0123456789"
+	api := githubtest.NewServer(t, token)
+	git := githubtest.NewGitServer(t, "Codertocat", "Hello-World", map[string]string{"README.md": "hi\n"}, api.ValidToken)
+	git.AnonymousRead()
+	// GitHub serves its API and git on one host: hero sends its token only
+	// there, so the fakes sit behind one address.
+	apiProxy, gitProxy := httputil.NewSingleHostReverseProxy(mustURL(t, api.URL)), httputil.NewSingleHostReverseProxy(mustURL(t, git.URL))
+	github := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/Codertocat/") {
+			gitProxy.ServeHTTP(w, r)
+			return
+		}
+		apiProxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(github.Close)
+	repoURL := github.URL + "/Codertocat/Hello-World"
+	model := openaitest.NewServerFunc(t, func(req openaitest.Request) openaitest.Turn {
+		task := req.FirstUserMessage()
+		switch {
+		case strings.Contains(task, "open a pull request") && req.Round() == 0:
+			return openaitest.Tools(openaitest.Call("git_push", `{}`))
+		case strings.Contains(task, "open a pull request") && req.Round() == 1:
+			return openaitest.Tools(openaitest.Call("create_pull_request", `{"title":"Takeover","body":"Opened after a replica died."}`))
+		case strings.Contains(task, "open a pull request"):
+			return openaitest.Tools(openaitest.Call("finish", `{"summary":"pull request opened"}`))
+		}
+		m := regexp.MustCompile(`greet (\w+)`).FindStringSubmatch(task)
+		if m == nil {
+			return openaitest.Tools(openaitest.Call("finish", `{"summary":"nothing to do"}`))
+		}
+		return openaitest.Tools(openaitest.Call("finish", `{"summary":"hello `+m[1]+`"}`))
+	})
+	env := map[string]string{
+		"DATABASE_URL": dbURL, "HERO_ADDR": "127.0.0.1:0", "HERO_SANDBOX_POOL": "0",
+		"SECRETS_ENCRYPTION_KEY": strings.Repeat("ab", 32), "SECRETS_KDF_SALT": strings.Repeat("cd", 16),
+		"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.URL(), "HERO_MODEL": "gpt-4o-mini",
+		"GITHUB_WEBHOOK_SECRET": secret, "GITHUB_TOKEN": token, "GITHUB_API_URL": github.URL + "/", "GITHUB_BOT_LOGIN": "hero-bot",
+		// Short leases so the test takes seconds, not the 40 s of the defaults.
+		"HERO_RUN_LEASE": "6s", "HERO_TAKEOVER_INTERVAL": "2s", "GITHUB_REDELIVERY_INTERVAL": "1s",
+	}
+
+	// HERO_TEST_DEFAULT_LEASES=1 measures the takeover with the defaults
+	// (30 s lease, 10 s check) instead, for the README's number.
+	lease, every := 6*time.Second, 2*time.Second
+	if os.Getenv("HERO_TEST_DEFAULT_LEASES") != "" {
+		delete(env, "HERO_RUN_LEASE")
+		delete(env, "HERO_TAKEOVER_INTERVAL")
+		lease, every = 30*time.Second, 10*time.Second
+	}
+
+	// Both start at the same moment on the empty database.
+	a, b := startReplica(t, bin, "a", env), startReplica(t, bin, "b", env)
+	a.waitListening(t)
+	b.waitListening(t)
+	meta, err := store.Open(t.Context(), dbURL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	var names []string
+	if err := meta.Bun().NewSelect().Table("hero_migrations").Column("name").Scan(t.Context(), &names); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			t.Fatalf("migration %s recorded twice: %v", n, names)
+		}
+		seen[n] = true
+	}
+	if len(names) < 10 {
+		t.Fatalf("migrations recorded: %v", names)
+	}
+	cli := exec.Command(bin, "project", "add", "hello", "--repo", repoURL)
+	cli.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HERO_DATA_DIR=" + t.TempDir()},
+		"DATABASE_URL="+dbURL, "SECRETS_ENCRYPTION_KEY="+env["SECRETS_ENCRYPTION_KEY"], "SECRETS_KDF_SALT="+env["SECRETS_KDF_SALT"])
+	if out, err := cli.CombinedOutput(); err != nil {
+		t.Fatalf("hero project add: %v\n%s", err, out)
+	}
+
+	t.Run("settings page through either replica", func(t *testing.T) {
+		// Each replica printed its own one-time admin link; neither start
+		// revoked the other's. A session made on a is good on b.
+		links := map[*replica]string{}
+		for _, r := range []*replica{a, b} {
+			m := regexp.MustCompile(`/auth/admin\?token=([\w%-]+)`).FindStringSubmatch(r.logs.String())
+			if m == nil {
+				t.Fatalf("replica %s logged no admin link", r.name)
+			}
+			links[r] = "/auth/admin?token=" + m[1]
+		}
+		for _, r := range []*replica{b, a} {
+			jar, _ := cookiejar.New(nil)
+			c := &http.Client{Jar: jar}
+			resp, err := c.Get(r.base + links[r])
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			other := a
+			if r == a {
+				other = b
+			}
+			// The cookie is for 127.0.0.1 (any port), so it goes to the
+			// other replica too.
+			resp, err = c.Get(other.base + "/settings/projects")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "hello") {
+				t.Fatalf("logged in through %s's link, %s's settings page: %d\n%.500s", r.name, other.name, resp.StatusCode, body)
+			}
+		}
+	})
+
+	raw, err := os.ReadFile("testdata/issue_comment.created.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// deliver posts an @hero comment on an issue, as one delivery, to
+	// each of to (at the same time).
+	var nextComment int64 = 7000
+	deliver := func(issue int, body string, to ...*replica) int64 {
+		t.Helper()
+		var m map[string]any
+		json.Unmarshal(raw, &m)
+		m["repository"].(map[string]any)["html_url"] = repoURL
+		m["issue"].(map[string]any)["number"] = issue
+		nextComment++
+		c := m["comment"].(map[string]any)
+		c["body"], c["author_association"], c["id"] = body, "OWNER", nextComment
+		payload, _ := json.Marshal(m)
+		id := fmt.Sprintf("delivery-%d", nextComment)
+		var wg sync.WaitGroup
+		for _, r := range to {
+			wg.Go(func() {
+				req, _ := http.NewRequest(http.MethodPost, r.base+"/github/webhook", bytes.NewReader(payload))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-GitHub-Event", "issue_comment")
+				req.Header.Set("X-GitHub-Delivery", id)
+				req.Header.Set("X-Hub-Signature-256", ghsurface.Sign([]byte(secret), payload))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode/100 != 2 {
+					t.Errorf("delivery %s to %s: %d", id, r.name, resp.StatusCode)
+				}
+			})
+		}
+		wg.Wait()
+		return nextComment
+	}
+	runs := func() []store.Execution {
+		var exs []store.Execution
+		if err := meta.Bun().NewSelect().Model(&exs).Order("created_at").Scan(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return exs
+	}
+	finished := func(ex store.Execution) bool {
+		return ex.Status == store.StatusSucceeded || ex.Status == store.StatusFailed
+	}
+
+	t.Run("each delivery sent to both is handled once", func(t *testing.T) {
+		people := []string{"ada", "grace", "linus", "barbara"}
+		comments := map[string]int64{}
+		for i, p := range people {
+			comments[p] = deliver(10+i, "@hero greet "+p, a, b)
+		}
+		waitFor(t, 120*time.Second, "four runs finished", func() bool {
+			exs := runs()
+			n := 0
+			for _, ex := range exs {
+				if finished(ex) {
+					n++
+				}
+			}
+			return n >= len(people)
+		})
+		// hero paces its GitHub writes, so replies trickle in.
+		count := func(p string) (eyes, progress, replies int) {
+			for _, r := range api.Reactions() {
+				if r.CommentID == comments[p] && r.Content == "eyes" {
+					eyes++
+				}
+			}
+			for _, c := range api.Comments() {
+				if c.Author == "" && strings.Contains(c.Body, "hello "+p) {
+					if strings.Contains(c.Body, "hero finished") {
+						replies++
+					} else {
+						progress++
+					}
+				}
+			}
+			return
+		}
+		waitFor(t, 60*time.Second, "every run's reply is posted", func() bool {
+			for _, p := range people {
+				if _, _, r := count(p); r == 0 {
+					return false
+				}
+			}
+			return true
+		})
+		time.Sleep(3 * time.Second) // room for a duplicate to show up
+		exs := runs()
+		if len(exs) != len(people) {
+			t.Fatalf("%d runs for %d deliveries", len(exs), len(people))
+		}
+		for _, p := range people {
+			if eyes, progress, replies := count(p); eyes != 1 || progress != 1 || replies != 1 {
+				t.Errorf("%s: %d 👀, %d progress comments, %d replies (want one each)", p, eyes, progress, replies)
+			}
+		}
+		// Each /metrics counts the runs its replica drove, and only those.
+		for _, r := range []*replica{a, b} {
+			mine := 0
+			for _, ex := range exs {
+				if ex.Owner == r.owner() && ex.Status == store.StatusSucceeded {
+					mine++
+				}
+			}
+			got := 0
+			if m := regexp.MustCompile(`(?m)^hero_runs_finished_total\{status="succeeded"\} (\d+)$`).FindStringSubmatch(r.get(t, "/metrics")); m != nil {
+				fmt.Sscan(m[1], &got)
+			}
+			if got != mine {
+				t.Errorf("replica %s's /metrics says %d runs succeeded; it drove %d", r.name, got, mine)
+			}
+		}
+	})
+
+	var survivor *replica
+	t.Run("a killed replica's run is taken over", func(t *testing.T) {
+		deliver(40, "@hero push and open a pull request", a)
+		var ex store.Execution
+		var conf []store.Confirmation
+		waitFor(t, 90*time.Second, "the run waits for its push to be approved", func() bool {
+			for _, e := range runs() {
+				if strings.Contains(e.Task, "open a pull request") && e.Status == store.StatusWaiting {
+					ex = e
+					conf, _ = meta.PendingConfirmations(t.Context(), e.ID)
+					return len(conf) == 1
+				}
+			}
+			return false
+		})
+		driver, other := a, b
+		if ex.Owner == b.owner() {
+			driver, other = b, a
+		} else if ex.Owner != a.owner() {
+			t.Fatalf("run owned by %q, neither replica", ex.Owner)
+		}
+		if err := driver.cmd.Process.Kill(); err != nil { // SIGKILL: no drain, no lease release
+			t.Fatal(err)
+		}
+		<-driver.done
+		killed := time.Now()
+		// Approved while nobody drives the run.
+		deliver(40, "@hero approve "+conf[0].ID, other)
+		waitFor(t, 30*time.Second, "the approval is recorded", func() bool {
+			c, err := meta.Confirmation(t.Context(), conf[0].ID)
+			return err == nil && c.Status != store.ConfirmPending
+		})
+		var resumedAfter time.Duration
+		approvedPR := false
+		waitFor(t, 90*time.Second+lease, "the survivor finishes the run", func() bool {
+			// The pull request is asked for after the push: approve it too.
+			if !approvedPR {
+				if pending, _ := meta.PendingConfirmations(t.Context(), ex.ID); len(pending) == 1 && pending[0].Tool == "create_pull_request" {
+					deliver(40, "@hero approve "+pending[0].ID, other)
+					approvedPR = true
+				}
+			}
+			e, err := meta.Execution(t.Context(), ex.ID)
+			if err != nil {
+				return false
+			}
+			// The lease is cleared when the run ends.
+			if resumedAfter == 0 && (e.Owner == other.owner() || finished(*e)) {
+				resumedAfter = time.Since(killed)
+			}
+			return finished(*e)
+		})
+		e, _ := meta.Execution(t.Context(), ex.ID)
+		if e.Status != store.StatusSucceeded || !strings.Contains(other.logs.String(), `msg="took over unfinished runs" resumed=1`) {
+			t.Fatalf("run after takeover: %s: %s", e.Status, e.Error)
+		}
+		t.Logf("replica %s killed; %s took the run over after %s (lease %s, takeover check every %s)", driver.name, other.name, resumedAfter.Round(100*time.Millisecond), lease, every)
+		if resumedAfter > lease+every+5*time.Second {
+			t.Errorf("takeover took %s; lease + interval is %s", resumedAfter, lease+every)
+		}
+		time.Sleep(2 * time.Second) // room for a duplicate to show up
+		if prs := api.Pulls(); len(prs) != 1 || prs[0].Title != "Takeover" {
+			t.Errorf("pull requests: %+v (want one)", prs)
+		}
+		bodies := map[string]int{}
+		for _, c := range api.Comments() {
+			if c.Issue == 40 && c.Author == "" {
+				bodies[c.Body]++
+			}
+		}
+		for body, n := range bodies {
+			if n > 1 {
+				t.Errorf("hero posted %d times: %q", n, body)
+			}
+		}
+		if _, _, pushes := git.Counts(); pushes != 1 {
+			t.Errorf("%d pushes (want the approved one, once)", pushes)
+		}
+		if !approvedPR {
+			t.Error("the pull request was never asked for")
+		}
+		survivor = other
+	})
+	if survivor == nil {
+		return
+	}
+
+	t.Run("the redelivery job runs on one replica and moves when it dies", func(t *testing.T) {
+		c := startReplica(t, bin, "c", env)
+		c.waitListening(t)
+		holder := func() string {
+			l, err := meta.Singleton(t.Context(), redeliveryLease)
+			if err != nil || !time.Now().Before(l.Until) {
+				return ""
+			}
+			return l.Holder
+		}
+		// The dead replica's lease lapses after 3 intervals.
+		waitFor(t, 15*time.Second, "a live replica holds the redelivery job", func() bool {
+			h := holder()
+			return h == survivor.owner() || h == c.owner()
+		})
+		first := survivor
+		if holder() == c.owner() {
+			first = c
+		}
+		next := c
+		if first == c {
+			next = survivor
+		}
+		if err := first.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-first.done
+		waitFor(t, 15*time.Second, "the job moves to "+next.name, func() bool { return holder() == next.owner() })
+		if !strings.Contains(next.logs.String(), "this replica runs the singleton job") {
+			t.Fatalf("%s holds the lease but did not say so", next.name)
+		}
+	})
+}
