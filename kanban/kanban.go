@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/hero-dev/hero/engine"
@@ -203,6 +204,9 @@ type Service struct {
 	cfg Config
 	db  Store
 	log *slog.Logger
+
+	mu          sync.Mutex
+	projections []Projection
 }
 
 // New returns the board service.
@@ -213,13 +217,28 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, db: cfg.Store, log: cfg.Log.With("component", "kanban")}, nil
+	return &Service{cfg: cfg, db: cfg.Store, log: cfg.Log.With("component", "kanban"), projections: cfg.Projections}, nil
+}
+
+// AddProjection registers a projection made after the board (a chat
+// surface that also moves cards with its buttons), as surfaces register
+// with the engine.
+func (s *Service) AddProjection(p Projection) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.projections = append(s.projections, p)
+}
+
+func (s *Service) projectionList() []Projection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Projection(nil), s.projections...)
 }
 
 // projectCreated shows a new card everywhere and records the links the
 // projections return.
 func (s *Service) projectCreated(ctx context.Context, p *store.Project, c *store.KanbanCard, col *store.KanbanColumn) {
-	for _, pr := range s.cfg.Projections {
+	for _, pr := range s.projectionList() {
 		l, err := pr.CardCreated(ctx, p, c, col)
 		if err != nil {
 			// What it made before failing (an issue) is still recorded.
@@ -241,7 +260,8 @@ func (s *Service) projectCreated(ctx context.Context, p *store.Project, c *store
 
 // projectMoved shows a card's new column everywhere.
 func (s *Service) projectMoved(ctx context.Context, c *store.KanbanCard, to *store.KanbanColumn) {
-	if len(s.cfg.Projections) == 0 {
+	prs := s.projectionList()
+	if len(prs) == 0 {
 		return
 	}
 	p, err := s.db.ProjectByID(ctx, c.ProjectID)
@@ -254,7 +274,7 @@ func (s *Service) projectMoved(ctx context.Context, c *store.KanbanCard, to *sto
 		s.log.Warn("show a card's move", "card", c.ID, "err", err)
 		return
 	}
-	for _, pr := range s.cfg.Projections {
+	for _, pr := range prs {
 		if err := pr.CardMoved(ctx, p, full, to); err != nil {
 			s.log.Warn("show a card's move", "card", c.ID, "projection", fmt.Sprintf("%T", pr), "err", err)
 		}

@@ -630,6 +630,16 @@ func (a *Adapter) onInteraction(ctx context.Context, ic *slack.InteractionCallba
 	}
 	team, ch := interactionTeam(ic), interactionChannel(ic)
 	for _, act := range ic.ActionCallback.BlockActions {
+		if act.ActionID == actionCardMove || act.ActionID == actionCardStart {
+			w, err := a.who(ctx, team, ic.User.ID, ch)
+			if err != nil {
+				return err
+			}
+			if err := a.onCardAction(ctx, w, act); err != nil {
+				return err
+			}
+			continue
+		}
 		if act.ActionID != actionApprove && act.ActionID != actionDeny {
 			continue
 		}

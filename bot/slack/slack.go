@@ -64,6 +64,9 @@ type Config struct {
 	LongOutput int
 	// WorkerPoll is the inbox worker's idle poll (default 1 s).
 	WorkerPoll time.Duration
+	// Board moves cards from their messages' buttons (nil: the buttons
+	// do nothing); the adapter is also one of its projections.
+	Board      Board
 	HTTPClient *http.Client
 	Now        func() time.Time
 }

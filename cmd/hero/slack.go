@@ -50,11 +50,14 @@ func setupSlack(workCtx context.Context, a *app, s *server) error {
 	if cfg.SigningSecret == "" && cfg.AppToken == "" {
 		a.log.Warn("Slack: neither SLACK_SIGNING_SECRET (HTTP request URLs) nor SLACK_APP_TOKEN (Socket Mode) is set, so hero hears nothing from Slack")
 	}
+	cfg.Board = s.board
 	ad, err := slack.New(cfg, a.db, a.engine, a.log)
 	if err != nil {
 		return fmt.Errorf("slack: %w", err)
 	}
 	a.engine.AddSurface(ad)
+	// Cards are posted in the project's bound channels and edited there.
+	s.board.AddProjection(ad)
 	s.mounts = append(s.mounts, func(mux *http.ServeMux) { ad.Mount(mux) })
 	go func() {
 		if err := ad.Run(workCtx); err != nil && workCtx.Err() == nil {

@@ -1,0 +1,104 @@
+package slack
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/kanban"
+	"github.com/hero-dev/hero/store"
+)
+
+// lateBoard lets the test make the board after the adapter it projects
+// to (cmd/hero makes the board first and registers the adapter).
+type lateBoard struct{ b *kanban.Service }
+
+func (l *lateBoard) MoveCard(ctx context.Context, a kanban.Actor, project, id, column string) (*kanban.Move, error) {
+	return l.b.MoveCard(ctx, a, project, id, column)
+}
+
+// selectCard sends the block_actions payload of a card message's Move ▸
+// select.
+func (e *env) selectCard(user, channel, msgTS, value, trigger string) {
+	payload := fmt.Sprintf(`{"type":"block_actions","user":{"id":%q,"username":"u","team_id":"T1"},"api_app_id":"A1","token":"x",`+
+		`"container":{"type":"message","message_ts":%q,"channel_id":%q,"is_ephemeral":false},"trigger_id":%q,`+
+		`"team":{"id":"T1","domain":"acme"},"channel":{"id":%q,"name":"dev"},"message":{"type":"message","ts":%q,"text":"x"},`+
+		`"actions":[{"action_id":%q,"block_id":"b","type":"static_select","selected_option":{"text":{"type":"plain_text","text":"x"},"value":%q},"action_ts":"1700000001.000001"}]}`,
+		user, msgTS, channel, trigger, channel, msgTS, actionCardMove, value)
+	e.post("/slack/interactions", formType, []byte(url.Values{"payload": {payload}}.Encode()), time.Now())
+}
+
+// TestBoardInSlack: a card of a project is a message with its column in
+// the project's bound channel; a member's Move ▸ moves it (and the
+// message shows the new column), a viewer is told why not.
+func TestBoardInSlack(t *testing.T) {
+	late := &lateBoard{}
+	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
+	b, err := kanban.New(kanban.Config{Store: e.db, Runs: e.eng, Places: e.eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.b = b
+	b.AddProjection(e.a)
+	e.eng.AddSurface(b)
+	e.bind("C1")
+	e.user("U1", "mia@example.com", store.RoleMember)
+	e.user("U2", "vic@example.com", store.RoleViewer)
+	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+
+	c, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: "Make <b>search</b> fast", Column: "Backlog"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := e.slack.waitFor(t, "the card's message", 10*time.Second, func(cs []apiCall) bool {
+		for _, x := range cs {
+			if x.Method == "chat.postMessage" && x.Channel == "C1" && strings.Contains(x.Blocks, c.ID) {
+				return true
+			}
+		}
+		return false
+	})
+	var msg apiCall
+	for _, x := range calls {
+		if x.Method == "chat.postMessage" && strings.Contains(x.Blocks, c.ID) {
+			msg = x
+		}
+	}
+	if strings.Contains(msg.Blocks, "<b>") {
+		t.Errorf("the title reached Slack unescaped: %s", msg.Blocks)
+	}
+	for _, want := range []string{`Make \u0026lt;b\u0026gt;search`, "Backlog", "Move ▸", actionCardStart} {
+		if !strings.Contains(msg.Blocks, want) {
+			t.Errorf("card message lacks %q: %s", want, msg.Blocks)
+		}
+	}
+	d, err := b.Card(t.Context(), owner, "", c.ID)
+	if err != nil || len(d.Threads) != 1 || d.Threads[0].ThreadRef != "T1/C1/"+msg.TS {
+		t.Fatalf("card threads %+v %v", d.Threads, err)
+	}
+
+	e.selectCard("U2", "C1", msg.TS, c.ID+" review", "tr1")
+	e.slack.waitFor(t, "the viewer's refusal", 10*time.Second, func(cs []apiCall) bool {
+		for _, x := range cs {
+			if x.Method == "chat.postEphemeral" && x.User == "U2" && strings.Contains(x.Text, "needs the member role") {
+				return true
+			}
+		}
+		return false
+	})
+	e.selectCard("U1", "C1", msg.TS, c.ID+" review", "tr2")
+	e.slack.waitFor(t, "the message showing Review", 10*time.Second, func(cs []apiCall) bool {
+		for _, x := range cs {
+			if x.Method == "chat.update" && x.TS == msg.TS && strings.Contains(x.Text, "(Review)") {
+				return true
+			}
+		}
+		return false
+	})
+	if d, _ = b.Card(t.Context(), owner, "", c.ID); d.Column.Name != "Review" || d.History[len(d.History)-1].Actor != "slack:T1/U1" {
+		t.Fatalf("card in %s, last history %+v", d.Column.Name, d.History[len(d.History)-1])
+	}
+}
