@@ -167,6 +167,22 @@ var installers = []struct {
 		[]string{"Cargo.lock", "Cargo.toml"}, "home", []string{".cargo/registry", ".cargo/git"}}},
 }
 
+// LockFiles are the files whose content decides the dependency installs
+// Hydrate runs, for cache keys made outside a sandbox.
+func LockFiles() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, in := range installers {
+		for _, f := range in.keys {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 // Hydrate fills a fresh, empty workspace from src and, when src.Install is
 // set, installs dependencies. A failing install is recorded in the Report,
 // not returned as an error: the agent can still work (and fix it).

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,7 +116,7 @@ func (a *app) withAgent(owner string, poolSize int, observe func(*store.Executio
 	} else if err != nil {
 		return fmt.Errorf("local sandbox: %w", err)
 	}
-	return a.withProvider(prov, owner, poolSize, observe)
+	return a.withProvider(prov, owner, poolSize, observe, nil)
 }
 
 // withE2B is withAgent on E2B (HERO_SANDBOX=e2b).
@@ -127,11 +129,27 @@ func (a *app) withE2B(owner string, poolSize int, observe func(*store.Execution,
 		return fmt.Errorf("e2b sandbox: %w", err)
 	}
 	a.e2b = prov
-	return a.withProvider(prov, owner, poolSize, observe)
+	return a.withProvider(prov, owner, poolSize, observe, prov.API().DeleteSnapshot)
 }
 
-// withProvider builds the manager, mirrors, workspaces and engine on prov.
-func (a *app) withProvider(prov sandbox.Provider, owner string, poolSize int, observe func(*store.Execution, engine.Event)) error {
+// secretVersion is the version of a project's secrets: their names and
+// update times, hashed (never their values).
+func (a *app) secretVersion(ctx context.Context, projectID int64) (string, error) {
+	list, err := a.db.ListSecrets(ctx, projectID)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, s := range list {
+		fmt.Fprintf(h, "%s\x00%d\x00", s.Name, s.UpdatedAt.UnixNano())
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// withProvider builds the manager, mirrors, workspaces and engine on
+// prov; deleteSnapshot, when set (E2B), turns on warm starts from
+// snapshots.
+func (a *app) withProvider(prov sandbox.Provider, owner string, poolSize int, observe func(*store.Execution, engine.Event), deleteSnapshot func(context.Context, string) error) error {
 	var err error
 	a.manager, err = sandbox.NewManager(prov, leaseStore{a.db}, sandbox.ManagerConfig{Owner: owner, PoolSize: poolSize}, a.log.With("component", "sandbox"))
 	if err != nil {
@@ -154,6 +172,8 @@ func (a *app) withProvider(prov sandbox.Provider, owner string, poolSize int, ob
 		local: a.cfg.localRepos(),
 		// E2B turns internet on or off for a whole sandbox only.
 		wholeSandboxNetwork: prov.Name() == "e2b",
+		secretVersion:       a.secretVersion,
+		snapshots:           deleteSnapshot,
 		credential:          tokenCredential(a.getenv("GITHUB_API_URL"), a.cfg.GitHubToken),
 		branchFor:           defaultWorkBranch,
 	}
@@ -181,8 +201,16 @@ func (a *app) withProvider(prov sandbox.Provider, owner string, poolSize int, ob
 // openMirrors opens the per-project mirrors and caches under
 // HERO_DATA_DIR/mirrors with the configured budgets.
 func (a *app) openMirrors() (*mirror.Mirrors, error) {
-	return mirror.New(filepath.Join(a.cfg.DataDir, "mirrors"), a.log.With("component", "mirror"),
-		mirror.WithBudget(a.cfg.CacheProjectBytes, a.cfg.CacheTotalBytes), mirror.WithFreshness(a.cfg.MirrorFresh))
+	opts := []mirror.Option{mirror.WithBudget(a.cfg.CacheProjectBytes, a.cfg.CacheTotalBytes), mirror.WithFreshness(a.cfg.MirrorFresh)}
+	if a.cfg.Sandbox == "e2b" {
+		// A removed project's snapshots go at E2B too.
+		api, err := e2b.NewClient(a.cfg.E2BAPIURL, a.cfg.E2BDomain, a.cfg.E2BAPIKey, nil)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, mirror.WithSnapshotDeleter(api.DeleteSnapshot))
+	}
+	return mirror.New(filepath.Join(a.cfg.DataDir, "mirrors"), a.log.With("component", "mirror"), opts...)
 }
 
 // sweepMirrors removes what this host keeps for projects that no longer

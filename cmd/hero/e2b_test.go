@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/sandbox/e2b"
 	"github.com/hero-dev/hero/sandbox/e2b/e2btest"
+	"github.com/hero-dev/hero/sandbox/mirror"
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
 // HERO_SANDBOX=e2b runs the agent in an E2B sandbox (here E2B's fake,
@@ -114,5 +122,129 @@ func TestE2BOrphansKilledByOneReplica(t *testing.T) {
 	}
 	if _, ok := live[held.ID()]; !ok {
 		t.Fatal("the leased sandbox was killed")
+	}
+}
+
+// On E2B the filled workspace of a commit (dependencies installed) is
+// snapshotted, and the next run at the same commit, lockfiles and secret
+// version starts from that snapshot; a new commit or a secret change
+// starts a fresh one.
+func TestE2BWarmStartFromSnapshot(t *testing.T) {
+	t.Parallel()
+	fake := e2btest.NewServer(t)
+	gitSrv := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "one\n", "go.mod": "module x\n\ngo 1.22\n"}, func(string) bool { return false })
+	gitSrv.AnonymousRead()
+	dir := t.TempDir()
+	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	prov, err := e2b.New(e2b.Config{APIKey: e2btest.APIKey, APIURL: fake.URL, SandboxURL: fake.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sandbox.NewManager(prov, leaseStore{db}, sandbox.ManagerConfig{Owner: "test"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	mirrors, err := mirror.New(filepath.Join(dir, "mirrors"), nil, mirror.WithFreshness(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := "v1"
+	w := &workspaces{manager: m, mirrors: mirrors, log: slog.New(slog.DiscardHandler), bases: map[string]string{}, branchFor: defaultWorkBranch,
+		snapshots:     prov.API().DeleteSnapshot,
+		secretVersion: func(context.Context, int64) (string, error) { return version, nil }}
+	p := &store.Project{ID: 1, Name: "p", RepoURL: gitSrv.RepoURL("o", "r"), DefaultBranch: "main"}
+	runOnce := func(id, want string) {
+		t.Helper()
+		ex := &store.Execution{ID: id}
+		sb, err := w.Open(t.Context(), p, ex, map[string]string{"TOKEN": "t0k"})
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		var out bytes.Buffer
+		res, err := sb.Exec(t.Context(), sandbox.Cmd{Args: []string{"sh", "-c", `cat a.txt; git symbolic-ref --short HEAD; git status --porcelain; printf %s "$TOKEN"`}, Stdout: &out, Stderr: &out})
+		if err != nil || res.ExitCode != 0 || out.String() != want+"hero/"+id+"\nt0k" {
+			t.Fatalf("%s: %v %+v %q", id, err, res, out.String())
+		}
+		if err := w.Close(t.Context(), ex, sb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits := func() uint64 { return mirrors.Stats().Hits[mirror.KindSnapshot] }
+	runOnce("r1", "one\n")
+	if hits() != 0 {
+		t.Fatal("a first run started from a snapshot")
+	}
+	runOnce("r2", "one\n")
+	if hits() != 1 {
+		t.Fatalf("the second run did not start from the snapshot: %+v", mirrors.Stats())
+	}
+	version = "v2" // a secret changed
+	runOnce("r3", "one\n")
+	if hits() != 1 {
+		t.Fatal("a run after a secret change started from the old snapshot")
+	}
+	gitSrv.Commit("main", "two", map[string]string{"a.txt": "two\n"})
+	runOnce("r4", "two\n")
+	if hits() != 1 {
+		t.Fatal("a run at a new commit started from an old snapshot")
+	}
+	runOnce("r5", "two\n")
+	if hits() != 2 {
+		t.Fatal("the new commit's snapshot was not used")
+	}
+	// Only the last three snapshots are kept; the oldest is deleted at
+	// E2B when a fourth is made.
+	first := mirrors.Snapshots(p.ID)
+	version = "v3"
+	runOnce("r6", "two\n")
+	kept := mirrors.Snapshots(p.ID)
+	if len(first) != 3 || len(kept) != 3 {
+		t.Fatalf("snapshots recorded: %v then %v", first, kept)
+	}
+	if got := fake.Templates(); len(got) != 4 { // base and the three kept
+		t.Fatalf("templates at E2B: %v (kept %v)", got, kept)
+	}
+}
+
+// Removing a project on E2B deletes its snapshots there too.
+func TestRemovedProjectsSnapshotsDeleted(t *testing.T) {
+	t.Parallel()
+	fake := e2btest.NewServer(t)
+	prov, err := e2b.New(e2b.Config{APIKey: e2btest.APIKey, APIURL: fake.URL, SandboxURL: fake.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := prov.Create(t.Context(), sandbox.Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := sb.(*e2b.Sandbox).Snapshot(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := mirror.New(filepath.Join(t.TempDir(), "mirrors"), nil, mirror.WithSnapshotDeleter(prov.API().DeleteSnapshot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := ms.Repo(t.Context(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.SetSnapshot("k", snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.Remove(t.Context(), 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.Templates(); len(got) != 1 || got[0] != "base" {
+		t.Fatalf("templates left at E2B: %v", got)
 	}
 }

@@ -109,7 +109,7 @@ func (m *metrics) observe(_ *store.Execution, ev engine.Event) {
 type cacheCollector struct{ m *mirror.Mirrors }
 
 var (
-	cacheHitsDesc   = prometheus.NewDesc("hero_cache_hits_total", "Runs served from this host's cache, by kind (mirror: no fetch needed; checkout: a prepared checkout reused; deps: an install restored).", []string{"kind"}, nil)
+	cacheHitsDesc   = prometheus.NewDesc("hero_cache_hits_total", "Runs served from this host's cache, by kind (mirror: no fetch needed; checkout: a prepared checkout reused; deps: an install restored; snapshot: an E2B sandbox started from a snapshot).", []string{"kind"}, nil)
 	cacheMissesDesc = prometheus.NewDesc("hero_cache_misses_total", "Runs that had to fetch, prepare a checkout or install, by kind.", []string{"kind"}, nil)
 	cacheBytesDesc  = prometheus.NewDesc("hero_cache_bytes", "Disk space of mirrors, prepared checkouts and dependency caches on this host, by kind.", []string{"kind"}, nil)
 	cacheEvictDesc  = prometheus.NewDesc("hero_cache_evictions_total", "Cache entries removed to stay within HERO_CACHE_PROJECT_MB and HERO_CACHE_TOTAL_MB.", nil, nil)
@@ -124,7 +124,7 @@ func (c cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.m.Stats()
-	for _, k := range []string{mirror.KindMirror, mirror.KindCheckout, mirror.KindDeps} {
+	for _, k := range []string{mirror.KindMirror, mirror.KindCheckout, mirror.KindDeps, mirror.KindSnapshot} {
 		ch <- prometheus.MustNewConstMetric(cacheHitsDesc, prometheus.CounterValue, float64(st.Hits[k]), k)
 		ch <- prometheus.MustNewConstMetric(cacheMissesDesc, prometheus.CounterValue, float64(st.Misses[k]), k)
 		ch <- prometheus.MustNewConstMetric(cacheBytesDesc, prometheus.GaugeValue, float64(st.Bytes[k]), k)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +35,12 @@ type workspaces struct {
 	// or none (E2B), so a project that allows network for installs gets
 	// it for the sandbox.
 	wholeSandboxNetwork bool
+	// snapshots, when set (E2B), deletes a snapshot at E2B: runs then
+	// start from snapshots of filled workspaces (snapshotKey).
+	snapshots func(ctx context.Context, id string) error
+	// secretVersion says which version of a project's secrets a snapshot
+	// was made with (names and update times, never values).
+	secretVersion func(ctx context.Context, projectID int64) (string, error)
 	// mirrorsErr says why mirrors is nil (git missing).
 	mirrorsErr error
 	log        *slog.Logger
@@ -90,6 +98,30 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	if w.branchFor != nil {
 		work, continues = w.branchFor(ex)
 	}
+	// The repository first (no sandbox is wasted on a failed fetch, and
+	// the commit names the E2B snapshot to start from).
+	src := sandbox.Source{AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
+	if sandbox.IsLocal(p.RepoURL) {
+		// Checked at every start, not only when the project was saved: the
+		// directory, its links and the operator's root may have changed.
+		dir, err := w.local.Resolve(p.RepoURL, ex.Surface == "terminal")
+		if err != nil {
+			return nil, fmt.Errorf("project %s: %w", p.Name, err)
+		}
+		src.Path = dir
+		continues = false
+	} else if err := w.fetch(ctx, p, &src, work, continues); err != nil {
+		return nil, err
+	}
+	snapKey := w.snapshotKey(ctx, p, src, spec.Template)
+	if snapKey != "" {
+		if lease, rep, ok := w.fromSnapshot(ctx, spec, src, snapKey); ok {
+			return w.ready(ctx, ex, lease, rep, work, continues, func(err error) (sandbox.Sandbox, error) {
+				_ = w.manager.Release(context.WithoutCancel(ctx), lease)
+				return nil, err
+			})
+		}
+	}
 	lease, err := w.manager.Acquire(ctx, spec, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
@@ -97,19 +129,6 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	fail := func(err error) (sandbox.Sandbox, error) {
 		_ = w.manager.Release(context.WithoutCancel(ctx), lease)
 		return nil, err
-	}
-	src := sandbox.Source{AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
-	if sandbox.IsLocal(p.RepoURL) {
-		// Checked at every start, not only when the project was saved: the
-		// directory, its links and the operator's root may have changed.
-		dir, err := w.local.Resolve(p.RepoURL, ex.Surface == "terminal")
-		if err != nil {
-			return fail(fmt.Errorf("project %s: %w", p.Name, err))
-		}
-		src.Path = dir
-		continues = false
-	} else if err := w.fetch(ctx, p, &src, work, continues); err != nil {
-		return fail(err)
 	}
 	rep, err := sandbox.Hydrate(ctx, lease, src, w.log)
 	if err != nil {
@@ -122,6 +141,16 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 			return inner(err)
 		}
 	}
+	if snapKey != "" {
+		w.takeSnapshot(ctx, lease, src, snapKey)
+	}
+	return w.ready(ctx, ex, lease, rep, work, continues, fail)
+}
+
+// ready puts a filled workspace on the run's branch and remembers what
+// Close needs.
+func (w *workspaces) ready(ctx context.Context, ex *store.Execution, lease *sandbox.Lease, rep sandbox.Report, work string, continues bool, fail func(error) (sandbox.Sandbox, error)) (sandbox.Sandbox, error) {
+	var err error
 	base := rep.Commit
 	if base == "" {
 		// Not a git repository: commit what is there so the changes can
@@ -277,4 +306,95 @@ func gitIn(ctx context.Context, sb sandbox.Sandbox, argv ...string) (string, err
 		return stdout.String(), fmt.Errorf("%s exited %d: %s", argv[0], res.ExitCode, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
+}
+
+// snapshotter is a sandbox that can be snapshotted into a template
+// (*e2b.Sandbox).
+type snapshotter interface {
+	Snapshot(ctx context.Context, name string) (string, error)
+}
+
+// snapshotKey names the E2B snapshot a run of p can start from: the
+// project, the commit, its lockfiles, the version of its secrets and the
+// template. "" when snapshots are not used (local sandboxes, local
+// repositories, no mirror).
+func (w *workspaces) snapshotKey(ctx context.Context, p *store.Project, src sandbox.Source, template string) string {
+	repo, ok := src.Git.(*mirror.Repo)
+	if w.snapshots == nil || !ok || src.Commit == "" {
+		return ""
+	}
+	locks, err := repo.KeyFiles(ctx, src.Commit, sandbox.LockFiles())
+	if err != nil {
+		w.log.Warn("snapshot key: lockfiles", "project", p.Name, "err", err)
+		return ""
+	}
+	secrets := ""
+	if w.secretVersion != nil {
+		if secrets, err = w.secretVersion(ctx, p.ID); err != nil {
+			w.log.Warn("snapshot key: secret version", "project", p.Name, "err", err)
+			return ""
+		}
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s\x00%s\x00%s", p.ID, src.Commit, src.Branch, locks, secrets, template)
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// fromSnapshot starts the run's sandbox from the snapshot recorded under
+// key: the workspace, with its dependencies, is already there.
+func (w *workspaces) fromSnapshot(ctx context.Context, spec sandbox.Spec, src sandbox.Source, key string) (*sandbox.Lease, sandbox.Report, bool) {
+	repo := src.Git.(*mirror.Repo)
+	id, ok := repo.Snapshot(key)
+	if !ok {
+		return nil, sandbox.Report{}, false
+	}
+	spec.Template = id
+	lease, err := w.manager.Acquire(ctx, spec, nil)
+	if err != nil {
+		w.log.Warn("start from the E2B snapshot failed; filling a new sandbox instead", "snapshot", id, "err", err)
+		return nil, sandbox.Report{}, false
+	}
+	head, err := sandbox.Head(ctx, lease)
+	if err != nil || head != src.Commit {
+		w.log.Warn("the E2B snapshot is not at the run's commit; filling a new sandbox instead", "snapshot", id, "head", head, "err", err)
+		_ = w.manager.Release(context.WithoutCancel(ctx), lease)
+		return nil, sandbox.Report{}, false
+	}
+	return lease, sandbox.Report{Source: src.Origin, Method: "snapshot", Commit: head}, true
+}
+
+// takeSnapshot records the freshly filled workspace (dependencies
+// installed) as an E2B snapshot for the next run at the same commit;
+// snapshots that fall out of the project's few are deleted at E2B.
+// Failing costs only the next run's warm start.
+func (w *workspaces) takeSnapshot(ctx context.Context, lease *sandbox.Lease, src sandbox.Source, key string) {
+	var sn snapshotter
+	for sb := sandbox.Sandbox(lease); sb != nil; {
+		if s, ok := sb.(snapshotter); ok {
+			sn = s
+			break
+		}
+		u, ok := sb.(interface{ Unwrap() sandbox.Sandbox })
+		if !ok {
+			break
+		}
+		sb = u.Unwrap()
+	}
+	if sn == nil {
+		return
+	}
+	id, err := sn.Snapshot(ctx, "")
+	if err != nil {
+		w.log.Warn("snapshot the filled workspace", "err", err)
+		return
+	}
+	gone, err := src.Git.(*mirror.Repo).SetSnapshot(key, id)
+	if err != nil {
+		w.log.Warn("record the snapshot", "err", err)
+	}
+	for _, old := range gone {
+		if err := w.snapshots(ctx, old); err != nil {
+			w.log.Warn("delete an old snapshot", "snapshot", old, "err", err)
+		}
+	}
 }

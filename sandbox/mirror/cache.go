@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,9 @@ const (
 	KindMirror   = "mirror"
 	KindCheckout = "checkout"
 	KindDeps     = "deps"
+	// KindSnapshot counts E2B warm starts (a snapshot reused or not); the
+	// snapshots live at E2B and take no space here.
+	KindSnapshot = "snapshot"
 )
 
 // Defaults of the budgets and the freshness window.
@@ -75,6 +79,12 @@ func WithFreshness(d time.Duration) Option {
 		m.fresh = d
 		return nil
 	}
+}
+
+// WithSnapshotDeleter deletes a project's E2B snapshots (recorded with
+// Repo.SetSnapshot) when the project is removed.
+func WithSnapshotDeleter(del func(ctx context.Context, id string) error) Option {
+	return func(m *Mirrors) error { m.deleteSnapshot = del; return nil }
 }
 
 // WithClock replaces the clock (tests).
@@ -519,6 +529,14 @@ func (m *Mirrors) Remove(ctx context.Context, id int64) error {
 	mu := m.lock(id)
 	mu.Lock()
 	defer mu.Unlock()
+	var errs []error
+	if m.deleteSnapshot != nil {
+		for _, snap := range m.Snapshots(id) {
+			if err := m.deleteSnapshot(ctx, snap); err != nil {
+				errs = append(errs, fmt.Errorf("delete snapshot %s: %w", snap, err))
+			}
+		}
+	}
 	m.mu.Lock()
 	var keep []string
 	if ps := m.projects[id]; ps != nil {
@@ -531,7 +549,6 @@ func (m *Mirrors) Remove(ctx context.Context, id int64) error {
 	}
 	delete(m.projects, id)
 	m.mu.Unlock()
-	var errs []error
 	for _, p := range []string{m.repoDir(id), m.runsDir(id)} {
 		if err := removeAll(p); err != nil {
 			errs = append(errs, err)
@@ -606,7 +623,7 @@ func (m *Mirrors) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := Stats{Hits: map[string]uint64{}, Misses: map[string]uint64{}, Bytes: map[string]int64{}, Evictions: m.evictions, Projects: len(m.projects)}
-	for _, k := range []string{KindMirror, KindCheckout, KindDeps} {
+	for _, k := range []string{KindMirror, KindCheckout, KindDeps, KindSnapshot} {
 		s.Hits[k], s.Misses[k], s.Bytes[k] = m.hits[k], m.misses[k], 0
 	}
 	for _, ps := range m.projects {
@@ -972,3 +989,113 @@ func (r *Repo) Prepared(ctx context.Context, commit, originURL string) (string, 
 
 // Root is the mirrors directory.
 func (m *Mirrors) Root() string { return m.root }
+
+// KeyFiles hashes what the files at paths are in commit (their blob ids;
+// absent ones count as absent): the part of a cache key that says "same
+// lockfiles". It runs one git process on the mirror.
+func (r *Repo) KeyFiles(ctx context.Context, commit string, paths []string) (string, error) {
+	if !checkoutRe.MatchString(commit) {
+		return "", fmt.Errorf("key files: %q is not a commit id", commit)
+	}
+	args := append([]string{"ls-tree", "--full-tree", commit, "--"}, paths...)
+	out, err := r.m.run(ctx, r.dir, opts{}, args...)
+	if err != nil {
+		return "", fmt.Errorf("read the lockfiles of %.12s: %w", commit, err)
+	}
+	sum := sha256.Sum256([]byte(out))
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// snapshotsKept is how many E2B snapshots a project keeps.
+const snapshotsKept = 3
+
+// snapshotFile is where a project's E2B snapshots are listed.
+func (m *Mirrors) snapshotFile(id int64) string {
+	return filepath.Join(m.projectDir(id), "snapshots.json")
+}
+
+type snapshotEntry struct {
+	Key  string    `json:"key"`
+	ID   string    `json:"id"`
+	Used time.Time `json:"used"`
+}
+
+func (m *Mirrors) readSnapshots(id int64) []snapshotEntry {
+	var list []snapshotEntry
+	if data, err := os.ReadFile(m.snapshotFile(id)); err == nil {
+		_ = json.Unmarshal(data, &list)
+	}
+	return list
+}
+
+func (m *Mirrors) writeSnapshots(id int64, list []snapshotEntry) error {
+	if err := os.MkdirAll(m.projectDir(id), 0o700); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(list)
+	tmp := m.snapshotFile(id) + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, m.snapshotFile(id))
+}
+
+// Snapshot returns the E2B snapshot recorded under key, counting a hit
+// or a miss (kind "snapshot" on /metrics).
+func (r *Repo) Snapshot(key string) (string, bool) {
+	m := r.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	list := m.readSnapshots(r.id)
+	for i := range list {
+		if list[i].Key == key {
+			list[i].Used = m.now()
+			_ = m.writeSnapshots(r.id, list)
+			m.hits[KindSnapshot]++
+			return list[i].ID, true
+		}
+	}
+	m.misses[KindSnapshot]++
+	return "", false
+}
+
+// SetSnapshot records snapshot id under key and returns the ids that
+// fell out (least recently used beyond the last few), for the caller to
+// delete at E2B.
+func (r *Repo) SetSnapshot(key, id string) ([]string, error) {
+	m := r.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	list := m.readSnapshots(r.id)
+	kept := list[:0]
+	var gone []string
+	for _, e := range list {
+		if e.Key == key {
+			gone = append(gone, e.ID)
+			continue
+		}
+		kept = append(kept, e)
+	}
+	kept = append(kept, snapshotEntry{Key: key, ID: id, Used: m.now()})
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Used.After(kept[j].Used) })
+	for len(kept) > snapshotsKept {
+		gone = append(gone, kept[len(kept)-1].ID)
+		kept = kept[:len(kept)-1]
+	}
+	if err := m.writeSnapshots(r.id, kept); err != nil {
+		return nil, fmt.Errorf("record the snapshot: %w", err)
+	}
+	return gone, nil
+}
+
+// Snapshots lists every snapshot recorded for project id (to delete at
+// E2B with the project).
+func (m *Mirrors) Snapshots(id int64) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for _, e := range m.readSnapshots(id) {
+		ids = append(ids, e.ID)
+	}
+	return ids
+}

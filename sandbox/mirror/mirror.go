@@ -53,6 +53,7 @@ type Mirrors struct {
 	perProject, total int64
 	fresh             time.Duration
 	now               func() time.Time
+	deleteSnapshot    func(ctx context.Context, id string) error
 
 	mu        sync.Mutex // guards the fields below
 	locks     map[int64]*sync.Mutex

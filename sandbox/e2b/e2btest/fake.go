@@ -853,3 +853,15 @@ func copyDir(src, dst string) error {
 func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d)
 }
+
+// Templates returns the ids of the templates and snapshots that exist.
+func (s *Server) Templates() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id := range s.templates {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
