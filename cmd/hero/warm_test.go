@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/sandbox/mirror"
@@ -32,7 +36,7 @@ func sh(t *testing.T, sb sandbox.Sandbox, script string) string {
 // fetch, and the new commit gets its own prepared checkout.
 func TestWarmRunSeesCommitPushedSinceTheMirrorWasMade(t *testing.T) {
 	t.Parallel()
-	git := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "one\n"}, func(string) bool { return false })
+	git := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "one\n", "dir/b.txt": "b\n"}, func(string) bool { return false })
 	git.AnonymousRead()
 	w, _ := newTestWorkspaces(t, "", "")
 	p := &store.Project{ID: 3, Name: "p", RepoURL: git.RepoURL("o", "r"), DefaultBranch: "main"}
@@ -61,6 +65,12 @@ func TestWarmRunSeesCommitPushedSinceTheMirrorWasMade(t *testing.T) {
 	}
 	if st := sh(t, sb, "git status --porcelain; git symbolic-ref --short HEAD"); st != "hero/warm\n" {
 		t.Errorf("warm workspace: %q", st)
+	}
+	// A directory of the base layer can be renamed with rename(2) itself
+	// (redirect_dir; without it overlayfs answers EXDEV, which mv hides
+	// by copying but other tools do not).
+	if got := sh(t, sb, `perl -e 'rename("dir", "moved") or die "rename: $!\n"' && cat moved/b.txt`); got != "b\n" {
+		t.Errorf("rename in the overlay: %q", got)
 	}
 	if err := w.Close(t.Context(), ex, sb); err != nil {
 		t.Fatal(err)
@@ -183,5 +193,45 @@ func TestDeletedProjectLeavesNoMirror(t *testing.T) {
 	}
 	if st := w.mirrors.Stats(); st.Projects != 1 {
 		t.Fatalf("the cache still accounts for %d projects", st.Projects)
+	}
+}
+
+// /metrics shows the caches' hits, misses and bytes by kind.
+func TestCacheMetrics(t *testing.T) {
+	t.Parallel()
+	git := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "x\n"}, func(string) bool { return false })
+	git.AnonymousRead()
+	w, _ := newTestWorkspaces(t, "", "")
+	p := &store.Project{ID: 8, Name: "p", RepoURL: git.RepoURL("o", "r"), DefaultBranch: "main"}
+	for _, id := range []string{"m1", "m2"} {
+		ex := &store.Execution{ID: id}
+		sb, err := w.Open(t.Context(), p, ex, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(t.Context(), ex, sb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(cacheCollector{w.mirrors})
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`hero_cache_hits_total{kind="checkout"} 1`,
+		`hero_cache_misses_total{kind="checkout"} 1`,
+		`hero_cache_hits_total{kind="mirror"} 1`,
+		`hero_cache_misses_total{kind="mirror"} 1`,
+		`hero_cache_evictions_total 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+	for _, kind := range []string{"mirror", "checkout"} {
+		if strings.Contains(body, `hero_cache_bytes{kind="`+kind+`"} 0`) || !strings.Contains(body, `hero_cache_bytes{kind="`+kind+`"}`) {
+			t.Errorf("no bytes for %s:\n%s", kind, body)
+		}
 	}
 }

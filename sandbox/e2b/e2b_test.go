@@ -2,6 +2,8 @@ package e2b_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"errors"
 	"os"
@@ -48,8 +50,14 @@ func TestSecretsNeverInStartRequests(t *testing.T) {
 		t.Fatalf("the command sees %q", got)
 	}
 	sh(t, sb, `true`)
+	// Nor a plain hash of the environment file (a guess could be checked
+	// against it).
+	plain := sha256.Sum256([]byte("DB_PASSWORD='" + secret + "'\n"))
 	for _, st := range fake.Starts() {
 		all := st.Cmd + strings.Join(st.Args, " ")
+		if strings.Contains(all, hex.EncodeToString(plain[:12])) {
+			t.Fatalf("a process start request carries a plain hash of the secret: %+v", st)
+		}
 		for k, v := range st.Envs {
 			all += k + v
 		}

@@ -3,6 +3,7 @@ package e2b
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -173,11 +174,13 @@ func (p *Provider) attach(sb *SandboxInfo, spec sandbox.Spec, lifetime time.Dura
 		}
 		base = "https://" + envdPort + "-" + sb.SandboxID + "." + domain
 	}
-	return &Sandbox{
+	s := &Sandbox{
 		p: p, id: sb.SandboxID, spec: spec, lifetime: lifetime, renewed: time.Now(),
 		envd: &envd{base: strings.TrimRight(base, "/"), id: sb.SandboxID, token: sb.EnvdAccessToken, user: p.cfg.User, http: p.cfg.HTTP},
 		envs: map[string]bool{},
 	}
+	_, _ = rand.Read(s.envKey[:])
+	return s
 }
 
 // KillOrphans kills this installation's sandboxes that no lease holds
@@ -216,6 +219,11 @@ type Sandbox struct {
 	spec     sandbox.Spec
 	envd     *envd
 	lifetime time.Duration
+
+	// envKey names environment files (an HMAC of their content): the
+	// name travels in process-start requests, which E2B logs, so it must
+	// not be a plain hash of the secrets.
+	envKey [32]byte
 
 	mu      sync.Mutex
 	closed  bool
@@ -320,8 +328,9 @@ func (s *Sandbox) envFile(ctx context.Context, env map[string]string) (string, e
 	for _, k := range keys {
 		b.WriteString(k + "='" + strings.ReplaceAll(env[k], "'", `'\''`) + "'\n")
 	}
-	sum := sha256.Sum256([]byte(b.String()))
-	name := "env-" + hex.EncodeToString(sum[:12])
+	mac := hmac.New(sha256.New, s.envKey[:])
+	mac.Write([]byte(b.String()))
+	name := "env-" + hex.EncodeToString(mac.Sum(nil)[:12])
 	s.mu.Lock()
 	done := s.envs[name]
 	s.mu.Unlock()
