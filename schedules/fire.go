@@ -253,15 +253,31 @@ func (s *Service) post(ctx context.Context, surface, to, text string) (string, e
 	if surface == "" {
 		return "", errors.New("the schedule has no channel to post to")
 	}
-	po, ok := s.cfg.Posters[surface]
-	if !ok {
-		return "", fmt.Errorf("cannot post to %s: that surface is not configured", surface)
+	po, err := s.poster(surface)
+	if err != nil {
+		return "", err
 	}
 	thread, err := po.Post(ctx, to, text)
 	if err != nil {
 		return "", fmt.Errorf("post to %s %s: %w", surface, to, err)
 	}
 	return thread, nil
+}
+
+// poster finds the surface named surface, which must be able to post.
+func (s *Service) poster(surface string) (Poster, error) {
+	if s.cfg.Places == nil {
+		return nil, fmt.Errorf("cannot post to %s here", surface)
+	}
+	sf, ok := s.cfg.Places.Surface(surface)
+	if !ok {
+		return nil, fmt.Errorf("cannot post to %s: that surface is not configured", surface)
+	}
+	po, ok := sf.(Poster)
+	if !ok {
+		return nil, fmt.Errorf("cannot post to %s: schedules cannot report there yet", surface)
+	}
+	return po, nil
 }
 
 // parseRef splits a scheduled run's thread reference.

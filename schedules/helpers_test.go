@@ -121,11 +121,13 @@ func (r *runner) count() int {
 	return len(r.starts)
 }
 
-// poster records what hero posted where.
+// poster is a chat surface that records what hero posted where and the
+// run events it was shown.
 type poster struct {
-	mu    sync.Mutex
-	posts []string
-	fail  error
+	events []string
+	mu     sync.Mutex
+	posts  []string
+	fail   error
 }
 
 func (p *poster) Post(_ context.Context, place, text string) (string, error) {
@@ -136,6 +138,30 @@ func (p *poster) Post(_ context.Context, place, text string) (string, error) {
 	}
 	p.posts = append(p.posts, place+": "+text)
 	return fmt.Sprintf("%s/%d", place, len(p.posts)), nil
+}
+
+func (p *poster) Name() string { return "slack" }
+
+func (p *poster) Update(_ context.Context, ex *store.Execution, ev engine.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, ex.ThreadRef+" "+string(ev.Kind))
+	return nil
+}
+
+func (p *poster) Ask(_ context.Context, ex *store.Execution, c *store.Confirmation) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, ex.ThreadRef+" ask "+c.Tool)
+	return "msg-" + c.ID, nil
+}
+
+// places finds the surfaces by name, as the engine does.
+type places map[string]engine.Surface
+
+func (p places) Surface(name string) (engine.Surface, bool) {
+	s, ok := p[name]
+	return s, ok
 }
 
 func (p *poster) all() []string {
@@ -173,7 +199,7 @@ func newFixture(t testing.TB, url string, start time.Time) *fixture {
 func (f *fixture) service(t testing.TB, db *store.DB, owner string) *schedules.Service {
 	t.Helper()
 	svc, err := schedules.New(schedules.Config{
-		Store: db, Runs: f.runs, Posters: map[string]schedules.Poster{"slack": f.chat},
+		Store: db, Runs: f.runs, Places: places{"slack": f.chat},
 		CreatorRole: func(_ context.Context, _ int64, creator engine.Principal) (store.Role, error) {
 			return f.roles[creator.ID[len("test:"):]], nil
 		},

@@ -111,9 +111,10 @@ type Runner interface {
 	Start(ctx context.Context, req engine.StartRequest) (*store.Execution, error)
 }
 
-// Poster writes a message to a place on one surface: a channel (a new
-// thread starts) or a thread (a reply). It returns the thread the
-// message is in, which a run can then report to.
+// Poster is an engine surface that can also write a message to a place
+// on it: a channel (a new thread starts) or a thread (a reply). It
+// returns the thread the message is in, which a run then reports to.
+// Surfaces without it cannot carry schedules.
 type Poster interface {
 	Post(ctx context.Context, place, text string) (thread string, err error)
 }
@@ -136,9 +137,10 @@ type Config struct {
 	Runs Runner
 	// RunContext is the server's lifetime, which runs are driven in.
 	RunContext context.Context
-	// Posters post digests, reminders and notices, by surface name.
-	Posters map[string]Poster
-	// Places are the surfaces a scheduled run's events are passed to.
+	// Places are the surfaces a scheduled run's events are passed to;
+	// those that are Posters also carry digests, reminders and notices.
+	// nil (the command line): any surface is accepted when a schedule
+	// is made.
 	Places Places
 	// CreatorRole checks a creator's role at every fire.
 	CreatorRole CreatorRole
@@ -321,9 +323,9 @@ func (s *Service) Add(ctx context.Context, a Actor, n NewSchedule) (*Created, er
 	if surface == "" && kind != store.ScheduleRun {
 		return nil, refuse(Invalid, "a %s is posted to a channel, and project %s has none bound: give --channel slack:TEAM/CHANNEL", kind, p.Name)
 	}
-	if surface != "" {
-		if _, ok := s.cfg.Posters[surface]; !ok && s.cfg.Posters != nil {
-			return nil, refuse(Invalid, "hero cannot post to %s here: that surface is not configured", surface)
+	if surface != "" && s.cfg.Places != nil {
+		if _, err := s.poster(surface); err != nil {
+			return nil, refuse(Invalid, "%v", err)
 		}
 	}
 	sc := &store.Schedule{

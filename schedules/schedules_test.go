@@ -172,6 +172,16 @@ func TestRunsReportAndPause(t *testing.T) {
 		if err := f.svc.Update(ctx, ex, engine.Event{Kind: engine.EventFinished, Outcome: &engine.Outcome{Status: store.StatusFailed, Error: "tests did not build"}}); err != nil {
 			t.Fatal(err)
 		}
+		// The run's events and questions were shown in its thread.
+		if ref, err := f.svc.Ask(ctx, ex, &store.Confirmation{ID: "c1", Tool: "git_push"}); err != nil || ref != "msg-c1" {
+			t.Fatalf("ask: %q %v", ref, err)
+		}
+		f.chat.mu.Lock()
+		events := strings.Join(f.chat.events, "; ")
+		f.chat.mu.Unlock()
+		if events != "T1/C9/1 finished; T1/C9/1 ask git_push" {
+			t.Fatalf("the channel's thread was shown %q", events)
+		}
 		f.runs.fail = fmt.Errorf("start run: %w", errBudget)
 		for h := 11; h <= 12; h++ {
 			f.clock.Set(time.Date(2026, 12, 1, h, 0, 5, 0, time.UTC))

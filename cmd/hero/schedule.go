@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -200,4 +201,29 @@ func reportsTo(s *store.Schedule) string {
 		return "the settings page only (the project has no bound channel)"
 	}
 	return s.ReportSurface + " " + s.ReportTo
+}
+
+// setupSchedules makes hero serve's scheduler: every replica ticks every
+// HERO_SCHEDULE_TICK and fires the slots it claims (a slot is claimed
+// once across replicas). Scheduled runs go through the engine like any
+// run, as their creator, and report through the surface named
+// "schedule", which passes their events on to the channel or thread the
+// schedule reports to.
+func setupSchedules(workCtx context.Context, a *app, s *server) error {
+	host, _ := os.Hostname()
+	svc, err := schedules.New(schedules.Config{
+		Store: a.db, Runs: a.engine, RunContext: workCtx, Places: a.engine, CreatorRole: a.engine.Role,
+		MinInterval: a.cfg.ScheduleMinInterval, Owner: fmt.Sprintf("%s-%d", host, os.Getpid()), Log: a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("schedules: %w", err)
+	}
+	a.engine.AddSurface(svc)
+	s.schedules = svc
+	go func() {
+		if err := svc.Run(workCtx, a.cfg.ScheduleTick); err != nil && workCtx.Err() == nil {
+			a.log.Error("scheduler stopped", "err", err)
+		}
+	}()
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/sandbox/mirror"
+	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/web"
 )
@@ -155,6 +156,8 @@ type server struct {
 	projections []kanban.Projection
 	issues      kanban.IssueReader
 	board       *kanban.Service
+	// schedules is the scheduler (setupSchedules), for the settings page.
+	schedules *schedules.Service
 }
 
 func (s *server) routes() *http.ServeMux {
@@ -329,7 +332,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	}}
 	// Each integration is off unless its variables are set; each adds its
 	// routes, surface and workers here.
-	for _, setup := range []func(context.Context, *app, *server) error{setupGitHub, setupBoard, setupWeb, setupSlack, setupDiscord} {
+	for _, setup := range []func(context.Context, *app, *server) error{setupGitHub, setupBoard, setupSchedules, setupWeb, setupSlack, setupDiscord} {
 		if err := setup(workCtx, a, s); err != nil {
 			ln.Close()
 			return err
