@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,4 +81,26 @@ func (r *pendingProvider) Destroy(ctx context.Context, id string) error {
 		return fmt.Errorf("%s sandbox: %w", r.name, err)
 	}
 	return p.Destroy(ctx, id)
+}
+
+// localSandboxAdvice says in plain words what to change when the local
+// sandbox cannot be created: install bubblewrap when it is missing; when
+// it is there but may not create its namespaces, the container or host
+// settings that forbid it (Docker's and Kubernetes' seccomp and AppArmor
+// profiles, Ubuntu's user-namespace restriction), or E2B instead.
+func localSandboxAdvice(err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "not found on PATH") || strings.Contains(msg, "install bubblewrap") || strings.Contains(msg, "prlimit") {
+		return "scripts/install-deps.sh git bwrap (as root or with sudo; make run calls it) installs what the local sandbox needs"
+	}
+	if !errors.Is(err, sandbox.ErrUnavailable) && !strings.Contains(msg, "bwrap") {
+		return "see the error above"
+	}
+	return "bubblewrap is installed but may not create the namespaces a sandbox needs here. " +
+		"In Docker, run the container with --security-opt seccomp=unconfined --security-opt apparmor=unconfined " +
+		"(deploy/compose.yaml's local-sandbox profile does); " +
+		"in Kubernetes, set the pod's securityContext seccompProfile and appArmorProfile to type Unconfined and add the SETFCAP capability " +
+		"(the Helm chart's sandbox.provider=local does); " +
+		"on an Ubuntu 23.10 or later host (24.04 included), allow unprivileged user namespaces with sysctl kernel.apparmor_restrict_unprivileged_userns=0; " +
+		"or use E2B sandboxes (HERO_SANDBOX=e2b)"
 }

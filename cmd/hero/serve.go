@@ -144,6 +144,9 @@ type server struct {
 	// sandboxHealth fails when runs cannot get a sandbox; the server still
 	// serves the settings page and chat, so /readyz reports it with 200.
 	sandboxHealth func(ctx context.Context) error
+	// sandboxFix says what to change when sandboxHealth fails (nil: the
+	// error says it).
+	sandboxFix func(error) string
 	// mounts add the routes of the configured integrations (GitHub,
 	// Slack, Discord, the settings page).
 	mounts []func(mux *http.ServeMux)
@@ -176,7 +179,10 @@ func (s *server) routes() *http.ServeMux {
 			return
 		}
 		if err := s.sandboxHealth(ctx); err != nil {
-			fmt.Fprintf(w, "ready, without a sandbox: the settings page and chat work, runs fail until this is fixed\nsandbox: %v\nscripts/install-deps.sh git bwrap (which make run calls) installs what the local sandbox needs\n", err)
+			fmt.Fprintf(w, "ready, without a sandbox: the settings page and chat work, runs fail until this is fixed\nsandbox: %v\n", err)
+			if s.sandboxFix != nil {
+				fmt.Fprintf(w, "fix: %s\n", s.sandboxFix(err))
+			}
 			return
 		}
 		fmt.Fprintln(w, "ready")
@@ -269,9 +275,22 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	if a.mirrors != nil {
 		m.reg.MustRegister(cacheCollector{a.mirrors})
 	}
-	if a.sandboxErr != nil {
-		a.log.Error("the sandbox does not work on this machine: the server runs (settings page, chat), but every run fails until it is fixed; hero retries without a restart",
-			"err", a.sandboxErr, "fix", "scripts/install-deps.sh git bwrap (as root or with sudo; make run calls it)")
+	var sandboxFix func(error) string
+	if cfg.Sandbox == "local" {
+		sandboxFix = localSandboxAdvice
+		sandboxErr := a.sandboxErr
+		if sandboxErr == nil {
+			// bubblewrap is there; check that it may really create a
+			// sandbox here (a container's seccomp or AppArmor profile, or
+			// the host's user-namespace restriction, may forbid it).
+			hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			sandboxErr = a.manager.Health(hctx)
+			cancel()
+		}
+		if sandboxErr != nil {
+			a.log.Error("the sandbox does not work on this machine: the server runs (settings page, chat), but every run fails until it is fixed; hero retries without a restart",
+				"err", sandboxErr, "fix", localSandboxAdvice(sandboxErr))
+		}
 	}
 	if cfg.OpenAIKey == "" {
 		a.log.Warn("OPENAI_API_KEY is not set: the server runs, but every run will fail until it is")
@@ -324,7 +343,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (HERO_ADDR): %w", cfg.Addr, err)
 	}
-	s := &server{log: a.log, db: a.db, engine: a.engine, metrics: m, sandboxHealth: a.manager.Health, ready: func(ctx context.Context) error {
+	s := &server{log: a.log, db: a.db, engine: a.engine, metrics: m, sandboxHealth: a.manager.Health, sandboxFix: sandboxFix, ready: func(ctx context.Context) error {
 		if err := a.db.Bun().PingContext(ctx); err != nil {
 			return fmt.Errorf("database: %w", err)
 		}
