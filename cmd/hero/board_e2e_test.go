@@ -236,7 +236,9 @@ func TestBoardEndToEnd(t *testing.T) {
 	}
 	var cardMsg slackMsg
 	waitUntil(t, "the card in Slack", 10*time.Second, func() bool {
-		ms := slk.find(func(m slackMsg) bool { return m.method == "chat.postMessage" && m.channel == "C1" && strings.Contains(m.blocks, card.ID) })
+		ms := slk.find(func(m slackMsg) bool {
+			return m.method == "chat.postMessage" && m.channel == "C1" && strings.Contains(m.blocks, card.ID)
+		})
 		if len(ms) > 0 {
 			cardMsg = ms[0]
 		}
@@ -312,7 +314,9 @@ func TestBoardEndToEnd(t *testing.T) {
 		t.Errorf("no progress on issue #%d: %+v", card.IssueNumber, api.Comments())
 	}
 	waitUntil(t, "the card's Slack message showing Review", 30*time.Second, func() bool {
-		return len(slk.find(func(m slackMsg) bool { return m.method == "chat.update" && m.ts == cardMsg.ts && strings.Contains(m.text, "(Review)") })) > 0
+		return len(slk.find(func(m slackMsg) bool {
+			return m.method == "chat.update" && m.ts == cardMsg.ts && strings.Contains(m.text, "(Review)")
+		})) > 0
 	})
 
 	// The pull request is merged on GitHub.
