@@ -11,9 +11,11 @@ import (
 	"github.com/hero-dev/hero/store"
 )
 
-// maxClaim is how many due schedules one tick claims; the rest wait for
-// the next tick (or another replica).
-const maxClaim = 500
+// maxClaim is how many due schedules one claim transaction takes: short
+// transactions hold their row locks briefly, and other replicas claim the
+// next batch meanwhile (SKIP LOCKED). Run claims batches until none are
+// due.
+const maxClaim = 100
 
 // plan decides, inside the claim transaction, what a due schedule does:
 // the latest slot at or before now fires once (or is skipped while the
@@ -66,9 +68,10 @@ func (s *Service) plan(now time.Time) func(sc *store.Schedule, runActive bool) s
 	}
 }
 
-// Tick claims the due slots of every schedule (up to maxClaim) and
-// returns them; the caller fires the claimed ones (Fire). Any number of
-// replicas may tick at once: each slot is claimed by one.
+// Tick claims the due slots of up to 100 schedules and returns them; the
+// caller fires the claimed ones (Fire), and ticks again while a full
+// batch came back. Any number of replicas may tick at once: each slot is
+// claimed by one.
 func (s *Service) Tick(ctx context.Context) ([]store.ClaimedSlot, error) {
 	now := s.cfg.Now().UTC()
 	cs, err := s.db.ClaimDueSchedules(ctx, now, maxClaim, s.cfg.Owner, s.plan(now))
@@ -86,7 +89,7 @@ func (s *Service) Tick(ctx context.Context) ([]store.ClaimedSlot, error) {
 // Run ticks every interval until ctx ends, firing claimed slots on a few
 // workers so a slow chat platform does not delay the next tick.
 func (s *Service) Run(ctx context.Context, interval time.Duration) error {
-	queue := make(chan store.ClaimedSlot, maxClaim)
+	queue := make(chan store.ClaimedSlot, 10*maxClaim)
 	done := make(chan struct{})
 	const workers = 4
 	for range workers {
@@ -106,13 +109,18 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 		}
 	}()
 	for {
-		cs, err := s.Tick(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Error("schedule tick", "err", err)
-		}
-		for _, c := range cs {
-			if c.Plan.Slot.Outcome == store.SlotClaimed {
-				queue <- c
+		for ctx.Err() == nil {
+			cs, err := s.Tick(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.log.Error("schedule tick", "err", err)
+			}
+			for _, c := range cs {
+				if c.Plan.Slot.Outcome == store.SlotClaimed {
+					queue <- c
+				}
+			}
+			if len(cs) < maxClaim {
+				break
 			}
 		}
 		select {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -291,10 +290,10 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, ow
 			}
 		}
 		var slots []ScheduleSlot
-		var caseSQL strings.Builder
-		var args []any
-		ids := make([]string, 0, len(due))
-		caseSQL.WriteString("CASE id")
+		// Schedules share next times (cron slots fall on the same
+		// minutes): one UPDATE per distinct next time.
+		byNext := map[time.Time][]string{}
+		var nexts []time.Time
 		for i := range due {
 			s := &due[i]
 			runActive := s.LastRunID != "" && active[s.LastRunID]
@@ -308,18 +307,20 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, ow
 				slots = append(slots, *k)
 			}
 			p.Next = p.Next.UTC().Truncate(time.Microsecond)
-			caseSQL.WriteString(" WHEN ? THEN ?")
-			args = append(args, s.ID, p.Next)
-			ids = append(ids, s.ID)
+			if _, ok := byNext[p.Next]; !ok {
+				nexts = append(nexts, p.Next)
+			}
+			byNext[p.Next] = append(byNext[p.Next], s.ID)
 			out = append(out, ClaimedSlot{Schedule: *s, Plan: p, RunActive: runActive})
 		}
-		caseSQL.WriteString(" END")
 		if _, err := tx.NewInsert().Model(&slots).Exec(ctx); err != nil {
 			return wrap(err, "record claimed slots")
 		}
-		if _, err := tx.NewUpdate().Table("schedules").Set("next_at = "+caseSQL.String(), args...).Set("updated_at = ?", at).
-			Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
-			return wrap(err, "advance claimed schedules")
+		for _, next := range nexts {
+			if _, err := tx.NewUpdate().Table("schedules").Set("next_at = ?", next).Set("updated_at = ?", at).
+				Where("id IN (?)", bun.In(byNext[next])).Exec(ctx); err != nil {
+				return wrap(err, "advance claimed schedules")
+			}
 		}
 		return nil
 	})
