@@ -23,6 +23,7 @@ import (
 // one.
 type Board interface {
 	MoveCard(ctx context.Context, a kanban.Actor, project, id, column string) (*kanban.Move, error)
+	Board(ctx context.Context, a kanban.Actor, project string) (*kanban.Board, error)
 }
 
 // Action ids of a card message's controls.
@@ -180,4 +181,109 @@ func (a *Adapter) onCardAction(ctx context.Context, w who, act *slack.BlockActio
 		a.ephemeral(w, fmt.Sprintf("Card `%s` is in %s, but its run did not start: %v", m.Card.ID, m.To.Name, m.RunErr))
 	}
 	return nil
+}
+
+// cardRun is the latest run of the card whose thread ref is; ErrNotFound
+// when ref is no card's thread or the card has no run.
+func (a *Adapter) cardRun(ctx context.Context, ref string) (string, error) {
+	c, err := a.db.CardByThread(ctx, Surface, ref)
+	if err != nil {
+		return "", err
+	}
+	runs, err := a.db.CardRuns(ctx, c.ID)
+	if err != nil {
+		return "", err
+	}
+	if len(runs) == 0 {
+		return "", fmt.Errorf("card %s has no run: %w", c.ID, store.ErrNotFound)
+	}
+	return runs[len(runs)-1], nil
+}
+
+// maxHomeBlocks is Slack's limit of blocks in a Home tab view.
+const maxHomeBlocks = 100
+
+// publishHome shows the person's boards on hero's App Home tab: for each
+// of their projects, each column with its cards. Past Slack's 100 blocks
+// the rest is summarised as counts, with the web board for the whole.
+func (a *Adapter) publishHome(ctx context.Context, team, user string) error {
+	if a.cfg.Board == nil || user == "" {
+		return nil
+	}
+	w, err := a.who(ctx, team, user, "")
+	if err != nil {
+		return err
+	}
+	blocks := homeBlocks(ctx, a, w)
+	cl, err := a.client(ctx, team)
+	if err != nil {
+		return err
+	}
+	_, err = cl.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user,
+		View: slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}})
+	if err != nil {
+		return fmt.Errorf("publish the App Home of %s: %w", w.id, err)
+	}
+	return nil
+}
+
+func homeBlocks(ctx context.Context, a *Adapter, w who) []slack.Block {
+	text := func(s string) slack.Block {
+		return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, s, false, false), nil, nil)
+	}
+	if w.hero == nil {
+		return []slack.Block{text("Link your Slack account to hero (*Link a chat account* on the settings page, then `/hero link CODE`) to see your projects' boards here.")}
+	}
+	var projects []store.Project
+	if w.hero.IsAdmin {
+		projects, _ = a.db.ListProjects(ctx)
+	} else if prs, err := a.db.ProjectsOfUser(ctx, w.hero.ID); err == nil {
+		for _, pr := range prs {
+			projects = append(projects, pr.Project)
+		}
+	}
+	if len(projects) == 0 {
+		return []slack.Block{text("You are not a member of any hero project yet.")}
+	}
+	actor := kanban.Actor{ID: w.id, Surface: Surface, Role: func(ctx context.Context, projectID int64) (store.Role, error) {
+		return a.eng.Role(ctx, projectID, w.principal())
+	}}
+	var out []slack.Block
+	hidden := 0
+	for _, p := range projects {
+		b, err := a.cfg.Board.Board(ctx, actor, p.Name)
+		if err != nil {
+			continue
+		}
+		if len(out)+2 > maxHomeBlocks-1 {
+			for _, col := range b.Columns {
+				hidden += len(col.Cards)
+			}
+			continue
+		}
+		out = append(out, slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, p.Name, false, false)))
+		for _, col := range b.Columns {
+			if len(out) >= maxHomeBlocks-1 {
+				hidden += len(col.Cards)
+				continue
+			}
+			var lines []string
+			for i, c := range col.Cards {
+				if i == 10 {
+					lines = append(lines, fmt.Sprintf("_… and %d more_", len(col.Cards)-10))
+					break
+				}
+				lines = append(lines, fmt.Sprintf("• %s `%s`", mrkdwn(c.Title), c.ID))
+			}
+			body := fmt.Sprintf("*%s* (%d)", mrkdwn(col.Name), len(col.Cards))
+			if len(lines) > 0 {
+				body += "\n" + strings.Join(lines, "\n")
+			}
+			out = append(out, text(body))
+		}
+	}
+	if hidden > 0 {
+		out = append(out, text(fmt.Sprintf("%d more cards do not fit here; the settings page shows every board.", hidden)))
+	}
+	return out
 }

@@ -16,6 +16,10 @@ import (
 // to (cmd/hero makes the board first and registers the adapter).
 type lateBoard struct{ b *kanban.Service }
 
+func (l *lateBoard) Board(ctx context.Context, a kanban.Actor, project string) (*kanban.Board, error) {
+	return l.b.Board(ctx, a, project)
+}
+
 func (l *lateBoard) MoveCard(ctx context.Context, a kanban.Actor, project, id, column string) (*kanban.Move, error) {
 	return l.b.MoveCard(ctx, a, project, id, column)
 }
@@ -100,5 +104,60 @@ func TestBoardInSlack(t *testing.T) {
 	})
 	if d, _ = b.Card(t.Context(), owner, "", c.ID); d.Column.Name != "Review" || d.History[len(d.History)-1].Actor != "slack:T1/U1" {
 		t.Fatalf("card in %s, last history %+v", d.Column.Name, d.History[len(d.History)-1])
+	}
+}
+
+// TestAppHomeShowsTheBoard: the App Home tab shows the person's boards,
+// and a board too big for Slack's 100 blocks is summarised.
+func TestAppHomeShowsTheBoard(t *testing.T) {
+	late := &lateBoard{}
+	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
+	b, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.b = b
+	e.user("U1", "mia@example.com", store.RoleMember)
+	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	for i := range 12 {
+		if _, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: fmt.Sprintf("Task %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// More projects than 100 blocks hold.
+	for i := range 25 {
+		p := &store.Project{Name: fmt.Sprintf("zextra%02d", i), RepoURL: "local", DefaultBranch: "main"}
+		if err := e.db.CreateProject(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+		u, _ := e.db.UserByEmail(t.Context(), "mia@example.com")
+		e.db.SetMember(t.Context(), p.ID, u.ID, store.RoleMember)
+		if _, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: p.Name, Title: "Extra"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := `{"type":"event_callback","team_id":"T1","event_id":"EvHome","event":{"type":"app_home_opened","user":"U1","channel":"D1","tab":"home"}}`
+	e.post("/slack/events", "application/json", []byte(ev), time.Now())
+	calls := e.slack.waitFor(t, "the Home tab", 10*time.Second, func(cs []apiCall) bool {
+		for _, x := range cs {
+			if x.Method == "views.publish" && x.User == "U1" {
+				return true
+			}
+		}
+		return false
+	})
+	var view string
+	for _, x := range calls {
+		if x.Method == "views.publish" {
+			view = x.Blocks
+		}
+	}
+	for _, want := range []string{`"type":"home"`, `*To do* (12)`, "Task 0", "… and 2 more", "more cards do not fit here"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("Home view lacks %q: %.600s", want, view)
+		}
+	}
+	if n := strings.Count(view, `"type":"section"`) + strings.Count(view, `"type":"header"`); n > 100 {
+		t.Fatalf("%d blocks, Slack takes 100", n)
 	}
 }

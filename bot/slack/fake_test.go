@@ -152,6 +152,11 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		resp = map[string]any{"ok": true, "access_token": "xoxb-installed", "token_type": "bot", "bot_user_id": "UBOT2",
 			"team": map[string]any{"id": "T2", "name": "Second"}, "authed_user": map[string]any{"id": "U9"}}
+	case "views.publish":
+		c.User = get("user_id")
+		view, _ := json.Marshal(body["view"])
+		c.Blocks = string(view)
+		resp = map[string]any{"ok": true, "view": map[string]any{"id": "V1"}}
 	case "apps.connections.open":
 		resp = map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/ws"}
 	default:

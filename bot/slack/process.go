@@ -719,6 +719,7 @@ type eventCallback struct {
 		Channel  string `json:"channel"`
 		ChanType string `json:"channel_type"`
 		Team     string `json:"team"`
+		Tab      string `json:"tab"` // app_home_opened
 	} `json:"event"`
 }
 
@@ -726,6 +727,9 @@ var mentionRE = regexp.MustCompile(`<@([A-Z0-9]+)(\|[^>]*)?>`)
 
 func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 	e := ev.Event
+	if ev.Type == "event_callback" && e.Type == "app_home_opened" && e.Tab == "home" {
+		return a.publishHome(ctx, ev.TeamID, e.User)
+	}
 	if ev.Type != "event_callback" || (e.Type != "app_mention" && e.Type != "message") {
 		return nil
 	}
@@ -772,6 +776,10 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 	}))
 	if inThread {
 		id, err := a.db.ThreadExecution(ctx, Surface, threadRef(team, e.Channel, e.ThreadTS))
+		if errors.Is(err, store.ErrNotFound) {
+			// A card's thread: replies there steer the card's latest run.
+			id, err = a.cardRun(ctx, threadRef(team, e.Channel, e.ThreadTS))
+		}
 		switch {
 		case err == nil:
 			ex, err := a.db.Execution(ctx, id)
