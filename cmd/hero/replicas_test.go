@@ -31,7 +31,7 @@ import (
 // mysqlForTest returns the URL of an empty MariaDB database of the test's
 // own (created next to HERO_TEST_MYSQL_URL's, dropped afterwards). It
 // skips without HERO_TEST_MYSQL_URL, and fails when CI is set.
-func mysqlForTest(t *testing.T, name string) string {
+func mysqlForTest(t testing.TB, name string) string {
 	t.Helper()
 	base := os.Getenv("HERO_TEST_MYSQL_URL")
 	if base == "" {
@@ -66,7 +66,7 @@ func mysqlForTest(t *testing.T, name string) string {
 	return u.String()
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {
@@ -76,7 +76,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 }
 
 // buildHero builds the hero binary the way `make build` does.
-func buildHero(t *testing.T) string {
+func buildHero(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "hero")
 	cmd := exec.Command("go", "build", "-ldflags", "-X main.version=replicas-test", "-o", bin, ".")
@@ -111,7 +111,7 @@ func (r *replica) alive() bool {
 }
 
 // startReplica starts `hero serve` with env; waitListening waits for it.
-func startReplica(t *testing.T, bin, name string, env map[string]string) *replica {
+func startReplica(t testing.TB, bin, name string, env map[string]string) *replica {
 	t.Helper()
 	r := &replica{name: name, logs: &syncBuffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(bin, "serve")
@@ -143,7 +143,7 @@ func startReplica(t *testing.T, bin, name string, env map[string]string) *replic
 
 var listening = regexp.MustCompile(`hero is listening.*addr=(http://127\.0\.0\.1:\d+)`)
 
-func (r *replica) waitListening(t *testing.T) {
+func (r *replica) waitListening(t testing.TB) {
 	t.Helper()
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if m := listening.FindStringSubmatch(r.logs.String()); m != nil {
