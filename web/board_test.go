@@ -234,9 +234,6 @@ func BenchmarkBoardPage(b *testing.B) {
 	br := e.browser()
 	br.login("google", "mia@example.com")
 	cpu, wall := renderTimes(b, e, br, "/settings/projects/big/board", 100)
-	b.ReportMetric(float64(cpu[len(cpu)*95/100].Microseconds())/1000, "cpu-p95-ms")
-	b.ReportMetric(float64(wall[len(wall)/2].Microseconds())/1000, "wall-p50-ms")
-	b.ReportMetric(float64(wall[len(wall)*95/100].Microseconds())/1000, "wall-p95-ms")
 	u, _ := url.Parse(e.srv.URL + "/settings/projects/big/board")
 	for b.Loop() {
 		req := httptest.NewRequest("GET", u.String(), nil)
@@ -245,4 +242,7 @@ func BenchmarkBoardPage(b *testing.B) {
 		}
 		e.srv.Config.Handler.ServeHTTP(httptest.NewRecorder(), req)
 	}
+	b.ReportMetric(float64(cpu[len(cpu)*95/100].Microseconds())/1000, "cpu-p95-ms")
+	b.ReportMetric(float64(wall[len(wall)/2].Microseconds())/1000, "wall-p50-ms")
+	b.ReportMetric(float64(wall[len(wall)*95/100].Microseconds())/1000, "wall-p95-ms")
 }
