@@ -24,6 +24,7 @@ func (s *Server) mountBoard(h func(string, http.HandlerFunc)) {
 	h("GET /settings/projects/{project}/board/cards/{card}", s.project(store.RoleViewer, s.cardPage))
 	h("POST /settings/projects/{project}/board/cards/{card}", s.project(store.RoleViewer, s.editCard))
 	h("POST /settings/projects/{project}/board/cards/{card}/move", s.project(store.RoleViewer, s.moveCard))
+	h("POST /settings/projects/{project}/board/settings", s.project(store.RoleViewer, s.boardSettings))
 }
 
 // boardActor is the signed-in person on the board, with their role as
@@ -53,6 +54,8 @@ func boardStatus(err error) int {
 type boardData struct {
 	Board    *kanban.Board
 	CanWrite bool
+	// CanManage shows the board's settings (WIP limits, links): admins.
+	CanManage bool
 	// Cards are each column's cards, rendered by cardItems.
 	Cards map[int64]template.HTML
 	// Form is a card form as typed, when adding it was refused.
@@ -75,6 +78,7 @@ func (s *Server) renderBoard(w http.ResponseWriter, r *http.Request, p *store.Pr
 	}
 	d.Board = b
 	d.CanWrite = role.AtLeast(store.RoleMember)
+	d.CanManage = role.AtLeast(store.RoleAdmin)
 	d.Cards = cardItems(p.Name, sessionFrom(r).csrf, d.CanWrite, b.Columns)
 	s.render(w, r, status, "board", &view{Title: p.Name + " · board", Project: p, Role: role, Error: errMsg, Data: d})
 }
@@ -232,4 +236,62 @@ func cardItems(project, csrf string, canWrite bool, cols []kanban.Column) map[in
 		out[col.ID] = template.HTML(b.String())
 	}
 	return out
+}
+
+// boardSettings saves the board's WIP limits and links (admins; the rules
+// say so, the page only shows the form to them).
+func (s *Server) boardSettings(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
+	a := s.boardActor(r)
+	b, err := s.board.Board(r.Context(), a, p.Name)
+	if err != nil {
+		s.refused(w, r, p, role, err, boardData{})
+		return
+	}
+	// Every value is checked before anything is saved.
+	limits := map[string]int{}
+	for _, col := range b.Columns {
+		raw := strings.TrimSpace(r.PostFormValue("wip_" + col.Slug))
+		n := 0
+		if raw != "" {
+			if n, err = strconv.Atoi(raw); err != nil || n < 0 {
+				s.renderBoard(w, r, p, role, http.StatusBadRequest, fmt.Sprintf("The WIP limit of %s must be a number of cards (empty or 0 for none); got %q.", col.Name, raw), boardData{})
+				return
+			}
+		}
+		if n != col.WIPLimit {
+			limits[col.Slug] = n
+		}
+	}
+	l := kanban.Link{GitHubProject: strings.TrimSpace(r.PostFormValue("github_project")), DiscordForum: strings.TrimSpace(r.PostFormValue("discord_forum"))}
+	if l.GitHubProject == "" && b.Board.GitHubProject != "" {
+		l.GitHubProject = "none"
+	}
+	if l.DiscordForum == "" && b.Board.DiscordForum != "" {
+		l.DiscordForum = "none"
+	}
+	if l.GitHubProject == b.Board.GitHubProject {
+		l.GitHubProject = ""
+	}
+	if l.DiscordForum == b.Board.DiscordForum {
+		l.DiscordForum = ""
+	}
+	if l.GitHubProject != "" && l.GitHubProject != "none" {
+		if _, err := kanban.ParseGitHubProject(l.GitHubProject); err != nil {
+			s.refused(w, r, p, role, err, boardData{})
+			return
+		}
+	}
+	if l.GitHubProject != "" || l.DiscordForum != "" {
+		if _, err := s.board.LinkBoard(r.Context(), a, p.Name, l); err != nil {
+			s.refused(w, r, p, role, err, boardData{})
+			return
+		}
+	}
+	for slug, n := range limits {
+		if err := s.board.SetWIPLimit(r.Context(), a, p.Name, slug, n); err != nil {
+			s.refused(w, r, p, role, err, boardData{})
+			return
+		}
+	}
+	redirect(w, r, "/settings/projects/"+p.Name+"/board", "board-saved")
 }

@@ -246,3 +246,41 @@ func BenchmarkBoardPage(b *testing.B) {
 	b.ReportMetric(float64(wall[len(wall)/2].Microseconds())/1000, "wall-p50-ms")
 	b.ReportMetric(float64(wall[len(wall)*95/100].Microseconds())/1000, "wall-p95-ms")
 }
+
+// TestBoardSettings: admins set WIP limits and link a GitHub Project on
+// the board page; a member neither sees the form nor may post it; a bad
+// limit is named.
+func TestBoardSettings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.project("shop", map[string]store.Role{"ada@example.com": store.RoleAdmin, "mia@example.com": store.RoleMember})
+	ada, mia := e.browser(), e.browser()
+	ada.login("google", "ada@example.com")
+	mia.login("google", "mia@example.com")
+	base := "/settings/projects/shop/board"
+	if _, page := mia.get(base); strings.Contains(page, "Board settings") {
+		t.Fatal("a member sees the board settings")
+	}
+	if st, _, body := mia.post(base+"/settings", url.Values{"wip_in-progress": {"2"}}); st != http.StatusForbidden || !strings.Contains(text(body), "needs the admin role") {
+		t.Fatalf("member posts settings: %d %s", st, text(body))
+	}
+	if _, page := ada.get(base); !strings.Contains(page, "Board settings") {
+		t.Fatal("an admin does not see the board settings")
+	}
+	if st, _, body := ada.post(base+"/settings", url.Values{"wip_in-progress": {"two"}}); st != http.StatusBadRequest || !strings.Contains(text(body), `The WIP limit of In progress must be a number of cards`) {
+		t.Fatalf("bad limit: %d %s", st, text(body))
+	}
+	if st, loc, _ := ada.post(base+"/settings", url.Values{"wip_in-progress": {"2"}, "github_project": {"https://github.com/orgs/acme/projects/3"}}); st != http.StatusSeeOther || loc != base+"?ok=board-saved" {
+		t.Fatalf("save: %d %s", st, loc)
+	}
+	_, page := ada.get(base)
+	if !strings.Contains(text(page), "In progress 0 of 2") || !strings.Contains(page, `value="https://github.com/orgs/acme/projects/3"`) {
+		t.Fatalf("board after saving: %s", text(page))
+	}
+	if st, _, body := ada.post(base+"/settings", url.Values{"github_project": {"https://github.com/acme/shop"}}); st != http.StatusBadRequest || !strings.Contains(text(body), "is not a GitHub Project URL") {
+		t.Fatalf("bad project URL: %d %s", st, text(body))
+	}
+	if _, page = ada.get(base); !strings.Contains(text(page), "In progress 0 of 2") {
+		t.Fatalf("a refused save changed the WIP limit: %s", text(page))
+	}
+}

@@ -453,6 +453,7 @@ var flashes = map[string]string{
 	"card-added":           "Card added.",
 	"card-moved":           "Card moved.",
 	"card-saved":           "Card saved.",
+	"board-saved":          "Board settings saved.",
 	"card-run":             "Card moved: hero is working on it. Its run reports on the card and in its threads.",
 	"card-moved-no-run":    "Card moved, but its run did not start; the card's history says why.",
 }
