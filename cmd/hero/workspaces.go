@@ -98,7 +98,12 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	if w.branchFor != nil {
 		work, continues = w.branchFor(ex)
 	}
-	// The repository first (no sandbox is wasted on a failed fetch, and
+	// A sandbox that cannot work says so first, with how to fix it (the
+	// health result is cached).
+	if err := w.manager.Health(ctx); errors.Is(err, sandbox.ErrUnavailable) {
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
+	// The repository next (no sandbox is wasted on a failed fetch, and
 	// the commit names the E2B snapshot to start from).
 	src := sandbox.Source{AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
 	if sandbox.IsLocal(p.RepoURL) {

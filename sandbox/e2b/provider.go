@@ -96,12 +96,15 @@ func (p *Provider) API() *Client { return p.api }
 // Name is "e2b".
 func (p *Provider) Name() string { return "e2b" }
 
-// Health checks the API key with E2B.
+// Health checks the API key with E2B. A rejected key wraps
+// sandbox.ErrUnavailable (nothing works until it is fixed); other
+// failures may pass.
 func (p *Provider) Health(ctx context.Context) error {
-	if err := p.api.Health(ctx); err != nil {
+	err := p.api.Health(ctx)
+	if errors.Is(err, ErrAuth) {
 		return fmt.Errorf("%w: %w", sandbox.ErrUnavailable, err)
 	}
-	return nil
+	return err
 }
 
 // Destroy kills a sandbox by id; unknown ids are not an error.
