@@ -31,6 +31,7 @@ import (
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/membership"
 	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	// Board is the kanban service, with the projections and run start
 	// the server wires; nil means one over DB with neither.
 	Board *kanban.Service
+	// Schedules manages schedules (hero serve's scheduler); nil means
+	// one over DB.
+	Schedules *schedules.Service
 
 	// Google and GitHub are the login providers; nil turns one off.
 	Google *OAuthConfig
@@ -140,7 +144,8 @@ type Server struct {
 	// members applies membership changes (shared with the command line).
 	members *membership.Rules
 	// board applies the kanban rules (shared with every other surface).
-	board *kanban.Service
+	board     *kanban.Service
+	schedules *schedules.Service
 }
 
 // New checks cfg and parses the templates.
@@ -183,6 +188,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.board = cfg.Board; s.board == nil {
 		if s.board, err = kanban.New(kanban.Config{Store: cfg.DB, Log: s.log}); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
+	if s.schedules = cfg.Schedules; s.schedules == nil {
+		if s.schedules, err = defaultSchedules(cfg.DB); err != nil {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 	}
@@ -251,6 +261,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	h("POST /settings/integrations/chat-accounts/unlink", s.user(s.unlinkChatAccount))
 	h("POST /settings/integrations/slack/{team}/allow", s.user(s.allowSlackWorkspace))
 	s.mountBoard(h)
+	s.mountSchedules(h)
 }
 
 // Run calls Cleanup every hour until ctx ends.
@@ -381,6 +392,7 @@ func (s *Server) parseTemplates() error {
 		"atLeast": func(role, min store.Role) bool { return role.AtLeast(min) },
 		"roles":   store.Roles,
 		"final":   finalStatus,
+		"list":    func(xs ...string) []string { return xs },
 	}
 	s.pages = map[string]*template.Template{}
 	names, err := fs.Glob(assets, "templates/*.html")
@@ -456,6 +468,9 @@ var flashes = map[string]string{
 	"board-saved":          "Board settings saved.",
 	"card-run":             "Card moved: hero is working on it. Its run reports on the card and in its threads.",
 	"card-moved-no-run":    "Card moved, but its run did not start; the card's history says why.",
+	"schedule-pause":       "Schedule paused.",
+	"schedule-resume":      "Schedule resumed from its next slot.",
+	"schedule-rm":          "Schedule removed.",
 }
 
 // errFlashes are the fixed error messages a redirect may ask for with

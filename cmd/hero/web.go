@@ -28,6 +28,7 @@ func setupWeb(workCtx context.Context, a *app, s *server) error {
 		return err
 	}
 	cfg.Board = s.board
+	cfg.Schedules = s.schedules
 	ws, err := web.New(cfg)
 	if err != nil {
 		return err
