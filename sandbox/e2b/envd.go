@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,9 +28,28 @@ const envdPort = "49983"
 type envd struct {
 	base  string // scheme://host of envd, or E2B_SANDBOX_URL
 	id    string
-	token string // X-Access-Token of a secure sandbox
-	user  string // the user commands and files act as
+	token *tokenBox // X-Access-Token of a secure sandbox (renewed on resume)
+	user  string    // the user commands and files act as
 	http  *http.Client
+}
+
+// tokenBox holds envd's access token, which a resume may replace while
+// other calls are made.
+type tokenBox struct {
+	mu sync.Mutex
+	v  string
+}
+
+func (t *tokenBox) get() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.v
+}
+
+func (t *tokenBox) set(v string) {
+	t.mu.Lock()
+	t.v = v
+	t.mu.Unlock()
 }
 
 // rpcError is a failed envd call: a Connect error (Code set) or a plain
@@ -102,8 +122,8 @@ func (e *envd) request(ctx context.Context, method, path string, body io.Reader)
 	req.Header.Set("E2b-Sandbox-Id", e.id)
 	req.Header.Set("E2b-Sandbox-Port", envdPort)
 	req.Header.Set("User-Agent", "hero-e2b")
-	if e.token != "" {
-		req.Header.Set("X-Access-Token", e.token)
+	if tok := e.token.get(); tok != "" {
+		req.Header.Set("X-Access-Token", tok)
 	}
 	if e.user != "" {
 		req.SetBasicAuth(e.user, "")

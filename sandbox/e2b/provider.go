@@ -179,7 +179,7 @@ func (p *Provider) attach(sb *SandboxInfo, spec sandbox.Spec, lifetime time.Dura
 	}
 	s := &Sandbox{
 		p: p, id: sb.SandboxID, spec: spec, lifetime: lifetime, renewed: time.Now(),
-		envd: &envd{base: strings.TrimRight(base, "/"), id: sb.SandboxID, token: sb.EnvdAccessToken, user: p.cfg.User, http: p.cfg.HTTP},
+		envd: &envd{base: strings.TrimRight(base, "/"), id: sb.SandboxID, token: &tokenBox{v: sb.EnvdAccessToken}, user: p.cfg.User, http: p.cfg.HTTP},
 		envs: map[string]bool{},
 	}
 	_, _ = rand.Read(s.envKey[:])
@@ -746,10 +746,10 @@ func (s *Sandbox) Resume(ctx context.Context) error {
 	if err != nil {
 		return s.gone(err)
 	}
-	s.mu.Lock()
 	if info.EnvdAccessToken != "" {
-		s.envd.token = info.EnvdAccessToken
+		s.envd.token.set(info.EnvdAccessToken)
 	}
+	s.mu.Lock()
 	s.renewed = time.Now()
 	s.mu.Unlock()
 	return nil
