@@ -353,7 +353,7 @@ func streamTar(ctx context.Context, sb Sandbox, src string) (int, error) {
 		pw.CloseWithError(err)
 	}()
 	var stderr bytes.Buffer
-	res, err := sb.Exec(ctx, Cmd{
+	res, err := execBulk(ctx, sb, Cmd{
 		Args:    []string{"tar", "-x", "-f", "-", "--no-same-owner"},
 		Stdin:   pr,
 		Stderr:  &stderr,
@@ -464,7 +464,7 @@ func hydrateGit(ctx context.Context, sb Sandbox, src Source) (Report, error) {
 	script := `set -e; b=$(mktemp); trap 'rm -f "$b"' EXIT; cat > "$b"; git clone -q --template= --branch "$1" "$b" .; git remote set-url origin "$2"`
 	args := []string{"sh", "-c", script, "sh", src.Branch, src.Origin}
 	var out bytes.Buffer
-	res, err := sb.Exec(ctx, Cmd{Args: args, Stdin: pr, Stdout: &out, Stderr: &out, Timeout: 30 * time.Minute})
+	res, err := execBulk(ctx, sb, Cmd{Args: args, Stdin: pr, Stdout: &out, Stderr: &out, Timeout: 30 * time.Minute})
 	pr.CloseWithError(errors.New("clone exited"))
 	step := Step{Name: "clone", Command: []string{"git", "clone", "<bundle>", "."}, ExitCode: res.ExitCode, Duration: time.Since(start)}
 	if err != nil {
@@ -537,6 +537,24 @@ func hydratePrepared(ctx context.Context, sb Sandbox, hw HostWorkspace, ps Prepa
 	rep.Commit = src.Commit
 	rep.Steps = append(rep.Steps, Step{Name: rep.Method, Duration: time.Since(start)})
 	return rep, nil
+}
+
+// execBulk runs c with c.Stdin as its input; where stdin is slow for bulk
+// data (Uploader) the input is uploaded first and redirected from the
+// file.
+func execBulk(ctx context.Context, sb Sandbox, c Cmd) (Result, error) {
+	up, ok := find[Uploader](sb)
+	if !ok || c.Stdin == nil {
+		return sb.Exec(ctx, c)
+	}
+	path, remove, err := up.Upload(ctx, c.Stdin)
+	if err != nil {
+		return Result{}, fmt.Errorf("upload the input of %s: %w", c.Args[0], err)
+	}
+	defer remove(context.WithoutCancel(ctx))
+	c.Args = append([]string{"sh", "-c", `f="$HOME/$1"; shift; exec "$@" < "$f"`, "sh", path}, c.Args...)
+	c.Stdin = nil
+	return sb.Exec(ctx, c)
 }
 
 // chownTree gives every entry under dir (dir included) to uid:gid,
@@ -664,7 +682,7 @@ func restoreDeps(ctx context.Context, sb Sandbox, cache DepCache, key string, in
 	}
 	defer rc.Close()
 	var errb bytes.Buffer
-	res, err := sb.Exec(ctx, Cmd{Args: []string{"sh", "-c", depsDir(in) + ` && exec tar -x -f - --no-same-owner --delay-directory-restore`}, Stdin: rc, Stderr: &errb, Timeout: 15 * time.Minute})
+	res, err := execBulk(ctx, sb, Cmd{Args: []string{"sh", "-c", depsDir(in) + ` && exec tar -x -f - --no-same-owner --delay-directory-restore`}, Stdin: rc, Stderr: &errb, Timeout: 15 * time.Minute})
 	if err != nil {
 		return true, err
 	}

@@ -163,6 +163,16 @@ type LayeredWorkspace interface {
 	LayerWorkspace(ctx context.Context, base string) error
 }
 
+// Uploader is implemented by sandboxes whose Exec stdin is slow for bulk
+// data (E2B carries it in one request per chunk). Hydrate uploads a
+// bundle or archive in one streamed request instead and redirects the
+// command's input from it.
+type Uploader interface {
+	// Upload stores r in a new private file in the sandbox and returns
+	// its path relative to $HOME, and a function that removes it.
+	Upload(ctx context.Context, r io.Reader) (path string, remove func(context.Context), err error)
+}
+
 // Provider creates sandboxes of one kind.
 type Provider interface {
 	// Name is "local" or "e2b".

@@ -49,6 +49,10 @@ func TestRunOnE2B(t *testing.T) {
 	if len(fake.Starts()) == 0 {
 		t.Fatal("nothing ran on E2B")
 	}
+	// The repository went in as one upload, not chunk by chunk on stdin.
+	if calls := fake.EnvdCalls(); calls["POST /process.Process/SendInput"] != 0 || calls["POST /files"] == 0 {
+		t.Fatalf("envd calls: %v", calls)
+	}
 }
 
 func TestE2BConfiguration(t *testing.T) {

@@ -254,11 +254,17 @@ func (e *envd) stream(ctx context.Context, method string, in any, timeout time.D
 
 // upload writes data to path through envd's /files endpoint.
 func (e *envd) upload(ctx context.Context, path string, data []byte) error {
+	return e.uploadFrom(ctx, path, bytes.NewReader(data))
+}
+
+// uploadFrom streams r to path through envd's /files endpoint, in one
+// request.
+func (e *envd) uploadFrom(ctx context.Context, path string, r io.Reader) error {
 	q := url.Values{"path": {path}}
 	if e.user != "" {
 		q.Set("username", e.user)
 	}
-	req, err := e.request(ctx, http.MethodPost, "/files?"+q.Encode(), bytes.NewReader(data))
+	req, err := e.request(ctx, http.MethodPost, "/files?"+q.Encode(), r)
 	if err != nil {
 		return err
 	}

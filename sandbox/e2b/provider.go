@@ -237,6 +237,7 @@ type Sandbox struct {
 var (
 	_ sandbox.Sandbox  = (*Sandbox)(nil)
 	_ sandbox.Pausable = (*Sandbox)(nil)
+	_ sandbox.Uploader = (*Sandbox)(nil)
 )
 
 // ID is E2B's sandbox id.
@@ -734,6 +735,24 @@ func (s *Sandbox) Pause(ctx context.Context) error {
 		return err
 	}
 	return s.p.api.Pause(ctx, s.id)
+}
+
+// Upload streams r into a new file in the sandbox user's private .hero
+// directory in one request (stdin goes in one request per chunk) and
+// returns its path relative to $HOME.
+func (s *Sandbox) Upload(ctx context.Context, r io.Reader) (string, func(context.Context), error) {
+	if err := s.check("upload"); err != nil {
+		return "", nil, err
+	}
+	rel := ".hero/up-" + randomHex()
+	remove := func(ctx context.Context) {
+		_ = s.envd.unary(ctx, "filesystem.Filesystem/Remove", map[string]string{"path": rel}, nil)
+	}
+	if err := s.envd.uploadFrom(ctx, rel, r); err != nil {
+		remove(ctx)
+		return "", nil, s.gone(err)
+	}
+	return rel, remove, nil
 }
 
 // Resume brings the paused sandbox back (E2B's connect) with a fresh

@@ -53,6 +53,7 @@ type Server struct {
 	fail      []failure
 	starts    []StartRequest
 	calls     []string
+	envdCalls map[string]int
 }
 
 type failure struct {
@@ -444,6 +445,12 @@ func (s *Server) envd(w http.ResponseWriter, r *http.Request, id string) {
 		writeJSON(w, http.StatusBadGateway, map[string]any{"sandboxId": id, "message": "The sandbox is running but port is not open", "port": r.Header.Get("E2b-Sandbox-Port"), "code": 502})
 		return
 	}
+	s.mu.Lock()
+	if s.envdCalls == nil {
+		s.envdCalls = map[string]int{}
+	}
+	s.envdCalls[r.Method+" "+r.URL.Path]++
+	s.mu.Unlock()
 	if r.URL.Path == "/health" {
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -852,6 +859,17 @@ func copyDir(src, dst string) error {
 
 func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d)
+}
+
+// EnvdCalls counts envd requests by "METHOD path" (all sandboxes).
+func (s *Server) EnvdCalls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.envdCalls {
+		out[k] = v
+	}
+	return out
 }
 
 // Templates returns the ids of the templates and snapshots that exist.
