@@ -203,8 +203,9 @@ func reportsTo(s *store.Schedule) string {
 	return s.ReportSurface + " " + s.ReportTo
 }
 
-// setupSchedules makes hero serve's scheduler: every replica ticks every
-// HERO_SCHEDULE_TICK and fires the slots it claims (a slot is claimed
+// setupSchedules makes hero serve's scheduler (runSchedules starts it):
+// every replica ticks every HERO_SCHEDULE_TICK and fires the slots it
+// claims (a slot is claimed
 // once across replicas). Scheduled runs go through the engine like any
 // run, as their creator, and report through the surface named
 // "schedule", which passes their events on to the channel or thread the
@@ -220,10 +221,15 @@ func setupSchedules(workCtx context.Context, a *app, s *server) error {
 	}
 	a.engine.AddSurface(svc)
 	s.schedules = svc
+	return nil
+}
+
+// runSchedules starts ticking once every surface is set up: a slot fired
+// earlier would not find the channel it reports to.
+func runSchedules(workCtx context.Context, a *app, s *server) {
 	go func() {
-		if err := svc.Run(workCtx, a.cfg.ScheduleTick); err != nil && workCtx.Err() == nil {
+		if err := s.schedules.Run(workCtx, a.cfg.ScheduleTick); err != nil && workCtx.Err() == nil {
 			a.log.Error("scheduler stopped", "err", err)
 		}
 	}()
-	return nil
 }

@@ -362,6 +362,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	} else if resumed+closed > 0 {
 		a.log.Info("unfinished runs from before the restart", "resumed", resumed, "closed_as_interrupted", closed)
 	}
+	runSchedules(workCtx, a, s)
 
 	err = s.listenAndServe(ctx, ln, 25*time.Second)
 	stopWork()
