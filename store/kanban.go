@@ -558,3 +558,11 @@ func (db *DB) BoardsOfGitHubProject(ctx context.Context, nodeID string) ([]Kanba
 	err := db.bun.NewSelect().Model(&bs).Where("github_project_id = ?", nodeID).Order("id").Scan(ctx)
 	return bs, wrap(err, "boards of GitHub project %s", nodeID)
 }
+
+// CardsCreatedSince returns a project's cards created at or after since,
+// oldest first.
+func (db *DB) CardsCreatedSince(ctx context.Context, projectID int64, since time.Time) ([]KanbanCard, error) {
+	var cs []KanbanCard
+	err := db.bun.NewSelect().Model(&cs).Where("project_id = ? AND created_at >= ?", projectID, since.UTC()).Order("created_at", "id").Scan(ctx)
+	return cs, wrap(err, "cards of project %d since %s", projectID, since.Format(time.RFC3339))
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -87,20 +88,85 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 		if b.Surface != Surface || b.ProjectID != p.ID {
 			continue
 		}
-		team, ch, _ := strings.Cut(b.ChannelID, "/")
-		cl, err := a.client(ctx, team)
+		th, err := a.postCard(ctx, b.ChannelID, c, col, cols)
 		if err != nil {
 			errs = append(errs, err)
-			continue
+		} else if th != nil {
+			links.Threads = append(links.Threads, *th)
 		}
-		_, ts, err := cl.api.PostMessageContext(ctx, ch, slack.MsgOptionText(cardText(c, col), false), slack.MsgOptionBlocks(cardBlocks(c, col, cols)...), noUnfurl())
-		if err != nil {
-			errs = append(errs, fmt.Errorf("post card %s in %s: %w", c.ID, b.ChannelID, err))
-			continue
-		}
-		links.Threads = append(links.Threads, store.KanbanCardThread{Surface: Surface, ThreadRef: threadRef(team, ch, ts)})
 	}
 	return links, errors.Join(errs...)
+}
+
+// postCard posts a card in a bound channel ("T/C") once: a claim per card
+// and channel keeps replicas (and the catch-up below) from posting it
+// twice (a post that failed after its claim is not retried: the log
+// says so). nil when it was posted before.
+func (a *Adapter) postCard(ctx context.Context, channelID string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn) (*store.KanbanCardThread, error) {
+	// The owner is unique to this attempt, so a later attempt (here too)
+	// finds the claim taken.
+	owner := fmt.Sprintf("%s/%d", a.cfg.Owner, time.Now().UnixNano())
+	first, err := a.db.ClaimOnce(ctx, "slack-card", c.ID+"@"+channelID, owner, time.Now())
+	if err != nil || first != owner {
+		return nil, err
+	}
+	team, ch, _ := strings.Cut(channelID, "/")
+	cl, err := a.client(ctx, team)
+	if err != nil {
+		return nil, err
+	}
+	_, ts, err := cl.api.PostMessageContext(ctx, ch, slack.MsgOptionText(cardText(c, col), false), slack.MsgOptionBlocks(cardBlocks(c, col, cols)...), noUnfurl())
+	if err != nil {
+		return nil, fmt.Errorf("post card %s in %s: %w", c.ID, channelID, err)
+	}
+	return &store.KanbanCardThread{Surface: Surface, ThreadRef: threadRef(team, ch, ts)}, nil
+}
+
+// PostMissingCards posts the cards created since then that no bound
+// channel shows yet: cards added where Slack is not reachable (hero card
+// add on the command line) appear within one period of hero serve.
+func (a *Adapter) PostMissingCards(ctx context.Context, since time.Time) error {
+	bs, err := a.db.ListBindings(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, b := range bs {
+		if b.Surface != Surface {
+			continue
+		}
+		cards, err := a.db.CardsCreatedSince(ctx, b.ProjectID, since)
+		if err != nil {
+			return err
+		}
+		for i := range cards {
+			c := &cards[i]
+			cols, err := a.db.BoardColumns(ctx, c.BoardID)
+			if err != nil {
+				return err
+			}
+			var col *store.KanbanColumn
+			for j := range cols {
+				if cols[j].ID == c.ColumnID {
+					col = &cols[j]
+				}
+			}
+			if col == nil {
+				continue
+			}
+			th, err := a.postCard(ctx, b.ChannelID, c, col, cols)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if th != nil {
+				if err := a.db.AddCardThread(ctx, c.ID, th.Surface, th.ThreadRef); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // CardMoved edits the card's messages to show its new column.

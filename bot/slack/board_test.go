@@ -161,3 +161,43 @@ func TestAppHomeShowsTheBoard(t *testing.T) {
 		t.Fatalf("%d blocks, Slack takes 100", n)
 	}
 }
+
+// TestCardsFromElsewhereArePosted: a card added where Slack is not
+// reachable (the command line) is posted by the catch-up, once.
+func TestCardsFromElsewhereArePosted(t *testing.T) {
+	e := newEnv(t, nil)
+	e.bind("C1")
+	cli, err := kanban.New(kanban.Config{Store: e.db}) // no Slack here
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	c, _, err := cli.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: "From the terminal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	posts := func() int {
+		n := 0
+		for _, x := range e.slack.snapshot() {
+			if x.Method == "chat.postMessage" && strings.Contains(x.Blocks, c.ID) {
+				n++
+			}
+		}
+		return n
+	}
+	if posts() != 0 {
+		t.Fatal("posted without Slack")
+	}
+	for range 2 {
+		if err := e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := posts(); n != 1 {
+		t.Fatalf("card posted %d times", n)
+	}
+	ts, err := e.db.CardThreads(t.Context(), c.ID)
+	if err != nil || len(ts) != 1 || !strings.HasPrefix(ts[0].ThreadRef, "T1/C1/") {
+		t.Fatalf("threads %+v %v", ts, err)
+	}
+}

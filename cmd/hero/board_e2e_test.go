@@ -104,8 +104,8 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 // TestBoardEndToEnd: hero serve with GitHub, Slack and the settings page.
-// A card added on the web board is an issue on GitHub and a message in
-// the project's Slack channel; moved to In progress on the page, it
+// A card added on the command line is an issue on GitHub and, once hero
+// serve runs, a message in the project's Slack channel; moved to In progress on the page, it
 // starts a run whose progress shows in the card's Slack thread and on
 // its issue; the push and the pull request are approved with Slack's
 // buttons; a real push reaches the git remote, the card lands in Review
@@ -157,6 +157,12 @@ func TestBoardEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// The card is added on the command line, before hero serve starts:
+	// its issue is opened at once, its Slack message when serve starts.
+	if out, _, err := hero(t, env, "", false, "card", "add", "--project", "web", "Fix the README typo", "--body", "It says Helo."); err != nil || !strings.Contains(out, "created in To do: https://github.com/acme/web/issues/1") {
+		t.Fatalf("card add: %v %q", err, out)
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -217,7 +223,6 @@ func TestBoardEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	postForm("/settings/projects/web/board/cards", url.Values{"title": {"Fix the README typo"}, "body": {"It says Helo."}})
 	var card *store.KanbanCard
 	waitUntil(t, "the card", 10*time.Second, func() bool {
 		cs, _ := db.ProjectBoards(t.Context(), p.ID)
