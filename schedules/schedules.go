@@ -249,6 +249,10 @@ type NewSchedule struct {
 	// --channel. Empty: the project's bound channel, else only the
 	// settings page.
 	ReportSurface, ReportTo string
+	// MadeThere: the schedule was made in the place it reports to (a
+	// chat thread, an issue), whose project the surface resolved; no
+	// channel binding is needed then.
+	MadeThere bool
 }
 
 // Created is a new schedule with its next three fire times.
@@ -308,13 +312,15 @@ func (s *Service) Add(ctx context.Context, a Actor, n NewSchedule) (*Created, er
 	if (surface == "") != (to == "") {
 		return nil, refuse(Invalid, "a channel needs its surface: write it as slack:T1/C2 or discord:123")
 	}
-	if surface != "" {
+	switch {
+	case surface != "" && n.MadeThere:
+	case surface != "":
 		if bound, err := s.db.ChannelProject(ctx, surface, channelOf(surface, to)); err != nil || bound.ID != p.ID {
 			// Posting a private project's board into another project's
 			// channel would show it to people outside the project.
 			return nil, refuse(Invalid, "%s channel %s is not bound to project %s; bind it first (/hero use %s in that channel)", surface, channelOf(surface, to), p.Name, p.Name)
 		}
-	} else {
+	default:
 		surface, to, err = s.boundChannel(ctx, p.ID)
 		if err != nil {
 			return nil, err

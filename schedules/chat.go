@@ -1,0 +1,97 @@
+package schedules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hero-dev/hero/store"
+)
+
+// ChatRequest is a /hero schedule command from a chat surface or GitHub,
+// after the surface resolved the project and the person.
+type ChatRequest struct {
+	Project *store.Project
+	Actor   Actor
+	// Surface and Place are where it was typed (a channel or thread,
+	// an issue): a schedule made there reports there.
+	Surface, Place string
+	// What: "add" (Expr, Task), "list", or "rm", "pause", "resume" (ID).
+	What, Expr, Task, ID string
+}
+
+// Chat does a /hero schedule command and returns the answer to show;
+// refusals by the rules are answers too (err is for failures worth a
+// retry).
+func (s *Service) Chat(ctx context.Context, r ChatRequest) (string, error) {
+	p := r.Project
+	switch r.What {
+	case "add":
+		c, err := s.Add(ctx, r.Actor, NewSchedule{Project: p.Name, Expr: r.Expr, Task: r.Task,
+			ReportSurface: r.Surface, ReportTo: r.Place, MadeThere: true})
+		if err != nil {
+			return refusal(err)
+		}
+		var next []string
+		for _, n := range c.Next {
+			next = append(next, c.Spec.Format(n))
+		}
+		return fmt.Sprintf("Schedule `%s` made in project *%s*: `%s` (%s) runs “%s” and reports here. Next: %s. `/hero schedule pause %s` pauses it.",
+			c.Schedule.ID, p.Name, c.Schedule.Expr, c.Schedule.TZ, oneLine(c.Schedule.Task, 200), strings.Join(next, ", "), c.Schedule.ID), nil
+	case "list":
+		_, views, err := s.List(ctx, r.Actor, p.Name)
+		if err != nil {
+			return refusal(err)
+		}
+		if len(views) == 0 {
+			return fmt.Sprintf("Project *%s* has no schedules. Make one with `/hero schedule \"0 9 * * 1-5\" <task>`.", p.Name), nil
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "Schedules of project *%s*:", p.Name)
+		for _, v := range views {
+			what := "“" + oneLine(v.Task, 80) + "”"
+			if v.Kind != store.ScheduleRun {
+				what = v.Kind
+			}
+			fmt.Fprintf(&b, "\n• `%s` %s `%s` (%s) %s, by %s", v.ID, v.Status, v.Expr, v.TZ, what, v.Creator)
+			if len(v.Next) > 0 {
+				fmt.Fprintf(&b, "; next %s", v.Spec.Format(v.Next[0]))
+			}
+			if v.Status != store.ScheduleActive && v.Note != "" {
+				fmt.Fprintf(&b, " (%s)", oneLine(v.Note, 160))
+			}
+		}
+		return b.String(), nil
+	case string(Remove), string(Pause), string(Resume):
+		sc, err := s.Change(ctx, r.Actor, p.Name, r.ID, Change(r.What))
+		if err != nil {
+			return refusal(err)
+		}
+		switch Change(r.What) {
+		case Remove:
+			return fmt.Sprintf("Schedule `%s` removed.", sc.ID), nil
+		case Pause:
+			return fmt.Sprintf("Schedule `%s` paused; `/hero schedule resume %s` resumes it.", sc.ID, sc.ID), nil
+		}
+		next := ""
+		if sp, err := s.spec(sc.Expr, sc.TZ); err == nil {
+			next = " Next: " + sp.Format(sc.NextAt) + "."
+		}
+		return fmt.Sprintf("Schedule `%s` resumed from its next slot.%s", sc.ID, next), nil
+	}
+	return "", fmt.Errorf("schedule: unknown request %q", r.What)
+}
+
+// refusal turns a refusal by the rules into the answer; other errors stay
+// errors.
+func refusal(err error) (string, error) {
+	var e *Error
+	if errors.As(err, &e) {
+		if strings.HasSuffix(e.Msg, ".") {
+			return e.Msg, nil
+		}
+		return e.Msg + ".", nil
+	}
+	return "", err
+}
