@@ -201,3 +201,38 @@ func TestCardsFromElsewhereArePosted(t *testing.T) {
 		t.Fatalf("threads %+v %v", ts, err)
 	}
 }
+
+// TestReplyInACardThreadSteersItsRun: a reply mentioning hero in a card's
+// thread reaches the card's latest run.
+func TestReplyInACardThreadSteersItsRun(t *testing.T) {
+	e := newEnv(t, nil)
+	e.bind("C1")
+	e.user("U1", "mia@example.com", store.RoleMember)
+	b, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	c, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: "Tidy the docs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The card's run, waiting for its turn (as while another replica drives it).
+	ex := &store.Execution{ProjectID: e.project.ID, Status: store.StatusQueued, Surface: kanban.SurfaceName, ThreadRef: c.ID, Requester: "local:ana", Task: "Tidy the docs"}
+	if err := e.db.CreateExecution(t.Context(), ex); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.AddCardRun(t.Context(), c.ID, ex.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.AddCardThread(t.Context(), c.ID, Surface, "T1/C1/1700000500.000100"); err != nil {
+		t.Fatal(err)
+	}
+	reply := eventJSON("EvSteer", "app_mention", "U1", "C1", "<@UHERO> keep the old headings", "1700000600.000100", "1700000500.000100")
+	e.post("/slack/events", "application/json", reply, time.Now())
+	e.waitHandled("ev:EvSteer")
+	ins, err := e.db.TakeInputs(t.Context(), ex.ID)
+	if err != nil || len(ins) != 1 || ins[0].Body != "keep the old headings" || ins[0].Author != "slack:T1/U1" {
+		t.Fatalf("inputs of the card's run: %+v %v", ins, err)
+	}
+}
