@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -147,9 +149,18 @@ func TestServeWithoutBubblewrap(t *testing.T) {
 	if _, _, err := hero(t, env, "", false, "project", "add", "hello", "--repo", repoURL); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PATH", t.TempDir()) // no bwrap (nor anything else) on PATH
+	// A PATH with git (hero's mirror runs on the host) but no bwrap.
+	gitBin, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatalf("git is needed for this test: %v", err)
+	}
+	onlyGit := t.TempDir()
+	if err := os.Symlink(gitBin, filepath.Join(onlyGit, "git")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", onlyGit)
 
-	_, _, err := hero(t, map[string]string{"HERO_DATA_DIR": data, "OPENAI_API_KEY": "sk-test"}, "", false, "run", "--project", "hello", "fix it")
+	_, _, err = hero(t, map[string]string{"HERO_DATA_DIR": data, "OPENAI_API_KEY": "sk-test"}, "", false, "run", "--project", "hello", "fix it")
 	if err == nil || !strings.Contains(err.Error(), "bubblewrap not found on PATH; install it with `apt-get install bubblewrap`") || !strings.Contains(err.Error(), "scripts/install-deps.sh git bwrap") {
 		t.Fatalf("hero run without bubblewrap: %v", err)
 	}
