@@ -314,6 +314,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		m.Edits++
 		reply(200, s.messageJSON(m))
 	case len(parts) == 5 && parts[0] == "channels" && parts[2] == "messages" && parts[4] == "threads" && r.Method == http.MethodPost:
+		if _, inThread := s.threads[parts[1]]; inThread {
+			// As Discord: a thread cannot have threads.
+			reply(400, map[string]any{"message": "Cannot execute action on this channel type", "code": 50024})
+			return
+		}
 		id := s.id()
 		s.threads[id] = parts[1]
 		reply(201, map[string]any{"id": id, "type": 11, "parent_id": parts[1], "name": str("name")})
