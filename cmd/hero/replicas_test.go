@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/bot/discord"
+	"github.com/hero-dev/hero/bot/discord/discordtest"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
@@ -222,7 +224,14 @@ func TestReplicas(t *testing.T) {
 		}
 		return openaitest.Tools(openaitest.Call("finish", `{"summary":"hello `+m[1]+`"}`))
 	})
+	// Discord: the gateway session is a singleton (interactions are not
+	// exercised here; TestServeDiscord does that).
+	discordKey := discordtest.NewKey(t)
+	discordAPI := discordtest.NewServer(t, "discord-bot-token", "4242")
+	gateway := discordtest.NewGateway(t, "4242")
+	discordAPI.SetGateway(gateway.URL())
 	env := map[string]string{
+		"DISCORD_APP_ID": "777", "DISCORD_PUBLIC_KEY": discordKey.PublicHex(), "DISCORD_BOT_TOKEN": "discord-bot-token", "DISCORD_API_URL": discordAPI.APIURL(),
 		"DATABASE_URL": dbURL, "HERO_ADDR": "127.0.0.1:0", "HERO_SANDBOX_POOL": "0",
 		"SECRETS_ENCRYPTION_KEY": strings.Repeat("ab", 32), "SECRETS_KDF_SALT": strings.Repeat("cd", 16),
 		"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.URL(), "HERO_MODEL": "gpt-4o-mini",
@@ -244,6 +253,8 @@ func TestReplicas(t *testing.T) {
 	a, b := startReplica(t, bin, "a", env), startReplica(t, bin, "b", env)
 	a.waitListening(t)
 	b.waitListening(t)
+	all := []*replica{a, b}
+	top := t // replicas started in a subtest outlive it
 	meta, err := store.Open(t.Context(), dbURL, "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -516,8 +527,9 @@ func TestReplicas(t *testing.T) {
 	}
 
 	t.Run("the redelivery job runs on one replica and moves when it dies", func(t *testing.T) {
-		c := startReplica(t, bin, "c", env)
+		c := startReplica(top, bin, "c", env)
 		c.waitListening(t)
+		all = append(all, c)
 		holder := func() string {
 			l, err := meta.Singleton(t.Context(), redeliveryLease)
 			if err != nil || !time.Now().Before(l.Until) {
@@ -545,6 +557,50 @@ func TestReplicas(t *testing.T) {
 		waitFor(t, 15*time.Second, "the job moves to "+next.name, func() bool { return holder() == next.owner() })
 		if !strings.Contains(next.logs.String(), "this replica runs the singleton job") {
 			t.Fatalf("%s holds the lease but did not say so", next.name)
+		}
+	})
+
+	t.Run("the Discord gateway is held by one replica and moves when it dies", func(t *testing.T) {
+		// Whoever holds it now, fresh replicas d and e join; the holder dies.
+		var live []*replica
+		for _, r := range all {
+			if r.alive() {
+				live = append(live, r)
+			}
+		}
+		d, e := startReplica(t, bin, "d", env), startReplica(t, bin, "e", env)
+		d.waitListening(t)
+		e.waitListening(t)
+		live = append(live, d, e)
+		gatewayHolder := func() string {
+			l, err := meta.Singleton(t.Context(), discord.GatewayLease)
+			if err != nil || !time.Now().Before(l.Until) {
+				return ""
+			}
+			return l.Holder
+		}
+		var holder *replica
+		waitFor(t, 60*time.Second, "one live replica holds the gateway, with one session", func() bool {
+			for _, r := range live {
+				if r.alive() && gatewayHolder() == r.owner() && gateway.Connections() == 1 {
+					holder = r
+					return true
+				}
+			}
+			return false
+		})
+		if err := holder.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-holder.done
+		killed := time.Now()
+		waitFor(t, 60*time.Second, "another replica opens the gateway", func() bool {
+			h := gatewayHolder()
+			return h != "" && h != holder.owner() && gateway.Connections() == 1
+		})
+		t.Logf("gateway moved %s after its holder %s was killed (30 s lease)", time.Since(killed).Round(100*time.Millisecond), holder.name)
+		if n := len(gateway.Identifies()); n < 2 {
+			t.Errorf("%d gateway sessions identified; the new holder did not open its own", n)
 		}
 	})
 }
