@@ -259,7 +259,7 @@ func (s *Service) projectCreated(ctx context.Context, p *store.Project, c *store
 }
 
 // projectMoved shows a card's new column everywhere.
-func (s *Service) projectMoved(ctx context.Context, c *store.KanbanCard, to *store.KanbanColumn) {
+func (s *Service) projectMoved(ctx context.Context, c *store.KanbanCard, _ *store.KanbanColumn) {
 	prs := s.projectionList()
 	if len(prs) == 0 {
 		return
@@ -269,14 +269,38 @@ func (s *Service) projectMoved(ctx context.Context, c *store.KanbanCard, to *sto
 		s.log.Warn("show a card's move", "card", c.ID, "err", err)
 		return
 	}
-	full, err := s.db.Card(ctx, c.ID)
-	if err != nil {
-		s.log.Warn("show a card's move", "card", c.ID, "err", err)
-		return
-	}
-	for _, pr := range prs {
-		if err := pr.CardMoved(ctx, p, full, to); err != nil {
-			s.log.Warn("show a card's move", "card", c.ID, "projection", fmt.Sprintf("%T", pr), "err", err)
+	// Concurrent moves project concurrently: each shows the card as the
+	// database has it now, and looks again afterwards; a projection that
+	// may have written a stale column (the card changed meanwhile) writes
+	// again, so every projection ends on the database's state.
+	for attempt := 0; attempt < 5; attempt++ {
+		full, err := s.db.Card(ctx, c.ID)
+		if err != nil {
+			s.log.Warn("show a card's move", "card", c.ID, "err", err)
+			return
+		}
+		cols, err := s.db.BoardColumns(ctx, full.BoardID)
+		if err != nil {
+			s.log.Warn("show a card's move", "card", c.ID, "err", err)
+			return
+		}
+		var at *store.KanbanColumn
+		for i := range cols {
+			if cols[i].ID == full.ColumnID {
+				at = &cols[i]
+			}
+		}
+		if at == nil {
+			return
+		}
+		for _, pr := range prs {
+			if err := pr.CardMoved(ctx, p, full, at); err != nil {
+				s.log.Warn("show a card's move", "card", c.ID, "projection", fmt.Sprintf("%T", pr), "err", err)
+			}
+		}
+		now, err := s.db.Card(ctx, c.ID)
+		if err != nil || now.Version == full.Version {
+			return
 		}
 	}
 }

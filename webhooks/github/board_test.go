@@ -3,9 +3,13 @@ package github
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
@@ -21,11 +25,26 @@ type boardEnv struct {
 	url   string // the repository's web URL
 }
 
-func newBoardEnv(t *testing.T) *boardEnv {
+// jitter delays each request to GitHub by up to max, so concurrent
+// projections interleave as they do over a real network.
+type jitter struct{ max time.Duration }
+
+func (j jitter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if j.max > 0 {
+		time.Sleep(time.Duration(rand.Int64N(int64(j.max))))
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func newBoardEnv(t *testing.T, delay ...time.Duration) *boardEnv {
 	t.Helper()
 	api := githubtest.NewServer(t, testToken)
 	db := openStore(t, t.TempDir())
-	proj, err := NewBoard(BoardConfig{Boards: db, APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1})
+	var j jitter
+	if len(delay) > 0 {
+		j.max = delay[0]
+	}
+	proj, err := NewBoard(BoardConfig{Boards: db, APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1, Transport: j})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,5 +339,55 @@ func TestBoardOnGitHubProject(t *testing.T) {
 	send("pv-3", "mia-gh", map[string]any{"field_value": map[string]any{"field_node_id": "PVTF_priority", "field_type": "single_select"}})
 	if got := e.column(c.ID); got != "In progress" {
 		t.Fatalf("a Priority change moved the card to %s", got)
+	}
+}
+
+// TestConcurrentMovesConverge: ten people move five cards at once, a
+// hundred moves; afterwards every issue shows its card's column (label
+// and state), whatever order the projections ran in.
+func TestConcurrentMovesConverge(t *testing.T) {
+	e := newBoardEnv(t, 5*time.Millisecond)
+	ctx := t.Context()
+	var ids []string
+	for i := range 5 {
+		c, _, err := e.board.AddCard(ctx, operator, kanban.NewCard{Project: e.project.Name, Title: fmt.Sprintf("card %d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	cols := []string{"Backlog", "To do", "In progress", "Review", "Done"}
+	var wg sync.WaitGroup
+	for p := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := kanban.Actor{ID: fmt.Sprintf("test:p%d", p), Surface: "web", Role: operator.Role}
+			for i := range 10 {
+				_ = i
+				if _, err := e.board.MoveCard(ctx, a, "", ids[rand.IntN(len(ids))], cols[rand.IntN(len(cols))]); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		d, err := e.board.Card(ctx, operator, "", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		is := e.issue(d.Card.IssueNumber)
+		wantState := "open"
+		if d.Column.Kind == store.KindDone {
+			wantState = "closed"
+		}
+		state := is.State
+		if state == "" {
+			state = "open"
+		}
+		if !slices.Equal(is.Labels, []string{LabelPrefix + d.Column.Slug}) || state != wantState {
+			t.Errorf("card %s is in %s; its issue shows %v, %s", id, d.Column.Name, is.Labels, state)
+		}
 	}
 }
