@@ -107,7 +107,7 @@ func TestEnvExampleDocumentsEveryVariable(t *testing.T) {
 	env := envExample(t)
 	for v := range tables {
 		if _, ok := env[v]; !ok {
-			t.Errorf("README's table documents %s but deploy/.env.example lacks it", v)
+			t.Errorf("README's table documents %s but deploy/.env.example lacks it: add %s= there (empty keeps hero's default)", v, v)
 		}
 	}
 	for v, val := range env {
