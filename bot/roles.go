@@ -9,8 +9,9 @@ import (
 // GitHubRole is the hero role a GitHub repository permission grants to
 // a person who has not linked a hero account (a linked account holds its
 // hero role instead; see engine.Principal): maintainers and admins
-// approve, people with write access start and steer work, and read,
-// triage or no access grant nothing. permission is the role name the
+// approve, people with write access start and steer work, read and
+// triage access let people see runs (viewer), and no access grants
+// nothing. permission is the role name the
 // collaborator permission API reports (admin, maintain, write, triage,
 // read, none), or its legacy "push"/"pull" spelling.
 func GitHubRole(permission string) store.Role {
@@ -19,6 +20,8 @@ func GitHubRole(permission string) store.Role {
 		return store.RoleApprover
 	case "write", "push":
 		return store.RoleMember
+	case "triage", "read", "pull":
+		return store.RoleViewer
 	}
 	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
@@ -93,7 +94,7 @@ func (s *Service) onBoardEvent(ctx context.Context, log *slog.Logger, event stri
 // and the board refuses).
 func (s *Service) boardActor(p *store.Project, login string) kanban.Actor {
 	return kanban.Actor{ID: "github:" + login, Surface: "github", Role: func(ctx context.Context, projectID int64) (store.Role, error) {
-		u := s.user(ctx, login)
+		u, _ := s.HeroUser(ctx, bot.Actor{ID: login})
 		if u == nil {
 			return "", nil
 		}
@@ -113,7 +114,7 @@ func (s *Service) issueCard(ctx context.Context, log *slog.Logger, p *eventPaylo
 	a := s.boardActor(proj, p.Sender.Login)
 	linked := a.Role
 	a.Role = func(ctx context.Context, projectID int64) (store.Role, error) {
-		if s.user(ctx, p.Sender.Login) != nil {
+		if u, _ := s.HeroUser(ctx, bot.Actor{ID: p.Sender.Login}); u != nil {
 			return linked(ctx, projectID)
 		}
 		return store.RoleMember, nil

@@ -246,7 +246,7 @@ func TestEndToEndApprove(t *testing.T) {
 			}
 			progress = &comments[i]
 		}
-		refusal = refusal || strings.Contains(comments[i].Body, "@someone you may not decide")
+		refusal = refusal || strings.Contains(comments[i].Body, "@someone You may not decide")
 	}
 	if progress == nil || !refusal {
 		t.Fatalf("progress %v, refusal %v; comments %+v", progress != nil, refusal, comments)

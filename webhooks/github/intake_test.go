@@ -382,7 +382,7 @@ func TestDecideCommands(t *testing.T) {
 	}
 	all := strings.Join(bodies, "\n---\n")
 	if len(bodies) != 3 || !strings.Contains(all, "`cdone` was already approved") || !strings.Contains(all, "Did you mean `/hero approve`?") ||
-		!strings.Contains(all, "@someone you may not decide `cnope`") {
+		!strings.Contains(all, "@someone You may not decide `cnope`") {
 		t.Fatalf("replies:\n%s", all)
 	}
 	// The successful decision is acknowledged with 👍 on its comment.
@@ -438,7 +438,7 @@ func TestLinkedAccountNeedsProjectMemberRole(t *testing.T) {
 	if n := e.rec().startCount(); n != 0 {
 		t.Fatalf("a viewer started %d runs", n)
 	}
-	if cs := e.api.Comments(); len(cs) != 1 || !strings.Contains(cs[0].Body, "not a member of project") {
+	if cs := e.api.Comments(); len(cs) != 1 || !strings.Contains(cs[0].Body, "@vic You need to be a member of project") {
 		t.Fatalf("comments = %+v", cs)
 	}
 	// Made a member, the same person starts a run.

@@ -34,8 +34,8 @@ func TestRepositoryPermissionDecidesNotAssociation(t *testing.T) {
 		t.Fatalf("read and triage access started %d runs", n)
 	}
 	cs := e.api.Comments()
-	if len(cs) != 2 || !strings.Contains(cs[0].Body, "@reader you have read access to Codertocat/Hello-World") ||
-		!strings.Contains(cs[1].Body, "@triager you have triage access") || !strings.Contains(cs[1].Body, "write access or above") {
+	if len(cs) != 2 || !strings.Contains(cs[0].Body, "@reader You have read access to this repository") ||
+		!strings.Contains(cs[1].Body, "@triager You have triage access") || !strings.Contains(cs[1].Body, "write access or above") {
 		t.Fatalf("comments = %+v", cs)
 	}
 

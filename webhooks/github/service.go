@@ -27,11 +27,9 @@ import (
 // Store is the part of the database the GitHub surface uses; *store.DB
 // implements it.
 type Store interface {
-	ListProjects(ctx context.Context) ([]store.Project, error)
+	bot.Store
 	UserByIdentity(ctx context.Context, provider, externalID string) (*store.User, error)
 	MemberRole(ctx context.Context, projectID, userID int64) (store.Role, error)
-	UseLinkCode(ctx context.Context, code string, at time.Time) (int64, error)
-	ListExecutions(ctx context.Context, f store.ExecutionFilter) ([]store.Execution, error)
 	ListSteps(ctx context.Context, executionID string) ([]store.Step, error)
 	PendingConfirmations(ctx context.Context, executionID string) ([]store.Confirmation, error)
 	SetGitHubProgress(ctx context.Context, executionID string, commentID int64) error
@@ -48,15 +46,9 @@ type Store interface {
 	ProjectByID(ctx context.Context, id int64) (*store.Project, error)
 }
 
-// Engine is the part of the engine the GitHub surface drives;
-// *engine.Engine implements it.
-type Engine interface {
-	Start(ctx context.Context, req engine.StartRequest) (*store.Execution, error)
-	Decide(ctx context.Context, confirmationID string, d engine.Decision) (*store.Confirmation, error)
-	Cancel(ctx context.Context, executionID string, by engine.Principal) error
-	Steer(ctx context.Context, executionID string, by engine.Principal, body string) error
-	Role(ctx context.Context, projectID int64, p engine.Principal) (store.Role, error)
-}
+// Engine is the part of the engine the GitHub surface drives (through
+// the dispatcher); *engine.Engine implements it.
+type Engine = bot.Engine
 
 // DefaultUntrustedReply is posted when someone without write access asks
 // hero for work: once per person, issue and day, within CourtesyPerHour.
@@ -143,6 +135,8 @@ type Service struct {
 	mention *regexp.Regexp
 	// perms caches repository permissions briefly (see permission).
 	perms map[string]cachedPermission
+	// dispatch does what people ask (the conversation layer).
+	dispatch *bot.Dispatcher
 }
 
 var _ engine.Surface = (*Service)(nil)
@@ -188,6 +182,16 @@ func NewService(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Log.With("surface", "github"), runs: map[string]*progress{}, perms: map[string]cachedPermission{},
 		courtesyQ: make(chan courtesyReply, courtesyQueue)}
 	s.mention = regexp.MustCompile(`(?i)(?:^|[^\w@/-])(@` + regexp.QuoteMeta(cfg.Handle) + `)(?:[^\w-]|$)`)
+	runCtx := func() context.Context {
+		if cfg.RunContext != nil {
+			return cfg.RunContext
+		}
+		return context.Background()
+	}
+	var err error
+	if s.dispatch, err = bot.NewDispatcher(cfg.Engine, cfg.Store, runCtx, s.log, cfg.Now); err != nil {
+		return nil, fmt.Errorf("github: %w", err)
+	}
 	s.rl = newRateLimiter(cfg.Transport, cfg.WritePace, cfg.MaxRateWait)
 	if _, err := newClient(cfg.APIURL, s.rl, nil); err != nil {
 		return nil, err
@@ -335,13 +339,13 @@ func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
 	case d.Event == "push" && s.cfg.OnPush != nil && p.Repository != nil:
 		return s.onPush(ctx, d)
 	case d.Event == "issue_comment" && p.Action == "created" && p.Comment != nil && p.Issue != nil && p.Repository != nil:
-		handle = func() error { return s.onComment(ctx, log, &p) }
+		handle = func() error { return s.onComment(ctx, log, &p, d.DeliveryID) }
 	case s.boardEvent(d.Event, &p):
 		handle = func() error { return s.onBoardEvent(ctx, log, d.Event, &p) }
 	case d.Event == "issues" && (p.Action == "assigned" || p.Action == "labeled") && p.Issue != nil && p.Repository != nil:
-		handle = func() error { return s.onIssue(ctx, log, &p) }
+		handle = func() error { return s.onIssue(ctx, log, &p, d.DeliveryID) }
 	case d.Event == "pull_request_review_comment" && p.Action == "created" && p.Comment != nil && p.PullRequest != nil && p.Repository != nil:
-		handle = func() error { return s.onReviewComment(ctx, log, &p, p.Comment, true) }
+		handle = func() error { return s.onReviewComment(ctx, log, &p, p.Comment, true, d.DeliveryID) }
 	case d.Event == "pull_request_review" && p.Action == "submitted" && p.Review != nil && p.PullRequest != nil && p.Repository != nil:
 		// A review's summary: only comments and change requests ask for
 		// work (an approval's "LGTM" does not).
@@ -350,7 +354,7 @@ func (s *Service) HandleDelivery(ctx context.Context, d *store.Delivery) error {
 			return nil
 		}
 		handle = func() error {
-			return s.onReviewComment(ctx, log, &p, &comment{Body: r.Body, User: r.User, AuthorAssociation: r.AuthorAssociation}, false)
+			return s.onReviewComment(ctx, log, &p, &comment{Body: r.Body, User: r.User, AuthorAssociation: r.AuthorAssociation}, false, d.DeliveryID)
 		}
 	default:
 		log.Debug("github delivery ignored: not a trigger")
@@ -451,7 +455,7 @@ func (s *Service) commandText(body string) (string, bool) {
 	return cleaned, true
 }
 
-func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPayload) error {
+func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPayload, delivery string) error {
 	c := p.Comment
 	if s.isSelf(c.User.Login) || (isBot(c.User) && !s.allowListed(c.User.Login)) {
 		log.Debug("comment by hero or a bot ignored", "login", c.User.Login)
@@ -463,7 +467,7 @@ func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPaylo
 	}
 	req := request{
 		comment: c, text: text, number: p.Issue.Number, title: p.Issue.Title, body: p.Issue.Body,
-		isPull: p.Issue.PullRequest != nil,
+		isPull: p.Issue.PullRequest != nil, delivery: delivery,
 	}
 	return s.onRequest(ctx, log, p, req)
 }
@@ -474,13 +478,13 @@ func (s *Service) onComment(ctx context.Context, log *slog.Logger, p *eventPaylo
 // comment by a trusted author is addressed to hero, so it needs no
 // mention: it continues the work on the same branch. Elsewhere it must
 // call hero as an issue comment does.
-func (s *Service) onReviewComment(ctx context.Context, log *slog.Logger, p *eventPayload, c *comment, onLine bool) error {
+func (s *Service) onReviewComment(ctx context.Context, log *slog.Logger, p *eventPayload, c *comment, onLine bool, delivery string) error {
 	if s.isSelf(c.User.Login) || (isBot(c.User) && !s.allowListed(c.User.Login)) {
 		log.Debug("review comment by hero or a bot ignored", "login", c.User.Login)
 		return nil
 	}
 	pr := p.PullRequest
-	req := request{comment: c, review: onLine, number: pr.Number, title: pr.Title, body: pr.Body, isPull: true}
+	req := request{comment: c, review: onLine, number: pr.Number, title: pr.Title, body: pr.Body, isPull: true, delivery: delivery}
 	_, repo, ok := parseRepoURL(p.Repository.HTMLURL)
 	if ok {
 		req.branch = s.ownBranch(repo, pr.User.Login, pr.Head, pr.Base)
@@ -513,6 +517,7 @@ type request struct {
 	// pull request is not hero's); branchKnown says it was determined.
 	branch      string
 	branchKnown bool
+	delivery    string // the platform delivery id
 }
 
 // ownBranch returns head's branch when the pull request is hero's own:
@@ -572,10 +577,6 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 	if err := s.react(ctx, th, "eyes"); err != nil {
 		return err
 	}
-	who, err := s.principal(ctx, repo, c.User)
-	if err != nil {
-		return err
-	}
 	cmd := bot.Command{Verb: bot.VerbRun, Task: req.text}
 	if !req.plain {
 		var perr error
@@ -583,64 +584,31 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 			return s.reply(ctx, th, fmt.Sprintf("@%s %s\n\n%s", c.User.Login, perr.Error(), bot.Help()))
 		}
 	}
-	switch cmd.Verb {
-	case bot.VerbHelp:
-		return s.reply(ctx, th, bot.Help())
-	case bot.VerbLink:
-		// Anyone can read this comment: spend the code so nobody else can
-		// link their account with it. GitHub accounts link by logging in.
-		_, _ = s.cfg.Store.UseLinkCode(ctx, cmd.Code, time.Now())
-		return s.reply(ctx, th, fmt.Sprintf("@%s link codes are for chat accounts (`/hero link CODE` to hero in chat, privately). This one was posted publicly, so it has been cancelled: make a new one on the settings page. Your GitHub account links to hero when you log in to the settings page with GitHub.", c.User.Login))
-	case bot.VerbApprove, bot.VerbDeny:
-		return s.decide(ctx, th, c.User.Login, who, cmd)
-	case bot.VerbStatus:
-		return s.status(ctx, th, proj, cmd.ID)
-	case bot.VerbCancel:
-		ex, err := s.threadRun(ctx, th, proj, cmd.ID, true)
-		if err != nil || ex == nil {
-			return s.reply(ctx, th, "There is no running hero run on this issue to cancel.")
-		}
-		if err := s.cfg.Engine.Cancel(ctx, ex.ID, who); err != nil {
-			return s.replyErr(ctx, th, c.User.Login, err)
-		}
-		return nil
-	}
-	if ok, err := s.mayWork(ctx, th, proj, c.User.Login, who); err != nil || !ok {
+	breq, err := s.request(ctx, repo, proj, th, c.User, req.delivery)
+	if err != nil {
 		return err
 	}
-	switch cmd.Verb {
-	case bot.VerbProjects, bot.VerbUse, bot.VerbBudget:
-		return s.reply(ctx, th, fmt.Sprintf("On GitHub the project is the repository: this issue belongs to hero project `%s`. `/hero %s` works in Slack and Discord.", proj.Name, cmd.Verb))
-	}
-	// A run is already working on this issue: the text answers its open
-	// question, or else steers it.
-	if ex, _ := s.threadRun(ctx, th, proj, "", true); ex != nil {
-		pending, err := s.cfg.Store.PendingConfirmations(ctx, ex.ID)
-		if err != nil {
-			return fmt.Errorf("pending confirmations of run %s: %w", ex.ID, err)
-		}
-		for _, q := range pending {
-			if q.Kind == store.ConfirmKindQuestion {
-				return s.decide(ctx, th, c.User.Login, who, bot.Command{Verb: bot.VerbApprove, ID: q.ID, Reason: cmd.Task})
+	breq.Command = cmd
+	if cmd.Verb == bot.VerbRun {
+		if req.isPull && !req.branchKnown {
+			if req.branch, err = s.pullBranch(ctx, repo, req.number); err != nil {
+				return err // retried by the inbox worker
 			}
 		}
-		if err := s.cfg.Engine.Steer(ctx, ex.ID, who, cmd.Task); err != nil {
-			return s.replyErr(ctx, th, c.User.Login, err)
-		}
-		return s.react(ctx, th, "+1")
+		breq.Task = s.task(repo, req, c, cmd.Task)
+		th.Branch = req.branch // hero's own pull request: continue on its branch
+		breq.Place.Ref = th.String()
 	}
-	if req.isPull && !req.branchKnown {
-		if req.branch, err = s.pullBranch(ctx, repo, req.number); err != nil {
-			return err // retried by the inbox worker
-		}
-	}
+	return s.dispatch.Dispatch(ctx, breq, s, s.conversation(th, c.User.Login))
+}
+
+// task composes a run's task: the issue or pull request as its author
+// wrote it (untrusted), then the trusted request.
+func (s *Service) task(repo Repo, req request, c *comment, text string) string {
 	if req.branch == "" {
-		task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\n%s\n\nRequest from @%s:\n%s",
-			repo, req.number, req.title, req.body, untrustedNote, c.User.Login, cmd.Task)
-		return s.start(ctx, th, proj, task, who)
+		return fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\n%s\n\nRequest from @%s:\n%s",
+			repo, req.number, req.title, req.body, untrustedNote, c.User.Login, text)
 	}
-	// hero's own pull request: continue on its branch.
-	th.Branch = req.branch
 	where := ""
 	if c.Path != "" {
 		where = " on " + c.Path
@@ -648,12 +616,32 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 			where += fmt.Sprintf(" line %d", c.Line)
 		}
 	}
-	task := fmt.Sprintf("GitHub pull request %s#%d (hero's own, branch %s): %s\n\n%s\n\n---\n"+untrustedNote+"\n\nReview from @%s%s:\n%s\n\n---\n"+
+	return fmt.Sprintf("GitHub pull request %s#%d (hero's own, branch %s): %s\n\n%s\n\n---\n"+untrustedNote+"\n\nReview from @%s%s:\n%s\n\n---\n"+
 		"The workspace has branch %s checked out as it was last pushed. Make the change there, commit it with git_commit and push "+
 		"the same branch with git_push (branch %q): the pull request updates itself, so do not open another one. "+
 		"read_pull_request shows the whole conversation.",
-		repo, req.number, req.branch, req.title, req.body, c.User.Login, where, cmd.Task, req.branch, req.branch)
-	return s.start(ctx, th, proj, task, who)
+		repo, req.number, req.branch, req.title, req.body, c.User.Login, where, text, req.branch, req.branch)
+}
+
+// request is a GitHub request as the dispatcher reads it: the person
+// with their repository permission, the issue as the place (its project
+// is the repository's), the delivery.
+func (s *Service) request(ctx context.Context, repo Repo, proj *store.Project, th Thread, a account, delivery string) (*bot.Request, error) {
+	perm, err := s.permission(ctx, repo, a.Login)
+	if err != nil {
+		return nil, err
+	}
+	if s.allowListed(a.Login) && !bot.GitHubRole(perm).AtLeast(store.RoleMember) {
+		perm = "write" // the allow-list trusts them as a collaborator
+	}
+	issue := Thread{Repo: th.Repo, Number: th.Number}
+	return &bot.Request{
+		Actor:    bot.Actor{Surface: s.Name(), ID: a.Login, Permission: perm},
+		Place:    bot.Place{Surface: s.Name(), Channel: repo.String(), Project: proj, Thread: issue.String(), Ref: th.String()},
+		Delivery: delivery,
+		// Every task quotes the issue or pull request as its author wrote it.
+		Untrusted: true,
+	}, nil
 }
 
 // untrustedNote follows the issue text quoted in a run's task: anyone who
@@ -705,15 +693,16 @@ func slugify(s string, words, maxLen int) string {
 	return strings.Join(parts, "-")
 }
 
-func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload) error {
+func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload, delivery string) error {
 	switch {
 	case p.Action == "assigned" && p.Assignee != nil && s.isSelf(p.Assignee.Login):
 	case p.Action == "labeled" && p.Label != nil && strings.EqualFold(p.Label.Name, s.cfg.TriggerLabel):
 	default:
 		return nil
 	}
-	// Labelling and assigning need triage access to the repository, so
-	// the sender is a maintainer; bots still need the allow-list.
+	// Labelling and assigning need triage access to the repository;
+	// starting work needs write (see bot.GitHubRole). Bots need the
+	// allow-list.
 	if s.isSelf(p.Sender.Login) || (isBot(p.Sender) && !s.allowListed(p.Sender.Login)) {
 		return nil
 	}
@@ -726,17 +715,10 @@ func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload
 	if proj == nil {
 		return s.unknownRepo(ctx, log, th, p.Sender.Login)
 	}
-	if ex, _ := s.threadRun(ctx, th, proj, "", true); ex != nil {
-		return nil // already working on it
-	}
-	// Labelling and assigning need only triage access; starting work
-	// needs write (see bot.GitHubRole).
-	who, err := s.principal(ctx, repo, p.Sender)
-	if err != nil {
-		return err
-	}
-	if ok, err := s.mayWork(ctx, th, proj, p.Sender.Login, who); err != nil || !ok {
-		return err
+	if id, err := s.cfg.Store.ThreadExecution(ctx, s.Name(), th.String()); err == nil {
+		if ex, err := s.cfg.Store.Execution(ctx, id); err == nil && !bot.Final(ex.Status) {
+			return nil // already working on it
+		}
 	}
 	if err := s.react(ctx, th, "eyes"); err != nil {
 		return err
@@ -744,9 +726,14 @@ func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload
 	if s.cfg.Board != nil && p.Action == "labeled" && s.trusted(p.Issue.User, p.Issue.AuthorAssociation) {
 		return s.issueCard(ctx, log, p, proj)
 	}
-	task := fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\n%s\n\n@%s asked hero to resolve this issue.",
+	req, err := s.request(ctx, repo, proj, th, p.Sender, delivery)
+	if err != nil {
+		return err
+	}
+	req.Command = bot.Command{Verb: bot.VerbRun, Task: "resolve this issue"}
+	req.Task = fmt.Sprintf("GitHub issue %s#%d: %s\n\n%s\n\n---\n%s\n\n@%s asked hero to resolve this issue.",
 		repo, p.Issue.Number, p.Issue.Title, p.Issue.Body, untrustedNote, p.Sender.Login)
-	return s.start(ctx, th, proj, task, who)
+	return s.dispatch.Dispatch(ctx, req, s, s.conversation(th, p.Sender.Login))
 }
 
 func (s *Service) rememberInstallation(repo Repo, p *eventPayload) {
@@ -766,116 +753,43 @@ func (s *Service) unknownRepo(ctx context.Context, log *slog.Logger, th Thread, 
 	return s.courtesy(ctx, log, th, login, fmt.Sprintf("hero does not know %s yet. An admin can add it with `hero project add <name> --repo https://%s/%s`.", th.Repo, s.hosts[0], th.Repo))
 }
 
-func (s *Service) start(ctx context.Context, th Thread, proj *store.Project, task string, who engine.Principal) error {
-	runCtx := s.cfg.RunContext
-	if runCtx == nil {
-		runCtx = context.WithoutCancel(ctx)
+// HeroUser is the hero user a GitHub account is linked to (by logging
+// in to the settings page with GitHub), or nil: the dispatcher's
+// directory.
+func (s *Service) HeroUser(ctx context.Context, a bot.Actor) (*store.User, error) {
+	u, err := s.cfg.Store.UserByIdentity(ctx, "github", a.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
 	}
-	_, err := s.cfg.Engine.Start(runCtx, engine.StartRequest{
-		Project: proj, Task: task, Surface: s.Name(), ThreadRef: th.String(), By: who,
-		Untrusted: true, // every task quotes the issue or pull request as its author wrote it
-	})
-	if err != nil {
-		if errors.Is(err, engine.ErrDraining) {
-			return err // retried after the restart
-		}
-		return s.reply(ctx, th, "hero could not start: "+err.Error())
-	}
-	return nil
+	return u, err
 }
 
-func (s *Service) decide(ctx context.Context, th Thread, login string, who engine.Principal, cmd bot.Command) error {
-	c, err := s.cfg.Engine.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: who, Answer: cmd.Reason})
-	switch {
-	case err == nil:
-		return s.react(ctx, th, "+1")
-	case errors.Is(err, engine.ErrNotAllowed):
-		return s.reply(ctx, th, fmt.Sprintf("@%s you may not decide `%s`: only the person who started the run or a project approver can.", login, cmd.ID))
-	case errors.Is(err, engine.ErrAlreadyDecided):
-		return s.reply(ctx, th, fmt.Sprintf("@%s `%s` was already %s.", login, cmd.ID, c.Status))
-	case errors.Is(err, store.ErrNotFound):
-		return s.reply(ctx, th, fmt.Sprintf("@%s there is no pending confirmation `%s`; check the id in the progress comment.", login, cmd.ID))
-	}
-	return fmt.Errorf("decide %s: %w", cmd.ID, err)
+// conversation answers one request on its issue: refusals and answers
+// as comments that mention the person, acknowledgements as 👍 on their
+// comment; a run's start shows as its progress comment.
+func (s *Service) conversation(th Thread, login string) *conversation {
+	return &conversation{s: s, th: th, login: login}
 }
 
-func (s *Service) replyErr(ctx context.Context, th Thread, login string, err error) error {
-	if errors.Is(err, engine.ErrNotAllowed) || errors.Is(err, engine.ErrFinished) {
-		return s.reply(ctx, th, fmt.Sprintf("@%s %s", login, err.Error()))
-	}
-	return err
+type conversation struct {
+	s     *Service
+	th    Thread
+	login string
 }
 
-// threadRun finds the run with id (or the latest on this issue);
-// activeOnly skips finished runs.
-func (s *Service) threadRun(ctx context.Context, th Thread, proj *store.Project, id string, activeOnly bool) (*store.Execution, error) {
-	f := store.ExecutionFilter{ProjectID: proj.ID, Limit: 200}
-	if activeOnly {
-		f.Statuses = []string{store.StatusQueued, store.StatusRunning, store.StatusWaiting}
+func (c *conversation) Say(ctx context.Context, m bot.Message) error {
+	switch m.Kind {
+	case bot.Started:
+		return nil // the progress comment appears at once
+	case bot.Ack:
+		return c.s.react(ctx, c.th, "+1")
 	}
-	exs, err := s.cfg.Store.ListExecutions(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	prefix := Thread{Repo: th.Repo, Number: th.Number}.String()
-	for i := range exs {
-		ex := &exs[i]
-		if ex.Surface != s.Name() {
-			continue
-		}
-		if id != "" {
-			if ex.ID == id {
-				return ex, nil
-			}
-			continue
-		}
-		if ref, err := ParseThread(ex.ThreadRef); err == nil && (Thread{Repo: ref.Repo, Number: ref.Number}).String() == prefix {
-			return ex, nil
-		}
-	}
-	return nil, nil
+	return c.s.reply(ctx, c.th, "@"+c.login+" "+m.Text)
 }
 
-func (s *Service) status(ctx context.Context, th Thread, proj *store.Project, id string) error {
-	ex, err := s.threadRun(ctx, th, proj, id, false)
-	if err != nil {
-		return err
-	}
-	if ex == nil {
-		return s.reply(ctx, th, "hero has no run on this issue yet.")
-	}
-	return s.reply(ctx, th, fmt.Sprintf("Run `%s` is **%s**: %d steps, %s.", ex.ID, ex.Status, ex.Steps, costText(ex.CostUSD, ex.CostKnown)))
-}
-
-// user is the hero user linked to a GitHub login, or nil.
-func (s *Service) user(ctx context.Context, login string) *store.User {
-	u, err := s.cfg.Store.UserByIdentity(ctx, "github", login)
-	if err != nil {
-		return nil
-	}
-	return u
-}
-
-// principal is a GitHub account as the engine authorises it: its linked
-// hero user, else the role its repository permission grants (read from
-// the API, not the payload's author_association, which says how someone
-// relates to the repository rather than what they may do in it).
-// Allow-listed accounts are members at least.
-func (s *Service) principal(ctx context.Context, repo Repo, a account) (engine.Principal, error) {
-	p := engine.Principal{ID: "github:" + a.Login}
-	if u := s.user(ctx, a.Login); u != nil {
-		p.UserID = u.ID
-		return p, nil
-	}
-	perm, err := s.permission(ctx, repo, a.Login)
-	if err != nil {
-		return p, err
-	}
-	p.Granted = bot.GitHubRole(perm)
-	if s.allowListed(a.Login) {
-		p.Granted = p.Granted.Max(store.RoleMember)
-	}
-	return p, nil
+// OpenThread is never needed: every GitHub request is on an issue.
+func (c *conversation) OpenThread(context.Context, *store.Project, string) (string, error) {
+	return Thread{Repo: c.th.Repo, Number: c.th.Number}.String(), nil
 }
 
 // permissionTTL is how long a repository permission read from the API is
@@ -923,30 +837,6 @@ func (s *Service) permission(ctx context.Context, repo Repo, login string) (stri
 	s.perms[key] = cachedPermission{role: role, expires: now.Add(permissionTTL)}
 	s.mu.Unlock()
 	return role, nil
-}
-
-// mayWork says whether who may start, steer or cancel runs in p (the
-// member role, through engine.Role); when not, it tells them why.
-func (s *Service) mayWork(ctx context.Context, th Thread, p *store.Project, login string, who engine.Principal) (bool, error) {
-	role, err := s.cfg.Engine.Role(ctx, p.ID, who)
-	if err != nil {
-		return false, err
-	}
-	if role.AtLeast(store.RoleMember) {
-		return true, nil
-	}
-	if who.UserID != 0 {
-		return false, s.reply(ctx, th, fmt.Sprintf("@%s your hero account is not a member of project `%s` (a viewer or no role): ask a project owner or admin to make you a member to start or steer runs.", login, p.Name))
-	}
-	perm, _ := s.permission(ctx, th.Repo, login)
-	return false, s.reply(ctx, th, fmt.Sprintf("@%s you have %s access to %s: hero starts and steers work for people with write access or above, or whose linked hero account is a member of project `%s`.", login, orNone(perm), th.Repo, p.Name))
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "no"
-	}
-	return s
 }
 
 // react adds a reaction to the triggering comment (or the issue).

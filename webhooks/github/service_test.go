@@ -98,6 +98,13 @@ func TestCommandsOnARunningIssue(t *testing.T) {
 	if err := e.db.CreateExecution(ctx, other); err != nil {
 		t.Fatal(err)
 	}
+	// As a start on the issue records them (see bot.Dispatcher).
+	for _, x := range []*store.Execution{ex, other} {
+		th, _ := ParseThread(x.ThreadRef)
+		if err := e.db.LinkThread(ctx, "github", Thread{Repo: th.Repo, Number: th.Number}.String(), x.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rec := e.rec()
 	e.deliver("issue_comment", "s1", mentionComment(t, "@hero also cover February 29", "OWNER", "Codertocat", "User"))
 	if err := e.waitHandled("s1"); err != nil {
@@ -117,7 +124,7 @@ func TestCommandsOnARunningIssue(t *testing.T) {
 		t.Fatalf("cancels %v, want [%s]", rec.cancels, ex.ID)
 	}
 	cs := e.api.Comments()
-	if len(cs) != 1 || !strings.Contains(cs[0].Body, "Run `"+ex.ID+"` is **running**") {
+	if len(cs) != 1 || !strings.Contains(cs[0].Body, "Run `"+ex.ID+"` is *running*") {
 		t.Fatalf("status reply %+v", cs)
 	}
 	// An open ask_human question is answered by the next comment.

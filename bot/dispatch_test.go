@@ -1,0 +1,333 @@
+package bot_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/bot"
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/store"
+)
+
+// fakeEngine records what the dispatcher asked; roles come from the
+// database as engine.Role derives them (site administrators aside).
+type fakeEngine struct {
+	db *store.DB
+
+	mu      sync.Mutex
+	starts  []engine.StartRequest
+	steers  []string
+	cancels []string
+	decides []engine.Decision
+}
+
+var _ bot.Engine = (*fakeEngine)(nil)
+
+func (f *fakeEngine) Start(ctx context.Context, req engine.StartRequest) (*store.Execution, error) {
+	role, _ := f.Role(ctx, req.Project.ID, req.By)
+	if !role.AtLeast(store.RoleMember) {
+		return nil, fmt.Errorf("starting a run needs the member role: %w", engine.ErrNotAllowed)
+	}
+	ex := &store.Execution{ProjectID: req.Project.ID, Status: store.StatusRunning, Surface: req.Surface, ThreadRef: req.ThreadRef,
+		Requester: req.By.ID, Task: req.Task, Model: "m", CreatedAt: time.Now(), UpdatedAt: time.Now(), LeaseUntil: time.Now()}
+	if err := f.db.CreateExecution(ctx, ex); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.starts = append(f.starts, req)
+	f.mu.Unlock()
+	return ex, nil
+}
+
+func (f *fakeEngine) Decide(ctx context.Context, id string, d engine.Decision) (*store.Confirmation, error) {
+	c, err := f.db.Confirmation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.decides = append(f.decides, d)
+	f.mu.Unlock()
+	c.Status, c.DecidedBy, c.Answer = store.ConfirmApproved, d.By.ID, d.Answer
+	return c, nil
+}
+
+func (f *fakeEngine) Cancel(_ context.Context, id string, _ engine.Principal) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancels = append(f.cancels, id)
+	return nil
+}
+
+func (f *fakeEngine) Steer(_ context.Context, id string, _ engine.Principal, body string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.steers = append(f.steers, id+": "+body)
+	return nil
+}
+
+func (f *fakeEngine) Role(ctx context.Context, projectID int64, p engine.Principal) (store.Role, error) {
+	if p.UserID == 0 {
+		return p.Granted, nil
+	}
+	return f.db.MemberRole(ctx, projectID, p.UserID)
+}
+
+// fakeConv records what the person was told.
+type fakeConv struct {
+	mu      sync.Mutex
+	said    []bot.Message
+	threads int
+}
+
+func (c *fakeConv) Say(_ context.Context, m bot.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.said = append(c.said, m)
+	return nil
+}
+
+func (c *fakeConv) OpenThread(context.Context, *store.Project, string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.threads++
+	return fmt.Sprintf("T1/C1/%d.0", c.threads), nil
+}
+
+func (c *fakeConv) texts() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.said {
+		out = append(out, m.Text)
+	}
+	return out
+}
+
+// directory maps actors to hero users by linked identity.
+type directory struct{ db *store.DB }
+
+func (d directory) HeroUser(ctx context.Context, a bot.Actor) (*store.User, error) {
+	u, err := d.db.UserByIdentity(ctx, a.Surface, a.ID)
+	if err != nil {
+		return nil, nil
+	}
+	return u, nil
+}
+
+type fixture struct {
+	db      *store.DB
+	eng     *fakeEngine
+	d       *bot.Dispatcher
+	project *store.Project
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db, err := store.Open(t.Context(), "", t.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := &store.Project{Name: "web", RepoURL: "https://github.com/o/web", DefaultBranch: "main"}
+	if err := db.CreateProject(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	eng := &fakeEngine{db: db}
+	d, err := bot.NewDispatcher(eng, db, context.Background, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{db: db, eng: eng, d: d, project: p}
+}
+
+func (f *fixture) dispatch(t *testing.T, req *bot.Request) *fakeConv {
+	t.Helper()
+	conv := &fakeConv{}
+	if err := f.d.Dispatch(t.Context(), req, directory{f.db}, conv); err != nil {
+		t.Fatalf("dispatch %+v: %v", req.Command, err)
+	}
+	return conv
+}
+
+func parse(t *testing.T, text string) bot.Command {
+	t.Helper()
+	c, err := bot.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A start handled twice under one delivery (the inbox delivers at least
+// once) starts one run and announces it once.
+func TestDispatchStartIsIdempotentPerDelivery(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	req := &bot.Request{Command: parse(t, "fix the login test"), Delivery: "d1",
+		Actor: bot.Actor{Surface: "github", ID: "ana", Permission: "write"},
+		Place: bot.Place{Surface: "github", Project: f.project, Thread: "o/web#7", Ref: "o/web#7@c1"}}
+	first := f.dispatch(t, req)
+	second := f.dispatch(t, req)
+	if len(f.eng.starts) != 1 {
+		t.Fatalf("%d runs started for one delivery", len(f.eng.starts))
+	}
+	if len(first.said) != 1 || first.said[0].Kind != bot.Started || len(second.said) != 0 {
+		t.Fatalf("said %+v then %+v", first.said, second.said)
+	}
+	if got := f.eng.starts[0]; got.ThreadRef != "o/web#7@c1" || got.By.ID != "github:ana" || got.By.Granted != store.RoleMember {
+		t.Fatalf("start request %+v", got)
+	}
+	// A new request in the same thread while the run goes steers it.
+	f.dispatch(t, &bot.Request{Command: parse(t, "also fix the logout test"), Delivery: "d2", Actor: req.Actor, Place: req.Place})
+	if len(f.eng.starts) != 1 || len(f.eng.steers) != 1 || !strings.HasSuffix(f.eng.steers[0], ": also fix the logout test") {
+		t.Fatalf("starts %d, steers %q", len(f.eng.starts), f.eng.steers)
+	}
+}
+
+// status finds any run by id the person may see, not only among the
+// project's newest.
+func TestDispatchStatusFindsOldRuns(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	var oldest string
+	for i := range 205 {
+		ex := &store.Execution{ProjectID: f.project.ID, Status: store.StatusSucceeded, Surface: "github", ThreadRef: "o/web#1",
+			Requester: "github:ana", Task: "t", Model: "m", CreatedAt: time.Now().Add(time.Duration(i-300) * time.Hour), UpdatedAt: time.Now(), LeaseUntil: time.Now()}
+		if err := f.db.CreateExecution(ctx, ex); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			oldest = ex.ID
+		}
+	}
+	actor := bot.Actor{Surface: "github", ID: "ana", Permission: "read"}
+	conv := f.dispatch(t, &bot.Request{Command: parse(t, "status "+oldest), Actor: actor, Place: bot.Place{Surface: "github", Project: f.project, Thread: "o/web#2"}})
+	if got := conv.texts(); len(got) != 1 || !strings.Contains(got[0], "Run `"+oldest+"` is *succeeded*") {
+		t.Fatalf("status said %q", got)
+	}
+	// Someone with no role in the run's project learns nothing about it.
+	conv = f.dispatch(t, &bot.Request{Command: parse(t, "status "+oldest), Actor: bot.Actor{Surface: "slack", ID: "T1/U9"}, Place: bot.Place{Surface: "slack", Channel: "T1/C1"}})
+	if got := conv.texts(); len(got) != 1 || !strings.Contains(got[0], "not a member of run") {
+		t.Fatalf("stranger's status said %q", got)
+	}
+	conv = f.dispatch(t, &bot.Request{Command: parse(t, "status rnope"), Actor: actor, Place: bot.Place{Surface: "github", Project: f.project}})
+	if got := conv.texts(); len(got) != 1 || got[0] != "There is no run `rnope`." {
+		t.Fatalf("unknown run said %q", got)
+	}
+}
+
+// Who may start: the member role, whichever way it is held; refusals
+// say why, and nothing starts.
+func TestDispatchStartAuthorises(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	viewer, err := f.db.UpsertUser(ctx, "vic@example.com", "Vic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.SetMember(ctx, f.project.ID, viewer.ID, store.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.LinkIdentity(ctx, "slack", "T1/UV", viewer.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.BindChannel(ctx, "slack", "T1/C1", f.project.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		actor bot.Actor
+		place bot.Place
+		want  string
+	}{
+		{"unbound channel", bot.Actor{Surface: "slack", ID: "T1/UV"}, bot.Place{Surface: "slack", Channel: "T1/C2"}, "not bound to a project"},
+		{"unknown person", bot.Actor{Surface: "slack", ID: "T1/U0"}, bot.Place{Surface: "slack", Channel: "T1/C1"}, "hero does not know you yet (slack:T1/U0)"},
+		{"hero viewer", bot.Actor{Surface: "slack", ID: "T1/UV"}, bot.Place{Surface: "slack", Channel: "T1/C1"}, "You need to be a member of project *web*"},
+		{"read access", bot.Actor{Surface: "github", ID: "rita", Permission: "read"}, bot.Place{Surface: "github", Project: f.project, Thread: "o/web#3"}, "You have read access to this repository"},
+	} {
+		conv := f.dispatch(t, &bot.Request{Command: parse(t, "fix it"), Actor: tc.actor, Place: tc.place})
+		if got := conv.texts(); len(got) != 1 || !strings.Contains(got[0], tc.want) || conv.said[0].Kind != bot.Refusal {
+			t.Errorf("%s: said %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if len(f.eng.starts) != 0 || len(f.eng.steers) != 0 {
+		t.Fatalf("refused people started %d runs", len(f.eng.starts))
+	}
+	// In a bound channel, a member's slash command opens the run's thread.
+	if err := f.db.SetMember(ctx, f.project.ID, viewer.ID, store.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	conv := f.dispatch(t, &bot.Request{Command: parse(t, "fix it"), Actor: bot.Actor{Surface: "slack", ID: "T1/UV"}, Place: bot.Place{Surface: "slack", Channel: "T1/C1"}, Private: true})
+	if conv.threads != 1 || len(f.eng.starts) != 1 || f.eng.starts[0].ThreadRef != "T1/C1/1.0" {
+		t.Fatalf("threads %d, starts %+v", conv.threads, f.eng.starts)
+	}
+}
+
+// A reply in a run's thread answers its open question before it steers.
+func TestDispatchSteerAnswersQuestion(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	ex := &store.Execution{ProjectID: f.project.ID, Status: store.StatusWaiting, Surface: "slack", ThreadRef: "T1/C1/5.0",
+		Requester: "slack:T1/U1", Task: "t", Model: "m", CreatedAt: time.Now(), UpdatedAt: time.Now(), LeaseUntil: time.Now()}
+	if err := f.db.CreateExecution(ctx, ex); err != nil {
+		t.Fatal(err)
+	}
+	c := &store.Confirmation{ExecutionID: ex.ID, Kind: store.ConfirmKindQuestion, Tool: "ask_human", Action: "tabs or spaces?", Status: store.ConfirmPending, ExpiresAt: time.Now().Add(time.Hour), CreatedAt: time.Now()}
+	if err := f.db.CreateConfirmation(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	conv := &fakeConv{}
+	req := &bot.Request{Actor: bot.Actor{Surface: "slack", ID: "T1/U1"}, Place: bot.Place{Surface: "slack", Channel: "T1/C1", Thread: "T1/C1/5.0"}}
+	if err := f.d.Steer(ctx, req, directory{f.db}, conv, ex, "tabs"); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.eng.decides) != 1 || f.eng.decides[0].Answer != "tabs" || len(f.eng.steers) != 0 {
+		t.Fatalf("decides %+v, steers %q", f.eng.decides, f.eng.steers)
+	}
+	if got := conv.texts(); len(got) != 1 || got[0] != "Confirmation `"+c.ID+"` approved." {
+		t.Fatalf("said %q", got)
+	}
+}
+
+// A link code posted in public is burnt; privately it links.
+func TestDispatchLink(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	u, err := f.db.UpsertUser(ctx, "lin@example.com", "Lin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, private := store.NewLinkCode(), store.NewLinkCode()
+	for _, code := range []string{public, private} {
+		if err := f.db.CreateLinkCode(ctx, u.ID, code, time.Now().Add(store.LinkCodeTTL)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	actor := bot.Actor{Surface: "slack", ID: "T1/UL"}
+	conv := f.dispatch(t, &bot.Request{Command: parse(t, "link "+public), Actor: actor, Place: bot.Place{Surface: "slack", Channel: "T1/C1"}})
+	if got := conv.texts(); len(got) != 1 || !strings.Contains(got[0], "cancelled it") || strings.Contains(got[0], public) {
+		t.Fatalf("public link said %q", got)
+	}
+	if _, err := f.db.UseLinkCode(ctx, public, time.Now()); err == nil {
+		t.Fatal("a code posted in public still works")
+	}
+	conv = f.dispatch(t, &bot.Request{Command: parse(t, "link "+private), Actor: actor, Place: bot.Place{Surface: "slack", Channel: "T1/C1"}, Private: true})
+	if got := conv.texts(); len(got) != 1 || !strings.Contains(got[0], "now acts as lin@example.com") {
+		t.Fatalf("private link said %q", got)
+	}
+	if got, err := f.db.UserByIdentity(ctx, "slack", "T1/UL"); err != nil || got.ID != u.ID {
+		t.Fatalf("identity: %v %v", got, err)
+	}
+}

@@ -1,0 +1,239 @@
+// Package enginetest runs the real engine in surface tests without a
+// sandbox or a model: a scripted Model, in-memory Workspaces, a
+// recording Surface and wait helpers. A surface test built on it needs
+// no bubblewrap and no model server and runs in milliseconds.
+package enginetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/sandbox"
+	"github.com/hero-dev/hero/store"
+)
+
+// Model answers each call with the next scripted reply; once the script
+// is used up, every run finishes with "done".
+type Model struct {
+	mu     sync.Mutex
+	script []engine.ModelResponse
+	calls  int
+}
+
+var _ engine.Model = (*Model)(nil)
+
+// Script returns a model that answers with replies, in order.
+func Script(replies ...engine.ModelResponse) *Model { return &Model{script: replies} }
+
+// Call is a reply calling one tool with JSON arguments.
+func Call(tool, args string) engine.ModelResponse {
+	return engine.ModelResponse{Message: engine.Message{Role: engine.RoleAssistant,
+		ToolCalls: []engine.ToolCall{{ID: fmt.Sprintf("call-%s-%d", tool, time.Now().UnixNano()), Name: tool, Arguments: args}}}}
+}
+
+// Finish is a reply ending the run with summary.
+func Finish(summary string) engine.ModelResponse {
+	b, _ := json.Marshal(map[string]string{"summary": summary})
+	return Call("finish", string(b))
+}
+
+// Complete implements engine.Model.
+func (m *Model) Complete(ctx context.Context, _ engine.ModelRequest) (engine.ModelResponse, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	if len(m.script) == 0 {
+		return Finish("done"), nil
+	}
+	r := m.script[0]
+	m.script = m.script[1:]
+	return r, nil
+}
+
+// Calls counts the model calls.
+func (m *Model) Calls() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls
+}
+
+// Workspaces hands every run an empty in-memory sandbox.
+type Workspaces struct{}
+
+var _ engine.Workspaces = Workspaces{}
+
+// Open implements engine.Workspaces.
+func (Workspaces) Open(_ context.Context, _ *store.Project, ex *store.Execution, _ map[string]string) (sandbox.Sandbox, error) {
+	return &Sandbox{id: "fake-" + ex.ID, files: map[string][]byte{}}, nil
+}
+
+// Close implements engine.Workspaces.
+func (Workspaces) Close(context.Context, *store.Execution, sandbox.Sandbox) error { return nil }
+
+// Sandbox keeps files in memory and runs no commands.
+type Sandbox struct {
+	id    string
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+var _ sandbox.Sandbox = (*Sandbox)(nil)
+
+// ErrNoCommands is what Exec answers: the fake runs nothing.
+var ErrNoCommands = errors.New("enginetest: the fake sandbox runs no commands")
+
+func (s *Sandbox) ID() string { return s.id }
+
+func (s *Sandbox) Exec(context.Context, sandbox.Cmd) (sandbox.Result, error) {
+	return sandbox.Result{}, ErrNoCommands
+}
+
+func (s *Sandbox) ReadFile(_ context.Context, path string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.files[path]
+	if !ok {
+		return nil, fmt.Errorf("read %s: %w", path, fs.ErrNotExist)
+	}
+	return b, nil
+}
+
+func (s *Sandbox) WriteFile(_ context.Context, path string, data []byte, _ fs.FileMode) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.files[path] = append([]byte(nil), data...)
+	return nil
+}
+
+func (s *Sandbox) List(_ context.Context, dir string, _ bool) ([]sandbox.FileInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sandbox.FileInfo
+	for p, b := range s.files {
+		if dir == "" || dir == "." || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/") {
+			out = append(out, sandbox.FileInfo{Path: p, Size: int64(len(b))})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+func (s *Sandbox) Stat(_ context.Context, path string) (sandbox.FileInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.files[path]
+	if !ok {
+		return sandbox.FileInfo{}, fmt.Errorf("stat %s: %w", path, fs.ErrNotExist)
+	}
+	return sandbox.FileInfo{Path: path, Size: int64(len(b))}, nil
+}
+
+func (s *Sandbox) Remove(_ context.Context, path string, _ bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.files, path)
+	return nil
+}
+
+func (s *Sandbox) Alive(context.Context) error { return nil }
+func (s *Sandbox) Close(context.Context) error { return nil }
+
+// New returns a real engine over db with the scripted model, in-memory
+// workspaces and the given surfaces; runs stop when the test ends.
+func New(t testing.TB, db engine.Store, model engine.Model, surfaces ...engine.Surface) *engine.Engine {
+	t.Helper()
+	if model == nil {
+		model = Script()
+	}
+	eng, err := engine.New(engine.Config{Store: db, Workspaces: Workspaces{}, Model: model, ModelName: "test-model",
+		Owner: "enginetest", PollInterval: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range surfaces {
+		eng.AddSurface(s)
+	}
+	t.Cleanup(eng.Wait)
+	return eng
+}
+
+// Surface records what the engine reported, in order.
+type Surface struct {
+	name string
+
+	mu     sync.Mutex
+	events []engine.Event
+	asked  []*store.Confirmation
+}
+
+var _ engine.Surface = (*Surface)(nil)
+
+// NewSurface returns a recording surface named name.
+func NewSurface(name string) *Surface { return &Surface{name: name} }
+
+func (s *Surface) Name() string { return s.name }
+
+func (s *Surface) Update(_ context.Context, _ *store.Execution, ev engine.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, ev)
+	return nil
+}
+
+func (s *Surface) Ask(_ context.Context, _ *store.Execution, c *store.Confirmation) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked = append(s.asked, c)
+	return s.name + ":" + c.ID, nil
+}
+
+// Events returns what was reported so far.
+func (s *Surface) Events() []engine.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]engine.Event(nil), s.events...)
+}
+
+// Asked returns the confirmations shown so far.
+func (s *Surface) Asked() []*store.Confirmation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*store.Confirmation(nil), s.asked...)
+}
+
+// Eventually polls cond until it holds or 10 s pass (then the test
+// fails, naming what).
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// WaitFinished waits until run id has ended and returns it.
+func WaitFinished(t testing.TB, db interface {
+	Execution(ctx context.Context, id string) (*store.Execution, error)
+}, id string) *store.Execution {
+	t.Helper()
+	var ex *store.Execution
+	Eventually(t, "run "+id+" to end", func() bool {
+		var err error
+		ex, err = db.Execution(context.Background(), id)
+		return err == nil && (ex.Status == store.StatusSucceeded || ex.Status == store.StatusFailed || ex.Status == store.StatusCancelled || ex.Status == store.StatusInterrupted)
+	})
+	return ex
+}
