@@ -93,6 +93,9 @@ type Message struct {
 	// Private: only the person should see it, where the surface can.
 	Private bool
 	Run     *store.Execution
+	// Confirmation is the confirmation a decision was about (decided,
+	// or found expired), so its message can show the outcome.
+	Confirmation *store.Confirmation
 }
 
 // Conversation is the port a surface implements for one request.
@@ -490,11 +493,12 @@ func (h *handling) decideOne(ctx context.Context, id string, approve bool, answe
 	c, err := h.d.eng.Decide(ctx, id, engine.Decision{Approve: approve, By: h.who, Answer: answer})
 	switch {
 	case err == nil:
-		return h.conv.Say(ctx, Message{Kind: Ack, Text: fmt.Sprintf("Confirmation `%s` %s.", c.ID, c.Status)})
+		return h.conv.Say(ctx, Message{Kind: Ack, Confirmation: c, Text: fmt.Sprintf("Confirmation `%s` %s.", c.ID, c.Status)})
 	case errors.Is(err, engine.ErrNotAllowed):
 		return h.say(ctx, Refusal, "You may not decide `"+id+"`: only the person who started the run or a project approver can.", true)
 	case errors.Is(err, engine.ErrAlreadyDecided) && c != nil && c.Status == store.ConfirmExpired:
-		return h.say(ctx, Refusal, fmt.Sprintf("Confirmation `%s` expired at %s; nothing was done.", c.ID, c.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")), true)
+		return h.conv.Say(ctx, Message{Kind: Refusal, Private: true, Confirmation: c,
+			Text: fmt.Sprintf("Confirmation `%s` expired at %s; nothing was done.", c.ID, c.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))})
 	case errors.Is(err, engine.ErrAlreadyDecided) && c != nil:
 		return h.say(ctx, Refusal, fmt.Sprintf("Confirmation `%s` was already %s by %s.", c.ID, c.Status, c.DecidedBy), true)
 	case errors.Is(err, store.ErrNotFound):

@@ -106,7 +106,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("click: status %d", r.StatusCode)
 	}
 	e.slack.waitFor(t, "the not-allowed ephemeral", 10*time.Second, func(cs []apiCall) bool {
-		return has(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == "U3" && strings.Contains(c.Text, "not allowed") })
+		return has(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == "U3" && strings.Contains(c.Text, "may not decide") })
 	})
 	if c, _ := e.db.Confirmation(context.Background(), cid); c.Status != store.ConfirmPending {
 		t.Fatalf("a bystander's click decided the confirmation: %s", c.Status)

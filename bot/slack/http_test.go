@@ -236,13 +236,13 @@ func TestCommands(t *testing.T) {
 	ephemeral("U1", "no project named `nope`")
 	e.command("U1", "C5", "use web", "t5")
 	e.slack.waitFor(t, "the binding announcement", 5*time.Second, func(cs []apiCall) bool {
-		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Text, "bound this channel to project *web*") })
+		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Text, "bound to project *web*") })
 	})
 	if p, err := e.db.ChannelProject(context.Background(), Surface, "T1/C5"); err != nil || p.ID != e.project.ID {
 		t.Fatalf("binding: %v %v", p, err)
 	}
 	e.command("U2", "C5", "projects", "t6")
-	ephemeral("U2", "← this channel")
+	ephemeral("U2", "← here")
 	e.command("U2", "C5", "budget", "t7")
 	ephemeral("U2", "per day (spent today: $0.0000")
 	e.command("U2", "C5", "status", "t8")

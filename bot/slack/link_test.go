@@ -86,7 +86,7 @@ func TestLinkSlackAccount(t *testing.T) {
 
 	code := webLinkCode(t, e.db, u)
 	e.command("U7", "C1", "link "+strings.ToLower(code), "trig-l2")
-	ephemeral("Linked: this Slack account now acts as lin@example.com in hero")
+	ephemeral("Linked: this account now acts as lin@example.com in hero")
 	if got, err := e.db.UserByIdentity(ctx, Surface, "T1/U7"); err != nil || got.ID != u.ID {
 		t.Fatalf("identity slack T1/U7 → %+v, %v; want user %d", got, err, u.ID)
 	}
@@ -205,7 +205,7 @@ func TestLinkCodeGuessingLimited(t *testing.T) {
 		t.Fatal("a code worked past the limit")
 	}
 	// Another account is not held to U5's limit.
-	say("U6", "link "+good, "Linked: this Slack account now acts as lin@example.com")
+	say("U6", "link "+good, "Linked: this account now acts as lin@example.com")
 
 	// After the window (its failures moved back in time), U5 may try again.
 	if _, err := e.db.Bun().NewUpdate().Table("limit_events").Set("created_at = ?", time.Now().Add(-store.LinkFailWindow-time.Minute).UTC()).
@@ -213,7 +213,7 @@ func TestLinkCodeGuessingLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := webLinkCode(t, e.db, u)
-	say("U5", "link "+again, "Linked: this Slack account now acts as lin@example.com")
+	say("U5", "link "+again, "Linked: this account now acts as lin@example.com")
 
 	// Everyone together: past the hourly cap nobody links.
 	for i := range store.LinkFailsPerHour {

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/slack-go/slack"
 
@@ -98,9 +98,9 @@ func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
 			}
 			return err
 		}
-		return a.onInteraction(ctx, ic)
+		return a.onInteraction(ctx, ic, d.DeliveryID)
 	default:
-		return a.onEvent(ctx, dec.ev)
+		return a.onEvent(ctx, dec.ev, d.DeliveryID)
 	}
 }
 
@@ -108,13 +108,18 @@ func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
 type who struct {
 	team, user, channel string
 	responseURL         string      // a slash command's response_url: reaches the person where hero is not a member
-	delivery            string      // the slash command's inbox delivery id
 	id                  string      // "slack:T/U"
-	hero                *store.User // nil: not known to hero
+	hero                *store.User // set by Adapter.who; nil: not known to hero
 }
 
+func newWho(team, user, channel string) who {
+	return who{team: team, user: user, channel: channel, id: identity(team, user)}
+}
+
+// who resolves a Slack person with their hero user, for what the
+// dispatcher does not do (the board's buttons).
 func (a *Adapter) who(ctx context.Context, team, user, channel string) (who, error) {
-	w := who{team: team, user: user, channel: channel, id: identity(team, user)}
+	w := newWho(team, user, channel)
 	u, err := a.heroUser(ctx, team, user)
 	if err != nil {
 		return w, fmt.Errorf("map slack user %s: %w", w.id, err)
@@ -123,17 +128,14 @@ func (a *Adapter) who(ctx context.Context, team, user, channel string) (who, err
 	return w, nil
 }
 
-func (w who) userID() int64 {
-	if w.hero == nil {
-		return 0
-	}
-	return w.hero.ID
-}
-
 // principal is w as the engine authorises them: Slack vouches for no
 // role, so an unlinked person has none.
 func (w who) principal() engine.Principal {
-	return engine.Principal{ID: w.id, UserID: w.userID()}
+	p := engine.Principal{ID: w.id}
+	if w.hero != nil {
+		p.UserID = w.hero.ID
+	}
+	return p
 }
 
 // ephemeral tells one person something only they see. Where hero is not
@@ -168,19 +170,102 @@ func (a *Adapter) reply(team, ch, thread, text string) {
 	a.out.send(team, ch, textJob(ch, thread, text))
 }
 
-// deliverySurface keys chat_threads rows that map a slash command's inbox
-// delivery to the run it started (the command's own "thread").
-const deliverySurface = "slack:delivery"
-
 // chatID is a Slack channel as chat_bindings records it.
 func chatID(team, channel string) string { return team + "/" + channel }
 
-func (a *Adapter) onCommand(ctx context.Context, f url.Values, delivery string) error {
-	w, err := a.who(ctx, f.Get("team_id"), f.Get("user_id"), f.Get("channel_id"))
-	if err != nil {
-		return err
+// request is a Slack request as the dispatcher reads it.
+func (a *Adapter) request(w who, cmd bot.Command, thread, delivery string, private bool) *bot.Request {
+	r := &bot.Request{Command: cmd, Delivery: delivery, Private: private,
+		Actor: bot.Actor{Surface: Surface, ID: w.team + "/" + w.user},
+		Place: bot.Place{Surface: Surface, Channel: chatID(w.team, w.channel)}}
+	if thread != "" {
+		r.Place.Thread = threadRef(w.team, w.channel, thread)
 	}
-	w.delivery = delivery
+	return r
+}
+
+// HeroUser is the dispatcher's directory: see heroUser.
+func (a *Adapter) HeroUser(ctx context.Context, act bot.Actor) (*store.User, error) {
+	team, user, _ := strings.Cut(act.ID, "/")
+	return a.heroUser(ctx, team, user)
+}
+
+// conversation renders the dispatcher's answers in Slack: private ones
+// ephemeral, public ones in the thread; a slash command's run gets a
+// thread of its own.
+type conversation struct {
+	a      *Adapter
+	w      who
+	thread string // the thread the request came from ("" for a slash command)
+	quiet  bool   // a button click: its message is edited, nothing else is said
+	gate   *sync.Mutex
+	ref    string
+}
+
+func (a *Adapter) conversation(w who, thread string) *conversation {
+	return &conversation{a: a, w: w, thread: thread}
+}
+
+func (c *conversation) Say(ctx context.Context, m bot.Message) error {
+	if cf := m.Confirmation; cf != nil && strings.HasPrefix(cf.SurfaceRef, c.w.team+"/") {
+		c.a.showDecision(cf) // the buttons' message shows the outcome at once
+	}
+	switch {
+	case m.Kind == bot.Started:
+		_, _, ts, err := parseRef(m.Run.ThreadRef)
+		if err != nil {
+			return err
+		}
+		c.a.reply(c.w.team, c.w.channel, ts, m.Text)
+		c.release()
+	case m.Kind == bot.Ack && c.quiet:
+	case m.Private && c.thread == "":
+		c.a.ephemeral(c.w, m.Text) // a slash command: only they see it
+
+	default:
+		c.a.reply(c.w.team, c.w.channel, c.thread, m.Text)
+	}
+	return nil
+}
+
+// OpenThread posts the request in the channel: a slash command leaves no
+// message behind, and the run needs a thread. Until the run is
+// announced, its own messages wait (see threadLock).
+func (c *conversation) OpenThread(ctx context.Context, p *store.Project, task string) (string, error) {
+	w := c.w
+	var thread string
+	err := c.a.out.call(ctx, w.team, w.channel, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
+		var err error
+		_, thread, err = api.PostMessageContext(ctx, w.channel, slack.MsgOptionText(fmt.Sprintf("<@%s> asked hero (project *%s*):\n>%s", w.user, p.Name, strings.ReplaceAll(bot.OneLine(task, 2800), "\n", "\n>")), false))
+		return err
+	}})
+	if notInChannel(err) {
+		c.a.ephemeral(w, fmt.Sprintf("I cannot post in this channel yet: invite me with `/invite @hero`, then try again (Slack said %v).", err))
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("start thread: %w", err)
+	}
+	c.hold(threadRef(w.team, w.channel, thread))
+	return threadRef(w.team, w.channel, thread), nil
+}
+
+// hold makes the run of ref wait with its first message until release.
+func (c *conversation) hold(ref string) {
+	c.ref, c.gate = ref, c.a.threadLock(ref)
+	c.gate.Lock()
+}
+
+func (c *conversation) release() {
+	if c.gate != nil {
+		c.gate.Unlock()
+		c.a.releaseThread(c.ref)
+		c.gate = nil
+	}
+}
+
+func (a *Adapter) onCommand(ctx context.Context, f url.Values, delivery string) error {
+	w := newWho(f.Get("team_id"), f.Get("user_id"), f.Get("channel_id"))
 	u := strings.TrimSpace(f.Get("response_url"))
 	for _, p := range a.hooks {
 		if strings.HasPrefix(u, p) {
@@ -189,442 +274,28 @@ func (a *Adapter) onCommand(ctx context.Context, f url.Values, delivery string) 
 	}
 	cmd, err := bot.Parse(f.Get("text"))
 	if err != nil {
-		var pe *bot.ParseError
-		if errors.As(err, &pe) {
-			msg := pe.Error()
-			if pe.Suggestion != "" {
-				msg += "\n\n" + bot.Help()
-			}
-			a.ephemeral(w, msg)
-			return nil
-		}
+		return a.parseError(err, func(s string) { a.ephemeral(w, s) })
+	}
+	conv := a.conversation(w, "")
+	defer conv.release()
+	return a.dispatch.Dispatch(ctx, a.request(w, cmd, "", delivery, true), a, conv)
+}
+
+// parseError answers a command that does not parse.
+func (a *Adapter) parseError(err error, say func(string)) error {
+	var pe *bot.ParseError
+	if !errors.As(err, &pe) {
 		return err
 	}
-	say := func(text string) { a.ephemeral(w, text) }
-	return a.command(ctx, w, cmd, "", say)
-}
-
-// command runs a parsed command. thread is set when it came from a
-// mention (replies go there); say answers the person.
-func (a *Adapter) command(ctx context.Context, w who, cmd bot.Command, thread string, say func(string)) error {
-	switch cmd.Verb {
-	case bot.VerbHelp:
-		say(bot.Help())
-	case bot.VerbRun:
-		return a.startRun(ctx, w, cmd.Task, thread, say)
-	case bot.VerbUse:
-		return a.use(ctx, w, cmd.Project, say)
-	case bot.VerbProjects:
-		return a.projects(ctx, w, say)
-	case bot.VerbBudget:
-		return a.budget(ctx, w, say)
-	case bot.VerbStatus:
-		ex, err := a.pickRun(ctx, w, cmd.ID, thread, false)
-		if err != nil || ex == nil {
-			if err == nil {
-				say("No runs yet in this channel's project.")
-			}
-			return sayErr(say, err)
-		}
-		if ok, err := a.canSee(ctx, w, ex.ProjectID); err != nil || !ok {
-			if err == nil {
-				say(fmt.Sprintf("You are not a member of run `%s`'s project.", ex.ID))
-			}
-			return err
-		}
-		say(statusText(ex))
-	case bot.VerbCancel:
-		ex, err := a.pickRun(ctx, w, cmd.ID, thread, true)
-		if err != nil || ex == nil {
-			if err == nil {
-				say("Nothing is running in this channel's project.")
-			}
-			return sayErr(say, err)
-		}
-		if err := a.eng.Cancel(ctx, ex.ID, w.principal()); err != nil {
-			return sayErr(say, err)
-		}
-		say(fmt.Sprintf("Cancelling run `%s`.", ex.ID))
-	case bot.VerbLink:
-		return a.link(ctx, w, cmd.Code, say)
-	case bot.VerbApprove, bot.VerbDeny:
-		c, err := a.eng.Decide(ctx, cmd.ID, engine.Decision{Approve: cmd.Verb == bot.VerbApprove, By: w.principal(), Answer: cmd.Reason})
-		if err != nil {
-			return a.decisionRefused(w, cmd.ID, c, err, say)
-		}
-		if c.SurfaceRef != "" && strings.HasPrefix(c.SurfaceRef, w.team+"/") {
-			a.showDecision(c)
-		}
-		say(fmt.Sprintf("Confirmation `%s` %s.", c.ID, c.Status))
-	default:
-		say(bot.Help())
-	}
-	return nil
-}
-
-// sayErr tells the person what went wrong when it is theirs to fix, and
-// returns other errors for a retry.
-func sayErr(say func(string), err error) error {
-	if err == nil {
-		return nil
-	}
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		say("Not found: " + err.Error())
-	case errors.Is(err, engine.ErrNotAllowed), errors.Is(err, engine.ErrFinished), errors.Is(err, engine.ErrDraining), errors.Is(err, engine.ErrAlreadyDecided):
-		say(capitalize(err.Error()) + ".")
-	default:
-		return err
-	}
-	return nil
-}
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-func (a *Adapter) boundProject(ctx context.Context, w who) (*store.Project, error) {
-	return a.db.ChannelProject(ctx, Surface, chatID(w.team, w.channel))
-}
-
-const unboundText = "This channel is not bound to a project yet. Run `/hero use <project>` here first (`/hero projects` lists them)."
-
-// role is w's role in p ("" when none); hero admins count as owners.
-func (a *Adapter) role(ctx context.Context, w who, p *store.Project) (store.Role, error) {
-	if w.hero == nil {
-		return "", nil
-	}
-	if w.hero.IsAdmin {
-		return store.RoleOwner, nil
-	}
-	role, err := a.db.MemberRole(ctx, p.ID, w.hero.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
-	}
-	return role, err
-}
-
-func notLinked(w who) string {
-	return fmt.Sprintf("hero does not know you yet (<@%s>): sign in on hero's settings page with the same email as your Slack account, or link this account there (Integrations → Link a chat account) and type `/hero link CODE` here.", w.user)
-}
-
-// link spends a one-time code from the settings page and maps this Slack
-// account to the hero user who made it, replacing an earlier mapping
-// (by email or an older link). The code is never logged or echoed.
-func (a *Adapter) link(ctx context.Context, w who, code string, say func(string)) error {
-	uid, err := a.db.UseLinkCodeLimited(ctx, code, w.id, a.cfg.Now())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		a.log.Info("slack link code refused", "user", w.id)
-		say(linkRefused)
-		return nil
-	case errors.Is(err, store.ErrLinkAccountLimit):
-		a.log.Warn("slack link refused: too many wrong codes from this account", "user", w.id)
-		say(fmt.Sprintf("Too many wrong link codes from this account: try again in %d minutes, with a new code from hero's settings page.", int(store.LinkFailWindow.Minutes())))
-		return nil
-	case errors.Is(err, store.ErrLinkGlobalLimit):
-		a.log.Warn("slack link refused: too many wrong codes from everyone in the last hour", "user", w.id)
-		say("Too many wrong link codes were typed to hero in the last hour, so linking is paused for everyone; try again within the hour, or sign in on hero's settings page with the email of your Slack account.")
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("link slack account %s: %w", w.id, err)
-	}
-	u, err := a.db.UserByID(ctx, uid)
-	if err != nil {
-		return fmt.Errorf("link slack account %s: %w", w.id, err)
-	}
-	if err := a.db.LinkIdentity(ctx, Surface, w.team+"/"+w.user, u.ID); err != nil {
-		return fmt.Errorf("link slack account %s: %w", w.id, err)
-	}
-	if err := a.db.AuditAccount(ctx, u.ID, Surface, w.team+"/"+w.user, store.AccountLinked, w.id); err != nil {
-		return fmt.Errorf("link slack account %s: %w", w.id, err)
-	}
-	msg := fmt.Sprintf("Linked: this Slack account now acts as %s in hero.", u.Email)
-	if w.hero != nil && w.hero.ID != u.ID {
-		msg += fmt.Sprintf(" (It acted as %s before.)", w.hero.Email)
-		a.log.Info("slack account re-linked", "user", w.id, "hero_user", u.Email, "was", w.hero.Email)
-	} else {
-		a.log.Info("slack account linked", "user", w.id, "hero_user", u.Email)
+	msg := pe.Error()
+	if pe.Suggestion != "" {
+		msg += "\n\n" + bot.Help()
 	}
 	say(msg)
 	return nil
 }
 
-const linkRefused = "That link code is unknown, already used or expired (a code works once, for 15 minutes). " +
-	"Make a new one on hero's settings page (Integrations → Chat accounts → Link a chat account), then type `/hero link CODE` here."
-
-// burnLinkCode spends a code someone typed where others can read it (a
-// channel message rather than the private slash command), so nobody else
-// can link their account with it.
-func (a *Adapter) burnLinkCode(ctx context.Context, w who, code string, say func(string)) error {
-	_, err := a.db.UseLinkCode(ctx, code, a.cfg.Now())
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("cancel a link code posted in a channel: %w", err)
-	}
-	a.log.Info("slack link code posted in a channel; cancelled", "user", w.id)
-	say("Link codes must stay private: that code was posted where others can read it, so I cancelled it. " +
-		"Make a new one on hero's settings page and type `/hero link CODE` as a slash command (only you see it).")
-	return nil
-}
-
-func (a *Adapter) startRun(ctx context.Context, w who, task, thread string, say func(string)) error {
-	p, err := a.boundProject(ctx, w)
-	if errors.Is(err, store.ErrNotFound) {
-		say(unboundText)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if w.hero == nil {
-		say(notLinked(w))
-		return nil
-	}
-	role, err := a.role(ctx, w, p)
-	if err != nil {
-		return err
-	}
-	if !role.AtLeast(store.RoleMember) {
-		say(fmt.Sprintf("You need to be a member of project *%s* to start runs; ask one of its owners.", p.Name))
-		return nil
-	}
-	// The inbox delivers at least once: a command processed again after a
-	// crash must not start a second run.
-	if w.delivery != "" {
-		if id, err := a.db.ThreadExecution(ctx, deliverySurface, w.delivery); err == nil {
-			a.log.Info("slash command already started a run", "delivery", w.delivery, "run", id)
-			return nil
-		}
-	} else if thread != "" {
-		if id, err := a.db.ThreadExecution(ctx, Surface, threadRef(w.team, w.channel, thread)); err == nil {
-			a.log.Info("mention already started a run", "thread", thread, "run", id)
-			return nil
-		}
-	}
-	if thread == "" {
-		// A slash command leaves no message behind: start the thread.
-		err := a.out.call(ctx, w.team, w.channel, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
-			var err error
-			_, thread, err = api.PostMessageContext(ctx, w.channel, slack.MsgOptionText(fmt.Sprintf("<@%s> asked hero (project *%s*):\n>%s", w.user, p.Name, strings.ReplaceAll(oneLine(task, 2800), "\n", "\n>")), false))
-			return err
-		}})
-		if notInChannel(err) {
-			say(fmt.Sprintf("I cannot post in this channel yet: invite me with `/invite @hero`, then try again (Slack said %v).", err))
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("start thread: %w", err)
-		}
-	}
-	ref := threadRef(w.team, w.channel, thread)
-	gate := a.threadLock(ref)
-	gate.Lock()
-	defer func() { gate.Unlock(); a.releaseThread(ref) }()
-	ex, err := a.eng.Start(a.lifetime(), engine.StartRequest{Project: p, Task: task, Surface: Surface, ThreadRef: ref, By: w.principal()})
-	if err != nil {
-		if errors.Is(err, engine.ErrDraining) {
-			a.reply(w.team, w.channel, thread, "hero is restarting; try again in a minute.")
-			return nil
-		}
-		return fmt.Errorf("start run: %w", err)
-	}
-	if err := a.db.LinkThread(ctx, Surface, ref, ex.ID); err != nil {
-		a.log.Error("link thread to run", "run", ex.ID, "err", err)
-	}
-	if w.delivery != "" {
-		if err := a.db.LinkThread(ctx, deliverySurface, w.delivery, ex.ID); err != nil {
-			a.log.Error("record the command's run", "run", ex.ID, "err", err)
-		}
-	}
-	a.reply(w.team, w.channel, thread, fmt.Sprintf("On it: run `%s` in project *%s*. Reply in this thread to steer it; `/hero cancel %s` stops it.", ex.ID, p.Name, ex.ID))
-	return nil
-}
-
-func (a *Adapter) use(ctx context.Context, w who, name string, say func(string)) error {
-	p, err := a.db.ProjectByName(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		say(fmt.Sprintf("There is no project named `%s`; `/hero projects` lists them.", name))
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if w.hero == nil {
-		say(notLinked(w))
-		return nil
-	}
-	role, err := a.role(ctx, w, p)
-	if err != nil {
-		return err
-	}
-	if !role.AtLeast(store.RoleAdmin) {
-		say(fmt.Sprintf("Only an owner or admin of project *%s* can bind a channel to it.", p.Name))
-		return nil
-	}
-	if err := a.db.BindChannel(ctx, Surface, chatID(w.team, w.channel), p.ID, w.id); err != nil {
-		return err
-	}
-	a.reply(w.team, w.channel, "", fmt.Sprintf("<@%s> bound this channel to project *%s*: `/hero <task>` here starts a run in it.", w.user, p.Name))
-	return nil
-}
-
-func (a *Adapter) projects(ctx context.Context, w who, say func(string)) error {
-	ps, err := a.db.ListProjects(ctx)
-	if err != nil {
-		return err
-	}
-	if len(ps) == 0 {
-		say("No projects yet: add one with `hero project add NAME --repo URL` or on the settings page.")
-		return nil
-	}
-	if w.hero == nil {
-		say(notLinked(w))
-		return nil
-	}
-	bound, _ := a.boundProject(ctx, w)
-	var b strings.Builder
-	b.WriteString("*Your projects:*\n")
-	shown := 0
-	for _, p := range ps {
-		if ok, err := a.canSee(ctx, w, p.ID); err != nil {
-			return err
-		} else if !ok {
-			continue
-		}
-		shown++
-		fmt.Fprintf(&b, "• `%s` %s", p.Name, p.RepoURL)
-		if bound != nil && bound.ID == p.ID {
-			b.WriteString(" ← this channel")
-		}
-		b.WriteByte('\n')
-	}
-	if shown == 0 {
-		say("You are not a member of any project yet; ask a project owner to add you.")
-		return nil
-	}
-	say(b.String())
-	return nil
-}
-
-// canSee says whether w may see a project's runs and settings: any role
-// in it (viewer included), or hero admin.
-func (a *Adapter) canSee(ctx context.Context, w who, projectID int64) (bool, error) {
-	if w.hero == nil {
-		return false, nil
-	}
-	if w.hero.IsAdmin {
-		return true, nil
-	}
-	role, err := a.db.MemberRole(ctx, projectID, w.hero.ID)
-	return role != "", err
-}
-
-func (a *Adapter) budget(ctx context.Context, w who, say func(string)) error {
-	p, err := a.boundProject(ctx, w)
-	if errors.Is(err, store.ErrNotFound) {
-		say(unboundText)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if ok, err := a.canSee(ctx, w, p.ID); err != nil || !ok {
-		if err == nil {
-			say(fmt.Sprintf("You are not a member of project *%s*.", p.Name))
-		}
-		return err
-	}
-	d := engine.DefaultLimits()
-	g := p.Governance
-	pick := func(v, def float64) float64 {
-		if v > 0 {
-			return v
-		}
-		return def
-	}
-	steps := g.MaxSteps
-	if steps <= 0 {
-		steps = d.MaxSteps
-	}
-	day := pick(g.BudgetPerDayUSD, d.BudgetPerDayUSD)
-	now := a.cfg.Now().UTC()
-	spent, err := a.db.ProjectSpendSince(ctx, p.ID, time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC))
-	if err != nil {
-		return err
-	}
-	say(fmt.Sprintf("*%s*: $%.2f per run, $%.2f per day (spent today: $%.4f, left: $%.4f), at most %d steps per run.",
-		p.Name, pick(g.BudgetPerRunUSD, d.BudgetPerRunUSD), day, spent, max(day-spent, 0), steps))
-	return nil
-}
-
-// pickRun finds the run a status/cancel means: the id given, else the
-// thread's run, else the channel project's latest (running) run.
-func (a *Adapter) pickRun(ctx context.Context, w who, id, thread string, running bool) (*store.Execution, error) {
-	if id == "" && thread != "" {
-		id, _ = a.db.ThreadExecution(ctx, Surface, threadRef(w.team, w.channel, thread))
-	}
-	if id != "" {
-		return a.db.Execution(ctx, id)
-	}
-	p, err := a.boundProject(ctx, w)
-	if err != nil {
-		return nil, err
-	}
-	f := store.ExecutionFilter{ProjectID: p.ID, Limit: 1}
-	if running {
-		f.Statuses = []string{store.StatusQueued, store.StatusRunning, store.StatusWaiting}
-	}
-	exs, err := a.db.ListExecutions(ctx, f)
-	if err != nil || len(exs) == 0 {
-		return nil, err
-	}
-	return &exs[0], nil
-}
-
-func statusText(ex *store.Execution) string {
-	cost := "cost unknown"
-	if ex.CostKnown {
-		cost = fmt.Sprintf("$%.4f", ex.CostUSD)
-	}
-	s := fmt.Sprintf("%s Run `%s` is *%s*: %d steps, %d tokens, %s.\n>%s", statusEmoji(ex.Status), ex.ID, ex.Status, ex.Steps, ex.TokensIn+ex.TokensOut, cost, oneLine(ex.Task, 300))
-	if ex.Summary != "" {
-		s += "\n" + ex.Summary
-	}
-	if ex.Error != "" {
-		s += "\nError: " + ex.Error
-	}
-	return s
-}
-
-// decisionRefused explains why a decision did not count.
-func (a *Adapter) decisionRefused(w who, id string, c *store.Confirmation, err error, say func(string)) error {
-	switch {
-	case errors.Is(err, engine.ErrNotAllowed):
-		say(":no_entry: You are not allowed to decide this: " + err.Error() + ".")
-	case errors.Is(err, engine.ErrAlreadyDecided):
-		if c != nil && c.Status == store.ConfirmExpired {
-			if c.SurfaceRef != "" {
-				a.showDecision(c)
-			}
-			say(fmt.Sprintf(":hourglass: Confirmation `%s` expired at %s; nothing was done.", c.ID, slackDate(c.ExpiresAt)))
-		} else if c != nil {
-			say(fmt.Sprintf("Confirmation `%s` was already %s by %s.", c.ID, c.Status, c.DecidedBy))
-		} else {
-			say(capitalize(err.Error()) + ".")
-		}
-	case errors.Is(err, store.ErrNotFound):
-		say(fmt.Sprintf("There is no confirmation `%s`; the id is shown with the request.", id))
-	default:
-		return err
-	}
-	return nil
-}
-
-func (a *Adapter) onInteraction(ctx context.Context, ic *slack.InteractionCallback) error {
+func (a *Adapter) onInteraction(ctx context.Context, ic *slack.InteractionCallback, delivery string) error {
 	if ic.Type != slack.InteractionTypeBlockActions {
 		return nil
 	}
@@ -640,24 +311,17 @@ func (a *Adapter) onInteraction(ctx context.Context, ic *slack.InteractionCallba
 			}
 			continue
 		}
-		if act.ActionID != actionApprove && act.ActionID != actionDeny {
+		verb := map[string]string{actionApprove: bot.VerbApprove, actionDeny: bot.VerbDeny}[act.ActionID]
+		if verb == "" {
 			continue
 		}
-		w, err := a.who(ctx, team, ic.User.ID, ch)
-		if err != nil {
+		// The engine reports the decision, and the button's message is
+		// edited from there; here only refusals are said.
+		conv := a.conversation(newWho(team, ic.User.ID, ch), "")
+		conv.quiet = true
+		if err := a.dispatch.Dispatch(ctx, a.request(conv.w, bot.Command{Verb: verb, ID: act.Value}, "", delivery, true), a, conv); err != nil {
 			return err
 		}
-		c, err := a.eng.Decide(ctx, act.Value, engine.Decision{Approve: act.ActionID == actionApprove, By: w.principal()})
-		if err != nil {
-			if rerr := a.decisionRefused(w, act.Value, c, err, func(s string) { a.ephemeral(w, s) }); rerr != nil {
-				return rerr
-			}
-			continue
-		}
-		if c.SurfaceRef == "" && ic.Container.MessageTs != "" {
-			c.SurfaceRef = threadRef(team, ch, ic.Container.MessageTs)
-		}
-		a.showDecision(c)
 	}
 	return nil
 }
@@ -682,7 +346,7 @@ func interactionChannel(ic *slack.InteractionCallback) string {
 // neither, hero has no way to answer and only logs it.
 func (a *Adapter) refuse(ctx context.Context, team, user, channel, responseURL string) {
 	a.log.Warn("request from a Slack workspace hero is not connected to refused", "team", team, "user", user)
-	w := who{team: team, user: user, channel: channel, id: identity(team, user)}
+	w := newWho(team, user, channel)
 	for _, p := range a.hooks {
 		if responseURL != "" && strings.HasPrefix(responseURL, p) {
 			w.responseURL = responseURL
@@ -725,7 +389,7 @@ type eventCallback struct {
 
 var mentionRE = regexp.MustCompile(`<@([A-Z0-9]+)(\|[^>]*)?>`)
 
-func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
+func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback, delivery string) error {
 	e := ev.Event
 	if ev.Type == "event_callback" && e.Type == "app_home_opened" && e.Tab == "home" {
 		return a.publishHome(ctx, ev.TeamID, e.User)
@@ -774,6 +438,7 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 		}
 		return m
 	}))
+	w := newWho(team, e.User, e.Channel)
 	if inThread {
 		id, err := a.db.ThreadExecution(ctx, Surface, threadRef(team, e.Channel, e.ThreadTS))
 		if errors.Is(err, store.ErrNotFound) {
@@ -786,94 +451,45 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback) error {
 			if err != nil {
 				return err
 			}
-			if !mentioned && (ex.Requester != identity(team, e.User) || isFinal(ex.Status)) {
+			if !mentioned && (ex.Requester != w.id || bot.Final(ex.Status)) {
 				return nil // people talking in the thread, or about a run that ended
 			}
-			w, err := a.who(ctx, team, e.User, e.Channel)
-			if err != nil {
-				return err
-			}
-			return a.inRunThread(ctx, w, ex, mentioned, text, e.ThreadTS)
+			return a.inRunThread(ctx, w, ex, mentioned, direct, text, e.ThreadTS, delivery)
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		case !mentioned:
 			return nil
 		}
 	}
-	w, err := a.who(ctx, team, e.User, e.Channel)
-	if err != nil {
-		return err
-	}
 	// A mention outside a run's thread: a command, answered in its thread.
 	thread := e.TS
 	if inThread {
 		thread = e.ThreadTS
 	}
-	say := func(s string) { a.reply(team, e.Channel, thread, s) }
 	cmd, err := bot.Parse(text)
 	if err != nil {
-		var pe *bot.ParseError
-		if errors.As(err, &pe) {
-			msg := pe.Error()
-			if pe.Suggestion != "" {
-				msg += "\n\n" + bot.Help()
-			}
-			say(msg)
-			return nil
-		}
-		return err
+		return a.parseError(err, func(s string) { a.reply(team, e.Channel, thread, s) })
 	}
-	if cmd.Verb == bot.VerbLink && !direct {
-		return a.burnLinkCode(ctx, w, cmd.Code, say)
-	}
-	return a.command(ctx, w, cmd, thread, say)
+	conv := a.conversation(w, thread)
+	conv.hold(threadRef(team, e.Channel, thread))
+	defer conv.release()
+	return a.dispatch.Dispatch(ctx, a.request(w, cmd, thread, delivery, direct), a, conv)
 }
 
-// inRunThread handles a reply or mention in a run's thread: the answer to
-// a pending question, a status/cancel, or steering.
-func (a *Adapter) inRunThread(ctx context.Context, w who, ex *store.Execution, mentioned bool, text, thread string) error {
-	runID := ex.ID
-	say := func(s string) { a.reply(w.team, w.channel, thread, s) }
+// inRunThread handles a reply or mention in a run's thread: a status,
+// cancel, help or link command when hero is mentioned, else the answer
+// to a pending question or steering.
+func (a *Adapter) inRunThread(ctx context.Context, w who, ex *store.Execution, mentioned, direct bool, text, thread, delivery string) error {
 	if text == "" {
 		return nil
 	}
+	conv := a.conversation(w, thread)
+	req := a.request(w, bot.Command{}, thread, delivery, direct)
 	if mentioned {
-		if cmd, err := bot.Parse(text); err == nil && cmd.Verb == bot.VerbLink {
-			return a.burnLinkCode(ctx, w, cmd.Code, say)
-		} else if err == nil && (cmd.Verb == bot.VerbStatus || cmd.Verb == bot.VerbCancel || cmd.Verb == bot.VerbHelp) {
-			return a.command(ctx, w, cmd, thread, say)
+		if cmd, err := bot.Parse(text); err == nil && (cmd.Verb == bot.VerbLink || cmd.Verb == bot.VerbStatus || cmd.Verb == bot.VerbCancel || cmd.Verb == bot.VerbHelp) {
+			req.Command = cmd
+			return a.dispatch.Dispatch(ctx, req, a, conv)
 		}
 	}
-	pending, err := a.db.PendingConfirmations(ctx, runID)
-	if err != nil {
-		return err
-	}
-	for _, c := range pending {
-		if c.Kind == store.ConfirmKindQuestion {
-			dc, err := a.eng.Decide(ctx, c.ID, engine.Decision{Approve: true, By: w.principal(), Answer: text})
-			if err != nil {
-				return a.decisionRefused(w, c.ID, dc, err, say)
-			}
-			if dc.SurfaceRef != "" {
-				a.showDecision(dc)
-			}
-			return nil
-		}
-	}
-	if err := a.eng.Steer(ctx, runID, w.principal(), text); err != nil {
-		if errors.Is(err, engine.ErrFinished) {
-			say(fmt.Sprintf("Run `%s` has ended; start a new one with `/hero run <task>` or by mentioning hero in the channel.", runID))
-			return nil
-		}
-		return sayErr(say, err)
-	}
-	return nil
-}
-
-func isFinal(status string) bool {
-	switch status {
-	case store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusInterrupted:
-		return true
-	}
-	return false
+	return a.dispatch.Steer(ctx, req, a, conv, ex, text)
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
 	"github.com/hero-dev/hero/store"
@@ -80,6 +81,8 @@ type Adapter struct {
 	inbox  *store.InboxWriter
 	worker *inbox.Worker
 	out    *outbox
+	// dispatch does what people ask (the conversation layer).
+	dispatch *bot.Dispatcher
 
 	mu      sync.Mutex
 	life    context.Context        // Run's context: runs started here live as long
@@ -153,6 +156,11 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		hooks:   []string{"https://hooks.slack.com/", "https://hooks.slack-gov.com/"},
 	}
 	a.out = newOutbox(a, log)
+	d, err := bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now)
+	if err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
+	}
+	a.dispatch = d
 	w, err := inbox.NewWorker(db, Surface, a.process, inbox.Config{Owner: cfg.Owner, Poll: cfg.WorkerPoll, Backoff: 2 * time.Second}, log)
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)

@@ -477,9 +477,9 @@ func TestEmailMapping(t *testing.T) {
 	e.slack.waitFor(t, "the refusal for an unconfirmed email", 5*time.Second, func(cs []apiCall) bool {
 		return has(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == "U6" && strings.Contains(c.Text, "does not know you") })
 	})
-	w, err := e.a.who(ctx, "T1", "U5", "CM")
-	if err != nil || w.hero == nil || w.hero.Email != "dev@example.com" {
-		t.Fatalf("U5 mapped to %+v (%v), want dev@example.com", w.hero, err)
+	hero, err := e.a.heroUser(ctx, "T1", "U5")
+	if err != nil || hero == nil || hero.Email != "dev@example.com" {
+		t.Fatalf("U5 mapped to %+v (%v), want dev@example.com", hero, err)
 	}
 	if u, err := e.db.UserByIdentity(ctx, Surface, "T1/U5"); err != nil || u.Email != "dev@example.com" {
 		t.Fatalf("identity not linked after the email match: %v %v", u, err)
