@@ -394,7 +394,7 @@ func (h *handling) steer(ctx context.Context, ex *store.Execution, text string) 
 		}
 		return h.refused(ctx, err)
 	}
-	return h.conv.Say(ctx, Message{Kind: Ack, Run: ex, Text: fmt.Sprintf("Run `%s` reads that before its next step.", ex.ID)})
+	return h.conv.Say(ctx, Message{Kind: Ack, Private: true, Run: ex, Text: fmt.Sprintf("Run `%s` reads that before its next step.", ex.ID)})
 }
 
 // pickRun finds the run a status or cancel means: the id given (any run
@@ -482,7 +482,7 @@ func (h *handling) cancel(ctx context.Context, id string) error {
 	if err := h.d.eng.Cancel(ctx, ex.ID, h.who); err != nil {
 		return h.refused(ctx, err)
 	}
-	return h.conv.Say(ctx, Message{Kind: Ack, Run: ex, Text: fmt.Sprintf("Cancelling run `%s`.", ex.ID)})
+	return h.conv.Say(ctx, Message{Kind: Ack, Private: true, Run: ex, Text: fmt.Sprintf("Cancelling run `%s`.", ex.ID)})
 }
 
 func (h *handling) decide(ctx context.Context, id string, approve bool, reason string) error {
@@ -493,7 +493,7 @@ func (h *handling) decideOne(ctx context.Context, id string, approve bool, answe
 	c, err := h.d.eng.Decide(ctx, id, engine.Decision{Approve: approve, By: h.who, Answer: answer})
 	switch {
 	case err == nil:
-		return h.conv.Say(ctx, Message{Kind: Ack, Confirmation: c, Text: fmt.Sprintf("Confirmation `%s` %s.", c.ID, c.Status)})
+		return h.conv.Say(ctx, Message{Kind: Ack, Private: true, Confirmation: c, Text: fmt.Sprintf("Confirmation `%s` %s.", c.ID, c.Status)})
 	case errors.Is(err, engine.ErrNotAllowed):
 		return h.say(ctx, Refusal, "You may not decide `"+id+"`: only the person who started the run or a project approver can.", true)
 	case errors.Is(err, engine.ErrAlreadyDecided) && c != nil && c.Status == store.ConfirmExpired:

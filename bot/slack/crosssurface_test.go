@@ -1,0 +1,245 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
+	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/vault"
+	ghsurface "github.com/hero-dev/hero/webhooks/github"
+	"github.com/hero-dev/hero/webhooks/github/githubtest"
+)
+
+// twoSurfaces is hero with Slack and GitHub on one database and one
+// engine (enginetest: no sandbox, no model), for what must hold on every
+// surface alike. Deliveries are handed to each adapter as its inbox
+// worker would.
+type twoSurfaces struct {
+	t       *testing.T
+	db      *store.DB
+	eng     *engine.Engine
+	slack   *Adapter
+	fake    *fakeSlack
+	gh      *ghsurface.Service
+	api     *githubtest.Server
+	project *store.Project
+}
+
+const crossRepo = "https://github.com/Codertocat/Hello-World"
+
+func newTwoSurfaces(t *testing.T, model engine.Model) *twoSurfaces {
+	t.Helper()
+	dir := t.TempDir()
+	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler), store.WithKeyring(kr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eng := enginetest.New(t, db, model)
+	fs := newFakeSlack(t)
+	a, err := New(Config{SigningSecret: testSecret, BotToken: "xoxb-test", APIURL: fs.apiURL(), Owner: "test",
+		PostInterval: 5 * time.Millisecond, UpdateInterval: 20 * time.Millisecond}, db, eng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	api := githubtest.NewServer(t, "ghp_cross")
+	gh, err := ghsurface.NewService(ghsurface.Config{APIURL: api.APIURL(), Credentials: ghsurface.StaticToken("ghp_cross"), Store: db, Engine: eng,
+		BotLogin: "hero-bot", WritePace: -1, EditInterval: 20 * time.Millisecond, RunContext: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.AddSurface(a)
+	eng.AddSurface(gh)
+	p := &store.Project{Name: "hello", RepoURL: crossRepo, DefaultBranch: "main"}
+	if err := db.CreateProject(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.BindChannel(t.Context(), Surface, "T1/C1", p.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	return &twoSurfaces{t: t, db: db, eng: eng, slack: a, fake: fs, gh: gh, api: api, project: p}
+}
+
+// person is one hero user with role in the project, linked on both
+// surfaces (Slack T1/<slackID>, GitHub <login>).
+func (x *twoSurfaces) person(slackID, login string, role store.Role) {
+	x.t.Helper()
+	ctx := x.t.Context()
+	u, err := x.db.UpsertUser(ctx, login+"@example.com", login)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	if role != "" {
+		if err := x.db.SetMember(ctx, x.project.ID, u.ID, role); err != nil {
+			x.t.Fatal(err)
+		}
+	}
+	for _, id := range [][2]string{{Surface, "T1/" + slackID}, {"github", login}} {
+		if err := x.db.LinkIdentity(ctx, id[0], id[1], u.ID); err != nil {
+			x.t.Fatal(err)
+		}
+	}
+}
+
+var crossDelivery atomic.Int64
+
+// slashCommand hands a /hero command to the Slack adapter and returns
+// what the person was told (ephemeral or in the channel).
+func (x *twoSurfaces) slashCommand(user, text string) string {
+	x.t.Helper()
+	f := url.Values{"team_id": {"T1"}, "channel_id": {"C1"}, "user_id": {user}, "command": {"/hero"}, "text": {text}}
+	id := fmt.Sprintf("cmd-%d", crossDelivery.Add(1))
+	before := len(x.fake.snapshot())
+	if err := x.slack.process(x.t.Context(), &store.Delivery{Source: Surface, DeliveryID: id, Event: kindCommand, Payload: []byte(f.Encode())}); err != nil {
+		x.t.Fatalf("slack %q: %v", text, err)
+	}
+	answer := func(c apiCall) bool {
+		return (c.Method == "chat.postEphemeral" && c.User == user) || (c.Method == "chat.postMessage" && strings.HasPrefix(c.Text, "On it"))
+	}
+	calls := x.fake.waitFor(x.t, "the answer to "+text, 10*time.Second, func(cs []apiCall) bool {
+		return has(cs[before:], "chat.postEphemeral", answer) || has(cs[before:], "chat.postMessage", answer)
+	})
+	for _, c := range calls[before:] {
+		if answer(c) {
+			return c.Text
+		}
+	}
+	return ""
+}
+
+// comment hands an issue comment to the GitHub surface and returns what
+// the person was told: a reply (without its @mention), or the reaction.
+func (x *twoSurfaces) comment(login, body string) string {
+	x.t.Helper()
+	n := crossDelivery.Add(1)
+	payload, _ := json.Marshal(map[string]any{
+		"action":     "created",
+		"repository": map[string]any{"full_name": "Codertocat/Hello-World", "html_url": crossRepo, "name": "Hello-World", "owner": map[string]any{"login": "Codertocat"}},
+		"issue":      map[string]any{"number": 1, "title": "Leap years", "body": "They are wrong.", "user": map[string]any{"login": "Codertocat", "type": "User"}, "author_association": "OWNER"},
+		"comment": map[string]any{"id": 9000 + n, "body": body, "user": map[string]any{"login": login, "type": "User"}, "author_association": "COLLABORATOR",
+			"updated_at": time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second).Format(time.RFC3339)},
+		"sender": map[string]any{"login": login, "type": "User"},
+	})
+	comments, reactions, runs := len(x.api.Comments()), len(x.api.Reactions()), x.runs("github")
+	if err := x.gh.HandleDelivery(x.t.Context(), &store.Delivery{Source: ghsurface.Source, DeliveryID: fmt.Sprintf("gh-%d", n), Event: "issue_comment", Payload: payload}); err != nil {
+		x.t.Fatalf("github %q: %v", body, err)
+	}
+	for _, c := range x.api.Comments()[comments:] {
+		if rest, ok := strings.CutPrefix(c.Body, "@"+login+" "); ok {
+			return rest
+		}
+	}
+	for _, r := range x.api.Reactions()[reactions:] {
+		if r.Content == "+1" {
+			return "👍"
+		}
+	}
+	if x.runs("github") > runs {
+		return "On it" // GitHub shows a new run as its progress comment
+	}
+	return ""
+}
+
+func (x *twoSurfaces) runs(surface string) int {
+	x.t.Helper()
+	exs, err := x.db.ListExecutions(x.t.Context(), store.ExecutionFilter{ProjectID: x.project.ID})
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	n := 0
+	for _, ex := range exs {
+		if ex.Surface == surface {
+			n++
+		}
+	}
+	return n
+}
+
+// pending adds a confirmation waiting on a run someone else started.
+func (x *twoSurfaces) pending(surface, ref string) (*store.Execution, *store.Confirmation) {
+	x.t.Helper()
+	ctx := x.t.Context()
+	now := time.Now()
+	ex := &store.Execution{ProjectID: x.project.ID, Status: store.StatusWaiting, Surface: surface, ThreadRef: ref, Requester: "slack:T1/UOTHER",
+		Task: "t", Model: "m", CreatedAt: now, UpdatedAt: now, LeaseUntil: now.Add(time.Hour), Owner: "elsewhere"}
+	if err := x.db.CreateExecution(ctx, ex); err != nil {
+		x.t.Fatal(err)
+	}
+	c := &store.Confirmation{ExecutionID: ex.ID, ProjectID: x.project.ID, Kind: store.ConfirmKindTool, Tool: "git_push", Action: "git push", Risk: "high",
+		Status: store.ConfirmPending, ExpiresAt: now.Add(time.Hour), CreatedAt: now}
+	if err := x.db.CreateConfirmation(ctx, c); err != nil {
+		x.t.Fatal(err)
+	}
+	return ex, c
+}
+
+// outcome is what an answer means, with the run or confirmation id it
+// names blanked: the two surfaces act on different runs.
+func outcome(answer, id string) string {
+	switch {
+	case strings.HasPrefix(answer, "On it"):
+		return "started"
+	case answer == "👍", strings.HasPrefix(answer, "Cancelling"), strings.HasPrefix(answer, "Confirmation `"):
+		return "done"
+	}
+	if id == "" {
+		return answer
+	}
+	return strings.ReplaceAll(answer, id, "ID")
+}
+
+// The same person with the same role gets the same answer on Slack and
+// on GitHub when they start, approve or cancel: one role table, one
+// dispatcher, texts written once.
+func TestSameAnswerOnSlackAndGitHub(t *testing.T) {
+	t.Parallel()
+	x := newTwoSurfaces(t, nil)
+	for i, tc := range []struct {
+		role                    store.Role
+		start, approve, cancel string // the expected outcome on both surfaces
+	}{
+		{store.RoleViewer, "You need to be a member of project *hello* to start or steer runs (your hero account is a viewer); ask one of its owners.",
+			"You may not decide `ID`: only the person who started the run or a project approver can.",
+			"Only the person who started run ID or a project member can do that: not allowed."},
+		{store.RoleMember, "started", "You may not decide `ID`: only the person who started the run or a project approver can.", "done"},
+		{store.RoleApprover, "started", "done", "done"},
+	} {
+		slackID, login := fmt.Sprintf("U%d", i), fmt.Sprintf("dev%d", i)
+		x.person(slackID, login, tc.role)
+		t.Run(string(tc.role), func(t *testing.T) {
+			check := func(what, want, onSlack, slackID, onGitHub, githubID string) {
+				t.Helper()
+				if outcome(onSlack, slackID) != want || outcome(onGitHub, githubID) != want {
+					t.Errorf("%s as %s: Slack said %q, GitHub said %q; want %q on both", what, tc.role, onSlack, onGitHub, want)
+				}
+			}
+			check("start", tc.start, x.slashCommand(slackID, "fix the leap years"), "", x.comment(login, "@hero fix the leap years"), "")
+			_, cs := x.pending(Surface, "T1/C1/1.0")
+			_, cg := x.pending("github", "Codertocat/Hello-World#1")
+			check("approve", tc.approve, x.slashCommand(slackID, "approve "+cs.ID), cs.ID, x.comment(login, "/hero approve "+cg.ID), cg.ID)
+			es, _ := x.pending(Surface, "T1/C1/2.0")
+			eg, _ := x.pending("github", "Codertocat/Hello-World#2")
+			check("cancel", tc.cancel, x.slashCommand(slackID, "cancel "+es.ID), es.ID, x.comment(login, "/hero cancel "+eg.ID), eg.ID)
+		})
+	}
+}
