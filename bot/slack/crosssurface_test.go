@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/store"
@@ -68,8 +69,13 @@ func newTwoSurfaces(t *testing.T, model engine.Model) *twoSurfaces {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fan, err := bot.NewFanOut(a, gh)
+	if err != nil {
+		t.Fatal(err)
+	}
 	eng.AddSurface(a)
 	eng.AddSurface(gh)
+	eng.AddSurface(fan)
 	p := &store.Project{Name: "hello", RepoURL: crossRepo, DefaultBranch: "main"}
 	if err := db.CreateProject(t.Context(), p); err != nil {
 		t.Fatal(err)
@@ -131,11 +137,17 @@ func (x *twoSurfaces) slashCommand(user, text string) string {
 // the person was told: a reply (without its @mention), or the reaction.
 func (x *twoSurfaces) comment(login, body string) string {
 	x.t.Helper()
+	return x.commentOn(1, login, body)
+}
+
+// commentOn is comment on issue n.
+func (x *twoSurfaces) commentOn(issue int, login, body string) string {
+	x.t.Helper()
 	n := crossDelivery.Add(1)
 	payload, _ := json.Marshal(map[string]any{
 		"action":     "created",
 		"repository": map[string]any{"full_name": "Codertocat/Hello-World", "html_url": crossRepo, "name": "Hello-World", "owner": map[string]any{"login": "Codertocat"}},
-		"issue":      map[string]any{"number": 1, "title": "Leap years", "body": "They are wrong.", "user": map[string]any{"login": "Codertocat", "type": "User"}, "author_association": "OWNER"},
+		"issue":      map[string]any{"number": issue, "title": "Leap years", "body": "They are wrong.", "user": map[string]any{"login": "Codertocat", "type": "User"}, "author_association": "OWNER"},
 		"comment": map[string]any{"id": 9000 + n, "body": body, "user": map[string]any{"login": login, "type": "User"}, "author_association": "COLLABORATOR",
 			"updated_at": time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second).Format(time.RFC3339)},
 		"sender": map[string]any{"login": login, "type": "User"},
@@ -215,7 +227,7 @@ func TestSameAnswerOnSlackAndGitHub(t *testing.T) {
 	t.Parallel()
 	x := newTwoSurfaces(t, nil)
 	for i, tc := range []struct {
-		role                    store.Role
+		role                   store.Role
 		start, approve, cancel string // the expected outcome on both surfaces
 	}{
 		{store.RoleViewer, "You need to be a member of project *hello* to start or steer runs (your hero account is a viewer); ask one of its owners.",
@@ -242,4 +254,78 @@ func TestSameAnswerOnSlackAndGitHub(t *testing.T) {
 			check("cancel", tc.cancel, x.slashCommand(slackID, "cancel "+es.ID), es.ID, x.comment(login, "/hero cancel "+eg.ID), eg.ID)
 		})
 	}
+}
+
+// A run that reports to a Slack thread and a GitHub issue at once (a
+// kanban card's two places) asks in both; an approval made on GitHub
+// decides it, and the Slack thread shows that decision too.
+func TestFanOutShowsAGitHubApprovalInSlack(t *testing.T) {
+	t.Parallel()
+	model := enginetest.Script(enginetest.Call("delete_file", `{"path":"README.md"}`), enginetest.Finish("deleted the readme"))
+	x := newTwoSurfaces(t, model)
+	x.person("U1", "dev1", store.RoleApprover)
+	ctx := t.Context()
+	slackThread, issue := "T1/C1/1700000900.000001", "Codertocat/Hello-World#5"
+	ex, err := x.eng.Start(ctx, engine.StartRequest{Project: x.project, Task: "remove the readme", Surface: bot.FanOutName,
+		ThreadRef: bot.FanOutRef(bot.Destination{Surface: Surface, Ref: slackThread}, bot.Destination{Surface: "github", Ref: issue}),
+		By:        engine.Operator("local:test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][2]string{{Surface, slackThread}, {"github", issue}} {
+		if err := x.db.LinkThread(ctx, l[0], l[1], ex.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The question is asked in both places.
+	var buttons string
+	x.fake.waitFor(t, "the buttons in the Slack thread", 10*time.Second, func(cs []apiCall) bool {
+		for _, c := range cs {
+			if c.Method == "chat.postMessage" && c.ThreadTS == "1700000900.000001" && strings.Contains(c.Blocks, actionApprove) {
+				buttons = c.TS
+				return true
+			}
+		}
+		return false
+	})
+	var cid string
+	enginetest.Eventually(t, "the question on the GitHub issue", func() bool {
+		pending, _ := x.db.PendingConfirmations(ctx, ex.ID)
+		if len(pending) == 1 {
+			cid = pending[0].ID
+		}
+		for _, c := range x.api.Comments() {
+			if c.Issue == 5 && cid != "" && strings.Contains(c.Body, "/hero approve "+cid) {
+				return true
+			}
+		}
+		return false
+	})
+	// Approved on GitHub: the run goes on, and Slack's buttons give way
+	// to who decided.
+	if got := x.commentOn(5, "dev1", "/hero approve "+cid); got != "👍" {
+		t.Fatalf("GitHub answered %q to the approval", got)
+	}
+	x.fake.waitFor(t, "the decision in the Slack thread", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.update", func(c apiCall) bool {
+			return c.TS == buttons && strings.Contains(c.Blocks, "Approved by github:dev1") && !strings.Contains(c.Blocks, actionApprove)
+		})
+	})
+	if done := enginetest.WaitFinished(t, x.db, ex.ID); done.Status != store.StatusSucceeded {
+		t.Fatalf("run ended %s: %s", done.Status, done.Error)
+	}
+	// Both places close the run.
+	x.fake.waitFor(t, "the Slack summary", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.postMessage", func(c apiCall) bool {
+			return c.ThreadTS == "1700000900.000001" && strings.Contains(c.Text, "deleted the readme")
+		})
+	})
+	enginetest.Eventually(t, "the GitHub summary", func() bool {
+		for _, c := range x.api.Comments() {
+			if c.Issue == 5 && strings.Contains(c.Body, "deleted the readme") {
+				return true
+			}
+		}
+		return false
+	})
 }

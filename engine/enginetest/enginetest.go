@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/tools"
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
 )
@@ -67,14 +68,14 @@ func (m *Model) Calls() int {
 	return m.calls
 }
 
-// Workspaces hands every run an empty in-memory sandbox.
+// Workspaces hands every run an in-memory sandbox holding a README.md.
 type Workspaces struct{}
 
 var _ engine.Workspaces = Workspaces{}
 
 // Open implements engine.Workspaces.
 func (Workspaces) Open(_ context.Context, _ *store.Project, ex *store.Execution, _ map[string]string) (sandbox.Sandbox, error) {
-	return &Sandbox{id: "fake-" + ex.ID, files: map[string][]byte{}}, nil
+	return &Sandbox{id: "fake-" + ex.ID, files: map[string][]byte{"README.md": []byte("# demo\n")}}, nil
 }
 
 // Close implements engine.Workspaces.
@@ -148,14 +149,15 @@ func (s *Sandbox) Remove(_ context.Context, path string, _ bool) error {
 func (s *Sandbox) Alive(context.Context) error { return nil }
 func (s *Sandbox) Close(context.Context) error { return nil }
 
-// New returns a real engine over db with the scripted model, in-memory
-// workspaces and the given surfaces; runs stop when the test ends.
+// New returns a real engine over db with the scripted model, hero's
+// tools over in-memory workspaces and the given surfaces; runs stop when
+// the test ends.
 func New(t testing.TB, db engine.Store, model engine.Model, surfaces ...engine.Surface) *engine.Engine {
 	t.Helper()
 	if model == nil {
 		model = Script()
 	}
-	eng, err := engine.New(engine.Config{Store: db, Workspaces: Workspaces{}, Model: model, ModelName: "test-model",
+	eng, err := engine.New(engine.Config{Store: db, Workspaces: Workspaces{}, Model: model, ModelName: "test-model", Tools: tools.All(),
 		Owner: "enginetest", PollInterval: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
