@@ -330,6 +330,7 @@ func (db *DB) migrations() *migrate.Migrations {
 		{"20261203000101", "login tokens: the replica that issued an admin link, so a start revokes only its own", db.addColumns("web_login_tokens",
 			"issuer "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''")},
 		{"20261203000201", "schedules: recurring runs, digests, reminders and their claimed slots", db.tables(schemaSchedules)},
+		{"20261203000901", "progress messages: where each chat surface shows a run's progress, kept across restarts", db.tables(schemaProgress)},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

@@ -1257,3 +1257,25 @@ func BenchmarkEnqueue(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }
+
+func TestProgressMessages(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, url string) {
+		db := openMigrated(t, url)
+		ctx := t.Context()
+		p := newProject(t, db)
+		ex := &store.Execution{ProjectID: p.ID, Status: store.StatusRunning, Surface: "slack", Task: "t", Model: "m"}
+		must(t, db.CreateExecution(ctx, ex))
+		if _, err := db.ProgressMessage(ctx, ex.ID, "slack"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("before: %v", err)
+		}
+		must(t, db.SetProgressMessage(ctx, ex.ID, "slack", "T1/C1/1.0"))
+		must(t, db.SetProgressMessage(ctx, ex.ID, "slack", "T1/C1/2.0"))
+		must(t, db.SetProgressMessage(ctx, ex.ID, "discord", "D1/5"))
+		if ref, err := db.ProgressMessage(ctx, ex.ID, "slack"); err != nil || ref != "T1/C1/2.0" {
+			t.Fatalf("slack: %q %v", ref, err)
+		}
+		if ref, err := db.ProgressMessage(ctx, ex.ID, "discord"); err != nil || ref != "D1/5" {
+			t.Fatalf("discord: %q %v", ref, err)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,14 +26,16 @@ import (
 // surface alike. Deliveries are handed to each adapter as its inbox
 // worker would.
 type twoSurfaces struct {
-	t       *testing.T
-	db      *store.DB
-	eng     *engine.Engine
-	slack   *Adapter
-	fake    *fakeSlack
-	gh      *ghsurface.Service
-	api     *githubtest.Server
-	project *store.Project
+	t     *testing.T
+	db    *store.DB
+	eng   *engine.Engine
+	slack *Adapter
+	fake  *fakeSlack
+	// stopSlack stops the Slack adapter and the runs it started.
+	stopSlack func()
+	gh        *ghsurface.Service
+	api       *githubtest.Server
+	project   *store.Project
 }
 
 const crossRepo = "https://github.com/Codertocat/Hello-World"
@@ -53,16 +56,8 @@ func newTwoSurfaces(t *testing.T, model engine.Model) *twoSurfaces {
 		t.Fatal(err)
 	}
 	eng := enginetest.New(t, db, model)
-	fs := newFakeSlack(t)
-	a, err := New(Config{SigningSecret: testSecret, BotToken: "xoxb-test", APIURL: fs.apiURL(), Owner: "test",
-		PostInterval: 5 * time.Millisecond, UpdateInterval: 20 * time.Millisecond}, db, eng, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	a, fs, stop := startSlack(t, db, eng)
+	ctx := t.Context()
 	api := githubtest.NewServer(t, "ghp_cross")
 	gh, err := ghsurface.NewService(ghsurface.Config{APIURL: api.APIURL(), Credentials: ghsurface.StaticToken("ghp_cross"), Store: db, Engine: eng,
 		BotLogin: "hero-bot", WritePace: -1, EditInterval: 20 * time.Millisecond, RunContext: ctx})
@@ -83,7 +78,26 @@ func newTwoSurfaces(t *testing.T, model engine.Model) *twoSurfaces {
 	if err := db.BindChannel(t.Context(), Surface, "T1/C1", p.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	return &twoSurfaces{t: t, db: db, eng: eng, slack: a, fake: fs, gh: gh, api: api, project: p}
+	return &twoSurfaces{t: t, db: db, eng: eng, slack: a, fake: fs, stopSlack: stop, gh: gh, api: api, project: p}
+}
+
+// startSlack runs a Slack adapter on db and eng against a new fake
+// Slack; stop ends it (and the runs it started) before the test does.
+func startSlack(t *testing.T, db *store.DB, eng *engine.Engine) (a *Adapter, fs *fakeSlack, stop func()) {
+	t.Helper()
+	fs = newFakeSlack(t)
+	a, err := New(Config{SigningSecret: testSecret, BotToken: "xoxb-test", APIURL: fs.apiURL(), Owner: "test",
+		PostInterval: 5 * time.Millisecond, UpdateInterval: 20 * time.Millisecond}, db, eng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return a, fs, stop
 }
 
 // person is one hero user with role in the project, linked on both
@@ -328,4 +342,75 @@ func TestFanOutShowsAGitHubApprovalInSlack(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// Slack's progress message survives a restart: the next hero edits the
+// same message, with the steps shown before, instead of posting another.
+func TestSlackProgressRestoredAfterRestart(t *testing.T) {
+	t.Parallel()
+	model := enginetest.Script(enginetest.Call("delete_file", `{"path":"README.md"}`), enginetest.Finish("removed after the restart"))
+	x := newTwoSurfaces(t, model)
+	x.person("U1", "dev1", store.RoleApprover)
+	ctx := t.Context()
+	if got := x.slashCommand("U1", "remove the readme"); !strings.HasPrefix(got, "On it") {
+		t.Fatalf("start: %q", got)
+	}
+	exs, err := x.db.ListExecutions(ctx, store.ExecutionFilter{ProjectID: x.project.ID})
+	if err != nil || len(exs) != 1 {
+		t.Fatalf("runs %v %v", exs, err)
+	}
+	id := exs[0].ID
+	var progressTS string
+	x.fake.waitFor(t, "the progress message showing the question", 10*time.Second, func(cs []apiCall) bool {
+		for _, c := range cs {
+			if c.Method == "chat.postMessage" && strings.HasPrefix(c.Text, "Run "+id+":") {
+				progressTS = c.TS
+			}
+		}
+		return progressTS != "" && has(cs, "chat.update", func(c apiCall) bool {
+			return c.TS == progressTS && strings.Contains(c.Blocks, "asked: delete README.md")
+		})
+	})
+	enginetest.Eventually(t, "the progress message recorded", func() bool {
+		ref, err := x.db.ProgressMessage(ctx, id, Surface)
+		return err == nil && strings.HasSuffix(ref, "/"+progressTS)
+	})
+
+	// Restart: this hero stops (its run stays waiting in the database);
+	// a new engine and Slack adapter take the run over.
+	x.stopSlack()
+	eng2 := enginetest.New(t, x.db, model)
+	a2, fs2, _ := startSlack(t, x.db, eng2)
+	eng2.AddSurface(a2)
+	if resumed, _, err := eng2.Resume(ctx); err != nil || resumed != 1 {
+		t.Fatalf("resume: %d runs, %v", resumed, err)
+	}
+	fs2.waitFor(t, "the same progress message edited with the steps from before", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.update", func(c apiCall) bool {
+			return c.TS == progressTS && strings.Contains(c.Blocks, "asked: delete README.md")
+		})
+	})
+	var cid string
+	enginetest.Eventually(t, "the question asked again", func() bool {
+		pending, _ := x.db.PendingConfirmations(ctx, id)
+		if len(pending) == 1 {
+			cid = pending[0].ID
+		}
+		cur, _ := x.db.Execution(ctx, id)
+		return cid != "" && cur.Status == store.StatusWaiting
+	})
+	if _, err := eng2.Decide(ctx, cid, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:T1/U1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if done := enginetest.WaitFinished(t, x.db, id); done.Status != store.StatusSucceeded {
+		t.Fatalf("run ended %s: %s", done.Status, done.Error)
+	}
+	fs2.waitFor(t, "the final state on the same progress message", 10*time.Second, func(cs []apiCall) bool {
+		return has(cs, "chat.update", func(c apiCall) bool { return c.TS == progressTS && strings.Contains(c.Text, "succeeded") })
+	})
+	for _, c := range fs2.snapshot() {
+		if c.Method == "chat.postMessage" && strings.HasPrefix(c.Text, "Run "+id+":") {
+			t.Fatalf("a second progress message was posted after the restart: %+v", c)
+		}
+	}
 }

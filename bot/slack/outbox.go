@@ -218,6 +218,8 @@ type live struct {
 	o             *outbox
 	team, channel string
 	render        func() (text string, blocks []slack.Block)
+	// posted, when set, learns the message's ts once it is posted.
+	posted func(ts string)
 
 	mu        sync.Mutex
 	ts        string // "" until posted
@@ -242,6 +244,9 @@ func (m *live) post(threadTS string) {
 			m.mu.Lock()
 			m.ts, m.lastSent = ts, m.o.a.cfg.Now()
 			m.mu.Unlock()
+			if m.posted != nil {
+				m.posted(ts)
+			}
 			return nil
 		},
 		done: func(error) { m.touch() },

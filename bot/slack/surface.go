@@ -40,11 +40,14 @@ type runView struct {
 	costKnown             bool
 	progress              *live
 	team, channel, thread string
+	lastStep              int // highest step ordinal shown (steps replayed after a restart are not shown twice)
 }
 
 // view returns the run's view, creating it (and its progress message) on
 // first use; nil when the run's thread reference is not a Slack one.
-func (a *Adapter) view(ex *store.Execution) (*runView, error) {
+// After a restart (or on another replica) the view is rebuilt from the
+// stored steps and the same progress message is edited again.
+func (a *Adapter) view(ctx context.Context, ex *store.Execution) (*runView, error) {
 	a.mu.Lock()
 	v := a.runs[ex.ID]
 	a.mu.Unlock()
@@ -56,7 +59,26 @@ func (a *Adapter) view(ex *store.Execution) (*runView, error) {
 		return nil, err
 	}
 	v = &runView{id: ex.ID, status: ex.Status, team: team, channel: ch, thread: ts}
-	v.progress = &live{o: a.out, team: team, channel: ch, render: v.render}
+	v.progress = &live{o: a.out, team: team, channel: ch, render: v.render, posted: func(msg string) {
+		if err := a.db.SetProgressMessage(context.WithoutCancel(ctx), ex.ID, Surface, threadRef(team, ch, msg)); err != nil {
+			a.log.Warn("remember the progress message", "run", ex.ID, "err", err)
+		}
+	}}
+	restored := false
+	if ref, err := a.db.ProgressMessage(ctx, ex.ID, Surface); err == nil {
+		if _, _, msg, err := parseRef(ref); err == nil {
+			steps, err := a.db.ListSteps(ctx, ex.ID)
+			if err != nil {
+				return nil, fmt.Errorf("restore the progress of run %s: %w", ex.ID, err)
+			}
+			for i := range steps {
+				v.addStep(&steps[i], a.cfg.LongOutput)
+			}
+			v.current, v.output = "", ""
+			v.progress.ts = msg
+			restored = true
+		}
+	}
 	a.mu.Lock()
 	if prev := a.runs[ex.ID]; prev != nil {
 		a.mu.Unlock()
@@ -64,8 +86,46 @@ func (a *Adapter) view(ex *store.Execution) (*runView, error) {
 	}
 	a.runs[ex.ID] = v
 	a.mu.Unlock()
-	v.progress.post(ts)
+	if restored {
+		v.progress.touch()
+	} else {
+		v.progress.post(ts)
+	}
 	return v, nil
+}
+
+// addStep shows one recorded step; it returns a long command output to
+// upload as a file. The caller holds v.mu (or owns v alone).
+func (v *runView) addStep(s *store.Step, longOutput int) (upload string) {
+	if s.Ordinal != 0 {
+		if s.Ordinal <= v.lastStep {
+			return ""
+		}
+		v.lastStep = s.Ordinal
+	}
+	v.nsteps++
+	if line := stepLine(s); line != "" {
+		v.steps = append(v.steps, line)
+		if len(v.steps) > maxStepLines {
+			v.steps = v.steps[len(v.steps)-maxStepLines:]
+		}
+	}
+	if s.Kind == store.StepTool {
+		v.current = ""
+		v.output = ""
+		if s.Tool == "run_command" && len(s.Output) > longOutput {
+			upload = s.Output
+		}
+	}
+	if s.Kind == store.StepModel {
+		// The model chose its next tools; their arguments show once
+		// they ran, their live output meanwhile.
+		v.current = "thinking…"
+		if s.Tool != "" {
+			v.current = "running `" + strings.ReplaceAll(s.Tool, ",", "`, `") + "`"
+		}
+	}
+	return upload
 }
 
 // Update renders a run's events: the progress message is edited in place
@@ -86,7 +146,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 		}
 		return nil
 	}
-	v, err := a.view(ex)
+	v, err := a.view(ctx, ex)
 	if err != nil {
 		return err
 	}
@@ -102,29 +162,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 	case engine.EventOutput:
 		v.output = tail(v.output+ev.Text, 600)
 	case engine.EventStep:
-		s := ev.Step
-		v.nsteps++
-		if line := stepLine(s); line != "" {
-			v.steps = append(v.steps, line)
-			if len(v.steps) > maxStepLines {
-				v.steps = v.steps[len(v.steps)-maxStepLines:]
-			}
-		}
-		if s.Kind == store.StepTool {
-			v.current = ""
-			v.output = ""
-			if s.Tool == "run_command" && len(s.Output) > a.cfg.LongOutput {
-				upload = s.Output
-			}
-		}
-		if s.Kind == store.StepModel {
-			// The model chose its next tools; their arguments show once
-			// they ran, their live output meanwhile.
-			v.current = "thinking…"
-			if s.Tool != "" {
-				v.current = "running `" + strings.ReplaceAll(s.Tool, ",", "`, `") + "`"
-			}
-		}
+		upload = v.addStep(ev.Step, a.cfg.LongOutput)
 	case engine.EventFinished:
 		v.status = ev.Outcome.Status
 		v.current, v.output = "", ""
