@@ -29,6 +29,7 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
 	"github.com/hero-dev/hero/store"
@@ -84,6 +85,9 @@ type Adapter struct {
 	api    *discordgo.Session // REST only; the gateway has its own
 	inbox  *store.InboxWriter
 	worker *inbox.Worker
+	// dispatch is the conversation layer: Discord decodes into it and
+	// renders what it says.
+	dispatch *bot.Dispatcher
 
 	mu      sync.Mutex
 	life    context.Context
@@ -142,6 +146,9 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		inbox:   store.NewInboxWriter(db, 0, 0),
 		runs:    map[string]*runView{},
 		threads: map[string]*sync.Mutex{},
+	}
+	if a.dispatch, err = bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now); err != nil {
+		return nil, fmt.Errorf("discord: %w", err)
 	}
 	w, err := inbox.NewWorker(db, Surface, a.process, inbox.Config{Owner: cfg.Owner, Poll: cfg.WorkerPoll, Backoff: 2 * time.Second}, log)
 	if err != nil {

@@ -122,8 +122,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return false
 	})
-	if f, _ := refusal.Body["flags"].(float64); int(f) != 64 || !strings.Contains(refusal.Content(), "not allowed") {
-		t.Fatalf("refusal %s: want an ephemeral (flags 64) 'not allowed'", refusal.JSON())
+	if f, _ := refusal.Body["flags"].(float64); int(f) != 64 || !strings.Contains(refusal.Content(), "may not decide") {
+		t.Fatalf("refusal %s: want an ephemeral (flags 64) refusal", refusal.JSON())
 	}
 	if c, _ := e.db.Confirmation(context.Background(), cid); c.Status != store.ConfirmPending {
 		t.Fatalf("a bystander's click decided the confirmation: %s", c.Status)
@@ -225,5 +225,5 @@ func TestStatusInThread(t *testing.T) {
 	runID := runIDRE.FindStringSubmatch(first.Content)[1]
 	e.waitMessage(t, "the summary", thread, func(m discordtest.Message) bool { return strings.Contains(m.Content, "finished") })
 	id, _, _ := e.command("200", thread, "status")
-	e.answerTo(t, id, "Run `"+runID+"` is **succeeded**")
+	e.answerTo(t, id, "Run `"+runID+"` is *succeeded*")
 }

@@ -119,7 +119,7 @@ func TestInteractionAckAndReplay(t *testing.T) {
 	// The deferred response was replaced with the answer.
 	e.discord.WaitFor(t, "the answer", 5*time.Second, func(s *discordtest.Server) bool {
 		for _, c := range s.Calls() {
-			if c.Method == "PATCH" && c.Path == "/webhooks/"+testApp+"/tok-"+id+"/messages/@original" && strings.Contains(c.Content(), "No such run") {
+			if c.Method == "PATCH" && c.Path == "/webhooks/"+testApp+"/tok-"+id+"/messages/@original" && strings.Contains(c.Content(), "not bound to a project") {
 				return true
 			}
 		}

@@ -73,7 +73,7 @@ func TestLinkAndUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, _, _ = e.command("700", "300", "use web")
-	e.answerTo(t, id, "bound this channel to project **web**")
+	e.answerTo(t, id, "now bound to project *web*")
 	if p, err := e.db.ChannelProject(ctx, Surface, "300"); err != nil || p.ID != e.project.ID {
 		t.Fatalf("binding: %+v %v", p, err)
 	}
@@ -84,10 +84,9 @@ func TestLinkAndUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := discordtest.NewID()
-	if err := e.a.onMessage(ctx, mustMessage(t, discordtest.MessageCreate(msg, discordtest.Actor{Guild: testGuild, Channel: "300", User: "701"},
-		"<@"+testBot+"> link "+pub, []string{testBot}, "", ""))); err != nil {
-		t.Fatal(err)
-	}
+	e.a.onGatewayMessage(mustMessage(t, discordtest.MessageCreate(msg, discordtest.Actor{Guild: testGuild, Channel: "300", User: "701"},
+		"<@"+testBot+"> link "+pub, []string{testBot}, "", "")))
+	e.waitHandled("msg:" + msg)
 	e.waitMessage(t, "the cancellation", "300", func(m discordtest.Message) bool { return strings.Contains(m.Content, "cancelled it") })
 	if _, err := e.db.UseLinkCode(ctx, pub, time.Now()); err == nil {
 		t.Fatal("a link code posted in a channel still works")
@@ -109,7 +108,7 @@ func TestAnswerAfterTokenExpiry(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("command: %d", code)
 	}
-	e.waitMessage(t, "the answer in the channel", "300", func(m discordtest.Message) bool { return strings.Contains(m.Content, "bound this channel") })
+	e.waitMessage(t, "the answer in the channel", "300", func(m discordtest.Message) bool { return strings.Contains(m.Content, "now bound to project") })
 	for _, c := range e.discord.Calls() {
 		if strings.Contains(c.Path, "tok-"+id) {
 			t.Fatalf("the expired interaction token was used: %s %s", c.Method, c.Path)
