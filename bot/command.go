@@ -22,9 +22,10 @@ const (
 	VerbApprove  = "approve"
 	VerbDeny     = "deny"
 	VerbLink     = "link"
+	VerbSchedule = "schedule"
 )
 
-var verbs = []string{VerbHelp, VerbRun, VerbStatus, VerbCancel, VerbProjects, VerbUse, VerbBudget, VerbApprove, VerbDeny, VerbLink}
+var verbs = []string{VerbHelp, VerbRun, VerbStatus, VerbCancel, VerbProjects, VerbUse, VerbBudget, VerbApprove, VerbDeny, VerbLink, VerbSchedule}
 
 // noSuggest are verbs never offered as a typo fix: "link" is one letter
 // from "lint", and "/hero lint" is a task.
@@ -46,6 +47,11 @@ type Command struct {
 	// Code is the one-time code from the settings page for VerbLink
 	// ("/hero link K7M2XQ9D"), as typed.
 	Code string
+	// Schedule is what VerbSchedule asks: "add" (Expr and Task set),
+	// "list", or "rm", "pause", "resume" (ID set).
+	Schedule string
+	// Expr is a schedule's cron expression or descriptor, unquoted.
+	Expr string
 }
 
 // ParseError is a command that cannot be understood; Error is written for
@@ -113,6 +119,8 @@ func Parse(text string) (Command, error) {
 			return Command{}, &ParseError{Msg: "`/hero link` takes the one code shown on hero's settings page (Integrations → Link a chat account), like `/hero link K7M2XQ9D`."}
 		}
 		return Command{Verb: VerbLink, Code: args[0]}, nil
+	case VerbSchedule:
+		return parseSchedule(rest)
 	case VerbProjects, VerbBudget:
 		if len(args) > 0 {
 			return Command{}, &ParseError{Msg: fmt.Sprintf("`/hero %s` takes no arguments.", verb)}
@@ -129,6 +137,61 @@ func Parse(text string) (Command, error) {
 	return Command{Verb: VerbRun, Task: task}, nil
 }
 
+// scheduleUsage is the grammar of /hero schedule.
+const scheduleUsage = "`/hero schedule \"0 9 * * 1-5\" <task>` (five cron fields in quotes, or @daily, @weekly, @every 2h), `/hero schedule list`, `/hero schedule rm|pause|resume <id>`."
+
+// parseSchedule reads what follows "schedule": list, a change of one
+// schedule, or a new one (a quoted expression or a descriptor, then the
+// task).
+func parseSchedule(rest string) (Command, error) {
+	word, after := splitWord(rest)
+	args := strings.Fields(after)
+	switch sub := strings.ToLower(word); sub {
+	case "":
+		return Command{}, &ParseError{Msg: "Say when and what: " + scheduleUsage}
+	case "list", "ls":
+		if len(args) > 0 {
+			return Command{}, &ParseError{Msg: "`/hero schedule list` takes no arguments."}
+		}
+		return Command{Verb: VerbSchedule, Schedule: "list"}, nil
+	case "rm", "remove", "pause", "resume":
+		if sub == "remove" {
+			sub = "rm"
+		}
+		if len(args) != 1 {
+			return Command{}, &ParseError{Msg: fmt.Sprintf("`/hero schedule %s` takes one schedule id, like `/hero schedule %s s3kq7xw2a`; `/hero schedule list` shows them.", sub, sub)}
+		}
+		return Command{Verb: VerbSchedule, Schedule: sub, ID: args[0]}, nil
+	}
+	var expr, task string
+	switch {
+	case strings.HasPrefix(rest, "@every"):
+		// "@every 2h <task>": the duration is part of the expression.
+		_, r := splitWord(rest)
+		d, t := splitWord(r)
+		expr, task = "@every "+d, t
+	case strings.HasPrefix(rest, "@"):
+		expr, task = splitWord(rest)
+	default:
+		for _, q := range [][2]string{{`"`, `"`}, {"“", "”"}, {`'`, `'`}, {"‘", "’"}} {
+			if r, ok := strings.CutPrefix(rest, q[0]); ok {
+				if i := strings.Index(r, q[1]); i >= 0 {
+					expr, task = strings.TrimSpace(r[:i]), r[i+len(q[1]):]
+				}
+				break
+			}
+		}
+	}
+	if expr == "" {
+		return Command{}, &ParseError{Msg: "Put the schedule's expression in quotes before the task: " + scheduleUsage}
+	}
+	task = unquote(task)
+	if task == "" {
+		return Command{}, &ParseError{Msg: fmt.Sprintf("Say what the scheduled run should do after `%s`: %s", expr, scheduleUsage)}
+	}
+	return Command{Verb: VerbSchedule, Schedule: "add", Expr: expr, Task: task}, nil
+}
+
 // Help is the text shown for /hero help and after a parse error.
 func Help() string {
 	return strings.Join([]string{
@@ -139,6 +202,7 @@ func Help() string {
 		"`/hero projects` — list projects; `/hero use <project>` — bind this channel to one",
 		"`/hero budget` — the project's limits and today's spend",
 		"`/hero link <code>` — act as your hero user here, with the code from the settings page",
+		"`/hero schedule \"0 9 * * 1-5\" <task>` — repeat a run here on a schedule; `/hero schedule list`, `/hero schedule rm|pause|resume <id>`",
 		"Reply in a run's thread (or mention hero there) to steer it.",
 	}, "\n")
 }

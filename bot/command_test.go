@@ -88,3 +88,39 @@ func TestHelpMentionsEveryVerb(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSchedule(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in      string
+		want    Command
+		wantErr string
+	}{
+		{in: `schedule "0 9 * * 1-5" bump the dependencies`, want: Command{Verb: VerbSchedule, Schedule: "add", Expr: "0 9 * * 1-5", Task: "bump the dependencies"}},
+		{in: "schedule “CRON_TZ=Europe/Berlin 0 9 * * 1” weekly cleanup", want: Command{Verb: VerbSchedule, Schedule: "add", Expr: "CRON_TZ=Europe/Berlin 0 9 * * 1", Task: "weekly cleanup"}},
+		{in: "schedule @daily hunt flaky tests", want: Command{Verb: VerbSchedule, Schedule: "add", Expr: "@daily", Task: "hunt flaky tests"}},
+		{in: `schedule @every 2h "look at the queue"`, want: Command{Verb: VerbSchedule, Schedule: "add", Expr: "@every 2h", Task: "look at the queue"}},
+		{in: "schedule list", want: Command{Verb: VerbSchedule, Schedule: "list"}},
+		{in: "Schedule LS", want: Command{Verb: VerbSchedule, Schedule: "list"}},
+		{in: "schedule rm s3kq7xw2a", want: Command{Verb: VerbSchedule, Schedule: "rm", ID: "s3kq7xw2a"}},
+		{in: "schedule pause s3kq7xw2a", want: Command{Verb: VerbSchedule, Schedule: "pause", ID: "s3kq7xw2a"}},
+		{in: "schedule resume s3kq7xw2a", want: Command{Verb: VerbSchedule, Schedule: "resume", ID: "s3kq7xw2a"}},
+		{in: "schedule", wantErr: "Say when and what"},
+		{in: "schedule list all", wantErr: "takes no arguments"},
+		{in: "schedule rm", wantErr: "takes one schedule id"},
+		{in: "schedule 0 9 * * * bump", wantErr: "Put the schedule's expression in quotes"},
+		{in: `schedule "0 9 * * *"`, wantErr: "Say what the scheduled run should do after `0 9 * * *`"},
+		{in: `schedule "0 9 * * * bump`, wantErr: "Put the schedule's expression in quotes"},
+	} {
+		got, err := Parse(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("Parse(%q) = %+v, %v; want error %q", tc.in, got, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+}

@@ -154,11 +154,30 @@ type Dispatcher struct {
 	life func() context.Context
 	log  *slog.Logger
 	now  func() time.Time
+	// schedules answers /hero schedule; nil: not offered here.
+	schedules Schedules
+}
+
+// Schedules is the port /hero schedule goes through; *schedules.Service
+// is one. It answers with the text to show (refusals included) and
+// returns errors only for failures worth a retry. place is where the
+// command was typed (a thread, a channel, an issue): a schedule made
+// there reports there.
+type Schedules interface {
+	ChatCommand(ctx context.Context, p *store.Project, who engine.Principal, surface, place string, cmd Command) (string, error)
+}
+
+// DispatcherOption configures NewDispatcher.
+type DispatcherOption func(*Dispatcher)
+
+// WithSchedules offers /hero schedule through s (nil: not offered).
+func WithSchedules(s Schedules) DispatcherOption {
+	return func(d *Dispatcher) { d.schedules = s }
 }
 
 // NewDispatcher returns a dispatcher. runContext gives the context runs
 // live in (the server's, not a request's).
-func NewDispatcher(eng Engine, db Store, runContext func() context.Context, log *slog.Logger, now func() time.Time) (*Dispatcher, error) {
+func NewDispatcher(eng Engine, db Store, runContext func() context.Context, log *slog.Logger, now func() time.Time, opts ...DispatcherOption) (*Dispatcher, error) {
 	if eng == nil || db == nil || runContext == nil {
 		return nil, errors.New("bot: the dispatcher needs an engine, a store and the runs' context")
 	}
@@ -168,7 +187,11 @@ func NewDispatcher(eng Engine, db Store, runContext func() context.Context, log 
 	if now == nil {
 		now = time.Now
 	}
-	return &Dispatcher{eng: eng, db: db, life: runContext, log: log, now: now}, nil
+	d := &Dispatcher{eng: eng, db: db, life: runContext, log: log, now: now}
+	for _, o := range opts {
+		o(d)
+	}
+	return d, nil
 }
 
 // deliveryKind keys the chat_threads rows that record which run a
@@ -202,8 +225,33 @@ func (d *Dispatcher) Dispatch(ctx context.Context, req *Request, dir Directory, 
 		return h.projects(ctx)
 	case VerbBudget:
 		return h.budget(ctx)
+	case VerbSchedule:
+		return h.schedule(ctx)
 	}
 	return h.say(ctx, Info, Help(), true)
+}
+
+// schedule passes /hero schedule to the schedules port, in the place's
+// project; a schedule made here reports here (this thread, else this
+// channel).
+func (h *handling) schedule(ctx context.Context) error {
+	if h.d.schedules == nil {
+		return h.say(ctx, Refusal, "Schedules are made where `hero serve` runs them: this hero has none.", true)
+	}
+	p, err := h.project(ctx)
+	if p == nil || err != nil {
+		return err
+	}
+	pl := h.req.Place
+	place := pl.Thread
+	if place == "" {
+		place = pl.Channel
+	}
+	text, err := h.d.schedules.ChatCommand(ctx, p, h.who, pl.Surface, place, h.req.Command)
+	if err != nil {
+		return fmt.Errorf("schedule: %w", err)
+	}
+	return h.say(ctx, Info, text, false)
 }
 
 // handling resolves the person behind req: their linked hero user, and

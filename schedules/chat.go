@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hero-dev/hero/bot"
+	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -94,4 +96,15 @@ func refusal(err error) (string, error) {
 		return e.Msg + ".", nil
 	}
 	return "", err
+}
+
+// ChatCommand answers a parsed /hero schedule command (bot.VerbSchedule)
+// typed by who at place on surface, in project p: the port the chat
+// dispatcher calls. The person's role is the engine's, through
+// CreatorRole.
+func (s *Service) ChatCommand(ctx context.Context, p *store.Project, who engine.Principal, surface, place string, cmd bot.Command) (string, error) {
+	a := Actor{Principal: who, Role: func(ctx context.Context, projectID int64) (store.Role, error) {
+		return s.cfg.CreatorRole(ctx, projectID, who)
+	}}
+	return s.Chat(ctx, ChatRequest{Project: p, Actor: a, Surface: surface, Place: place, What: cmd.Schedule, Expr: cmd.Expr, Task: cmd.Task, ID: cmd.ID})
 }

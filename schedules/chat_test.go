@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
 )
@@ -79,4 +80,26 @@ func TestChat(t *testing.T) {
 		t.Fatal("removed schedule still stored")
 	}
 	_ = store.ScheduleActive
+}
+
+// TestChatCommand: the grammar's command, as the dispatcher passes it.
+func TestChatCommand(t *testing.T) {
+	f := newFixture(t, "sqlite://"+t.TempDir()+"/hero.db", start)
+	cmd, err := bot.Parse(`schedule "0 9 * * 1-5" bump the dependencies`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mia := f.as("mia").Principal
+	got, err := f.svc.ChatCommand(t.Context(), f.project, mia, "slack", "T1/C9", cmd)
+	if err != nil || !strings.Contains(got, "runs “bump the dependencies” and reports here. Next: 2026-12-01 09:00 UTC") {
+		t.Fatalf("add: %q %v", got, err)
+	}
+	list, _ := bot.Parse("schedule list")
+	vic := f.as("vic").Principal
+	if got, err := f.svc.ChatCommand(t.Context(), f.project, vic, "slack", "T1/C9", list); err != nil || !strings.Contains(got, "“bump the dependencies”, by test:mia") {
+		t.Fatalf("list: %q %v", got, err)
+	}
+	if got, err := f.svc.ChatCommand(t.Context(), f.project, vic, "slack", "T1/C9", cmd); err != nil || !strings.Contains(got, "needs the member role") {
+		t.Fatalf("viewer adds: %q %v", got, err)
+	}
 }

@@ -67,7 +67,9 @@ type Config struct {
 	WorkerPoll time.Duration
 	// Board moves cards from their messages' buttons (nil: the buttons
 	// do nothing); the adapter is also one of its projections.
-	Board      Board
+	Board Board
+	// Schedules answers /hero schedule (nil: not offered).
+	Schedules  bot.Schedules
 	HTTPClient *http.Client
 	Now        func() time.Time
 }
@@ -156,7 +158,7 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		hooks:   []string{"https://hooks.slack.com/", "https://hooks.slack-gov.com/"},
 	}
 	a.out = newOutbox(a, log)
-	d, err := bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now)
+	d, err := bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules))
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}

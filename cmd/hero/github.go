@@ -59,6 +59,7 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		UntrustedReply:   env("GITHUB_UNTRUSTED_REPLY"),
 		UnknownRepoReply: env("GITHUB_UNKNOWN_REPO_REPLY") == "true",
 		RunContext:       workCtx,
+		Schedules:        s.schedules,
 		OnPush:           a.ws.pushed,
 		Log:              a.log,
 	}

@@ -351,7 +351,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	}}
 	// Each integration is off unless its variables are set; each adds its
 	// routes, surface and workers here.
-	for _, setup := range []func(context.Context, *app, *server) error{setupGitHub, setupBoard, setupSchedules, setupWeb, setupSlack, setupDiscord} {
+	for _, setup := range []func(context.Context, *app, *server) error{setupSchedules, setupGitHub, setupBoard, setupWeb, setupSlack, setupDiscord} {
 		if err := setup(workCtx, a, s); err != nil {
 			ln.Close()
 			return err

@@ -30,6 +30,7 @@ func setupSlack(workCtx context.Context, a *app, s *server) error {
 		ClientID:      env("SLACK_CLIENT_ID"),
 		ClientSecret:  env("SLACK_CLIENT_SECRET"),
 		RedirectURL:   env("SLACK_REDIRECT_URI"),
+		Schedules:     s.schedules,
 	}
 	if old := env("SLACK_REDIRECT_URL"); old != "" && cfg.RedirectURL == "" {
 		a.log.Warn("SLACK_REDIRECT_URL is deprecated: rename it to SLACK_REDIRECT_URI")

@@ -76,6 +76,8 @@ type Config struct {
 	// to done or back, a merged pull request of a card's run moves it to
 	// done. *kanban.Service is one.
 	Board BoardEvents
+	// Schedules answers /hero schedule on issues (nil: not offered).
+	Schedules bot.Schedules
 	// AllowList holds logins trusted besides the repository's owners,
 	// members and collaborators; bots are trusted only when listed.
 	AllowList []string
@@ -189,7 +191,7 @@ func NewService(cfg Config) (*Service, error) {
 		return context.Background()
 	}
 	var err error
-	if s.dispatch, err = bot.NewDispatcher(cfg.Engine, cfg.Store, runCtx, s.log, cfg.Now); err != nil {
+	if s.dispatch, err = bot.NewDispatcher(cfg.Engine, cfg.Store, runCtx, s.log, cfg.Now, bot.WithSchedules(cfg.Schedules)); err != nil {
 		return nil, fmt.Errorf("github: %w", err)
 	}
 	s.rl = newRateLimiter(cfg.Transport, cfg.WritePace, cfg.MaxRateWait)
