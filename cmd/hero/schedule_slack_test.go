@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -125,5 +131,54 @@ func TestServeSchedulesReportToSlack(t *testing.T) {
 	}
 	if opened.channel != "C9" || opened.thread != "" || !strings.Contains(opened.text, "hunt flaky tests &lt;!here&gt;") || strings.Contains(opened.text, "<!here>") {
 		t.Errorf("the run's thread: %+v", *opened)
+	}
+
+	// A member makes a schedule with the slash command in the channel.
+	u, err := db.EnsureUser(ctx, "mia@example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetMember(ctx, p.ID, u.ID, store.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.LinkIdentity(ctx, "slack", "T1/U1", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	var base string
+	if m := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
+		base = m[1]
+	}
+	form := url.Values{"team_id": {"T1"}, "channel_id": {"C9"}, "user_id": {"U1"}, "command": {"/hero"},
+		"text": {"schedule @daily check the backups"}, "trigger_id": {"tr1"}, "response_url": {slackAPI.URL + "/respond"}}
+	body := form.Encode()
+	stamp := strconv.FormatInt(time.Now().Unix(), 10)
+	mac := hmac.New(sha256.New, []byte("sign"))
+	mac.Write([]byte("v0:" + stamp + ":" + body))
+	req, _ := http.NewRequest("POST", base+"/slack/commands", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Slack-Request-Timestamp", stamp)
+	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("slash command: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	var made *slackPost
+	for deadline := time.Now().Add(30 * time.Second); made == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer to /hero schedule; Slack got %+v\n%s", snapshot(), logs.String())
+		}
+		for _, ps := range snapshot() {
+			if strings.Contains(ps.text, "runs “check the backups” and reports here") {
+				made = &ps
+			}
+		}
+	}
+	if made.channel != "C9" || !strings.Contains(made.text, "made in project *web*: `@daily` (UTC)") {
+		t.Errorf("answer: %+v", *made)
+	}
+	scs, err := db.ListSchedules(ctx, p.ID)
+	if err != nil || len(scs) != 3 || scs[2].Creator != "slack:T1/U1" || scs[2].CreatorUserID != u.ID || scs[2].ReportSurface != "slack" || scs[2].ReportTo != "T1/C9" {
+		t.Fatalf("schedules: %+v %v", scs, err)
 	}
 }
