@@ -72,6 +72,8 @@ type Config struct {
 	WorkerPoll time.Duration
 	HTTPClient *http.Client
 	Now        func() time.Time
+	// Schedules answers /hero schedule (nil: not offered).
+	Schedules bot.Schedules
 }
 
 // Adapter implements engine.Surface for Discord and serves Discord's
@@ -147,7 +149,7 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		runs:    map[string]*runView{},
 		threads: map[string]*sync.Mutex{},
 	}
-	if a.dispatch, err = bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now); err != nil {
+	if a.dispatch, err = bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules)); err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}
 	w, err := inbox.NewWorker(db, Surface, a.process, inbox.Config{Owner: cfg.Owner, Poll: cfg.WorkerPoll, Backoff: 2 * time.Second}, log)

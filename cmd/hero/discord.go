@@ -56,7 +56,7 @@ func setupDiscord(workCtx context.Context, a *app, s *server) error {
 	a.redactor.Add(d.botToken)
 	host, _ := os.Hostname()
 	cfg := discord.Config{AppID: d.appID, PublicKey: d.publicKey, BotToken: d.botToken, APIURL: d.apiURL,
-		Owner: fmt.Sprintf("%s-%d", host, os.Getpid())}
+		Owner: fmt.Sprintf("%s-%d", host, os.Getpid()), Schedules: s.schedules}
 	if d.gateway {
 		cfg.Gateway = discord.NewSessionGateway(d.botToken, d.apiURL, nil)
 	}
