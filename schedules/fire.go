@@ -115,8 +115,13 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 				s.log.Error("schedule tick", "err", err)
 			}
 			for _, c := range cs {
-				if c.Plan.Slot.Outcome == store.SlotClaimed {
-					queue <- c
+				if c.Plan.Slot.Outcome != store.SlotClaimed {
+					continue
+				}
+				select {
+				case queue <- c:
+				case <-ctx.Done():
+					return nil
 				}
 			}
 			if len(cs) < maxClaim {
