@@ -23,9 +23,11 @@ const (
 	VerbDeny     = "deny"
 	VerbLink     = "link"
 	VerbSchedule = "schedule"
+	VerbCard     = "card"
+	VerbBoard    = "board"
 )
 
-var verbs = []string{VerbHelp, VerbRun, VerbStatus, VerbCancel, VerbProjects, VerbUse, VerbBudget, VerbApprove, VerbDeny, VerbLink, VerbSchedule}
+var verbs = []string{VerbHelp, VerbRun, VerbStatus, VerbCancel, VerbProjects, VerbUse, VerbBudget, VerbApprove, VerbDeny, VerbLink, VerbSchedule, VerbCard, VerbBoard}
 
 // noSuggest are verbs never offered as a typo fix: "link" is one letter
 // from "lint", and "/hero lint" is a task.
@@ -121,7 +123,13 @@ func Parse(text string) (Command, error) {
 		return Command{Verb: VerbLink, Code: args[0]}, nil
 	case VerbSchedule:
 		return parseSchedule(rest)
-	case VerbProjects, VerbBudget:
+	case VerbCard:
+		title := unquote(rest)
+		if title == "" {
+			return Command{}, &ParseError{Msg: "Say the card's title: `/hero card Fix the login loop`."}
+		}
+		return Command{Verb: VerbCard, Task: title}, nil
+	case VerbProjects, VerbBudget, VerbBoard:
 		if len(args) > 0 {
 			return Command{}, &ParseError{Msg: fmt.Sprintf("`/hero %s` takes no arguments.", verb)}
 		}
@@ -201,6 +209,7 @@ func Help() string {
 		"`/hero approve <id>` / `/hero deny <id> [reason]` — decide a pending confirmation",
 		"`/hero projects` — list projects; `/hero use <project>` — bind this channel to one",
 		"`/hero budget` — the project's limits and today's spend",
+		"`/hero card <title>` — add a card to the project's board; `/hero board` — show the board",
 		"`/hero link <code>` — act as your hero user here, with the code from the settings page",
 		"`/hero schedule \"0 9 * * 1-5\" <task>` — repeat a run here on a schedule; `/hero schedule list`, `/hero schedule rm|pause|resume <id>`",
 		"Reply in a run's thread (or mention hero there) to steer it.",

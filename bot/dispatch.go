@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -144,12 +145,20 @@ type Store interface {
 	AuditAccount(ctx context.Context, userID int64, provider, externalID, action, actor string) error
 }
 
+// Board is the kanban board as chat uses it (/hero card, /hero board);
+// *kanban.Service is one.
+type Board interface {
+	AddCard(ctx context.Context, a kanban.Actor, n kanban.NewCard) (*store.KanbanCard, *store.KanbanColumn, error)
+	Board(ctx context.Context, a kanban.Actor, project string) (*kanban.Board, error)
+}
+
 // Dispatcher is the conversation layer every surface shares: it resolves
 // the project and the person, authorises through the engine's roles and
 // does what was asked, answering through the request's Conversation.
 type Dispatcher struct {
-	eng Engine
-	db  Store
+	eng   Engine
+	db    Store
+	board Board // nil: /hero card and /hero board say the board is not here
 	// RunContext is the server's lifetime: runs are started with it.
 	life func() context.Context
 	log  *slog.Logger
@@ -169,6 +178,12 @@ type Schedules interface {
 
 // DispatcherOption configures NewDispatcher.
 type DispatcherOption func(*Dispatcher)
+
+// WithBoard offers /hero card and /hero board through b (nil: not
+// offered).
+func WithBoard(b Board) DispatcherOption {
+	return func(d *Dispatcher) { d.board = b }
+}
 
 // WithSchedules offers /hero schedule through s (nil: not offered).
 func WithSchedules(s Schedules) DispatcherOption {
@@ -227,6 +242,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context, req *Request, dir Directory, 
 		return h.budget(ctx)
 	case VerbSchedule:
 		return h.schedule(ctx)
+	case VerbCard:
+		return h.card(ctx, cmd.Task)
+	case VerbBoard:
+		return h.showBoard(ctx)
 	}
 	return h.say(ctx, Info, Help(), true)
 }
@@ -726,4 +745,80 @@ func Final(status string) bool {
 		return true
 	}
 	return false
+}
+
+// boardActor is the person on the board, with the engine's role for them.
+func (h *handling) boardActor() kanban.Actor {
+	return kanban.Actor{ID: h.who.ID, Surface: h.req.Actor.Surface, Role: func(ctx context.Context, projectID int64) (store.Role, error) {
+		return h.d.eng.Role(ctx, projectID, h.who)
+	}}
+}
+
+// boardRefused answers a refusal of the board's rules; other errors are
+// returned for a retry.
+func (h *handling) boardRefused(ctx context.Context, err error) error {
+	if kanban.KindOf(err) != 0 {
+		return h.say(ctx, Refusal, capitalize(err.Error())+".", true)
+	}
+	return err
+}
+
+// card adds a card to the bound project's board (/hero card TITLE).
+func (h *handling) card(ctx context.Context, title string) error {
+	if h.d.board == nil {
+		return h.say(ctx, Refusal, "The board is not available here.", true)
+	}
+	p, err := h.project(ctx)
+	if p == nil {
+		return err
+	}
+	c, col, err := h.d.board.AddCard(ctx, h.boardActor(), kanban.NewCard{Project: p.Name, Title: title})
+	if err != nil {
+		return h.boardRefused(ctx, err)
+	}
+	text := fmt.Sprintf("Card `%s` created in %s on the board of *%s*.", c.ID, col.Name, p.Name)
+	if c.IssueURL != "" {
+		text += " Its issue: " + c.IssueURL
+	}
+	return h.say(ctx, Info, text, false)
+}
+
+// showBoard shows the bound project's board (/hero board): each column
+// with its cards, the first ten of each.
+func (h *handling) showBoard(ctx context.Context) error {
+	if h.d.board == nil {
+		return h.say(ctx, Refusal, "The board is not available here.", true)
+	}
+	p, err := h.project(ctx)
+	if p == nil {
+		return err
+	}
+	b, err := h.d.board.Board(ctx, h.boardActor(), p.Name)
+	if err != nil {
+		return h.boardRefused(ctx, err)
+	}
+	var lines []string
+	lines = append(lines, fmt.Sprintf("Board of *%s*:", p.Name))
+	for _, col := range b.Columns {
+		head := fmt.Sprintf("*%s* (%d", col.Name, len(col.Cards))
+		if col.WIPLimit > 0 {
+			head += fmt.Sprintf(" of %d", col.WIPLimit)
+		}
+		lines = append(lines, head+")")
+		for i, c := range col.Cards {
+			if i == 10 {
+				lines = append(lines, fmt.Sprintf("  … and %d more", len(col.Cards)-10))
+				break
+			}
+			lines = append(lines, fmt.Sprintf("  • %s `%s`", inert(c.Title), c.ID))
+		}
+	}
+	return h.say(ctx, Info, strings.Join(lines, "\n"), false)
+}
+
+// inert keeps a title people wrote from acting as markup in chat (Slack's
+// <!channel> and links, HTML on GitHub): angle brackets become look-alikes
+// and @ cannot mention.
+func inert(s string) string {
+	return strings.NewReplacer("<", "‹", ">", "›", "@", "@\u200b").Replace(s)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
@@ -25,6 +26,15 @@ import (
 type Board interface {
 	MoveCard(ctx context.Context, a kanban.Actor, project, id, column string) (*kanban.Move, error)
 	Board(ctx context.Context, a kanban.Actor, project string) (*kanban.Board, error)
+	AddCard(ctx context.Context, a kanban.Actor, n kanban.NewCard) (*store.KanbanCard, *store.KanbanColumn, error)
+}
+
+// chatBoard is the board for /hero card and /hero board (nil without one).
+func chatBoard(b Board) bot.Board {
+	if b == nil {
+		return nil
+	}
+	return b
 }
 
 // Action ids of a card message's controls.

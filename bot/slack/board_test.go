@@ -20,6 +20,10 @@ func (l *lateBoard) Board(ctx context.Context, a kanban.Actor, project string) (
 	return l.b.Board(ctx, a, project)
 }
 
+func (l *lateBoard) AddCard(ctx context.Context, a kanban.Actor, n kanban.NewCard) (*store.KanbanCard, *store.KanbanColumn, error) {
+	return l.b.AddCard(ctx, a, n)
+}
+
 func (l *lateBoard) MoveCard(ctx context.Context, a kanban.Actor, project, id, column string) (*kanban.Move, error) {
 	return l.b.MoveCard(ctx, a, project, id, column)
 }
@@ -234,5 +238,57 @@ func TestReplyInACardThreadSteersItsRun(t *testing.T) {
 	ins, err := e.db.TakeInputs(t.Context(), ex.ID)
 	if err != nil || len(ins) != 1 || ins[0].Body != "keep the old headings" || ins[0].Author != "slack:T1/U1" {
 		t.Fatalf("inputs of the card's run: %+v %v", ins, err)
+	}
+}
+
+// TestCardAndBoardCommands: /hero card adds a card to the channel's
+// project (and the channel shows it), /hero board lists the board; a
+// viewer is refused with the rule's words.
+func TestCardAndBoardCommands(t *testing.T) {
+	late := &lateBoard{}
+	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
+	b, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.b = b
+	b.AddProjection(e.a)
+	e.bind("C1")
+	e.user("U1", "mia@example.com", store.RoleMember)
+	e.user("U2", "vic@example.com", store.RoleViewer)
+
+	e.command("U1", "C1", "card Ship the <!channel> search", "t1")
+	e.slack.waitFor(t, "the card's confirmation", 10*time.Second, func(cs []apiCall) bool {
+		for _, x := range cs {
+			if strings.Contains(x.Text, "created in To do on the board of *web*") {
+				return true
+			}
+		}
+		return false
+	})
+	e.command("U2", "C1", "card Sneaky", "t2")
+	e.slack.waitFor(t, "the viewer's refusal", 10*time.Second, func(cs []apiCall) bool {
+		for _, x := range cs {
+			if strings.Contains(x.Text, "needs the member role in project web; you are viewer") {
+				return true
+			}
+		}
+		return false
+	})
+	e.command("U2", "C1", "board", "t3")
+	calls := e.slack.waitFor(t, "the board", 10*time.Second, func(cs []apiCall) bool {
+		for _, x := range cs {
+			if strings.Contains(x.Text, "Board of *web*") {
+				return true
+			}
+		}
+		return false
+	})
+	for _, x := range calls {
+		if strings.Contains(x.Text, "Board of *web*") {
+			if !strings.Contains(x.Text, "*To do* (1)") || !strings.Contains(x.Text, "Ship the ‹!channel› search") || strings.Contains(x.Text, "<!channel>") || strings.Contains(x.Text, "Sneaky") {
+				t.Fatalf("board text: %s", x.Text)
+			}
+		}
 	}
 }

@@ -158,7 +158,7 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		hooks:   []string{"https://hooks.slack.com/", "https://hooks.slack-gov.com/"},
 	}
 	a.out = newOutbox(a, log)
-	d, err := bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules))
+	d, err := bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules), bot.WithBoard(chatBoard(cfg.Board)))
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}
