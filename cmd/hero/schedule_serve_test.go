@@ -206,9 +206,9 @@ func testServeSchedules(t *testing.T, dbURL string) {
 			claimers[s.ClaimedBy]++
 		}
 	}
-	if len(claimers) != 2 {
-		t.Errorf("slots claimed by %v; want both replicas to have claimed some", claimers)
-	}
+	// Both replicas usually claim some (which makes the check above
+	// meaningful); on a machine loaded enough to stall one replica for
+	// the whole ten seconds the other claims all, which is no error.
 	t.Logf("slots claimed per replica: %v", claimers)
 	out, err := db.ScheduleSlots(ctx, outage.ID, 100)
 	if err != nil {
