@@ -621,7 +621,7 @@ func (r *run) ask(ctx context.Context, kind, tool, action, hash, risk, reason st
 	if err := r.e.cfg.Store.CreateConfirmation(ctx, c); err != nil {
 		return nil, fmt.Errorf("record confirmation: %w", err)
 	}
-	r.step(ctx, &store.Step{Kind: store.StepConfirmation, Tool: tool, Arguments: c.ID, Output: "asked: " + action})
+	r.step(ctx, &store.Step{Kind: store.StepConfirmation, Tool: tool, Arguments: c.ID, Output: askedPrefix + action})
 	ref, err := r.surface.Ask(ctx, r.ex, c)
 	if err != nil {
 		r.e.cfg.Log.Warn("show confirmation", "execution", r.ex.ID, "confirmation", c.ID, "err", err)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strings"
 
 	"github.com/hero-dev/hero/store"
 )
@@ -44,6 +45,16 @@ type Event struct {
 	Step         *store.Step
 	Confirmation *store.Confirmation
 	Outcome      *Outcome
+}
+
+// askedPrefix starts the output of the step that records a confirmation
+// being asked (the others record its decision).
+const askedPrefix = "asked: "
+
+// Asked reports whether s records a confirmation being asked of people,
+// so observers (metrics) need not know how the step is worded.
+func Asked(s *store.Step) bool {
+	return s != nil && s.Kind == store.StepConfirmation && strings.HasPrefix(s.Output, askedPrefix)
 }
 
 // Outcome is how a run ended, for the closing message.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,7 +15,7 @@ import (
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/store"
-	"github.com/hero-dev/hero/store/vault"
+	"github.com/hero-dev/hero/store/storetest"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
@@ -42,19 +41,7 @@ const crossRepo = "https://github.com/Codertocat/Hello-World"
 
 func newTwoSurfaces(t *testing.T, model engine.Model) *twoSurfaces {
 	t.Helper()
-	dir := t.TempDir()
-	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler), store.WithKeyring(kr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t)
 	eng := enginetest.New(t, db, model)
 	a, fs, stop := startSlack(t, db, eng)
 	ctx := t.Context()

@@ -95,7 +95,7 @@ func (m *metrics) observe(_ *store.Execution, ev engine.Event) {
 			m.tokens.WithLabelValues("out").Add(float64(ev.Step.TokensOut))
 			m.costUSD.Add(ev.Step.CostUSD)
 		}
-		if ev.Step.Kind == store.StepConfirmation && len(ev.Step.Output) > 6 && ev.Step.Output[:6] == "asked:" {
+		if engine.Asked(ev.Step) {
 			m.asked.Inc()
 		}
 	case engine.EventDecided:

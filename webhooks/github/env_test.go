@@ -17,7 +17,7 @@ import (
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
 	"github.com/hero-dev/hero/store"
-	"github.com/hero-dev/hero/store/vault"
+	"github.com/hero-dev/hero/store/storetest"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
@@ -47,22 +47,9 @@ type env struct {
 
 type envOpt func(*Config)
 
-func openStore(t testing.TB, dir string) *store.DB {
-	t.Helper()
-	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler), store.WithKeyring(kr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
+// openStore opens the test database in dir (a second call on the same
+// dir is a restart).
+func openStore(t testing.TB, dir string) *store.DB { return storetest.OpenIn(t, dir) }
 
 // newEnv starts the surface with eng (nil: a recording fake engine) on a
 // project whose repository is repoURL.
