@@ -391,3 +391,40 @@ func TestConcurrentMovesConverge(t *testing.T) {
 		}
 	}
 }
+
+// TestCardCommandOnGitHub: /hero card in a trusted comment adds a card
+// (its own issue opened), and the reply says so.
+func TestCardCommandOnGitHub(t *testing.T) {
+	e := newBoardEnv(t)
+	e.api.AddIssue(githubtest.Issue{Number: 40, Repo: e.repo, Title: "Umbrella", Author: "maint"})
+	body := fixture(t, "issue_comment.created.json", map[string]any{"repository.html_url": e.url, "repository.full_name": e.repo,
+		"issue.number": 40, "comment.body": "/hero card Write the release notes", "comment.author_association": "OWNER", "comment.user.login": "maint", "comment.id": 7001})
+	if st := e.deliver("issue_comment", "card-cmd", body); st != 202 && st != 200 {
+		t.Fatalf("delivery: %d", st)
+	}
+	if err := e.waitHandled("card-cmd"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.board.Board(t.Context(), operator, e.project.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *store.KanbanCard
+	for _, col := range b.Columns {
+		for i := range col.Cards {
+			if col.Cards[i].Title == "Write the release notes" {
+				c = &col.Cards[i]
+			}
+		}
+	}
+	if c == nil || c.IssueNumber == 0 {
+		t.Fatalf("no card with its issue: %+v", c)
+	}
+	replied := false
+	for _, cm := range e.api.Comments() {
+		replied = replied || (cm.Issue == 40 && strings.Contains(cm.Body, "Card `"+c.ID+"` created in To do"))
+	}
+	if !replied {
+		t.Fatalf("no reply on #40: %+v", e.api.Comments())
+	}
+}

@@ -191,7 +191,10 @@ func NewService(cfg Config) (*Service, error) {
 		return context.Background()
 	}
 	var err error
-	if s.dispatch, err = bot.NewDispatcher(cfg.Engine, cfg.Store, runCtx, s.log, cfg.Now, bot.WithSchedules(cfg.Schedules)); err != nil {
+	// The board that follows the issues also answers /hero card and
+	// /hero board in comments (*kanban.Service is both).
+	chatBoard, _ := cfg.Board.(bot.Board)
+	if s.dispatch, err = bot.NewDispatcher(cfg.Engine, cfg.Store, runCtx, s.log, cfg.Now, bot.WithSchedules(cfg.Schedules), bot.WithBoard(chatBoard)); err != nil {
 		return nil, fmt.Errorf("github: %w", err)
 	}
 	s.rl = newRateLimiter(cfg.Transport, cfg.WritePace, cfg.MaxRateWait)
