@@ -75,20 +75,20 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 			cfg.AllowList = append(cfg.AllowList, l)
 		}
 	}
-	svc, err := ghsurface.NewService(cfg)
-	if err != nil {
-		return fmt.Errorf("github: %w", err)
-	}
 	if cfg.BotLogin == "" {
 		ctx, cancel := context.WithTimeout(workCtx, 15*time.Second)
-		login, err := svc.Login(ctx)
+		login, err := ghsurface.Login(ctx, apiURL, creds)
 		cancel()
 		if err != nil {
 			a.log.Warn("could not learn hero's GitHub login; set GITHUB_BOT_LOGIN so hero ignores its own comments by name (bots are ignored anyway)", "err", err)
 		} else {
-			svc.SetBotLogin(login)
+			cfg.BotLogin = login
 			a.log.Info("GitHub surface on", "login", login)
 		}
+	}
+	svc, err := ghsurface.NewService(cfg)
+	if err != nil {
+		return fmt.Errorf("github: %w", err)
 	}
 	a.engine.AddSurface(svc)
 	s.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

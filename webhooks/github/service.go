@@ -892,19 +892,20 @@ func costText(usd float64, known bool) string {
 	return fmt.Sprintf("$%.4f", usd)
 }
 
-// Login returns the account hero's comments appear as, for BotLogin: the
-// App's "<slug>[bot]", or the token's user.
-func (s *Service) Login(ctx context.Context) (string, error) {
-	if app, ok := s.cfg.Credentials.(*AppCredentials); ok {
+// Login returns the account hero's comments appear as, for
+// Config.BotLogin: the App's "<slug>[bot]", or the token's user at
+// apiURL. Ask before NewService, which takes the answer.
+func Login(ctx context.Context, apiURL string, creds Credentials) (string, error) {
+	if app, ok := creds.(*AppCredentials); ok {
 		return app.Login(ctx)
 	}
-	u, _, err := s.client(Repo{}).Users.Get(ctx, "")
+	c, err := newClient(apiURL, newRateLimiter(nil, 0, time.Minute), func(ctx context.Context) (string, error) { return creds.Token(ctx, Repo{}) })
+	if err != nil {
+		return "", err
+	}
+	u, _, err := c.Users.Get(ctx, "")
 	if err != nil {
 		return "", fmt.Errorf("read the token's github user: %w", err)
 	}
 	return u.GetLogin(), nil
 }
-
-// SetBotLogin sets hero's own login once it is known (see Login). Call it
-// before deliveries are handled.
-func (s *Service) SetBotLogin(login string) { s.cfg.BotLogin = login }

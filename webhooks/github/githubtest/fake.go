@@ -170,6 +170,7 @@ func NewServer(t *testing.T, tokens ...string) *Server {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/pulls/{number}/comments", s.listReviewComments)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/pulls/comments/{id}/reactions", s.createReviewReaction)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/collaborators/{user}/permission", s.getPermission)
+	mux.HandleFunc("GET /user", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, user("hero-token-user")) })
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks", s.listHooks)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/hooks/{hook}/deliveries", s.listRepoDeliveries)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/hooks/{hook}/deliveries/{id}/attempts", s.redeliverRepo)
