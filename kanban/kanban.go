@@ -18,6 +18,7 @@ import (
 	"sync"
 	"unicode"
 
+	"github.com/hero-dev/hero/bot/fanout"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
@@ -201,9 +202,10 @@ type Config struct {
 
 // Service applies the board's rules.
 type Service struct {
-	cfg Config
-	db  Store
-	log *slog.Logger
+	cfg   Config
+	db    Store
+	log   *slog.Logger
+	relay *fanout.Surface // a card's run reports to every place the card lives
 
 	mu          sync.Mutex
 	projections []Projection
@@ -217,7 +219,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, db: cfg.Store, log: cfg.Log.With("component", "kanban"), projections: cfg.Projections}, nil
+	s := &Service{cfg: cfg, db: cfg.Store, log: cfg.Log.With("component", "kanban"), projections: cfg.Projections}
+	s.relay = fanout.New(fanout.Config{Name: SurfaceName, Places: cfg.Places, Destinations: s.destinations, Finished: s.runFinished, Log: s.log})
+	return s, nil
 }
 
 // AddProjection registers a projection made after the board (a chat

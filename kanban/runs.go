@@ -2,10 +2,10 @@ package kanban
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/hero-dev/hero/bot/fanout"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
@@ -101,103 +101,46 @@ func (s *Service) Name() string { return SurfaceName }
 
 var _ engine.Surface = (*Service)(nil)
 
-// place is one place a card lives that can show its run.
-type place struct {
-	surface engine.Surface
-	ex      store.Execution // the run as that place knows it (its thread)
-}
-
-// places returns where a run's card lives, each with the run re-addressed
-// to that place's thread.
-func (s *Service) places(ctx context.Context, ex *store.Execution) ([]place, *store.KanbanCard, error) {
+// destinations lists the places a run's card lives (its chat threads and
+// issue), read at every event so a thread added later hears the rest.
+func (s *Service) destinations(ctx context.Context, ex *store.Execution) ([]fanout.Destination, error) {
 	// The run's thread is its card: known from the first event on,
 	// before the run is in the card's list of runs.
 	card, err := s.db.Card(ctx, ex.ThreadRef)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	threads, err := s.db.CardThreads(ctx, card.ID)
 	if err != nil {
-		return nil, card, err
+		return nil, err
 	}
-	var out []place
+	out := make([]fanout.Destination, 0, len(threads))
 	for _, t := range threads {
-		if s.cfg.Places == nil || t.Surface == SurfaceName {
-			break
-		}
-		sf, ok := s.cfg.Places.Surface(t.Surface)
-		if !ok {
-			continue
-		}
-		at := *ex
-		at.Surface, at.ThreadRef = t.Surface, t.ThreadRef
-		out = append(out, place{surface: sf, ex: at})
+		out = append(out, fanout.Destination{Surface: t.Surface, Ref: t.ThreadRef})
 	}
-	return out, card, nil
+	return out, nil
 }
 
-// Update passes a run's event on to every place its card lives, and moves
-// the card when the run ends. A place that fails is logged; the others
-// still hear of it.
-func (s *Service) Update(ctx context.Context, ex *store.Execution, ev engine.Event) error {
-	ps, card, err := s.places(ctx, ex)
+// runFinished moves the run's card on once every place heard the end.
+func (s *Service) runFinished(ctx context.Context, ex *store.Execution, o *engine.Outcome) error {
+	card, err := s.db.Card(ctx, ex.ThreadRef)
 	if err != nil {
 		return fmt.Errorf("card of run %s: %w", ex.ID, err)
 	}
-	for _, p := range ps {
-		pev := ev
-		if ev.Confirmation != nil {
-			// Each place updates its own message of the question.
-			c := *ev.Confirmation
-			c.SurfaceRef = refOf(c.SurfaceRef, p.ex.Surface, p.ex.ThreadRef)
-			pev.Confirmation = &c
-		}
-		if err := p.surface.Update(ctx, &p.ex, pev); err != nil {
-			s.log.Warn("card run update", "run", ex.ID, "card", card.ID, "place", p.ex.Surface, "err", err)
-		}
-	}
-	if ev.Kind == engine.EventFinished && ev.Outcome != nil {
-		return s.finished(ctx, ex, card, ev.Outcome)
-	}
-	return nil
+	return s.finished(ctx, ex, card, o)
+}
+
+// Update passes a run's event on to every place its card lives, and moves
+// the card when the run ends.
+func (s *Service) Update(ctx context.Context, ex *store.Execution, ev engine.Event) error {
+	return s.relay.Update(ctx, ex, ev)
 }
 
 // Ask shows a confirmation in every place the card lives; an answer from
 // any of them decides it (through Engine.Decide), and the decision comes
-// back to all of them as an EventDecided. The returned reference holds
-// each place's own, one "surface thread\tref" per line.
+// back to all of them.
 func (s *Service) Ask(ctx context.Context, ex *store.Execution, c *store.Confirmation) (string, error) {
-	ps, card, err := s.places(ctx, ex)
-	if err != nil {
-		return "", fmt.Errorf("card of run %s: %w", ex.ID, err)
-	}
-	var refs []string
-	var errs []error
-	for _, p := range ps {
-		ref, err := p.surface.Ask(ctx, &p.ex, c)
-		if err != nil {
-			s.log.Warn("card run question", "run", ex.ID, "card", card.ID, "place", p.ex.Surface, "err", err)
-			errs = append(errs, fmt.Errorf("%s: %w", p.ex.Surface, err))
-			continue
-		}
-		refs = append(refs, p.ex.Surface+" "+p.ex.ThreadRef+"\t"+ref)
-	}
-	if len(refs) == 0 && len(errs) > 0 {
-		return "", errors.Join(errs...)
-	}
-	// With no place at all the question waits on the settings page's run
-	// page and the command line (hero's other ways to decide).
-	return strings.Join(refs, "\n"), nil
-}
-
-// refOf picks one place's reference out of what Ask returned.
-func refOf(refs, surface, thread string) string {
-	for _, line := range strings.Split(refs, "\n") {
-		if k, v, ok := strings.Cut(line, "\t"); ok && k == surface+" "+thread {
-			return v
-		}
-	}
-	return ""
+	return s.relay.Ask(ctx, ex, c)
 }
 
 // finished moves a card on when its run ends: with a pull request to the

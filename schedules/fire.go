@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hero-dev/hero/bot/fanout"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
@@ -307,61 +308,49 @@ func (s *Service) Name() string { return SurfaceName }
 
 var _ engine.Surface = (*Service)(nil)
 
-// place returns the surface a scheduled run reports to, with the run
-// re-addressed to its thread there; nil when it reports to the settings
-// page only.
-func (s *Service) place(ex *store.Execution) (engine.Surface, *store.Execution) {
+// destinations is where a scheduled run reports: the thread of its
+// schedule's channel or issue; none when it reports to the settings page
+// only (its questions wait on the run's page there).
+func (s *Service) destinations(_ context.Context, ex *store.Execution) ([]fanout.Destination, error) {
 	_, surface, thread := parseRef(ex.ThreadRef)
-	if surface == "" || thread == "" || s.cfg.Places == nil || surface == SurfaceName {
+	if surface == "" || thread == "" {
 		return nil, nil
 	}
-	sf, ok := s.cfg.Places.Surface(surface)
-	if !ok {
-		return nil, nil
+	return []fanout.Destination{{Surface: surface, Ref: thread}}, nil
+}
+
+// runFinished counts a scheduled run's end: a failed run is a failure in a
+// row.
+func (s *Service) runFinished(ctx context.Context, ex *store.Execution, o *engine.Outcome) error {
+	id, _, _ := parseRef(ex.ThreadRef)
+	sc, err := s.db.Schedule(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // removed meanwhile: nothing to count
 	}
-	at := *ex
-	at.Surface, at.ThreadRef = surface, thread
-	return sf, &at
+	if err != nil {
+		return fmt.Errorf("count the end of scheduled run %s: %w", ex.ID, err)
+	}
+	p, err := s.db.ProjectByID(ctx, sc.ProjectID)
+	if err != nil {
+		return fmt.Errorf("count the end of scheduled run %s: %w", ex.ID, err)
+	}
+	why := fmt.Sprintf("run %s %s", ex.ID, o.Status)
+	if o.Error != "" {
+		why += ": " + o.Error
+	}
+	s.outcome(ctx, sc, p, o.Status != store.StatusSucceeded, why)
+	return nil
 }
 
 // Update passes a scheduled run's events to where its schedule reports,
-// and counts its end: a failed run is a failure in a row.
+// and counts its end.
 func (s *Service) Update(ctx context.Context, ex *store.Execution, ev engine.Event) error {
-	var err error
-	if sf, at := s.place(ex); sf != nil {
-		err = sf.Update(ctx, at, ev)
-	}
-	if ev.Kind == engine.EventFinished && ev.Outcome != nil {
-		id, _, _ := parseRef(ex.ThreadRef)
-		sc, lerr := s.db.Schedule(ctx, id)
-		if lerr != nil {
-			if !errors.Is(lerr, store.ErrNotFound) { // removed meanwhile: nothing to count
-				s.log.Error("count a scheduled run's end", "run", ex.ID, "err", lerr)
-			}
-			return err
-		}
-		p, perr := s.db.ProjectByID(ctx, sc.ProjectID)
-		if perr != nil {
-			return errors.Join(err, perr)
-		}
-		failed := ev.Outcome.Status != store.StatusSucceeded
-		why := fmt.Sprintf("run %s %s", ex.ID, ev.Outcome.Status)
-		if ev.Outcome.Error != "" {
-			why += ": " + ev.Outcome.Error
-		}
-		s.outcome(ctx, sc, p, failed, why)
-	}
-	return err
+	return s.relay.Update(ctx, ex, ev)
 }
 
 // Ask shows a scheduled run's confirmation where its schedule reports.
-// With nowhere to show it, the question waits for its time to live (the
-// run's page on the settings page lists it).
 func (s *Service) Ask(ctx context.Context, ex *store.Execution, c *store.Confirmation) (string, error) {
-	if sf, at := s.place(ex); sf != nil {
-		return sf.Ask(ctx, at, c)
-	}
-	return "", nil
+	return s.relay.Ask(ctx, ex, c)
 }
 
 func oneLine(s string, max int) string {

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hero-dev/hero/bot/fanout"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
@@ -155,9 +156,10 @@ type Config struct {
 
 // Service applies the schedule rules and fires due slots.
 type Service struct {
-	cfg Config
-	db  Store
-	log *slog.Logger
+	cfg   Config
+	db    Store
+	log   *slog.Logger
+	relay *fanout.Surface // a scheduled run reports where its schedule does
 
 	mu    sync.Mutex
 	specs map[string]*Spec // parsed expressions by zone + expression
@@ -183,7 +185,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.RunContext == nil {
 		cfg.RunContext = context.Background()
 	}
-	return &Service{cfg: cfg, db: cfg.Store, log: cfg.Log.With("component", "schedules"), specs: map[string]*Spec{}}, nil
+	s := &Service{cfg: cfg, db: cfg.Store, log: cfg.Log.With("component", "schedules"), specs: map[string]*Spec{}}
+	s.relay = fanout.New(fanout.Config{Name: SurfaceName, Places: cfg.Places, Destinations: s.destinations, Finished: s.runFinished, Log: s.log})
+	return s, nil
 }
 
 // spec returns a schedule's parsed expression, cached: a tick parses each

@@ -173,7 +173,9 @@ func TestRunsReportAndPause(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The run's events and questions were shown in its thread.
-		if ref, err := f.svc.Ask(ctx, ex, &store.Confirmation{ID: "c1", Tool: "git_push"}); err != nil || ref != "msg-c1" {
+		// The reference maps the place to its own message (for editing it
+		// once decided).
+		if ref, err := f.svc.Ask(ctx, ex, &store.Confirmation{ID: "c1", Tool: "git_push"}); err != nil || ref != `{"slack T1/C9/1":"msg-c1"}` {
 			t.Fatalf("ask: %q %v", ref, err)
 		}
 		f.chat.mu.Lock()

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hero-dev/hero/bot"
+	"github.com/hero-dev/hero/bot/fanout"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/store"
@@ -51,10 +51,7 @@ func newTwoSurfaces(t *testing.T, model engine.Model) *twoSurfaces {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fan, err := bot.NewFanOut(a, gh)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fan := fanout.New(fanout.Config{Places: fanout.Over(a, gh)})
 	eng.AddSurface(a)
 	eng.AddSurface(gh)
 	eng.AddSurface(fan)
@@ -267,8 +264,8 @@ func TestFanOutShowsAGitHubApprovalInSlack(t *testing.T) {
 	x.person("U1", "dev1", store.RoleApprover)
 	ctx := t.Context()
 	slackThread, issue := "T1/C1/1700000900.000001", "Codertocat/Hello-World#5"
-	ex, err := x.eng.Start(ctx, engine.StartRequest{Project: x.project, Task: "remove the readme", Surface: bot.FanOutName,
-		ThreadRef: bot.FanOutRef(bot.Destination{Surface: Surface, Ref: slackThread}, bot.Destination{Surface: "github", Ref: issue}),
+	ex, err := x.eng.Start(ctx, engine.StartRequest{Project: x.project, Task: "remove the readme", Surface: fanout.Name,
+		ThreadRef: fanout.Ref(fanout.Destination{Surface: Surface, Ref: slackThread}, fanout.Destination{Surface: "github", Ref: issue}),
 		By:        engine.Operator("local:test")})
 	if err != nil {
 		t.Fatal(err)
