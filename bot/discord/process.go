@@ -250,8 +250,13 @@ func (c *conversation) Say(ctx context.Context, m bot.Message) error {
 		// buttons (also when the confirmation had expired); anything else
 		// is said only to the person who clicked.
 		if conf := m.Confirmation; conf != nil {
-			if conf.SurfaceRef == "" && c.in.Message != nil {
-				conf.SurfaceRef = c.in.ChannelID + "/" + c.in.Message.ID
+			if c.in.Message != nil {
+				// The clicked message is the one to edit, whatever the
+				// confirmation's stored reference holds (a fan-out run
+				// keeps one per place).
+				shown := *conf
+				shown.SurfaceRef = c.in.ChannelID + "/" + c.in.Message.ID
+				conf = &shown
 			}
 			a.showDecision(ctx, conf)
 		}
