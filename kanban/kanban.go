@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hero-dev/hero/refusal"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -55,45 +56,26 @@ func Slug(name string) string {
 	return b.String()
 }
 
-// Kind classifies a refusal, so each surface can answer in its own terms
-// (an HTTP status, an exit code, an ephemeral chat message).
-type Kind int
-
-const (
-	// Invalid: the request itself is wrong (an empty title, an unknown
-	// column).
-	Invalid Kind = iota + 1
-	// Forbidden: the actor's role does not allow it.
-	Forbidden
-	// NotFound: no such card or project (or none the actor may see).
-	NotFound
-	// WIPLimit: the target column is full.
-	WIPLimit
-	// Conflict: the card changed since the actor read it.
-	Conflict
+// Kind, Error and KindOf are the rules' refusals (package refusal),
+// named here so callers keep saying kanban.Forbidden.
+type (
+	Kind  = refusal.Kind
+	Error = refusal.Error
 )
 
-// Error is a request the rules refuse; Error() is a sentence for the
-// person who asked.
-type Error struct {
-	Kind Kind
-	Msg  string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-func refuse(k Kind, format string, args ...any) error {
-	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
-}
+// Why the rules refuse a request.
+const (
+	Invalid   = refusal.Invalid
+	Forbidden = refusal.Forbidden
+	NotFound  = refusal.NotFound
+	WIPLimit  = refusal.Limit
+	Conflict  = refusal.Conflict
+)
 
 // KindOf returns the Kind of a refusal, or 0 for other errors.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return 0
-}
+func KindOf(err error) Kind { return refusal.KindOf(err) }
+
+var refuse = refusal.New
 
 // Actor is who asks, as their surface knows them.
 type Actor struct {

@@ -8,48 +8,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hero-dev/hero/refusal"
 	"log/slog"
 	"strings"
 
 	"github.com/hero-dev/hero/store"
 )
 
-// Kind classifies a refused change, so each surface can answer in its
-// own terms (an HTTP status, an exit code).
-type Kind int
-
-const (
-	// Invalid: the request itself is wrong (a bad email or role).
-	Invalid Kind = iota + 1
-	// Forbidden: the actor's role does not allow the change.
-	Forbidden
-	// NotFound: the person is not a member of the project.
-	NotFound
-	// LastOwner: the change would leave the project without an owner.
-	LastOwner
+// Kind, Error and KindOf are the rules' refusals (package refusal),
+// named here so callers keep saying membership.Forbidden.
+type (
+	Kind  = refusal.Kind
+	Error = refusal.Error
 )
 
-// Error is a change the rules refuse; Error() is a sentence for the
-// person who asked.
-type Error struct {
-	Kind Kind
-	Msg  string
-}
+// Why the rules refuse a request.
+const (
+	Invalid   = refusal.Invalid
+	Forbidden = refusal.Forbidden
+	NotFound  = refusal.NotFound
+	LastOwner = refusal.LastOwner
+)
 
-func (e *Error) Error() string { return e.Msg }
+// KindOf returns the Kind of a refusal, or 0 for other errors.
+func KindOf(err error) Kind { return refusal.KindOf(err) }
 
-func refuse(k Kind, format string, args ...any) error {
-	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
-}
-
-// KindOf returns the Kind of a refused change, or 0 for other errors.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return 0
-}
+var refuse = refusal.New
 
 // Actor is who makes a change.
 type Actor struct {

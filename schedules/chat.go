@@ -33,7 +33,7 @@ func (s *Service) Chat(ctx context.Context, r ChatRequest) (string, error) {
 		c, err := s.Add(ctx, r.Actor, NewSchedule{Project: p.Name, Expr: r.Expr, Task: r.Task,
 			ReportSurface: r.Surface, ReportTo: r.Place, MadeThere: true})
 		if err != nil {
-			return refusal(err)
+			return answerRefusal(err)
 		}
 		var next []string
 		for _, n := range c.Next {
@@ -44,7 +44,7 @@ func (s *Service) Chat(ctx context.Context, r ChatRequest) (string, error) {
 	case "list":
 		_, views, err := s.List(ctx, r.Actor, p.Name)
 		if err != nil {
-			return refusal(err)
+			return answerRefusal(err)
 		}
 		if len(views) == 0 {
 			return fmt.Sprintf("Project *%s* has no schedules. Make one with `/hero schedule \"0 9 * * 1-5\" <task>`.", p.Name), nil
@@ -68,7 +68,7 @@ func (s *Service) Chat(ctx context.Context, r ChatRequest) (string, error) {
 	case string(Remove), string(Pause), string(Resume):
 		sc, err := s.Change(ctx, r.Actor, p.Name, r.ID, Change(r.What))
 		if err != nil {
-			return refusal(err)
+			return answerRefusal(err)
 		}
 		switch Change(r.What) {
 		case Remove:
@@ -85,9 +85,9 @@ func (s *Service) Chat(ctx context.Context, r ChatRequest) (string, error) {
 	return "", fmt.Errorf("schedule: unknown request %q", r.What)
 }
 
-// refusal turns a refusal by the rules into the answer; other errors stay
+// answerRefusal turns a refusal by the rules into the answer; other errors stay
 // errors.
-func refusal(err error) (string, error) {
+func answerRefusal(err error) (string, error) {
 	var e *Error
 	if errors.As(err, &e) {
 		if strings.HasSuffix(e.Msg, ".") {

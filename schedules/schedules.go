@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hero-dev/hero/refusal"
 	"log/slog"
 	"strings"
 	"sync"
@@ -42,38 +43,24 @@ const (
 // schedule reports only to the settings page).
 const SurfaceName = "schedule"
 
-// Kind classifies a refusal so each surface answers in its own terms.
-type Kind int
-
-const (
-	// Invalid: the request is wrong (a bad expression, too frequent).
-	Invalid Kind = iota + 1
-	// Forbidden: the actor's role does not allow it.
-	Forbidden
-	// NotFound: no such schedule or project (or none the actor may see).
-	NotFound
+// Kind, Error and KindOf are the rules' refusals (package refusal),
+// named here so callers keep saying schedules.Forbidden.
+type (
+	Kind  = refusal.Kind
+	Error = refusal.Error
 )
 
-// Error is a refused request; Error() is a sentence for the person.
-type Error struct {
-	Kind Kind
-	Msg  string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-func refuse(k Kind, format string, args ...any) error {
-	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...)}
-}
+// Why the rules refuse a request.
+const (
+	Invalid   = refusal.Invalid
+	Forbidden = refusal.Forbidden
+	NotFound  = refusal.NotFound
+)
 
 // KindOf returns the Kind of a refusal, or 0 for other errors.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return 0
-}
+func KindOf(err error) Kind { return refusal.KindOf(err) }
+
+var refuse = refusal.New
 
 // Actor is who asks, as their surface knows them.
 type Actor struct {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/hero-dev/hero/refusal"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -36,16 +37,17 @@ func (s *Server) boardActor(r *http.Request) kanban.Actor {
 	}}
 }
 
-// boardStatus is the HTTP status of a refusal by the board's rules.
-func boardStatus(err error) int {
-	switch kanban.KindOf(err) {
-	case kanban.Invalid:
+// refusalStatus is the HTTP status of a refusal by hero's rules (the
+// board, schedules, membership); 0 for other errors.
+func refusalStatus(err error) int {
+	switch refusal.KindOf(err) {
+	case refusal.Invalid, refusal.LastOwner:
 		return http.StatusBadRequest
-	case kanban.Forbidden:
+	case refusal.Forbidden:
 		return http.StatusForbidden
-	case kanban.NotFound:
+	case refusal.NotFound:
 		return http.StatusNotFound
-	case kanban.WIPLimit, kanban.Conflict:
+	case refusal.Limit, refusal.Conflict:
 		return http.StatusConflict
 	}
 	return 0
@@ -69,7 +71,7 @@ func (s *Server) boardPage(w http.ResponseWriter, r *http.Request, p *store.Proj
 func (s *Server) renderBoard(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role, status int, errMsg string, d boardData) {
 	b, err := s.board.Board(r.Context(), s.boardActor(r), p.Name)
 	if err != nil {
-		if st := boardStatus(err); st != 0 {
+		if st := refusalStatus(err); st != 0 {
 			s.problem(w, r, st, err.Error())
 			return
 		}
@@ -86,7 +88,7 @@ func (s *Server) renderBoard(w http.ResponseWriter, r *http.Request, p *store.Pr
 // refused answers a refusal of the rules on the board page (status and
 // message), or fails for other errors.
 func (s *Server) refused(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role, err error, d boardData) {
-	if st := boardStatus(err); st != 0 {
+	if st := refusalStatus(err); st != 0 {
 		s.renderBoard(w, r, p, role, st, err.Error(), d)
 		return
 	}
@@ -145,7 +147,7 @@ func (s *Server) cardPage(w http.ResponseWriter, r *http.Request, p *store.Proje
 func (s *Server) renderCard(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role, status int, errMsg string, typed *store.KanbanCard) {
 	d, err := s.board.Card(r.Context(), s.boardActor(r), p.Name, r.PathValue("card"))
 	if err != nil {
-		if st := boardStatus(err); st != 0 {
+		if st := refusalStatus(err); st != 0 {
 			s.problem(w, r, st, err.Error())
 			return
 		}
@@ -176,7 +178,7 @@ func (s *Server) editCard(w http.ResponseWriter, r *http.Request, p *store.Proje
 	}
 	c, err := s.board.EditCard(r.Context(), s.boardActor(r), p.Name, r.PathValue("card"), kanban.Edit{Title: &title, Body: &body, Assignee: &assignee, Version: version})
 	if err != nil {
-		if st := boardStatus(err); st != 0 {
+		if st := refusalStatus(err); st != 0 {
 			s.renderCard(w, r, p, role, st, err.Error(), &store.KanbanCard{Title: title, Body: body, Assignee: assignee})
 			return
 		}

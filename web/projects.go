@@ -364,14 +364,8 @@ func (s *Server) actor(r *http.Request, role store.Role) membership.Actor {
 // memberRefused shows a refused membership change on the members page
 // with the status that fits it.
 func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error, p *store.Project, role store.Role) {
-	status := http.StatusBadRequest
-	switch membership.KindOf(err) {
-	case membership.Forbidden:
-		status = http.StatusForbidden
-	case membership.NotFound:
-		status = http.StatusNotFound
-	case membership.Invalid, membership.LastOwner:
-	default:
+	status := refusalStatus(err)
+	if status == 0 {
 		s.fail(w, r, err)
 		return
 	}

@@ -33,18 +33,6 @@ func (s *Server) scheduleActor(r *http.Request) schedules.Actor {
 	}}
 }
 
-func scheduleStatus(err error) int {
-	switch schedules.KindOf(err) {
-	case schedules.Invalid:
-		return http.StatusBadRequest
-	case schedules.Forbidden:
-		return http.StatusForbidden
-	case schedules.NotFound:
-		return http.StatusNotFound
-	}
-	return 0
-}
-
 type schedulesData struct {
 	Schedules []scheduleRow
 	CanWrite  bool
@@ -74,7 +62,7 @@ func (s *Server) schedulesPage(w http.ResponseWriter, r *http.Request, p *store.
 func (s *Server) renderSchedules(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role, status int, errMsg string, d schedulesData) {
 	_, views, err := s.schedules.List(r.Context(), s.scheduleActor(r), p.Name)
 	if err != nil {
-		if st := scheduleStatus(err); st != 0 {
+		if st := refusalStatus(err); st != 0 {
 			s.problem(w, r, st, err.Error())
 			return
 		}
@@ -130,7 +118,7 @@ func (s *Server) addSchedule(w http.ResponseWriter, r *http.Request, p *store.Pr
 	}
 	c, err := s.schedules.Add(r.Context(), s.scheduleActor(r), n)
 	if err != nil {
-		if st := scheduleStatus(err); st != 0 {
+		if st := refusalStatus(err); st != 0 {
 			s.renderSchedules(w, r, p, role, st, err.Error(), d)
 			return
 		}
@@ -149,7 +137,7 @@ func (s *Server) addSchedule(w http.ResponseWriter, r *http.Request, p *store.Pr
 func (s *Server) changeSchedule(w http.ResponseWriter, r *http.Request, p *store.Project, role store.Role) {
 	c := schedules.Change(r.PathValue("change"))
 	if _, err := s.schedules.Change(r.Context(), s.scheduleActor(r), p.Name, r.PathValue("schedule"), c); err != nil {
-		if st := scheduleStatus(err); st != 0 {
+		if st := refusalStatus(err); st != 0 {
 			s.renderSchedules(w, r, p, role, st, err.Error(), schedulesData{})
 			return
 		}
