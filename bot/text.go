@@ -1,6 +1,9 @@
 package bot
 
-import "strings"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // OneLine collapses s onto one line (runs of white space become one
 // space) and clips it to n characters with "…": the one clipper every
@@ -11,4 +14,34 @@ func OneLine(s string, n int) string {
 		return string(r[:n]) + "…"
 	}
 	return s
+}
+
+// Tail keeps the last n bytes of s (live command output), never starting
+// inside a UTF-8 sequence.
+func Tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	for i := 0; i < len(s) && i < 4; i++ {
+		if s[i]&0xC0 != 0x80 {
+			return s[i:]
+		}
+	}
+	return s
+}
+
+// ToolSubject picks the argument of a tool call that people care about
+// (the command, the path, …) from its JSON arguments; "" when none.
+func ToolSubject(args string) string {
+	var m map[string]any
+	if json.Unmarshal([]byte(args), &m) != nil {
+		return ""
+	}
+	for _, k := range []string{"command", "path", "pattern", "branch", "title", "message"} {
+		if s, ok := m[k].(string); ok && s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/hero-dev/hero/bot"
 )
 
 // Post writes text in a channel and opens a thread on it, whose id it
@@ -17,7 +19,7 @@ func (a *Adapter) Post(ctx context.Context, place, text string) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("post in %s: %w", place, err)
 	}
-	th, err := a.api.MessageThreadStartComplex(place, m.ID, &discordgo.ThreadStart{Name: "hero: " + oneLine(text, 80), AutoArchiveDuration: 1440}, discordgo.WithContext(ctx))
+	th, err := a.api.MessageThreadStartComplex(place, m.ID, &discordgo.ThreadStart{Name: "hero: " + bot.OneLine(text, 80), AutoArchiveDuration: 1440}, discordgo.WithContext(ctx))
 	if err != nil {
 		// A thread has no threads: the place was one already.
 		a.log.Debug("no thread on a posted message; reporting in its channel", "channel", place, "err", err)

@@ -346,7 +346,7 @@ func (c *conversation) OpenThread(ctx context.Context, p *store.Project, task st
 		msgID, who = c.msg.ID, c.msg.Author.ID
 	case c.in != nil:
 		who = interactionUser(c.in)
-		text := fmt.Sprintf("<@%s> asked hero (project **%s**):\n> %s", who, escape(p.Name), escape(oneLine(task, 1500)))
+		text := fmt.Sprintf("<@%s> asked hero (project **%s**):\n> %s", who, escape(p.Name), escape(bot.OneLine(task, 1500)))
 		if a.fresh(c.in) {
 			m, err := a.api.InteractionResponseEdit(c.in, &discordgo.WebhookEdit{Content: &text, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
 			if err != nil {
@@ -366,7 +366,7 @@ func (c *conversation) OpenThread(ctx context.Context, p *store.Project, task st
 	default:
 		return "", errors.New("open a thread: no message to open it on")
 	}
-	th, err := a.api.MessageThreadStartComplex(c.channel, msgID, &discordgo.ThreadStart{Name: "hero: " + oneLine(task, 80), AutoArchiveDuration: 1440}, discordgo.WithContext(ctx))
+	th, err := a.api.MessageThreadStartComplex(c.channel, msgID, &discordgo.ThreadStart{Name: "hero: " + bot.OneLine(task, 80), AutoArchiveDuration: 1440}, discordgo.WithContext(ctx))
 	if err != nil {
 		return "", fmt.Errorf("open a thread for the run: %w", err)
 	}

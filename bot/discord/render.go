@@ -1,13 +1,13 @@
 package discord
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
@@ -63,27 +63,6 @@ func clip(s string) string {
 	return s
 }
 
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[len(s)-n:]
-	for i := 0; i < len(s) && i < 4; i++ { // do not start inside a UTF-8 sequence
-		if s[i]&0xC0 != 0x80 {
-			return s[i:]
-		}
-	}
-	return s
-}
-
 func statusEmoji(s string) string {
 	switch s {
 	case store.StatusSucceeded:
@@ -107,30 +86,16 @@ func stepLine(s *store.Step) string {
 			mark = "⚠️"
 		}
 		line := mark + " " + inline(s.Tool)
-		if sub := toolSubject(s.Arguments); sub != "" {
-			line += " " + inline(oneLine(sub, 80))
+		if sub := bot.ToolSubject(s.Arguments); sub != "" {
+			line += " " + inline(bot.OneLine(sub, 80))
 		}
 		return line
 	case store.StepConfirmation:
-		return "✋ " + escape(oneLine(s.Output, 100))
+		return "✋ " + escape(bot.OneLine(s.Output, 100))
 	case store.StepMessage:
-		return "💬 " + escape(oneLine(s.Output, 100))
+		return "💬 " + escape(bot.OneLine(s.Output, 100))
 	case store.StepLimit, store.StepError:
-		return "⚠️ " + escape(oneLine(s.Output, 100))
-	}
-	return ""
-}
-
-// toolSubject picks the argument people care about (command, path, …).
-func toolSubject(args string) string {
-	var m map[string]any
-	if json.Unmarshal([]byte(args), &m) != nil {
-		return ""
-	}
-	for _, k := range []string{"command", "path", "pattern", "branch", "title", "message"} {
-		if s, ok := m[k].(string); ok && s != "" {
-			return s
-		}
+		return "⚠️ " + escape(bot.OneLine(s.Output, 100))
 	}
 	return ""
 }
@@ -173,7 +138,7 @@ func finalText(ex *store.Execution, o *engine.Outcome) string {
 		fmt.Fprintf(&facts, "🚀 Pull request: <%s>\n", strings.NewReplacer(">", "%3E", " ", "%20").Replace(o.PullRequestURL))
 	}
 	if o.DiffStat != "" {
-		facts.WriteString("**Changes**\n" + code(tail(o.DiffStat, 600)) + "\n")
+		facts.WriteString("**Changes**\n" + code(bot.Tail(o.DiffStat, 600)) + "\n")
 	}
 	cost := "cost unknown"
 	if o.CostKnown {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
@@ -143,7 +144,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 			defer a.send(ctx, ex.ThreadRef, escape(ev.Text), nil)
 		}
 	case engine.EventOutput:
-		v.output = tail(v.output+ev.Text, 600)
+		v.output = bot.Tail(v.output+ev.Text, 600)
 	case engine.EventStep:
 		s := ev.Step
 		v.nsteps++

@@ -2,7 +2,6 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
@@ -160,7 +160,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 			a.out.send(v.team, v.channel, textJob(v.channel, v.thread, ev.Text))
 		}
 	case engine.EventOutput:
-		v.output = tail(v.output+ev.Text, 600)
+		v.output = bot.Tail(v.output+ev.Text, 600)
 	case engine.EventStep:
 		upload = v.addStep(ev.Step, a.cfg.LongOutput)
 	case engine.EventFinished:
@@ -293,50 +293,15 @@ func stepLine(s *store.Step) string {
 		if s.IsError {
 			mark = ":warning:"
 		}
-		return fmt.Sprintf("%s `%s` %s", mark, s.Tool, mrkdwn(oneLine(toolSubject(s.Arguments), 80)))
+		return fmt.Sprintf("%s `%s` %s", mark, s.Tool, mrkdwn(bot.OneLine(codeSpan(bot.ToolSubject(s.Arguments)), 80)))
 	case store.StepConfirmation:
-		return ":raised_hand: " + mrkdwn(oneLine(s.Output, 100))
+		return ":raised_hand: " + mrkdwn(bot.OneLine(s.Output, 100))
 	case store.StepMessage:
-		return ":speech_balloon: " + mrkdwn(oneLine(s.Output, 100))
+		return ":speech_balloon: " + mrkdwn(bot.OneLine(s.Output, 100))
 	case store.StepLimit, store.StepError:
-		return ":warning: " + mrkdwn(oneLine(s.Output, 100))
+		return ":warning: " + mrkdwn(bot.OneLine(s.Output, 100))
 	}
 	return ""
-}
-
-// toolSubject picks the argument people care about (command, path, …).
-func toolSubject(args string) string {
-	var m map[string]any
-	if json.Unmarshal([]byte(args), &m) != nil {
-		return ""
-	}
-	for _, k := range []string{"command", "path", "pattern", "branch", "title", "message"} {
-		if s, ok := m[k].(string); ok && s != "" {
-			return "`" + strings.ReplaceAll(s, "`", "'") + "`"
-		}
-	}
-	return ""
-}
-
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[len(s)-n:]
-	for i := 0; i < len(s) && i < 4; i++ { // do not start inside a UTF-8 sequence
-		if s[i]&0xC0 != 0x80 {
-			return s[i:]
-		}
-	}
-	return s
 }
 
 func fence(s string) string { return strings.ReplaceAll(s, "```", "'''") }
@@ -417,7 +382,7 @@ func confirmationMessage(c *store.Confirmation, now time.Time) (string, []slack.
 	if c.Reason != "" {
 		blocks = append(blocks, section("_Why:_ "+mrkdwn(c.Reason)))
 	}
-	text := fmt.Sprintf("Confirmation %s: %s %s", c.ID, c.Tool, mrkdwn(oneLine(c.Action, 200)))
+	text := fmt.Sprintf("Confirmation %s: %s %s", c.ID, c.Tool, mrkdwn(bot.OneLine(c.Action, 200)))
 	switch c.Status {
 	case store.ConfirmPending:
 		if !now.Before(c.ExpiresAt) {
@@ -437,7 +402,7 @@ func confirmationMessage(c *store.Confirmation, now time.Time) (string, []slack.
 		if c.Risk == "high" {
 			approve = approve.WithConfirm(slack.NewConfirmationBlockObject(
 				slack.NewTextBlockObject(slack.PlainTextType, "Approve a high-risk action?", false, false),
-				slack.NewTextBlockObject(slack.MarkdownType, "```"+fence(mrkdwn(oneLine(c.Action, 250)))+"```", false, false),
+				slack.NewTextBlockObject(slack.MarkdownType, "```"+fence(mrkdwn(bot.OneLine(c.Action, 250)))+"```", false, false),
 				slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false),
 				slack.NewTextBlockObject(slack.PlainTextType, "Cancel", false, false)).WithStyle(slack.StyleDanger))
 		}
@@ -469,4 +434,12 @@ func confirmationMessage(c *store.Confirmation, now time.Time) (string, []slack.
 // slackDate renders t in each reader's own time zone.
 func slackDate(t time.Time) string {
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format(time.RFC1123))
+}
+
+// codeSpan shows a tool's subject as inline code ("" stays "").
+func codeSpan(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "`" + strings.ReplaceAll(s, "`", "'") + "`"
 }
