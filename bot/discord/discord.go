@@ -94,9 +94,9 @@ type Adapter struct {
 	mu      sync.Mutex
 	life    context.Context
 	botID   string
-	runs    map[string]*runView    // by execution id
-	threads map[string]*sync.Mutex // by thread id, held while a run is announced
-	gateway string                 // "", "connected", or the last error: for the settings page
+	runs    map[string]*runView // by execution id
+	gates   bot.Gates           // a run's updates wait while its thread is announced
+	gateway string              // "", "connected", or the last error: for the settings page
 }
 
 // New checks cfg and returns an adapter; register it with eng.AddSurface
@@ -145,9 +145,8 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		return nil, fmt.Errorf("discord: %w", err)
 	}
 	a := &Adapter{cfg: cfg, key: key, db: db, eng: eng, log: log, api: api,
-		inbox:   store.NewInboxWriter(db, 0, 0),
-		runs:    map[string]*runView{},
-		threads: map[string]*sync.Mutex{},
+		inbox: store.NewInboxWriter(db, 0, 0),
+		runs:  map[string]*runView{},
 	}
 	if a.dispatch, err = bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules)); err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
@@ -235,22 +234,3 @@ const Permissions = discordgo.PermissionViewChannel | discordgo.PermissionSendMe
 
 // identity is the platform identity hero records for a Discord user.
 func identity(user string) string { return "discord:" + user }
-
-// threadLock serialises announcing a run in its thread with the run's
-// own first events, so "on it" comes first.
-func (a *Adapter) threadLock(ref string) *sync.Mutex {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	m := a.threads[ref]
-	if m == nil {
-		m = &sync.Mutex{}
-		a.threads[ref] = m
-	}
-	return m
-}
-
-func (a *Adapter) releaseThread(ref string) {
-	a.mu.Lock()
-	delete(a.threads, ref)
-	a.mu.Unlock()
-}

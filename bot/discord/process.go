@@ -200,9 +200,8 @@ type conversation struct {
 	click   string // the confirmation a clicked button decides
 
 	mu       sync.Mutex
-	answered bool        // the deferred response was replaced
-	gate     *sync.Mutex // held from opening a run's thread until "on it" is posted
-	gateRef  string
+	answered bool   // the deferred response was replaced
+	unhold   func() // opens the gate of the run's thread once "on it" is posted
 }
 
 var _ bot.Conversation = (*conversation)(nil)
@@ -212,12 +211,11 @@ func (c *conversation) done() { c.release() }
 
 func (c *conversation) release() {
 	c.mu.Lock()
-	g, ref := c.gate, c.gateRef
-	c.gate = nil
+	unhold := c.unhold
+	c.unhold = nil
 	c.mu.Unlock()
-	if g != nil {
-		g.Unlock()
-		c.a.releaseThread(ref)
+	if unhold != nil {
+		unhold()
 	}
 }
 
@@ -371,10 +369,9 @@ func (c *conversation) OpenThread(ctx context.Context, p *store.Project, task st
 		return "", fmt.Errorf("open a thread for the run: %w", err)
 	}
 	// Hold the run's first updates until "on it" is posted.
-	g := a.threadLock(th.ID)
-	g.Lock()
+	unhold := a.gates.Hold(th.ID)
 	c.mu.Lock()
-	c.gate, c.gateRef = g, th.ID
+	c.unhold = unhold
 	c.mu.Unlock()
 	return th.ID, nil
 }

@@ -121,13 +121,7 @@ func (a *Adapter) send(ctx context.Context, channel, text string, components []d
 // at most once per UpdateInterval; the end gets its own message.
 func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Event) error {
 	// Wait while the handler that started this run announces it.
-	a.mu.Lock()
-	gate := a.threads[ex.ThreadRef]
-	a.mu.Unlock()
-	if gate != nil {
-		gate.Lock()
-		gate.Unlock() //nolint:staticcheck // a barrier, not a critical section
-	}
+	a.gates.Wait(ex.ThreadRef)
 	if ev.Kind == engine.EventDecided {
 		if ev.Confirmation != nil && ev.Confirmation.SurfaceRef != "" {
 			a.showDecision(ctx, ev.Confirmation)

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/slack-go/slack"
 
@@ -198,8 +197,7 @@ type conversation struct {
 	w      who
 	thread string // the thread the request came from ("" for a slash command)
 	quiet  bool   // a button click: its message is edited, nothing else is said
-	gate   *sync.Mutex
-	ref    string
+	unhold func() // opens the gate of the thread this request opened
 }
 
 func (a *Adapter) conversation(w who, thread string) *conversation {
@@ -230,7 +228,7 @@ func (c *conversation) Say(ctx context.Context, m bot.Message) error {
 
 // OpenThread posts the request in the channel: a slash command leaves no
 // message behind, and the run needs a thread. Until the run is
-// announced, its own messages wait (see threadLock).
+// announced, its own messages wait (see hold).
 func (c *conversation) OpenThread(ctx context.Context, p *store.Project, task string) (string, error) {
 	w := c.w
 	var thread string
@@ -251,16 +249,12 @@ func (c *conversation) OpenThread(ctx context.Context, p *store.Project, task st
 }
 
 // hold makes the run of ref wait with its first message until release.
-func (c *conversation) hold(ref string) {
-	c.ref, c.gate = ref, c.a.threadLock(ref)
-	c.gate.Lock()
-}
+func (c *conversation) hold(ref string) { c.unhold = c.a.gates.Hold(ref) }
 
 func (c *conversation) release() {
-	if c.gate != nil {
-		c.gate.Unlock()
-		c.a.releaseThread(c.ref)
-		c.gate = nil
+	if c.unhold != nil {
+		c.unhold()
+		c.unhold = nil
 	}
 }
 

@@ -91,7 +91,7 @@ type Adapter struct {
 	clients map[string]*teamClient // by team id ("" = the configured bot token)
 	botTeam string                 // SLACK_BOT_TOKEN's workspace, once auth.test named it
 	runs    map[string]*runView    // by execution id
-	threads map[string]*sync.Mutex // by thread ref, held while a run is announced
+	gates   bot.Gates              // a run's updates wait while its thread is announced
 	// hooks are the prefixes a slash command's response_url may have
 	// (hero posts there only when it is not in the channel).
 	hooks []string
@@ -154,7 +154,6 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		inbox:   store.NewInboxWriter(db, 0, 0),
 		clients: map[string]*teamClient{},
 		runs:    map[string]*runView{},
-		threads: map[string]*sync.Mutex{},
 		hooks:   []string{"https://hooks.slack.com/", "https://hooks.slack-gov.com/"},
 	}
 	a.out = newOutbox(a, log)
@@ -340,23 +339,4 @@ func parseRef(ref string) (team, channel, ts string, err error) {
 		return "", "", "", fmt.Errorf("slack: malformed message reference %q (want team/channel/ts)", ref)
 	}
 	return parts[0], parts[1], parts[2], nil
-}
-
-// threadLock serialises announcing a run in a thread with the run's own
-// first events, so "on it" is the first reply.
-func (a *Adapter) threadLock(ref string) *sync.Mutex {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	m := a.threads[ref]
-	if m == nil {
-		m = &sync.Mutex{}
-		a.threads[ref] = m
-	}
-	return m
-}
-
-func (a *Adapter) releaseThread(ref string) {
-	a.mu.Lock()
-	delete(a.threads, ref)
-	a.mu.Unlock()
 }
