@@ -126,7 +126,7 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{Killed: true}, fmt.Errorf("exec %s: %w", c.Args[0], err)
 	}
-	rel, err := cleanRel(c.Dir)
+	rel, err := sandbox.CleanRel(c.Dir)
 	if err != nil {
 		return sandbox.Result{}, fmt.Errorf("exec %s: dir %q: %w", c.Args[0], c.Dir, err)
 	}

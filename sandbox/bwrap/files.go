@@ -22,26 +22,6 @@ import (
 // directory fd, so ".." and symlinks (absolute, or climbing out) are refused
 // by the kernel atomically, even while sandboxed commands change the tree.
 
-// cleanRel validates a workspace-relative path lexically and returns it
-// cleaned ("." for the root).
-func cleanRel(p string) (string, error) {
-	if strings.IndexByte(p, 0) >= 0 {
-		return "", fmt.Errorf("contains a NUL byte: %w", sandbox.ErrOutsideWorkspace)
-	}
-	if p == "" || p == "." {
-		return ".", nil
-	}
-	if strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("absolute path: %w", sandbox.ErrOutsideWorkspace)
-	}
-	for _, part := range strings.Split(p, "/") {
-		if part == ".." {
-			return "", fmt.Errorf("contains \"..\": %w", sandbox.ErrOutsideWorkspace)
-		}
-	}
-	return path.Clean(p), nil
-}
-
 func (s *Sandbox) open(rel string, flags int, mode uint32) (int, error) {
 	how := unix.OpenHow{
 		Flags:   uint64(flags | unix.O_CLOEXEC),
@@ -79,7 +59,7 @@ func (s *Sandbox) prepare(ctx context.Context, op, p string) (string, func(), er
 		s.end()
 		return "", nil, fmt.Errorf("%s %q: %w", op, p, err)
 	}
-	rel, err := cleanRel(p)
+	rel, err := sandbox.CleanRel(p)
 	if err != nil {
 		s.end()
 		return "", nil, fmt.Errorf("%s %q: %w", op, p, err)

@@ -282,25 +282,6 @@ func (s *Sandbox) setup(ctx context.Context) error {
 	return nil
 }
 
-// cleanRel validates a workspace-relative path lexically.
-func cleanRel(p string) (string, error) {
-	if strings.IndexByte(p, 0) >= 0 {
-		return "", fmt.Errorf("contains a NUL byte: %w", sandbox.ErrOutsideWorkspace)
-	}
-	if p == "" || p == "." {
-		return ".", nil
-	}
-	if strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("absolute path: %w", sandbox.ErrOutsideWorkspace)
-	}
-	for _, part := range strings.Split(p, "/") {
-		if part == ".." {
-			return "", fmt.Errorf("contains \"..\": %w", sandbox.ErrOutsideWorkspace)
-		}
-	}
-	return path.Clean(p), nil
-}
-
 func abs(rel string) string { return path.Join(sandbox.WorkspaceRoot, rel) }
 
 // wrapper is the start of every command: it loads the command's
@@ -362,7 +343,7 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 	if err := ctx.Err(); err != nil {
 		return sandbox.Result{Killed: true}, fmt.Errorf("exec %s: %w", c.Args[0], err)
 	}
-	rel, err := cleanRel(c.Dir)
+	rel, err := sandbox.CleanRel(c.Dir)
 	if err != nil {
 		return sandbox.Result{}, fmt.Errorf("exec %s: dir %q: %w", c.Args[0], c.Dir, err)
 	}
@@ -619,7 +600,7 @@ func (s *Sandbox) path(op, p string) (string, error) {
 	if err := s.check(op); err != nil {
 		return "", err
 	}
-	rel, err := cleanRel(p)
+	rel, err := sandbox.CleanRel(p)
 	if err != nil {
 		return "", fmt.Errorf("%s %q: %w", op, p, err)
 	}
