@@ -11,6 +11,7 @@ import (
 	"github.com/sashabaranov/go-openai"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
 )
@@ -104,7 +105,7 @@ func TestSecretsNeverReachModelSurfaceOrSteps(t *testing.T) {
 	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
 		t.Fatalf("outcome = %+v", o)
 	}
-	if txt := h.surface.text(ex.ID); strings.Contains(txt, secret) || !strings.Contains(txt, "[REDACTED:API_TOKEN]") {
+	if txt := h.surface.Text(ex.ID); strings.Contains(txt, secret) || !strings.Contains(txt, "[REDACTED:API_TOKEN]") {
 		t.Errorf("surface text leaks or lacks redaction marker:\n%s", txt)
 	}
 	for _, s := range h.steps(ex.ID) {
@@ -166,7 +167,7 @@ func TestConfirmationApproveDenyExpire(t *testing.T) {
 		if res := msgs[len(msgs)-1].Content; !strings.Contains(res, "denied") {
 			t.Errorf("model was not told of the denial: %q", res)
 		}
-		sb := h.ws.sandbox(ex.ID)
+		sb := h.ws.Sandbox(ex.ID)
 		_ = sb // closed by now; the deny path never ran the tool, checked via the step log:
 		for _, s := range h.steps(ex.ID) {
 			if s.Kind == store.StepTool && s.Tool == "delete_file" && !s.IsError {
@@ -328,7 +329,7 @@ func TestCancelKillsRunningCommand(t *testing.T) {
 	model := openaitest.NewServer(t, openaitest.Tools(call("run_command", `{"command":"echo started; sleep 60","timeout_s":120}`)))
 	h := newHarness(t, model)
 	ex := h.start("wait a long time")
-	waitFor(t, "the command to start", func() bool { return strings.Contains(h.surface.text(ex.ID), "started") })
+	enginetest.Eventually(t, "the command to start", func() bool { return strings.Contains(h.surface.Text(ex.ID), "started") })
 	err := h.eng.Cancel(t.Context(), ex.ID, engine.Principal{ID: "slack:U999"})
 	errIs(t, err, engine.ErrNotAllowed)
 	begin := time.Now()
@@ -350,14 +351,14 @@ func TestSteeringIsSeenByTheModel(t *testing.T) {
 		openaitest.Tools(call("finish", `{"summary":"steered"}`)),
 	)
 	h := newHarness(t, model)
-	h.surface.onOutput = func() {
+	h.surface.setOnOutput(func() {
 		select {
 		case <-started:
 		default:
 			close(started)
 			<-release
 		}
-	}
+	})
 	ex := h.start("do it")
 	<-started
 	must(t, h.eng.Steer(t.Context(), ex.ID, engine.Principal{ID: "slack:U1"}, "use tabs, not spaces"))
@@ -416,12 +417,12 @@ func TestSandboxFailureFailsRunClearly(t *testing.T) {
 		},
 	})
 	h := newHarness(t, model)
-	h.surface.onStarted = func(id string) {
+	h.surface.setOnStarted(func(id string) {
 		// Kill the sandbox under the run, as a crash would.
-		waitFor(t, "sandbox", func() bool { return h.ws.sandbox(id) != nil })
-		_ = h.ws.sandbox(id).Close(context.Background())
+		enginetest.Eventually(t, "sandbox", func() bool { return h.ws.Sandbox(id) != nil })
+		_ = h.ws.Sandbox(id).Close(context.Background())
 		close(crashed)
-	}
+	})
 	ex := h.start("run")
 	o := h.outcome(ex.ID)
 	if o.Status != store.StatusFailed || !strings.Contains(o.Error, "sandbox") {
@@ -431,11 +432,11 @@ func TestSandboxFailureFailsRunClearly(t *testing.T) {
 
 func TestRestartResumesWaitingRunAndOldButtonStillWorks(t *testing.T) {
 	t.Parallel()
-	dir, db, p := sharedProject(t)
+	db, p := sharedProject(t)
 	cfg := engine.Config{ModelName: "gpt-4o-mini", PollInterval: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
 
 	model1 := openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`)))
-	h1 := startHarness(t, db, p, model1, dir, withOwner(cfg, "replica-a"))
+	h1 := startHarness(t, db, p, model1, withOwner(cfg, "replica-a"))
 	ex := h1.start("delete the readme")
 	c := h1.confirmation(ex.ID)
 	// The process stops while the run waits for a person.
@@ -447,14 +448,14 @@ func TestRestartResumesWaitingRunAndOldButtonStillWorks(t *testing.T) {
 	}
 
 	model2 := openaitest.NewServer(t, openaitest.Tools(call("finish", `{"summary":"resumed and done"}`)))
-	h2 := startHarness(t, db, p, model2, dir, withOwner(cfg, "replica-b"))
-	waitFor(t, "the old lease to lapse", func() bool { return time.Now().After(saved.LeaseUntil) })
+	h2 := startHarness(t, db, p, model2, withOwner(cfg, "replica-b"))
+	enginetest.Eventually(t, "the old lease to lapse", func() bool { return time.Now().After(saved.LeaseUntil) })
 	resumed, closed, err := h2.eng.Resume(h2.ctx)
 	if err != nil || resumed != 1 || closed != 0 {
 		t.Fatalf("resume = %d, %d, %v", resumed, closed, err)
 	}
 	// The button on the old message still decides the same confirmation.
-	waitFor(t, "the resumed run to wait", func() bool {
+	enginetest.Eventually(t, "the resumed run to wait", func() bool {
 		cur, _ := db.Execution(t.Context(), ex.ID)
 		return cur.Status == store.StatusWaiting
 	})
@@ -478,10 +479,10 @@ func TestRestartResumesWaitingRunAndOldButtonStillWorks(t *testing.T) {
 
 func TestRestartClosesTerminalRunAsInterrupted(t *testing.T) {
 	t.Parallel()
-	dir, db, p := sharedProject(t)
+	db, p := sharedProject(t)
 	ex := &store.Execution{ProjectID: p.ID, Status: store.StatusRunning, Surface: "terminal", Requester: "local:me", Task: "x", Model: "gpt-4o-mini", Owner: "dead", LeaseUntil: time.Now().Add(-time.Minute), CreatedAt: time.Now(), UpdatedAt: time.Now()}
 	must(t, db.CreateExecution(t.Context(), ex))
-	h := startHarness(t, db, p, openaitest.NewServer(t), dir, engine.Config{ModelName: "gpt-4o-mini"})
+	h := startHarness(t, db, p, openaitest.NewServer(t), engine.Config{ModelName: "gpt-4o-mini"})
 	resumed, closed, err := h.eng.Resume(h.ctx)
 	if err != nil || resumed != 0 || closed != 1 {
 		t.Fatalf("resume = %d, %d, %v", resumed, closed, err)
@@ -538,17 +539,6 @@ func must2(t *testing.T) func(any, error) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestDrainFinishesRunningWorkAndRefusesNew(t *testing.T) {
 	t.Parallel()
 	model := openaitest.NewServerFunc(t, func(r openaitest.Request) openaitest.Turn {
@@ -559,12 +549,12 @@ func TestDrainFinishesRunningWorkAndRefusesNew(t *testing.T) {
 	})
 	h := newHarness(t, model)
 	ex := h.start("sleep")
-	waitFor(t, "the run to start", func() bool { return h.eng.Running() == 1 })
+	enginetest.Eventually(t, "the run to start", func() bool { return h.eng.Running() == 1 })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	drained := make(chan error, 1)
 	go func() { drained <- h.eng.Drain(ctx) }()
-	waitFor(t, "draining to refuse new runs", func() bool {
+	enginetest.Eventually(t, "draining to refuse new runs", func() bool {
 		_, err := h.eng.Start(h.ctx, engine.StartRequest{Project: h.project, Task: "quick", Surface: "slack", By: requester})
 		return errors.Is(err, engine.ErrDraining)
 	})
@@ -578,10 +568,10 @@ func TestDrainFinishesRunningWorkAndRefusesNew(t *testing.T) {
 
 func TestCancelFromAnotherReplicaStopsWaitingRun(t *testing.T) {
 	t.Parallel()
-	dir, db, p := sharedProject(t)
+	db, p := sharedProject(t)
 	cfg := engine.Config{ModelName: "gpt-4o-mini", PollInterval: 20 * time.Millisecond}
-	a := startHarness(t, db, p, openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`))), dir, withOwner(cfg, "replica-a"))
-	b := startHarness(t, db, p, openaitest.NewServer(t), dir, withOwner(cfg, "replica-b"))
+	a := startHarness(t, db, p, openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`))), withOwner(cfg, "replica-a"))
+	b := startHarness(t, db, p, openaitest.NewServer(t), withOwner(cfg, "replica-b"))
 	ex := a.start("delete")
 	a.confirmation(ex.ID)
 	must(t, b.eng.Cancel(t.Context(), ex.ID, engine.Principal{ID: "slack:U1"}))
@@ -592,21 +582,21 @@ func TestCancelFromAnotherReplicaStopsWaitingRun(t *testing.T) {
 
 func TestApprovalGivenWhileNobodyDrivesTheRunIsHonoured(t *testing.T) {
 	t.Parallel()
-	dir, db, p := sharedProject(t)
+	db, p := sharedProject(t)
 	cfg := engine.Config{ModelName: "gpt-4o-mini", PollInterval: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
-	h1 := startHarness(t, db, p, openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`))), dir, withOwner(cfg, "replica-a"))
+	h1 := startHarness(t, db, p, openaitest.NewServer(t, openaitest.Tools(call("delete_file", `{"path":"README.md"}`))), withOwner(cfg, "replica-a"))
 	ex := h1.start("delete the readme")
 	c := h1.confirmation(ex.ID)
 	h1.cancel()
 	h1.eng.Wait()
 	// The button is pressed while no process drives the run.
 	model2 := openaitest.NewServer(t, openaitest.Tools(call("finish", `{"summary":"deleted after restart"}`)))
-	h2 := startHarness(t, db, p, model2, dir, withOwner(cfg, "replica-b"))
+	h2 := startHarness(t, db, p, model2, withOwner(cfg, "replica-b"))
 	if _, err := h2.eng.Decide(t.Context(), c.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}); err != nil {
 		t.Fatal(err)
 	}
 	saved, _ := db.Execution(t.Context(), ex.ID)
-	waitFor(t, "the old lease to lapse", func() bool { return time.Now().After(saved.LeaseUntil) })
+	enginetest.Eventually(t, "the old lease to lapse", func() bool { return time.Now().After(saved.LeaseUntil) })
 	if _, _, err := h2.eng.Resume(h2.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -615,10 +605,8 @@ func TestApprovalGivenWhileNobodyDrivesTheRunIsHonoured(t *testing.T) {
 		t.Fatalf("outcome = %+v", o)
 	}
 	// The approved delete ran without asking again.
-	select {
-	case again := <-h2.surface.asked(ex.ID):
-		t.Fatalf("asked again after the approval: %+v", again)
-	default:
+	if again := h2.surface.AskedIn(ex.ID); len(again) != 0 {
+		t.Fatalf("asked again after the approval: %+v", again[0])
 	}
 	var deleted bool
 	for _, s := range h2.steps(ex.ID) {
@@ -687,14 +675,14 @@ func TestSteeringFromARedeliveredMessageCountsOnce(t *testing.T) {
 		openaitest.Tools(call("finish", `{"summary":"steered"}`)),
 	)
 	h := newHarness(t, model)
-	h.surface.onOutput = func() {
+	h.surface.setOnOutput(func() {
 		select {
 		case <-started:
 		default:
 			close(started)
 			<-release
 		}
-	}
+	})
 	ex := h.start("do it")
 	<-started
 	// The platform delivered the same reply twice (a retry after a crash).

@@ -130,7 +130,7 @@ func TestInjectedModelCannotPostSecret(t *testing.T) {
 	must2(t)(h.eng.Decide(t.Context(), pr.ID, engine.Decision{Approve: true, By: engine.Principal{ID: "slack:U1"}}))
 
 	if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
-		t.Fatalf("outcome = %+v; events: %s", o, h.surface.dump(ex.ID))
+		t.Fatalf("outcome = %+v; events: %s", o, h.surface.Text(ex.ID))
 	}
 	posted := forge.posted()
 	if strings.Contains(posted, secret) || strings.Contains(strings.ToLower(posted), hex.EncodeToString([]byte(secret))) {
@@ -171,7 +171,7 @@ func TestCommentConfirmsOnlyWhenExposedUnlessPolicySays(t *testing.T) {
 		if !strings.Contains(forge.posted(), "progress: halfway") {
 			t.Errorf("comment not posted: %q", forge.posted())
 		}
-		if len(h.surface.asked(ex.ID)) != 0 {
+		if len(h.surface.AskedIn(ex.ID)) != 0 {
 			t.Error("an unexposed run was asked to confirm its comment")
 		}
 	})
@@ -184,7 +184,7 @@ func TestCommentConfirmsOnlyWhenExposedUnlessPolicySays(t *testing.T) {
 		if o := h.outcome(ex.ID); o.Status != store.StatusSucceeded {
 			t.Fatalf("outcome = %+v", o)
 		}
-		if len(h.surface.asked(ex.ID)) != 0 {
+		if len(h.surface.AskedIn(ex.ID)) != 0 {
 			t.Error("the project's allow rule was not honoured")
 		}
 	})
@@ -231,7 +231,7 @@ func TestUnknownToolNameIsNotShown(t *testing.T) {
 			t.Errorf("step %d records the tool name %q", s.Ordinal, s.Tool)
 		}
 	}
-	if txt := h.surface.text(ex.ID); !strings.Contains(txt, "step  unknown") {
+	if txt := h.surface.Text(ex.ID); !strings.Contains(txt, "step  unknown") {
 		t.Errorf("the surface does not show the call as unknown:\n%s", txt)
 	}
 }

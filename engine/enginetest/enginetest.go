@@ -1,7 +1,9 @@
-// Package enginetest runs the real engine in surface tests without a
-// sandbox or a model: a scripted Model, in-memory Workspaces, a
-// recording Surface and wait helpers. A surface test built on it needs
-// no bubblewrap and no model server and runs in milliseconds.
+// Package enginetest runs the real engine in tests. Surface tests use a
+// scripted Model, in-memory Workspaces, a recording Surface and the wait
+// helpers: they need no bubblewrap and no model server and run in
+// milliseconds. End-to-end tests keep the real parts with GitWorkspaces
+// (bubblewrap sandboxes holding a git repository) and OpenAI (hero's
+// model client against an llm/openaitest server).
 package enginetest
 
 import (
@@ -169,58 +171,24 @@ func New(t testing.TB, db engine.Store, model engine.Model, surfaces ...engine.S
 	return eng
 }
 
-// Surface records what the engine reported, in order.
-type Surface struct {
-	name string
+// Patience is how long the wait helpers wait: generous, because a
+// loaded machine under -race runs real sandboxes slowly; a test that
+// passes never waits that long.
+const Patience = 60 * time.Second
 
-	mu     sync.Mutex
-	events []engine.Event
-	asked  []*store.Confirmation
-}
-
-var _ engine.Surface = (*Surface)(nil)
-
-// NewSurface returns a recording surface named name.
-func NewSurface(name string) *Surface { return &Surface{name: name} }
-
-func (s *Surface) Name() string { return s.name }
-
-func (s *Surface) Update(_ context.Context, _ *store.Execution, ev engine.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, ev)
-	return nil
-}
-
-func (s *Surface) Ask(_ context.Context, _ *store.Execution, c *store.Confirmation) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.asked = append(s.asked, c)
-	return s.name + ":" + c.ID, nil
-}
-
-// Events returns what was reported so far.
-func (s *Surface) Events() []engine.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]engine.Event(nil), s.events...)
-}
-
-// Asked returns the confirmations shown so far.
-func (s *Surface) Asked() []*store.Confirmation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]*store.Confirmation(nil), s.asked...)
-}
-
-// Eventually polls cond until it holds or 10 s pass (then the test
-// fails, naming what).
+// Eventually polls cond until it holds or Patience runs out (then the
+// test fails, naming what).
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	eventually(t, func() string { return "timed out waiting for " + what }, cond)
+}
+
+func eventually(t testing.TB, failure func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Patience)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatal(failure())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
