@@ -1,23 +1,40 @@
 package engine_test
 
 import (
+	"log/slog"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/engine/enginetest"
+	"github.com/hero-dev/hero/engine/tools"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/storetest"
 )
 
-// Observers tell an asked confirmation from a decided one through
-// engine.Asked, not by the step's wording.
-func TestAskedStep(t *testing.T) {
+// Observers (metrics) hear of an asked confirmation through its own event
+// kind, EventAsked, once per question, not by reading the step's wording;
+// surfaces are asked through Ask and never see it.
+func TestAskedEvent(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t)
 	p := &store.Project{Name: "demo", RepoURL: "local", DefaultBranch: "main"}
 	must(t, db.CreateProject(t.Context(), p))
 	surf := enginetest.NewSurface("test")
-	eng := enginetest.New(t, db, enginetest.Script(enginetest.Call("delete_file", `{"path":"README.md"}`), enginetest.Finish("ok")), surf)
+	var mu sync.Mutex
+	var seen []engine.Event
+	eng, err := engine.New(engine.Config{Store: db, Workspaces: enginetest.Workspaces{},
+		Model:     enginetest.Script(enginetest.Call("delete_file", `{"path":"README.md"}`), enginetest.Finish("ok")),
+		ModelName: "test-model", Tools: tools.All(), Owner: "test", PollInterval: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler),
+		Observe: func(_ *store.Execution, ev engine.Event) {
+			mu.Lock()
+			seen = append(seen, ev)
+			mu.Unlock()
+		}})
+	must(t, err)
+	eng.AddSurface(surf)
+	t.Cleanup(eng.Wait)
 	ex, err := eng.Start(t.Context(), engine.StartRequest{Project: p, Task: "remove the readme", Surface: "test", By: engine.Operator("local:me")})
 	must(t, err)
 	enginetest.Eventually(t, "the question", func() bool {
@@ -30,21 +47,28 @@ func TestAskedStep(t *testing.T) {
 	_, err = eng.Decide(t.Context(), surf.Asked()[0].ID, engine.Decision{Approve: true, By: engine.Operator("local:me")})
 	must(t, err)
 	enginetest.WaitFinished(t, db, ex.ID)
-	steps, err := db.ListSteps(t.Context(), ex.ID)
-	must(t, err)
-	asked, confirmations := 0, 0
-	for i := range steps {
-		if steps[i].Kind == store.StepConfirmation {
-			confirmations++
-		}
-		if engine.Asked(&steps[i]) {
-			asked++
+
+	mu.Lock()
+	defer mu.Unlock()
+	var asked []*store.Confirmation
+	confirmationSteps := 0
+	for _, ev := range seen {
+		switch {
+		case ev.Kind == engine.EventAsked:
+			asked = append(asked, ev.Confirmation)
+		case ev.Kind == engine.EventStep && ev.Step.Kind == store.StepConfirmation:
+			confirmationSteps++
 		}
 	}
-	if asked != 1 || confirmations < 2 {
-		t.Fatalf("%d asked of %d confirmation steps, want 1 of the asked and decided ones", asked, confirmations)
+	if len(asked) != 1 || asked[0] == nil || asked[0].ID != surf.Asked()[0].ID || asked[0].Tool != "delete_file" {
+		t.Fatalf("observer saw %d asked events (%+v), want one for the delete_file question %s", len(asked), asked, surf.Asked()[0].ID)
 	}
-	if engine.Asked(nil) || engine.Asked(&store.Step{Kind: store.StepTool, Output: "asked: x"}) {
-		t.Fatal("Asked accepted a step that is no confirmation")
+	if confirmationSteps < 2 {
+		t.Fatalf("observer saw %d confirmation steps, want the asked and the decided one", confirmationSteps)
+	}
+	for _, ev := range surf.Events() {
+		if ev.Kind == engine.EventAsked {
+			t.Fatal("the surface was sent EventAsked; it is asked through Ask")
+		}
 	}
 }

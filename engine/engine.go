@@ -52,7 +52,8 @@ type Config struct {
 	// the model, the database or a surface.
 	Redact func(secrets map[string]string) func(string) string
 	Log    *slog.Logger
-	// Observe, when set, sees every event of every run (metrics).
+	// Observe, when set, sees every event of every run (metrics), and
+	// EventAsked, which surfaces do not get.
 	Observe func(ex *store.Execution, ev Event)
 	// MaxToolOutput bounds a tool result shown to the model (bytes).
 	MaxToolOutput int

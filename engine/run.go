@@ -621,7 +621,7 @@ func (r *run) ask(ctx context.Context, kind, tool, action, hash, risk, reason st
 	if err := r.e.cfg.Store.CreateConfirmation(ctx, c); err != nil {
 		return nil, fmt.Errorf("record confirmation: %w", err)
 	}
-	r.step(ctx, &store.Step{Kind: store.StepConfirmation, Tool: tool, Arguments: c.ID, Output: askedPrefix + action})
+	r.step(ctx, &store.Step{Kind: store.StepConfirmation, Tool: tool, Arguments: c.ID, Output: "asked: " + action})
 	ref, err := r.surface.Ask(ctx, r.ex, c)
 	if err != nil {
 		r.e.cfg.Log.Warn("show confirmation", "execution", r.ex.ID, "confirmation", c.ID, "err", err)
@@ -631,6 +631,7 @@ func (r *run) ask(ctx context.Context, kind, tool, action, hash, risk, reason st
 			r.e.cfg.Log.Warn("save confirmation message reference", "confirmation", c.ID, "err", err)
 		}
 	}
+	r.observe(Event{Kind: EventAsked, Confirmation: c})
 	return r.wait(ctx, c)
 }
 
@@ -728,11 +729,16 @@ func (r *run) step(ctx context.Context, s *store.Step) {
 }
 
 func (r *run) update(ctx context.Context, ev Event) {
-	if r.e.cfg.Observe != nil {
-		r.e.cfg.Observe(r.ex, ev)
-	}
+	r.observe(ev)
 	if err := r.surface.Update(ctx, r.ex, ev); err != nil {
 		r.e.cfg.Log.Warn("update surface", "execution", r.ex.ID, "surface", r.surface.Name(), "err", r.scrub(err.Error()))
+	}
+}
+
+// observe shows ev to the engine's observer (metrics), if any.
+func (r *run) observe(ev Event) {
+	if r.e.cfg.Observe != nil {
+		r.e.cfg.Observe(r.ex, ev)
 	}
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"strings"
 
 	"github.com/hero-dev/hero/store"
 )
@@ -34,6 +33,7 @@ const (
 	EventStarted  EventKind = "started"  // the run was accepted; Text is a greeting
 	EventStep     EventKind = "step"     // Step was recorded
 	EventOutput   EventKind = "output"   // Text is live (redacted) command output
+	EventAsked    EventKind = "asked"    // Confirmation is pending and was shown; observers only (Config.Observe): a surface is asked through Ask
 	EventDecided  EventKind = "decided"  // Confirmation was decided or expired
 	EventFinished EventKind = "finished" // Outcome is set; nothing follows
 )
@@ -45,16 +45,6 @@ type Event struct {
 	Step         *store.Step
 	Confirmation *store.Confirmation
 	Outcome      *Outcome
-}
-
-// askedPrefix starts the output of the step that records a confirmation
-// being asked (the others record its decision).
-const askedPrefix = "asked: "
-
-// Asked reports whether s records a confirmation being asked of people,
-// so observers (metrics) need not know how the step is worded.
-func Asked(s *store.Step) bool {
-	return s != nil && s.Kind == store.StepConfirmation && strings.HasPrefix(s.Output, askedPrefix)
 }
 
 // Outcome is how a run ended, for the closing message.

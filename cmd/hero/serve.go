@@ -95,9 +95,8 @@ func (m *metrics) observe(_ *store.Execution, ev engine.Event) {
 			m.tokens.WithLabelValues("out").Add(float64(ev.Step.TokensOut))
 			m.costUSD.Add(ev.Step.CostUSD)
 		}
-		if engine.Asked(ev.Step) {
-			m.asked.Inc()
-		}
+	case engine.EventAsked:
+		m.asked.Inc()
 	case engine.EventDecided:
 		m.decided.WithLabelValues(ev.Confirmation.Status).Inc()
 	case engine.EventFinished:
