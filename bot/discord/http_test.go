@@ -156,3 +156,45 @@ func TestInteractionAckAndReplay(t *testing.T) {
 		t.Fatalf("the replayed interaction was answered %d times, want once", answers)
 	}
 }
+
+// The answer comes only after the interaction is stored: when the inbox
+// cannot store it, Discord gets a 500 (the person sees that it failed)
+// and nothing is acknowledged, answered or done; once it can, an
+// acknowledged interaction is in the database by the time the ack
+// arrives.
+func TestInteractionNotAcknowledgedUnlessStored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.user("200", "requester@example.com", "member")
+	ctx := t.Context()
+	if _, err := e.db.Bun().ExecContext(ctx, `ALTER TABLE deliveries RENAME TO deliveries_away`); err != nil {
+		t.Fatal(err)
+	}
+	lost, code, body := e.command("200", "300", "status")
+	if code != http.StatusInternalServerError || strings.Contains(body, `"type"`) {
+		t.Fatalf("interaction that could not be stored: %d %s, want 500 and no interaction response", code, body)
+	}
+	if _, err := e.db.Bun().ExecContext(ctx, `ALTER TABLE deliveries_away RENAME TO deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	stored := func(id string) int {
+		n, err := e.db.Bun().NewSelect().Table("deliveries").Where("source = ? AND delivery_id = ?", Surface, "ia:"+id).Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(n)
+	}
+	id, code, _ := e.command("200", "300", "status")
+	if code != 200 || stored(id) != 1 {
+		t.Fatalf("acknowledged (%d) with %d stored rows, want the row committed before the ack", code, stored(id))
+	}
+	e.waitHandled("ia:" + id)
+	if n := stored(lost); n != 0 {
+		t.Fatalf("the refused interaction was stored %d times", n)
+	}
+	for _, c := range e.discord.Calls() {
+		if strings.Contains(c.Path, "tok-"+lost) {
+			t.Fatalf("the refused interaction was answered: %s %s", c.Method, c.Path)
+		}
+	}
+}
