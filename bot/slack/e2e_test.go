@@ -31,7 +31,7 @@ func TestEndToEnd(t *testing.T) {
 		openaitest.Tools(call("delete_file", `{"path":"README.md"}`)),
 		openaitest.Tools(call("finish", `{"summary":"Add adds now; README removed."}`)),
 	)
-	e := newEnv(t, model)
+	e := newRealEnv(t, model)
 	e.user("U1", "requester@example.com", store.RoleMember)
 	e.user("U2", "approver@example.com", store.RoleApprover)
 	e.user("U3", "bystander@example.com", store.RoleMember)
@@ -361,7 +361,7 @@ func TestRestartWhileWaiting(t *testing.T) {
 		openaitest.Tools(call("delete_file", `{"path":"README.md"}`)),
 		openaitest.Tools(call("finish", `{"summary":"removed after the restart"}`)),
 	)
-	e := newEnv(t, model)
+	e := newRealEnv(t, model)
 	e.user("U1", "requester@example.com", store.RoleMember)
 	e.user("U2", "approver@example.com", store.RoleApprover)
 	e.bind("C1")

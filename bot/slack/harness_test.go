@@ -11,29 +11,28 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/engine/tools"
-	"github.com/hero-dev/hero/llm/openai"
 	"github.com/hero-dev/hero/llm/openaitest"
-	"github.com/hero-dev/hero/sandbox"
-	"github.com/hero-dev/hero/sandbox/bwrap"
 	"github.com/hero-dev/hero/store"
-	"github.com/hero-dev/hero/store/vault"
+	"github.com/hero-dev/hero/store/storetest"
 	"github.com/hero-dev/hero/web"
 )
 
 const testSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 
 // env is a running hero with the Slack surface: real SQLite store, real
-// engine (bubblewrap sandboxes, go-openai against a scripted fake), the
+// engine and model client against a scripted fake model server, the
 // adapter's HTTP routes on a loopback server, the fake Slack Web API.
+// Runs work in enginetest's in-memory workspaces (no bubblewrap), or in
+// bubblewrap sandboxes holding a git repository for the end-to-end tests
+// (newRealEnv).
 type env struct {
 	t       testing.TB
 	db      *store.DB
@@ -44,6 +43,7 @@ type env struct {
 	project *store.Project
 	ctx     context.Context
 	dir     string
+	real    bool
 	stop    func()
 
 	mu      sync.Mutex
@@ -53,9 +53,18 @@ type env struct {
 
 type envOpt func(*Config, *fakeSlack)
 
+// newEnv starts hero with in-memory workspaces: what a surface test
+// needs, in milliseconds.
 func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 	t.Helper()
-	return startEnv(t, t.TempDir(), nil, model, opts...)
+	return startEnv(t, t.TempDir(), nil, model, false, opts...)
+}
+
+// newRealEnv starts hero whose runs work in bubblewrap sandboxes holding
+// a git repository (enginetest.DemoRepo).
+func newRealEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
+	t.Helper()
+	return startEnv(t, t.TempDir(), nil, model, true, opts...)
 }
 
 // restart stops e (its runs stay in the database, as after a crash or a
@@ -64,46 +73,24 @@ func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 func (e *env) restart(model *openaitest.Server) *env {
 	e.t.Helper()
 	e.stop()
-	return startEnv(e.t, e.dir, e.project, model)
+	return startEnv(e.t, e.dir, e.project, model, e.real)
 }
 
-func startEnv(t testing.TB, dir string, project *store.Project, model *openaitest.Server, opts ...envOpt) *env {
+func startEnv(t testing.TB, dir string, project *store.Project, model *openaitest.Server, real bool, opts ...envOpt) *env {
 	t.Helper()
-	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("keyring: %v", err)
-	}
-	db, err := store.Open(context.Background(), "", dir, slog.New(slog.DiscardHandler), store.WithKeyring(kr))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	db := storetest.OpenIn(t, dir)
 	if model == nil {
 		model = openaitest.NewServer(t)
 	}
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
-	}
-	prov, err := bwrap.New(filepath.Join(dir, "sandboxes"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("bwrap: %v", err)
-	}
-	client, err := openai.New(openai.Config{APIKey: "sk-test", BaseURL: model.URL(), Model: "gpt-4o-mini", MaxRetries: 1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, nil)
-	if err != nil {
-		t.Fatalf("model client: %v", err)
+	var ws engine.Workspaces = enginetest.Workspaces{}
+	if real {
+		ws = enginetest.NewGitWorkspaces(t, nil)
 	}
 	var logOut = slog.New(slog.DiscardHandler)
 	if os.Getenv("HERO_TEST_LOG") != "" {
 		logOut = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	ws := &testWorkspaces{p: prov, open: map[sandbox.Sandbox]bool{}}
-	// Runs a test leaves behind (as after a crash) keep their sandboxes,
-	// whose disk volumes stay mounted: close them before the directory goes.
-	t.Cleanup(ws.closeAll)
-	eng, err := engine.New(engine.Config{Store: db, Workspaces: ws, Model: client, ModelName: "gpt-4o-mini",
+	eng, err := engine.New(engine.Config{Store: db, Workspaces: ws, Model: enginetest.OpenAI(t, model.URL(), "gpt-4o-mini"), ModelName: "gpt-4o-mini",
 		Tools: tools.All(), PollInterval: 20 * time.Millisecond, Owner: "test", Log: logOut})
 	if err != nil {
 		t.Fatalf("engine: %v", err)
@@ -126,7 +113,7 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 		t.Fatalf("slack adapter: %v", err)
 	}
 	eng.AddSurface(a)
-	e := &env{t: t, db: db, eng: eng, a: a, slack: fs, dir: dir, handled: map[string]int{}, hdone: make(chan string, 1024)}
+	e := &env{t: t, db: db, eng: eng, a: a, slack: fs, dir: dir, real: real, handled: map[string]int{}, hdone: make(chan string, 1024)}
 	a.OnHandled(func(d *store.Delivery, err error) {
 		e.mu.Lock()
 		e.handled[d.DeliveryID]++
@@ -289,49 +276,4 @@ func (e *env) deliveries() int64 {
 		e.t.Fatal(err)
 	}
 	return n
-}
-
-// testWorkspaces gives each run a fresh bubblewrap sandbox holding a small
-// git repository.
-type testWorkspaces struct {
-	p    *bwrap.Provider
-	mu   sync.Mutex
-	open map[sandbox.Sandbox]bool
-}
-
-func (w *testWorkspaces) closeAll() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for sb := range w.open {
-		sb.Close(context.Background())
-	}
-	clear(w.open)
-}
-
-func (w *testWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
-	sb, err := w.p.Create(ctx, sandbox.Spec{Env: env, Labels: map[string]string{"execution": ex.ID}})
-	if err != nil {
-		return nil, err
-	}
-	files := map[string]string{"README.md": "# demo\n", "calc.go": "package calc\n\nfunc Add(a, b int) int { return a - b }\n"}
-	for name, body := range files {
-		if err := sb.WriteFile(ctx, name, []byte(body), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	w.mu.Lock()
-	w.open[sb] = true
-	w.mu.Unlock()
-	res, err := sb.Exec(ctx, sandbox.Cmd{Args: []string{"sh", "-c", "git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm init"}})
-	if err != nil || res.ExitCode != 0 {
-		return nil, fmt.Errorf("init repo: %v (exit %d)", err, res.ExitCode)
-	}
-	return sb, nil
-}
-
-func (w *testWorkspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox) error {
-	w.mu.Lock()
-	delete(w.open, sb)
-	w.mu.Unlock()
-	return sb.Close(ctx)
 }
