@@ -171,6 +171,10 @@ type StartRequest struct {
 	// the project's). They are recorded with the run, so a resumed run
 	// keeps them.
 	Limits RunLimits
+	// ID is the run's id when the caller derives it from what the run is
+	// for (a schedule's slot), so that asking twice cannot start two
+	// runs: Start then fails with store.ErrConflict. Empty: a new id.
+	ID string
 }
 
 // RunLimits are governance limits for one run.
@@ -208,6 +212,7 @@ func (e *Engine) Start(ctx context.Context, req StartRequest) (*store.Execution,
 	}
 	now := e.cfg.Now()
 	ex := &store.Execution{
+		ID:              req.ID,
 		ProjectID:       req.Project.ID,
 		Status:          store.StatusQueued,
 		Surface:         req.Surface,

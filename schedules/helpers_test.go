@@ -106,7 +106,7 @@ func (r *runner) Start(ctx context.Context, req engine.StartRequest) (*store.Exe
 	if r.fail != nil {
 		return nil, r.fail
 	}
-	ex := &store.Execution{ProjectID: req.Project.ID, Status: r.status, Surface: req.Surface, ThreadRef: req.ThreadRef,
+	ex := &store.Execution{ID: req.ID, ProjectID: req.Project.ID, Status: r.status, Surface: req.Surface, ThreadRef: req.ThreadRef,
 		Requester: req.By.ID, RequesterUserID: req.By.UserID, Task: req.Task, CostKnown: true, LeaseUntil: time.Now()}
 	if err := r.db.CreateExecution(ctx, ex); err != nil {
 		return nil, err

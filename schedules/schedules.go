@@ -3,7 +3,7 @@
 // expressions are parsed by robfig/cron; the state lives in the database,
 // not in the library's in-memory scheduler, so that every `hero serve`
 // replica can tick and each slot still fires exactly once (see
-// store.ClaimDueSchedules), and restarts forget nothing.
+// store.ClaimDueSchedules and Fire), and restarts forget nothing.
 //
 // The rules live here once, for every surface (command line, settings
 // page, chat): who may create and change schedules, the minimum interval,
@@ -31,6 +31,12 @@ import (
 const (
 	DefaultMinInterval = 15 * time.Minute
 	DefaultStale       = 3 * 24 * time.Hour
+	// DefaultSlotLease is how long a claimed slot is held by the replica
+	// that claimed it before another may claim it again: long enough for
+	// the slot to wait in the queue and be fired (a chat post and a
+	// run's first record), short enough that a replica's death delays a
+	// chore by minutes.
+	DefaultSlotLease = 2 * time.Minute
 	// PauseAfter is how many failures in a row pause a schedule.
 	PauseAfter = 3
 	// maxRecordedMisses caps the slot rows written for one catch-up; the
@@ -81,8 +87,10 @@ type Store interface {
 	DeleteSchedule(ctx context.Context, id string) error
 	SetScheduleCreator(ctx context.Context, id, creator string, userID int64, operator bool) error
 	ScheduleSlots(ctx context.Context, id string, limit int) ([]store.ScheduleSlot, error)
-	ClaimDueSchedules(ctx context.Context, at time.Time, limit int, owner string, plan func(*store.Schedule, bool) store.SlotPlan) ([]store.ClaimedSlot, error)
+	ClaimDueSchedules(ctx context.Context, at time.Time, limit int, owner string, lease time.Duration, plan func(*store.Schedule, bool) store.SlotPlan) ([]store.ClaimedSlot, error)
+	HoldSlot(ctx context.Context, scheduleID string, slot time.Time, owner string, until time.Time) (bool, error)
 	FinishSlot(ctx context.Context, scheduleID string, slot time.Time, outcome, executionID, note string) error
+	Execution(ctx context.Context, id string) (*store.Execution, error)
 	ScheduleOutcome(ctx context.Context, id string, failed bool, pauseAfter int, note string) (bool, error)
 	ListBindings(ctx context.Context) ([]store.ChannelBinding, error)
 	ChannelProject(ctx context.Context, surface, channelID string) (*store.Project, error)
@@ -136,6 +144,9 @@ type Config struct {
 	Now func() time.Time
 	// MinInterval is the shortest allowed period (default 15m).
 	MinInterval time.Duration
+	// SlotLease is how long this process holds a slot it claimed before
+	// another replica may claim it again (default DefaultSlotLease).
+	SlotLease time.Duration
 	// Owner names this process in slot records.
 	Owner string
 	Log   *slog.Logger
@@ -165,6 +176,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.MinInterval <= 0 {
 		cfg.MinInterval = DefaultMinInterval
+	}
+	if cfg.SlotLease <= 0 {
+		cfg.SlotLease = DefaultSlotLease
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

@@ -331,6 +331,7 @@ func (db *DB) migrations() *migrate.Migrations {
 			"issuer "+sqlType(db.dialect, tStr)+" NOT NULL DEFAULT ''")},
 		{"20261203000201", "schedules: recurring runs, digests, reminders and their claimed slots", db.tables(schemaSchedules)},
 		{"20261203000901", "progress messages: where each chat surface shows a run's progress, kept across restarts", db.tables(schemaProgress)},
+		{"20261204000101", "schedules: a claimed slot holds a lease; another replica claims it again when it lapses unfired", db.addSlotLeases},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

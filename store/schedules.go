@@ -39,6 +39,23 @@ var schemaSchedules = []table{
 	},
 }
 
+// addSlotLeases is migration 20261204000101: a claimed slot holds a lease
+// (lease_until), and a slot whose lease lapsed before it was fired (its
+// replica died) is claimed again by another. Slots claimed before this
+// migration have no lease and are not claimed again: whether they fired
+// is unknown, and firing a chore of days ago twice is worse than not.
+func (db *DB) addSlotLeases(ctx context.Context) error {
+	if err := db.addColumns("schedule_slots", "lease_until "+sqlType(db.dialect, tTime)+" NULL")(ctx); err != nil {
+		return err
+	}
+	_, err := db.bun.ExecContext(ctx, "CREATE INDEX "+ident(db.dialect, "ix_schedule_slots_outcome_lease_until")+" ON "+
+		ident(db.dialect, "schedule_slots")+" (outcome, lease_until)")
+	if err != nil {
+		return fmt.Errorf("index schedule_slots (outcome, lease_until): %w", err)
+	}
+	return nil
+}
+
 // Schedule kinds.
 const (
 	ScheduleRun      = "run"      // an agent run with Task
@@ -55,7 +72,7 @@ const (
 
 // Slot outcomes.
 const (
-	SlotClaimed = "claimed" // claimed, being fired
+	SlotClaimed = "claimed" // claimed by ClaimedBy until LeaseUntil, being fired
 	SlotFired   = "fired"   // fired: a run started (ExecutionID) or a message posted
 	SlotSkipped = "skipped" // not fired: Note says why (missed while hero was down, previous run active)
 	SlotFailed  = "failed"  // firing failed (Note)
@@ -102,7 +119,10 @@ type ScheduleSlot struct {
 	ExecutionID string    `bun:"execution_id,notnull"`
 	Note        string    `bun:"note,type:text,notnull"`
 	ClaimedBy   string    `bun:"claimed_by,notnull"`
-	At          time.Time `bun:"at,notnull"`
+	// LeaseUntil is when a claimed slot that has not been fired may be
+	// claimed by another replica (zero once it is decided).
+	LeaseUntil time.Time `bun:"lease_until,nullzero"`
+	At         time.Time `bun:"at,notnull"`
 }
 
 // CreateSchedule records a new schedule, generating its id ("s…") when
@@ -182,20 +202,36 @@ func (db *DB) ScheduleSlots(ctx context.Context, id string, limit int) ([]Schedu
 
 // FinishSlot records how firing a claimed slot went. A started run is
 // also remembered as the schedule's last run (the next slot is skipped
-// while it is active).
+// while it is active). Only a slot still claimed is recorded: when a
+// replica whose lease lapsed finishes after another one took the slot
+// over and recorded it, the first record stands.
 func (db *DB) FinishSlot(ctx context.Context, scheduleID string, slot time.Time, outcome, executionID, note string) error {
 	return db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewUpdate().Model((*ScheduleSlot)(nil)).Set("outcome = ?", outcome).Set("execution_id = ?", executionID).
-			Set("note = ?", note).Set("at = ?", now()).
-			Where("schedule_id = ? AND slot = ?", scheduleID, slot.UTC().Truncate(time.Microsecond)).Exec(ctx); err != nil {
+		res, err := tx.NewUpdate().Model((*ScheduleSlot)(nil)).Set("outcome = ?", outcome).Set("execution_id = ?", executionID).
+			Set("note = ?", note).Set("at = ?", now()).Set("lease_until = NULL").
+			Where("schedule_id = ? AND slot = ? AND outcome = ?", scheduleID, slot.UTC().Truncate(time.Microsecond), SlotClaimed).Exec(ctx)
+		if err != nil {
 			return wrap(err, "record slot of schedule %s", scheduleID)
 		}
-		if executionID == "" {
+		if n, _ := res.RowsAffected(); n == 0 || executionID == "" {
 			return nil
 		}
-		_, err := tx.NewUpdate().Model((*Schedule)(nil)).Set("last_run_id = ?", executionID).Where("id = ?", scheduleID).Exec(ctx)
+		_, err = tx.NewUpdate().Model((*Schedule)(nil)).Set("last_run_id = ?", executionID).Where("id = ?", scheduleID).Exec(ctx)
 		return wrap(err, "record last run of schedule %s", scheduleID)
 	})
+}
+
+// HoldSlot renews owner's lease on a claimed slot until until, just
+// before firing it. It returns false when owner no longer holds it: the
+// lease lapsed and another replica claimed it, or it was decided.
+func (db *DB) HoldSlot(ctx context.Context, scheduleID string, slot time.Time, owner string, until time.Time) (bool, error) {
+	res, err := db.bun.NewUpdate().Model((*ScheduleSlot)(nil)).Set("lease_until = ?", until.UTC().Truncate(time.Microsecond)).
+		Where("schedule_id = ? AND slot = ? AND outcome = ? AND claimed_by = ?", scheduleID, slot.UTC().Truncate(time.Microsecond), SlotClaimed, owner).Exec(ctx)
+	if err != nil {
+		return false, wrap(err, "hold slot %s of schedule %s", slot.UTC().Format(time.RFC3339), scheduleID)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, wrap(err, "hold slot of schedule %s", scheduleID)
 }
 
 // ScheduleOutcome records a fired slot's result: success resets the
@@ -241,33 +277,64 @@ type ClaimedSlot struct {
 	Plan     SlotPlan
 	// RunActive: the schedule's previous run was still active.
 	RunActive bool
+	// Reclaimed: another replica claimed the slot before and did not
+	// record it within its lease (it stopped); this caller fires it.
+	Reclaimed bool
 }
 
 // activeStatuses are runs that have not ended.
 var activeStatuses = []string{StatusQueued, StatusRunning, StatusWaiting}
 
-// ClaimDueSchedules claims up to limit active schedules whose next slot is
-// at or before at, for owner. For each, plan (given the schedule and
-// whether its previous run is still active) says which slot rows to write
-// and when it fires next; the slot rows and the advanced next_at are
-// written in the transaction that read the schedules, so two replicas
-// never claim one slot: on MySQL the due rows are locked with FOR UPDATE
-// SKIP LOCKED (a replica skips what another is claiming), an SQLite
-// transaction is exclusive, and the (schedule, slot) primary key refuses
-// a second record of a slot on both.
-func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, owner string,
+// slotInsertChunk bounds the rows of one INSERT (a long catch-up records
+// up to a hundred missed slots per schedule): MySQL's packet limit.
+const slotInsertChunk = 1000
+
+// ClaimDueSchedules claims, for owner until at+lease, up to limit slots:
+// first those whose earlier claim lapsed (the replica that claimed them
+// stopped before recording them), then the due slots of active schedules
+// whose next slot is at or before at. For each due schedule, plan (given
+// the schedule and whether its previous run is still active) says which
+// slot rows to write and when it fires next.
+//
+// Everything is written in the transaction that read the rows — one
+// multi-row INSERT of slot records and one UPDATE per distinct next time
+// — so two replicas never claim one slot: on MySQL the rows are locked
+// with FOR UPDATE SKIP LOCKED (a replica skips what another is claiming),
+// an SQLite transaction is exclusive, and the (schedule, slot) primary key
+// refuses a second record of a slot on both. A lapsed slot whose schedule
+// is due again is recorded as skipped (the catch-up fires once), and one
+// whose schedule is no longer active as skipped too.
+func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, owner string, lease time.Duration,
 	plan func(s *Schedule, runActive bool) SlotPlan) ([]ClaimedSlot, error) {
 	at = at.UTC().Truncate(time.Microsecond)
+	until := at.Add(lease)
 	var out []ClaimedSlot
 	err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		out = out[:0]
-		var due []Schedule
-		q := tx.NewSelect().Model(&due).Where("status = ? AND next_at <= ?", ScheduleActive, at).OrderExpr("next_at, id").Limit(int64(limit))
+		var lapsed []ScheduleSlot
+		lq := tx.NewSelect().Model(&lapsed).Where("outcome = ? AND lease_until <= ?", SlotClaimed, at).OrderExpr("lease_until").Limit(int64(limit))
 		if db.dialect == DialectMySQL {
-			q = q.For("UPDATE SKIP LOCKED")
+			lq = lq.For("UPDATE SKIP LOCKED")
 		}
-		if err := q.Scan(ctx); err != nil {
-			return wrap(err, "find due schedules")
+		if err := lq.Scan(ctx); err != nil {
+			return wrap(err, "find lapsed schedule claims")
+		}
+		var due []Schedule
+		if n := limit - len(lapsed); n > 0 {
+			q := tx.NewSelect().Model(&due).Where("status = ? AND next_at <= ?", ScheduleActive, at).OrderExpr("next_at, id").Limit(int64(n))
+			if db.dialect == DialectMySQL {
+				q = q.For("UPDATE SKIP LOCKED")
+			}
+			if err := q.Scan(ctx); err != nil {
+				return wrap(err, "find due schedules")
+			}
+		}
+		if len(lapsed) > 0 {
+			re, err := db.reclaim(ctx, tx, lapsed, due, at, until, owner)
+			if err != nil {
+				return err
+			}
+			out = append(out, re...)
 		}
 		if len(due) == 0 {
 			return nil
@@ -289,7 +356,7 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, ow
 				active[id] = true
 			}
 		}
-		var slots []ScheduleSlot
+		slots := make([]ScheduleSlot, 0, len(due))
 		// Schedules share next times (cron slots fall on the same
 		// minutes): one UPDATE per distinct next time.
 		byNext := map[time.Time][]string{}
@@ -300,6 +367,9 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, ow
 			p := plan(s, runActive)
 			p.Slot.ScheduleID, p.Slot.ClaimedBy, p.Slot.At = s.ID, owner, at
 			p.Slot.Slot = p.Slot.Slot.UTC().Truncate(time.Microsecond)
+			if p.Slot.Outcome == SlotClaimed {
+				p.Slot.LeaseUntil = until
+			}
 			slots = append(slots, p.Slot)
 			for j := range p.Skipped {
 				k := &p.Skipped[j]
@@ -313,8 +383,11 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, ow
 			byNext[p.Next] = append(byNext[p.Next], s.ID)
 			out = append(out, ClaimedSlot{Schedule: *s, Plan: p, RunActive: runActive})
 		}
-		if _, err := tx.NewInsert().Model(&slots).Exec(ctx); err != nil {
-			return wrap(err, "record claimed slots")
+		for i := 0; i < len(slots); i += slotInsertChunk {
+			chunk := slots[i:min(i+slotInsertChunk, len(slots))]
+			if _, err := tx.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+				return wrap(err, "record claimed slots")
+			}
 		}
 		for _, next := range nexts {
 			if _, err := tx.NewUpdate().Table("schedules").Set("next_at = ?", next).Set("updated_at = ?", at).
@@ -326,6 +399,61 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, ow
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// reclaim takes over lapsed claims inside ClaimDueSchedules' transaction.
+// Lapsed claims are rare (a replica stopped), so each is one UPDATE.
+func (db *DB) reclaim(ctx context.Context, tx bun.Tx, lapsed []ScheduleSlot, due []Schedule, at, until time.Time, owner string) ([]ClaimedSlot, error) {
+	ids := make([]string, 0, len(lapsed))
+	for _, l := range lapsed {
+		ids = append(ids, l.ScheduleID)
+	}
+	var scs []Schedule
+	if err := tx.NewSelect().Model(&scs).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return nil, wrap(err, "schedules of lapsed claims")
+	}
+	byID := make(map[string]*Schedule, len(scs))
+	for i := range scs {
+		byID[scs[i].ID] = &scs[i]
+	}
+	dueAgain := make(map[string]bool, len(due))
+	for _, s := range due {
+		dueAgain[s.ID] = true
+	}
+	var out []ClaimedSlot
+	for _, l := range lapsed {
+		sc := byID[l.ScheduleID]
+		q := tx.NewUpdate().Model((*ScheduleSlot)(nil)).Set("at = ?", at).
+			Where("schedule_id = ? AND slot = ? AND outcome = ? AND lease_until <= ?", l.ScheduleID, l.Slot.UTC(), SlotClaimed, at)
+		var note string
+		switch {
+		case sc == nil:
+			continue // removed meanwhile (its slots go with it)
+		case dueAgain[sc.ID]:
+			note = fmt.Sprintf("skipped: %s claimed it and stopped before firing it; the schedule was due again, and the catch-up fires once", l.ClaimedBy)
+		case sc.Status != ScheduleActive:
+			note = fmt.Sprintf("skipped: %s claimed it and stopped before firing it, and the schedule is %s now", l.ClaimedBy, sc.Status)
+		}
+		if note != "" {
+			q = q.Set("outcome = ?", SlotSkipped).Set("note = ?", note).Set("lease_until = NULL")
+		} else {
+			q = q.Set("claimed_by = ?", owner).Set("lease_until = ?", until)
+		}
+		res, err := q.Exec(ctx)
+		if err != nil {
+			return nil, wrap(err, "take over the lapsed claim of schedule %s", l.ScheduleID)
+		}
+		if n, _ := res.RowsAffected(); n != 1 || note != "" {
+			continue
+		}
+		prev := l.ClaimedBy
+		l.ClaimedBy, l.LeaseUntil, l.At = owner, until, at
+		if l.Note == "" {
+			l.Note = "claimed again: " + prev + " stopped before firing it"
+		}
+		out = append(out, ClaimedSlot{Schedule: *sc, Plan: SlotPlan{Slot: l, Next: sc.NextAt}, Reclaimed: true})
 	}
 	return out, nil
 }
