@@ -10,6 +10,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
@@ -29,16 +30,17 @@ func TestRenderGolden(t *testing.T) {
 	question := store.Confirmation{ID: "c7q", Kind: store.ConfirmKindQuestion, Tool: "ask_human", Action: "Which file should I fix?",
 		Risk: "low", Status: store.ConfirmPending, ExpiresAt: now.Add(time.Hour)}
 
-	v := &runView{id: "r7f3a2c9", status: store.StatusRunning, nsteps: 3, current: "running `run_command`",
-		output: "ok  \tcalc\t0.01s\n", tokens: 4512, cost: 0.0123, costKnown: true,
-		steps: []string{stepLine(&store.Step{Kind: store.StepTool, Tool: "read_file", Arguments: `{"path":"calc.go"}`}),
-			stepLine(&store.Step{Kind: store.StepTool, Tool: "run_command", Arguments: `{"command":"go test ./..."}`, IsError: true})}}
-	ex := &store.Execution{ID: "r7f3a2c9"}
-	finText, finBlocks := finalMessage(ex, &engine.Outcome{Status: store.StatusSucceeded, Summary: "Add adds now.", Steps: 7,
+	ex := &store.Execution{ID: "r7f3a2c9", Status: store.StatusRunning, TokensIn: 4000, TokensOut: 512, CostUSD: 0.0123, CostKnown: true}
+	p := progressOf(ex,
+		engine.Event{Kind: engine.EventStep, Step: &store.Step{Kind: store.StepTool, Tool: "read_file", Arguments: `{"path":"calc.go"}`}},
+		engine.Event{Kind: engine.EventStep, Step: &store.Step{Kind: store.StepTool, Tool: "run_command", Arguments: `{"command":"go test ./..."}`, IsError: true}},
+		engine.Event{Kind: engine.EventStep, Step: &store.Step{Kind: store.StepModel, Tool: "run_command"}},
+		engine.Event{Kind: engine.EventOutput, Text: "ok  \tcalc\t0.01s\n"})
+	finText, finBlocks := finalMessage(ex.ID, &engine.Outcome{Status: store.StatusSucceeded, Summary: "Add adds now.", Steps: 7,
 		TokensIn: 4000, TokensOut: 512, CostUSD: 0.0123, CostKnown: true, PullRequestURL: "https://github.com/acme/web/pull/42"})
 
 	cases := map[string]any{
-		"progress":              blocksOf(v.render()),
+		"progress":              blocksOf(progressMessage(p)),
 		"confirmation.pending":  blocksOf(confirmationMessage(&push, now)),
 		"confirmation.approved": blocksOf(confirmationMessage(&approved, now)),
 		"confirmation.expired":  blocksOf(confirmationMessage(&expired, now)),
@@ -65,6 +67,15 @@ func TestRenderGolden(t *testing.T) {
 			t.Errorf("%s differs from %s (UPDATE_GOLDEN=1 to accept):\n%s", name, path, b)
 		}
 	}
+}
+
+// progressOf is the progress model of ex after events.
+func progressOf(ex *store.Execution, events ...engine.Event) *bot.Progress {
+	p := bot.NewProgress(ex)
+	for _, ev := range events {
+		p.Apply(ex, ev)
+	}
+	return p
 }
 
 func blocksOf(text string, blocks []slack.Block) map[string]any {
@@ -105,11 +116,13 @@ func TestModelTextIsInertInSlack(t *testing.T) {
 		Risk: "high", Reason: payload, Status: store.ConfirmPending, ExpiresAt: now.Add(time.Hour)}
 	q := store.Confirmation{ID: "c2", Kind: store.ConfirmKindQuestion, Tool: "ask_human", Action: payload, Status: store.ConfirmApproved,
 		DecidedBy: "slack:T1/U2", DecidedAt: &now, Answer: payload}
-	v := &runView{id: "r1", status: store.StatusRunning, output: payload,
-		steps: []string{stepLine(&store.Step{Kind: store.StepTool, Tool: "comment", Arguments: `{"title":"` + strings.ReplaceAll(payload, `"`, `\"`) + `"}`}),
-			stepLine(&store.Step{Kind: store.StepError, Output: payload})}}
-	finText, finBlocks := finalMessage(ex, &engine.Outcome{Status: store.StatusFailed, Summary: payload, Error: payload, DiffStat: payload})
-	rendered := []any{blocksOf(confirmationMessage(&c, now)), blocksOf(confirmationMessage(&q, now)), blocksOf(v.render()), finText, finBlocks}
+	ex.Status = store.StatusRunning
+	p := progressOf(ex,
+		engine.Event{Kind: engine.EventStep, Step: &store.Step{Kind: store.StepTool, Tool: "comment", Arguments: `{"title":"` + strings.ReplaceAll(payload, `"`, `\"`) + `"}`}},
+		engine.Event{Kind: engine.EventStep, Step: &store.Step{Kind: store.StepError, Output: payload}},
+		engine.Event{Kind: engine.EventOutput, Text: payload})
+	finText, finBlocks := finalMessage(ex.ID, &engine.Outcome{Status: store.StatusFailed, Summary: payload, Error: payload, DiffStat: payload})
+	rendered := []any{blocksOf(confirmationMessage(&c, now)), blocksOf(confirmationMessage(&q, now)), blocksOf(progressMessage(p)), finText, finBlocks}
 	for i, r := range rendered {
 		b, err := json.Marshal(r)
 		if err != nil {

@@ -26,21 +26,13 @@ const (
 // maxStepLines is how many recent steps the progress message lists.
 const maxStepLines = 12
 
-// runView is what the progress message of one run shows.
+// runView is one run's progress message: the neutral model and the
+// message that renders it.
 type runView struct {
 	mu                    sync.Mutex
-	id                    string
-	status                string
-	steps                 []string
-	nsteps                int
-	current               string
-	output                string
-	tokens                int64
-	cost                  float64
-	costKnown             bool
+	p                     *bot.Progress
 	progress              *live
 	team, channel, thread string
-	lastStep              int // highest step ordinal shown (steps replayed after a restart are not shown twice)
 }
 
 // view returns the run's view, creating it (and its progress message) on
@@ -58,7 +50,7 @@ func (a *Adapter) view(ctx context.Context, ex *store.Execution) (*runView, erro
 	if err != nil {
 		return nil, err
 	}
-	v = &runView{id: ex.ID, status: ex.Status, team: team, channel: ch, thread: ts}
+	v = &runView{p: bot.NewProgress(ex), team: team, channel: ch, thread: ts}
 	v.progress = &live{o: a.out, team: team, channel: ch, render: v.render, posted: func(msg string) {
 		if err := a.db.SetProgressMessage(context.WithoutCancel(ctx), ex.ID, Surface, threadRef(team, ch, msg)); err != nil {
 			a.log.Warn("remember the progress message", "run", ex.ID, "err", err)
@@ -67,14 +59,9 @@ func (a *Adapter) view(ctx context.Context, ex *store.Execution) (*runView, erro
 	restored := false
 	if ref, err := a.db.ProgressMessage(ctx, ex.ID, Surface); err == nil {
 		if _, _, msg, err := parseRef(ref); err == nil {
-			steps, err := a.db.ListSteps(ctx, ex.ID)
-			if err != nil {
-				return nil, fmt.Errorf("restore the progress of run %s: %w", ex.ID, err)
+			if v.p, err = bot.RestoreProgress(ctx, a.db, ex); err != nil {
+				return nil, err
 			}
-			for i := range steps {
-				v.addStep(&steps[i], a.cfg.LongOutput)
-			}
-			v.current, v.output = "", ""
 			v.progress.ts = msg
 			restored = true
 		}
@@ -94,40 +81,6 @@ func (a *Adapter) view(ctx context.Context, ex *store.Execution) (*runView, erro
 	return v, nil
 }
 
-// addStep shows one recorded step; it returns a long command output to
-// upload as a file. The caller holds v.mu (or owns v alone).
-func (v *runView) addStep(s *store.Step, longOutput int) (upload string) {
-	if s.Ordinal != 0 {
-		if s.Ordinal <= v.lastStep {
-			return ""
-		}
-		v.lastStep = s.Ordinal
-	}
-	v.nsteps++
-	if line := stepLine(s); line != "" {
-		v.steps = append(v.steps, line)
-		if len(v.steps) > maxStepLines {
-			v.steps = v.steps[len(v.steps)-maxStepLines:]
-		}
-	}
-	if s.Kind == store.StepTool {
-		v.current = ""
-		v.output = ""
-		if s.Tool == "run_command" && len(s.Output) > longOutput {
-			upload = s.Output
-		}
-	}
-	if s.Kind == store.StepModel {
-		// The model chose its next tools; their arguments show once
-		// they ran, their live output meanwhile.
-		v.current = "thinking…"
-		if s.Tool != "" {
-			v.current = "running `" + strings.ReplaceAll(s.Tool, ",", "`, `") + "`"
-		}
-	}
-	return upload
-}
-
 // Update renders a run's events: the progress message is edited in place
 // (coalesced), long outputs are uploaded as files, the end gets its own
 // message.
@@ -145,21 +98,13 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 		return err
 	}
 	v.mu.Lock()
-	v.status = ex.Status
-	v.tokens, v.cost, v.costKnown = ex.TokensIn+ex.TokensOut, ex.CostUSD, ex.CostKnown
+	added := v.p.Apply(ex, ev)
 	var upload string
-	switch ev.Kind {
-	case engine.EventStarted:
-		if strings.HasPrefix(ev.Text, "Resuming") {
-			a.out.send(v.team, v.channel, textJob(v.channel, v.thread, ev.Text))
-		}
-	case engine.EventOutput:
-		v.output = bot.Tail(v.output+ev.Text, 600)
-	case engine.EventStep:
-		upload = v.addStep(ev.Step, a.cfg.LongOutput)
-	case engine.EventFinished:
-		v.status = ev.Outcome.Status
-		v.current, v.output = "", ""
+	if added != nil && added.Kind == store.StepTool && added.Tool == "run_command" && len(ev.Step.Output) > a.cfg.LongOutput {
+		upload = ev.Step.Output
+	}
+	if ev.Kind == engine.EventStarted && strings.HasPrefix(ev.Text, "Resuming") {
+		a.out.send(v.team, v.channel, textJob(v.channel, v.thread, ev.Text))
 	}
 	team, ch, thread := v.team, v.channel, v.thread
 	v.mu.Unlock()
@@ -175,7 +120,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 		}})
 	}
 	if ev.Kind == engine.EventFinished {
-		text, blocks := finalMessage(ex, ev.Outcome)
+		text, blocks := finalMessage(ex.ID, ev.Outcome)
 		a.out.send(team, ch, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
 			_, _, err := api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(thread), noUnfurl())
 			return err
@@ -238,24 +183,35 @@ func textJob(ch, thread, text string) *job {
 func (v *runView) render() (string, []slack.Block) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	head := fmt.Sprintf("%s *Run `%s`* · %s · %d steps", statusEmoji(v.status), v.id, v.status, v.nsteps)
+	return progressMessage(v.p)
+}
+
+func progressMessage(p *bot.Progress) (string, []slack.Block) {
+	head := fmt.Sprintf("%s *Run `%s`* · %s · %d steps", statusEmoji(p.Status), p.RunID, p.Status, len(p.Steps))
 	blocks := []slack.Block{section(head)}
-	if len(v.steps) > 0 {
-		blocks = append(blocks, section(strings.Join(v.steps, "\n")))
+	if lines, _ := p.Lines(maxStepLines, stepLine); len(lines) > 0 {
+		blocks = append(blocks, section(strings.Join(lines, "\n")))
 	}
-	if v.current != "" || v.output != "" {
-		cur := v.current
-		if v.output != "" {
-			cur += "\n```" + fence(mrkdwn(v.output)) + "```"
+	if cur := nowDoing(p); cur != "" || p.Output != "" {
+		if p.Output != "" {
+			cur += "\n```" + fence(mrkdwn(p.Output)) + "```"
 		}
 		blocks = append(blocks, section("*Now:* "+cur))
 	}
-	cost := "cost unknown for this model"
-	if v.costKnown {
-		cost = fmt.Sprintf("$%.4f so far", v.cost)
+	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, p.CostSoFar(), false, false)))
+	return fmt.Sprintf("Run %s: %s, %d steps", p.RunID, p.Status, len(p.Steps)), blocks
+}
+
+// nowDoing says what the run does at the moment: the model thinking, or
+// the tools it chose running.
+func nowDoing(p *bot.Progress) string {
+	if p.Thinking {
+		return "thinking…"
 	}
-	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, fmt.Sprintf("%s · %d tokens", cost, v.tokens), false, false)))
-	return fmt.Sprintf("Run %s: %s, %d steps", v.id, v.status, v.nsteps), blocks
+	if len(p.Running) > 0 {
+		return "running `" + strings.Join(p.Running, "`, `") + "`"
+	}
+	return ""
 }
 
 func section(md string) slack.Block {
@@ -280,20 +236,20 @@ func statusEmoji(s string) string {
 }
 
 // stepLine is one line of the step list; model calls are not listed.
-func stepLine(s *store.Step) string {
+func stepLine(s *bot.Step) string {
 	switch s.Kind {
 	case store.StepTool:
 		mark := ":heavy_check_mark:"
-		if s.IsError {
+		if s.Failed {
 			mark = ":warning:"
 		}
-		return fmt.Sprintf("%s `%s` %s", mark, s.Tool, mrkdwn(bot.OneLine(codeSpan(bot.ToolSubject(s.Arguments)), 80)))
+		return fmt.Sprintf("%s `%s` %s", mark, s.Tool, mrkdwn(bot.OneLine(codeSpan(s.Subject), 80)))
 	case store.StepConfirmation:
-		return ":raised_hand: " + mrkdwn(bot.OneLine(s.Output, 100))
+		return ":raised_hand: " + mrkdwn(bot.OneLine(s.Text, 100))
 	case store.StepMessage:
-		return ":speech_balloon: " + mrkdwn(bot.OneLine(s.Output, 100))
+		return ":speech_balloon: " + mrkdwn(bot.OneLine(s.Text, 100))
 	case store.StepLimit, store.StepError:
-		return ":warning: " + mrkdwn(bot.OneLine(s.Output, 100))
+		return ":warning: " + mrkdwn(bot.OneLine(s.Text, 100))
 	}
 	return ""
 }
@@ -316,15 +272,15 @@ func noUnfurl() slack.MsgOption {
 }
 
 // finalMessage closes the thread: outcome, summary, PR link, numbers.
-func finalMessage(ex *store.Execution, o *engine.Outcome) (string, []slack.Block) {
+func finalMessage(runID string, o *engine.Outcome) (string, []slack.Block) {
 	var head string
 	switch o.Status {
 	case store.StatusSucceeded:
-		head = fmt.Sprintf(":white_check_mark: *Run `%s` finished.*", ex.ID)
+		head = fmt.Sprintf(":white_check_mark: *Run `%s` finished.*", runID)
 	case store.StatusCancelled:
-		head = fmt.Sprintf(":no_entry_sign: *Run `%s` was cancelled.*", ex.ID)
+		head = fmt.Sprintf(":no_entry_sign: *Run `%s` was cancelled.*", runID)
 	default:
-		head = fmt.Sprintf(":x: *Run `%s` %s.*", ex.ID, o.Status)
+		head = fmt.Sprintf(":x: *Run `%s` %s.*", runID, o.Status)
 	}
 	blocks := []slack.Block{section(head)}
 	if o.Summary != "" {
@@ -339,13 +295,8 @@ func finalMessage(ex *store.Execution, o *engine.Outcome) (string, []slack.Block
 	if o.DiffStat != "" {
 		blocks = append(blocks, section("*Changes*\n```"+fence(mrkdwn(o.DiffStat))+"```"))
 	}
-	cost := "cost unknown"
-	if o.CostKnown {
-		cost = fmt.Sprintf("$%.4f", o.CostUSD)
-	}
-	facts := fmt.Sprintf("%d steps · %d tokens in, %d out · %s", o.Steps, o.TokensIn, o.TokensOut, cost)
-	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, facts, false, false)))
-	text := fmt.Sprintf("Run %s %s. %s", ex.ID, o.Status, mrkdwn(o.Summary))
+	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, bot.Facts(o), false, false)))
+	text := fmt.Sprintf("Run %s %s. %s", runID, o.Status, mrkdwn(o.Summary))
 	if o.PullRequestURL != "" {
 		text += " Pull request: " + o.PullRequestURL
 	}
