@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hero-dev/hero/bot"
 )
 
 // oracle is the answer validJSONObject must give: encoding/json's.
@@ -45,7 +47,7 @@ func TestValidJSONObjectMatchesEncodingJSON(t *testing.T) {
 	}
 	for _, c := range cases {
 		if got, want := validJSONObject([]byte(c)), oracle([]byte(c)); got != want {
-			t.Errorf("validJSONObject(%q) = %v; encoding/json says %v", clipLine(c, 80), got, want)
+			t.Errorf("validJSONObject(%q) = %v; encoding/json says %v", bot.OneLine(c, 80), got, want)
 		}
 	}
 }

@@ -28,10 +28,9 @@ import (
 // implements it.
 type Store interface {
 	bot.Store
+	bot.ProgressSource
 	UserByIdentity(ctx context.Context, provider, externalID string) (*store.User, error)
 	MemberRole(ctx context.Context, projectID, userID int64) (store.Role, error)
-	ListSteps(ctx context.Context, executionID string) ([]store.Step, error)
-	PendingConfirmations(ctx context.Context, executionID string) ([]store.Confirmation, error)
 	SetGitHubProgress(ctx context.Context, executionID string, commentID int64) error
 	GitHubProgressComment(ctx context.Context, executionID string) (int64, error)
 	QueueRedelivery(ctx context.Context, r *store.GitHubRedeliveryRequest) (bool, error)
@@ -883,13 +882,6 @@ func clipComment(s string) string {
 		return s
 	}
 	return s[:limit] + "\n\n… (cut)"
-}
-
-func costText(usd float64, known bool) string {
-	if !known {
-		return "cost unknown (model not in the price table)"
-	}
-	return fmt.Sprintf("$%.4f", usd)
 }
 
 // Login returns the account hero's comments appear as, for

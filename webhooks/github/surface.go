@@ -2,7 +2,6 @@ package github
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	gh "github.com/google/go-github/v60/github"
 
+	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/store"
 )
@@ -20,35 +20,28 @@ import (
 // are summarised in one line.
 const maxChecklist = 40
 
-// progress is the state of one run's progress comment. The comment is
-// created when the run starts and then edited in place, at most once per
-// EditInterval: updates arriving in between are coalesced into the next
-// edit.
+// progress is one run's progress comment: the neutral model it renders
+// and the comment. The comment is created when the run starts and then
+// edited in place, at most once per EditInterval: updates arriving in
+// between are coalesced into the next edit.
 type progress struct {
 	thread Thread
+	runID  string
 
 	send sync.Mutex // serialises API calls for this comment; taken before mu
 
 	mu        sync.Mutex
 	commentID int64
-	runID     string
-	project   string
-	status    string
-	note      string
-	lines     []string
-	dropped   int
-	asks      []*store.Confirmation
+	model     *bot.Progress
 	lastEdit  time.Time
 	lastSent  string
 	timer     *time.Timer
 	loaded    bool
-	lastStep  int      // highest step ordinal shown (steps replayed after a restart are not shown twice)
-	files     []string // paths the run wrote, edited or deleted
 	hosts     []string // the GitHub web hosts whose links model text may keep
 }
 
 // state returns the progress of ex, restoring it after a restart from the
-// stored steps and comment id.
+// stored steps, confirmations and comment id.
 func (s *Service) state(ctx context.Context, ex *store.Execution) (*progress, error) {
 	s.mu.Lock()
 	st, ok := s.runs[ex.ID]
@@ -58,7 +51,7 @@ func (s *Service) state(ctx context.Context, ex *store.Execution) (*progress, er
 			s.mu.Unlock()
 			return nil, err
 		}
-		st = &progress{thread: th, runID: ex.ID, status: "working", hosts: s.hosts}
+		st = &progress{thread: th, runID: ex.ID, model: bot.NewProgress(ex), hosts: s.hosts}
 		s.runs[ex.ID] = st
 	}
 	s.mu.Unlock()
@@ -77,17 +70,13 @@ func (s *Service) state(ctx context.Context, ex *store.Execution) (*progress, er
 		return st, err
 	}
 	if id != 0 {
-		// A restart: rebuild the checklist from the recorded steps.
-		steps, _ := s.cfg.Store.ListSteps(ctx, ex.ID)
-		pending, _ := s.cfg.Store.PendingConfirmations(ctx, ex.ID)
+		// A restart: rebuild the checklist from what the run recorded.
+		model, err := bot.RestoreProgress(ctx, s.cfg.Store, ex)
+		if err != nil {
+			return st, err
+		}
 		st.mu.Lock()
-		st.commentID = id
-		for i := range steps {
-			st.addStep(&steps[i])
-		}
-		for i := range pending {
-			st.asks = append(st.asks, &pending[i])
-		}
+		st.commentID, st.model = id, model
 		st.mu.Unlock()
 	}
 	return st, nil
@@ -100,28 +89,16 @@ func (s *Service) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 	if err != nil {
 		return fmt.Errorf("github progress of run %s: %w", ex.ID, err)
 	}
+	st.mu.Lock()
+	st.model.Apply(ex, ev)
+	files := slices.Clone(st.model.Files)
+	st.mu.Unlock()
 	switch ev.Kind {
-	case engine.EventStarted:
-		st.mu.Lock()
-		st.note = ev.Text
-		st.mu.Unlock()
+	case engine.EventStarted, engine.EventDecided:
 		return s.flush(ctx, st, true)
 	case engine.EventStep:
-		st.mu.Lock()
-		st.addStep(ev.Step)
-		st.mu.Unlock()
 		return s.flush(ctx, st, false)
-	case engine.EventDecided:
-		st.mu.Lock()
-		st.decided(ev.Confirmation)
-		st.mu.Unlock()
-		return s.flush(ctx, st, true)
 	case engine.EventFinished:
-		st.mu.Lock()
-		st.status = ev.Outcome.Status
-		st.note = ""
-		files := slices.Clone(st.files)
-		st.mu.Unlock()
 		ferr := s.flush(ctx, st, true)
 		s.mu.Lock()
 		delete(s.runs, ex.ID)
@@ -142,7 +119,7 @@ func (s *Service) Ask(ctx context.Context, ex *store.Execution, c *store.Confirm
 		return "", fmt.Errorf("github progress of run %s: %w", ex.ID, err)
 	}
 	st.mu.Lock()
-	st.asks = append(st.asks, c)
+	st.model.Confirm(c)
 	st.mu.Unlock()
 	if err := s.flush(ctx, st, true); err != nil {
 		return "", err
@@ -192,7 +169,7 @@ func (s *Service) flush(ctx context.Context, st *progress, urgent bool) error {
 		}
 		st.mu.Lock()
 	}
-	body, id := st.render(), st.commentID
+	body, id := progressBody(st.model, st.hosts), st.commentID
 	if body == st.lastSent {
 		st.mu.Unlock()
 		return nil
@@ -221,98 +198,67 @@ func (s *Service) flush(ctx context.Context, st *progress, urgent bool) error {
 	return nil
 }
 
-func (st *progress) addStep(step *store.Step) {
-	if step == nil {
-		return
-	}
-	if step.Ordinal != 0 {
-		if step.Ordinal <= st.lastStep {
-			return
-		}
-		st.lastStep = step.Ordinal
-	}
-	var line string
-	switch step.Kind {
+// checklistLine is a step's line in the progress comment; model calls
+// and confirmations are shown elsewhere.
+func checklistLine(s *bot.Step, hosts []string) string {
+	switch s.Kind {
 	case store.StepTool:
-		mark := "x"
-		suffix := ""
-		if step.IsError {
-			mark = " "
-			suffix = " — ⚠️ " + safeMarkdown(clipLine(firstLineOf(step.Output), 120), st.hosts)
+		mark, suffix := "x", ""
+		if s.Failed {
+			mark, suffix = " ", " — ⚠️ "+safeMarkdown(bot.OneLine(s.Text, 120), hosts)
 		}
-		line = fmt.Sprintf("- [%s] `%s` %s%s", mark, step.Tool, argSummary(step.Arguments), suffix)
-		if !step.IsError && (step.Tool == "write_file" || step.Tool == "edit_file" || step.Tool == "delete_file") {
-			var a struct {
-				Path string `json:"path"`
-			}
-			if json.Unmarshal([]byte(step.Arguments), &a) == nil && a.Path != "" && !slices.Contains(st.files, a.Path) {
-				st.files = append(st.files, a.Path)
-			}
+		subject := ""
+		if s.Subject != "" {
+			subject = "`" + strings.ReplaceAll(bot.OneLine(s.Subject, 100), "`", "'") + "`"
 		}
+		return fmt.Sprintf("- [%s] `%s` %s%s", mark, s.Tool, subject, suffix)
 	case store.StepLimit:
-		line = "- ⏸️ " + safeMarkdown(clipLine(firstLineOf(step.Output), 160), st.hosts)
+		return "- ⏸️ " + safeMarkdown(bot.OneLine(s.Text, 160), hosts)
 	case store.StepError:
-		line = "- ❌ " + safeMarkdown(clipLine(firstLineOf(step.Output), 160), st.hosts)
+		return "- ❌ " + safeMarkdown(bot.OneLine(s.Text, 160), hosts)
 	case store.StepMessage:
-		line = "- 💬 message from " + clipLine(step.Arguments, 60)
-	default:
-		return // model calls and confirmations are shown elsewhere
+		return "- 💬 message from " + bot.OneLine(s.From, 60)
 	}
-	st.lines = append(st.lines, line)
-	if len(st.lines) > maxChecklist {
-		st.dropped += len(st.lines) - maxChecklist
-		st.lines = st.lines[len(st.lines)-maxChecklist:]
-	}
-}
-
-func (st *progress) decided(c *store.Confirmation) {
-	if c == nil {
-		return
-	}
-	for i, a := range st.asks {
-		if a.ID == c.ID {
-			st.asks[i] = c
-			return
-		}
-	}
-	st.asks = append(st.asks, c)
+	return ""
 }
 
 var statusWords = map[string]string{
-	"working":               "🔄 working",
 	store.StatusSucceeded:   "✅ done",
 	store.StatusFailed:      "❌ failed",
 	store.StatusCancelled:   "🛑 cancelled",
 	store.StatusInterrupted: "⚠️ interrupted",
 }
 
-func (st *progress) render() string {
+// progressBody is the progress comment: status, the checklist of steps,
+// and the confirmations with how to answer them.
+func progressBody(p *bot.Progress, hosts []string) string {
 	var b strings.Builder
-	status := statusWords[st.status]
-	if status == "" {
-		status = st.status
+	status := "🔄 working"
+	if bot.Final(p.Status) {
+		status = statusWords[p.Status]
 	}
-	fmt.Fprintf(&b, "**hero** · run `%s` · %s\n\n", st.runID, status)
-	if st.note != "" {
-		b.WriteString(st.note + "\n\n")
+	fmt.Fprintf(&b, "**hero** · run `%s` · %s\n\n", p.RunID, status)
+	if p.Note != "" && p.Outcome == nil {
+		b.WriteString(p.Note + "\n\n")
 	}
-	if st.dropped > 0 {
-		fmt.Fprintf(&b, "- … %d earlier steps\n", st.dropped)
+	lines, dropped := p.Lines(maxChecklist, func(s *bot.Step) string { return checklistLine(s, hosts) })
+	if dropped > 0 {
+		fmt.Fprintf(&b, "- … %d earlier steps\n", dropped)
 	}
-	for _, l := range st.lines {
+	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
-	if len(st.lines) == 0 && st.dropped == 0 {
+	if len(lines) == 0 {
 		b.WriteString("_No steps yet._\n")
 	}
-	for _, c := range st.asks {
+	for _, c := range p.Confirmations {
 		b.WriteString("\n")
 		switch c.Status {
 		case store.ConfirmPending:
 			fmt.Fprintf(&b, "**Needs approval** · `%s` · risk: **%s**\n", c.ID, orDash(c.Risk))
-			fmt.Fprintf(&b, "> %s\n", safeMarkdown(clipLine(c.Action, 2000), st.hosts)) // a pull request's description is in it
+			fmt.Fprintf(&b, "> %s\n", safeMarkdown(bot.OneLine(c.Action, 2000), hosts)) // a pull request's description is in it
 			if c.Reason != "" {
-				fmt.Fprintf(&b, "> _why:_ %s\n", safeMarkdown(clipLine(c.Reason, 300), st.hosts))
+				fmt.Fprintf(&b, "> _why:_ %s\n", safeMarkdown(bot.OneLine(c.Reason, 300), hosts))
 			}
 			if c.Kind == store.ConfirmKindQuestion {
 				fmt.Fprintf(&b, "\nAnswer by commenting `@hero <your answer>`, or `/hero deny %s`.\n", c.ID)
@@ -325,7 +271,7 @@ func (st *progress) render() string {
 			if c.DecidedBy != "" {
 				by = " by " + strings.TrimPrefix(c.DecidedBy, "github:")
 			}
-			fmt.Fprintf(&b, "~~`%s`~~ %s%s: %s\n", c.ID, c.Status, by, safeMarkdown(clipLine(c.Action, 200), st.hosts))
+			fmt.Fprintf(&b, "~~`%s`~~ %s%s: %s\n", c.ID, c.Status, by, safeMarkdown(bot.OneLine(c.Action, 200), hosts))
 		}
 	}
 	return b.String()
@@ -371,42 +317,9 @@ func summary(ex *store.Execution, o *engine.Outcome, files []string, hosts []str
 	if o.DiffStat != "" {
 		fmt.Fprintf(&b, "<details><summary>Diff stat</summary>\n\n```\n%s\n```\n</details>\n\n", strings.ReplaceAll(o.DiffStat, "```", "'''"))
 	}
-	fmt.Fprintf(&b, "%d steps · %d tokens in, %d out · %s", o.Steps, o.TokensIn, o.TokensOut, costText(o.CostUSD, o.CostKnown))
+	b.WriteString(bot.Facts(o))
 	return b.String()
 }
-
-// argSummary shows the argument that says what a tool call did.
-func argSummary(args string) string {
-	var m map[string]any
-	if json.Unmarshal([]byte(args), &m) != nil {
-		return ""
-	}
-	for _, k := range []string{"command", "path", "branch", "title", "message", "pattern", "question", "body", "summary"} {
-		if v, ok := m[k].(string); ok && v != "" {
-			return "`" + strings.ReplaceAll(clipLine(v, 100), "`", "'") + "`"
-		}
-	}
-	return ""
-}
-
-func firstLineOf(s string) string {
-	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return l
-}
-
-func clipLine(s string, n int) string {
-	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " ")
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8Start(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 func orDash(s string) string {
 	if s == "" {
