@@ -219,6 +219,22 @@ func (p *Progress) Lines(n int, line func(*Step) string) (lines []string, droppe
 	return lines, dropped
 }
 
+// Doing says what the run does at the moment: "thinking…", "running "
+// and the tools the model chose (each shown by code), or "" when neither.
+func (p *Progress) Doing(code func(tool string) string) string {
+	if p.Thinking {
+		return "thinking…"
+	}
+	if len(p.Running) == 0 {
+		return ""
+	}
+	tools := make([]string, len(p.Running))
+	for i, t := range p.Running {
+		tools[i] = code(t)
+	}
+	return "running " + strings.Join(tools, ", ")
+}
+
 // CostSoFar is the running cost for a progress message's footer.
 func (p *Progress) CostSoFar() string {
 	if !p.CostKnown {

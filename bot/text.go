@@ -7,10 +7,15 @@ import (
 )
 
 // OneLine collapses s onto one line (runs of white space become one
-// space) and clips it to n characters with "…": the one clipper every
-// surface uses for people's and the model's text in short places.
+// space) and clips it to n characters: what every surface uses for
+// people's and the model's text in short places.
 func OneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	return Clip(strings.Join(strings.Fields(s), " "), n)
+}
+
+// Clip keeps the first n characters of s and marks a cut with "…": the
+// one clipper of every surface.
+func Clip(s string, n int) string {
 	if r := []rune(s); len(r) > n {
 		return string(r[:n]) + "…"
 	}

@@ -56,12 +56,7 @@ func inline(s string) string {
 }
 
 // clip keeps a message within Discord's limit.
-func clip(s string) string {
-	if r := []rune(s); len(r) > maxContent {
-		return string(r[:maxContent-1]) + "…"
-	}
-	return s
-}
+func clip(s string) string { return bot.Clip(s, maxContent-1) }
 
 func statusEmoji(s string) string {
 	switch s {
@@ -77,61 +72,60 @@ func statusEmoji(s string) string {
 	return "⏳"
 }
 
-// stepLine is one line of the progress message's step list.
-func stepLine(s *store.Step) string {
+// stepLine is one line of the progress message's step list; model calls
+// are not listed.
+func stepLine(s *bot.Step) string {
 	switch s.Kind {
 	case store.StepTool:
 		mark := "✔️"
-		if s.IsError {
+		if s.Failed {
 			mark = "⚠️"
 		}
 		line := mark + " " + inline(s.Tool)
-		if sub := bot.ToolSubject(s.Arguments); sub != "" {
-			line += " " + inline(bot.OneLine(sub, 80))
+		if s.Subject != "" {
+			line += " " + inline(bot.OneLine(s.Subject, 80))
 		}
 		return line
 	case store.StepConfirmation:
-		return "✋ " + escape(bot.OneLine(s.Output, 100))
+		return "✋ " + escape(bot.OneLine(s.Text, 100))
 	case store.StepMessage:
-		return "💬 " + escape(bot.OneLine(s.Output, 100))
+		return "💬 " + escape(bot.OneLine(s.Text, 100))
 	case store.StepLimit, store.StepError:
-		return "⚠️ " + escape(bot.OneLine(s.Output, 100))
+		return "⚠️ " + escape(bot.OneLine(s.Text, 100))
 	}
 	return ""
 }
 
-// progressText is a run's progress message.
-func progressText(v *runView) string {
+// progressText is a run's progress message: status, recent steps, what
+// runs now with its output, cost so far.
+func progressText(p *bot.Progress) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s **Run `%s`** · %s · %d steps\n", statusEmoji(v.status), v.id, v.status, v.nsteps)
-	for _, l := range v.steps {
+	fmt.Fprintf(&b, "%s **Run `%s`** · %s · %d steps\n", statusEmoji(p.Status), p.RunID, p.Status, len(p.Steps))
+	lines, _ := p.Lines(maxStepLines, stepLine)
+	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
-	if v.current != "" || v.output != "" {
-		b.WriteString("**Now:** " + v.current + "\n")
-		if v.output != "" {
-			b.WriteString(code(v.output) + "\n")
+	if now := p.Doing(inline); now != "" || p.Output != "" {
+		b.WriteString("**Now:** " + now + "\n")
+		if p.Output != "" {
+			b.WriteString(code(p.Output) + "\n")
 		}
 	}
-	cost := "cost unknown for this model"
-	if v.costKnown {
-		cost = fmt.Sprintf("$%.4f so far", v.cost)
-	}
-	fmt.Fprintf(&b, "-# %s · %d tokens", cost, v.tokens)
+	b.WriteString("-# " + p.CostSoFar())
 	return clip(b.String())
 }
 
 // finalText closes the thread: outcome, summary, pull request, changes,
 // steps, tokens and cost.
-func finalText(ex *store.Execution, o *engine.Outcome) string {
+func finalText(runID string, o *engine.Outcome) string {
 	var b strings.Builder
 	switch o.Status {
 	case store.StatusSucceeded:
-		fmt.Fprintf(&b, "✅ **Run `%s` finished.**\n", ex.ID)
+		fmt.Fprintf(&b, "✅ **Run `%s` finished.**\n", runID)
 	case store.StatusCancelled:
-		fmt.Fprintf(&b, "🚫 **Run `%s` was cancelled.**\n", ex.ID)
+		fmt.Fprintf(&b, "🚫 **Run `%s` was cancelled.**\n", runID)
 	default:
-		fmt.Fprintf(&b, "❌ **Run `%s` %s.**\n", ex.ID, o.Status)
+		fmt.Fprintf(&b, "❌ **Run `%s` %s.**\n", runID, o.Status)
 	}
 	var facts strings.Builder
 	if o.PullRequestURL != "" {
@@ -140,29 +134,17 @@ func finalText(ex *store.Execution, o *engine.Outcome) string {
 	if o.DiffStat != "" {
 		facts.WriteString("**Changes**\n" + code(bot.Tail(o.DiffStat, 600)) + "\n")
 	}
-	cost := "cost unknown"
-	if o.CostKnown {
-		cost = fmt.Sprintf("$%.4f", o.CostUSD)
-	}
-	fmt.Fprintf(&facts, "-# %d steps · %d tokens in, %d out · %s", o.Steps, o.TokensIn, o.TokensOut, cost)
+	facts.WriteString("-# " + bot.Facts(o))
 	// The summary gives way to the facts when the message is too long.
 	room := maxContent - len([]rune(b.String())) - len([]rune(facts.String())) - 20
 	if o.Summary != "" {
-		b.WriteString(escape(oneLineKeep(o.Summary, max(room/2, 0))) + "\n")
+		b.WriteString(escape(bot.Clip(o.Summary, max(room/2, 0))) + "\n")
 	}
 	if o.Error != "" {
-		b.WriteString("**Error:** " + escape(oneLineKeep(o.Error, max(room/4, 0))) + "\n")
+		b.WriteString("**Error:** " + escape(bot.Clip(o.Error, max(room/4, 0))) + "\n")
 	}
 	b.WriteString(facts.String())
 	return clip(b.String())
-}
-
-// oneLineKeep shortens s to n runes, keeping its line breaks.
-func oneLineKeep(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
 }
 
 // confirmationMessage shows the exact action with Approve/Deny buttons
@@ -171,16 +153,16 @@ func confirmationMessage(c *store.Confirmation, now time.Time) (string, []discor
 	var b strings.Builder
 	switch c.Kind {
 	case store.ConfirmKindQuestion:
-		fmt.Fprintf(&b, "❓ **hero asks** (`%s`):\n%s\n", c.ID, escape(oneLineKeep(c.Action, 1200)))
+		fmt.Fprintf(&b, "❓ **hero asks** (`%s`):\n%s\n", c.ID, escape(bot.Clip(c.Action, 1200)))
 	case store.ConfirmKindLimit:
-		fmt.Fprintf(&b, "⚠️ **A limit was reached** (`%s`):\n%s\n", c.ID, code(oneLineKeep(c.Action, 1000)))
+		fmt.Fprintf(&b, "⚠️ **A limit was reached** (`%s`):\n%s\n", c.ID, code(bot.Clip(c.Action, 1000)))
 	case store.ConfirmKindUncertainty:
-		fmt.Fprintf(&b, "✋ **hero is unsure and asks before** %s (`%s`, risk %s):\n%s\n", inline(c.Tool), c.ID, c.Risk, code(oneLineKeep(c.Action, 1000)))
+		fmt.Fprintf(&b, "✋ **hero is unsure and asks before** %s (`%s`, risk %s):\n%s\n", inline(c.Tool), c.ID, c.Risk, code(bot.Clip(c.Action, 1000)))
 	default:
-		fmt.Fprintf(&b, "✋ **hero wants to run** %s (`%s`, risk %s):\n%s\n", inline(c.Tool), c.ID, c.Risk, code(oneLineKeep(c.Action, 1000)))
+		fmt.Fprintf(&b, "✋ **hero wants to run** %s (`%s`, risk %s):\n%s\n", inline(c.Tool), c.ID, c.Risk, code(bot.Clip(c.Action, 1000)))
 	}
 	if c.Reason != "" {
-		b.WriteString("*Why:* " + escape(oneLineKeep(c.Reason, 300)) + "\n")
+		b.WriteString("*Why:* " + escape(bot.Clip(c.Reason, 300)) + "\n")
 	}
 	expired := fmt.Sprintf("⌛ Expired <t:%d:f>; nothing was done.", c.ExpiresAt.Unix())
 	switch c.Status {
@@ -216,9 +198,9 @@ func confirmationMessage(c *store.Confirmation, now time.Time) (string, []discor
 		}
 		line := fmt.Sprintf("%s by %s%s.", verb, by, when)
 		if c.Kind == store.ConfirmKindQuestion {
-			line = fmt.Sprintf("💬 Answered by %s%s: %s", by, when, escape(oneLineKeep(c.Answer, 500)))
+			line = fmt.Sprintf("💬 Answered by %s%s: %s", by, when, escape(bot.Clip(c.Answer, 500)))
 		} else if c.Answer != "" {
-			line += " " + escape(oneLineKeep(c.Answer, 300))
+			line += " " + escape(bot.Clip(c.Answer, 300))
 		}
 		b.WriteString(line)
 	}

@@ -37,7 +37,7 @@ func TestFinalTextFits(t *testing.T) {
 	t.Parallel()
 	o := &engine.Outcome{Status: store.StatusSucceeded, Summary: strings.Repeat("word ", 2000), Steps: 7, TokensIn: 10, TokensOut: 5,
 		CostKnown: true, CostUSD: 0.0123, PullRequestURL: "https://github.com/acme/web/pull/1", DiffStat: " README.md | 2 +-\n 1 file changed"}
-	got := finalText(&store.Execution{ID: "r1"}, o)
+	got := finalText("r1", o)
 	if n := len([]rune(got)); n > maxContent {
 		t.Fatalf("%d characters", n)
 	}

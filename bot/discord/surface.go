@@ -19,23 +19,16 @@ var _ engine.Surface = (*Adapter)(nil)
 // maxStepLines is how many recent steps the progress message lists.
 const maxStepLines = 12
 
-// runView is what one run's progress message shows, and the message.
+// runView is one run's progress message: the neutral model and the
+// message that renders it.
 type runView struct {
 	a      *Adapter
 	thread string // the thread's channel id (a run's ThreadRef)
 
-	mu        sync.Mutex
-	id        string
-	status    string
-	steps     []string
-	nsteps    int
-	current   string
-	output    string
-	tokens    int64
-	cost      float64
-	costKnown bool
-	timer     *time.Timer // a scheduled edit
-	lastEdit  time.Time
+	mu       sync.Mutex
+	p        *bot.Progress
+	timer    *time.Timer // a scheduled edit
+	lastEdit time.Time
 
 	flushMu sync.Mutex // one post or edit of the message at a time
 	msgID   string     // the progress message, once posted
@@ -46,7 +39,7 @@ func (a *Adapter) view(ex *store.Execution) *runView {
 	defer a.mu.Unlock()
 	v := a.runs[ex.ID]
 	if v == nil {
-		v = &runView{a: a, thread: ex.ThreadRef, id: ex.ID, status: ex.Status}
+		v = &runView{a: a, thread: ex.ThreadRef, p: bot.NewProgress(ex)}
 		a.runs[ex.ID] = v
 	}
 	return v
@@ -82,7 +75,7 @@ func (v *runView) flush(ctx context.Context) {
 		}
 	}
 	v.mu.Lock()
-	text := progressText(v)
+	text := progressText(v.p)
 	v.lastEdit = time.Now()
 	v.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -98,7 +91,7 @@ func (v *runView) flush(ctx context.Context) {
 		_, err = v.a.api.ChannelMessageEditComplex(&discordgo.MessageEdit{Channel: v.thread, ID: v.msgID, Content: &text, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
 	}
 	if err != nil {
-		v.a.log.Warn("progress message", "run", v.id, "err", err)
+		v.a.log.Warn("progress message", "run", v.p.RunID, "err", err)
 	}
 	// Counted from the answer too: a request held up on its way (a rate
 	// limit) must not arrive right before the next one.
@@ -129,38 +122,11 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 		return nil
 	}
 	v := a.view(ex)
-	v.mu.Lock()
-	v.status = ex.Status
-	v.tokens, v.cost, v.costKnown = ex.TokensIn+ex.TokensOut, ex.CostUSD, ex.CostKnown
-	switch ev.Kind {
-	case engine.EventStarted:
-		if strings.HasPrefix(ev.Text, "Resuming") {
-			defer a.send(ctx, ex.ThreadRef, escape(ev.Text), nil)
-		}
-	case engine.EventOutput:
-		v.output = bot.Tail(v.output+ev.Text, 600)
-	case engine.EventStep:
-		s := ev.Step
-		v.nsteps++
-		if line := stepLine(s); line != "" {
-			v.steps = append(v.steps, line)
-			if len(v.steps) > maxStepLines {
-				v.steps = v.steps[len(v.steps)-maxStepLines:]
-			}
-		}
-		switch s.Kind {
-		case store.StepTool:
-			v.current, v.output = "", ""
-		case store.StepModel:
-			v.current = "thinking…"
-			if s.Tool != "" {
-				v.current = "running " + inline(s.Tool)
-			}
-		}
-	case engine.EventFinished:
-		v.status = ev.Outcome.Status
-		v.current, v.output = "", ""
+	if ev.Kind == engine.EventStarted && strings.HasPrefix(ev.Text, "Resuming") {
+		defer a.send(ctx, ex.ThreadRef, escape(ev.Text), nil)
 	}
+	v.mu.Lock()
+	v.p.Apply(ex, ev)
 	v.mu.Unlock()
 	if ev.Kind != engine.EventFinished {
 		v.touch()
@@ -170,7 +136,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 	a.mu.Lock()
 	delete(a.runs, ex.ID)
 	a.mu.Unlock()
-	_, err := a.send(ctx, ex.ThreadRef, finalText(ex, ev.Outcome), nil)
+	_, err := a.send(ctx, ex.ThreadRef, finalText(ex.ID, ev.Outcome), nil)
 	return err
 }
 

@@ -192,7 +192,7 @@ func progressMessage(p *bot.Progress) (string, []slack.Block) {
 	if lines, _ := p.Lines(maxStepLines, stepLine); len(lines) > 0 {
 		blocks = append(blocks, section(strings.Join(lines, "\n")))
 	}
-	if cur := nowDoing(p); cur != "" || p.Output != "" {
+	if cur := p.Doing(func(tool string) string { return "`" + tool + "`" }); cur != "" || p.Output != "" {
 		if p.Output != "" {
 			cur += "\n```" + fence(mrkdwn(p.Output)) + "```"
 		}
@@ -200,18 +200,6 @@ func progressMessage(p *bot.Progress) (string, []slack.Block) {
 	}
 	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, p.CostSoFar(), false, false)))
 	return fmt.Sprintf("Run %s: %s, %d steps", p.RunID, p.Status, len(p.Steps)), blocks
-}
-
-// nowDoing says what the run does at the moment: the model thinking, or
-// the tools it chose running.
-func nowDoing(p *bot.Progress) string {
-	if p.Thinking {
-		return "thinking…"
-	}
-	if len(p.Running) > 0 {
-		return "running `" + strings.Join(p.Running, "`, `") + "`"
-	}
-	return ""
 }
 
 func section(md string) slack.Block {
