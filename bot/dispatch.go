@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/engine"
-	"github.com/hero-dev/hero/kanban"
+	"github.com/hero-dev/hero/refusal"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -145,11 +145,34 @@ type Store interface {
 	AuditAccount(ctx context.Context, userID int64, provider, externalID, action, actor string) error
 }
 
-// Board is the kanban board as chat uses it (/hero card, /hero board);
-// *kanban.Service is one.
+// Board is the port /hero card and /hero board go through: the kanban
+// board as chat uses it (kanban.Chat makes one of the kanban service).
+// The board enforces its own rules; a refusal is a refusal error (package
+// refusal) whose message is told to the person, any other error is
+// retried.
 type Board interface {
-	AddCard(ctx context.Context, a kanban.Actor, n kanban.NewCard) (*store.KanbanCard, *store.KanbanColumn, error)
-	Board(ctx context.Context, a kanban.Actor, project string) (*kanban.Board, error)
+	// AddCard adds a card titled title to the board of the named project,
+	// in the board's default column, for who; it returns the card and
+	// the column's name.
+	AddCard(ctx context.Context, who BoardActor, project, title string) (card *store.KanbanCard, column string, err error)
+	// Columns returns the board of the named project as who may see it,
+	// column by column in order.
+	Columns(ctx context.Context, who BoardActor, project string) ([]BoardColumn, error)
+}
+
+// BoardActor is the person on the board: their identity and surface (for
+// the card's history) and their role in a project as the engine sees it.
+type BoardActor struct {
+	ID, Surface string
+	Role        func(ctx context.Context, projectID int64) (store.Role, error)
+}
+
+// BoardColumn is one column of a board with its cards, in order.
+type BoardColumn struct {
+	Name string
+	// WIPLimit is the most cards the column takes (0: no limit).
+	WIPLimit int
+	Cards    []store.KanbanCard
 }
 
 // Dispatcher is the conversation layer every surface shares: it resolves
@@ -748,8 +771,8 @@ func Final(status string) bool {
 }
 
 // boardActor is the person on the board, with the engine's role for them.
-func (h *handling) boardActor() kanban.Actor {
-	return kanban.Actor{ID: h.who.ID, Surface: h.req.Actor.Surface, Role: func(ctx context.Context, projectID int64) (store.Role, error) {
+func (h *handling) boardActor() BoardActor {
+	return BoardActor{ID: h.who.ID, Surface: h.req.Actor.Surface, Role: func(ctx context.Context, projectID int64) (store.Role, error) {
 		return h.d.eng.Role(ctx, projectID, h.who)
 	}}
 }
@@ -757,7 +780,7 @@ func (h *handling) boardActor() kanban.Actor {
 // boardRefused answers a refusal of the board's rules; other errors are
 // returned for a retry.
 func (h *handling) boardRefused(ctx context.Context, err error) error {
-	if kanban.KindOf(err) != 0 {
+	if refusal.KindOf(err) != 0 {
 		return h.say(ctx, Refusal, capitalize(err.Error())+".", true)
 	}
 	return err
@@ -772,11 +795,11 @@ func (h *handling) card(ctx context.Context, title string) error {
 	if p == nil {
 		return err
 	}
-	c, col, err := h.d.board.AddCard(ctx, h.boardActor(), kanban.NewCard{Project: p.Name, Title: title})
+	c, col, err := h.d.board.AddCard(ctx, h.boardActor(), p.Name, title)
 	if err != nil {
 		return h.boardRefused(ctx, err)
 	}
-	text := fmt.Sprintf("Card `%s` created in %s on the board of *%s*.", c.ID, col.Name, p.Name)
+	text := fmt.Sprintf("Card `%s` created in %s on the board of *%s*.", c.ID, col, p.Name)
 	if c.IssueURL != "" {
 		text += " Its issue: " + c.IssueURL
 	}
@@ -793,13 +816,13 @@ func (h *handling) showBoard(ctx context.Context) error {
 	if p == nil {
 		return err
 	}
-	b, err := h.d.board.Board(ctx, h.boardActor(), p.Name)
+	cols, err := h.d.board.Columns(ctx, h.boardActor(), p.Name)
 	if err != nil {
 		return h.boardRefused(ctx, err)
 	}
 	var lines []string
 	lines = append(lines, fmt.Sprintf("Board of *%s*:", p.Name))
-	for _, col := range b.Columns {
+	for _, col := range cols {
 		head := fmt.Sprintf("*%s* (%d", col.Name, len(col.Cards))
 		if col.WIPLimit > 0 {
 			head += fmt.Sprintf(" of %d", col.WIPLimit)

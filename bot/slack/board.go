@@ -34,7 +34,7 @@ func chatBoard(b Board) bot.Board {
 	if b == nil {
 		return nil
 	}
-	return b
+	return kanban.Chat(b)
 }
 
 // Action ids of a card message's controls.

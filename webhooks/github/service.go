@@ -20,6 +20,7 @@ import (
 	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 )
@@ -192,7 +193,10 @@ func NewService(cfg Config) (*Service, error) {
 	var err error
 	// The board that follows the issues also answers /hero card and
 	// /hero board in comments (*kanban.Service is both).
-	chatBoard, _ := cfg.Board.(bot.Board)
+	var chatBoard bot.Board
+	if b, ok := cfg.Board.(kanban.ChatSource); ok {
+		chatBoard = kanban.Chat(b)
+	}
 	if s.dispatch, err = bot.NewDispatcher(cfg.Engine, cfg.Store, runCtx, s.log, cfg.Now, bot.WithSchedules(cfg.Schedules), bot.WithBoard(chatBoard)); err != nil {
 		return nil, fmt.Errorf("github: %w", err)
 	}

@@ -1,0 +1,51 @@
+package kanban
+
+import (
+	"context"
+
+	"github.com/hero-dev/hero/bot"
+	"github.com/hero-dev/hero/store"
+)
+
+// ChatSource is what chat needs of a board: adding a card and reading
+// the columns. *Service is one.
+type ChatSource interface {
+	AddCard(ctx context.Context, a Actor, n NewCard) (*store.KanbanCard, *store.KanbanColumn, error)
+	Board(ctx context.Context, a Actor, project string) (*Board, error)
+}
+
+// Chat is b as the dispatcher's /hero card and /hero board use it
+// (bot.Board); nil when b is nil. The board's rules, and their refusals,
+// are b's.
+func Chat(b ChatSource) bot.Board {
+	if b == nil {
+		return nil
+	}
+	return chat{b}
+}
+
+type chat struct{ b ChatSource }
+
+func actor(who bot.BoardActor) Actor {
+	return Actor{ID: who.ID, Surface: who.Surface, Role: who.Role}
+}
+
+func (c chat) AddCard(ctx context.Context, who bot.BoardActor, project, title string) (*store.KanbanCard, string, error) {
+	card, col, err := c.b.AddCard(ctx, actor(who), NewCard{Project: project, Title: title})
+	if err != nil {
+		return nil, "", err
+	}
+	return card, col.Name, nil
+}
+
+func (c chat) Columns(ctx context.Context, who bot.BoardActor, project string) ([]bot.BoardColumn, error) {
+	b, err := c.b.Board(ctx, actor(who), project)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bot.BoardColumn, 0, len(b.Columns))
+	for _, col := range b.Columns {
+		out = append(out, bot.BoardColumn{Name: col.Name, WIPLimit: col.WIPLimit, Cards: col.Cards})
+	}
+	return out, nil
+}
