@@ -39,10 +39,10 @@ type GitWorkspaces struct {
 
 var _ engine.Workspaces = (*GitWorkspaces)(nil)
 
-// NewGitWorkspaces returns workspaces holding files (nil: DemoRepo). It
-// skips the test when bubblewrap is not installed, and closes the
-// sandboxes runs leave open (as after a crash) when the test ends.
-func NewGitWorkspaces(t testing.TB, files map[string]string) *GitWorkspaces {
+// Bwrap returns a bubblewrap provider keeping its sandboxes in a fresh
+// temporary directory; it skips the test when bubblewrap is not
+// installed.
+func Bwrap(t testing.TB) *bwrap.Provider {
 	t.Helper()
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
@@ -51,6 +51,15 @@ func NewGitWorkspaces(t testing.TB, files map[string]string) *GitWorkspaces {
 	if err != nil {
 		t.Fatalf("enginetest: bwrap provider: %v", err)
 	}
+	return prov
+}
+
+// NewGitWorkspaces returns workspaces holding files (nil: DemoRepo). It
+// skips the test when bubblewrap is not installed, and closes the
+// sandboxes runs leave open (as after a crash) when the test ends.
+func NewGitWorkspaces(t testing.TB, files map[string]string) *GitWorkspaces {
+	t.Helper()
+	prov := Bwrap(t)
 	if files == nil {
 		files = DemoRepo()
 	}

@@ -2,6 +2,7 @@ package github
 
 import (
 	"fmt"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"net/http"
 	"strings"
 	"sync"
@@ -102,7 +103,7 @@ func TestStrangersDoNotStarveMembers(t *testing.T) {
 	if err := e.waitHandled("member"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the member's 👀", func() bool {
+	enginetest.Eventually(t, "the member's 👀", func() bool {
 		for _, r := range e.api.Reactions() {
 			if r.CommentID == memberComment && r.Content == "eyes" {
 				return true
@@ -120,7 +121,7 @@ func TestStrangersDoNotStarveMembers(t *testing.T) {
 	// GitHub lets the replies through: every stranger is answered,
 	// stranger0 once per issue.
 	close(held.open)
-	eventually(t, "the courtesy backlog", func() bool { return courtesyPosts(e) >= strangers+1 })
+	enginetest.Eventually(t, "the courtesy backlog", func() bool { return courtesyPosts(e) >= strangers+1 })
 	time.Sleep(100 * time.Millisecond) // nothing more is owed: a late extra reply would show here
 	perIssue := map[int]int{}
 	total := 0
@@ -179,7 +180,7 @@ func TestCourtesyReplyCap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "three replies", func() bool { return courtesyPosts(e) == 3 })
+	enginetest.Eventually(t, "three replies", func() bool { return courtesyPosts(e) == 3 })
 	if got := e.svc.CourtesyDropped(); got != 3 {
 		t.Fatalf("CourtesyDropped = %d, want 3", got)
 	}

@@ -3,8 +3,6 @@ package github
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/engine/tools"
-	"github.com/hero-dev/hero/llm/openai"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/sandbox/bwrap"
@@ -84,9 +82,7 @@ type e2e struct {
 
 func newE2E(t *testing.T, script ...openaitest.Turn) *e2e {
 	t.Helper()
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
-	}
+	prov := enginetest.Bwrap(t)
 	dir := t.TempDir()
 	db := openStore(t, dir)
 	api := githubtest.NewServer(t, testToken)
@@ -94,22 +90,14 @@ func newE2E(t *testing.T, script ...openaitest.Turn) *e2e {
 		"README.md": "# Hello-World\n\nHelo world\n",
 		"test.sh":   "#!/bin/sh\ngrep -q 'Hello world' README.md && echo 'all tests passed'\n",
 	}, api.ValidToken)
-	prov, err := bwrap.New(filepath.Join(dir, "sandboxes"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	model := openaitest.NewServer(t, script...)
-	client, err := openai.New(openai.Config{APIKey: "sk-test", BaseURL: model.URL(), Model: "gpt-4o-mini", MaxRetries: 1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	mirrors, err := mirror.New(filepath.Join(dir, "mirrors"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var svc atomic.Pointer[Service]
 	eng, err := engine.New(engine.Config{
-		Store: db, Model: client, ModelName: "gpt-4o-mini",
+		Store: db, Model: enginetest.OpenAI(t, model.URL(), "gpt-4o-mini"), ModelName: "gpt-4o-mini",
 		Workspaces: &cloneWorkspaces{prov: prov, mirrors: mirrors, svc: svc.Load},
 		Tools:      tools.All(), PollInterval: 20 * time.Millisecond, Owner: "e2e",
 		Forge: func(ctx context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {
@@ -151,7 +139,7 @@ var approveRe = regexp.MustCompile("`/hero approve (c[a-z0-9]+)`")
 func (e *e2e) pendingID(skip string) string {
 	e.t.Helper()
 	var id string
-	eventually(e.t, "a confirmation in the progress comment", func() bool {
+	enginetest.Eventually(e.t, "a confirmation in the progress comment", func() bool {
 		for _, c := range e.api.Comments() {
 			for _, m := range approveRe.FindAllStringSubmatch(c.Body, -1) {
 				if m[1] != skip {
@@ -168,7 +156,7 @@ func (e *e2e) pendingID(skip string) string {
 func (e *e2e) summary() string {
 	e.t.Helper()
 	var body string
-	eventually(e.t, "the summary comment", func() bool {
+	enginetest.Eventually(e.t, "the summary comment", func() bool {
 		for _, c := range e.api.Comments() {
 			if strings.Contains(c.Body, "tokens in") {
 				body = c.Body
@@ -199,7 +187,7 @@ func TestEndToEndApprove(t *testing.T) {
 	)...)
 	e.comment("e2e-1", 492700400, "Codertocat", "OWNER", "@hero the README has a typo, please fix")
 
-	eventually(t, "👀 on the comment", func() bool {
+	enginetest.Eventually(t, "👀 on the comment", func() bool {
 		rx := e.api.Reactions()
 		return len(rx) > 0 && rx[0].Content == "eyes" && rx[0].CommentID == 492700400
 	})

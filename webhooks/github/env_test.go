@@ -148,18 +148,6 @@ func (e *env) waitHandled(id string) error {
 	}
 }
 
-// eventually polls cond until it holds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // fixture reads a payload from the shared fixtures, applying edits
 // (dotted paths → values) to its JSON.
 func fixture(t testing.TB, name string, edits map[string]any) []byte {

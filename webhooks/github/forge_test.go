@@ -4,18 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/sandbox"
-	"github.com/hero-dev/hero/sandbox/bwrap"
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
@@ -53,9 +51,7 @@ func hostOf(u string) string { return strings.TrimPrefix(strings.TrimPrefix(u, "
 // lands. The default branch and forced updates are refused.
 func TestPushTokenHygiene(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
-	}
+	prov := enginetest.Bwrap(t)
 	api := githubtest.NewServer(t, testToken)
 	git := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "one\n"}, api.ValidToken)
 	var stolen atomic.Int32
@@ -65,10 +61,6 @@ func TestPushTokenHygiene(t *testing.T) {
 	}))
 	t.Cleanup(listener.Close)
 	dir := t.TempDir()
-	prov, err := bwrap.New(filepath.Join(dir, "sb"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	mirrors, err := mirror.New(filepath.Join(dir, "mirrors"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -199,13 +200,13 @@ func TestUntrustedAuthor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "the courtesy reply", func() bool { return len(e.api.Comments()) > 0 })
+	enginetest.Eventually(t, "the courtesy reply", func() bool { return len(e.api.Comments()) > 0 })
 	// One polite answer per stranger, issue and day, however often they ask.
 	e.deliver("issue_comment", "uother", mentionComment(t, "@hero please", "NONE", "other", "User"))
 	if err := e.waitHandled("uother"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the second stranger's reply", func() bool { return len(e.api.Comments()) == 2 })
+	enginetest.Eventually(t, "the second stranger's reply", func() bool { return len(e.api.Comments()) == 2 })
 	cs := e.api.Comments()
 	if !strings.Contains(cs[0].Body, "@stranger") || !strings.Contains(cs[0].Body, "owners, members and collaborators") || !strings.Contains(cs[1].Body, "@other") {
 		t.Fatalf("comments %+v", cs)
@@ -226,7 +227,7 @@ func TestUntrustedAuthor(t *testing.T) {
 	if n := e2.rec().startCount(); n != 2 {
 		t.Fatalf("allow-listed starts: %d", n)
 	}
-	eventually(t, "the custom reply", func() bool { return len(e2.api.Comments()) == 1 })
+	enginetest.Eventually(t, "the custom reply", func() bool { return len(e2.api.Comments()) == 1 })
 	if cs := e2.api.Comments(); len(cs) != 1 || cs[0].Body != "@other custom no" {
 		t.Fatalf("custom reply: %+v", cs)
 	}
@@ -345,7 +346,7 @@ func TestUnknownRepository(t *testing.T) {
 	if err := e2.waitHandled("x2"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the unknown-repository reply", func() bool { return len(e2.api.Comments()) > 0 })
+	enginetest.Eventually(t, "the unknown-repository reply", func() bool { return len(e2.api.Comments()) > 0 })
 	if cs := e2.api.Comments(); len(cs) != 1 || !strings.Contains(cs[0].Body, "hero project add") {
 		t.Fatalf("comments %+v", cs)
 	}

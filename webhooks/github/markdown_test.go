@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 )
 
@@ -65,7 +66,7 @@ func TestModelCommentIsNeutralisedOnGitHub(t *testing.T) {
 	id := e.pendingID("")
 	e.comment("md-approve", 9102, "Codertocat", "OWNER", "/hero approve "+id)
 	var posted string
-	eventually(t, "the model's comment", func() bool {
+	enginetest.Eventually(t, "the model's comment", func() bool {
 		for _, c := range e.api.Comments() {
 			if strings.HasPrefix(c.Body, "Done.") {
 				posted = c.Body

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
@@ -48,7 +49,7 @@ func TestEndToEndReviewContinuesBranch(t *testing.T) {
 	if code := e.deliver("pull_request_review_comment", "rv-1", reviewPayload(t, repoURL, 2, branch, "hero-bot", rid, "Codertocat", "OWNER", review)); code != 202 {
 		t.Fatalf("delivery: %d", code)
 	}
-	eventually(t, "👀 on the review comment", func() bool {
+	enginetest.Eventually(t, "👀 on the review comment", func() bool {
 		for _, r := range e.api.Reactions() {
 			if r.ReviewCommentID == rid && r.Content == "eyes" {
 				return true

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -46,7 +47,7 @@ func TestProgressCoalesced(t *testing.T) {
 	if time.Since(start) > time.Second {
 		t.Fatalf("step updates blocked the run for %s", time.Since(start))
 	}
-	eventually(t, "the last step in the comment", func() bool {
+	enginetest.Eventually(t, "the last step in the comment", func() bool {
 		cs := e.api.Comments()
 		return len(cs) == 1 && strings.Contains(cs[0].Body, "go test ./pkg30")
 	})
