@@ -68,6 +68,10 @@ type Place struct {
 	// Ref is where a run started here reports (store.Execution's
 	// ThreadRef); "" means Thread.
 	Ref string
+	// Direct: a direct message with hero. It belongs to no project, so
+	// nothing starts or is bound here; links, status, decisions by id,
+	// projects and help are answered (privately).
+	Direct bool
 }
 
 // MessageKind says what a Message is, so each surface can render it its
@@ -331,6 +335,8 @@ const (
 	unboundText = "This channel is not bound to a project yet. Run `/hero use <project>` here first (`/hero projects` lists them)."
 	linkRefused = "That link code is unknown, already used or expired (a code works once, for 15 minutes). " +
 		"Make a new one on hero's settings page (Integrations → Chat accounts → Link a chat account), then type `/hero link CODE` to hero privately."
+	directText = "This is a direct message with hero, which belongs to no project: start work with `/hero <task>` in a channel bound to a project " +
+		"(`/hero use <project>` there binds one). Here I answer `link CODE`, `status [run id]`, `approve`/`deny ID`, `projects` and `help`."
 	linkBurnt = "Link codes must stay private: that code was posted where others can read it, so I cancelled it. " +
 		"Make a new one on hero's settings page and send `/hero link CODE` to hero privately (a slash command or a direct message)."
 )
@@ -345,6 +351,9 @@ func notLinked(a Actor) string {
 func (h *handling) project(ctx context.Context) (*store.Project, error) {
 	if p := h.req.Place.Project; p != nil {
 		return p, nil
+	}
+	if h.req.Place.Direct {
+		return nil, h.say(ctx, Refusal, directText, true)
 	}
 	p, err := h.d.db.ChannelProject(ctx, h.req.Place.Surface, h.req.Place.Channel)
 	if errors.Is(err, store.ErrNotFound) {
@@ -537,6 +546,9 @@ func (h *handling) pickRun(ctx context.Context, id string, running bool) (*store
 }
 
 func (h *handling) status(ctx context.Context, id string) error {
+	if id == "" && h.req.Place.Direct {
+		return h.myRuns(ctx)
+	}
 	ex, p, err := h.pickRun(ctx, id, false)
 	if ex == nil || err != nil {
 		return err
@@ -549,6 +561,31 @@ func (h *handling) status(ctx context.Context, id string) error {
 		return h.say(ctx, Refusal, fmt.Sprintf("You are not a member of run `%s`'s project.", ex.ID), true)
 	}
 	return h.conv.Say(ctx, Message{Kind: Info, Private: true, Run: ex, Text: StatusText(ex)})
+}
+
+// myRuns answers `status` where there is no project to look in (a
+// direct message): the runs the person started that are still going.
+func (h *handling) myRuns(ctx context.Context) error {
+	exs, err := h.d.db.ListExecutions(ctx, store.ExecutionFilter{Statuses: []string{store.StatusQueued, store.StatusRunning, store.StatusWaiting}, Limit: 1000})
+	if err != nil {
+		return fmt.Errorf("runs going: %w", err)
+	}
+	var lines []string
+	for i := range exs {
+		ex := &exs[i]
+		if ex.Requester != h.who.ID && (h.user == nil || ex.RequesterUserID != h.user.ID) {
+			continue
+		}
+		if len(lines) == 10 {
+			lines = append(lines, "… and more; `/hero status ID` shows any of them.")
+			break
+		}
+		lines = append(lines, StatusText(ex))
+	}
+	if len(lines) == 0 {
+		return h.say(ctx, Info, "You have no runs going. `/hero status ID` shows any run of your projects.", true)
+	}
+	return h.say(ctx, Info, "*Your runs going now:*\n"+strings.Join(lines, "\n"), true)
 }
 
 // StatusText is a run's status line.
@@ -661,6 +698,9 @@ func (h *handling) link(ctx context.Context, code string) error {
 }
 
 func (h *handling) use(ctx context.Context, name string) error {
+	if h.req.Place.Direct {
+		return h.say(ctx, Refusal, directText, true)
+	}
 	if h.req.Place.Project != nil {
 		return h.say(ctx, Info, fmt.Sprintf("Here the project is fixed: this place belongs to project *%s*.", h.req.Place.Project.Name), true)
 	}

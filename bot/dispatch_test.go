@@ -324,3 +324,58 @@ func TestDispatchLink(t *testing.T) {
 		t.Fatalf("identity: %v %v", got, err)
 	}
 }
+
+// A direct message belongs to no project: a task, a binding or a card
+// there starts nothing and says where work starts; status lists the
+// person's own runs going, privately.
+func TestDispatchDirectMessage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	u, err := f.db.UpsertUser(ctx, "dee@example.com", "Dee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.LinkIdentity(ctx, "slack", "T1/UD", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.SetMember(ctx, f.project.ID, u.ID, store.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	actor := bot.Actor{Surface: "slack", ID: "T1/UD"}
+	dm := bot.Place{Surface: "slack", Channel: "T1/D1", Direct: true}
+	for _, text := range []string{"fix the flaky test", "use web", "cancel", "budget"} {
+		conv := f.dispatch(t, &bot.Request{Command: parse(t, text), Actor: actor, Place: dm, Private: true})
+		if got := conv.texts(); len(got) != 1 || !strings.Contains(got[0], "direct message") || !strings.Contains(got[0], "bound to a project") ||
+			conv.said[0].Kind != bot.Refusal || !conv.said[0].Private {
+			t.Errorf("%q in a direct message: said %q", text, got)
+		}
+	}
+	if len(f.eng.starts) != 0 || len(f.eng.cancels) != 0 {
+		t.Fatalf("a direct message started %d runs, cancelled %d", len(f.eng.starts), len(f.eng.cancels))
+	}
+	if _, err := f.db.ChannelProject(ctx, "slack", "T1/D1"); err == nil {
+		t.Fatal("use bound a direct message to a project")
+	}
+	conv := f.dispatch(t, &bot.Request{Command: parse(t, "status"), Actor: actor, Place: dm, Private: true})
+	if got := conv.texts(); len(got) != 1 || !strings.Contains(got[0], "no runs going") {
+		t.Fatalf("status with nothing going said %q", got)
+	}
+	mine := &store.Execution{ProjectID: f.project.ID, Status: store.StatusRunning, Surface: "slack", ThreadRef: "T1/C1/9.0",
+		Requester: "slack:T1/UD", RequesterUserID: u.ID, Task: "t", Model: "m", CreatedAt: time.Now(), UpdatedAt: time.Now(), LeaseUntil: time.Now()}
+	theirs := &store.Execution{ProjectID: f.project.ID, Status: store.StatusRunning, Surface: "slack", ThreadRef: "T1/C1/9.1",
+		Requester: "slack:T1/UO", Task: "t", Model: "m", CreatedAt: time.Now(), UpdatedAt: time.Now(), LeaseUntil: time.Now()}
+	for _, ex := range []*store.Execution{mine, theirs} {
+		if err := f.db.CreateExecution(ctx, ex); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conv = f.dispatch(t, &bot.Request{Command: parse(t, "status"), Actor: actor, Place: dm, Private: true})
+	if got := conv.texts(); len(got) != 1 || !strings.Contains(got[0], mine.ID) || strings.Contains(got[0], theirs.ID) || !conv.said[0].Private {
+		t.Fatalf("status in a direct message said %q, want run %s only", got, mine.ID)
+	}
+	conv = f.dispatch(t, &bot.Request{Command: parse(t, "status "+theirs.ID), Actor: actor, Place: dm, Private: true})
+	if got := conv.texts(); len(got) != 1 || !strings.Contains(got[0], "Run `"+theirs.ID+"` is *running*") {
+		t.Fatalf("status ID in a direct message said %q", got)
+	}
+}

@@ -165,9 +165,9 @@ func (s *session) stop() {
 	}
 }
 
-// onGatewayMessage persists a message that may be for hero: one that
-// mentions hero or replies to hero's message. Everything else (and bots,
-// hero included) is dropped here.
+// onGatewayMessage persists a message that may be for hero: a direct
+// message to hero, or one that mentions hero or replies to hero's
+// message. Everything else (and bots, hero included) is dropped here.
 func (a *Adapter) onGatewayMessage(m *discordgo.Message) {
 	if m.Author == nil || m.Author.Bot || m.ID == "" {
 		return
@@ -179,7 +179,7 @@ func (a *Adapter) onGatewayMessage(m *discordgo.Message) {
 		a.log.Warn("who is hero on Discord", "err", err)
 		return
 	}
-	if !mentions(m, bot) && !repliesTo(m, bot) {
+	if m.GuildID != "" && !mentions(m, bot) && !repliesTo(m, bot) {
 		return
 	}
 	body, err := json.Marshal(m)

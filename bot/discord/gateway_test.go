@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,11 +99,17 @@ func TestGatewaySession(t *testing.T) {
 type fakeGateway struct {
 	runs chan context.Context
 	fail error
+
+	mu     sync.Mutex
+	failed []time.Time // when each failing Run returned
 }
 
 func (g *fakeGateway) Run(ctx context.Context, on func(*discordgo.Message)) error {
 	if g.fail != nil {
 		g.runs <- ctx
+		g.mu.Lock()
+		g.failed = append(g.failed, time.Now())
+		g.mu.Unlock()
 		return g.fail
 	}
 	g.runs <- ctx
@@ -162,6 +169,8 @@ func TestGatewayBackoff(t *testing.T) {
 	newEnv(t, nil, func(c *Config) {
 		c.Gateway, c.LeaseTTL, c.IdentifyBackoff = g, 150*time.Millisecond, 100*time.Millisecond
 	})
+	// The wait is from a failure to the next attempt: measured from when
+	// Run returned, so a slow scheduler cannot make it look shorter.
 	var at []time.Time
 	for len(at) < 3 {
 		select {
@@ -171,8 +180,11 @@ func TestGatewayBackoff(t *testing.T) {
 			t.Fatalf("only %d attempts", len(at))
 		}
 	}
-	if d1, d2 := at[1].Sub(at[0]), at[2].Sub(at[1]); d1 < 100*time.Millisecond || d2 < 200*time.Millisecond {
-		t.Fatalf("attempts %s and %s apart, want ≥100 ms then ≥200 ms", d1, d2)
+	g.mu.Lock()
+	failed := append([]time.Time(nil), g.failed...)
+	g.mu.Unlock()
+	if d1, d2 := at[1].Sub(failed[0]), at[2].Sub(failed[1]); d1 < 100*time.Millisecond || d2 < 200*time.Millisecond {
+		t.Fatalf("attempts %s and %s after the failures, want ≥100 ms then ≥200 ms", d1, d2)
 	}
 }
 

@@ -36,11 +36,18 @@ func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
 		if err := json.Unmarshal(d.Payload, in); err != nil {
 			return inbox.Permanent(fmt.Errorf("interaction payload: %w", err))
 		}
+		// discordgo drops the partial channel Discord sends along; it
+		// says whether the command was typed in a thread, and in which
+		// channel's.
+		var extra struct {
+			Channel *channelHint `json:"channel"`
+		}
+		json.Unmarshal(d.Payload, &extra)
 		switch in.Type {
 		case discordgo.InteractionApplicationCommand:
-			return a.onCommand(ctx, in, d.DeliveryID)
+			return a.onCommand(ctx, in, extra.Channel, d.DeliveryID)
 		case discordgo.InteractionMessageComponent:
-			return a.onClick(ctx, in, d.DeliveryID)
+			return a.onClick(ctx, in, extra.Channel, d.DeliveryID)
 		}
 		return nil
 	case kindMessage:
@@ -88,31 +95,74 @@ func commandText(in *discordgo.Interaction) string {
 	return ""
 }
 
-// place is a Discord channel as the dispatcher sees it; in a run's
-// thread, Thread names it.
-func (a *Adapter) place(ctx context.Context, channel string) (bot.Place, error) {
+// channelHint is what Discord says about a channel: its type and, for a
+// thread, the channel it belongs to.
+type channelHint struct {
+	Type     int    `json:"type"`
+	ParentID string `json:"parent_id"`
+}
+
+// isThread says whether a channel type is a thread (announcement,
+// public, private).
+func isThread(typ int) bool {
+	switch discordgo.ChannelType(typ) {
+	case discordgo.ChannelTypeGuildNewsThread, discordgo.ChannelTypeGuildPublicThread, discordgo.ChannelTypeGuildPrivateThread:
+		return true
+	}
+	return false
+}
+
+// place is a Discord channel as the dispatcher sees it: a direct message
+// (no guild); a run's thread (its project, Thread set); a thread in a
+// bound channel (that channel, Thread set: a run started there reports
+// in the thread); or a channel, bound or not. hint is what the request
+// said about the channel; without one a channel that is not bound is
+// looked up, in case it is a thread.
+func (a *Adapter) place(ctx context.Context, guild, channel string, hint *channelHint) (bot.Place, error) {
 	pl := bot.Place{Surface: Surface, Channel: channel}
+	if guild == "" {
+		pl.Direct = true
+		return pl, nil
+	}
 	id, err := a.db.ThreadExecution(ctx, Surface, channel)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case err == nil:
+		// A run's thread belongs to the run's project (threads are not
+		// bound themselves).
+		ex, err := a.db.Execution(ctx, id)
+		if err != nil {
+			return pl, err
+		}
+		if pl.Project, err = a.db.ProjectByID(ctx, ex.ProjectID); err != nil {
+			return pl, err
+		}
+		pl.Thread = channel
 		return pl, nil
-	case err != nil:
+	case !errors.Is(err, store.ErrNotFound):
 		return pl, err
 	}
-	// A run's thread belongs to the run's project (threads are not bound
-	// themselves).
-	ex, err := a.db.Execution(ctx, id)
-	if err != nil {
+	if _, err := a.db.ChannelProject(ctx, Surface, channel); err == nil {
+		return pl, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return pl, err
 	}
-	if pl.Project, err = a.db.ProjectByID(ctx, ex.ProjectID); err != nil {
-		return pl, err
+	if hint == nil {
+		ch, err := a.api.Channel(channel, discordgo.WithContext(ctx))
+		if err != nil {
+			// Answered as an unbound channel; the person can still
+			// bind it.
+			a.log.Warn("look up a channel that is not bound", "channel", channel, "err", err)
+			return pl, nil
+		}
+		hint = &channelHint{Type: int(ch.Type), ParentID: ch.ParentID}
 	}
-	pl.Thread = channel
+	if isThread(hint.Type) && hint.ParentID != "" {
+		pl.Channel, pl.Thread = hint.ParentID, channel
+	}
 	return pl, nil
 }
 
-func (a *Adapter) onCommand(ctx context.Context, in *discordgo.Interaction, delivery string) error {
+func (a *Adapter) onCommand(ctx context.Context, in *discordgo.Interaction, hint *channelHint, delivery string) error {
 	cmd, perr := bot.Parse(commandText(in))
 	conv := &conversation{a: a, in: in, channel: in.ChannelID,
 		// The ack already chose: everything but starting work or binding
@@ -122,10 +172,11 @@ func (a *Adapter) onCommand(ctx context.Context, in *discordgo.Interaction, deli
 	if perr != nil {
 		return conv.parseError(ctx, perr)
 	}
-	pl, err := a.place(ctx, in.ChannelID)
+	pl, err := a.place(ctx, in.GuildID, in.ChannelID, hint)
 	if err != nil {
 		return err
 	}
+	conv.holdThread(pl, cmd)
 	req := &bot.Request{Command: cmd, Actor: bot.Actor{Surface: Surface, ID: interactionUser(in)}, Place: pl, Delivery: delivery, Private: true}
 	return a.dispatch.Dispatch(ctx, req, a, conv)
 }
@@ -133,7 +184,7 @@ func (a *Adapter) onCommand(ctx context.Context, in *discordgo.Interaction, deli
 // onClick decides a confirmation from its button. The click was
 // acknowledged with a deferred update; the message then shows the
 // outcome, or the person gets a refusal only they see.
-func (a *Adapter) onClick(ctx context.Context, in *discordgo.Interaction, delivery string) error {
+func (a *Adapter) onClick(ctx context.Context, in *discordgo.Interaction, hint *channelHint, delivery string) error {
 	id := in.MessageComponentData().CustomID
 	verb := bot.VerbApprove
 	cid, ok := strings.CutPrefix(id, approvePrefix)
@@ -145,7 +196,7 @@ func (a *Adapter) onClick(ctx context.Context, in *discordgo.Interaction, delive
 	}
 	conv := &conversation{a: a, in: in, channel: in.ChannelID, private: true, click: cid}
 	defer conv.done()
-	pl, err := a.place(ctx, in.ChannelID)
+	pl, err := a.place(ctx, in.GuildID, in.ChannelID, hint)
 	if err != nil {
 		return err
 	}
@@ -178,10 +229,11 @@ func (a *Adapter) onMessage(ctx context.Context, m *discordgo.Message, delivery 
 	if perr != nil {
 		return conv.parseError(ctx, perr)
 	}
-	pl, err := a.place(ctx, m.ChannelID)
+	pl, err := a.place(ctx, m.GuildID, m.ChannelID, nil)
 	if err != nil {
 		return err
 	}
+	conv.holdThread(pl, cmd)
 	req := &bot.Request{Command: cmd, Actor: bot.Actor{Surface: Surface, ID: m.Author.ID}, Place: pl, Delivery: delivery,
 		Private: m.GuildID == "" /* a direct message */}
 	return a.dispatch.Dispatch(ctx, req, a, conv)
@@ -205,6 +257,19 @@ type conversation struct {
 }
 
 var _ bot.Conversation = (*conversation)(nil)
+
+// holdThread holds the updates of a run this request may start in a
+// thread that has none yet, until "on it" is posted there (a thread hero
+// opens is held by OpenThread).
+func (c *conversation) holdThread(pl bot.Place, cmd bot.Command) {
+	if cmd.Verb != bot.VerbRun || pl.Thread == "" || pl.Project != nil {
+		return // no start, no thread, or a run's thread: it steers
+	}
+	unhold := c.a.gates.Hold(pl.Thread)
+	c.mu.Lock()
+	c.unhold = unhold
+	c.mu.Unlock()
+}
 
 // done releases what the request still holds.
 func (c *conversation) done() { c.release() }
@@ -240,7 +305,14 @@ func (c *conversation) Say(ctx context.Context, m bot.Message) error {
 		// "On it" opens the run's thread; steering there needs a mention
 		// or a reply (hero reads nothing else).
 		text = strings.Replace(text, "Reply in this thread to steer it", "Mention hero or reply to hero's messages in this thread to steer it", 1)
-		_, err := a.send(ctx, m.Run.ThreadRef, text, nil)
+		var err error
+		if c.in != nil && c.in.ChannelID == m.Run.ThreadRef && !c.isAnswered() {
+			// Typed in the thread itself: "on it" replaces the
+			// command's deferred response there.
+			err = c.answer(ctx, text, false)
+		} else {
+			_, err = a.send(ctx, m.Run.ThreadRef, text, nil)
+		}
 		c.release()
 		return err
 	case c.click != "":
@@ -307,6 +379,12 @@ func (c *conversation) answer(ctx context.Context, text string, private bool) er
 		return fmt.Errorf("follow up interaction %s: %w", in.ID, err)
 	}
 	return nil
+}
+
+func (c *conversation) isAnswered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.answered
 }
 
 // ephemeral tells the person who clicked something only they see.

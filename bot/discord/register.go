@@ -14,7 +14,11 @@ const commandOption = "text"
 
 // Commands are the application commands hero installs.
 func Commands() []*discordgo.ApplicationCommand {
+	// In servers and in direct messages with hero (where it links
+	// accounts and answers status and help).
+	contexts := []discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
 	return []*discordgo.ApplicationCommand{{
+		Contexts:    &contexts,
 		Name:        "hero",
 		Type:        discordgo.ChatApplicationCommand,
 		Description: "Ask hero to do a task, or: use NAME, status, cancel, link CODE, help",

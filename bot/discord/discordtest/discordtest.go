@@ -44,6 +44,23 @@ type Message struct {
 	Edits                  int
 }
 
+// Channel is a channel as the fake holds it: a text channel (type 0), a
+// thread (11, with its parent), a forum (15, with its tags) or a forum
+// post (a thread in a forum, with its applied tags).
+type Channel struct {
+	ID, GuildID, ParentID, Name string
+	Type                        int
+	AvailableTags               []Tag    // a forum's tags, in order
+	AppliedTags                 []string // a post's tag ids
+	Edits                       int      // PATCHes of the channel
+}
+
+// Tag is a forum tag.
+type Tag struct {
+	ID, Name  string
+	Moderated bool
+}
+
 // Server is the fake REST API.
 type Server struct {
 	*httptest.Server
@@ -56,7 +73,8 @@ type Server struct {
 	msgs     map[string]*Message
 	order    []string
 	threads  map[string]string // thread id → parent channel
-	commands map[string][]any  // "global" or guild id → last overwrite
+	channels map[string]*Channel
+	commands map[string][]any // "global" or guild id → last overwrite
 	limits   []limit
 	gateway  string
 	starts   int // session_start_limit.remaining; -1: plenty
@@ -72,7 +90,7 @@ type limit struct {
 // NewServer starts a fake accepting the bot token token; hero's own user
 // id is botID.
 func NewServer(t testing.TB, token, botID string) *Server {
-	s := &Server{t: t, token: token, BotID: botID, msgs: map[string]*Message{}, threads: map[string]string{},
+	s := &Server{t: t, token: token, BotID: botID, msgs: map[string]*Message{}, threads: map[string]string{}, channels: map[string]*Channel{},
 		commands: map[string][]any{}, starts: -1, nextID: time.Now().UnixNano() % 1e9, changed: make(chan struct{})}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -137,6 +155,31 @@ func (s *Server) Threads() map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// AddChannel makes a channel known (GET /channels/{id} finds it).
+func (s *Server) AddChannel(c Channel) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cp := c
+	s.channels[c.ID] = &cp
+	if c.ParentID != "" && (c.Type == 11 || c.Type == 12) {
+		s.threads[c.ID] = c.ParentID
+	}
+}
+
+// Channel returns a channel as it is now.
+func (s *Server) Channel(id string) (Channel, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.channels[id]
+	if !ok {
+		return Channel{}, false
+	}
+	out := *c
+	out.AvailableTags = append([]Tag(nil), c.AvailableTags...)
+	out.AppliedTags = append([]string(nil), c.AppliedTags...)
+	return out, true
 }
 
 // Commands returns the commands last installed globally ("") or in a
@@ -321,10 +364,40 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		id := s.id()
 		s.threads[id] = parts[1]
-		reply(201, map[string]any{"id": id, "type": 11, "parent_id": parts[1], "name": str("name")})
+		s.channels[id] = &Channel{ID: id, Type: 11, ParentID: parts[1], Name: str("name")}
+		reply(201, channelJSON(s.channels[id]))
+	case len(parts) == 2 && parts[0] == "channels" && r.Method == http.MethodGet:
+		c := s.channels[parts[1]]
+		if c == nil {
+			reply(404, map[string]any{"message": "Unknown Channel", "code": 10003})
+			return
+		}
+		reply(200, channelJSON(c))
 	default:
 		reply(404, map[string]any{"message": "404: Not Found", "code": 0})
 	}
+}
+
+func channelJSON(c *Channel) map[string]any {
+	out := map[string]any{"id": c.ID, "type": c.Type, "name": c.Name}
+	if c.GuildID != "" {
+		out["guild_id"] = c.GuildID
+	}
+	if c.ParentID != "" {
+		out["parent_id"] = c.ParentID
+	}
+	if c.Type == 15 {
+		tags := []any{}
+		for _, t := range c.AvailableTags {
+			tags = append(tags, map[string]any{"id": t.ID, "name": t.Name, "moderated": t.Moderated, "emoji_id": nil, "emoji_name": nil})
+		}
+		out["available_tags"] = tags
+	}
+	if c.Type == 11 || c.Type == 12 {
+		out["applied_tags"] = append([]string{}, c.AppliedTags...)
+		out["thread_metadata"] = map[string]any{"archived": false, "auto_archive_duration": 1440, "locked": false}
+	}
+	return out
 }
 
 func (s *Server) messageJSON(m *Message) map[string]any {
@@ -392,8 +465,10 @@ func (k Key) Sign(req *http.Request, body []byte, ts time.Time) {
 	req.Header.Set("X-Signature-Ed25519", hex.EncodeToString(ed25519.Sign(k.Private, append([]byte(stamp), body...))))
 }
 
-// Actor is who sends an interaction or message.
-type Actor struct{ Guild, Channel, User string }
+// Actor is who sends an interaction or message, and where: Guild ""
+// is a direct message with the bot; Parent set makes Channel a public
+// thread of that channel.
+type Actor struct{ Guild, Channel, User, Parent string }
 
 func member(user string) map[string]any {
 	return map[string]any{"user": map[string]any{"id": user, "username": "user" + user, "discriminator": "0", "global_name": nil},
@@ -424,6 +499,20 @@ func interaction(appID, id, token string, typ int, a Actor, data, msg map[string
 		"channel_id": a.Channel, "channel": map[string]any{"id": a.Channel, "type": 0, "guild_id": a.Guild},
 		"member": member(a.User), "token": token, "version": 1, "locale": "en-US", "guild_locale": "en-US",
 		"app_permissions": "2248473465835073", "entitlements": []any{}, "authorizing_integration_owners": map[string]any{"0": a.Guild}, "context": 0}
+	switch {
+	case a.Guild == "":
+		// A direct message: the user, not a member; no guild.
+		delete(in, "guild_id")
+		delete(in, "guild_locale")
+		delete(in, "member")
+		in["user"] = member(a.User)["user"]
+		in["channel"] = map[string]any{"id": a.Channel, "type": 1, "recipients": []any{member(a.User)["user"]}}
+		in["authorizing_integration_owners"] = map[string]any{"0": "0"}
+		in["context"] = 1
+	case a.Parent != "":
+		in["channel"] = map[string]any{"id": a.Channel, "type": 11, "guild_id": a.Guild, "parent_id": a.Parent, "name": "a thread",
+			"thread_metadata": map[string]any{"archived": false, "auto_archive_duration": 1440, "locked": false}}
+	}
 	if msg != nil {
 		in["message"] = msg
 	}

@@ -175,6 +175,10 @@ func MessageCreate(id string, a Actor, content string, mentions []string, replyT
 		"member":   map[string]any{"roles": []any{}, "joined_at": "2026-01-01T00:00:00.000000+00:00"},
 		"mentions": ms, "mention_roles": []any{}, "mention_everyone": false, "attachments": []any{}, "embeds": []any{},
 		"timestamp": time.Now().UTC().Format(time.RFC3339), "tts": false, "pinned": false}
+	if a.Guild == "" { // a direct message
+		delete(m, "guild_id")
+		delete(m, "member")
+	}
 	if replyTo != "" {
 		m["type"] = 19
 		m["message_reference"] = map[string]any{"message_id": replyTo, "channel_id": a.Channel, "guild_id": a.Guild}
