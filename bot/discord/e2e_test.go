@@ -63,7 +63,7 @@ func TestEndToEnd(t *testing.T) {
 		openaitest.Tools(call("delete_file", `{"path":"README.md"}`)),
 		openaitest.Tools(call("finish", `{"summary":"Fixed **Add**; @everyone <@123> look at [this](https://evil.example)"}`)),
 	)
-	e := newEnv(t, model)
+	e := newRealEnv(t, model)
 	e.user("200", "requester@example.com", store.RoleMember)
 	e.user("201", "bystander@example.com", store.RoleMember)
 	e.bind("300")

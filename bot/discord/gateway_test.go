@@ -125,7 +125,7 @@ func TestGatewayLease(t *testing.T) {
 	gb := &fakeGateway{runs: make(chan context.Context, 4)}
 	a := newEnv(t, nil, func(c *Config) { c.Gateway, c.Owner, c.LeaseTTL = ga, "replica-a", 300*time.Millisecond })
 	// b shares a's database.
-	b := startEnv(t, a.dir, a.project, a.key, nil, func(c *Config) { c.Gateway, c.Owner, c.LeaseTTL = gb, "replica-b", 300*time.Millisecond })
+	b := startEnv(t, a.dir, a.project, a.key, nil, a.real, func(c *Config) { c.Gateway, c.Owner, c.LeaseTTL = gb, "replica-b", 300*time.Millisecond })
 	var held context.Context
 	var standby *env
 	select {
@@ -205,7 +205,7 @@ func TestSteerByMention(t *testing.T) {
 			return nil
 		}},
 	)
-	e := newEnv(t, model)
+	e := newRealEnv(t, model)
 	e.user("200", "requester@example.com", store.RoleMember)
 	e.bind("300")
 	e.command("200", "300", "run the slow thing")

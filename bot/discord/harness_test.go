@@ -6,28 +6,23 @@ import (
 
 	"bytes"
 	"context"
-	"fmt"
 	"github.com/bwmarrin/discordgo"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hero-dev/hero/bot/discord/discordtest"
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/engine/tools"
-	"github.com/hero-dev/hero/llm/openai"
 	"github.com/hero-dev/hero/llm/openaitest"
-	"github.com/hero-dev/hero/sandbox"
-	"github.com/hero-dev/hero/sandbox/bwrap"
 	"github.com/hero-dev/hero/store"
-	"github.com/hero-dev/hero/store/vault"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 const (
@@ -38,8 +33,11 @@ const (
 )
 
 // env is a running hero with the Discord surface: real SQLite store, real
-// engine (bubblewrap sandboxes, go-openai against a scripted fake), the
-// interactions route on a loopback server, the fake Discord API.
+// engine and model client against a scripted fake model server, the
+// interactions route on a loopback server, the fake Discord API. Runs
+// work in enginetest's in-memory workspaces (no bubblewrap), or in
+// bubblewrap sandboxes holding a git repository for the end-to-end tests
+// (newRealEnv).
 type env struct {
 	t       testing.TB
 	db      *store.DB
@@ -50,6 +48,7 @@ type env struct {
 	srv     *httptest.Server
 	project *store.Project
 	dir     string
+	real    bool
 	stop    func()
 
 	mu      sync.Mutex
@@ -58,9 +57,18 @@ type env struct {
 
 type envOpt func(*Config)
 
+// newEnv starts hero with in-memory workspaces: what a surface test
+// needs, in milliseconds.
 func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 	t.Helper()
-	return startEnv(t, t.TempDir(), nil, discordtest.NewKey(t), model, opts...)
+	return startEnv(t, t.TempDir(), nil, discordtest.NewKey(t), model, false, opts...)
+}
+
+// newRealEnv starts hero whose runs work in bubblewrap sandboxes holding
+// a git repository (enginetest.DemoRepo).
+func newRealEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
+	t.Helper()
+	return startEnv(t, t.TempDir(), nil, discordtest.NewKey(t), model, true, opts...)
 }
 
 // restart stops e (its runs stay in the database, as after a crash) and
@@ -68,44 +76,24 @@ func newEnv(t testing.TB, model *openaitest.Server, opts ...envOpt) *env {
 func (e *env) restart(model *openaitest.Server) *env {
 	e.t.Helper()
 	e.stop()
-	return startEnv(e.t, e.dir, e.project, e.key, model)
+	return startEnv(e.t, e.dir, e.project, e.key, model, e.real)
 }
 
-func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.Key, model *openaitest.Server, opts ...envOpt) *env {
+func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.Key, model *openaitest.Server, real bool, opts ...envOpt) *env {
 	t.Helper()
-	kr, err := vault.LoadOrCreate(dir, "", "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("keyring: %v", err)
-	}
-	db, err := store.Open(context.Background(), "", dir, slog.New(slog.DiscardHandler), store.WithKeyring(kr))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	db := storetest.OpenIn(t, dir)
 	if model == nil {
 		model = openaitest.NewServer(t)
 	}
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
-	}
-	prov, err := bwrap.New(filepath.Join(dir, "sandboxes"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("bwrap: %v", err)
-	}
-	client, err := openai.New(openai.Config{APIKey: "sk-test", BaseURL: model.URL(), Model: "gpt-4o-mini", MaxRetries: 1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, nil)
-	if err != nil {
-		t.Fatalf("model client: %v", err)
+	var ws engine.Workspaces = enginetest.Workspaces{}
+	if real {
+		ws = enginetest.NewGitWorkspaces(t, nil)
 	}
 	logOut := slog.New(slog.DiscardHandler)
 	if os.Getenv("HERO_TEST_LOG") != "" {
 		logOut = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	ws := &testWorkspaces{p: prov, open: map[sandbox.Sandbox]bool{}}
-	t.Cleanup(ws.closeAll)
-	eng, err := engine.New(engine.Config{Store: db, Workspaces: ws, Model: client, ModelName: "gpt-4o-mini",
+	eng, err := engine.New(engine.Config{Store: db, Workspaces: ws, Model: enginetest.OpenAI(t, model.URL(), "gpt-4o-mini"), ModelName: "gpt-4o-mini",
 		Tools: tools.All(), PollInterval: 20 * time.Millisecond, Owner: "test", Log: logOut})
 	if err != nil {
 		t.Fatalf("engine: %v", err)
@@ -121,7 +109,7 @@ func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.
 		t.Fatalf("discord adapter: %v", err)
 	}
 	eng.AddSurface(a)
-	e := &env{t: t, db: db, eng: eng, a: a, discord: fd, key: key, dir: dir, handled: map[string]int{}}
+	e := &env{t: t, db: db, eng: eng, a: a, discord: fd, key: key, dir: dir, real: real, handled: map[string]int{}}
 	a.OnHandled(func(d *store.Delivery, err error) {
 		e.mu.Lock()
 		e.handled[d.DeliveryID]++
@@ -237,51 +225,6 @@ func (e *env) deliveries() int {
 		e.t.Fatal(err)
 	}
 	return int(n)
-}
-
-// testWorkspaces gives each run a fresh bubblewrap sandbox holding a small
-// git repository.
-type testWorkspaces struct {
-	p    *bwrap.Provider
-	mu   sync.Mutex
-	open map[sandbox.Sandbox]bool
-}
-
-func (w *testWorkspaces) closeAll() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for sb := range w.open {
-		sb.Close(context.Background())
-	}
-	clear(w.open)
-}
-
-func (w *testWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
-	sb, err := w.p.Create(ctx, sandbox.Spec{Env: env, Labels: map[string]string{"execution": ex.ID}})
-	if err != nil {
-		return nil, err
-	}
-	w.mu.Lock()
-	w.open[sb] = true
-	w.mu.Unlock()
-	files := map[string]string{"README.md": "# demo\n", "calc.go": "package calc\n\nfunc Add(a, b int) int { return a - b }\n"}
-	for name, body := range files {
-		if err := sb.WriteFile(ctx, name, []byte(body), 0o644); err != nil {
-			return nil, err
-		}
-	}
-	res, err := sb.Exec(ctx, sandbox.Cmd{Args: []string{"sh", "-c", "git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm init"}})
-	if err != nil || res.ExitCode != 0 {
-		return nil, fmt.Errorf("init repo: %v (exit %d)", err, res.ExitCode)
-	}
-	return sb, nil
-}
-
-func (w *testWorkspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox) error {
-	w.mu.Lock()
-	delete(w.open, sb)
-	w.mu.Unlock()
-	return sb.Close(ctx)
 }
 
 func mustMessage(t testing.TB, b []byte) *discordgo.Message {
