@@ -120,7 +120,7 @@ func (p *Progress) Apply(ex *store.Execution, ev engine.Event) *Step {
 		p.Output = Tail(p.Output+ev.Text, outputTail)
 	case engine.EventStep:
 		return p.step(ev.Step)
-	case engine.EventDecided:
+	case engine.EventAsked, engine.EventDecided:
 		p.Confirm(ev.Confirmation)
 	case engine.EventFinished:
 		p.Outcome = ev.Outcome

@@ -77,10 +77,7 @@ func statusEmoji(s string) string {
 func stepLine(s *bot.Step) string {
 	switch s.Kind {
 	case store.StepTool:
-		mark := "✔️"
-		if s.Failed {
-			mark = "⚠️"
-		}
+		mark := map[bool]string{false: "✔️", true: "⚠️"}[s.Failed]
 		line := mark + " " + inline(s.Tool)
 		if s.Subject != "" {
 			line += " " + inline(bot.OneLine(s.Subject, 80))

@@ -227,10 +227,7 @@ func statusEmoji(s string) string {
 func stepLine(s *bot.Step) string {
 	switch s.Kind {
 	case store.StepTool:
-		mark := ":heavy_check_mark:"
-		if s.Failed {
-			mark = ":warning:"
-		}
+		mark := map[bool]string{false: ":heavy_check_mark:", true: ":warning:"}[s.Failed]
 		return fmt.Sprintf("%s `%s` %s", mark, s.Tool, mrkdwn(bot.OneLine(codeSpan(s.Subject), 80)))
 	case store.StepConfirmation:
 		return ":raised_hand: " + mrkdwn(bot.OneLine(s.Text, 100))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hero-dev/hero/bot/terminal"
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
@@ -85,7 +86,7 @@ func boardCommands() []*command {
 						fmt.Fprintln(std.out, "  (no cards)")
 					}
 					for _, c := range col.Cards {
-						fmt.Fprintf(std.out, "  %s  %s%s\n", c.ID, oneLine(c.Title, 300), cardSuffix(c))
+						fmt.Fprintf(std.out, "  %s  %s%s\n", c.ID, terminal.Line(c.Title, 300), cardSuffix(c))
 					}
 				}
 				return nil
@@ -195,7 +196,7 @@ func boardCommands() []*command {
 				}
 				w := std.out
 				c := d.Card
-				fmt.Fprintf(w, "card %s: %s\n", c.ID, oneLine(c.Title, 300))
+				fmt.Fprintf(w, "card %s: %s\n", c.ID, terminal.Line(c.Title, 300))
 				fmt.Fprintf(w, "project: %s\n", d.Project.Name)
 				if d.Column != nil {
 					fmt.Fprintf(w, "column: %s\n", d.Column.Name)
@@ -217,11 +218,11 @@ func boardCommands() []*command {
 					fmt.Fprintf(w, "runs: %s\n", strings.Join(d.Runs, ", "))
 				}
 				if strings.TrimSpace(c.Body) != "" {
-					fmt.Fprintln(w, "\n"+strings.TrimRight(termText(c.Body), "\n"))
+					fmt.Fprintln(w, "\n"+strings.TrimRight(terminal.Text(c.Body), "\n"))
 				}
 				fmt.Fprintln(w, "\nhistory:")
 				for _, h := range d.History {
-					fmt.Fprintf(w, "  %s  %s\n", h.At.UTC().Format("2006-01-02 15:04"), termText(kanban.Describe(h)))
+					fmt.Fprintf(w, "  %s  %s\n", h.At.UTC().Format("2006-01-02 15:04"), terminal.Text(kanban.Describe(h)))
 				}
 				return nil
 			})

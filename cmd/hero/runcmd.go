@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hero-dev/hero/bot/terminal"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
@@ -101,8 +102,10 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	if _, err := a.manager.RecoverOrphans(ctx, owner); err != nil {
 		a.log.Warn("recover orphaned sandboxes", "err", err)
 	}
-	term := newTerminalSurface(std.out, std.in, std.interactive, answer, who)
-	term.decide = a.engine.Decide
+	term, err := terminal.New(std.out, std.in, terminal.Options{Interactive: std.interactive, Answer: answer}, who, a.engine)
+	if err != nil {
+		return err
+	}
 	a.engine.AddSurface(term)
 	if sandbox.IsLocal(p.RepoURL) {
 		dir, err := cfg.localRepos().Resolve(p.RepoURL, true)
@@ -120,20 +123,20 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	// its command) and then waits for it to close cleanly.
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
-	ex, err := a.engine.Start(engineCtx, engine.StartRequest{Project: p, Task: task, Surface: "terminal", By: who, Limits: o.limits})
+	ex, err := a.engine.Start(engineCtx, engine.StartRequest{Project: p, Task: task, Surface: terminal.Name, By: who, Limits: o.limits})
 	if err != nil {
 		return err
 	}
 	var outcome *engine.Outcome
 	select {
-	case outcome = <-term.finished:
+	case outcome = <-term.Finished():
 	case <-ctx.Done():
 		fmt.Fprintln(std.err, "\nhero: cancelling…")
 		if err := a.engine.Cancel(engineCtx, ex.ID, who); err != nil && !errors.Is(err, engine.ErrFinished) {
 			return fmt.Errorf("cancel run %s: %w", ex.ID, err)
 		}
 		select {
-		case outcome = <-term.finished:
+		case outcome = <-term.Finished():
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("run %s did not stop within 30 s", ex.ID)
 		}
@@ -230,7 +233,7 @@ func currentUser() string {
 // local repository (never onto the checked-out branch). Declined changes
 // are kept as a git bundle in the data directory, so nothing is lost.
 type delivery struct {
-	term    *terminalSurface
+	term    *terminal.Surface
 	repoDir string
 	dataDir string
 	// scrub is the run's redactor: the diff shows what the model wrote,
@@ -242,7 +245,7 @@ func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.
 	if base == "" {
 		return nil
 	}
-	msg := "hero: " + oneLine(ex.Task, 60)
+	msg := "hero: " + terminal.Line(ex.Task, 60)
 	_, err := gitIn(ctx, sb, "sh", "-c", `git add -A && if ! git diff --cached --quiet; then git -c user.name=hero -c user.email=hero@localhost commit -q -m "$1"; fi`, "sh", msg)
 	if err != nil {
 		return fmt.Errorf("collect the run's changes: %w", err)
@@ -252,10 +255,10 @@ func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.
 		return fmt.Errorf("diff the run's changes: %w", err)
 	}
 	if strings.TrimSpace(diff) == "" {
-		d.term.printf("no changes to the repository.\n")
+		d.term.Printf("no changes to the repository.\n")
 		return nil
 	}
-	d.term.printf("\n%s\n", termText(capLines(d.scrub(diff), 400)))
+	d.term.Printf("\n%s\n", terminal.Text(capLines(d.scrub(diff), 400)))
 
 	// Carry the commits out of the sandbox as a bundle (works for any
 	// provider, local or remote).
@@ -276,18 +279,18 @@ func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.
 	}
 	branch := "hero/" + ex.ID
 	if _, err := os.Stat(filepath.Join(d.repoDir, ".git")); err != nil {
-		d.term.printf("%s is not a git repository; the changes are saved in %s (git bundle).\n", d.repoDir, path)
+		d.term.Printf("%s is not a git repository; the changes are saved in %s (git bundle).\n", d.repoDir, path)
 		return nil
 	}
-	if !d.term.confirm(ctx, fmt.Sprintf("commit these changes to a new branch %s in %s?", branch, d.repoDir)) {
-		d.term.printf("not applied. They are kept in %s; to apply later:\n  git -C %s fetch %s HEAD:%s\n", path, d.repoDir, path, branch)
+	if !d.term.Confirm(ctx, fmt.Sprintf("commit these changes to a new branch %s in %s?", branch, d.repoDir)) {
+		d.term.Printf("not applied. They are kept in %s; to apply later:\n  git -C %s fetch %s HEAD:%s\n", path, d.repoDir, path, branch)
 		return nil
 	}
 	cmd := exec.CommandContext(ctx, "git", "-C", d.repoDir, "fetch", "-q", path, "HEAD:refs/heads/"+branch)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("create branch %s: %v: %s", branch, err, strings.TrimSpace(string(out)))
 	}
-	d.term.printf("committed on branch %s. Review with `git diff HEAD...%s`, then merge or switch to it.\n", branch, branch)
+	d.term.Printf("committed on branch %s. Review with `git diff HEAD...%s`, then merge or switch to it.\n", branch, branch)
 	return nil
 }
 

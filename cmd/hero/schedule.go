@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hero-dev/hero/bot/terminal"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
@@ -135,13 +136,13 @@ func scheduleCommands() []*command {
 					fmt.Fprintf(std.out, "%s  %s  %s  %q (%s)\n", v.ID, v.Status, v.Kind, v.Expr, v.TZ)
 					switch v.Kind {
 					case store.ScheduleRun:
-						fmt.Fprintf(std.out, "  task: %s\n", oneLine(termText(v.Task), 200))
+						fmt.Fprintf(std.out, "  task: %s\n", terminal.Line(v.Task, 200))
 					default:
 						fmt.Fprintf(std.out, "  stale after: %s\n", time.Duration(v.StaleS)*time.Second)
 					}
 					fmt.Fprintf(std.out, "  by %s, reports to %s\n", v.Creator, reportsTo(&v.Schedule))
 					if v.Note != "" && v.Status != store.ScheduleActive {
-						fmt.Fprintf(std.out, "  %s\n", termText(v.Note))
+						fmt.Fprintf(std.out, "  %s\n", terminal.Text(v.Note))
 					}
 					for _, n := range v.Next {
 						fmt.Fprintf(std.out, "  next: %s\n", v.Spec.Format(n))
@@ -152,7 +153,7 @@ func scheduleCommands() []*command {
 							line += " (run " + sl.ExecutionID + ")"
 						}
 						if sl.Note != "" {
-							line += ": " + oneLine(termText(sl.Note), 200)
+							line += ": " + terminal.Line(sl.Note, 200)
 						}
 						fmt.Fprintln(std.out, line)
 					}

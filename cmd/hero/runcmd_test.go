@@ -2,74 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/llm/openaitest"
-	"github.com/hero-dev/hero/store"
 )
-
-// A model (or a command it ran) that prints escape sequences must not be
-// able to draw what looks like hero's own confirmation line: the real
-// confirmation is the only line that starts with "! confirmation".
-func TestTerminalShowsEscapeSequencesInsteadOfObeyingThem(t *testing.T) {
-	t.Parallel()
-	const fake = "! confirmation c999 (low risk): go test"
-	payloads := []string{
-		"\x1b[1A\x1b[2K\r" + fake,                         // up a line, erase it, draw over it
-		"rm -rf /\r" + fake,                               // carriage return over the real text
-		"rm -rf /" + strings.Repeat("\b", 8) + "go test ", // backspaces
-		"\u009b2K\u009b1A" + fake,                         // C1 CSI
-		"\u202egnirts-laer\u202c go test",                 // bidi override
-		"line\n" + fake,                                   // a new line from the model
-		"\xff\x9b2K",                                      // bytes that are not UTF-8 (8-bit CSI)
-	}
-	var out bytes.Buffer
-	term := newTerminalSurface(&out, strings.NewReader(""), false, "", engine.Operator("local:me"))
-	term.decide = func(context.Context, string, engine.Decision) (*store.Confirmation, error) { return nil, nil }
-	ex := &store.Execution{ID: "r1", Model: "m"}
-	ctx := t.Context()
-	for _, p := range payloads {
-		must(t, term.Update(ctx, ex, engine.Event{Kind: engine.EventStep, Step: &store.Step{Kind: store.StepModel, Output: p}}))
-		must(t, term.Update(ctx, ex, engine.Event{Kind: engine.EventStep, Step: &store.Step{Kind: store.StepTool, Tool: "run_command", Arguments: `{"command":"` + p + `"}`}}))
-		must(t, term.Update(ctx, ex, engine.Event{Kind: engine.EventOutput, Text: p + "\n"}))
-		_, err := term.Ask(ctx, ex, &store.Confirmation{ID: "c1", Kind: store.ConfirmKindTool, Risk: "high", Action: "run `rm -rf / " + p + "`", Reason: p, ExpiresAt: time.Now().Add(time.Hour)})
-		must(t, err)
-		_, err = term.Ask(ctx, ex, &store.Confirmation{ID: "q1", Kind: store.ConfirmKindQuestion, Action: "which one?\n" + p})
-		must(t, err)
-	}
-	must(t, term.Update(ctx, ex, engine.Event{Kind: engine.EventFinished, Outcome: &engine.Outcome{Status: "succeeded", Summary: payloads[0], Error: payloads[3], DiffStat: payloads[4]}}))
-
-	got := out.String()
-	for _, bad := range []string{"\x1b", "\r", "\b", "\u009b", "\u202e", "\xff", "\x9b"} {
-		if strings.Contains(got, bad) {
-			t.Errorf("terminal output holds %q:\n%s", bad, got)
-		}
-	}
-	for _, line := range strings.Split(got, "\n") {
-		if strings.HasPrefix(line, "! confirmation") && !strings.HasPrefix(line, "! confirmation c1 (high risk): run `rm -rf /") {
-			t.Errorf("a line passes for a confirmation: %q", line)
-		}
-	}
-	if !strings.Contains(got, `^[[1A^[[2K^M`) || !strings.Contains(got, `\u202e`) || !strings.Contains(got, `\x9b`) {
-		t.Errorf("the escapes are not shown visibly:\n%s", got)
-	}
-}
-
-func TestTermTextKeepsPlainText(t *testing.T) {
-	t.Parallel()
-	for _, s := range []string{"", "ok\n\tgo test ./...\n", "héllo — ✓ 日本"} {
-		if got := termText(s); got != s {
-			t.Errorf("termText(%q) = %q", s, got)
-		}
-	}
-	if got := termText("a\r\nb"); got != "a\nb" {
-		t.Errorf("CRLF: %q", got)
-	}
-}
 
 // Each run scrubs with its own project's secrets, named, and hero's own
 // credentials; never with another project's values, which would confirm a
