@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/kanban"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // BenchmarkConcurrentMoves: 200 moves across 20 cards by 10 people at
@@ -15,7 +16,7 @@ import (
 func BenchmarkConcurrentMoves(b *testing.B) {
 	url := "sqlite://" + filepath.Join(b.TempDir(), "hero.db")
 	f := newFixture(b, url)
-	second, err := kanban.New(kanban.Config{Store: openDB(b, url)})
+	second, err := kanban.New(kanban.Config{Store: storetest.OpenURL(b, url)})
 	if err != nil {
 		b.Fatal(err)
 	}

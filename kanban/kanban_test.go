@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,45 +11,8 @@ import (
 
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
-	"github.com/hero-dev/hero/store/vault"
+	"github.com/hero-dev/hero/store/storetest"
 )
-
-// forEachDatabase runs fn on a fresh SQLite file and, when
-// HERO_TEST_MYSQL_URL is set (scripts/with-mariadb.sh), on MariaDB.
-func forEachDatabase(t *testing.T, fn func(t *testing.T, url string)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		fn(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
-	})
-	t.Run("mysql", func(t *testing.T) {
-		url := os.Getenv("HERO_TEST_MYSQL_URL")
-		if url == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("HERO_TEST_MYSQL_URL is not set but CI is: run the tests through scripts/with-mariadb.sh")
-			}
-			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./kanban/...")
-		}
-		t.Parallel()
-		fn(t, url)
-	})
-}
-
-func openDB(t testing.TB, url string) *store.DB {
-	t.Helper()
-	kr, err := vault.Parse("1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "00112233445566778899aabbccddeeff")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), url, "", nil, store.WithKeyring(kr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
 
 // fixture is a project with people in every role.
 type fixture struct {
@@ -63,7 +24,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, url string) *fixture {
 	t.Helper()
-	db := openDB(t, url)
+	db := storetest.OpenURL(t, url)
 	name := fmt.Sprintf("p%d", rand.Int64())
 	if err := db.CreateProject(context.Background(), &store.Project{Name: name, RepoURL: "https://github.com/o/r", DefaultBranch: "main"}); err != nil {
 		t.Fatal(err)
@@ -84,7 +45,7 @@ func (f *fixture) as(who string) kanban.Actor {
 }
 
 func TestBoardRules(t *testing.T) {
-	forEachDatabase(t, func(t *testing.T, url string) {
+	storetest.EachURL(t, func(t *testing.T, url string) {
 		f := newFixture(t, url)
 		ctx := t.Context()
 
@@ -200,9 +161,9 @@ func TestBoardRules(t *testing.T) {
 // move is lost: every card ends where its last history line says, each
 // card's history is an unbroken chain, and no two cards share a position.
 func TestConcurrentMoves(t *testing.T) {
-	forEachDatabase(t, func(t *testing.T, url string) {
+	storetest.EachURL(t, func(t *testing.T, url string) {
 		f := newFixture(t, url)
-		second, err := kanban.New(kanban.Config{Store: openDB(t, url)})
+		second, err := kanban.New(kanban.Config{Store: storetest.OpenURL(t, url)})
 		if err != nil {
 			t.Fatal(err)
 		}

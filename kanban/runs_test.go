@@ -3,8 +3,6 @@ package kanban_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,12 +10,11 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/engine/tools"
 	"github.com/hero-dev/hero/kanban"
-	"github.com/hero-dev/hero/llm/openai"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/sandbox"
-	"github.com/hero-dev/hero/sandbox/bwrap"
 	"github.com/hero-dev/hero/store"
 	goopenai "github.com/sashabaranov/go-openai"
 )
@@ -75,28 +72,6 @@ func (prForge) ReadPullRequest(context.Context, int) (*engine.ForgePullRequest, 
 	return nil, engine.ErrNoForge
 }
 
-// workspaces opens bubblewrap sandboxes holding a tiny git repository.
-type workspaces struct{ p *bwrap.Provider }
-
-func (w workspaces) Open(ctx context.Context, _ *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
-	sb, err := w.p.Create(ctx, sandbox.Spec{Env: env, Labels: map[string]string{"execution": ex.ID}})
-	if err != nil {
-		return nil, err
-	}
-	if err := sb.WriteFile(ctx, "README.md", []byte("# shop\n"), 0o644); err != nil {
-		return nil, err
-	}
-	res, err := sb.Exec(ctx, sandbox.Cmd{Args: []string{"sh", "-c", "git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm init"}})
-	if err != nil || res.ExitCode != 0 {
-		return nil, fmt.Errorf("init repo: %v (exit %d)", err, res.ExitCode)
-	}
-	return sb, nil
-}
-
-func (w workspaces) Close(ctx context.Context, _ *store.Execution, sb sandbox.Sandbox) error {
-	return sb.Close(ctx)
-}
-
 type runEnv struct {
 	*fixture
 	eng   *engine.Engine
@@ -105,19 +80,9 @@ type runEnv struct {
 
 func newRunEnv(t *testing.T, model *openaitest.Server) *runEnv {
 	t.Helper()
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
-	}
+	ws := enginetest.NewGitWorkspaces(t, map[string]string{"README.md": "# shop\n"})
 	f := newFixture(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
-	prov, err := bwrap.New(filepath.Join(t.TempDir(), "sandboxes"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := openai.New(openai.Config{APIKey: "sk-test", BaseURL: model.URL(), Model: "gpt-4o-mini", MaxRetries: 1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(engine.Config{Store: f.db, Workspaces: workspaces{prov}, Model: client, ModelName: "gpt-4o-mini",
+	eng, err := engine.New(engine.Config{Store: f.db, Workspaces: ws, Model: enginetest.OpenAI(t, model.URL(), "gpt-4o-mini"), ModelName: "gpt-4o-mini",
 		Tools: tools.All(), PollInterval: 20 * time.Millisecond, Owner: "test",
 		Forge: func(context.Context, *store.Project, *store.Execution) (engine.Forge, error) { return prForge{}, nil }})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // BenchmarkTick is one scheduler tick over 10,000 schedules: find the due
@@ -37,7 +38,7 @@ func BenchmarkTick(b *testing.B) {
 
 func benchTick(b *testing.B, url string, total, due int) {
 	ctx := context.Background()
-	db := openDB(b, url)
+	db := storetest.OpenURL(b, url)
 	if _, err := db.Bun().ExecContext(ctx, "DELETE FROM schedules"); err != nil {
 		b.Fatal(err)
 	}

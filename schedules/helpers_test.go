@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,54 +13,27 @@ import (
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
-	"github.com/hero-dev/hero/store/vault"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
-// forEachDatabase runs fn on a fresh SQLite file and, when
-// HERO_TEST_MYSQL_URL is set (scripts/with-mariadb.sh), on MariaDB. The
-// MariaDB variants run one at a time and start from an empty schedules
-// table: a tick claims every due schedule in the database.
+// forEachDatabase is storetest.EachURL whose MariaDB variants run one at
+// a time and start from an empty schedules table: a tick claims every due
+// schedule in the database.
 func forEachDatabase(t *testing.T, fn func(t *testing.T, url string)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		fn(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
-	})
-	t.Run("mysql", func(t *testing.T) {
-		url := os.Getenv("HERO_TEST_MYSQL_URL")
-		if url == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("HERO_TEST_MYSQL_URL is not set but CI is: run the tests through scripts/with-mariadb.sh")
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		if !strings.HasPrefix(url, "sqlite://") {
+			mysqlMu.Lock()
+			defer mysqlMu.Unlock()
+			db := storetest.OpenURL(t, url)
+			if _, err := db.Bun().ExecContext(t.Context(), "DELETE FROM schedules"); err != nil {
+				t.Fatal(err)
 			}
-			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./schedules/...")
-		}
-		mysqlMu.Lock()
-		defer mysqlMu.Unlock()
-		db := openDB(t, url)
-		if _, err := db.Bun().ExecContext(t.Context(), "DELETE FROM schedules"); err != nil {
-			t.Fatal(err)
 		}
 		fn(t, url)
 	})
 }
 
 var mysqlMu sync.Mutex
-
-func openDB(t testing.TB, url string) *store.DB {
-	t.Helper()
-	kr, err := vault.Parse("1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "00112233445566778899aabbccddeeff")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), url, "", nil, store.WithKeyring(kr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
 
 // clock is the fake clock every timing test drives.
 type clock struct {
@@ -184,7 +156,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, url string, start time.Time) *fixture {
 	t.Helper()
-	db := openDB(t, url)
+	db := storetest.OpenURL(t, url)
 	p := &store.Project{Name: fmt.Sprintf("p%d", rand.Int64()), RepoURL: "https://github.com/o/r", DefaultBranch: "main"}
 	if err := db.CreateProject(context.Background(), p); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // A replica "crashes" in these tests by claiming slots and never firing
@@ -45,7 +46,7 @@ func TestLapsedClaimFiresOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other := f.service(t, openDB(t, url), "replica-2")
+		other := f.service(t, storetest.OpenURL(t, url), "replica-2")
 
 		f.clock.Set(time.Date(2026, 12, 1, 9, 0, 5, 0, time.UTC))
 		crashed, err := f.svc.Tick(ctx) // claimed, and the replica dies
@@ -101,7 +102,7 @@ func TestStoppedAfterStartingRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dying, err := schedules.New(schedules.Config{Store: crashingStore{openDB(t, url)}, Runs: f.runs, Places: places{"slack": f.chat},
+		dying, err := schedules.New(schedules.Config{Store: crashingStore{storetest.OpenURL(t, url)}, Runs: f.runs, Places: places{"slack": f.chat},
 			CreatorRole: func(context.Context, int64, engine.Principal) (store.Role, error) { return store.RoleMember, nil },
 			Now:         f.clock.Now, Owner: "replica-1"})
 		if err != nil {
@@ -115,7 +116,7 @@ func TestStoppedAfterStartingRun(t *testing.T) {
 		if sl := f.slots(t, c.Schedule.ID); len(sl) != 1 || sl[0].Outcome != store.SlotClaimed {
 			t.Fatalf("after the crash: %+v", sl)
 		}
-		other := f.service(t, openDB(t, url), "replica-2")
+		other := f.service(t, storetest.OpenURL(t, url), "replica-2")
 		f.clock.Add(pastLease)
 		if cs := f.tick(t, other); len(cs) != 1 || !cs[0].Reclaimed {
 			t.Fatalf("replica-2 claimed %+v", cs)
@@ -158,9 +159,9 @@ func TestStalledReplicaCannotStartTwice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other := f.service(t, openDB(t, url), "replica-2")
+		other := f.service(t, storetest.OpenURL(t, url), "replica-2")
 		var took []store.ClaimedSlot
-		stalled, err := schedules.New(schedules.Config{Store: openDB(t, url), Places: places{"slack": f.chat},
+		stalled, err := schedules.New(schedules.Config{Store: storetest.OpenURL(t, url), Places: places{"slack": f.chat},
 			Runs: slowRunner{Runner: f.runs, stall: func() {
 				f.clock.Add(pastLease)
 				took = f.tick(t, other)
@@ -201,7 +202,7 @@ func TestLapsedClaimAfterOutage(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.clock.Set(time.Date(2026, 12, 1, 11, 30, 0, 0, time.UTC))
-		f.tick(t, f.service(t, openDB(t, url), "replica-2"))
+		f.tick(t, f.service(t, storetest.OpenURL(t, url), "replica-2"))
 		if n := f.runs.count(); n != 1 {
 			t.Fatalf("%d runs after the outage, want 1", n)
 		}
@@ -236,7 +237,7 @@ func TestExactlyOnceWithCrashes(t *testing.T) {
 			}
 			ids = append(ids, c.Schedule.ID)
 		}
-		other := f.service(t, openDB(t, url), "replica-2")
+		other := f.service(t, storetest.OpenURL(t, url), "replica-2")
 		first := time.Date(2026, 12, 1, 8, 45, 0, 0, time.UTC)
 		var mu sync.Mutex
 		dropped, reclaimed := 0, 0

@@ -11,6 +11,7 @@ import (
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 var start = time.Date(2026, 12, 1, 8, 30, 0, 0, time.UTC) // a Tuesday
@@ -298,7 +299,7 @@ func TestExactlyOnceAcrossReplicas(t *testing.T) {
 			}
 			ids = append(ids, c.Schedule.ID)
 		}
-		other := f.service(t, openDB(t, url), "replica-2")
+		other := f.service(t, storetest.OpenURL(t, url), "replica-2")
 		first := time.Date(2026, 12, 1, 8, 45, 0, 0, time.UTC)
 		claimedBy := map[string]int{}
 		for i := range nSlots {

@@ -7,6 +7,7 @@ package storetest
 import (
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/hero-dev/hero/store"
@@ -36,9 +37,17 @@ func OpenIn(t testing.TB, dir string) *store.DB {
 // a missing MariaDB fails the test.
 func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 	t.Helper()
+	EachURL(t, func(t *testing.T, url string) { fn(t, OpenURL(t, url)) })
+}
+
+// EachURL is Each for tests that open the database themselves, more than
+// once (replicas, restarts): fn gets its URL ("sqlite://…" or
+// HERO_TEST_MYSQL_URL) to pass to OpenURL.
+func EachURL(t *testing.T, fn func(t *testing.T, url string)) {
+	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
-		fn(t, Open(t))
+		fn(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
 	})
 	t.Run("mysql", func(t *testing.T) {
 		url := os.Getenv("HERO_TEST_MYSQL_URL")
@@ -49,12 +58,20 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 			t.Skip("HERO_TEST_MYSQL_URL not set; run the test through scripts/with-mariadb.sh for the MariaDB variant")
 		}
 		t.Parallel()
-		kr, err := vault.LoadOrCreate(t.TempDir(), "", "", slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatalf("storetest: keyring: %v", err)
-		}
-		fn(t, open(t, url, "", kr))
+		fn(t, url)
 	})
+}
+
+// OpenURL opens and migrates the database at url with a fixed test
+// keyring, so that every OpenURL of one database reads the secrets
+// another sealed.
+func OpenURL(t testing.TB, url string) *store.DB {
+	t.Helper()
+	kr, err := vault.Parse("1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "00112233445566778899aabbccddeeff")
+	if err != nil {
+		t.Fatalf("storetest: keyring: %v", err)
+	}
+	return open(t, url, "", kr)
 }
 
 func open(t testing.TB, url, dir string, kr *vault.Keyring) *store.DB {
