@@ -14,12 +14,11 @@ import (
 	"github.com/hero-dev/hero/store"
 )
 
-// maxClaim is how many slots one claim transaction takes: one tick's
-// worth in one multi-row INSERT (a transaction per hundred cost 37 ms for
-// 500 due on SQLite; one costs a third of that), still short enough that
-// other replicas, which skip the locked rows, wait for nothing. Run claims
-// again while a full batch comes back.
-const maxClaim = 1000
+// ClaimBatch is how many slots one claim transaction (one Tick) takes: a
+// tick's worth in one multi-row INSERT, still short enough that other
+// replicas, which skip the locked rows, wait for nothing. Run ticks again
+// while a full batch comes back.
+const ClaimBatch = 1000
 
 // plan decides, inside the claim transaction, what a due schedule does:
 // the latest slot at or before now fires once (or is skipped while the
@@ -79,7 +78,7 @@ func (s *Service) plan(now time.Time) func(sc *store.Schedule, runActive bool) s
 // slot is claimed by one at a time, and fired once (see Fire).
 func (s *Service) Tick(ctx context.Context) ([]store.ClaimedSlot, error) {
 	now := s.cfg.Now().UTC()
-	cs, err := s.db.ClaimDueSchedules(ctx, now, maxClaim, s.cfg.Owner, s.cfg.SlotLease, s.plan(now))
+	cs, err := s.db.ClaimDueSchedules(ctx, now, ClaimBatch, s.cfg.Owner, s.cfg.SlotLease, s.plan(now))
 	if err != nil {
 		return nil, fmt.Errorf("schedule tick: %w", err)
 	}
@@ -97,7 +96,7 @@ func (s *Service) Tick(ctx context.Context) ([]store.ClaimedSlot, error) {
 // Run ticks every interval until ctx ends, firing claimed slots on a few
 // workers so a slow chat platform does not delay the next tick.
 func (s *Service) Run(ctx context.Context, interval time.Duration) error {
-	queue := make(chan store.ClaimedSlot, 10*maxClaim)
+	queue := make(chan store.ClaimedSlot, ClaimBatch)
 	done := make(chan struct{})
 	const workers = 4
 	for range workers {
@@ -132,7 +131,7 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 					return nil
 				}
 			}
-			if len(cs) < maxClaim {
+			if len(cs) < ClaimBatch {
 				break
 			}
 		}
