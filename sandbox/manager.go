@@ -817,9 +817,10 @@ func (m *Manager) startCreate() bool {
 	return true
 }
 
-// Close closes every lease and pooled sandbox, for shutdown. It waits for
-// creates in flight (a pool refill, an Acquire), so nothing it missed is
-// left behind; Acquire fails with ErrClosed afterwards.
+// Close closes every lease and pooled sandbox, then the provider when it
+// is a ProviderCloser, for shutdown. It waits for creates in flight (a
+// pool refill, an Acquire), so nothing it missed is left behind; Acquire
+// fails with ErrClosed afterwards.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	m.closing = true
@@ -838,6 +839,11 @@ func (m *Manager) Close(ctx context.Context) error {
 			if err := m.finish(ctx, l); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	if c, ok := m.provider.(ProviderCloser); ok {
+		if err := c.Close(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

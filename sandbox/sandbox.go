@@ -187,6 +187,14 @@ type Provider interface {
 	Destroy(ctx context.Context, id string) error
 }
 
+// ProviderCloser is implemented by providers that hold something of their
+// own between sandboxes (the local provider's spare disk volume).
+// Manager.Close calls it after closing its sandboxes; the provider may
+// still create sandboxes afterwards.
+type ProviderCloser interface {
+	Close(ctx context.Context) error
+}
+
 // Sandbox is one isolated workspace. All methods are safe for concurrent
 // use. Every method returns an error wrapping ErrClosed after Close.
 type Sandbox interface {

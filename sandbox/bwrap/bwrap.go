@@ -108,9 +108,12 @@ type Provider struct {
 	net            netTools // user-mode networking (net.go)
 	netErr         error    // why networked commands cannot run here
 
-	mu      sync.Mutex
-	live    map[string]*Sandbox
-	uidUsed map[int]bool
+	mu       sync.Mutex
+	live     map[string]*Sandbox
+	uidUsed  map[int]bool
+	spare    *spare // a volume made ahead (spare.go); nil when none
+	closed   bool   // Close ran: no more spares
+	building sync.WaitGroup
 }
 
 // Option configures a Provider.
@@ -269,19 +272,11 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 	}
 	p.diskMode = diskCheck
 	if p.loopDisks {
-		mkfs, mount, err := detectLoopDisks(p.volumeDir)
-		if err == nil {
-			p.diskMode, p.mkfs, p.mount = diskLoop, mkfs, mount
-		} else {
+		if err := p.setUpLoopDisks(); err != nil {
 			p.log.Warn("disk limits by measuring usage (a burst of writes can overshoot until the next measurement); kernel-enforced limits need loop-mounted volumes", "reason", err.Error())
 		}
 	}
 	p.log.Info("sandbox disk limit", "mode", p.diskMode, "default_bytes", p.limits.DiskBytes)
-	if p.diskMode == diskLoop {
-		if n := sweepVolumes(p.volumeDir); n > 0 {
-			p.log.Info("unmounted volumes of deleted sandboxes", "count", n)
-		}
-	}
 	switch {
 	case p.cg != nil:
 		p.log.Info("sandbox limits via cgroups", "cgroup", p.cg.describe(), "memory_limit", p.cg.memory)
@@ -302,6 +297,33 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 		p.log.Warn("sandbox limits via rlimits; process count is not enforced (hero is not root and cgroups are not writable)")
 	}
 	return p, nil
+}
+
+// setUpLoopDisks switches to the "loop" disk mode when loop-mounted
+// volumes work here, which a spare volume proves: one adopted from an
+// earlier process (mounted on this boot), or one made now.
+func (p *Provider) setUpLoopDisks() error {
+	mkfs, mount, err := loopTools(p.volumeDir)
+	if err != nil {
+		return err
+	}
+	p.mkfs, p.mount = mkfs, mount
+	if n := sweepVolumes(p.volumeDir); n > 0 {
+		p.log.Info("unmounted volumes of deleted sandboxes", "count", n)
+	}
+	sp := p.adoptSpare()
+	if sp == nil {
+		if sp, err = p.newSpare(p.limits.DiskBytes); err != nil {
+			return err
+		}
+		sp.err = p.buildSpare(sp)
+		close(sp.done)
+		if sp.err != nil {
+			return sp.err
+		}
+	}
+	p.diskMode, p.spare = diskLoop, sp
+	return nil
 }
 
 // hostEnv is the whole environment of every process this package starts
@@ -408,11 +430,22 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 	// measuring disk mode this bounds the overshoot of one write.
 	eff.FileSizeBytes = min(eff.FileSizeBytes, eff.DiskBytes)
 
-	var raw [8]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return nil, fmt.Errorf("create sandbox: id: %w", err)
+	var sp *spare
+	if p.diskMode == diskLoop {
+		sp = p.takeSpare(ctx, eff.DiskBytes)
+		// The next sandbox's volume, while this one is filled.
+		defer p.makeSpare(eff.DiskBytes)
 	}
-	id := "bw-" + hex.EncodeToString(raw[:])
+	var id string
+	if sp != nil {
+		id = sp.id
+	} else {
+		var raw [8]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return nil, fmt.Errorf("create sandbox: id: %w", err)
+		}
+		id = "bw-" + hex.EncodeToString(raw[:])
+	}
 	dir := filepath.Join(p.baseDir, id)
 	vol := filepath.Join(dir, "vol")
 	if p.diskMode == diskLoop {
@@ -425,11 +458,17 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 	if p.unprivileged {
 		uid, err := p.allocUID()
 		if err != nil {
+			if sp != nil {
+				p.putBack(sp)
+			}
 			return nil, fmt.Errorf("create sandbox: %w", err)
 		}
 		s.uid, s.gid = uid, uid
 	}
 	cleanup := func() {
+		if sp != nil {
+			_ = p.discardSpare(sp) // the image, if it is still a spare's
+		}
 		if p.diskMode == diskLoop {
 			_ = removeVolume(vol)
 		}
@@ -442,14 +481,23 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 		cleanup()
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
-	if p.diskMode == diskLoop {
+	switch {
+	case sp != nil:
+		if err := p.claimSpare(sp, dir); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("create sandbox: %w", err)
+		}
+		sp = nil
+	case p.diskMode == diskLoop:
 		if err := makeLoopVolume(ctx, p.mkfs, p.mount, filepath.Join(dir, "disk.img"), vol, dir, eff.DiskBytes); err != nil {
 			cleanup()
 			return nil, fmt.Errorf("create sandbox: %w", err)
 		}
-	} else if err := os.Mkdir(vol, 0o755); err != nil {
-		cleanup()
-		return nil, fmt.Errorf("create sandbox: %w", err)
+	default:
+		if err := os.Mkdir(vol, 0o755); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("create sandbox: %w", err)
+		}
 	}
 	for _, d := range []string{"repo", "tmp", "tmp/home"} {
 		if err := os.Mkdir(filepath.Join(vol, d), 0o755); err != nil {

@@ -38,6 +38,11 @@ func newProvider(t testing.TB, opts ...Option) *Provider {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() {
+		if err := p.Close(context.Background()); err != nil {
+			t.Errorf("close provider: %v", err)
+		}
+	})
 	return p
 }
 

@@ -27,8 +27,8 @@ import (
 //     command does (fallocate, many files, hard links). Measured here: 0.1 s
 //     and about 4 MB of host disk per sandbox to create a 10 GB volume
 //     (no journal, lazy inode tables; the image only grows with data, and
-//     deleted files give their blocks back through discard). Needs root and
-//     loop devices.
+//     deleted files give their blocks back through discard), made ahead of
+//     the Create that uses it (spare.go). Needs root and loop devices.
 //   - "check": the volume is a plain directory whose usage hero measures
 //     every second while a command runs and after it; a command that passes
 //     the limit is killed and told why. Portable, but a burst of writes
@@ -49,9 +49,10 @@ const minDiskBytes = 16 << 20
 // diskCheckEvery is the measuring period of the "check" mode.
 const diskCheckEvery = time.Second
 
-// detectLoopDisks tries a loop-mounted ext4 volume under dir and reports
-// why it cannot be used, if it cannot.
-func detectLoopDisks(dir string) (mkfs, mount string, err error) {
+// loopTools checks what loop-mounted volumes need besides a kernel that
+// can mount them (which only making one proves: New's first spare volume)
+// and prepares dir, where they are mounted.
+func loopTools(dir string) (mkfs, mount string, err error) {
 	if os.Geteuid() != 0 {
 		return "", "", errors.New("loop-mounted volumes need root")
 	}
@@ -72,19 +73,6 @@ func detectLoopDisks(dir string) (mkfs, mount string, err error) {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return "", "", fmt.Errorf("volume dir: %w", err)
 	}
-	probe, err := os.MkdirTemp(dir, "probe-")
-	if err != nil {
-		return "", "", fmt.Errorf("volume dir: %w", err)
-	}
-	defer removeTree(probe)
-	vol := probe + ".vol"
-	if err := makeLoopVolume(context.Background(), mkfs, mount, filepath.Join(probe, "disk.img"), vol, probe, minDiskBytes); err != nil {
-		_ = removeVolume(vol)
-		return "", "", err
-	}
-	if err := removeVolume(vol); err != nil {
-		return "", "", err
-	}
 	return mkfs, mount, nil
 }
 
@@ -99,11 +87,11 @@ func systemTool(name string) string {
 	return ""
 }
 
-// makeLoopVolume creates a sparse ext4 image of size bytes and mounts it
-// at vol (created), noting in vol+".owner" the sandbox directory it
-// belongs to (for sweepVolumes).
+// makeLoopVolume makes img (new, or empty) a sparse ext4 image of size
+// bytes and mounts it at vol (created), noting in vol+".owner" the path
+// it belongs to (a sandbox directory, or a spare's image; sweepVolumes).
 func makeLoopVolume(ctx context.Context, mkfs, mount, img, vol, owner string, size int64) error {
-	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(img, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("disk image: %w", err)
 	}
@@ -120,13 +108,8 @@ func makeLoopVolume(ctx context.Context, mkfs, mount, img, vol, owner string, si
 		"-E", "lazy_itable_init=1,nodiscard", img); err != nil {
 		return fmt.Errorf("format disk image: %w", err)
 	}
-	// Written whole or not at all: a sweep in another process must never
-	// read a half-written note as a missing owner.
-	if err := os.WriteFile(vol+".owner.tmp", []byte(owner), 0o600); err != nil {
-		return fmt.Errorf("disk volume: %w", err)
-	}
-	if err := os.Rename(vol+".owner.tmp", vol+".owner"); err != nil {
-		return fmt.Errorf("disk volume: %w", err)
+	if err := writeOwner(vol, owner); err != nil {
+		return err
 	}
 	if err := os.Mkdir(vol, 0o755); err != nil {
 		return fmt.Errorf("disk volume: %w", err)
@@ -137,6 +120,19 @@ func makeLoopVolume(ctx context.Context, mkfs, mount, img, vol, owner string, si
 	}
 	// lost+found is for fsck, which a throw-away volume never needs.
 	_ = os.Remove(filepath.Join(vol, "lost+found"))
+	return nil
+}
+
+// writeOwner notes which path vol belongs to. Written whole or not at
+// all: a sweep in another process must never read a half-written note as
+// a missing owner.
+func writeOwner(vol, owner string) error {
+	if err := os.WriteFile(vol+".owner.tmp", []byte(owner), 0o600); err != nil {
+		return fmt.Errorf("disk volume: %w", err)
+	}
+	if err := os.Rename(vol+".owner.tmp", vol+".owner"); err != nil {
+		return fmt.Errorf("disk volume: %w", err)
+	}
 	return nil
 }
 
