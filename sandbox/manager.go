@@ -114,6 +114,7 @@ type Stats struct {
 	Created, CreateFailures  uint64 // Provider.Create calls
 	Released, Reaped         uint64 // leases ended by Release / by idle timeout
 	Paused, Resumed          uint64 // idle leases paused, and resumed by a call
+	Reattached               uint64 // sandboxes of earlier processes taken back (Reattach)
 	Evicted                  uint64 // sandboxes closed to make room
 	OrphansDestroyed         uint64
 	Healthy                  bool // last cached provider health result
@@ -654,7 +655,8 @@ func (m *Manager) Health(ctx context.Context) error {
 
 // RecoverOrphans destroys the sandboxes recorded for owner that no live
 // lease or pool entry of this Manager drives (left by a crash or a
-// previous run), and those of any other process that are held on this
+// previous run; a run's sandbox that can be reattached is left to
+// ReclaimDetached), and those of any other process that are held on this
 // host and whose owner is gone (see reclaim); it deletes their records.
 // Call it once at start with this process's Owner; Reap does the second
 // part on every tick. It returns how many it destroyed.
@@ -672,6 +674,9 @@ func (m *Manager) RecoverOrphans(ctx context.Context, owner string) (int, error)
 		if rec.Provider != m.provider.Name() {
 			m.log.Warn("orphan sandbox belongs to another provider; leaving it", "sandbox", rec.ID, "provider", rec.Provider)
 			continue
+		}
+		if m.reattachable(rec) {
+			continue // its run may continue: ReclaimDetached decides
 		}
 		if err := m.destroyOrphan(ctx, rec, "left by an earlier run of this owner"); err != nil {
 			errs = append(errs, err)
@@ -873,6 +878,7 @@ type Lease struct {
 	storeTouched time.Time
 	inflight     int
 	closed       string // why, once closed
+	reattached   bool   // made by an earlier process (Reattach)
 }
 
 var _ Sandbox = (*Lease)(nil)

@@ -195,6 +195,17 @@ type ProviderCloser interface {
 	Close(ctx context.Context) error
 }
 
+// Reattacher is implemented by providers whose sandboxes outlive the
+// process that made them (E2B): a run that continues after a restart, in
+// a new process or on another replica, gets its own sandbox back
+// (Manager.Reattach) instead of a fresh one.
+type Reattacher interface {
+	// Reattach reaches sandbox id, resuming it when it is paused, as a
+	// sandbox made with spec. It returns an error wrapping ErrClosed when
+	// the sandbox no longer exists.
+	Reattach(ctx context.Context, id string, spec Spec) (Sandbox, error)
+}
+
 // Sandbox is one isolated workspace. All methods are safe for concurrent
 // use. Every method returns an error wrapping ErrClosed after Close.
 type Sandbox interface {

@@ -250,6 +250,12 @@ func (a *app) killE2BOrphans(ctx context.Context, owner string, minAge time.Dura
 	if !ok {
 		return 0
 	}
+	// Sandboxes of dead replicas first: kept while their run is live.
+	if n, err := a.manager.ReclaimDetached(ctx, a.runLive); err != nil {
+		a.log.Warn("e2b orphans: sandboxes of gone replicas", "err", err)
+	} else if n > 0 {
+		a.log.Info("killed the E2B sandboxes of gone replicas' finished runs", "count", n)
+	}
 	leases, err := a.db.ListLeases(ctx)
 	if err != nil {
 		a.log.Warn("e2b orphans: list leases", "err", err)
@@ -267,6 +273,19 @@ func (a *app) killE2BOrphans(ctx context.Context, owner string, minAge time.Dura
 		a.log.Info("killed orphaned E2B sandboxes", "count", n)
 	}
 	return n
+}
+
+// runLive says whether run id is not over (a paused sandbox of a gone
+// replica is kept for it).
+func (a *app) runLive(ctx context.Context, id string) (bool, error) {
+	ex, err := a.db.Execution(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !finished(ex.Status), nil
 }
 
 // runScrubber returns the scrubber of one run: its project's secrets,

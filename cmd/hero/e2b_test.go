@@ -252,3 +252,132 @@ func TestRemovedProjectsSnapshotsDeleted(t *testing.T) {
 		t.Fatalf("templates left at E2B: %v", got)
 	}
 }
+
+// A run on E2B keeps its sandbox across a restart: hero stopping mid-run
+// pauses the sandbox and keeps its lease; the replica that continues the
+// run gets the same sandbox back, with the run's work and branch, while
+// the orphan killer spares it; once the run is over and its replica gone,
+// the killer removes it.
+func TestE2BRunContinuesInItsSandboxAfterRestart(t *testing.T) {
+	t.Parallel()
+	fake := e2btest.NewServer(t)
+	gitSrv := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "one\n"}, func(string) bool { return false })
+	gitSrv.AnonymousRead()
+	dir := t.TempDir()
+	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mirrors, err := mirror.New(filepath.Join(dir, "mirrors"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &store.Project{Name: "p", RepoURL: gitSrv.RepoURL("o", "r"), DefaultBranch: "main"}
+	if err := db.CreateProject(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	ex := &store.Execution{ProjectID: p.ID, Status: store.StatusRunning, Surface: "slack", Task: "t"}
+	if err := db.CreateExecution(t.Context(), ex); err != nil {
+		t.Fatal(err)
+	}
+	// replica starts one hero process: its provider, manager, workspaces.
+	replica := func(owner string) (*app, *workspaces) {
+		prov, err := e2b.New(e2b.Config{APIKey: e2btest.APIKey, APIURL: fake.URL, SandboxURL: fake.URL, Install: "inst"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := sandbox.NewManager(prov, leaseStore{db}, sandbox.ManagerConfig{Owner: owner}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close(context.Background()) })
+		a := &app{db: db, manager: m, e2b: prov, log: slog.New(slog.DiscardHandler)}
+		return a, &workspaces{manager: m, mirrors: mirrors, log: a.log, bases: map[string]string{}, branchFor: defaultWorkBranch}
+	}
+	// goneReplica makes the run's lease look like a dead replica's.
+	goneReplica := func() {
+		ls, err := db.ListLeases(t.Context())
+		if err != nil || len(ls) != 1 {
+			t.Fatalf("leases: %+v %v", ls, err)
+		}
+		old := time.Now().Add(-time.Hour)
+		ls[0].Host, ls[0].HeartbeatAt, ls[0].LastUsedAt = "gone-host", &old, old
+		if err := db.PutLease(t.Context(), &ls[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(sb sandbox.Sandbox, script string) string {
+		t.Helper()
+		var out bytes.Buffer
+		res, err := sb.Exec(t.Context(), sandbox.Cmd{Args: []string{"sh", "-c", script}, Stdout: &out, Stderr: &out})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("%s: %v %+v %s", script, err, res, out.String())
+		}
+		return out.String()
+	}
+
+	_, w1 := replica("replica-a")
+	sb1, err := w1.Open(t.Context(), p, ex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(sb1, "echo half done > work.txt")
+	// hero stops while the run is in progress.
+	if err := w1.Close(t.Context(), ex, sb1); err != nil {
+		t.Fatal(err)
+	}
+	if st := fake.Live()[sb1.ID()]; st != "paused" {
+		t.Fatalf("after hero stopped the run's sandbox is %q; want paused", st)
+	}
+	goneReplica()
+
+	// Another replica: its orphan killer spares the live run's sandbox,
+	// and the run continues in it.
+	b, w2 := replica("replica-b")
+	if n := b.killE2BOrphans(t.Context(), "replica-b", 0); n != 0 {
+		t.Fatalf("the orphan killer killed %d", n)
+	}
+	if st := fake.Live()[sb1.ID()]; st != "paused" {
+		t.Fatalf("after the orphan killer the run's sandbox is %q", st)
+	}
+	sb2, err := w2.Open(t.Context(), p, ex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb2.ID() != sb1.ID() {
+		t.Fatalf("the continued run got sandbox %s; want its own %s", sb2.ID(), sb1.ID())
+	}
+	if got := run(sb2, "cat work.txt; git symbolic-ref --short HEAD"); got != "half done\nhero/"+ex.ID+"\n" {
+		t.Fatalf("the continued run sees %q", got)
+	}
+	if stat, err := w2.DiffStat(t.Context(), ex, sb2); err != nil || !strings.Contains(stat, "work.txt") {
+		t.Fatalf("the continued run's changes: %q %v", stat, err)
+	}
+	if n := len(fake.Live()); n != 1 {
+		t.Fatalf("%d sandboxes at E2B: %v", n, fake.Live())
+	}
+
+	// Replica b dies too, and the run is closed elsewhere: the sandbox goes.
+	goneReplica()
+	ex.Status = store.StatusInterrupted
+	if err := db.UpdateExecution(t.Context(), ex, "status"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ReleaseSingleton(t.Context(), e2bOrphanLease, "replica-b"); err != nil { // lapsed with b
+		t.Fatal(err)
+	}
+	c, _ := replica("replica-c")
+	if n := c.killE2BOrphans(t.Context(), "replica-c", 0); n != 0 {
+		t.Errorf("%d more sandboxes killed as unrecorded", n)
+	}
+	if _, ok := fake.Live()[sb1.ID()]; ok {
+		t.Fatal("the sandbox of a finished run of a gone replica was not killed")
+	}
+	if ls, _ := db.ListLeases(t.Context()); len(ls) != 0 {
+		t.Fatalf("lease records left: %+v", ls)
+	}
+}

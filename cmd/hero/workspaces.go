@@ -98,6 +98,13 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	if w.branchFor != nil {
 		work, continues = w.branchFor(ex)
 	}
+	// A run that continues after a restart (E2B) gets its own sandbox
+	// back, workspace and all.
+	if lease, err := w.manager.Reattach(ctx, spec); err != nil {
+		return nil, fmt.Errorf("reattach the run's sandbox: %w", err)
+	} else if lease != nil {
+		return w.reattached(ctx, ex, lease)
+	}
 	// A sandbox that cannot work says so first, with how to fix it (the
 	// health result is cached).
 	if err := w.manager.Health(ctx); errors.Is(err, sandbox.ErrUnavailable) {
@@ -164,9 +171,14 @@ func (w *workspaces) ready(ctx context.Context, ex *store.Execution, lease *sand
 			return fail(err)
 		}
 	}
+	// refs/hero/base keeps the start for a process that reattaches.
 	if !continues {
-		if _, err := gitIn(ctx, lease, "git", "switch", "-q", "-c", work); err != nil {
+		if _, err := gitIn(ctx, lease, "sh", "-c", `git switch -q -c "$1" && git update-ref refs/hero/base "$2"`, "sh", work, base); err != nil {
 			return fail(fmt.Errorf("create the work branch %s: %w", work, err))
+		}
+	} else if w.manager.CanReattach() {
+		if _, err := gitIn(ctx, lease, "git", "update-ref", "refs/hero/base", base); err != nil {
+			return fail(fmt.Errorf("record the run's base: %w", err))
 		}
 	}
 	w.log.Info("workspace ready", "execution", ex.ID, "branch", work, "report", rep.String())
@@ -178,6 +190,20 @@ func (w *workspaces) ready(ctx context.Context, ex *store.Execution, lease *sand
 		}
 		w.releases[ex.ID] = rep.Release
 	}
+	w.mu.Unlock()
+	return lease, nil
+}
+
+// reattached takes back a run's workspace from an earlier process: it
+// is on the run's branch already; its base is where ready recorded it.
+func (w *workspaces) reattached(ctx context.Context, ex *store.Execution, lease *sandbox.Lease) (sandbox.Sandbox, error) {
+	out, err := gitIn(ctx, lease, "git", "rev-parse", "-q", "--verify", "refs/hero/base^{commit}")
+	if err != nil {
+		w.log.Warn("reattached workspace has no recorded base; its changes cannot be summarised", "execution", ex.ID, "err", err)
+	}
+	w.log.Info("workspace reattached", "execution", ex.ID, "sandbox", lease.ID())
+	w.mu.Lock()
+	w.bases[ex.ID] = strings.TrimSpace(out)
 	w.mu.Unlock()
 	return lease, nil
 }
@@ -253,9 +279,14 @@ func (w *workspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.
 	}
 	lease, ok := sb.(*sandbox.Lease)
 	var err error
-	if !ok {
+	switch {
+	case !ok:
 		err = sb.Close(ctx)
-	} else {
+	case !finished(ex.Status):
+		// hero is stopping mid-run: the run continues after the restart,
+		// in its own sandbox where the provider can keep it (E2B).
+		err = w.manager.Detach(ctx, lease)
+	default:
 		err = w.manager.Release(ctx, lease)
 	}
 	// Only once the sandbox (and its overlay) is gone may the prepared
@@ -267,6 +298,15 @@ func (w *workspaces) Close(ctx context.Context, ex *store.Execution, sb sandbox.
 		return err
 	}
 	return derr
+}
+
+// finished says whether a run with this status is over.
+func finished(status string) bool {
+	switch status {
+	case store.StatusQueued, store.StatusRunning, store.StatusWaiting:
+		return false
+	}
+	return true
 }
 
 // DiffStat summarises what the run changed since the workspace was filled,

@@ -168,6 +168,22 @@ func (p *Provider) Resume(ctx context.Context, id string, spec sandbox.Spec) (*S
 	return p.attach(sb, spec, p.cfg.Lifetime), nil
 }
 
+var _ sandbox.Reattacher = (*Provider)(nil)
+
+// Reattach is Resume for the Manager: a run that continues after a
+// restart (or on another replica) gets its sandbox back. A sandbox E2B no
+// longer has wraps sandbox.ErrClosed.
+func (p *Provider) Reattach(ctx context.Context, id string, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	sb, err := p.Resume(ctx, id, spec)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", sandbox.ErrClosed, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sb, nil
+}
+
 func (p *Provider) attach(sb *SandboxInfo, spec sandbox.Spec, lifetime time.Duration) *Sandbox {
 	base := p.cfg.SandboxURL
 	if base == "" {
