@@ -6,17 +6,18 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // TestGitHubTables covers the GitHub surface's tables (OAuth tokens,
 // progress comments, requested redeliveries) on SQLite and, with
 // HERO_TEST_MYSQL_URL, MariaDB.
 func TestGitHubTables(t *testing.T) {
-	forEachDatabase(t, testGitHubTables)
+	storetest.EachURL(t, testGitHubTables)
 }
 
 func testGitHubTables(t *testing.T, url string) {
-	db := openMigrated(t, url)
+	db := storetest.OpenURL(t, url)
 	ctx := t.Context()
 
 	// OAuth tokens: encrypted at rest, replaced on refresh.

@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // TestLinkCodes covers chat-account link codes and identity listing on
 // SQLite and (with HERO_TEST_MYSQL_URL) MariaDB.
 func TestLinkCodes(t *testing.T) {
-	forEachDatabase(t, testLinkCodes)
+	storetest.EachURL(t, testLinkCodes)
 }
 
 func testLinkCodes(t *testing.T, url string) {
-	db := openMigrated(t, url)
+	db := storetest.OpenURL(t, url)
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	u, err := db.EnsureUser(ctx, uniq("linker")+"@example.com", "Linker")

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // TestLimits covers once keys and counted attempts on SQLite and (with
 // HERO_TEST_MYSQL_URL) MariaDB: they are what keeps courtesy replies,
 // replayed webhooks and link-code guesses limited across replicas.
 func TestLimits(t *testing.T) {
-	forEachDatabase(t, func(t *testing.T, url string) {
-		db := openMigrated(t, url)
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		db := storetest.OpenURL(t, url)
 		ctx := t.Context()
 		kind := uniq("kind")
 		now := time.Now()
@@ -82,8 +83,8 @@ func TestLimits(t *testing.T) {
 // TestAccountAudit: unlinking removes only one's own account, is audited,
 // and keeps the account from being matched by email again.
 func TestAccountAudit(t *testing.T) {
-	forEachDatabase(t, func(t *testing.T, url string) {
-		db := openMigrated(t, url)
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		db := storetest.OpenURL(t, url)
 		ctx := t.Context()
 		a, err := db.UpsertUser(ctx, uniq("a")+"@example.com", "A")
 		must(t, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // Names that would make a program load or run the secret's value, names
@@ -52,7 +53,7 @@ func TestReservedSecretNames(t *testing.T) {
 
 	// The store refuses them too, whatever surface calls it, and stores
 	// nothing.
-	db := openMigrated(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
+	db := storetest.OpenURL(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
 	p := newProject(t, db)
 	err := db.SetSecret(t.Context(), p.ID, "LD_PRELOAD", []byte("/tmp/evil.so"), "admin")
 	if err == nil || !strings.Contains(err.Error(), `invalid secret name "LD_PRELOAD": the name is reserved because the dynamic loader`) {

@@ -4,14 +4,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // TestSingletonLease: one holder at a time, on SQLite and MariaDB; the
 // holder renews; another takes over once the lease ran out or was
 // released; racing claimants never both win.
 func TestSingletonLease(t *testing.T) {
-	forEachDatabase(t, func(t *testing.T, url string) {
-		db := openMigrated(t, url)
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		db := storetest.OpenURL(t, url)
 		ctx := t.Context()
 		name := uniq("gateway")
 		claim := func(holder string, ttl time.Duration) bool {

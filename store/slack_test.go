@@ -5,16 +5,17 @@ import (
 	"testing"
 
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // TestChatSurfaces covers channel bindings, the thread index and Slack
 // workspace tokens on SQLite and (with HERO_TEST_MYSQL_URL) MariaDB.
 func TestChatSurfaces(t *testing.T) {
-	forEachDatabase(t, testChatSurfaces)
+	storetest.EachURL(t, testChatSurfaces)
 }
 
 func testChatSurfaces(t *testing.T, url string) {
-	db := openMigrated(t, url)
+	db := storetest.OpenURL(t, url)
 	ctx := t.Context()
 
 	p1, p2 := newProject(t, db), newProject(t, db)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 	"github.com/hero-dev/hero/store/vault"
 )
 
@@ -37,39 +38,7 @@ type suite struct {
 // TestStore runs the whole suite against SQLite and, when
 // HERO_TEST_MYSQL_URL is set (scripts/with-mariadb.sh sets it), MariaDB.
 func TestStore(t *testing.T) {
-	forEachDatabase(t, runSuite)
-}
-
-// forEachDatabase runs fn on a fresh SQLite file and, when
-// HERO_TEST_MYSQL_URL is set, on MariaDB; in CI a missing MariaDB fails.
-func forEachDatabase(t *testing.T, fn func(t *testing.T, url string)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		fn(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
-	})
-	t.Run("mysql", func(t *testing.T) {
-		url := os.Getenv("HERO_TEST_MYSQL_URL")
-		if url == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("HERO_TEST_MYSQL_URL is not set but CI is: run the tests through scripts/with-mariadb.sh")
-			}
-			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./store/... for the MariaDB variant")
-		}
-		t.Parallel()
-		fn(t, url)
-	})
-}
-
-// openMigrated opens url with the test keyring and applies migrations.
-func openMigrated(t *testing.T, url string) *store.DB {
-	t.Helper()
-	kr, err := vault.Parse("1:"+testKey1, testSalt)
-	must(t, err)
-	db, err := store.Open(t.Context(), url, "", nil, store.WithKeyring(kr))
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	must(t, db.Migrate(t.Context()))
-	return db
+	storetest.EachURL(t, runSuite)
 }
 
 func runSuite(t *testing.T, url string) {
@@ -1259,8 +1228,8 @@ func BenchmarkEnqueue(b *testing.B) {
 }
 
 func TestProgressMessages(t *testing.T) {
-	forEachDatabase(t, func(t *testing.T, url string) {
-		db := openMigrated(t, url)
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		db := storetest.OpenURL(t, url)
 		ctx := t.Context()
 		p := newProject(t, db)
 		ex := &store.Execution{ProjectID: p.ID, Status: store.StatusRunning, Surface: "slack", Task: "t", Model: "m"}

@@ -7,16 +7,17 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // TestWebStore covers the settings page's tables on SQLite and (with
 // HERO_TEST_MYSQL_URL) MariaDB.
 func TestWebStore(t *testing.T) {
-	forEachDatabase(t, testWebStore)
+	storetest.EachURL(t, testWebStore)
 }
 
 func testWebStore(t *testing.T, url string) {
-	db := openMigrated(t, url)
+	db := storetest.OpenURL(t, url)
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 
