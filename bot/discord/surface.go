@@ -2,6 +2,7 @@ package discord
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -34,15 +35,36 @@ type runView struct {
 	msgID   string     // the progress message, once posted
 }
 
-func (a *Adapter) view(ex *store.Execution) *runView {
+// view returns the run's view, creating it on first use. After a restart
+// (or on another replica) it is rebuilt from what the run recorded, and
+// the same progress message is edited again.
+func (a *Adapter) view(ctx context.Context, ex *store.Execution) (*runView, error) {
+	a.mu.Lock()
+	v := a.runs[ex.ID]
+	a.mu.Unlock()
+	if v != nil {
+		return v, nil
+	}
+	v = &runView{a: a, thread: ex.ThreadRef, p: bot.NewProgress(ex)}
+	ref, err := a.db.ProgressMessage(ctx, ex.ID, Surface)
+	switch {
+	case err == nil:
+		if ch, msg, ok := strings.Cut(ref, "/"); ok && ch == ex.ThreadRef && msg != "" {
+			if v.p, err = bot.RestoreProgress(ctx, a.db, ex); err != nil {
+				return nil, err
+			}
+			v.msgID = msg
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("find the progress message of run %s: %w", ex.ID, err)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	v := a.runs[ex.ID]
-	if v == nil {
-		v = &runView{a: a, thread: ex.ThreadRef, p: bot.NewProgress(ex)}
-		a.runs[ex.ID] = v
+	if prev := a.runs[ex.ID]; prev != nil {
+		return prev, nil
 	}
-	return v
+	a.runs[ex.ID] = v
+	return v, nil
 }
 
 // touch schedules an edit of the progress message: at once if the last
@@ -86,6 +108,9 @@ func (v *runView) flush(ctx context.Context) {
 		m, err = v.a.send(ctx, v.thread, text, nil)
 		if err == nil {
 			v.msgID = m.ID
+			if err := v.a.db.SetProgressMessage(ctx, v.p.RunID, Surface, v.thread+"/"+m.ID); err != nil {
+				v.a.log.Warn("remember the progress message", "run", v.p.RunID, "err", err)
+			}
 		}
 	} else {
 		_, err = v.a.api.ChannelMessageEditComplex(&discordgo.MessageEdit{Channel: v.thread, ID: v.msgID, Content: &text, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
@@ -121,7 +146,10 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 		}
 		return nil
 	}
-	v := a.view(ex)
+	v, err := a.view(ctx, ex)
+	if err != nil {
+		return err
+	}
 	if ev.Kind == engine.EventStarted && strings.HasPrefix(ev.Text, "Resuming") {
 		defer a.send(ctx, ex.ThreadRef, escape(ev.Text), nil)
 	}
@@ -136,7 +164,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 	a.mu.Lock()
 	delete(a.runs, ex.ID)
 	a.mu.Unlock()
-	_, err := a.send(ctx, ex.ThreadRef, finalText(ex.ID, ev.Outcome), nil)
+	_, err = a.send(ctx, ex.ThreadRef, finalText(ex.ID, ev.Outcome), nil)
 	return err
 }
 
