@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -59,6 +60,12 @@ func (f *fakeRuns) Cancel(_ context.Context, id string, by engine.Principal) err
 	defer f.mu.Unlock()
 	f.cancelled = append(f.cancelled, id+" by "+by.ID)
 	return nil
+}
+
+// Decide refuses: deciding is tested against the real engine
+// (decide_test.go), whose rules decide who may.
+func (f *fakeRuns) Decide(context.Context, string, engine.Decision) (*store.Confirmation, error) {
+	return nil, fmt.Errorf("this test's runs take no decisions: %w", engine.ErrNotAllowed)
 }
 
 // clock is a settable clock for expiry tests.

@@ -129,8 +129,67 @@ func (s *Server) renderRun(w http.ResponseWriter, r *http.Request, status int, e
 		return
 	}
 	canCancel := s.cfg.Runs != nil && !finalStatus(ex.Status) && role.AtLeast(store.RoleMember)
+	// The engine's rule, for showing the buttons: the run's requester or
+	// an approver decides.
+	u := sessionFrom(r).user
+	canDecide := s.cfg.Runs != nil && !finalStatus(ex.Status) &&
+		(role.AtLeast(store.RoleApprover) || ex.RequesterUserID == u.ID || ex.Requester == webPrincipal(u).ID)
 	s.render(w, r, status, "run", &view{Title: "Run " + ex.ID, Nav: "runs", Error: errMsg, Project: p, Role: role,
-		Data: map[string]any{"Run": ex, "Steps": steps, "Confirmations": confs, "CanCancel": canCancel}})
+		Data: map[string]any{"Run": ex, "Steps": steps, "Confirmations": confs, "CanCancel": canCancel, "CanDecide": canDecide}})
+}
+
+// decide approves or denies one of a run's pending confirmations: a tool
+// call waiting for a person, a limit to extend, or an ask_human question
+// (approving answers it with the form's text; an answer is required).
+// A run that reports nowhere else (a schedule made on the command line
+// with no channel) is decided only here.
+func (s *Server) decide(approve bool) runHandler {
+	return func(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role store.Role) {
+		if s.cfg.Runs == nil {
+			s.renderRun(w, r, http.StatusServiceUnavailable, "Confirmations cannot be decided from this server.", ex, p, role)
+			return
+		}
+		c, err := s.cfg.DB.Confirmation(r.Context(), r.PathValue("confirmation"))
+		if errors.Is(err, store.ErrNotFound) || (err == nil && c.ExecutionID != ex.ID) {
+			s.renderRun(w, r, http.StatusNotFound, fmt.Sprintf("Run %s has no confirmation %s.", ex.ID, r.PathValue("confirmation")), ex, p, role)
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		answer := strings.TrimSpace(strings.ReplaceAll(r.PostFormValue("answer"), "\r\n", "\n"))
+		if approve && c.Kind == store.ConfirmKindQuestion && answer == "" {
+			s.renderRun(w, r, http.StatusBadRequest, fmt.Sprintf("Write an answer to the question of %s first (or decline it).", c.ID), ex, p, role)
+			return
+		}
+		if len(answer) > 10000 {
+			s.renderRun(w, r, http.StatusBadRequest, fmt.Sprintf("The answer is %d characters; the limit is 10000.", len(answer)), ex, p, role)
+			return
+		}
+		u := sessionFrom(r).user
+		_, err = s.cfg.Runs.Decide(r.Context(), c.ID, engine.Decision{Approve: approve, By: webPrincipal(u), Answer: answer})
+		switch {
+		case errors.Is(err, engine.ErrNotAllowed):
+			s.renderRun(w, r, http.StatusForbidden, err.Error(), ex, p, role)
+			return
+		case errors.Is(err, engine.ErrAlreadyDecided):
+			s.renderRun(w, r, http.StatusConflict, err.Error()+".", ex, p, role)
+			return
+		case err != nil:
+			s.fail(w, r, err)
+			return
+		}
+		ok := "denied"
+		switch {
+		case approve && c.Kind == store.ConfirmKindQuestion:
+			ok = "answered"
+		case approve:
+			ok = "approved"
+		}
+		s.log.Info("confirmation decided on the settings page", "run", ex.ID, "confirmation", c.ID, "approve", approve, "by", u.Email)
+		redirect(w, r, "/settings/runs/"+url.PathEscape(ex.ID), ok)
+	}
 }
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, ex *store.Execution, p *store.Project, role store.Role) {
@@ -139,7 +198,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, ex *store.Exe
 		return
 	}
 	u := sessionFrom(r).user
-	err := s.cfg.Runs.Cancel(r.Context(), ex.ID, engine.Principal{ID: "web:" + u.Email, UserID: u.ID})
+	err := s.cfg.Runs.Cancel(r.Context(), ex.ID, webPrincipal(u))
 	switch {
 	case errors.Is(err, engine.ErrFinished):
 		s.renderRun(w, r, http.StatusConflict, fmt.Sprintf("Run %s has already ended.", ex.ID), ex, p, role)
@@ -327,4 +386,10 @@ func (s *Server) githubAccount(r *http.Request, u *store.User) accountStatus {
 		st.Detail += ", refreshed automatically (expires " + tok.Expiry.UTC().Format("15:04 UTC") + ")"
 	}
 	return st
+}
+
+// webPrincipal is the person signed in to the settings page, as the
+// engine records them.
+func webPrincipal(u *store.User) engine.Principal {
+	return engine.Principal{ID: "web:" + u.Email, UserID: u.ID}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -49,6 +50,9 @@ type scheduleRow struct {
 	Reports, Stale string
 	Next           []string
 	Slots          []slotRow
+	// LastRun is the schedule's latest run (nil: none yet): a run that
+	// reports only here waits on its page for decisions.
+	LastRun *store.Execution
 }
 
 type slotRow struct {
@@ -76,6 +80,16 @@ func (s *Server) renderSchedules(w http.ResponseWriter, r *http.Request, p *stor
 		}
 		for _, n := range v.Next {
 			row.Next = append(row.Next, v.Spec.Format(n))
+		}
+		if v.LastRunID != "" {
+			ex, err := s.cfg.DB.Execution(r.Context(), v.LastRunID)
+			switch {
+			case err == nil:
+				row.LastRun = ex
+			case !errors.Is(err, store.ErrNotFound):
+				s.fail(w, r, err)
+				return
+			}
 		}
 		for _, sl := range v.Slots {
 			at := sl.Slot.UTC().Format("2006-01-02 15:04 UTC")

@@ -38,19 +38,23 @@ import (
 //go:embed templates/*.html static/*
 var assets embed.FS
 
-// RunCanceller stops a run on behalf of a person; *engine.Engine is one.
-// Cancel checks the person's right to do so and returns an error wrapping
-// engine.ErrNotAllowed or engine.ErrFinished when it refuses.
-type RunCanceller interface {
+// RunControl stops runs and decides their confirmations on behalf of a
+// person; *engine.Engine is one. Both check the person's right to do so:
+// Cancel returns an error wrapping engine.ErrNotAllowed or
+// engine.ErrFinished when it refuses, Decide one wrapping
+// engine.ErrNotAllowed or engine.ErrAlreadyDecided (decided, or expired).
+type RunControl interface {
 	Cancel(ctx context.Context, executionID string, by engine.Principal) error
+	Decide(ctx context.Context, confirmationID string, d engine.Decision) (*store.Confirmation, error)
 }
 
 // Config holds the settings page's dependencies and options.
 type Config struct {
 	DB  *store.DB
 	Log *slog.Logger
-	// Runs cancels runs from the run page; nil hides the cancel button.
-	Runs RunCanceller
+	// Runs cancels runs and decides their confirmations from the run
+	// page; nil hides those buttons.
+	Runs RunControl
 	// Board is the kanban service, with the projections and run start
 	// the server wires; nil means one over DB with neither.
 	Board *kanban.Service
@@ -256,6 +260,10 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	h("GET /settings/runs", s.user(s.runsPage))
 	h("GET /settings/runs/{run}", s.run(store.RoleViewer, s.runPage))
 	h("POST /settings/runs/{run}/cancel", s.run(store.RoleMember, s.cancelRun))
+	// The engine decides who may decide (the run's requester or an
+	// approver); the page only needs them to see the run.
+	h("POST /settings/runs/{run}/confirmations/{confirmation}/approve", s.run(store.RoleViewer, s.decide(true)))
+	h("POST /settings/runs/{run}/confirmations/{confirmation}/deny", s.run(store.RoleViewer, s.decide(false)))
 	h("GET /settings/integrations", s.user(s.integrationsPage))
 	h("POST /settings/integrations/link-code", s.user(s.createLinkCode))
 	h("POST /settings/integrations/chat-accounts/unlink", s.user(s.unlinkChatAccount))
@@ -454,6 +462,9 @@ var flashes = map[string]string{
 	"secret-set":           "Secret replaced.",
 	"secret-gone":          "Secret deleted.",
 	"cancelling":           "Cancelling: the run stops within a few seconds.",
+	"approved":             "Approved: the run goes on.",
+	"answered":             "Answer sent: the run goes on with it.",
+	"denied":               "Denied: the run is told and goes on without it.",
 	"logged-out":           "You are logged out.",
 	"logged-out-all":       "You are logged out on every device.",
 	"github-connected":     "GitHub account connected: hero keeps its token fresh from now on.",
