@@ -105,25 +105,32 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	} else if lease != nil {
 		return w.reattached(ctx, ex, lease)
 	}
-	// A sandbox that cannot work says so first, with how to fix it (the
-	// health result is cached).
-	if err := w.manager.Health(ctx); errors.Is(err, sandbox.ErrUnavailable) {
-		return nil, fmt.Errorf("create sandbox: %w", err)
-	}
-	// The repository next (no sandbox is wasted on a failed fetch, and
-	// the commit names the E2B snapshot to start from).
+	// The sandbox's health check (cached; a bwrap start on a run's first
+	// call) runs while the repository is fetched, but a sandbox that
+	// cannot work says so first, with how to fix it. The repository
+	// comes before the sandbox: none is wasted on a failed fetch, and the
+	// commit names the E2B snapshot to start from.
+	health := make(chan error, 1)
+	go func() { health <- w.manager.Health(ctx) }()
 	src := sandbox.Source{AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
+	var srcErr error
 	if sandbox.IsLocal(p.RepoURL) {
 		// Checked at every start, not only when the project was saved: the
 		// directory, its links and the operator's root may have changed.
 		dir, err := w.local.Resolve(p.RepoURL, ex.Surface == "terminal")
 		if err != nil {
-			return nil, fmt.Errorf("project %s: %w", p.Name, err)
+			srcErr = fmt.Errorf("project %s: %w", p.Name, err)
 		}
 		src.Path = dir
 		continues = false
-	} else if err := w.fetch(ctx, p, &src, work, continues); err != nil {
-		return nil, err
+	} else {
+		srcErr = w.fetch(ctx, p, &src, work, continues)
+	}
+	if err := <-health; errors.Is(err, sandbox.ErrUnavailable) {
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
+	if srcErr != nil {
+		return nil, srcErr
 	}
 	snapKey := w.snapshotKey(ctx, p, src, spec.Template)
 	if snapKey != "" {
