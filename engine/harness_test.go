@@ -53,11 +53,7 @@ func newHarness(t *testing.T, model *openaitest.Server, opts ...harnessOpt) *har
 func sharedProject(t *testing.T) (*store.DB, *store.Project) {
 	t.Helper()
 	db := storetest.Open(t)
-	p := &store.Project{Name: "demo", RepoURL: "local", DefaultBranch: "main"}
-	if err := db.CreateProject(t.Context(), p); err != nil {
-		t.Fatalf("create project: %v", err)
-	}
-	return db, p
+	return db, storetest.Project(t, db, "demo", "local")
 }
 
 // startHarness starts an engine on an existing database (a "restart").

@@ -8,7 +8,6 @@ import (
 	"context"
 	"github.com/bwmarrin/discordgo"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"github.com/hero-dev/hero/bot/discord/discordtest"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/engine/enginetest"
-	"github.com/hero-dev/hero/engine/tools"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/storetest"
@@ -51,8 +49,7 @@ type env struct {
 	real    bool
 	stop    func()
 
-	mu      sync.Mutex
-	handled map[string]int
+	handled *storetest.Handled
 }
 
 type envOpt func(*Config)
@@ -89,35 +86,20 @@ func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.
 	if real {
 		ws = enginetest.NewGitWorkspaces(t, nil)
 	}
-	logOut := slog.New(slog.DiscardHandler)
-	if os.Getenv("HERO_TEST_LOG") != "" {
-		logOut = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	eng, err := engine.New(engine.Config{Store: db, Workspaces: ws, Model: enginetest.OpenAI(t, model.URL(), "gpt-4o-mini"), ModelName: "gpt-4o-mini",
-		Tools: tools.All(), PollInterval: 20 * time.Millisecond, Owner: "test", Log: logOut})
-	if err != nil {
-		t.Fatalf("engine: %v", err)
-	}
+	eng := enginetest.NewOn(t, db, ws, enginetest.OpenAI(t, model.URL(), "gpt-4o-mini"))
 	fd := discordtest.NewServer(t, testToken, testBot)
 	cfg := Config{AppID: testApp, PublicKey: key.PublicHex(), BotToken: testToken, APIURL: fd.APIURL(), Owner: "test",
 		WorkerPoll: 50 * time.Millisecond, UpdateInterval: 100 * time.Millisecond}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	a, err := New(cfg, db, eng, logOut)
+	a, err := New(cfg, db, eng, enginetest.Logger())
 	if err != nil {
 		t.Fatalf("discord adapter: %v", err)
 	}
 	eng.AddSurface(a)
-	e := &env{t: t, db: db, eng: eng, a: a, discord: fd, key: key, dir: dir, real: real, handled: map[string]int{}}
-	a.OnHandled(func(d *store.Delivery, err error) {
-		e.mu.Lock()
-		e.handled[d.DeliveryID]++
-		e.mu.Unlock()
-		if err != nil {
-			t.Logf("delivery %s failed: %v", d.DeliveryID, err)
-		}
-	})
+	e := &env{t: t, db: db, eng: eng, a: a, discord: fd, key: key, dir: dir, real: real, handled: storetest.NewHandled(t)}
+	a.OnHandled(e.handled.Record)
 	mux := http.NewServeMux()
 	a.Mount(mux)
 	e.srv = httptest.NewServer(mux)
@@ -132,13 +114,9 @@ func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.
 	var once sync.Once
 	e.stop = func() { once.Do(func() { cancel(); eng.Wait(); <-done; e.srv.Close() }) }
 	t.Cleanup(e.stop)
-	if project != nil {
-		e.project = project
-		return e
-	}
-	e.project = &store.Project{Name: "web", RepoURL: "local", DefaultBranch: "main"}
-	if err := db.CreateProject(context.Background(), e.project); err != nil {
-		t.Fatalf("project: %v", err)
+	e.project = project
+	if project == nil {
+		e.project = storetest.Project(t, db, "web", "local")
 	}
 	return e
 }
@@ -146,20 +124,7 @@ func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.
 // user creates a hero user linked to a Discord user id with a role.
 func (e *env) user(discordID, email string, role store.Role) *store.User {
 	e.t.Helper()
-	ctx := context.Background()
-	u, err := e.db.UpsertUser(ctx, email, email)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.db.LinkIdentity(ctx, Surface, discordID, u.ID); err != nil {
-		e.t.Fatal(err)
-	}
-	if role != "" {
-		if err := e.db.SetMember(ctx, e.project.ID, u.ID, role); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	return u
+	return storetest.User(e.t, e.db, e.project.ID, email, role, Surface, discordID)
 }
 
 func (e *env) bind(channel string) {
@@ -204,28 +169,12 @@ func (e *env) click(user, channel, messageID, customID string) (string, int) {
 
 func (e *env) waitHandled(id string) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for e.timesHandled(id) == 0 {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("delivery %s was not processed", id)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.handled.Wait(e.t, id)
 }
 
-func (e *env) timesHandled(id string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.handled[id]
-}
+func (e *env) timesHandled(id string) int { return e.handled.Times(id) }
 
-func (e *env) deliveries() int {
-	n, err := e.db.Bun().NewSelect().Table("deliveries").Where("source = ?", Surface).Count(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return int(n)
-}
+func (e *env) deliveries() int { return storetest.Deliveries(e.t, e.db, Surface) }
 
 func mustMessage(t testing.TB, b []byte) *discordgo.Message {
 	t.Helper()

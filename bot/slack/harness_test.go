@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/engine/enginetest"
-	"github.com/hero-dev/hero/engine/tools"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/storetest"
@@ -46,9 +44,7 @@ type env struct {
 	real    bool
 	stop    func()
 
-	mu      sync.Mutex
-	handled map[string]int // delivery id → times processed
-	hdone   chan string
+	handled *storetest.Handled
 }
 
 type envOpt func(*Config, *fakeSlack)
@@ -86,15 +82,7 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 	if real {
 		ws = enginetest.NewGitWorkspaces(t, nil)
 	}
-	var logOut = slog.New(slog.DiscardHandler)
-	if os.Getenv("HERO_TEST_LOG") != "" {
-		logOut = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	eng, err := engine.New(engine.Config{Store: db, Workspaces: ws, Model: enginetest.OpenAI(t, model.URL(), "gpt-4o-mini"), ModelName: "gpt-4o-mini",
-		Tools: tools.All(), PollInterval: 20 * time.Millisecond, Owner: "test", Log: logOut})
-	if err != nil {
-		t.Fatalf("engine: %v", err)
-	}
+	eng := enginetest.NewOn(t, db, ws, enginetest.OpenAI(t, model.URL(), "gpt-4o-mini"))
 	fs := newFakeSlack(t)
 	// The settings page on the same database: its sessions say who may
 	// install hero into a workspace.
@@ -108,24 +96,13 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 	for _, o := range opts {
 		o(&cfg, fs)
 	}
-	a, err := New(cfg, db, eng, logOut)
+	a, err := New(cfg, db, eng, enginetest.Logger())
 	if err != nil {
 		t.Fatalf("slack adapter: %v", err)
 	}
 	eng.AddSurface(a)
-	e := &env{t: t, db: db, eng: eng, a: a, slack: fs, dir: dir, real: real, handled: map[string]int{}, hdone: make(chan string, 1024)}
-	a.OnHandled(func(d *store.Delivery, err error) {
-		e.mu.Lock()
-		e.handled[d.DeliveryID]++
-		e.mu.Unlock()
-		if err != nil {
-			t.Logf("delivery %s failed: %v", d.DeliveryID, err)
-		}
-		select {
-		case e.hdone <- d.DeliveryID:
-		default:
-		}
-	})
+	e := &env{t: t, db: db, eng: eng, a: a, slack: fs, dir: dir, real: real, handled: storetest.NewHandled(t)}
+	a.OnHandled(e.handled.Record)
 	mux := http.NewServeMux()
 	a.Mount(mux)
 	site.Mount(mux)
@@ -143,13 +120,9 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 	e.stop = func() { once.Do(func() { cancel(); eng.Wait(); <-done; e.srv.Close() }) }
 	t.Cleanup(e.stop)
 
-	if project != nil {
-		e.project = project
-		return e
-	}
-	e.project = &store.Project{Name: "web", RepoURL: "local", DefaultBranch: "main"}
-	if err := db.CreateProject(context.Background(), e.project); err != nil {
-		t.Fatalf("project: %v", err)
+	e.project = project
+	if project == nil {
+		e.project = storetest.Project(t, db, "web", "local")
 	}
 	return e
 }
@@ -157,20 +130,7 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 // user creates a hero user linked to Slack user T1/<slackID> with a role.
 func (e *env) user(slackID, email string, role store.Role) *store.User {
 	e.t.Helper()
-	ctx := context.Background()
-	u, err := e.db.UpsertUser(ctx, email, email)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.db.LinkIdentity(ctx, Surface, "T1/"+slackID, u.ID); err != nil {
-		e.t.Fatal(err)
-	}
-	if role != "" {
-		if err := e.db.SetMember(ctx, e.project.ID, u.ID, role); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	return u
+	return storetest.User(e.t, e.db, e.project.ID, email, role, Surface, "T1/"+slackID)
 }
 
 // session logs user in to the settings page the way a login does (a
@@ -247,33 +207,9 @@ func (e *env) click(user, channel, msgTS, actionID, confirmationID, trigger stri
 // waitHandled waits until the delivery was processed.
 func (e *env) waitHandled(id string) {
 	e.t.Helper()
-	deadline := time.After(20 * time.Second)
-	for {
-		e.mu.Lock()
-		n := e.handled[id]
-		e.mu.Unlock()
-		if n > 0 {
-			return
-		}
-		select {
-		case <-e.hdone:
-		case <-time.After(20 * time.Millisecond):
-		case <-deadline:
-			e.t.Fatalf("delivery %s was not processed", id)
-		}
-	}
+	e.handled.Wait(e.t, id)
 }
 
-func (e *env) timesHandled(id string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.handled[id]
-}
+func (e *env) timesHandled(id string) int { return e.handled.Times(id) }
 
-func (e *env) deliveries() int64 {
-	n, err := e.db.Bun().NewSelect().Table("deliveries").Where("source = ?", Surface).Count(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return n
-}
+func (e *env) deliveries() int64 { return int64(storetest.Deliveries(e.t, e.db, Surface)) }

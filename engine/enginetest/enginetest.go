@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -151,16 +152,23 @@ func (s *Sandbox) Remove(_ context.Context, path string, _ bool) error {
 func (s *Sandbox) Alive(context.Context) error { return nil }
 func (s *Sandbox) Close(context.Context) error { return nil }
 
-// New returns a real engine over db with the scripted model, hero's
-// tools over in-memory workspaces and the given surfaces; runs stop when
-// the test ends.
+// New returns a real engine over db with the model (nil: Script()) and
+// hero's tools over in-memory workspaces, reporting to surfaces; runs
+// stop when the test ends.
 func New(t testing.TB, db engine.Store, model engine.Model, surfaces ...engine.Surface) *engine.Engine {
+	t.Helper()
+	return NewOn(t, db, Workspaces{}, model, surfaces...)
+}
+
+// NewOn is New on the given workspaces (GitWorkspaces for the real
+// parts).
+func NewOn(t testing.TB, db engine.Store, ws engine.Workspaces, model engine.Model, surfaces ...engine.Surface) *engine.Engine {
 	t.Helper()
 	if model == nil {
 		model = Script()
 	}
-	eng, err := engine.New(engine.Config{Store: db, Workspaces: Workspaces{}, Model: model, ModelName: "test-model", Tools: tools.All(),
-		Owner: "enginetest", PollInterval: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler)})
+	eng, err := engine.New(engine.Config{Store: db, Workspaces: ws, Model: model, ModelName: "gpt-4o-mini", Tools: tools.All(),
+		Owner: "enginetest", PollInterval: 20 * time.Millisecond, Log: Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,6 +177,15 @@ func New(t testing.TB, db engine.Store, model engine.Model, surfaces ...engine.S
 	}
 	t.Cleanup(eng.Wait)
 	return eng
+}
+
+// Logger discards what it is told, unless HERO_TEST_LOG is set: then it
+// writes to stderr, for debugging a test.
+func Logger() *slog.Logger {
+	if os.Getenv("HERO_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // Patience is how long the wait helpers wait: generous, because a

@@ -40,9 +40,7 @@ type env struct {
 	eng     Engine
 	ctx     context.Context
 
-	mu      sync.Mutex
-	handled map[string]error
-	wake    chan struct{}
+	handled *storetest.Handled
 }
 
 type envOpt func(*Config)
@@ -61,11 +59,8 @@ func newEnv(t *testing.T, db *store.DB, api *githubtest.Server, eng Engine, repo
 	if api == nil {
 		api = githubtest.NewServer(t, testToken)
 	}
-	p := &store.Project{Name: fmt.Sprintf("demo%d", time.Now().UnixNano()), RepoURL: repoURL, DefaultBranch: "main"}
-	if err := db.CreateProject(t.Context(), p); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, db: db, api: api, project: p, handled: map[string]error{}, wake: make(chan struct{}, 1)}
+	p := storetest.Project(t, db, fmt.Sprintf("demo%d", time.Now().UnixNano()), repoURL)
+	e := &env{t: t, db: db, api: api, project: p, handled: storetest.NewHandled(t)}
 	cfg := Config{APIURL: api.APIURL(), Credentials: StaticToken(testToken), Store: db, BotLogin: "hero-bot",
 		EditInterval: 100 * time.Millisecond, WritePace: -1, Log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -84,15 +79,7 @@ func newEnv(t *testing.T, db *store.DB, api *githubtest.Server, eng Engine, repo
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.OnHandled(func(d *store.Delivery, err error) {
-		e.mu.Lock()
-		e.handled[d.DeliveryID] = err
-		e.mu.Unlock()
-		select {
-		case e.wake <- struct{}{}:
-		default:
-		}
-	})
+	w.OnHandled(e.handled.Record)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
@@ -131,21 +118,7 @@ func (e *env) deliver(event, id string, body []byte) int {
 // handler's result.
 func (e *env) waitHandled(id string) error {
 	e.t.Helper()
-	deadline := time.After(60 * time.Second) // generous: a loaded CI machine under -race
-	for {
-		e.mu.Lock()
-		err, ok := e.handled[id]
-		e.mu.Unlock()
-		if ok {
-			return err
-		}
-		select {
-		case <-e.wake:
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline:
-			e.t.Fatalf("delivery %s was not handled", id)
-		}
-	}
+	return e.handled.Wait(e.t, id)
 }
 
 // fixture reads a payload from the shared fixtures, applying edits
