@@ -1,6 +1,7 @@
 package bwrap_test
 
 import (
+	"context"
 	"log/slog"
 	"os/exec"
 	"testing"
@@ -20,11 +21,12 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = p.Close(context.Background()) })
 	sandboxtest.Run(t, func(t *testing.T, spec sandbox.Spec) sandbox.Sandbox {
 		sb, err := p.Create(t.Context(), spec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return sb
-	}, sandboxtest.Options{Processes: p.CgroupMode() != "rlimit"})
+	}, sandboxtest.Options{Processes: p.CgroupMode() != "rlimit", Disk: true})
 }

@@ -1,7 +1,8 @@
 // Package sandboxtest is the provider conformance suite: one table of
 // behaviours every sandbox.Provider must show (exec, streaming, stdin,
 // exit codes, timeouts, killing the whole process tree, file confinement,
-// environment, limits where the provider has them), run against
+// environment, isolation between sandboxes, limits where the provider has
+// them), run against
 // bubblewrap (sandbox/bwrap) and E2B (sandbox/e2b, against its fake).
 package sandboxtest
 
@@ -22,6 +23,8 @@ import (
 type Options struct {
 	// Processes: Limits.Processes is enforced for the sandbox.
 	Processes bool
+	// Disk: Limits.DiskBytes is enforced for the workspace.
+	Disk bool
 }
 
 // New makes a fresh sandbox for one test; the suite closes it.
@@ -232,6 +235,39 @@ func Run(t *testing.T, newSandbox New, opts Options) {
 			t.Fatalf("read after close: %v", err)
 		}
 	})
+
+	t.Run("sandboxes do not see each other", func(t *testing.T) {
+		a, b := open(t, sandbox.Spec{}), open(t, sandbox.Spec{})
+		if a.ID() == b.ID() {
+			t.Fatalf("two sandboxes share the id %s", a.ID())
+		}
+		// The workspace and HOME (/tmp is not in the table: E2B's fake runs
+		// commands on this host, whose /tmp every fake sandbox shares).
+		run(t, a, sandbox.Cmd{Args: []string{"sh", "-c", `echo a > mine.txt; echo a > "$HOME/mine"`}})
+		res, out := run(t, b, sandbox.Cmd{Args: []string{"sh", "-c", `cat mine.txt "$HOME/mine" 2>/dev/null; ls -A`}})
+		if strings.Contains(out, "a\n") || strings.Contains(out, "mine") {
+			t.Fatalf("another sandbox sees the first one's files: %+v %q", res, out)
+		}
+	})
+
+	if opts.Disk {
+		t.Run("disk limit", func(t *testing.T) {
+			const limit = 32 << 20
+			sb := open(t, sandbox.Spec{Limits: sandbox.Limits{DiskBytes: limit}})
+			res, out := run(t, sb, sandbox.Cmd{Args: []string{"sh", "-c", `head -c 100000000 /dev/zero > big && echo wrote`}, Timeout: time.Minute})
+			if res.ExitCode == 0 || strings.Contains(out, "wrote") {
+				t.Fatalf("100 MB written under a 32 MB disk limit: %+v %q", res, out)
+			}
+			if fi, err := sb.Stat(t.Context(), "big"); err == nil && fi.Size > limit {
+				t.Fatalf("a %d-byte file under a %d-byte limit", fi.Size, limit)
+			}
+			// Deleting makes room again.
+			res, out = run(t, sb, sandbox.Cmd{Args: []string{"sh", "-c", `rm -f big && head -c 1000000 /dev/zero > small && echo fine`}})
+			if res.ExitCode != 0 || !strings.Contains(out, "fine") {
+				t.Fatalf("after deleting: %+v %q", res, out)
+			}
+		})
+	}
 
 	if opts.Processes {
 		t.Run("process limit", func(t *testing.T) {
