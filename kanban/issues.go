@@ -135,3 +135,71 @@ func (s *Service) IssueCard(ctx context.Context, a Actor, projectID int64, numbe
 	}
 	return c, m, nil
 }
+
+// IssueOpened makes a newly opened issue a card in the board's first
+// column (Backlog) when its project says every issue becomes a card
+// (store.Project.IssuesBecomeCards); the trigger label is then not
+// needed. The surface decides who is trusted to open one (GitHub: the
+// repository's owners, members and collaborators); a is its author, the
+// card's creator. It returns nil, nil when the project does not want
+// cards of every issue or the issue already has one (the trigger label
+// made it).
+func (s *Service) IssueOpened(ctx context.Context, a Actor, projectID int64, number int, title, issueURL string) (*store.KanbanCard, *store.KanbanColumn, error) {
+	p, err := s.db.ProjectByID(ctx, projectID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !p.IssuesBecomeCards {
+		return nil, nil, nil
+	}
+	if _, err := s.db.CardByIssue(ctx, projectID, number); err == nil {
+		return nil, nil, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, err
+	}
+	b, cols, err := s.boardOf(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cols) == 0 {
+		return nil, nil, refuse(Invalid, "the board of %s has no columns", p.Name)
+	}
+	col := &cols[0]
+	if len(title) > maxTitle {
+		title = title[:maxTitle]
+	}
+	c := &store.KanbanCard{ProjectID: p.ID, BoardID: b.ID, ColumnID: col.ID, Title: title, Creator: a.ID, IssueNumber: number, IssueURL: issueURL}
+	// Into the first column regardless of its WIP limit: the issue is
+	// open whether or not the board has room for it.
+	if err := s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("issue #%d opened (every issue becomes a card)", number), nil); err != nil {
+		return nil, nil, err
+	}
+	s.projectCreated(ctx, p, c, col)
+	return c, col, nil
+}
+
+// RestoreIssue shows the card of an issue in its column again wherever
+// the card lives, after a change made on the issue was refused (a hero:
+// label set by someone who may not move the card goes back to the
+// card's column). It returns the card and its column, or nil, nil when
+// the issue has no card.
+func (s *Service) RestoreIssue(ctx context.Context, projectID int64, number int) (*store.KanbanCard, *store.KanbanColumn, error) {
+	c, err := s.db.CardByIssue(ctx, projectID, number)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	cols, err := s.db.BoardColumns(ctx, c.BoardID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range cols {
+		if cols[i].ID == c.ColumnID {
+			s.projectMoved(ctx, c, &cols[i])
+			return c, &cols[i], nil
+		}
+	}
+	return c, nil, nil
+}

@@ -332,6 +332,8 @@ func (db *DB) migrations() *migrate.Migrations {
 		{"20261203000201", "schedules: recurring runs, digests, reminders and their claimed slots", db.tables(schemaSchedules)},
 		{"20261203000901", "progress messages: where each chat surface shows a run's progress, kept across restarts", db.tables(schemaProgress)},
 		{"20261204000101", "schedules: a claimed slot holds a lease; another replica claims it again when it lapses unfired", db.addSlotLeases},
+		{"20261204000201", "projects: every issue a trusted author opens can become a card", db.addColumns("projects",
+			"issues_become_cards "+sqlType(db.dialect, tBool)+" NOT NULL DEFAULT 0")},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,

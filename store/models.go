@@ -96,8 +96,12 @@ type Project struct {
 	Sandbox       SandboxConfig `bun:"embed:sandbox_"`
 	Governance    Governance    `bun:"embed:gov_"`
 	PolicyRules   []PolicyRule  `bun:"policy_rules,type:text,notnull"`
-	CreatedAt     time.Time     `bun:"created_at,notnull"`
-	UpdatedAt     time.Time     `bun:"updated_at,notnull"`
+	// IssuesBecomeCards: every issue a trusted author opens on the
+	// project's GitHub repository becomes a card in the board's first
+	// column, without the trigger label.
+	IssuesBecomeCards bool      `bun:"issues_become_cards,notnull"`
+	CreatedAt         time.Time `bun:"created_at,notnull"`
+	UpdatedAt         time.Time `bun:"updated_at,notnull"`
 }
 
 // ProjectMember gives a user a role in a project.

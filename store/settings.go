@@ -41,6 +41,7 @@ func (p *Project) Settings() []Setting {
 		{"cpu-seconds", num(sb.CPUSeconds)},
 		{"processes", num(sb.MaxProcesses)},
 		{"disk-mb", num(sb.DiskMB)},
+		{"issues-become-cards", onOff(p.IssuesBecomeCards)},
 	}
 	for _, r := range p.PolicyRules {
 		v := r.Tool + " " + r.Action

@@ -66,6 +66,7 @@ type projectForm struct {
 	BudgetRun, BudgetDay, MaxSteps, WallClockMin, Threshold string
 	ConfirmTTLMin                                           string
 	Rules                                                   string
+	IssuesBecomeCards                                       bool
 }
 
 func formOf(p *store.Project) projectForm {
@@ -96,7 +97,8 @@ func formOf(p *store.Project) projectForm {
 		BudgetRun: flt(p.Governance.BudgetPerRunUSD), BudgetDay: flt(p.Governance.BudgetPerDayUSD),
 		MaxSteps: num(p.Governance.MaxSteps), WallClockMin: mins(p.Governance.WallClockS),
 		Threshold: flt(p.Governance.UncertaintyThreshold), ConfirmTTLMin: mins(p.Governance.ConfirmationTTLS),
-		Rules: engine.FormatPolicyRules(p.PolicyRules),
+		Rules:             engine.FormatPolicyRules(p.PolicyRules),
+		IssuesBecomeCards: p.IssuesBecomeCards,
 	}
 }
 
@@ -110,7 +112,8 @@ func readProjectForm(r *http.Request) projectForm {
 		IdleTimeoutMin: f("sandbox_idle_timeout_min"), DiskMB: f("sandbox_disk_mb"),
 		BudgetRun: f("budget_per_run_usd"), BudgetDay: f("budget_per_day_usd"), MaxSteps: f("max_steps"),
 		WallClockMin: f("wall_clock_min"), Threshold: f("uncertainty_threshold"), ConfirmTTLMin: f("confirmation_ttl_min"),
-		Rules: strings.TrimSpace(strings.ReplaceAll(r.PostFormValue("policy_rules"), "\r\n", "\n")),
+		Rules:             strings.TrimSpace(strings.ReplaceAll(r.PostFormValue("policy_rules"), "\r\n", "\n")),
+		IssuesBecomeCards: r.PostFormValue("issues_become_cards") == "on",
 	}
 }
 
@@ -197,6 +200,7 @@ func (f projectForm) apply(p *store.Project, local sandbox.LocalRepos) error {
 		return fmt.Errorf("Confirmation policy, %v.", err)
 	}
 	p.RepoURL, p.DefaultBranch, p.Sandbox, p.Governance, p.PolicyRules = f.RepoURL, branch, sb, gov, rules
+	p.IssuesBecomeCards = f.IssuesBecomeCards
 	return nil
 }
 

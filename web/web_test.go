@@ -493,7 +493,8 @@ func TestProjectSettingsValidation(t *testing.T) {
 		"sandbox_cpu_seconds": {"600"}, "sandbox_memory_mb": {"2048"}, "sandbox_max_processes": {"256"},
 		"sandbox_idle_timeout_min": {"15"}, "sandbox_disk_mb": {"4096"}, "sandbox_install_secrets": {"on"}, "budget_per_run_usd": {"2.5"}, "budget_per_day_usd": {"20"},
 		"max_steps": {"80"}, "wall_clock_min": {"45"}, "uncertainty_threshold": {"0.6"}, "confirmation_ttl_min": {"60"},
-		"policy_rules": {"run_command confirm ^npm publish\r\n# comment\r\ngit_push allow"},
+		"policy_rules":        {"run_command confirm ^npm publish\r\n# comment\r\ngit_push allow"},
+		"issues_become_cards": {"on"},
 	}
 	if code, loc, body := b.post("/settings/projects/web", good); code != 303 || loc != "/settings/projects/web?ok=saved" {
 		t.Fatalf("save: %d %s %s", code, loc, text(body))
@@ -503,14 +504,14 @@ func TestProjectSettingsValidation(t *testing.T) {
 		Sandbox:    store.SandboxConfig{Provider: "local", Template: "node20", NetworkAllowed: true, CPUSeconds: 600, MemoryMB: 2048, MaxProcesses: 256, IdleTimeoutS: 900, DiskMB: 4096, InstallSecrets: true},
 		Governance: store.Governance{BudgetPerRunUSD: 2.5, BudgetPerDayUSD: 20, MaxSteps: 80, WallClockS: 2700, UncertaintyThreshold: 0.6, ConfirmationTTLS: 3600},
 	}
-	if p.RepoURL != want.RepoURL || p.DefaultBranch != want.DefaultBranch || p.Sandbox != want.Sandbox || p.Governance != want.Governance {
+	if p.RepoURL != want.RepoURL || p.DefaultBranch != want.DefaultBranch || p.Sandbox != want.Sandbox || p.Governance != want.Governance || !p.IssuesBecomeCards {
 		t.Fatalf("saved project:\n%+v\nwant\n%+v", p, want)
 	}
 	if len(p.PolicyRules) != 2 || p.PolicyRules[0] != (store.PolicyRule{Tool: "run_command", Action: "confirm", Pattern: "^npm publish"}) || p.PolicyRules[1] != (store.PolicyRule{Tool: "git_push", Action: "allow"}) {
 		t.Fatalf("rules: %+v", p.PolicyRules)
 	}
 	_, page := b.get("/settings/projects/web?ok=saved")
-	for _, s := range []string{"Saved.", "run_command confirm ^npm publish", "Default rules", "delete_file"} {
+	for _, s := range []string{"Saved.", "run_command confirm ^npm publish", "Default rules", "delete_file", `name="issues_become_cards" checked`} {
 		if !strings.Contains(page, s) && !strings.Contains(text(page), s) {
 			t.Errorf("project page lacks %q", s)
 		}

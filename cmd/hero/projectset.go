@@ -47,6 +47,7 @@ type projectSettingFlags struct {
 	diskMB                          int
 	wallClock, confirmTTL           time.Duration
 	network, installSecrets         bool
+	issuesBecomeCards               bool
 	policyFile                      string
 }
 
@@ -63,6 +64,7 @@ func (f *projectSettingFlags) declare(fs *flag.FlagSet) {
 	fs.IntVar(&f.cpu, "cpu-seconds", 0, "CPU time limit of each command in seconds, `N` (0: the server default)")
 	fs.IntVar(&f.procs, "processes", 0, "process limit of the sandbox, `N` (0: the server default)")
 	fs.IntVar(&f.diskMB, "disk-mb", 0, "disk limit of the workspace and HOME in `MB`, at least 16 (0: the server default)")
+	fs.Var(onOff{&f.issuesBecomeCards}, "issues-become-cards", "`on|off`: on makes every issue a trusted author opens on the project's GitHub repository a card in the board's first column, without the trigger label")
 	fs.StringVar(&f.policyFile, "policy-file", "", "replace the confirmation rules with those in `FILE` (- for stdin): one \"tool action [pattern]\" a line, # comments; an empty file leaves the default policy only")
 }
 
@@ -83,7 +85,7 @@ func (f *projectSettingFlags) apply(fs *flag.FlagSet, p *store.Project, stdin io
 		}
 		return int(d.Round(time.Second) / time.Second), nil
 	}
-	g, sb := p.Governance, p.Sandbox
+	g, sb, cards := p.Governance, p.Sandbox, p.IssuesBecomeCards
 	var err error
 	for name := range set {
 		switch name {
@@ -111,6 +113,8 @@ func (f *projectSettingFlags) apply(fs *flag.FlagSet, p *store.Project, stdin io
 			sb.MaxProcesses = f.procs
 		case "disk-mb":
 			sb.DiskMB = f.diskMB
+		case "issues-become-cards":
+			cards = f.issuesBecomeCards
 		}
 		if err != nil {
 			return err
@@ -132,7 +136,7 @@ func (f *projectSettingFlags) apply(fs *flag.FlagSet, p *store.Project, stdin io
 			return fmt.Errorf("--policy-file %s, %w", f.policyFile, err)
 		}
 	}
-	p.Governance, p.Sandbox, p.PolicyRules = g, sb, rules
+	p.Governance, p.Sandbox, p.PolicyRules, p.IssuesBecomeCards = g, sb, rules, cards
 	return nil
 }
 

@@ -48,7 +48,7 @@ func TestProjectSetAndShow(t *testing.T) {
 	}
 	for _, want := range []string{"name: web\n", "repo: https://example.com/web.git\n", "branch: main\n", "budget-run: 2 (default)\n", "max-steps: 50 (default)\n",
 		"wall-clock: 30m (default)\n", "confirm-ttl: 24h (default)\n", "network: off\n", "install-secrets: off\n", "memory-mb: 0 (the server's default)\n", "disk-mb: 0 (the server's default)\n",
-		"policy: none (the default policy applies)\n"} {
+		"issues-become-cards: off\n", "policy: none (the default policy applies)\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show lacks %q:\n%s", want, out)
 		}
@@ -60,7 +60,7 @@ func TestProjectSetAndShow(t *testing.T) {
 	}
 	out, _, err = hero(t, env, "", false, "project", "set", "web", "--budget-run", "0.5", "--budget-day", "7", "--max-steps", "30", "--wall-clock", "20m",
 		"--threshold", "0.8", "--confirm-ttl", "2h", "--network", "on", "--install-secrets", "on", "--memory-mb", "2048", "--cpu-seconds", "600", "--processes", "128", "--disk-mb", "512",
-		"--policy-file", policy)
+		"--issues-become-cards", "on", "--policy-file", policy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestProjectSetAndShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "name: web\nrepo: https://example.com/web.git\nbranch: main\nbudget-run: 0.5\nbudget-day: 7\nmax-steps: 30\nwall-clock: 20m\nthreshold: 0.8\nconfirm-ttl: 2h\n" +
-		"network: on\ninstall-secrets: on\nmemory-mb: 2048\ncpu-seconds: 600\nprocesses: 128\ndisk-mb: 512\npolicy: run_command confirm ^npm publish\npolicy: git_push allow\n"
+		"network: on\ninstall-secrets: on\nmemory-mb: 2048\ncpu-seconds: 600\nprocesses: 128\ndisk-mb: 512\nissues-become-cards: on\npolicy: run_command confirm ^npm publish\npolicy: git_push allow\n"
 	if out != want {
 		t.Errorf("show:\n%s\nwant:\n%s", out, want)
 	}
@@ -97,6 +97,7 @@ func TestProjectSetAndShow(t *testing.T) {
 		{[]string{"web", "--threshold", "2"}, "", "--threshold must be a number from 0 to 1, got 2", true},
 		{[]string{"web", "--budget-run", "-1"}, "", "--budget-run must be from 0 to 1000000", true},
 		{[]string{"web", "--disk-mb", "8"}, "", "--disk-mb must be at least 16", true},
+		{[]string{"web", "--issues-become-cards", "maybe"}, "", `want on or off, got "maybe"`, true},
 		{[]string{"web", "--wall-clock", "-5m"}, "", "--wall-clock must not be negative", true},
 		{[]string{"web", "--wall-clock", "20"}, "", `invalid value "20" for flag -wall-clock`, true},
 		{[]string{"web", "--network", "maybe"}, "", "want on or off", true},

@@ -81,8 +81,11 @@ func (e *boardEnv) column(id string) string {
 func (e *boardEnv) send(event, id, action, sender string, edits map[string]any) {
 	e.t.Helper()
 	name := "issues.labeled.json"
-	if event == "pull_request" {
+	switch {
+	case event == "pull_request":
 		name = "pull_request.closed.merged.json"
+	case action == "opened":
+		name = "issues.opened.json"
 	}
 	all := map[string]any{"action": action, "repository.html_url": e.url, "repository.full_name": e.repo,
 		"sender.login": sender, "sender.type": "User"}
@@ -99,7 +102,7 @@ func (e *boardEnv) send(event, id, action, sender string, edits map[string]any) 
 
 // TestBoardOnGitHub: a card is an issue whose hero: label is its column;
 // moves on the board relabel, close and reopen it; a linked member's
-// label change moves the card, a stranger's does not; hero's own label
+// label change moves the card, a triager's does not; hero's own label
 // changes come back as deliveries and change nothing (no loop); closing
 // the issue or merging the card's pull request moves it to Done.
 func TestBoardOnGitHub(t *testing.T) {
@@ -150,10 +153,12 @@ func TestBoardOnGitHub(t *testing.T) {
 	issueFields := func(label string) map[string]any {
 		return map[string]any{"issue.number": c.IssueNumber, "issue.id": 9000 + c.IssueNumber, "issue.updated_at": label, "label.name": label}
 	}
-	// A stranger (no linked hero account) cannot move it.
+	// Someone with triage access only (no linked hero account) cannot
+	// move it: the label goes back (see TestLabelMovesByPermission).
+	e.api.SetPermission(e.repo, "mallory", "triage")
 	e.send("issues", "stranger-1", "labeled", "mallory", issueFields("hero:done"))
 	if got := e.column(c.ID); got != "To do" {
-		t.Fatalf("a stranger's label moved the card to %s", got)
+		t.Fatalf("a triager's label moved the card to %s", got)
 	}
 	// A member, linked to their GitHub account, moves it by label; the
 	// board then tidies the labels (its own echo is ignored again).
@@ -426,5 +431,180 @@ func TestCardCommandOnGitHub(t *testing.T) {
 	}
 	if !replied {
 		t.Fatalf("no reply on #40: %+v", e.api.Comments())
+	}
+}
+
+// labelIssue puts label on issue n as a person on GitHub would, then
+// delivers the labeled event by login.
+func (e *boardEnv) labelIssue(id string, n int, login, label string) {
+	e.t.Helper()
+	e.api.SetIssue(e.repo, n, func(is *githubtest.Issue) { is.Labels = append(is.Labels, label) })
+	e.send("issues", id, "labeled", login, map[string]any{"issue.number": n, "issue.id": 9000 + n, "issue.updated_at": id, "label.name": label})
+}
+
+// heroComments are hero's comments on issue n.
+func (e *boardEnv) heroComments(n int) []string {
+	var out []string
+	for _, c := range e.api.Comments() {
+		if c.Issue == n && c.Author == "" {
+			out = append(out, c.Body)
+		}
+	}
+	return out
+}
+
+// TestLabelMovesByPermission: a hero: label changed on GitHub is
+// authorised like every other GitHub action. A collaborator with write
+// access moves the card without a linked hero account; someone with read
+// access, a linked account whose hero role is viewer, or a label naming
+// no column is refused: the card stays, its label is put back, and the
+// person is told why on the issue.
+func TestLabelMovesByPermission(t *testing.T) {
+	e := newBoardEnv(t)
+	ctx := t.Context()
+	c, _, err := e.board.AddCard(ctx, operator, kanban.NewCard{Project: e.project.Name, Title: "Fix the cart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.IssueNumber
+	labels := func() []string { return e.issue(n).Labels }
+
+	// Read access: refused, put back, told.
+	e.api.SetPermission(e.repo, "rita", "read")
+	e.labelIssue("rita-1", n, "rita", "hero:done")
+	if got := e.column(c.ID); got != "To do" {
+		t.Fatalf("a reader's label moved the card to %s", got)
+	}
+	if got := labels(); !slices.Equal(got, []string{"hero:to-do"}) || e.issue(n).State == "closed" {
+		t.Fatalf("after a reader's label: labels %v, state %s; want hero:to-do, open", got, e.issue(n).State)
+	}
+	want := "@rita moving a card needs the member role in project " + e.project.Name + "; you are viewer. The card stays in To do, so its label is back to `hero:to-do`. " +
+		"Moving a card by its label needs write access to acme/shop, or the member role in hero project " + e.project.Name + " for a GitHub account linked on the settings page."
+	if got := e.heroComments(n); len(got) != 1 || got[0] != want {
+		t.Fatalf("hero told the reader %q, want %q", got, want)
+	}
+
+	// Write access, no hero account: the card moves, as wes.
+	e.labelIssue("wes-1", n, "wes", "hero:in-progress")
+	if got := e.column(c.ID); got != "In progress" {
+		t.Fatalf("a writer's label left the card in %s", got)
+	}
+	if got := labels(); !slices.Equal(got, []string{"hero:in-progress"}) {
+		t.Fatalf("labels after the writer's move: %v", got)
+	}
+	d, _ := e.board.Card(ctx, operator, "", c.ID)
+	if last := d.History[len(d.History)-1]; last.Actor != "github:wes" || last.Surface != "github" || !strings.Contains(last.Note, fmt.Sprintf("label on issue #%d", n)) {
+		t.Fatalf("history: %+v", last)
+	}
+
+	// A label naming no column: put back, with the columns there are.
+	e.labelIssue("wes-2", n, "wes", "hero:someday")
+	if got := e.column(c.ID); got != "In progress" {
+		t.Fatalf("an unknown column's label moved the card to %s", got)
+	}
+	if got := labels(); !slices.Equal(got, []string{"hero:in-progress"}) {
+		t.Fatalf("labels after an unknown column: %v", got)
+	}
+	if got := e.heroComments(n); len(got) != 2 || !strings.HasPrefix(got[1], `@wes there is no column "someday"; the columns are Backlog, To do, In progress, Review, Done. The card stays in In progress`) {
+		t.Fatalf("hero's reply to an unknown column: %q", got)
+	}
+
+	// A linked account holds its hero role, whatever GitHub grants.
+	u, err := e.db.EnsureUser(ctx, "vera@example.com", "Vera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetMember(ctx, e.project.ID, u.ID, store.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.LinkIdentity(ctx, "github", "vera-gh", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.api.SetPermission(e.repo, "vera-gh", "admin")
+	e.labelIssue("vera-1", n, "vera-gh", "hero:review")
+	if got := e.column(c.ID); got != "In progress" {
+		t.Fatalf("a linked viewer's label moved the card to %s", got)
+	}
+	if got := labels(); !slices.Equal(got, []string{"hero:in-progress"}) {
+		t.Fatalf("labels after a linked viewer's label: %v", got)
+	}
+	if got := e.heroComments(n); len(got) != 3 || !strings.HasPrefix(got[2], "@vera-gh moving a card needs the member role in project "+e.project.Name+"; you are viewer.") {
+		t.Fatalf("hero's reply to a linked viewer: %q", got)
+	}
+}
+
+// TestEveryIssueBecomesACard: with the project's "every issue becomes a
+// card" setting on, an issue a trusted author opens becomes a card in
+// the first column (Backlog) without the trigger label, labelled so; a
+// stranger's issue does not, nor does any issue while the setting is
+// off; the issue hero itself opens for a card (its echo) makes no second
+// card; the trigger label then moves the card to In progress.
+func TestEveryIssueBecomesACard(t *testing.T) {
+	e := newBoardEnv(t)
+	ctx := t.Context()
+	open := func(id string, n int, author, association string) {
+		e.t.Helper()
+		e.api.AddIssue(githubtest.Issue{Number: n, Repo: e.repo, Title: fmt.Sprintf("Issue %d", n), Author: author})
+		e.send("issues", id, "opened", author, map[string]any{"issue.number": n, "issue.id": 9000 + n, "issue.title": fmt.Sprintf("Issue %d", n),
+			"issue.user.login": author, "issue.user.type": "User", "issue.author_association": association, "issue.updated_at": id, "issue.labels": []any{}})
+	}
+	cardOf := func(n int) *store.KanbanCard {
+		c, err := e.db.CardByIssue(ctx, e.project.ID, n)
+		if err != nil {
+			return nil
+		}
+		return c
+	}
+
+	open("off-1", 21, "maint", "MEMBER")
+	if cardOf(21) != nil {
+		t.Fatal("an issue became a card with the setting off")
+	}
+
+	e.project.IssuesBecomeCards = true
+	if err := e.db.UpdateProject(ctx, e.project); err != nil {
+		t.Fatal(err)
+	}
+	open("on-1", 22, "maint", "MEMBER")
+	c := cardOf(22)
+	if c == nil {
+		t.Fatal("a member's issue did not become a card")
+	}
+	if c.Title != "Issue 22" || c.Creator != "github:maint" || c.IssueURL != e.url+"/issues/22" || e.column(c.ID) != "Backlog" {
+		t.Fatalf("card %+v in %s", c, e.column(c.ID))
+	}
+	if got := e.issue(22).Labels; !slices.Equal(got, []string{"hero:backlog"}) {
+		t.Fatalf("the issue's labels: %v", got)
+	}
+	open("on-2", 23, "collab", "COLLABORATOR")
+	if cardOf(23) == nil {
+		t.Fatal("a collaborator's issue did not become a card")
+	}
+	open("on-3", 24, "passerby", "NONE")
+	if cardOf(24) != nil || len(e.issue(24).Labels) != 0 {
+		t.Fatal("a stranger's issue became a card")
+	}
+
+	// A card made on the board opens its issue; the "opened" delivery
+	// that comes back is hero's own.
+	made, _, err := e.board.AddCard(ctx, operator, kanban.NewCard{Project: e.project.Name, Title: "From the CLI"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.send("issues", "echo-open", "opened", "hero-bot", map[string]any{"issue.number": made.IssueNumber, "issue.id": 9000 + made.IssueNumber,
+		"issue.title": "From the CLI", "issue.user.login": "hero-bot", "issue.author_association": "NONE", "issue.updated_at": "echo", "issue.labels": []any{}})
+	cards, err := e.db.BoardCards(ctx, made.BoardID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := slices.IndexFunc(cards, func(k store.KanbanCard) bool { return k.IssueNumber == made.IssueNumber && k.ID != made.ID }); k >= 0 {
+		t.Fatalf("hero's own issue made a second card: %+v", cards[k])
+	}
+
+	// The trigger label on the Backlog card's issue puts it to work.
+	e.send("issues", "trigger-22", "labeled", "maint", map[string]any{"issue.number": 22, "issue.id": 9022, "issue.title": "Issue 22",
+		"issue.user.login": "maint", "issue.author_association": "MEMBER", "issue.updated_at": "t22", "label.name": "hero"})
+	if got := e.column(c.ID); got != "In progress" {
+		t.Fatalf("the trigger label left the card in %s", got)
 	}
 }

@@ -635,12 +635,9 @@ func (s *Service) task(repo Repo, req request, c *comment, text string) string {
 // with their repository permission, the issue as the place (its project
 // is the repository's), the delivery.
 func (s *Service) request(ctx context.Context, repo Repo, proj *store.Project, th Thread, a account, delivery string) (*bot.Request, error) {
-	perm, err := s.permission(ctx, repo, a.Login)
+	perm, err := s.grantedPermission(ctx, repo, a.Login)
 	if err != nil {
 		return nil, err
-	}
-	if s.allowListed(a.Login) && !bot.GitHubRole(perm).AtLeast(store.RoleMember) {
-		perm = "write" // the allow-list trusts them as a collaborator
 	}
 	issue := Thread{Repo: th.Repo, Number: th.Number}
 	return &bot.Request{
