@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -104,16 +102,8 @@ func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.
 	a.Mount(mux)
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	if os.Getenv("HERO_BENCH_NO_WORKER") != "" {
-		close(done)
-	} else {
-		go func() { a.Run(ctx); close(done) }()
-	}
-	var once sync.Once
-	e.stop = func() { once.Do(func() { cancel(); eng.Wait(); <-done; e.srv.Close() }) }
-	t.Cleanup(e.stop)
+	_, stop := enginetest.Serve(t, eng, a.Run)
+	e.stop = func() { stop(); e.srv.Close() }
 	e.project = project
 	if project == nil {
 		e.project = storetest.Project(t, db, "web", "local")

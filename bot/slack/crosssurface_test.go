@@ -1,12 +1,10 @@
 package slack
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,12 +73,7 @@ func startSlack(t *testing.T, db *store.DB, eng *engine.Engine) (a *Adapter, fs 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
+	_, stop = enginetest.Serve(t, nil, a.Run)
 	return a, fs, stop
 }
 

@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -108,17 +106,9 @@ func startEnv(t testing.TB, dir string, project *store.Project, model *openaites
 	site.Mount(mux)
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, stop := enginetest.Serve(t, eng, a.Run)
 	e.ctx = ctx
-	done := make(chan struct{})
-	if os.Getenv("HERO_BENCH_NO_WORKER") != "" {
-		close(done)
-	} else {
-		go func() { a.Run(ctx); close(done) }()
-	}
-	var once sync.Once
-	e.stop = func() { once.Do(func() { cancel(); eng.Wait(); <-done; e.srv.Close() }) }
-	t.Cleanup(e.stop)
+	e.stop = func() { stop(); e.srv.Close() }
 
 	e.project = project
 	if project == nil {

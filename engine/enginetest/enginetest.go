@@ -224,3 +224,36 @@ func WaitFinished(t testing.TB, db interface {
 	})
 	return ex
 }
+
+// Serve runs loop (a surface's worker) in its own goroutine until stop is
+// called or the test ends. stop cancels ctx, waits for the runs of eng
+// (unless nil) and for loop to return; it may be called more than once.
+// An error loop returns before stop is logged. With HERO_BENCH_NO_WORKER
+// set loop does not run, so that a benchmark measures only the path to
+// the inbox.
+func Serve(t testing.TB, eng *engine.Engine, loop func(ctx context.Context) error) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	if os.Getenv("HERO_BENCH_NO_WORKER") != "" {
+		close(done)
+	} else {
+		go func() {
+			defer close(done)
+			if err := loop(ctx); err != nil && ctx.Err() == nil {
+				t.Logf("enginetest: the worker stopped: %v", err)
+			}
+		}()
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if eng != nil {
+				eng.Wait()
+			}
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return ctx, stop
+}

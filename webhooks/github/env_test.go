@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/inbox"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/storetest"
@@ -80,13 +81,8 @@ func newEnv(t *testing.T, db *store.DB, api *githubtest.Server, eng Engine, repo
 		t.Fatal(err)
 	}
 	w.OnHandled(e.handled.Record)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(ctx) }()
-	courtesyDone := make(chan struct{})
-	go func() { defer close(courtesyDone); svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; <-courtesyDone })
-	e.ctx = ctx
+	e.ctx, _ = enginetest.Serve(t, nil, w.Run)
+	enginetest.Serve(t, nil, svc.Run) // courtesy replies
 	intake, err := NewIntake([]byte(testSecret), store.NewInboxWriter(db, 0, 0), w.Kick, nil)
 	if err != nil {
 		t.Fatal(err)
