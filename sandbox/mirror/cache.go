@@ -110,12 +110,18 @@ type projectState struct {
 	URL     string            `json:"url,omitempty"`
 	Entries map[string]*entry `json:"entries"`
 
-	fetched map[string]fetchState // by requested branch ("" = default)
+	// Fetched is kept in the index so that the freshness window holds
+	// across processes too: each `hero run` is a new one.
+	Fetched map[string]fetchState `json:"fetched,omitempty"` // by requested branch ("" = default)
 }
 
 type fetchState struct {
-	branch, sha string
-	at          time.Time
+	Branch string    `json:"branch"`
+	SHA    string    `json:"sha"`
+	At     time.Time `json:"at"`
+	// loaded: read from the index, written by another process, whose
+	// mirror may have moved since.
+	loaded bool
 }
 
 // Stats are the cache counters and sizes for /metrics.
@@ -158,13 +164,19 @@ func (m *Mirrors) load() error {
 		if m.projects[id] != nil {
 			continue
 		}
-		ps := &projectState{Entries: map[string]*entry{}, fetched: map[string]fetchState{}}
+		ps := &projectState{Entries: map[string]*entry{}, Fetched: map[string]fetchState{}}
 		if data, err := os.ReadFile(filepath.Join(m.projectDir(id), "index.json")); err == nil {
 			if err := json.Unmarshal(data, ps); err != nil || ps.Entries == nil {
 				m.log.Warn("cache index unreadable; re-measuring", "project", id, "err", err)
 				ps.Entries = map[string]*entry{}
 			}
-			ps.fetched = map[string]fetchState{}
+		}
+		if ps.Fetched == nil {
+			ps.Fetched = map[string]fetchState{}
+		}
+		for b, fs := range ps.Fetched {
+			fs.loaded = true
+			ps.Fetched[b] = fs
 		}
 		// Entries whose files are gone are forgotten; files without an
 		// entry are measured (or removed, for half-made ones).
@@ -228,7 +240,7 @@ func (m *Mirrors) entryPath(id int64, kind, key string) string {
 func (m *Mirrors) stateLocked(id int64) *projectState {
 	ps := m.projects[id]
 	if ps == nil {
-		ps = &projectState{Entries: map[string]*entry{}, fetched: map[string]fetchState{}}
+		ps = &projectState{Entries: map[string]*entry{}, Fetched: map[string]fetchState{}}
 		m.projects[id] = ps
 	}
 	return ps
@@ -640,7 +652,8 @@ func (m *Mirrors) MarkStale(id int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ps := m.projects[id]; ps != nil {
-		ps.fetched = map[string]fetchState{}
+		ps.Fetched = map[string]fetchState{}
+		m.saveLocked(id)
 	}
 }
 
@@ -651,11 +664,22 @@ func (r *Repo) Update(ctx context.Context, remote Remote, branch string) (name, 
 	m := r.m
 	m.mu.Lock()
 	ps := m.stateLocked(r.id)
-	fs, ok := ps.fetched[branch]
-	if ok && ps.URL == remote.URL && m.fresh > 0 && m.now().Sub(fs.at) < m.fresh {
+	fs, ok := ps.Fetched[branch]
+	fresh := ok && ps.URL == remote.URL && m.fresh > 0 && m.now().Sub(fs.At) < m.fresh
+	m.mu.Unlock()
+	if fresh && fs.loaded {
+		// Another process fetched: the mirror's branch is the answer
+		// (it may have fetched again since), if it still has it.
+		if fresh = checkBranch(fs.Branch) == nil; fresh {
+			tip, err := r.revParse(ctx, "refs/heads/"+fs.Branch)
+			fs.SHA, fresh = tip, err == nil
+		}
+	}
+	m.mu.Lock()
+	if fresh {
 		m.hits[KindMirror]++
 		m.mu.Unlock()
-		return fs.branch, fs.sha, false, nil
+		return fs.Branch, fs.SHA, false, nil
 	}
 	m.misses[KindMirror]++
 	m.mu.Unlock()
@@ -665,7 +689,8 @@ func (r *Repo) Update(ctx context.Context, remote Remote, branch string) (name, 
 	}
 	m.mu.Lock()
 	if ps := m.projects[r.id]; ps != nil {
-		ps.fetched[branch] = fetchState{branch: name, sha: sha, at: m.now()}
+		ps.Fetched[branch] = fetchState{Branch: name, SHA: sha, At: m.now()}
+		m.saveLocked(r.id)
 	}
 	m.mu.Unlock()
 	return name, sha, true, nil
@@ -703,7 +728,7 @@ func (r *Repo) bindURL(ctx context.Context, url string) error {
 		}
 		delete(ps.Entries, k)
 	}
-	ps.fetched = map[string]fetchState{}
+	ps.Fetched = map[string]fetchState{}
 	m.saveLocked(r.id)
 	m.mu.Unlock()
 	m.removePaths(doomed)

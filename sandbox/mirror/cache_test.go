@@ -168,3 +168,59 @@ func make64(c byte) []byte {
 	}
 	return b
 }
+
+// The freshness window holds across processes (each `hero run` is one):
+// a new Mirrors on the same directory within the window asks the remote
+// nothing and answers with the mirror's branch; a push delivery heard by
+// any process, or the window passing, makes the next one fetch.
+func TestFreshnessAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, "")
+	root := filepath.Join(t.TempDir(), "mirrors")
+	clk := &tick{t: time.Unix(1_700_000_000, 0)}
+	process := func() *mirror.Mirrors {
+		m, err := mirror.New(root, nil, mirror.WithClock(clk.Now), mirror.WithFreshness(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	remote := mirror.Remote{URL: srv.URL + "/r.git"}
+	update := func(m *mirror.Mirrors) (string, bool) {
+		t.Helper()
+		r, err := m.Repo(t.Context(), 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sha, fetched, err := r.Update(t.Context(), remote, "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sha, fetched
+	}
+	first, fetched := update(process())
+	if !fetched {
+		t.Fatal("an empty mirror was not fetched")
+	}
+	asked := len(srv.headers())
+	sha, fetched := update(process())
+	if fetched || sha != first || len(srv.headers()) != asked {
+		t.Fatalf("a second process within the window: fetched %v, %s (want %s), %d requests (had %d)", fetched, sha, first, len(srv.headers()), asked)
+	}
+	// A push arrives; the process that hears it marks the mirror stale.
+	next := commits(t, srv, 1)[0]
+	process().MarkStale(5)
+	if sha, fetched := update(process()); !fetched || sha != next {
+		t.Fatalf("after a push delivery: fetched %v, %s; want %s", fetched, sha, next)
+	}
+	// The window passes.
+	if _, fetched := update(process()); fetched {
+		t.Fatal("fetched again within the window")
+	}
+	for range 70 {
+		clk.Now()
+	}
+	if _, fetched := update(process()); !fetched {
+		t.Fatal("not fetched after the window")
+	}
+}
