@@ -44,8 +44,12 @@ func newTwoSurfaces(t *testing.T, model engine.Model) *twoSurfaces {
 	a, fs, stop := startSlack(t, db, eng)
 	ctx := t.Context()
 	api := githubtest.NewServer(t, "ghp_cross")
-	gh, err := ghsurface.NewService(ghsurface.Config{APIURL: api.APIURL(), Credentials: ghsurface.StaticToken("ghp_cross"), Store: db, Engine: eng,
-		BotLogin: "hero-bot", WritePace: -1, EditInterval: 20 * time.Millisecond, RunContext: ctx})
+	pub, err := ghsurface.NewPublisher(ghsurface.PublisherConfig{APIURL: api.APIURL(), Credentials: ghsurface.StaticToken("ghp_cross"), WritePace: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh, err := ghsurface.NewService(ghsurface.Config{Publisher: pub, Store: db, Engine: eng,
+		BotLogin: "hero-bot", EditInterval: 20 * time.Millisecond, RunContext: ctx})
 	if err != nil {
 		t.Fatal(err)
 	}

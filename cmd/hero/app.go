@@ -22,6 +22,7 @@ import (
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/vault"
+	ghsurface "github.com/hero-dev/hero/webhooks/github"
 )
 
 // app is the wired core shared by every subcommand: logger, database,
@@ -42,8 +43,13 @@ type app struct {
 	keyring    *vault.Keyring
 	db         *store.DB
 
-	// forge publishes runs' work; set by setupGitHub before any run starts.
-	forge engine.ForgeFunc
+	// github is hero's GitHub account as the environment configures it,
+	// and publisher publishes runs' work with it (both nil without GitHub
+	// credentials). withAgent makes them before the workspaces and the
+	// engine, which take the publisher's hooks; the GitHub surface takes
+	// the publisher.
+	github    *githubAccount
+	publisher *ghsurface.Publisher
 
 	manager *sandbox.Manager
 	// sandboxErr is why the sandbox did not work at start (nil when it
@@ -98,29 +104,45 @@ func (a *app) close() {
 	}
 }
 
-// withAgent adds the sandbox manager and the engine. owner names this
-// process in leases; poolSize pre-warms sandboxes (0 for `hero run`).
-func (a *app) withAgent(owner string, poolSize int, observe func(*store.Execution, engine.Event)) error {
+// agentConfig says what the process that drives runs is.
+type agentConfig struct {
+	// owner names this process in leases.
+	owner string
+	// poolSize pre-warms sandboxes (0 for `hero run`).
+	poolSize int
+	// observe sees every event of every run (metrics); nil: none.
+	observe func(*store.Execution, engine.Event)
+	// operator: every run this process drives is the local operator's
+	// own, started at this machine's terminal (`hero run`), so a
+	// project's repository may be any directory on this machine but
+	// hero's data directory. Otherwise (`hero serve`: chat, GitHub,
+	// schedules) only directories under HERO_LOCAL_REPO_ROOT.
+	operator bool
+}
+
+// withAgent adds the sandbox manager, hero's GitHub publisher, the
+// workspaces and the engine.
+func (a *app) withAgent(ac agentConfig) error {
 	openLocal := func() (sandbox.Provider, error) {
 		return bwrap.New(filepath.Join(a.cfg.DataDir, "sandboxes"), a.log.With("component", "sandbox"))
 	}
 	if a.cfg.Sandbox == "e2b" {
-		return a.withE2B(owner, poolSize, observe)
+		return a.withE2B(ac)
 	}
 	prov, err := openLocal()
 	if errors.Is(err, sandbox.ErrUnavailable) {
 		// Start anyway: the settings page and chat work, and runs say what
 		// to install. No pool to pre-warm until the sandbox works.
 		a.sandboxErr = fmt.Errorf("local sandbox: %w", err)
-		prov, poolSize = newPendingProvider("local", openLocal, err), 0
+		prov, ac.poolSize = newPendingProvider("local", openLocal, err), 0
 	} else if err != nil {
 		return fmt.Errorf("local sandbox: %w", err)
 	}
-	return a.withProvider(prov, owner, poolSize, observe, nil)
+	return a.withProvider(prov, ac, nil)
 }
 
 // withE2B is withAgent on E2B (HERO_SANDBOX=e2b).
-func (a *app) withE2B(owner string, poolSize int, observe func(*store.Execution, engine.Event)) error {
+func (a *app) withE2B(ac agentConfig) error {
 	prov, err := e2b.New(e2b.Config{
 		APIKey: a.cfg.E2BAPIKey, APIURL: a.cfg.E2BAPIURL, Domain: a.cfg.E2BDomain, SandboxURL: a.cfg.E2BSandboxURL,
 		Install: a.cfg.installID(), Log: a.log.With("component", "sandbox"),
@@ -129,7 +151,7 @@ func (a *app) withE2B(owner string, poolSize int, observe func(*store.Execution,
 		return fmt.Errorf("e2b sandbox: %w", err)
 	}
 	a.e2b = prov
-	return a.withProvider(prov, owner, poolSize, observe, prov.API().DeleteSnapshot)
+	return a.withProvider(prov, ac, prov.API().DeleteSnapshot)
 }
 
 // secretVersion is the version of a project's secrets: their names and
@@ -146,12 +168,14 @@ func (a *app) secretVersion(ctx context.Context, projectID int64) (string, error
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// withProvider builds the manager, mirrors, workspaces and engine on
-// prov; deleteSnapshot, when set (E2B), turns on warm starts from
-// snapshots.
-func (a *app) withProvider(prov sandbox.Provider, owner string, poolSize int, observe func(*store.Execution, engine.Event), deleteSnapshot func(context.Context, string) error) error {
+// withProvider builds, on prov and in this order, the manager and the
+// mirrors, the GitHub publisher, the workspaces (cloning with the
+// publisher's credential, on its work branches) and the engine
+// (publishing through it); deleteSnapshot, when set (E2B), turns on warm
+// starts from snapshots.
+func (a *app) withProvider(prov sandbox.Provider, ac agentConfig, deleteSnapshot func(context.Context, string) error) error {
 	var err error
-	a.manager, err = sandbox.NewManager(prov, leaseStore{a.db}, sandbox.ManagerConfig{Owner: owner, PoolSize: poolSize}, a.log.With("component", "sandbox"))
+	a.manager, err = sandbox.NewManager(prov, leaseStore{a.db}, sandbox.ManagerConfig{Owner: ac.owner, PoolSize: ac.poolSize}, a.log.With("component", "sandbox"))
 	if err != nil {
 		return fmt.Errorf("sandbox manager: %w", err)
 	}
@@ -167,33 +191,42 @@ func (a *app) withProvider(prov sandbox.Provider, owner string, poolSize int, ob
 		a.log.Warn("repository mirrors unavailable", "err", mirrorsErr)
 	}
 	a.mirrors = mirrors
-	a.ws = &workspaces{
-		manager: a.manager, mirrors: mirrors, mirrorsErr: mirrorsErr, log: a.log, bases: map[string]string{},
-		local: a.cfg.localRepos(),
+	// With GitHub credentials, runs publish to GitHub (git_push,
+	// create_pull_request) from any surface, the mirror clones with
+	// them, and runs started from GitHub work on their issue's branch.
+	ws := workspacesConfig{
+		manager: a.manager, mirrors: mirrors, mirrorsErr: mirrorsErr, log: a.log,
+		local: a.cfg.localRepos(), operator: ac.operator,
 		// E2B turns internet on or off for a whole sandbox only.
 		wholeSandboxNetwork: prov.Name() == "e2b",
 		secretVersion:       a.secretVersion,
 		snapshots:           deleteSnapshot,
-		credential:          tokenCredential(a.getenv("GITHUB_API_URL"), a.cfg.GitHubToken),
 		branchFor:           defaultWorkBranch,
 	}
+	var forge engine.ForgeFunc
+	if a.github, err = openGitHub(a); err != nil {
+		return err
+	}
+	if a.github != nil {
+		a.publisher, err = ghsurface.NewPublisher(ghsurface.PublisherConfig{APIURL: a.github.apiURL, Credentials: a.github.creds, Mirrors: mirrors})
+		if err != nil {
+			return fmt.Errorf("github: %w", err)
+		}
+		ws.credential, ws.branchFor, forge = a.publisher.CloneCredential, a.publisher.WorkBranch, a.publisher.Forge
+	}
+	a.ws = newWorkspaces(ws)
 	a.engine, err = engine.New(engine.Config{
 		Store:      a.db,
 		Workspaces: a.ws,
 		Model:      model,
 		ModelName:  a.cfg.Model,
 		Tools:      tools.All(),
-		Owner:      owner,
+		Owner:      ac.owner,
 		LeaseTTL:   a.cfg.RunLease,
 		Log:        a.log.With("component", "engine"),
-		Observe:    observe,
-		Forge: func(ctx context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {
-			if a.forge == nil {
-				return nil, nil
-			}
-			return a.forge(ctx, p, ex)
-		},
-		Redact: a.runScrubber,
+		Observe:    ac.observe,
+		Forge:      forge,
+		Redact:     a.runScrubber,
 	})
 	return err
 }

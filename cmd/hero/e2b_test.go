@@ -92,7 +92,7 @@ func TestE2BOrphansKilledByOneReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.close()
-	if err := a.withAgent("replica-a", 0, nil); err != nil {
+	if err := a.withAgent(agentConfig{owner: "replica-a"}); err != nil {
 		t.Fatal(err)
 	}
 	held, err := a.manager.Acquire(t.Context(), sandbox.Spec{}, nil)
@@ -161,9 +161,9 @@ func TestE2BWarmStartFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	version := "v1"
-	w := &workspaces{manager: m, mirrors: mirrors, log: slog.New(slog.DiscardHandler), bases: map[string]string{}, branchFor: defaultWorkBranch,
+	w := newWorkspaces(workspacesConfig{manager: m, mirrors: mirrors, log: slog.New(slog.DiscardHandler),
 		snapshots:     prov.API().DeleteSnapshot,
-		secretVersion: func(context.Context, int64) (string, error) { return version, nil }}
+		secretVersion: func(context.Context, int64) (string, error) { return version, nil }})
 	p := &store.Project{ID: 1, Name: "p", RepoURL: gitSrv.RepoURL("o", "r"), DefaultBranch: "main"}
 	runOnce := func(id, want string) {
 		t.Helper()
@@ -296,7 +296,7 @@ func TestE2BRunContinuesInItsSandboxAfterRestart(t *testing.T) {
 		}
 		t.Cleanup(func() { m.Close(context.Background()) })
 		a := &app{db: db, manager: m, e2b: prov, log: slog.New(slog.DiscardHandler)}
-		return a, &workspaces{manager: m, mirrors: mirrors, log: a.log, bases: map[string]string{}, branchFor: defaultWorkBranch}
+		return a, newWorkspaces(workspacesConfig{manager: m, mirrors: mirrors, log: a.log})
 	}
 	// goneReplica makes the run's lease look like a dead replica's.
 	goneReplica := func() {

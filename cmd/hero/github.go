@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,34 +13,30 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
 )
 
-// setupGitHub wires the GitHub surface (issue comments, webhooks, GitHub
-// tools): on when GITHUB_WEBHOOK_SECRET is set. It adds the webhook route
-// through s.mounts, the surface through a.engine.AddSurface and the forge
-// through a.forge, and starts its inbox worker and the redelivery job on
-// workCtx.
+// setupGitHub wires the GitHub surface (issue comments, webhooks): on
+// when GITHUB_WEBHOOK_SECRET is set. The surface takes the publisher that
+// withAgent made for the workspaces and the engine (runs publish to
+// GitHub with credentials alone, the surface on or off). It adds the
+// webhook route through s.mounts and the surface through
+// a.engine.AddSurface, and starts its inbox worker and the redelivery job
+// on workCtx.
 func setupGitHub(workCtx context.Context, a *app, s *server) error {
 	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
 	secret := env("GITHUB_WEBHOOK_SECRET")
 	if secret == "" {
 		a.log.Info("GitHub surface is off: set GITHUB_WEBHOOK_SECRET (and GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY) to turn it on; POST /github/webhook is not mounted, since hero never accepts unsigned deliveries")
-		// With credentials, runs from chat can still push and open pull
-		// requests on GitHub repositories.
-		var err error
-		a.forge, err = githubForge(a)
-		return err
+		return nil
 	}
-	apiURL := env("GITHUB_API_URL")
-	creds, app, err := githubCredentials(a, env, apiURL)
-	if err != nil {
-		return err
+	if a.github == nil || a.publisher == nil {
+		return errNoGitHubCredentials
 	}
+	apiURL, creds, app := a.github.apiURL, a.github.creds, a.github.app
 	// The board shows cards as issues on this GitHub, and follows what
 	// people change there (cfg.Board).
 	proj, err := ghsurface.NewBoard(ghsurface.BoardConfig{Boards: a.db, APIURL: apiURL, Credentials: creds, Log: a.log})
@@ -52,7 +49,7 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		return err
 	}
 	cfg := ghsurface.Config{
-		APIURL: apiURL, Credentials: creds, Store: a.db, Engine: a.engine, Mirrors: a.mirrors, Board: s.board,
+		Publisher: a.publisher, Store: a.db, Engine: a.engine, Board: s.board,
 		BotLogin:         env("GITHUB_BOT_LOGIN"),
 		Handle:           env("GITHUB_BOT_HANDLE"),
 		TriggerLabel:     env("GITHUB_TRIGGER_LABEL"),
@@ -100,9 +97,6 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 			a.log.Error("github courtesy replies stopped", "err", err)
 		}
 	}()
-	a.forge = svc.Forge
-	a.ws.credential = svc.CloneCredential
-	a.ws.branchFor = svc.WorkBranch
 
 	host, _ := os.Hostname()
 	w, err := svc.NewWorker(a.db, inbox.Config{Owner: fmt.Sprintf("%s-%d-github", host, os.Getpid())})
@@ -248,49 +242,51 @@ func githubCredentials(a *app, env func(string) string, apiURL string) (ghsurfac
 	if a.cfg.GitHubToken != "" {
 		return ghsurface.StaticToken(a.cfg.GitHubToken), nil, nil
 	}
-	return nil, nil, fmt.Errorf("GITHUB_WEBHOOK_SECRET is set but hero has no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY, or GITHUB_OAUTH_ACCOUNT with GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET")
+	return nil, nil, errNoGitHubCredentials
 }
 
-// githubForge lets runs publish to GitHub (git_push, create_pull_request)
-// without the GitHub surface, when hero has GitHub credentials: terminal
-// runs, and chat runs of a server without a webhook secret. The forge
-// serves only repositories on the configured GitHub host; nil without
-// credentials.
+// errNoGitHubCredentials: the GitHub surface is asked for without
+// credentials to act with.
+var errNoGitHubCredentials = errors.New("GITHUB_WEBHOOK_SECRET is set but hero has no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY, or GITHUB_OAUTH_ACCOUNT with GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET")
+
+// githubAccount is hero's GitHub account as the environment configures
+// it (githubCredentials).
+type githubAccount struct {
+	apiURL string
+	creds  ghsurface.Credentials
+	// app is set when the credentials are a GitHub App's (the
+	// redelivery job reads the App's hook with it).
+	app *ghsurface.AppCredentials
+}
+
+// openGitHub reads hero's GitHub account from the environment: nil when
+// no credentials are configured.
+func openGitHub(a *app) (*githubAccount, error) {
+	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
+	if a.cfg.GitHubToken == "" && env("GITHUB_APP_ID") == "" && env("GITHUB_OAUTH_ACCOUNT") == "" {
+		return nil, nil
+	}
+	apiURL := env("GITHUB_API_URL")
+	creds, app, err := githubCredentials(a, env, apiURL)
+	if err != nil {
+		return nil, err
+	}
+	return &githubAccount{apiURL: apiURL, creds: creds, app: app}, nil
+}
+
 // githubBoard is the GitHub projection of boards for the command line
 // (hero card add opens the card's issue), when GitHub credentials are
 // configured; nil otherwise.
 func githubBoard(a *app) (kanban.Projection, error) {
-	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
-	if a.cfg.GitHubToken == "" && env("GITHUB_APP_ID") == "" && env("GITHUB_OAUTH_ACCOUNT") == "" {
-		return nil, nil
-	}
-	apiURL := env("GITHUB_API_URL")
-	creds, _, err := githubCredentials(a, env, apiURL)
-	if err != nil {
+	gh, err := openGitHub(a)
+	if err != nil || gh == nil {
 		return nil, err
 	}
-	b, err := ghsurface.NewBoard(ghsurface.BoardConfig{Boards: a.db, APIURL: apiURL, Credentials: creds, Log: a.log})
+	b, err := ghsurface.NewBoard(ghsurface.BoardConfig{Boards: a.db, APIURL: gh.apiURL, Credentials: gh.creds, Log: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("github board: %w", err)
 	}
 	return b, nil
-}
-
-func githubForge(a *app) (engine.ForgeFunc, error) {
-	env := func(k string) string { return strings.TrimSpace(a.getenv(k)) }
-	if a.cfg.GitHubToken == "" && env("GITHUB_APP_ID") == "" && env("GITHUB_OAUTH_ACCOUNT") == "" {
-		return nil, nil
-	}
-	apiURL := env("GITHUB_API_URL")
-	creds, _, err := githubCredentials(a, env, apiURL)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := ghsurface.NewService(ghsurface.Config{APIURL: apiURL, Credentials: creds, Store: a.db, Engine: a.engine, Mirrors: a.mirrors, Log: a.log})
-	if err != nil {
-		return nil, fmt.Errorf("github: %w", err)
-	}
-	return svc.Forge, nil
 }
 
 // webHostOf is the web host for an API root (api.github.com → github.com).

@@ -58,13 +58,13 @@ func TestWorkspaceChecksOutTheRunsBranch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &workspaces{manager: m, mirrors: mirrors, log: slog.New(slog.DiscardHandler), bases: map[string]string{},
+	w := newWorkspaces(workspacesConfig{manager: m, mirrors: mirrors, log: slog.New(slog.DiscardHandler),
 		branchFor: func(ex *store.Execution) (string, bool) {
 			if ex.ID == "continues" {
 				return "hero/7-fix", true
 			}
 			return defaultWorkBranch(ex)
-		}}
+		}})
 	p := &store.Project{ID: 1, Name: "p", RepoURL: git.RepoURL("o", "r"), DefaultBranch: "main"}
 
 	for _, c := range []struct{ id, branch, content string }{

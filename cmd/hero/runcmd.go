@@ -88,14 +88,11 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	// The local user runs hero with the machine's rights: the operator.
 	who := engine.Operator(operator())
 	owner := "terminal-" + fmt.Sprint(os.Getpid())
-	if err := a.withAgent(owner, 0, nil); err != nil {
+	if err := a.withAgent(agentConfig{owner: owner, operator: true}); err != nil {
 		return err
 	}
 	if a.sandboxErr != nil {
 		return fmt.Errorf("%w (scripts/install-deps.sh git bwrap installs what the local sandbox needs)", a.sandboxErr)
-	}
-	if a.forge, err = githubForge(a); err != nil {
-		return err
 	}
 	// Sandboxes of earlier terminal runs that were killed (and of a dead
 	// server on this host) go now, not only when a server runs here.

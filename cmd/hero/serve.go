@@ -267,7 +267,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s-%d", host, os.Getpid())
 	var m *metrics
-	if err := a.withAgent(owner, cfg.PoolSize, func(ex *store.Execution, ev engine.Event) { m.observe(ex, ev) }); err != nil {
+	if err := a.withAgent(agentConfig{owner: owner, poolSize: cfg.PoolSize, observe: func(ex *store.Execution, ev engine.Event) { m.observe(ex, ev) }}); err != nil {
 		return err
 	}
 	m = newMetrics(func() float64 { return float64(a.engine.Running()) }, a.db, a.manager.Health)

@@ -16,7 +16,6 @@ import (
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
-	ghsurface "github.com/hero-dev/hero/webhooks/github"
 )
 
 // workspaces implements engine.Workspaces with the sandbox manager,
@@ -26,11 +25,28 @@ import (
 // fetched on the host into the project's mirror and the workspace filled
 // from there: no sandbox ever sees a credential or needs network for it.
 type workspaces struct {
+	workspacesConfig
+
+	mu    sync.Mutex
+	bases map[string]string // execution id → commit the workspace started from
+	// releases unpin what a run's workspace is layered on, once its
+	// sandbox is closed (execution id → Report.Release).
+	releases map[string]func()
+}
+
+// workspacesConfig is what the workspaces are built with (newWorkspaces).
+type workspacesConfig struct {
 	manager *sandbox.Manager
 	mirrors *mirror.Mirrors
+	// mirrorsErr says why mirrors is nil (git missing).
+	mirrorsErr error
 	// local says which host directories a project may use as its
-	// repository (HERO_LOCAL_REPO_ROOT; the terminal's own checkout).
+	// repository (HERO_LOCAL_REPO_ROOT, never the data directory).
 	local sandbox.LocalRepos
+	// operator: every run is the local operator's own, at this machine's
+	// terminal (`hero run`): a project's repository may then be any
+	// directory local allows a terminal, not only one under the root.
+	operator bool
 	// wholeSandboxNetwork: the provider gives network to a whole sandbox
 	// or none (E2B), so a project that allows network for installs gets
 	// it for the sandbox.
@@ -41,37 +57,30 @@ type workspaces struct {
 	// secretVersion says which version of a project's secrets a snapshot
 	// was made with (names and update times, never values).
 	secretVersion func(ctx context.Context, projectID int64) (string, error)
-	// mirrorsErr says why mirrors is nil (git missing).
-	mirrorsErr error
-	log        *slog.Logger
+	log           *slog.Logger
 	// credential gives the credential the mirror fetches p's repository
-	// with, bound to the repository's origin (nil: anonymous).
+	// with, bound to the repository's origin (nil, or a nil result:
+	// anonymous). The GitHub publisher's CloneCredential.
 	credential func(ctx context.Context, p *store.Project) (*mirror.Credential, error)
 	// branchFor names a run's work branch, and says whether it is an
 	// existing remote branch to check out (a pull request the run
-	// continues) rather than a new one made from the default branch.
+	// continues) rather than a new one made from the default branch
+	// (nil: defaultWorkBranch). The GitHub publisher's WorkBranch.
 	branchFor func(ex *store.Execution) (branch string, continues bool)
-
 	// deliver, when set, is called before a run's sandbox is released so
 	// its changes can be handed back (the terminal's diff and branch).
 	deliver func(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox, base string) error
-
-	mu     sync.Mutex
-	leases map[string]*sandbox.Lease
-	bases  map[string]string // execution id → commit the workspace started from
-	// releases unpin what a run's workspace is layered on, once its
-	// sandbox is closed (execution id → Report.Release).
-	releases map[string]func()
 }
 
-// tokenCredential binds GITHUB_TOKEN to GitHub's web origin (from
-// GITHUB_API_URL): it is the clone credential when the GitHub surface is
-// off, and never goes to any other host.
-func tokenCredential(apiURL, token string) func(context.Context, *store.Project) (*mirror.Credential, error) {
-	origins := []string{ghsurface.WebOrigin(apiURL)}
-	return func(_ context.Context, p *store.Project) (*mirror.Credential, error) {
-		return ghsurface.BindCredential(origins, p.RepoURL, token), nil
+// newWorkspaces returns the workspaces of cfg.
+func newWorkspaces(cfg workspacesConfig) *workspaces {
+	if cfg.branchFor == nil {
+		cfg.branchFor = defaultWorkBranch
 	}
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.DiscardHandler)
+	}
+	return &workspaces{workspacesConfig: cfg, bases: map[string]string{}, releases: map[string]func(){}}
 }
 
 // defaultWorkBranch is a run's work branch when no surface names one.
@@ -94,10 +103,7 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 		},
 		Labels: map[string]string{"project": strconv.FormatInt(p.ID, 10), "execution": ex.ID},
 	}
-	work, continues := defaultWorkBranch(ex)
-	if w.branchFor != nil {
-		work, continues = w.branchFor(ex)
-	}
+	work, continues := w.branchFor(ex)
 	// A run that continues after a restart (E2B) gets its own sandbox
 	// back, workspace and all.
 	if lease, err := w.manager.Reattach(ctx, spec); err != nil {
@@ -117,7 +123,7 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	if sandbox.IsLocal(p.RepoURL) {
 		// Checked at every start, not only when the project was saved: the
 		// directory, its links and the operator's root may have changed.
-		dir, err := w.local.Resolve(p.RepoURL, ex.Surface == "terminal")
+		dir, err := w.local.Resolve(p.RepoURL, w.operator)
 		if err != nil {
 			srcErr = fmt.Errorf("project %s: %w", p.Name, err)
 		}
@@ -192,9 +198,6 @@ func (w *workspaces) ready(ctx context.Context, ex *store.Execution, lease *sand
 	w.mu.Lock()
 	w.bases[ex.ID] = base
 	if rep.Release != nil {
-		if w.releases == nil {
-			w.releases = map[string]func(){}
-		}
 		w.releases[ex.ID] = rep.Release
 	}
 	w.mu.Unlock()

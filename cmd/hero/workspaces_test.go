@@ -17,6 +17,7 @@ import (
 	"github.com/hero-dev/hero/sandbox/bwrap"
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
+	ghsurface "github.com/hero-dev/hero/webhooks/github"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
@@ -53,9 +54,10 @@ func (h *headerRecorder) headers() []string {
 }
 
 // newTestWorkspaces is cmd/hero's workspaces on a real bubblewrap
-// provider and mirror directory, cloning with GITHUB_TOKEN=token bound to
-// GITHUB_API_URL=apiURL.
-func newTestWorkspaces(t *testing.T, apiURL, token string) (*workspaces, *store.DB) {
+// provider and mirror directory, cloning as withAgent wires them: with
+// GITHUB_TOKEN=token (when set) through the GitHub publisher of
+// GITHUB_API_URL=apiURL. with changes the rest of the configuration.
+func newTestWorkspaces(t *testing.T, apiURL, token string, with ...func(*workspacesConfig)) (*workspaces, *store.DB) {
 	t.Helper()
 	requireBwrap(t)
 	dir := t.TempDir()
@@ -80,8 +82,18 @@ func newTestWorkspaces(t *testing.T, apiURL, token string) (*workspaces, *store.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &workspaces{manager: m, mirrors: mirrors, log: slog.New(slog.DiscardHandler), bases: map[string]string{},
-		credential: tokenCredential(apiURL, token), branchFor: defaultWorkBranch}, db
+	cfg := workspacesConfig{manager: m, mirrors: mirrors, log: slog.New(slog.DiscardHandler)}
+	if token != "" {
+		pub, err := ghsurface.NewPublisher(ghsurface.PublisherConfig{APIURL: apiURL, Credentials: ghsurface.StaticToken(token), Mirrors: mirrors})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.credential, cfg.branchFor = pub.CloneCredential, pub.WorkBranch
+	}
+	for _, w := range with {
+		w(&cfg)
+	}
+	return newWorkspaces(cfg), db
 }
 
 // GITHUB_TOKEN goes only to the web host of GITHUB_API_URL (scheme, host
@@ -129,14 +141,20 @@ func TestCloneTokenBoundToGitHubHost(t *testing.T) {
 	}
 }
 
-// Local repository paths are checked when the run starts: a chat or
-// GitHub run may use only a directory under HERO_LOCAL_REPO_ROOT (links
-// followed), the terminal its own checkout, and nobody hero's data
-// directory. A refused run gets the reason and no sandbox holds the files.
+// Local repository paths are checked when the run starts: the
+// workspaces of `hero serve` (chat, GitHub, schedules) may use only a
+// directory under HERO_LOCAL_REPO_ROOT (links followed), those of `hero
+// run` (the local operator's, at this terminal) its own checkout, and
+// nobody hero's data directory. A refused run gets the reason and no
+// sandbox holds the files. Whether a run may use a directory follows from
+// how the process was built, not from the name of the run's surface: a
+// served run claiming the terminal surface gets no more.
 func TestLocalRepositoryCheckedAtRunStart(t *testing.T) {
 	t.Parallel()
-	w, _ := newTestWorkspaces(t, "", "")
 	root, data := t.TempDir(), t.TempDir()
+	local := sandbox.LocalRepos{Root: root, DataDir: data}
+	served, _ := newTestWorkspaces(t, "", "", func(c *workspacesConfig) { c.local = local })
+	terminal, _ := newTestWorkspaces(t, "", "", func(c *workspacesConfig) { c.local, c.operator = local, true })
 	checkout := gitRepo(t)
 	if err := os.Symlink("/etc", filepath.Join(root, "escape")); err != nil {
 		t.Fatal(err)
@@ -147,42 +165,50 @@ func TestLocalRepositoryCheckedAtRunStart(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(inRoot, "ok.txt"), []byte("ok\n"), 0o644)
 	os.WriteFile(filepath.Join(data, "secrets.key"), []byte("k\n"), 0o600)
-	w.local = sandbox.LocalRepos{Root: root, DataDir: data}
 	for i, c := range []struct {
-		repo, surface, want string
+		repo    string
+		w       *workspaces
+		surface string
+		want    string
 	}{
-		{"/etc", "slack", "not under HERO_LOCAL_REPO_ROOT"},
-		{"file:///etc", "github", "not under HERO_LOCAL_REPO_ROOT"},
-		{filepath.Join(root, "escape"), "github", "(/etc once links are followed) is not under HERO_LOCAL_REPO_ROOT"},
-		{checkout, "slack", "not under HERO_LOCAL_REPO_ROOT"},
-		{data, "terminal", "hero's data directory"},
-		{filepath.Dir(data), "terminal", "hero's data directory"},
+		{"/etc", served, "slack", "not under HERO_LOCAL_REPO_ROOT"},
+		{"file:///etc", served, "github", "not under HERO_LOCAL_REPO_ROOT"},
+		{filepath.Join(root, "escape"), served, "github", "(/etc once links are followed) is not under HERO_LOCAL_REPO_ROOT"},
+		{checkout, served, "slack", "not under HERO_LOCAL_REPO_ROOT"},
+		{checkout, served, "terminal", "not under HERO_LOCAL_REPO_ROOT"},
+		{data, terminal, "terminal", "hero's data directory"},
+		{filepath.Dir(data), terminal, "terminal", "hero's data directory"},
 	} {
 		p := &store.Project{ID: int64(100 + i), Name: "p", RepoURL: c.repo, DefaultBranch: "main"}
-		sb, err := w.Open(t.Context(), p, &store.Execution{ID: fmt.Sprintf("rx%d", i), Surface: c.surface}, nil)
+		ex := &store.Execution{ID: fmt.Sprintf("rx%d", i), Surface: c.surface}
+		sb, err := c.w.Open(t.Context(), p, ex, nil)
 		if err == nil {
-			w.Close(t.Context(), &store.Execution{ID: fmt.Sprintf("rx%d", i)}, sb)
-			t.Errorf("%s from %s: opened", c.repo, c.surface)
+			c.w.Close(t.Context(), ex, sb)
+			t.Errorf("%s from %s (operator %v): opened", c.repo, c.surface, c.w.operator)
 			continue
 		}
 		if !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s from %s: %v, want %q", c.repo, c.surface, err, c.want)
+			t.Errorf("%s from %s (operator %v): %v, want %q", c.repo, c.surface, c.w.operator, err, c.want)
 		}
 	}
-	for i, c := range []struct{ repo, surface, file string }{
-		{inRoot, "slack", "ok.txt"},
-		{"file://" + inRoot, "github", "ok.txt"},
-		{checkout, "terminal", "calc.go"},
+	for i, c := range []struct {
+		repo string
+		w    *workspaces
+		file string
+	}{
+		{inRoot, served, "ok.txt"},
+		{"file://" + inRoot, served, "ok.txt"},
+		{checkout, terminal, "calc.go"},
 	} {
-		ex := &store.Execution{ID: fmt.Sprintf("ok%d", i), Surface: c.surface}
-		sb, err := w.Open(t.Context(), &store.Project{ID: int64(200 + i), Name: "p", RepoURL: c.repo}, ex, nil)
+		ex := &store.Execution{ID: fmt.Sprintf("ok%d", i), Surface: "slack"}
+		sb, err := c.w.Open(t.Context(), &store.Project{ID: int64(200 + i), Name: "p", RepoURL: c.repo}, ex, nil)
 		if err != nil {
-			t.Fatalf("%s from %s: %v", c.repo, c.surface, err)
+			t.Fatalf("%s (operator %v): %v", c.repo, c.w.operator, err)
 		}
 		if _, err := sb.ReadFile(t.Context(), c.file); err != nil {
-			t.Errorf("%s from %s: %v", c.repo, c.surface, err)
+			t.Errorf("%s (operator %v): %v", c.repo, c.w.operator, err)
 		}
-		w.Close(t.Context(), ex, sb)
+		c.w.Close(t.Context(), ex, sb)
 	}
 }
 

@@ -166,7 +166,7 @@ func TestRateLimitHonoured(t *testing.T) {
 
 func TestWritesArePaced(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *Config) { c.WritePace = 150 * time.Millisecond })
+	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *envConfig) { c.Pub.WritePace = 150 * time.Millisecond })
 	th := Thread{Repo: Repo{"Codertocat", "Hello-World"}, Number: 1}
 	const writes = 4
 	for i := range writes {

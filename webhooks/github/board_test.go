@@ -53,7 +53,7 @@ func newBoardEnv(t *testing.T, delay ...time.Duration) *boardEnv {
 		t.Fatal(err)
 	}
 	url := api.URL + "/acme/shop"
-	e := newEnv(t, db, api, nil, url, func(c *Config) { c.Board = board })
+	e := newEnv(t, db, api, nil, url, func(c *envConfig) { c.Board = board })
 	return &boardEnv{env: e, board: board, repo: "acme/shop", url: url}
 }
 

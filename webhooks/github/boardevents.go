@@ -235,7 +235,7 @@ func (s *Service) onProjectItem(ctx context.Context, log *slog.Logger, p *eventP
 		if !ok || !slices.Contains(s.hosts, host) {
 			continue
 		}
-		item, err := readProjectItem(ctx, s.client(repo), s.cfg.APIURL, it.NodeID)
+		item, err := readProjectItem(ctx, s.client(repo), s.pub.apiURL, it.NodeID)
 		if err != nil {
 			return err
 		}

@@ -67,17 +67,17 @@ func BindCredential(origins []string, repoURL, token string) *mirror.Credential 
 // repository (an installation token for a GitHub App, the user's OAuth
 // token, or GITHUB_TOKEN), bound to the repository's origin; nil when the
 // repository is not on this GitHub's host.
-func (s *Service) CloneCredential(ctx context.Context, p *store.Project) (*mirror.Credential, error) {
+func (pub *Publisher) CloneCredential(ctx context.Context, p *store.Project) (*mirror.Credential, error) {
 	_, repo, ok := parseRepoURL(p.RepoURL)
 	if !ok {
 		return nil, nil
 	}
-	if o, err := mirror.Origin(p.RepoURL); err != nil || !slices.Contains(s.origins, o) {
+	if o, err := mirror.Origin(p.RepoURL); err != nil || !slices.Contains(pub.origins, o) {
 		return nil, nil
 	}
-	tok, err := s.cfg.Credentials.Token(ctx, repo)
+	tok, err := pub.creds.Token(ctx, repo)
 	if err != nil {
 		return nil, fmt.Errorf("github token for %s: %w", repo, err)
 	}
-	return BindCredential(s.origins, p.RepoURL, tok), nil
+	return BindCredential(pub.origins, p.RepoURL, tok), nil
 }

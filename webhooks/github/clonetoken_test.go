@@ -21,7 +21,7 @@ func (c *repoCreds) Token(_ context.Context, r Repo) (string, error) {
 
 func TestCloneCredentialAsksForTheProjectsRepository(t *testing.T) {
 	creds := &repoCreds{}
-	s := &Service{cfg: Config{Credentials: creds}, origins: origins("", nil)}
+	s := newTestPublisher(t, PublisherConfig{Credentials: creds})
 	ctx := t.Context()
 	c, err := s.CloneCredential(ctx, &store.Project{RepoURL: "https://github.com/acme/web.git"})
 	if err != nil || c == nil || *c != *mirror.TokenCredential("https://github.com", "tok-acme") || len(creds.got) != 1 || creds.got[0] != (Repo{Owner: "acme", Name: "web"}) {

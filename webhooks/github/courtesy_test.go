@@ -59,10 +59,10 @@ func TestStrangersDoNotStarveMembers(t *testing.T) {
 	t.Parallel()
 	const strangers = 300
 	held := &heldCourtesy{base: http.DefaultTransport, open: make(chan struct{})}
-	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *Config) {
-		c.WritePace = 10 * time.Millisecond
+	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *envConfig) {
+		c.Pub.WritePace = 10 * time.Millisecond
 		c.CourtesyPerHour = 1000
-		c.Transport = held
+		c.Pub.Transport = held
 	})
 	var wg sync.WaitGroup
 	ids := make(chan int, strangers)
@@ -172,7 +172,7 @@ func TestCourtesyLaneYields(t *testing.T) {
 // counted, and shared with every replica through the database.
 func TestCourtesyReplyCap(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *Config) { c.CourtesyPerHour = 3 })
+	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *envConfig) { c.CourtesyPerHour = 3 })
 	for i := range 6 {
 		id := fmt.Sprintf("c%d", i)
 		e.deliver("issue_comment", id, strangerComment(t, fmt.Sprintf("s%d", i), 1, int64(100+i)))
@@ -185,7 +185,7 @@ func TestCourtesyReplyCap(t *testing.T) {
 		t.Fatalf("CourtesyDropped = %d, want 3", got)
 	}
 	// A second replica on the same database sees the cap as reached.
-	other, err := NewService(Config{APIURL: e.api.APIURL(), Credentials: StaticToken(testToken), Store: e.db, Engine: &recordingEngine{}, CourtesyPerHour: 3})
+	other, err := NewService(Config{Publisher: newTestPublisher(t, PublisherConfig{APIURL: e.api.APIURL(), Credentials: StaticToken(testToken)}), Store: e.db, Engine: &recordingEngine{}, CourtesyPerHour: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,12 +21,12 @@ import (
 )
 
 // cloneWorkspaces gives each run a bubblewrap sandbox filled from the
-// project's mirror, which fetched with the surface's credentials, on the
-// run's work branch (as cmd/hero's workspaces do).
+// project's mirror, which fetched with the publisher's credentials, on
+// the run's work branch (as cmd/hero's workspaces do).
 type cloneWorkspaces struct {
 	prov    *bwrap.Provider
 	mirrors *mirror.Mirrors
-	svc     func() *Service
+	pub     *Publisher
 }
 
 func (w *cloneWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.Execution, env map[string]string) (sandbox.Sandbox, error) {
@@ -36,16 +35,15 @@ func (w *cloneWorkspaces) Open(ctx context.Context, p *store.Project, ex *store.
 		return nil, err
 	}
 	fail := func(err error) (sandbox.Sandbox, error) { sb.Close(ctx); return nil, err }
-	svc := w.svc()
 	repo, err := w.mirrors.Repo(ctx, p.ID)
 	if err != nil {
 		return fail(err)
 	}
-	cred, err := svc.CloneCredential(ctx, p)
+	cred, err := w.pub.CloneCredential(ctx, p)
 	if err != nil {
 		return fail(err)
 	}
-	work, continues := svc.WorkBranch(ex)
+	work, continues := w.pub.WorkBranch(ex)
 	from := p.DefaultBranch
 	if continues {
 		from = work
@@ -95,25 +93,24 @@ func newE2E(t *testing.T, script ...openaitest.Turn) *e2e {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var svc atomic.Pointer[Service]
+	// As cmd/hero wires it: the publisher, then the workspaces and the
+	// engine that take it, then the surface.
+	pub := newTestPublisher(t, PublisherConfig{APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1,
+		Mirrors: mirrors, Hosts: []string{hostOf(git.URL)}}) // the git server is this GitHub's web host
 	eng, err := engine.New(engine.Config{
 		Store: db, Model: enginetest.OpenAI(t, model.URL(), "gpt-4o-mini"), ModelName: "gpt-4o-mini",
-		Workspaces: &cloneWorkspaces{prov: prov, mirrors: mirrors, svc: svc.Load},
+		Workspaces: &cloneWorkspaces{prov: prov, mirrors: mirrors, pub: pub},
 		Tools:      tools.All(), PollInterval: 20 * time.Millisecond, Owner: "e2e",
-		Forge: func(ctx context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {
-			return svc.Load().Forge(ctx, p, ex)
-		},
+		Forge: pub.Forge,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(t.Context())
-	e := newEnv(t, db, api, eng, git.RepoURL("Codertocat", "Hello-World"), func(c *Config) {
+	e := newEnv(t, db, api, eng, git.RepoURL("Codertocat", "Hello-World"), func(c *envConfig) {
 		c.RunContext = runCtx
-		c.Mirrors = mirrors
-		c.Hosts = []string{hostOf(git.URL)} // the git server is this GitHub's web host
+		c.Publisher = pub
 	})
-	svc.Store(e.svc)
 	eng.AddSurface(e.svc)
 	t.Cleanup(func() { stop(); eng.Wait() })
 	return &e2e{env: e, git: git, model: model, eng: eng}

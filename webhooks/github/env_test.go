@@ -34,6 +34,7 @@ const (
 type env struct {
 	t       *testing.T
 	db      *store.DB
+	pub     *Publisher
 	api     *githubtest.Server
 	svc     *Service
 	srv     *httptest.Server
@@ -44,7 +45,24 @@ type env struct {
 	handled *storetest.Handled
 }
 
-type envOpt func(*Config)
+// envConfig is what a test may change before the surface is built: the
+// Service's Config and its Publisher's.
+type envConfig struct {
+	Config
+	Pub PublisherConfig
+}
+
+type envOpt func(*envConfig)
+
+// newTestPublisher is NewPublisher that fails the test on error.
+func newTestPublisher(t testing.TB, cfg PublisherConfig) *Publisher {
+	t.Helper()
+	p, err := NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 // openStore opens the test database in dir (a second call on the same
 // dir is a restart).
@@ -62,8 +80,10 @@ func newEnv(t *testing.T, db *store.DB, api *githubtest.Server, eng Engine, repo
 	}
 	p := storetest.Project(t, db, fmt.Sprintf("demo%d", time.Now().UnixNano()), repoURL)
 	e := &env{t: t, db: db, api: api, project: p, handled: storetest.NewHandled(t)}
-	cfg := Config{APIURL: api.APIURL(), Credentials: StaticToken(testToken), Store: db, BotLogin: "hero-bot",
-		EditInterval: 100 * time.Millisecond, WritePace: -1, Log: slog.New(slog.DiscardHandler)}
+	cfg := envConfig{
+		Config: Config{Store: db, BotLogin: "hero-bot", EditInterval: 100 * time.Millisecond, Log: slog.New(slog.DiscardHandler)},
+		Pub:    PublisherConfig{APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1},
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -71,11 +91,14 @@ func newEnv(t *testing.T, db *store.DB, api *githubtest.Server, eng Engine, repo
 		eng = &recordingEngine{db: db}
 	}
 	cfg.Engine = eng
-	svc, err := NewService(cfg)
+	if cfg.Publisher == nil {
+		cfg.Publisher = newTestPublisher(t, cfg.Pub)
+	}
+	svc, err := NewService(cfg.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc, e.eng = svc, eng
+	e.svc, e.pub, e.eng = svc, cfg.Publisher, eng
 	w, err := svc.NewWorker(db, inbox.Config{Owner: "test", Poll: 20 * time.Millisecond, Backoff: 20 * time.Millisecond, MaxAttempts: 3})
 	if err != nil {
 		t.Fatal(err)

@@ -23,41 +23,41 @@ import (
 // when the project's RepoURL is one (on this GitHub's host, or any host
 // for a run started from GitHub: then it comments there, but pushes only
 // to this GitHub's host). It is an engine.ForgeFunc.
-func (s *Service) Forge(_ context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {
+func (pub *Publisher) Forge(_ context.Context, p *store.Project, ex *store.Execution) (engine.Forge, error) {
 	host, repo, ok := parseRepoURL(p.RepoURL)
 	if !ok {
 		return nil, nil
 	}
-	f := &forge{s: s, project: p, ex: ex, repo: repo}
-	if ex.Surface == s.Name() {
+	f := &forge{p: pub, project: p, ex: ex, repo: repo}
+	if ex.Surface == SurfaceName {
 		th, err := ParseThread(ex.ThreadRef)
 		if err != nil {
 			return nil, err
 		}
 		f.thread = &th
-	} else if !slices.Contains(s.hosts, host) {
+	} else if !slices.Contains(pub.hosts, host) {
 		return nil, nil
 	}
-	remote, err := s.pushRemote(p.RepoURL, host, repo)
+	remote, err := pub.pushRemote(p.RepoURL, host, repo)
 	if err != nil {
 		return nil, err
 	}
 	f.remote = remote
-	f.work, _ = s.WorkBranch(ex)
+	f.work, _ = pub.WorkBranch(ex)
 	return f, nil
 }
 
 // pushRemote is the URL hero pushes to: the project's own http(s) URL,
 // or for an ssh one the same repository on this GitHub's web origin (the
 // token authenticates over http(s) only).
-func (s *Service) pushRemote(raw, host string, repo Repo) (string, error) {
+func (pub *Publisher) pushRemote(raw, host string, repo Repo) (string, error) {
 	if strings.HasPrefix(raw, "https://") || strings.HasPrefix(raw, "http://") {
 		if strings.Contains(strings.SplitN(strings.SplitN(raw, "://", 2)[1], "/", 2)[0], "@") {
 			return "", errors.New("the project's repository URL contains credentials; remove them (hero uses its own token)")
 		}
 		return raw, nil
 	}
-	for _, o := range s.origins {
+	for _, o := range pub.origins {
 		if u, err := url.Parse(o); err == nil && strings.EqualFold(u.Hostname(), strings.Split(host, ":")[0]) {
 			return fmt.Sprintf("%s/%s/%s.git", o, repo.Owner, repo.Name), nil
 		}
@@ -66,7 +66,7 @@ func (s *Service) pushRemote(raw, host string, repo Repo) (string, error) {
 }
 
 type forge struct {
-	s       *Service
+	p       *Publisher
 	project *store.Project
 	ex      *store.Execution
 	repo    Repo
@@ -123,25 +123,25 @@ func (f *forge) push(ctx context.Context, sb sandbox.Sandbox, branchp *string) e
 	if slices.Contains(protected, branch) {
 		return fmt.Errorf("push: refusing to push %s, the default or a protected branch; push a branch of your own", branch)
 	}
-	if f.s.cfg.Mirrors == nil {
+	if f.p.mirrors == nil {
 		return errors.New("push: hero has no mirror directory configured, so it cannot push")
 	}
 	origin, err := mirror.Origin(f.remote)
-	if err != nil || !slices.Contains(f.s.origins, origin) {
-		return fmt.Errorf("push: %s is not on %s, the only host hero's GitHub credentials go to", mirror.Clean(f.remote), strings.Join(f.s.origins, ", "))
+	if err != nil || !slices.Contains(f.p.origins, origin) {
+		return fmt.Errorf("push: %s is not on %s, the only host hero's GitHub credentials go to", mirror.Clean(f.remote), strings.Join(f.p.origins, ", "))
 	}
-	repo, err := f.s.cfg.Mirrors.Repo(ctx, f.project.ID)
+	repo, err := f.p.mirrors.Repo(ctx, f.project.ID)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
 	if err := bringBack(ctx, sb, repo, f.ex.ID); err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	tok, err := f.s.cfg.Credentials.Token(ctx, f.repo)
+	tok, err := f.p.creds.Token(ctx, f.repo)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	remote := mirror.Remote{URL: f.remote, Credential: BindCredential(f.s.origins, f.remote, tok)}
+	remote := mirror.Remote{URL: f.remote, Credential: BindCredential(f.p.origins, f.remote, tok)}
 	if err := repo.Push(ctx, remote, mirror.RunRef(f.ex.ID), branch); err != nil {
 		if errors.Is(err, mirror.ErrRejected) {
 			return fmt.Errorf("push %s: the remote branch has commits the run's HEAD does not contain, and hero never force-pushes; push to a new branch instead: %w", branch, err)
@@ -206,7 +206,7 @@ func (f *forge) CreatePullRequest(ctx context.Context, head, title, body string,
 	if f.thread != nil && f.thread.Branch != "" && head == f.thread.Branch {
 		return "", fmt.Errorf("pull request #%d already exists for branch %s; pushing the branch with git_push updates it, so there is no new pull request to open", f.thread.Number, head)
 	}
-	c := f.s.client(f.repo)
+	c := f.p.client(f.repo)
 	base := strings.TrimPrefix(f.project.DefaultBranch, "refs/heads/")
 	if base == "" {
 		r, _, err := c.Repositories.Get(ctx, f.repo.Owner, f.repo.Name)
@@ -216,7 +216,7 @@ func (f *forge) CreatePullRequest(ctx context.Context, head, title, body string,
 		base = r.GetDefaultBranch()
 	}
 	// The model wrote title and body: no remote images or links, no mentions.
-	title, body = safeMarkdown(title, f.s.hosts), safeMarkdown(body, f.s.hosts)
+	title, body = safeMarkdown(title, f.p.hosts), safeMarkdown(body, f.p.hosts)
 	if f.thread != nil && f.thread.Branch == "" && sameRepo(f.thread.Repo, f.repo) {
 		fixes := fmt.Sprintf("Fixes #%d", f.thread.Number)
 		if !strings.Contains(body, fixes) {
@@ -238,7 +238,8 @@ func (f *forge) Comment(ctx context.Context, body string) error {
 	if f.thread == nil {
 		return errors.New("this run was not started from a GitHub issue, so there is nothing to comment on")
 	}
-	return f.s.reply(ctx, *f.thread, safeMarkdown(body, f.s.hosts))
+	_, err := f.p.createComment(ctx, *f.thread, safeMarkdown(body, f.p.hosts))
+	return err
 }
 
 // Reading limits: the latest comments of each kind are fetched, one page.
@@ -263,7 +264,7 @@ func (f *forge) ReadIssue(ctx context.Context, number int) (*engine.ForgeIssue, 
 	if err != nil {
 		return nil, err
 	}
-	c := f.s.client(f.repo)
+	c := f.p.client(f.repo)
 	is, _, err := c.Issues.Get(ctx, f.repo.Owner, f.repo.Name, n)
 	if err != nil {
 		return nil, readErr(err, "issue", n, f.repo)
@@ -289,7 +290,7 @@ func (f *forge) ReadPullRequest(ctx context.Context, number int) (*engine.ForgeP
 	if err != nil {
 		return nil, err
 	}
-	c := f.s.client(f.repo)
+	c := f.p.client(f.repo)
 	pr, _, err := c.PullRequests.Get(ctx, f.repo.Owner, f.repo.Name, n)
 	if err != nil {
 		if isNotFound(err) {

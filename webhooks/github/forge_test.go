@@ -23,13 +23,13 @@ import (
 // workspaces do: the mirror fetches on the host with creds' token, the
 // sandbox gets a clone of it on branch (which must exist remotely)
 // without network or token.
-func fillFromMirror(t *testing.T, ctx context.Context, sb sandbox.Sandbox, mirrors *mirror.Mirrors, svc *Service, p *store.Project, branch string) {
+func fillFromMirror(t *testing.T, ctx context.Context, sb sandbox.Sandbox, mirrors *mirror.Mirrors, pub *Publisher, p *store.Project, branch string) {
 	t.Helper()
 	repo, err := mirrors.Repo(ctx, p.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := svc.CloneCredential(ctx, p)
+	cred, err := pub.CloneCredential(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestPushTokenHygiene(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close(t.Context()) })
-	svc, err := NewService(Config{APIURL: api.APIURL(), Credentials: StaticToken(testToken), Store: openStore(t, t.TempDir()), Engine: &recordingEngine{}, WritePace: -1,
+	svc, err := NewPublisher(PublisherConfig{APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1,
 		Hosts: []string{hostOf(git.URL)}, Mirrors: mirrors})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ git config core.sshCommand "env >> ` + marker + `"`)
 		return nil
 	})
 	// A wrong token fails with git's refusal, without the token.
-	bad, _ := NewService(Config{APIURL: api.APIURL(), Credentials: StaticToken("ghp_wrong_token_value"), Store: openStore(t, t.TempDir()), Engine: &recordingEngine{}, WritePace: -1,
+	bad, _ := NewPublisher(PublisherConfig{APIURL: api.APIURL(), Credentials: StaticToken("ghp_wrong_token_value"), WritePace: -1,
 		Hosts: []string{hostOf(git.URL)}, Mirrors: mirrors})
 	bf, _ := bad.Forge(t.Context(), p, &store.Execution{ID: "r2", Surface: "github", ThreadRef: "o/r#7"})
 	sh("git -c core.fsmonitor=false -c core.hooksPath=/dev/null switch -q -c hero/7-y")
@@ -181,7 +181,7 @@ func TestPushRefusesOtherHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewService(Config{APIURL: api.APIURL(), Credentials: StaticToken(testToken), Store: openStore(t, t.TempDir()), Engine: &recordingEngine{}, WritePace: -1,
+	svc, err := NewPublisher(PublisherConfig{APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1,
 		Hosts: []string{"github.com"}, Mirrors: mirrors})
 	if err != nil {
 		t.Fatal(err)

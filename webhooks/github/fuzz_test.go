@@ -52,8 +52,8 @@ func FuzzHandleDelivery(f *testing.F) {
 	if err := db.CreateProject(f.Context(), &store.Project{Name: "fuzz", RepoURL: fixtureRepo, DefaultBranch: "main"}); err != nil {
 		f.Fatal(err)
 	}
-	svc, err := NewService(Config{APIURL: "http://127.0.0.1:1/", Credentials: StaticToken("x"), Store: db, Engine: &recordingEngine{},
-		BotLogin: "hero-bot", WritePace: -1, Log: slog.New(slog.DiscardHandler)})
+	svc, err := NewService(Config{Publisher: newTestPublisher(f, PublisherConfig{APIURL: "http://127.0.0.1:1/", Credentials: StaticToken("x"), WritePace: -1}),
+		Store: db, Engine: &recordingEngine{}, BotLogin: "hero-bot", Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -6,8 +6,10 @@
 // and opens pull requests, and the credentials (a token, a GitHub App's
 // installation tokens, or a user's OAuth token with refresh) they all use.
 //
-// Lifecycle: NewService → Intake (mount on POST /github/webhook) →
-// Run (inbox worker and periodic redelivery, until its context ends).
+// Lifecycle: NewPublisher (needs no engine: the workspaces and the
+// engine take its hooks) → NewService with it → Intake (mount on POST
+// /github/webhook) → Run (inbox worker and periodic redelivery, until its
+// context ends).
 package github
 
 import (

@@ -215,7 +215,7 @@ func TestUntrustedAuthor(t *testing.T) {
 		t.Fatal("an untrusted author started work")
 	}
 	// The allow-list trusts a login whatever its association.
-	e2 := newEnv(t, nil, nil, nil, fixtureRepo, func(c *Config) { c.AllowList = []string{"friend", "renovate[bot]"}; c.UntrustedReply = "custom no" })
+	e2 := newEnv(t, nil, nil, nil, fixtureRepo, func(c *envConfig) { c.AllowList = []string{"friend", "renovate[bot]"}; c.UntrustedReply = "custom no" })
 	e2.deliver("issue_comment", "a1", mentionComment(t, "@hero go", "NONE", "friend", "User"))
 	e2.deliver("issue_comment", "a2", mentionComment(t, "@hero go", "NONE", "renovate[bot]", "Bot"))
 	e2.deliver("issue_comment", "a3", mentionComment(t, "@hero go", "NONE", "other", "User"))
@@ -341,7 +341,7 @@ func TestUnknownRepository(t *testing.T) {
 	if len(e.api.Calls()) != 0 || e.rec().startCount() != 0 {
 		t.Fatal("unknown repository had effects")
 	}
-	e2 := newEnv(t, nil, nil, nil, "https://github.com/someone/else", func(c *Config) { c.UnknownRepoReply = true })
+	e2 := newEnv(t, nil, nil, nil, "https://github.com/someone/else", func(c *envConfig) { c.UnknownRepoReply = true })
 	e2.deliver("issue_comment", "x2", mentionComment(t, "@hero fix", "OWNER", "Codertocat", "User"))
 	if err := e2.waitHandled("x2"); err != nil {
 		t.Fatal(err)

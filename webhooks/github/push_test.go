@@ -20,8 +20,8 @@ func TestPushDeliveryReachesOnPush(t *testing.T) {
 	}
 	type push struct{ project, branch string }
 	var got []push
-	svc, err := NewService(Config{APIURL: "http://127.0.0.1:1/", Credentials: StaticToken("x"), Store: db, Engine: &recordingEngine{},
-		BotLogin: "hero-bot", WritePace: -1, Log: slog.New(slog.DiscardHandler),
+	svc, err := NewService(Config{Publisher: newTestPublisher(t, PublisherConfig{APIURL: "http://127.0.0.1:1/", Credentials: StaticToken("x"), WritePace: -1}),
+		Store: db, Engine: &recordingEngine{}, BotLogin: "hero-bot", Log: slog.New(slog.DiscardHandler),
 		OnPush: func(_ context.Context, p *store.Project, branch string) { got = append(got, push{p.Name, branch}) }})
 	if err != nil {
 		t.Fatal(err)

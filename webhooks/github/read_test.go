@@ -12,7 +12,7 @@ import (
 
 func readForge(t *testing.T, api *githubtest.Server, threadRef string) engine.Forge {
 	t.Helper()
-	svc, err := NewService(Config{APIURL: api.APIURL(), Credentials: StaticToken(testToken), Store: openStore(t, t.TempDir()), Engine: &recordingEngine{}, WritePace: -1, Hosts: []string{"github.com"}})
+	svc, err := NewPublisher(PublisherConfig{APIURL: api.APIURL(), Credentials: StaticToken(testToken), WritePace: -1, Hosts: []string{"github.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}

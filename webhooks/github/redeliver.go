@@ -59,7 +59,7 @@ func (s *Service) RedeliverFailed(ctx context.Context, r Redelivery) (int, error
 	}
 	var errs []error
 	if r.App != nil {
-		c, err := newClient(s.cfg.APIURL, s.rl, func(context.Context) (string, error) { return r.App.JWT() })
+		c, err := newClient(s.pub.apiURL, s.pub.rl, func(context.Context) (string, error) { return r.App.JWT() })
 		if err != nil {
 			return 0, err
 		}
@@ -256,7 +256,7 @@ func (s *Service) redeliver(ctx context.Context, app *AppCredentials, r store.Gi
 			return errors.New("queued for the GitHub App's hook, but hero has no App credentials now")
 		}
 		var c *gh.Client
-		if c, err = newClient(s.cfg.APIURL, s.rl, func(context.Context) (string, error) { return app.JWT() }); err != nil {
+		if c, err = newClient(s.pub.apiURL, s.pub.rl, func(context.Context) (string, error) { return app.JWT() }); err != nil {
 			return err
 		}
 		_, _, err = c.Apps.RedeliverHookDelivery(ctx, r.DeliveryID)

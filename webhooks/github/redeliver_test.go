@@ -43,7 +43,7 @@ func TestRedeliverRepositoryHook(t *testing.T) {
 			t.Parallel()
 			api := githubtest.NewServer(t, testToken)
 			clk := &clock{t: time.Now()}
-			e := newEnv(t, nil, api, nil, fixtureRepo, func(cfg *Config) { cfg.Now = clk.now; cfg.Hosts = []string{"github.com"} })
+			e := newEnv(t, nil, api, nil, fixtureRepo, func(cfg *envConfig) { cfg.Now = clk.now; cfg.Pub.Hosts = []string{"github.com"} })
 			now := clk.now()
 			e.deliver("issues", "g-late", fixture(t, "issues.opened.json", nil))
 			// Another hook (not hero's) with a failure that must be left alone.
@@ -96,7 +96,7 @@ func TestRedeliverRepositoryHook(t *testing.T) {
 func TestRedeliverHookDiscoveryRefused(t *testing.T) {
 	t.Parallel()
 	api := githubtest.NewServer(t, testToken)
-	e := newEnv(t, nil, api, nil, fixtureRepo, func(cfg *Config) { cfg.Hosts = []string{"github.com"} })
+	e := newEnv(t, nil, api, nil, fixtureRepo, func(cfg *envConfig) { cfg.Pub.Hosts = []string{"github.com"} })
 	api.FailNext("/repos/Codertocat/Hello-World/hooks", 404)
 	if _, err := e.svc.RedeliverFailed(t.Context(), Redelivery{RepoHooks: true}); err == nil || !strings.Contains(err.Error(), "GITHUB_HOOK_ID") {
 		t.Fatalf("err %v", err)
@@ -110,7 +110,7 @@ func TestRedeliveryThatFailsAgainIsAskedAgain(t *testing.T) {
 	t.Parallel()
 	api := githubtest.NewServer(t, testToken)
 	clk := &clock{t: time.Now()}
-	e := newEnv(t, nil, api, nil, fixtureRepo, func(cfg *Config) { cfg.Now = clk.now; cfg.Hosts = []string{"github.com"} })
+	e := newEnv(t, nil, api, nil, fixtureRepo, func(cfg *envConfig) { cfg.Now = clk.now; cfg.Pub.Hosts = []string{"github.com"} })
 	cfg := Redelivery{RepoHooks: true, HookID: 55}
 	api.AddRepoHook(githubtest.RepoHook{ID: 55, Repo: "Codertocat/Hello-World", URL: "https://hero.example.com/github/webhook"},
 		githubtest.HookDelivery{ID: 10, GUID: "g-down", StatusCode: 502, Event: "issue_comment", At: clk.now().Add(-time.Hour)})

@@ -114,7 +114,7 @@ func TestEndToEndReviewContinuesBranch(t *testing.T) {
 		t.Errorf("read_pull_request:\n%s", out["read_pull_request"])
 	}
 	// The pull request exists, so the forge refuses to open another.
-	f, err := e.svc.Forge(t.Context(), e.project, &exs[0])
+	f, err := e.pub.Forge(t.Context(), e.project, &exs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,16 +226,16 @@ func TestReviewTriggers(t *testing.T) {
 	if !strings.Contains(fromReview.Task, "Please split the function.") || !strings.Contains(fromReview.Task, "git_push") {
 		t.Fatalf("task from the review:\n%s", fromReview.Task)
 	}
-	if b, continues := e.svc.WorkBranch(&store.Execution{Surface: "github", ThreadRef: first.ThreadRef}); b != own || !continues {
+	if b, continues := e.pub.WorkBranch(&store.Execution{Surface: "github", ThreadRef: first.ThreadRef}); b != own || !continues {
 		t.Fatalf("WorkBranch = %q, %v", b, continues)
 	}
 	// A run about an issue gets a new branch named after the issue; a run
 	// started elsewhere one named after the run.
 	issueRun := &store.Execution{ID: "r1", Surface: "github", ThreadRef: "Codertocat/Hello-World#1", Task: "GitHub issue Codertocat/Hello-World#1: Fix the README's typo (urgent!!)\n\nbody"}
-	if b, continues := e.svc.WorkBranch(issueRun); b != "hero/1-fix-the-readme-s" || continues {
+	if b, continues := e.pub.WorkBranch(issueRun); b != "hero/1-fix-the-readme-s" || continues {
 		t.Fatalf("WorkBranch of an issue run = %q, %v", b, continues)
 	}
-	if b, continues := e.svc.WorkBranch(&store.Execution{ID: "r7f3a2c9", Surface: "slack"}); b != "hero/r7f3a2c9" || continues {
+	if b, continues := e.pub.WorkBranch(&store.Execution{ID: "r7f3a2c9", Surface: "slack"}); b != "hero/r7f3a2c9" || continues {
 		t.Fatalf("WorkBranch of a Slack run = %q, %v", b, continues)
 	}
 }

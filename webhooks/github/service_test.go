@@ -10,7 +10,7 @@ import (
 
 func TestCommandText(t *testing.T) {
 	t.Parallel()
-	s, err := NewService(Config{Credentials: StaticToken("x"), Store: openStore(t, t.TempDir()), Engine: &recordingEngine{}})
+	s, err := NewService(Config{Publisher: newTestPublisher(t, PublisherConfig{Credentials: StaticToken("x")}), Store: openStore(t, t.TempDir()), Engine: &recordingEngine{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func toolStep(ex *store.Execution, n int) *store.Step {
 // shows the last step.
 func TestProgressCoalesced(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *Config) { c.EditInterval = 200 * time.Millisecond })
+	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *envConfig) { c.EditInterval = 200 * time.Millisecond })
 	ex := newRun(t, e)
 	ctx := t.Context()
 	if err := e.svc.Update(ctx, ex, engine.Event{Kind: engine.EventStarted, Text: "On it."}); err != nil {
