@@ -27,6 +27,8 @@ deps: ## install the system packages the tests need (bubblewrap with slirp4netns
 test: deps ## the whole suite with the race detector, against SQLite and a throwaway MariaDB
 	$(GO) vet $(PKGS)
 	scripts/with-mariadb.sh $(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@# The Helm chart, with Helm's engine: a module of its own (deploy/helmcheck).
+	cd deploy/helmcheck && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 test-quick: ## unit tests without MariaDB (its store tests are skipped)
 	$(GO) test -count=1 $(PKGS)
