@@ -302,8 +302,9 @@ const slotInsertChunk = 1000
 // with FOR UPDATE SKIP LOCKED (a replica skips what another is claiming),
 // an SQLite transaction is exclusive, and the (schedule, slot) primary key
 // refuses a second record of a slot on both. A lapsed slot whose schedule
-// is due again is recorded as skipped (the catch-up fires once), and one
-// whose schedule is no longer active as skipped too.
+// is due again (claimed now or by a later batch) is recorded as skipped:
+// the catch-up fires once; one whose schedule is no longer active is
+// skipped too.
 func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, owner string, lease time.Duration,
 	plan func(s *Schedule, runActive bool) SlotPlan) ([]ClaimedSlot, error) {
 	at = at.UTC().Truncate(time.Microsecond)
@@ -330,7 +331,7 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, ow
 			}
 		}
 		if len(lapsed) > 0 {
-			re, err := db.reclaim(ctx, tx, lapsed, due, at, until, owner)
+			re, err := db.reclaim(ctx, tx, lapsed, at, until, owner)
 			if err != nil {
 				return err
 			}
@@ -405,7 +406,7 @@ func (db *DB) ClaimDueSchedules(ctx context.Context, at time.Time, limit int, ow
 
 // reclaim takes over lapsed claims inside ClaimDueSchedules' transaction.
 // Lapsed claims are rare (a replica stopped), so each is one UPDATE.
-func (db *DB) reclaim(ctx context.Context, tx bun.Tx, lapsed []ScheduleSlot, due []Schedule, at, until time.Time, owner string) ([]ClaimedSlot, error) {
+func (db *DB) reclaim(ctx context.Context, tx bun.Tx, lapsed []ScheduleSlot, at, until time.Time, owner string) ([]ClaimedSlot, error) {
 	ids := make([]string, 0, len(lapsed))
 	for _, l := range lapsed {
 		ids = append(ids, l.ScheduleID)
@@ -418,10 +419,6 @@ func (db *DB) reclaim(ctx context.Context, tx bun.Tx, lapsed []ScheduleSlot, due
 	for i := range scs {
 		byID[scs[i].ID] = &scs[i]
 	}
-	dueAgain := make(map[string]bool, len(due))
-	for _, s := range due {
-		dueAgain[s.ID] = true
-	}
 	var out []ClaimedSlot
 	for _, l := range lapsed {
 		sc := byID[l.ScheduleID]
@@ -431,7 +428,7 @@ func (db *DB) reclaim(ctx context.Context, tx bun.Tx, lapsed []ScheduleSlot, due
 		switch {
 		case sc == nil:
 			continue // removed meanwhile (its slots go with it)
-		case dueAgain[sc.ID]:
+		case sc.Status == ScheduleActive && !sc.NextAt.After(at):
 			note = fmt.Sprintf("skipped: %s claimed it and stopped before firing it; the schedule was due again, and the catch-up fires once", l.ClaimedBy)
 		case sc.Status != ScheduleActive:
 			note = fmt.Sprintf("skipped: %s claimed it and stopped before firing it, and the schedule is %s now", l.ClaimedBy, sc.Status)
