@@ -36,32 +36,50 @@ type Options struct {
 	Answer string
 }
 
+// Console is the terminal `hero run` talks to the person on: lines out,
+// y/n answers in. The run's Surface prints and prompts on it, and so does
+// what happens around the run without the engine (the changes offered at
+// the end), so a Console is made first and needs nothing else. It is safe
+// for concurrent use (lines never interleave).
+type Console struct {
+	out  io.Writer
+	in   *bufio.Reader
+	opts Options
+	mu   sync.Mutex
+}
+
+// NewConsole returns the console writing to out and reading answers from
+// in, answering as opts say.
+func NewConsole(out io.Writer, in io.Reader, opts Options) (*Console, error) {
+	switch {
+	case out == nil || in == nil:
+		return nil, fmt.Errorf("terminal: a writer and a reader are required")
+	case opts.Answer != "" && opts.Answer != "yes" && opts.Answer != "no":
+		return nil, fmt.Errorf("terminal: answer %q: want yes, no or nothing", opts.Answer)
+	}
+	return &Console{out: out, in: bufio.NewReader(in), opts: opts}, nil
+}
+
 var _ engine.Surface = (*Surface)(nil)
 
-// Surface prints runs on a terminal. One terminal drives one run at a
-// time; it is safe for concurrent use (lines never interleave).
+// Surface prints runs on a Console. One terminal drives one run at a
+// time; it is safe for concurrent use.
 type Surface struct {
-	out    io.Writer
-	in     *bufio.Reader
-	opts   Options
+	*Console
 	who    engine.Principal
 	decide Decider
 
-	mu       sync.Mutex
 	finished chan *engine.Outcome
 }
 
-// New returns the surface writing to out and reading answers from in;
-// who is the principal its decisions are recorded as (the local
-// operator), decide where they go.
-func New(out io.Writer, in io.Reader, opts Options, who engine.Principal, decide Decider) (*Surface, error) {
-	switch {
-	case out == nil || in == nil || decide == nil:
-		return nil, fmt.Errorf("terminal surface: a writer, a reader and a decider are required")
-	case opts.Answer != "" && opts.Answer != "yes" && opts.Answer != "no":
-		return nil, fmt.Errorf("terminal surface: answer %q: want yes, no or nothing", opts.Answer)
+// New returns the surface printing and prompting on c; who is the
+// principal its decisions are recorded as (the local operator), decide
+// where they go.
+func New(c *Console, who engine.Principal, decide Decider) (*Surface, error) {
+	if c == nil || decide == nil {
+		return nil, fmt.Errorf("terminal surface: a console and a decider are required")
 	}
-	return &Surface{out: out, in: bufio.NewReader(in), opts: opts, who: who, decide: decide, finished: make(chan *engine.Outcome, 1)}, nil
+	return &Surface{Console: c, who: who, decide: decide, finished: make(chan *engine.Outcome, 1)}, nil
 }
 
 // Name is the surface name runs carry.
@@ -72,7 +90,7 @@ func (t *Surface) Finished() <-chan *engine.Outcome { return t.finished }
 
 // Printf prints on the terminal, never in the middle of another line hero
 // prints. Arguments hero did not write go through Text first.
-func (t *Surface) Printf(format string, args ...any) {
+func (t *Console) Printf(format string, args ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fmt.Fprintf(t.out, format, args...)
@@ -166,7 +184,7 @@ func (t *Surface) Ask(ctx context.Context, ex *store.Execution, c *store.Confirm
 // Confirm asks a plain y/n question outside any run (applying the diff),
 // answered like confirmations are: by --yes/--no, no when nobody can
 // answer.
-func (t *Surface) Confirm(ctx context.Context, question string) bool {
+func (t *Console) Confirm(ctx context.Context, question string) bool {
 	switch t.opts.Answer {
 	case "yes":
 		t.Printf("%s --yes: yes.\n", question)
@@ -185,7 +203,7 @@ func (t *Surface) Confirm(ctx context.Context, question string) bool {
 }
 
 // readLine reads one line, giving up when ctx ends (Ctrl-C).
-func (t *Surface) readLine(ctx context.Context) (string, error) {
+func (t *Console) readLine(ctx context.Context) (string, error) {
 	type res struct {
 		s   string
 		err error

@@ -35,7 +35,11 @@ func newSurface(t *testing.T, in string, opts Options) (*Surface, *bytes.Buffer,
 	t.Helper()
 	var out bytes.Buffer
 	d := &decisions{}
-	s, err := New(&out, strings.NewReader(in), opts, engine.Operator("local:me"), d)
+	c, err := NewConsole(&out, strings.NewReader(in), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(c, engine.Operator("local:me"), d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,11 +56,16 @@ func must(t *testing.T, err error) {
 func TestNewRefusesWhatItCannotUse(t *testing.T) {
 	t.Parallel()
 	d := &decisions{}
-	if _, err := New(&bytes.Buffer{}, strings.NewReader(""), Options{Answer: "maybe"}, engine.Operator("local:me"), d); err == nil || !strings.Contains(err.Error(), `"maybe"`) {
+	if _, err := NewConsole(&bytes.Buffer{}, strings.NewReader(""), Options{Answer: "maybe"}); err == nil || !strings.Contains(err.Error(), `"maybe"`) {
 		t.Errorf("answer maybe: %v", err)
 	}
-	if _, err := New(&bytes.Buffer{}, strings.NewReader(""), Options{}, engine.Operator("local:me"), nil); err == nil {
+	c, err := NewConsole(&bytes.Buffer{}, strings.NewReader(""), Options{})
+	must(t, err)
+	if _, err := New(c, engine.Operator("local:me"), nil); err == nil {
 		t.Error("no decider accepted")
+	}
+	if _, err := New(nil, engine.Operator("local:me"), d); err == nil {
+		t.Error("no console accepted")
 	}
 }
 
@@ -164,7 +173,9 @@ func TestAskGivesUpWhenCancelled(t *testing.T) {
 	d := &decisions{}
 	in, w := io.Pipe()
 	defer w.Close()
-	term, err := New(&out, in, Options{Interactive: true}, engine.Operator("local:me"), d)
+	c, err := NewConsole(&out, in, Options{Interactive: true})
+	must(t, err)
+	term, err := New(c, engine.Operator("local:me"), d)
 	must(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()

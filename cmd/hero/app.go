@@ -118,6 +118,9 @@ type agentConfig struct {
 	// hero's data directory. Otherwise (`hero serve`: chat, GitHub,
 	// schedules) only directories under HERO_LOCAL_REPO_ROOT.
 	operator bool
+	// deliver, when set, hands a run's changes back before its sandbox
+	// is released (`hero run` on a local checkout).
+	deliver func(ctx context.Context, ex *store.Execution, sb sandbox.Sandbox, base string) error
 }
 
 // withAgent adds the sandbox manager, hero's GitHub publisher, the
@@ -196,7 +199,7 @@ func (a *app) withProvider(prov sandbox.Provider, ac agentConfig, deleteSnapshot
 	// them, and runs started from GitHub work on their issue's branch.
 	ws := workspacesConfig{
 		manager: a.manager, mirrors: mirrors, mirrorsErr: mirrorsErr, log: a.log,
-		local: a.cfg.localRepos(), operator: ac.operator,
+		local: a.cfg.localRepos(), operator: ac.operator, deliver: ac.deliver,
 		// E2B turns internet on or off for a whole sandbox only.
 		wholeSandboxNetwork: prov.Name() == "e2b",
 		secretVersion:       a.secretVersion,

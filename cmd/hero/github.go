@@ -220,11 +220,10 @@ func githubCredentials(a *app, env func(string) string, apiURL string) (ghsurfac
 		if err != nil {
 			return nil, nil, err
 		}
-		app, err := ghsurface.NewAppCredentials(appID, key, apiURL, nil)
+		app, err := ghsurface.NewAppCredentials(appID, key, apiURL, nil, ghsurface.WithOnToken(func(tok string) { a.redactor.Add(tok) }))
 		if err != nil {
 			return nil, nil, err
 		}
-		app.OnToken = func(tok string) { a.redactor.Add(tok) }
 		return app, app, nil
 	}
 	if account := env("GITHUB_OAUTH_ACCOUNT"); account != "" {
@@ -232,11 +231,10 @@ func githubCredentials(a *app, env func(string) string, apiURL string) (ghsurfac
 		if tokenURL == "" {
 			tokenURL = "https://" + webHostOf(apiURL) + "/login/oauth/access_token"
 		}
-		o, err := ghsurface.NewOAuthCredentials(env("GITHUB_CLIENT_ID"), env("GITHUB_CLIENT_SECRET"), tokenURL, account, a.db, nil)
+		o, err := ghsurface.NewOAuthCredentials(env("GITHUB_CLIENT_ID"), env("GITHUB_CLIENT_SECRET"), tokenURL, account, a.db, nil, ghsurface.WithOnToken(func(tok string) { a.redactor.Add(tok) }))
 		if err != nil {
 			return nil, nil, fmt.Errorf("GITHUB_OAUTH_ACCOUNT=%s: %w (set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET)", account, err)
 		}
-		o.OnToken = func(tok string) { a.redactor.Add(tok) }
 		return o, nil, nil
 	}
 	if a.cfg.GitHubToken != "" {

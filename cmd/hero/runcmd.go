@@ -88,7 +88,26 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	// The local user runs hero with the machine's rights: the operator.
 	who := engine.Operator(operator())
 	owner := "terminal-" + fmt.Sprint(os.Getpid())
-	if err := a.withAgent(agentConfig{owner: owner, operator: true}); err != nil {
+	// Built in order: the console, what hands a local checkout's changes
+	// back on it, the workspaces and engine that take that, then the
+	// surface on the console deciding through the engine.
+	console, err := terminal.NewConsole(std.out, std.in, terminal.Options{Interactive: std.interactive, Answer: answer})
+	if err != nil {
+		return err
+	}
+	var deliver func(context.Context, *store.Execution, sandbox.Sandbox, string) error
+	if sandbox.IsLocal(p.RepoURL) {
+		dir, err := cfg.localRepos().Resolve(p.RepoURL, true)
+		if err != nil {
+			return fmt.Errorf("project %s: %w", p.Name, err)
+		}
+		secrets, err := a.db.SecretValues(ctx, p.ID)
+		if err != nil {
+			return fmt.Errorf("load the secrets of project %s: %w", p.Name, err)
+		}
+		deliver = (&delivery{console: console, repoDir: dir, dataDir: cfg.DataDir, scrub: a.runScrubber(secrets)}).deliver
+	}
+	if err := a.withAgent(agentConfig{owner: owner, operator: true, deliver: deliver}); err != nil {
 		return err
 	}
 	if a.sandboxErr != nil {
@@ -99,22 +118,11 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	if _, err := a.manager.RecoverOrphans(ctx, owner); err != nil {
 		a.log.Warn("recover orphaned sandboxes", "err", err)
 	}
-	term, err := terminal.New(std.out, std.in, terminal.Options{Interactive: std.interactive, Answer: answer}, who, a.engine)
+	term, err := terminal.New(console, who, a.engine)
 	if err != nil {
 		return err
 	}
 	a.engine.AddSurface(term)
-	if sandbox.IsLocal(p.RepoURL) {
-		dir, err := cfg.localRepos().Resolve(p.RepoURL, true)
-		if err != nil {
-			return fmt.Errorf("project %s: %w", p.Name, err)
-		}
-		secrets, err := a.db.SecretValues(ctx, p.ID)
-		if err != nil {
-			return fmt.Errorf("load the secrets of project %s: %w", p.Name, err)
-		}
-		a.ws.deliver = (&delivery{term: term, repoDir: dir, dataDir: cfg.DataDir, scrub: a.runScrubber(secrets)}).deliver
-	}
 
 	// The engine runs on its own context: Ctrl-C cancels the run (killing
 	// its command) and then waits for it to close cleanly.
@@ -230,7 +238,7 @@ func currentUser() string {
 // local repository (never onto the checked-out branch). Declined changes
 // are kept as a git bundle in the data directory, so nothing is lost.
 type delivery struct {
-	term    *terminal.Surface
+	console *terminal.Console
 	repoDir string
 	dataDir string
 	// scrub is the run's redactor: the diff shows what the model wrote,
@@ -252,10 +260,10 @@ func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.
 		return fmt.Errorf("diff the run's changes: %w", err)
 	}
 	if strings.TrimSpace(diff) == "" {
-		d.term.Printf("no changes to the repository.\n")
+		d.console.Printf("no changes to the repository.\n")
 		return nil
 	}
-	d.term.Printf("\n%s\n", terminal.Text(capLines(d.scrub(diff), 400)))
+	d.console.Printf("\n%s\n", terminal.Text(capLines(d.scrub(diff), 400)))
 
 	// Carry the commits out of the sandbox as a bundle (works for any
 	// provider, local or remote).
@@ -276,18 +284,18 @@ func (d *delivery) deliver(ctx context.Context, ex *store.Execution, sb sandbox.
 	}
 	branch := "hero/" + ex.ID
 	if _, err := os.Stat(filepath.Join(d.repoDir, ".git")); err != nil {
-		d.term.Printf("%s is not a git repository; the changes are saved in %s (git bundle).\n", d.repoDir, path)
+		d.console.Printf("%s is not a git repository; the changes are saved in %s (git bundle).\n", d.repoDir, path)
 		return nil
 	}
-	if !d.term.Confirm(ctx, fmt.Sprintf("commit these changes to a new branch %s in %s?", branch, d.repoDir)) {
-		d.term.Printf("not applied. They are kept in %s; to apply later:\n  git -C %s fetch %s HEAD:%s\n", path, d.repoDir, path, branch)
+	if !d.console.Confirm(ctx, fmt.Sprintf("commit these changes to a new branch %s in %s?", branch, d.repoDir)) {
+		d.console.Printf("not applied. They are kept in %s; to apply later:\n  git -C %s fetch %s HEAD:%s\n", path, d.repoDir, path, branch)
 		return nil
 	}
 	cmd := exec.CommandContext(ctx, "git", "-C", d.repoDir, "fetch", "-q", path, "HEAD:refs/heads/"+branch)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("create branch %s: %v: %s", branch, err, strings.TrimSpace(string(out)))
 	}
-	d.term.Printf("committed on branch %s. Review with `git diff HEAD...%s`, then merge or switch to it.\n", branch, branch)
+	d.console.Printf("committed on branch %s. Review with `git diff HEAD...%s`, then merge or switch to it.\n", branch, branch)
 	return nil
 }
 

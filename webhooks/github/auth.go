@@ -53,9 +53,8 @@ type AppCredentials struct {
 	client func(TokenFunc) (clientDoer, error)
 	// Margin is how long before expiry a token is replaced (default 5 min).
 	Margin time.Duration
-	// OnToken, when set, sees every new token (to teach the log and
-	// output redactor its value).
-	OnToken func(token string)
+	// onToken, when set, sees every new token (WithOnToken).
+	onToken func(token string)
 	now     func() time.Time
 
 	mu            sync.Mutex
@@ -158,8 +157,8 @@ func (a *AppCredentials) Token(ctx context.Context, repo Repo) (string, error) {
 	}
 	a.tokens[inst] = appToken{token: tok, expires: exp}
 	a.mints++
-	if a.OnToken != nil {
-		a.OnToken(tok)
+	if a.onToken != nil {
+		a.onToken(tok)
 	}
 	return tok, nil
 }
@@ -181,9 +180,9 @@ type OAuthCredentials struct {
 	client  *http.Client
 	// Margin is how long before expiry a token is refreshed (default 1 min).
 	Margin time.Duration
-	// OnToken, when set, sees every token loaded or refreshed (for the
-	// redactor).
-	OnToken func(token string)
+	// onToken, when set, sees every token loaded or refreshed
+	// (WithOnToken).
+	onToken func(token string)
 	now     func() time.Time
 
 	mu     sync.Mutex
@@ -193,7 +192,7 @@ type OAuthCredentials struct {
 // NewOAuthCredentials returns credentials acting as account, whose token
 // the web login saved in ts. tokenURL is GitHub's
 // https://github.com/login/oauth/access_token (or the Enterprise host's).
-func NewOAuthCredentials(clientID, clientSecret, tokenURL, account string, ts TokenStore, client *http.Client) (*OAuthCredentials, error) {
+func NewOAuthCredentials(clientID, clientSecret, tokenURL, account string, ts TokenStore, client *http.Client, opts ...CredentialsOption) (*OAuthCredentials, error) {
 	if clientID == "" || clientSecret == "" || tokenURL == "" || account == "" || ts == nil {
 		return nil, errors.New("github oauth: client id, client secret, token URL, account and token store are required")
 	}
@@ -204,7 +203,27 @@ func NewOAuthCredentials(clientID, clientSecret, tokenURL, account string, ts To
 		cfg: &oauth2.Config{ClientID: clientID, ClientSecret: clientSecret,
 			Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams}},
 		store: ts, account: account, client: client, Margin: time.Minute, now: time.Now,
+		onToken: credentialsOptionsOf(opts).onToken,
 	}, nil
+}
+
+// CredentialsOption configures NewAppCredentials and NewOAuthCredentials.
+type CredentialsOption func(*credentialsOptions)
+
+type credentialsOptions struct{ onToken func(string) }
+
+// WithOnToken has fn see every token the credentials get, new or loaded,
+// before it is used (to teach the log and output redactor its value).
+func WithOnToken(fn func(token string)) CredentialsOption {
+	return func(o *credentialsOptions) { o.onToken = fn }
+}
+
+func credentialsOptionsOf(opts []CredentialsOption) credentialsOptions {
+	var o credentialsOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // Token returns the account's access token, refreshed (and persisted) when
@@ -218,8 +237,8 @@ func (o *OAuthCredentials) Token(ctx context.Context, _ Repo) (string, error) {
 			return "", fmt.Errorf("github oauth token of %s (log in on the settings page): %w", o.account, err)
 		}
 		o.cached = &t
-		if o.OnToken != nil {
-			o.OnToken(t.AccessToken)
+		if o.onToken != nil {
+			o.onToken(t.AccessToken)
 		}
 	}
 	t := *o.cached
@@ -243,8 +262,8 @@ func (o *OAuthCredentials) Token(ctx context.Context, _ Repo) (string, error) {
 		return "", fmt.Errorf("save the refreshed github token of %s: %w", o.account, err)
 	}
 	o.cached = &next
-	if o.OnToken != nil {
-		o.OnToken(next.AccessToken)
+	if o.onToken != nil {
+		o.onToken(next.AccessToken)
 	}
 	return next.AccessToken, nil
 }
@@ -266,7 +285,7 @@ func redactOAuthErr(err error) error {
 
 // NewAppCredentials returns GitHub App credentials for apiURL ("" is
 // api.github.com). base, when set, carries the requests (tests).
-func NewAppCredentials(appID int64, key *rsa.PrivateKey, apiURL string, base http.RoundTripper) (*AppCredentials, error) {
+func NewAppCredentials(appID int64, key *rsa.PrivateKey, apiURL string, base http.RoundTripper, opts ...CredentialsOption) (*AppCredentials, error) {
 	if appID <= 0 || key == nil {
 		return nil, errors.New("github app: GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY are required")
 	}
@@ -275,7 +294,7 @@ func NewAppCredentials(appID int64, key *rsa.PrivateKey, apiURL string, base htt
 		return nil, err
 	}
 	return &AppCredentials{
-		appID: appID, key: key, Margin: 5 * time.Minute, now: time.Now,
+		appID: appID, key: key, Margin: 5 * time.Minute, now: time.Now, onToken: credentialsOptionsOf(opts).onToken,
 		installations: map[Repo]int64{}, tokens: map[int64]appToken{},
 		client: func(jwt TokenFunc) (clientDoer, error) {
 			c, err := newClient(apiURL, rl, jwt)

@@ -26,11 +26,11 @@ func TestOAuthTokenRefreshedAndPersisted(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen []string
-	o, err := NewOAuthCredentials("Iv1.client", "secret", api.URL+"/login/oauth/access_token", "octo", db, nil)
+	o, err := NewOAuthCredentials("Iv1.client", "secret", api.URL+"/login/oauth/access_token", "octo", db, nil,
+		WithOnToken(func(tok string) { seen = append(seen, tok) }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.OnToken = func(tok string) { seen = append(seen, tok) }
 	tok, err := o.Token(t.Context(), Repo{})
 	if err != nil {
 		t.Fatal(err)
@@ -88,11 +88,16 @@ func TestAppInstallationTokenReminted(t *testing.T) {
 	}
 	api := githubtest.NewServer(t)
 	api.EnableApp(4242, &key.PublicKey, 77, time.Hour)
-	app, err := NewAppCredentials(4242, parsed, api.APIURL(), nil)
+	var mu sync.Mutex
+	var observed []string // what the redactor is taught (WithOnToken)
+	app, err := NewAppCredentials(4242, parsed, api.APIURL(), nil, WithOnToken(func(tok string) {
+		mu.Lock()
+		observed = append(observed, tok)
+		mu.Unlock()
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
 	clock := time.Now()
 	app.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
@@ -117,6 +122,11 @@ func TestAppInstallationTokenReminted(t *testing.T) {
 	if m := api.Minted(); len(m) != 2 {
 		t.Fatalf("minted %v", m)
 	}
+	mu.Lock()
+	if len(observed) != 2 || observed[0] != t1 || observed[1] != t3 {
+		t.Fatalf("the token observer saw %d tokens, want the two minted", len(observed))
+	}
+	mu.Unlock()
 	// The installation was looked up once, with the App's JWT.
 	var lookups int
 	for _, c := range api.Calls() {
