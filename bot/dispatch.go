@@ -430,7 +430,7 @@ func (h *handling) start(ctx context.Context) error {
 	text := h.req.Command.Task
 	if ex, err := h.threadRun(ctx); err != nil {
 		return err
-	} else if ex != nil && !Final(ex.Status) {
+	} else if ex != nil && !store.Final(ex.Status) {
 		return h.steer(ctx, ex, text)
 	}
 	task := h.req.Task
@@ -798,16 +798,6 @@ func (h *handling) budget(ctx context.Context) error {
 	}
 	return h.say(ctx, Info, fmt.Sprintf("*%s*: $%.2f per run, $%.2f per day (spent today: $%.4f, left: $%.4f), at most %d steps per run.",
 		p.Name, pick(g.BudgetPerRunUSD, d.BudgetPerRunUSD), day, spent, max(day-spent, 0), steps), true)
-}
-
-// Final reports whether a run status is an end (the one notion of
-// "final" for every surface).
-func Final(status string) bool {
-	switch status {
-	case store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusInterrupted:
-		return true
-	}
-	return false
 }
 
 // boardActor is the person on the board, with the engine's role for them.

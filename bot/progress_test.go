@@ -89,7 +89,7 @@ func TestProgressApply(t *testing.T) {
 			{Kind: engine.EventFinished, Outcome: &engine.Outcome{Status: store.StatusCancelled, Steps: 1}},
 			{Kind: engine.EventStarted, Text: "late"},
 		}, func(t *testing.T, p *bot.Progress) {
-			if p.Status != store.StatusCancelled || !bot.Final(p.Status) || p.Outcome == nil || p.Running != nil || p.Output != "" {
+			if p.Status != store.StatusCancelled || !store.Final(p.Status) || p.Outcome == nil || p.Running != nil || p.Output != "" {
 				t.Errorf("%+v", p)
 			}
 		}},

@@ -424,7 +424,7 @@ func (e *Engine) Cancel(ctx context.Context, executionID string, by Principal) e
 	if err := e.authorize(ctx, ex.ProjectID, ex, by, store.RoleMember); err != nil {
 		return err
 	}
-	if isFinal(ex.Status) {
+	if store.Final(ex.Status) {
 		return fmt.Errorf("run %s is already %s: %w", ex.ID, ex.Status, ErrFinished)
 	}
 	// The driving loop owns the final write; here we only ask it to stop.
@@ -478,7 +478,7 @@ func (e *Engine) Steer(ctx context.Context, executionID string, by Principal, bo
 	if err := e.authorize(ctx, ex.ProjectID, ex, by, store.RoleMember); err != nil {
 		return err
 	}
-	if isFinal(ex.Status) {
+	if store.Final(ex.Status) {
 		return fmt.Errorf("run %s is already %s: %w", ex.ID, ex.Status, ErrFinished)
 	}
 	if _, added, err := e.cfg.Store.AddInputOnce(ctx, ex.ID, by.ID, body, deliveryOf(ctx)); err != nil {
@@ -509,14 +509,6 @@ func (e errCancelled) Error() string {
 		return "cancelled"
 	}
 	return "cancelled by " + e.by
-}
-
-func isFinal(status string) bool {
-	switch status {
-	case store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusInterrupted:
-		return true
-	}
-	return false
 }
 
 // notify wakes a run waiting on confirmation id in this process.

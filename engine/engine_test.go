@@ -443,7 +443,7 @@ func TestRestartResumesWaitingRunAndOldButtonStillWorks(t *testing.T) {
 	h1.cancel()
 	h1.eng.Wait()
 	saved, _ := db.Execution(t.Context(), ex.ID)
-	if isFinal(saved.Status) {
+	if store.Final(saved.Status) {
 		t.Fatalf("stopping the server ended the run as %s; it must be left to resume", saved.Status)
 	}
 
@@ -514,14 +514,6 @@ func TestAskHumanWaitsForAnswer(t *testing.T) {
 }
 
 func withOwner(c engine.Config, owner string) engine.Config { c.Owner = owner; return c }
-
-func isFinal(s string) bool {
-	switch s {
-	case store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusInterrupted:
-		return true
-	}
-	return false
-}
 
 func must(t *testing.T, err error) {
 	t.Helper()

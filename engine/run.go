@@ -48,7 +48,7 @@ func (e *Engine) drive(ctx context.Context, id string, resumed bool) error {
 	if err != nil {
 		return fmt.Errorf("load run %s: %w", id, err)
 	}
-	if isFinal(ex.Status) {
+	if store.Final(ex.Status) {
 		return nil
 	}
 	ok, err := e.cfg.Store.ClaimExecution(ctx, id, e.cfg.Owner, e.cfg.Now().Add(e.cfg.LeaseTTL))

@@ -22,6 +22,16 @@ const (
 	StatusInterrupted = "interrupted"
 )
 
+// Final reports whether a run status is an end: the one notion of "final"
+// of the engine, every surface and the settings page.
+func Final(status string) bool {
+	switch status {
+	case StatusSucceeded, StatusFailed, StatusCancelled, StatusInterrupted:
+		return true
+	}
+	return false
+}
+
 // Confirmation statuses.
 const (
 	ConfirmPending  = "pending"

@@ -15,14 +15,6 @@ import (
 var runStatuses = []string{store.StatusQueued, store.StatusRunning, store.StatusWaiting, store.StatusSucceeded,
 	store.StatusFailed, store.StatusCancelled, store.StatusInterrupted}
 
-func finalStatus(status string) bool {
-	switch status {
-	case store.StatusSucceeded, store.StatusFailed, store.StatusCancelled, store.StatusInterrupted:
-		return true
-	}
-	return false
-}
-
 type runRow struct {
 	store.Execution
 	Project string
@@ -128,11 +120,11 @@ func (s *Server) renderRun(w http.ResponseWriter, r *http.Request, status int, e
 		s.fail(w, r, err)
 		return
 	}
-	canCancel := s.cfg.Runs != nil && !finalStatus(ex.Status) && role.AtLeast(store.RoleMember)
+	canCancel := s.cfg.Runs != nil && !store.Final(ex.Status) && role.AtLeast(store.RoleMember)
 	// The engine's rule, for showing the buttons: the run's requester or
 	// an approver decides.
 	u := sessionFrom(r).user
-	canDecide := s.cfg.Runs != nil && !finalStatus(ex.Status) &&
+	canDecide := s.cfg.Runs != nil && !store.Final(ex.Status) &&
 		(role.AtLeast(store.RoleApprover) || ex.RequesterUserID == u.ID || ex.Requester == webPrincipal(u).ID)
 	s.render(w, r, status, "run", &view{Title: "Run " + ex.ID, Nav: "runs", Error: errMsg, Project: p, Role: role,
 		Data: map[string]any{"Run": ex, "Steps": steps, "Confirmations": confs, "CanCancel": canCancel, "CanDecide": canDecide}})

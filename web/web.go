@@ -399,7 +399,7 @@ func (s *Server) parseTemplates() error {
 		"usd":     func(f float64) string { return fmt.Sprintf("$%.4f", f) },
 		"atLeast": func(role, min store.Role) bool { return role.AtLeast(min) },
 		"roles":   store.Roles,
-		"final":   finalStatus,
+		"final":   store.Final,
 		"list":    func(xs ...string) []string { return xs },
 	}
 	s.pages = map[string]*template.Template{}

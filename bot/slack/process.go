@@ -445,7 +445,7 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback, delivery strin
 			if err != nil {
 				return err
 			}
-			if !mentioned && (ex.Requester != w.id || bot.Final(ex.Status)) {
+			if !mentioned && (ex.Requester != w.id || store.Final(ex.Status)) {
 				return nil // people talking in the thread, or about a run that ended
 			}
 			return a.inRunThread(ctx, w, ex, mentioned, direct, text, e.ThreadTS, delivery)

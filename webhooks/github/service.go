@@ -650,7 +650,7 @@ func (s *Service) onIssue(ctx context.Context, log *slog.Logger, p *eventPayload
 		return s.unknownRepo(ctx, log, th, p.Sender.Login)
 	}
 	if id, err := s.cfg.Store.ThreadExecution(ctx, s.Name(), th.String()); err == nil {
-		if ex, err := s.cfg.Store.Execution(ctx, id); err == nil && !bot.Final(ex.Status) {
+		if ex, err := s.cfg.Store.Execution(ctx, id); err == nil && !store.Final(ex.Status) {
 			return nil // already working on it
 		}
 	}

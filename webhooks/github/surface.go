@@ -234,7 +234,7 @@ var statusWords = map[string]string{
 func progressBody(p *bot.Progress, hosts []string) string {
 	var b strings.Builder
 	status := "🔄 working"
-	if bot.Final(p.Status) {
+	if store.Final(p.Status) {
 		status = statusWords[p.Status]
 	}
 	fmt.Fprintf(&b, "**hero** · run `%s` · %s\n\n", p.RunID, status)
