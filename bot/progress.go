@@ -3,9 +3,11 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hero-dev/hero/engine"
@@ -250,4 +252,66 @@ func Facts(o *engine.Outcome) string {
 		cost = fmt.Sprintf("$%.4f", o.CostUSD)
 	}
 	return fmt.Sprintf("%d steps · %d tokens in, %d out · %s", o.Steps, o.TokensIn, o.TokensOut, cost)
+}
+
+// Runs holds a surface's state of each run it shows, by run id; safe for
+// concurrent use.
+type Runs[V any] struct {
+	mu sync.Mutex
+	m  map[string]V
+}
+
+// Get returns run id's state; ok is false when there is none.
+func (r *Runs[V]) Get(id string) (v V, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok = r.m[id]
+	return v, ok
+}
+
+// Add keeps v as run id's state unless another was added meanwhile, and
+// returns the one kept (added: v is).
+func (r *Runs[V]) Add(id string, v V) (kept V, added bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if prev, ok := r.m[id]; ok {
+		return prev, false
+	}
+	if r.m == nil {
+		r.m = map[string]V{}
+	}
+	r.m[id] = v
+	return v, true
+}
+
+// Delete forgets run id (it ended).
+func (r *Runs[V]) Delete(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, id)
+}
+
+// ProgressMessages is where the store remembers the message a chat
+// surface shows a run's progress in (store.DB implements it).
+type ProgressMessages interface {
+	ProgressSource
+	ProgressMessage(ctx context.Context, executionID, surface string) (string, error)
+}
+
+// OpenProgress returns run ex's progress on surface and the reference of
+// the message showing it: after a restart (or on another replica) the
+// progress is restored from the store and ref is the message recorded
+// then; else it is new and ref is "".
+func OpenProgress(ctx context.Context, db ProgressMessages, ex *store.Execution, surface string) (p *Progress, ref string, err error) {
+	ref, err = db.ProgressMessage(ctx, ex.ID, surface)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return NewProgress(ex), "", nil
+	case err != nil:
+		return nil, "", fmt.Errorf("find the %s progress message of run %s: %w", surface, ex.ID, err)
+	}
+	if p, err = RestoreProgress(ctx, db, ex); err != nil {
+		return nil, "", err
+	}
+	return p, ref, nil
 }

@@ -94,9 +94,9 @@ type Adapter struct {
 	mu      sync.Mutex
 	life    context.Context
 	botID   string
-	runs    map[string]*runView // by execution id
-	gates   bot.Gates           // a run's updates wait while its thread is announced
-	gateway string              // "", "connected", or the last error: for the settings page
+	runs    bot.Runs[*runView] // by run id
+	gates   bot.Gates          // a run's updates wait while its thread is announced
+	gateway string             // "", "connected", or the last error: for the settings page
 }
 
 // New checks cfg and returns an adapter; register it with eng.AddSurface
@@ -146,7 +146,6 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 	}
 	a := &Adapter{cfg: cfg, key: key, db: db, eng: eng, log: log, api: api,
 		inbox: store.NewInboxWriter(db, 0, 0),
-		runs:  map[string]*runView{},
 	}
 	if a.dispatch, err = bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules)); err != nil {
 		return nil, fmt.Errorf("discord: %w", err)

@@ -58,47 +58,19 @@ func inline(s string) string {
 // clip keeps a message within Discord's limit.
 func clip(s string) string { return bot.Clip(s, maxContent-1) }
 
-func statusEmoji(s string) string {
-	switch s {
-	case store.StatusSucceeded:
-		return "✅"
-	case store.StatusFailed, store.StatusInterrupted:
-		return "❌"
-	case store.StatusCancelled:
-		return "🚫"
-	case store.StatusWaiting:
-		return "✋"
-	}
-	return "⏳"
-}
-
-// stepLine is one line of the progress message's step list; model calls
-// are not listed.
-func stepLine(s *bot.Step) string {
-	switch s.Kind {
-	case store.StepTool:
-		mark := map[bool]string{false: "✔️", true: "⚠️"}[s.Failed]
-		line := mark + " " + inline(s.Tool)
-		if s.Subject != "" {
-			line += " " + inline(bot.OneLine(s.Subject, 80))
-		}
-		return line
-	case store.StepConfirmation:
-		return "✋ " + escape(bot.OneLine(s.Text, 100))
-	case store.StepMessage:
-		return "💬 " + escape(bot.OneLine(s.Text, 100))
-	case store.StepLimit, store.StepError:
-		return "⚠️ " + escape(bot.OneLine(s.Text, 100))
-	}
-	return ""
+// look is how Discord draws a run's progress.
+var look = bot.Look{
+	Done: "✔️", Failed: "⚠️", Asked: "✋", Message: "💬", Warning: "⚠️",
+	Working: "⏳", Waiting: "✋", Succeeded: "✅", Failure: "❌", Cancelled: "🚫",
+	Code: inline, Text: escape,
 }
 
 // progressText is a run's progress message: status, recent steps, what
 // runs now with its output, cost so far.
 func progressText(p *bot.Progress) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s **Run `%s`** · %s · %d steps\n", statusEmoji(p.Status), p.RunID, p.Status, len(p.Steps))
-	lines, _ := p.Lines(maxStepLines, stepLine)
+	fmt.Fprintf(&b, "%s **Run `%s`** · %s · %d steps\n", look.Status(p.Status), p.RunID, p.Status, len(p.Steps))
+	lines, _ := p.Lines(maxStepLines, look.Line)
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}

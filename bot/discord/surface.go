@@ -2,7 +2,6 @@ package discord
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -39,31 +38,18 @@ type runView struct {
 // (or on another replica) it is rebuilt from what the run recorded, and
 // the same progress message is edited again.
 func (a *Adapter) view(ctx context.Context, ex *store.Execution) (*runView, error) {
-	a.mu.Lock()
-	v := a.runs[ex.ID]
-	a.mu.Unlock()
-	if v != nil {
+	if v, ok := a.runs.Get(ex.ID); ok {
 		return v, nil
 	}
-	v = &runView{a: a, thread: ex.ThreadRef, p: bot.NewProgress(ex)}
-	ref, err := a.db.ProgressMessage(ctx, ex.ID, Surface)
-	switch {
-	case err == nil:
-		if ch, msg, ok := strings.Cut(ref, "/"); ok && ch == ex.ThreadRef && msg != "" {
-			if v.p, err = bot.RestoreProgress(ctx, a.db, ex); err != nil {
-				return nil, err
-			}
-			v.msgID = msg
-		}
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("find the progress message of run %s: %w", ex.ID, err)
+	p, ref, err := bot.OpenProgress(ctx, a.db, ex, Surface)
+	if err != nil {
+		return nil, err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if prev := a.runs[ex.ID]; prev != nil {
-		return prev, nil
+	v := &runView{a: a, thread: ex.ThreadRef, p: p}
+	if ch, msg, ok := strings.Cut(ref, "/"); ok && ch == ex.ThreadRef && msg != "" {
+		v.msgID = msg
 	}
-	a.runs[ex.ID] = v
+	v, _ = a.runs.Add(ex.ID, v)
 	return v, nil
 }
 
@@ -161,9 +147,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 		return nil
 	}
 	v.flush(ctx)
-	a.mu.Lock()
-	delete(a.runs, ex.ID)
-	a.mu.Unlock()
+	a.runs.Delete(ex.ID)
 	_, err = a.send(ctx, ex.ThreadRef, finalText(ex.ID, ev.Outcome), nil)
 	return err
 }

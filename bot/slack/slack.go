@@ -90,7 +90,7 @@ type Adapter struct {
 	life    context.Context        // Run's context: runs started here live as long
 	clients map[string]*teamClient // by team id ("" = the configured bot token)
 	botTeam string                 // SLACK_BOT_TOKEN's workspace, once auth.test named it
-	runs    map[string]*runView    // by execution id
+	runs    bot.Runs[*runView]     // by run id
 	gates   bot.Gates              // a run's updates wait while its thread is announced
 	// hooks are the prefixes a slash command's response_url may have
 	// (hero posts there only when it is not in the channel).
@@ -153,7 +153,6 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		cfg: cfg, db: db, eng: eng, log: log,
 		inbox:   store.NewInboxWriter(db, 0, 0),
 		clients: map[string]*teamClient{},
-		runs:    map[string]*runView{},
 		hooks:   []string{"https://hooks.slack.com/", "https://hooks.slack-gov.com/"},
 	}
 	a.out = newOutbox(a, log)

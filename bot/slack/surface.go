@@ -40,39 +40,31 @@ type runView struct {
 // After a restart (or on another replica) the view is rebuilt from the
 // stored steps and the same progress message is edited again.
 func (a *Adapter) view(ctx context.Context, ex *store.Execution) (*runView, error) {
-	a.mu.Lock()
-	v := a.runs[ex.ID]
-	a.mu.Unlock()
-	if v != nil {
+	if v, ok := a.runs.Get(ex.ID); ok {
 		return v, nil
 	}
 	team, ch, ts, err := parseRef(ex.ThreadRef)
 	if err != nil {
 		return nil, err
 	}
-	v = &runView{p: bot.NewProgress(ex), team: team, channel: ch, thread: ts}
+	p, ref, err := bot.OpenProgress(ctx, a.db, ex, Surface)
+	if err != nil {
+		return nil, err
+	}
+	v := &runView{p: p, team: team, channel: ch, thread: ts}
 	v.progress = &live{o: a.out, team: team, channel: ch, render: v.render, posted: func(msg string) {
 		if err := a.db.SetProgressMessage(context.WithoutCancel(ctx), ex.ID, Surface, threadRef(team, ch, msg)); err != nil {
 			a.log.Warn("remember the progress message", "run", ex.ID, "err", err)
 		}
 	}}
 	restored := false
-	if ref, err := a.db.ProgressMessage(ctx, ex.ID, Surface); err == nil {
-		if _, _, msg, err := parseRef(ref); err == nil {
-			if v.p, err = bot.RestoreProgress(ctx, a.db, ex); err != nil {
-				return nil, err
-			}
-			v.progress.ts = msg
-			restored = true
-		}
+	if _, _, msg, err := parseRef(ref); ref != "" && err == nil {
+		v.progress.ts = msg
+		restored = true
 	}
-	a.mu.Lock()
-	if prev := a.runs[ex.ID]; prev != nil {
-		a.mu.Unlock()
-		return prev, nil
+	if kept, added := a.runs.Add(ex.ID, v); !added {
+		return kept, nil
 	}
-	a.runs[ex.ID] = v
-	a.mu.Unlock()
 	if restored {
 		v.progress.touch()
 	} else {
@@ -125,9 +117,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 			_, _, err := api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(thread), noUnfurl())
 			return err
 		}})
-		a.mu.Lock()
-		delete(a.runs, ex.ID)
-		a.mu.Unlock()
+		a.runs.Delete(ex.ID)
 	}
 	return nil
 }
@@ -187,9 +177,9 @@ func (v *runView) render() (string, []slack.Block) {
 }
 
 func progressMessage(p *bot.Progress) (string, []slack.Block) {
-	head := fmt.Sprintf("%s *Run `%s`* · %s · %d steps", statusEmoji(p.Status), p.RunID, p.Status, len(p.Steps))
+	head := fmt.Sprintf("%s *Run `%s`* · %s · %d steps", look.Status(p.Status), p.RunID, p.Status, len(p.Steps))
 	blocks := []slack.Block{section(head)}
-	if lines, _ := p.Lines(maxStepLines, stepLine); len(lines) > 0 {
+	if lines, _ := p.Lines(maxStepLines, look.Line); len(lines) > 0 {
 		blocks = append(blocks, section(strings.Join(lines, "\n")))
 	}
 	if cur := p.Doing(func(tool string) string { return "`" + tool + "`" }); cur != "" || p.Output != "" {
@@ -209,34 +199,11 @@ func section(md string) slack.Block {
 	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, md, false, false), nil, nil)
 }
 
-func statusEmoji(s string) string {
-	switch s {
-	case store.StatusSucceeded:
-		return ":white_check_mark:"
-	case store.StatusFailed, store.StatusInterrupted:
-		return ":x:"
-	case store.StatusCancelled:
-		return ":no_entry_sign:"
-	case store.StatusWaiting:
-		return ":raised_hand:"
-	}
-	return ":hourglass_flowing_sand:"
-}
-
-// stepLine is one line of the step list; model calls are not listed.
-func stepLine(s *bot.Step) string {
-	switch s.Kind {
-	case store.StepTool:
-		mark := map[bool]string{false: ":heavy_check_mark:", true: ":warning:"}[s.Failed]
-		return fmt.Sprintf("%s `%s` %s", mark, s.Tool, mrkdwn(bot.OneLine(codeSpan(s.Subject), 80)))
-	case store.StepConfirmation:
-		return ":raised_hand: " + mrkdwn(bot.OneLine(s.Text, 100))
-	case store.StepMessage:
-		return ":speech_balloon: " + mrkdwn(bot.OneLine(s.Text, 100))
-	case store.StepLimit, store.StepError:
-		return ":warning: " + mrkdwn(bot.OneLine(s.Text, 100))
-	}
-	return ""
+// look is how Slack draws a run's progress.
+var look = bot.Look{
+	Done: ":heavy_check_mark:", Failed: ":warning:", Asked: ":raised_hand:", Message: ":speech_balloon:", Warning: ":warning:",
+	Working: ":hourglass_flowing_sand:", Waiting: ":raised_hand:", Succeeded: ":white_check_mark:", Failure: ":x:", Cancelled: ":no_entry_sign:",
+	Code: func(s string) string { return mrkdwn(codeSpan(s)) }, Text: mrkdwn,
 }
 
 func fence(s string) string { return strings.ReplaceAll(s, "```", "'''") }
