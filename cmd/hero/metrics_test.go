@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +14,7 @@ import (
 // are counted by kind only, whatever their text says.
 func TestMetricsCountAskedConfirmations(t *testing.T) {
 	t.Parallel()
-	m := newMetrics(func() float64 { return 0 }, nil, func(context.Context) error { return nil })
+	m := newMetrics(nil)
 	ex := &store.Execution{ID: "r1"}
 	c := &store.Confirmation{ID: "c1", Tool: "delete_file", Status: store.ConfirmPending}
 	for _, ev := range []engine.Event{

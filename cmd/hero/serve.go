@@ -59,7 +59,10 @@ func (c inboxCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func newMetrics(running func() float64, db *store.DB, sandboxHealth func(context.Context) error) *metrics {
+// newMetrics makes the counters the engine's Observe hook feeds (so the
+// metrics exist before the engine) and the inbox's gauges; watchAgent adds
+// what is read from the engine and the sandboxes once they exist.
+func newMetrics(db *store.DB) *metrics {
 	m := &metrics{
 		reg:     prometheus.NewRegistry(),
 		runs:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hero_runs_finished_total", Help: "Runs that ended, by status."}, []string{"status"}),
@@ -71,6 +74,16 @@ func newMetrics(running func() float64, db *store.DB, sandboxHealth func(context
 	}
 	m.reg.MustRegister(m.runs, m.steps, m.tokens, m.costUSD, m.asked, m.decided,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		inboxCollector{db: db, desc: prometheus.NewDesc("hero_inbox_deliveries", "Platform deliveries in the inbox, by status (failed = parked after its last attempt).", []string{"status"}, nil)},
+	)
+	return m
+}
+
+// watchAgent adds the gauges read at scrape time from the engine (runs
+// driven here), the sandboxes (health) and, when there are any, the
+// mirrors and caches.
+func (m *metrics) watchAgent(running func() float64, sandboxHealth func(context.Context) error, mirrors *mirror.Mirrors) {
+	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hero_runs_active", Help: "Runs this replica is driving."}, running),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hero_sandbox_available", Help: "1 when runs can get a sandbox on this replica, 0 when not (see /readyz for why)."}, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -80,9 +93,10 @@ func newMetrics(running func() float64, db *store.DB, sandboxHealth func(context
 			}
 			return 1
 		}),
-		inboxCollector{db: db, desc: prometheus.NewDesc("hero_inbox_deliveries", "Platform deliveries in the inbox, by status (failed = parked after its last attempt).", []string{"status"}, nil)},
 	)
-	return m
+	if mirrors != nil {
+		m.reg.MustRegister(cacheCollector{mirrors})
+	}
 }
 
 // observe is the engine's Observe hook.
@@ -266,14 +280,11 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	defer a.close()
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s-%d", host, os.Getpid())
-	var m *metrics
-	if err := a.withAgent(agentConfig{owner: owner, poolSize: cfg.PoolSize, observe: func(ex *store.Execution, ev engine.Event) { m.observe(ex, ev) }}); err != nil {
+	m := newMetrics(a.db)
+	if err := a.withAgent(agentConfig{owner: owner, poolSize: cfg.PoolSize, observe: m.observe}); err != nil {
 		return err
 	}
-	m = newMetrics(func() float64 { return float64(a.engine.Running()) }, a.db, a.manager.Health)
-	if a.mirrors != nil {
-		m.reg.MustRegister(cacheCollector{a.mirrors})
-	}
+	m.watchAgent(func() float64 { return float64(a.engine.Running()) }, a.manager.Health, a.mirrors)
 	var sandboxFix func(error) string
 	if cfg.Sandbox == "local" {
 		sandboxFix = localSandboxAdvice
