@@ -144,7 +144,7 @@ func (r *run) execute(serverCtx, runCtx context.Context) error {
 	if r.resumed {
 		greeting = fmt.Sprintf("Resuming run %s after a restart.", r.ex.ID)
 	}
-	r.update(runCtx, Event{Kind: EventStarted, Text: greeting})
+	r.update(runCtx, Event{Kind: EventStarted, Text: greeting, Resumed: r.resumed})
 
 	r.sb, err = e.cfg.Workspaces.Open(runCtx, p, r.ex, secrets)
 	if err != nil {

@@ -40,8 +40,11 @@ const (
 
 // Event is one neutral progress message; adapters render it.
 type Event struct {
-	Kind         EventKind
-	Text         string
+	Kind EventKind
+	Text string
+	// Resumed (EventStarted): the run continues after a restart rather
+	// than starting; Text says so.
+	Resumed      bool
 	Step         *store.Step
 	Confirmation *store.Confirmation
 	Outcome      *Outcome

@@ -136,7 +136,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 	if err != nil {
 		return err
 	}
-	if ev.Kind == engine.EventStarted && strings.HasPrefix(ev.Text, "Resuming") {
+	if ev.Kind == engine.EventStarted && ev.Resumed {
 		defer a.send(ctx, ex.ThreadRef, escape(ev.Text), nil)
 	}
 	v.mu.Lock()

@@ -95,7 +95,7 @@ func (a *Adapter) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 	if added != nil && added.Kind == store.StepTool && added.Tool == "run_command" && len(ev.Step.Output) > a.cfg.LongOutput {
 		upload = ev.Step.Output
 	}
-	if ev.Kind == engine.EventStarted && strings.HasPrefix(ev.Text, "Resuming") {
+	if ev.Kind == engine.EventStarted && ev.Resumed {
 		a.out.send(v.team, v.channel, textJob(v.channel, v.thread, ev.Text))
 	}
 	team, ch, thread := v.team, v.channel, v.thread
