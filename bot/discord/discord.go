@@ -74,6 +74,9 @@ type Config struct {
 	Now        func() time.Time
 	// Schedules answers /hero schedule (nil: not offered).
 	Schedules bot.Schedules
+	// Board is the kanban board: /hero card and /hero board, and forum
+	// posts whose tags move cards (nil: not offered).
+	Board Board
 }
 
 // Adapter implements engine.Surface for Discord and serves Discord's
@@ -147,7 +150,7 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 	a := &Adapter{cfg: cfg, key: key, db: db, eng: eng, log: log, api: api,
 		inbox: store.NewInboxWriter(db, 0, 0),
 	}
-	if a.dispatch, err = bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules)); err != nil {
+	if a.dispatch, err = bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules), bot.WithBoard(chatBoard(cfg.Board))); err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}
 	w, err := inbox.NewWorker(db, Surface, a.process, inbox.Config{Owner: cfg.Owner, Poll: cfg.WorkerPoll, Backoff: 2 * time.Second}, log)
@@ -226,10 +229,13 @@ func InviteURL(appID string) string {
 
 // Permissions are what the features need: view channels, send messages,
 // embed links, read message history, add reactions, create public
-// threads, send messages in threads, manage threads (forum tags).
+// threads, send messages in threads; for a board's forum, manage threads
+// (a post's tags), manage channels (the forum's tags) and view audit log
+// (who changed a post's tag).
 const Permissions = discordgo.PermissionViewChannel | discordgo.PermissionSendMessages | discordgo.PermissionEmbedLinks |
 	discordgo.PermissionReadMessageHistory | discordgo.PermissionAddReactions | discordgo.PermissionCreatePublicThreads |
-	discordgo.PermissionSendMessagesInThreads | discordgo.PermissionManageThreads
+	discordgo.PermissionSendMessagesInThreads | discordgo.PermissionManageThreads | discordgo.PermissionManageChannels |
+	discordgo.PermissionViewAuditLogs
 
 // identity is the platform identity hero records for a Discord user.
 func identity(user string) string { return "discord:" + user }

@@ -13,19 +13,27 @@ import (
 )
 
 // Gateway is the websocket session that delivers messages mentioning
-// hero. Run connects (IDENTIFY), calls onMessage for every MESSAGE_CREATE
-// until ctx ends, and returns nil then; it returns an error when the
-// connection cannot be made or is lost for good, and the adapter backs
-// off before calling it again. It is called by one goroutine at a time,
-// and only while this replica holds the gateway lease.
+// hero and thread updates. Run connects (IDENTIFY), calls on's handlers
+// for every MESSAGE_CREATE and THREAD_UPDATE until ctx ends, and returns
+// nil then; it returns an error when the connection cannot be made or is
+// lost for good, and the adapter backs off before calling it again. It
+// is called by one goroutine at a time, and only while this replica
+// holds the gateway lease.
 type Gateway interface {
-	Run(ctx context.Context, onMessage func(*discordgo.Message)) error
+	Run(ctx context.Context, on Events) error
+}
+
+// Events are the gateway dispatches hero handles.
+type Events struct {
+	Message func(*discordgo.Message)
+	// ThreadUpdate hears a thread's changes: a forum post's tags.
+	ThreadUpdate func(*discordgo.Channel)
 }
 
 // SessionGateway is the real gateway: a discordgo session asking for
-// guild and direct messages only — not the privileged message-content
-// intent, so hero reads the text of messages that mention it (and
-// replies to it) and nothing else.
+// guilds (thread updates), guild and direct messages only — not the
+// privileged message-content intent, so hero reads the text of messages
+// that mention it (and replies to it) and nothing else.
 type SessionGateway struct {
 	token, apiURL string
 	client        *http.Client
@@ -41,11 +49,11 @@ func NewSessionGateway(token, apiURL string, client *http.Client) *SessionGatewa
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
 	return &SessionGateway{token: token, apiURL: apiURL, client: client,
-		Intents: discordgo.IntentsGuildMessages | discordgo.IntentsDirectMessages}
+		Intents: discordgo.IntentsGuilds | discordgo.IntentsGuildMessages | discordgo.IntentsDirectMessages}
 }
 
 // Run implements Gateway.
-func (g *SessionGateway) Run(ctx context.Context, onMessage func(*discordgo.Message)) error {
+func (g *SessionGateway) Run(ctx context.Context, on Events) error {
 	s, err := newSession(g.token, g.apiURL, g.client, 50)
 	if err != nil {
 		return err
@@ -61,8 +69,13 @@ func (g *SessionGateway) Run(ctx context.Context, onMessage func(*discordgo.Mess
 	s.Identify.Intents = g.Intents
 	s.ShouldReconnectOnError = true
 	s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
-		if m.Message != nil {
-			onMessage(m.Message)
+		if m.Message != nil && on.Message != nil {
+			on.Message(m.Message)
+		}
+	})
+	s.AddHandler(func(_ *discordgo.Session, t *discordgo.ThreadUpdate) {
+		if t.Channel != nil && on.ThreadUpdate != nil {
+			on.ThreadUpdate(t.Channel)
 		}
 	})
 	if err := s.Open(); err != nil {
@@ -151,7 +164,10 @@ type session struct {
 func (a *Adapter) startSession(ctx context.Context) *session {
 	gctx, cancel := context.WithCancel(ctx)
 	s := &session{cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- a.cfg.Gateway.Run(gctx, a.onGatewayMessage); close(s.done) }()
+	go func() {
+		s.done <- a.cfg.Gateway.Run(gctx, Events{Message: a.onGatewayMessage, ThreadUpdate: a.onGatewayThreadUpdate})
+		close(s.done)
+	}()
 	return s
 }
 

@@ -104,7 +104,7 @@ type fakeGateway struct {
 	failed []time.Time // when each failing Run returned
 }
 
-func (g *fakeGateway) Run(ctx context.Context, on func(*discordgo.Message)) error {
+func (g *fakeGateway) Run(ctx context.Context, on Events) error {
 	if g.fail != nil {
 		g.runs <- ctx
 		g.mu.Lock()

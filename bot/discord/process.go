@@ -50,6 +50,12 @@ func (a *Adapter) process(ctx context.Context, d *store.Delivery) error {
 			return a.onClick(ctx, in, extra.Channel, d.DeliveryID)
 		}
 		return nil
+	case kindThreadUpdate:
+		ch := new(discordgo.Channel)
+		if err := json.Unmarshal(d.Payload, ch); err != nil {
+			return inbox.Permanent(fmt.Errorf("thread update payload: %w", err))
+		}
+		return a.onThreadUpdate(ctx, ch)
 	case kindMessage:
 		m := new(discordgo.Message)
 		if err := json.Unmarshal(d.Payload, m); err != nil {
@@ -141,6 +147,18 @@ func (a *Adapter) place(ctx context.Context, guild, channel string, hint *channe
 	case !errors.Is(err, store.ErrNotFound):
 		return pl, err
 	}
+	// A card's forum post belongs to the card's project.
+	card, err := a.db.CardByThread(ctx, Surface, channel)
+	switch {
+	case err == nil:
+		if pl.Project, err = a.db.ProjectByID(ctx, card.ProjectID); err != nil {
+			return pl, err
+		}
+		pl.Thread = channel
+		return pl, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return pl, err
+	}
 	if _, err := a.db.ChannelProject(ctx, Surface, channel); err == nil {
 		return pl, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -178,7 +196,44 @@ func (a *Adapter) onCommand(ctx context.Context, in *discordgo.Interaction, hint
 	}
 	conv.holdThread(pl, cmd)
 	req := &bot.Request{Command: cmd, Actor: bot.Actor{Surface: Surface, ID: interactionUser(in)}, Place: pl, Delivery: delivery, Private: true}
+	return a.dispatchOrSteerCard(ctx, req, conv)
+}
+
+// dispatchOrSteerCard dispatches req; a task in a card's forum post
+// whose run is going steers that run instead (as a reply in a card's
+// Slack thread does).
+func (a *Adapter) dispatchOrSteerCard(ctx context.Context, req *bot.Request, conv *conversation) error {
+	if req.Command.Verb == bot.VerbRun && req.Place.Thread != "" {
+		ex, err := a.cardRun(ctx, req.Place.Thread)
+		if err != nil {
+			return err
+		}
+		if ex != nil {
+			return a.dispatch.Steer(ctx, req, a, conv, ex, req.Command.Task)
+		}
+	}
 	return a.dispatch.Dispatch(ctx, req, a, conv)
+}
+
+// cardRun is the latest run of the card whose post thread is, while it
+// is going; nil otherwise.
+func (a *Adapter) cardRun(ctx context.Context, thread string) (*store.Execution, error) {
+	card, err := a.db.CardByThread(ctx, Surface, thread)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	runs, err := a.db.CardRuns(ctx, card.ID)
+	if err != nil || len(runs) == 0 {
+		return nil, err
+	}
+	ex, err := a.db.Execution(ctx, runs[len(runs)-1])
+	if err != nil || store.Final(ex.Status) {
+		return nil, err
+	}
+	return ex, nil
 }
 
 // onClick decides a confirmation from its button. The click was
@@ -236,7 +291,7 @@ func (a *Adapter) onMessage(ctx context.Context, m *discordgo.Message, delivery 
 	conv.holdThread(pl, cmd)
 	req := &bot.Request{Command: cmd, Actor: bot.Actor{Surface: Surface, ID: m.Author.ID}, Place: pl, Delivery: delivery,
 		Private: m.GuildID == "" /* a direct message */}
-	return a.dispatch.Dispatch(ctx, req, a, conv)
+	return a.dispatchOrSteerCard(ctx, req, conv)
 }
 
 // conversation is bot.Conversation for one Discord request: a slash

@@ -251,7 +251,7 @@ func TestDiscordIntegrationStatus(t *testing.T) {
 	env := map[string]string{"DISCORD_APP_ID": "42", "DISCORD_BOT_TOKEN": "tok", "DISCORD_API_URL": fake.APIURL()}
 	in, ok := discordIntegration(func(k string) string { return env[k] }, db, http.DefaultClient)
 	if !ok || !strings.Contains(in.ConnectURL, "client_id=42") || !strings.Contains(in.ConnectURL, "scope=bot+applications.commands") ||
-		!strings.Contains(in.ConnectURL, "permissions=326417599552") {
+		!strings.Contains(in.ConnectURL, "permissions=326417599696") {
 		t.Fatalf("invite %q", in.ConnectURL)
 	}
 	if ok, detail := in.Status(t.Context()); ok || !strings.Contains(detail, "no replica holds the gateway") {

@@ -80,6 +80,17 @@ type Server struct {
 	starts   int // session_start_limit.remaining; -1: plenty
 	nextID   int64
 	changed  chan struct{}
+	audit    []AuditEntry
+	// onThreadUpdate hears every change of a thread's tags, as Discord's
+	// THREAD_UPDATE (SetThreadUpdates).
+	onThreadUpdate func(channel []byte)
+}
+
+// AuditEntry is a THREAD_UPDATE entry of a guild's audit log: who set a
+// thread's applied tags.
+type AuditEntry struct {
+	ID, GuildID, UserID, ThreadID string
+	Old, New                      []string
 }
 
 type limit struct {
@@ -180,6 +191,50 @@ func (s *Server) Channel(id string) (Channel, bool) {
 	out.AvailableTags = append([]Tag(nil), c.AvailableTags...)
 	out.AppliedTags = append([]string(nil), c.AppliedTags...)
 	return out, true
+}
+
+// SetThreadUpdates makes every change of a thread's tags (hero's or a
+// person's) call f with the thread as a THREAD_UPDATE carries it (pass
+// it to Gateway.DispatchEvent).
+func (s *Server) SetThreadUpdates(f func(channel []byte)) {
+	s.mu.Lock()
+	s.onThreadUpdate = f
+	s.mu.Unlock()
+}
+
+// SetTags is a person (user) changing a forum post's tags in Discord:
+// the post changes, the audit log records who did it, and the thread
+// update is sent.
+func (s *Server) SetTags(thread, user string, tags []string) {
+	s.mu.Lock()
+	c := s.channels[thread]
+	if c == nil {
+		s.mu.Unlock()
+		s.t.Fatalf("discordtest: SetTags on unknown thread %s", thread)
+		return
+	}
+	f, ev := s.setTagsLocked(c, user, tags)
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	if f != nil {
+		f(ev)
+	}
+}
+
+// setTagsLocked applies tags to a post and records the audit entry; it
+// returns the update hook and its event, to be called unlocked.
+func (s *Server) setTagsLocked(c *Channel, user string, tags []string) (func([]byte), []byte) {
+	old := c.AppliedTags
+	c.AppliedTags = append([]string{}, tags...)
+	c.Edits++
+	guild := c.GuildID
+	if p := s.channels[c.ParentID]; p != nil && guild == "" {
+		guild = p.GuildID
+	}
+	s.audit = append(s.audit, AuditEntry{ID: s.id(), GuildID: guild, UserID: user, ThreadID: c.ID, Old: old, New: c.AppliedTags})
+	ev, _ := json.Marshal(channelJSON(c))
+	return s.onThreadUpdate, ev
 }
 
 // Commands returns the commands last installed globally ("") or in a
@@ -366,6 +421,96 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.threads[id] = parts[1]
 		s.channels[id] = &Channel{ID: id, Type: 11, ParentID: parts[1], Name: str("name")}
 		reply(201, channelJSON(s.channels[id]))
+	case len(parts) == 3 && parts[0] == "channels" && parts[2] == "threads" && r.Method == http.MethodPost:
+		// A forum post: a thread in the forum with its first message
+		// (whose id is the thread's).
+		forum := s.channels[parts[1]]
+		if forum == nil || forum.Type != 15 {
+			reply(400, map[string]any{"message": "Cannot execute action on this channel type", "code": 50024})
+			return
+		}
+		if len(str("name")) == 0 || len(str("name")) > 100 {
+			reply(400, map[string]any{"message": "Invalid Form Body", "code": 50035, "errors": map[string]any{"name": "1 to 100 characters"}})
+			return
+		}
+		var tags []string
+		raw, _ := body["applied_tags"].([]any)
+		for _, t := range raw {
+			if id, ok := t.(string); ok {
+				tags = append(tags, id)
+			}
+		}
+		if len(tags) > 5 {
+			reply(400, map[string]any{"message": "Invalid Form Body", "code": 50035, "errors": map[string]any{"applied_tags": "at most 5"}})
+			return
+		}
+		id := s.id()
+		c := &Channel{ID: id, GuildID: forum.GuildID, Type: 11, ParentID: forum.ID, Name: str("name"), AppliedTags: tags}
+		s.channels[id] = c
+		msg, _ := body["message"].(map[string]any)
+		content, _ := msg["content"].(string)
+		m := &Message{ID: id, ChannelID: id, Content: content}
+		s.msgs[id] = m
+		s.order = append(s.order, id)
+		out := channelJSON(c)
+		out["message"] = s.messageJSON(m)
+		reply(201, out)
+	case len(parts) == 2 && parts[0] == "channels" && r.Method == http.MethodPatch:
+		c := s.channels[parts[1]]
+		if c == nil {
+			reply(404, map[string]any{"message": "Unknown Channel", "code": 10003})
+			return
+		}
+		if raw, ok := body["available_tags"].([]any); ok {
+			if c.Type != 15 || len(raw) > 20 {
+				reply(400, map[string]any{"message": "Invalid Form Body", "code": 50035, "errors": map[string]any{"available_tags": "a forum's, at most 20"}})
+				return
+			}
+			var tags []Tag
+			for _, x := range raw {
+				t, _ := x.(map[string]any)
+				id, _ := t["id"].(string)
+				if id == "" {
+					id = s.id()
+				}
+				name, _ := t["name"].(string)
+				mod, _ := t["moderated"].(bool)
+				tags = append(tags, Tag{ID: id, Name: name, Moderated: mod})
+			}
+			c.AvailableTags = tags
+			c.Edits++
+		}
+		var hook func([]byte)
+		var ev []byte
+		if raw, ok := body["applied_tags"].([]any); ok {
+			tags := []string{}
+			for _, x := range raw {
+				if id, ok := x.(string); ok {
+					tags = append(tags, id)
+				}
+			}
+			hook, ev = s.setTagsLocked(c, s.BotID, tags)
+		}
+		reply(200, channelJSON(c))
+		if hook != nil {
+			// Discord sends the update after answering, as its own event.
+			go hook(ev)
+		}
+	case len(parts) == 3 && parts[0] == "guilds" && parts[2] == "audit-logs" && r.Method == http.MethodGet:
+		q := r.URL.Query()
+		var entries []any
+		for i := len(s.audit) - 1; i >= 0; i-- { // newest first, as Discord
+			e := s.audit[i]
+			if e.GuildID != parts[1] || (q.Get("action_type") != "" && q.Get("action_type") != "111") || (q.Get("user_id") != "" && q.Get("user_id") != e.UserID) {
+				continue
+			}
+			entries = append(entries, map[string]any{"id": e.ID, "user_id": e.UserID, "target_id": e.ThreadID, "action_type": 111,
+				"changes": []any{map[string]any{"key": "applied_tags", "old_value": e.Old, "new_value": e.New}}})
+		}
+		if entries == nil {
+			entries = []any{}
+		}
+		reply(200, map[string]any{"audit_log_entries": entries, "users": []any{}, "threads": []any{}, "webhooks": []any{}, "integrations": []any{}})
 	case len(parts) == 2 && parts[0] == "channels" && r.Method == http.MethodGet:
 		c := s.channels[parts[1]]
 		if c == nil {

@@ -149,6 +149,17 @@ func (g *Gateway) Dispatch(message []byte) {
 	}
 }
 
+// DispatchEvent sends a dispatch (op 0) of type name with data d, such
+// as THREAD_UPDATE, to every open session.
+func (g *Gateway) DispatchEvent(name string, d []byte) {
+	g.mu.Lock()
+	conns := append([]*gwConn(nil), g.conns...)
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.send(map[string]any{"op": 0, "t": name, "d": json.RawMessage(d)})
+	}
+}
+
 // CloseAll drops every session (a network failure).
 func (g *Gateway) CloseAll() {
 	g.mu.Lock()

@@ -1,0 +1,347 @@
+package discord
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/hero-dev/hero/bot/discord/discordtest"
+	"github.com/hero-dev/hero/kanban"
+	"github.com/hero-dev/hero/llm/openaitest"
+	"github.com/hero-dev/hero/store"
+)
+
+// boardRef lets the adapter's Config name a board made after the engine
+// the harness builds (the board needs it); the test sets it before use.
+type boardRef struct{ s *kanban.Service }
+
+func (b *boardRef) MoveCard(ctx context.Context, a kanban.Actor, project, id, column string) (*kanban.Move, error) {
+	return b.s.MoveCard(ctx, a, project, id, column)
+}
+
+func (b *boardRef) Board(ctx context.Context, a kanban.Actor, project string) (*kanban.Board, error) {
+	return b.s.Board(ctx, a, project)
+}
+
+func (b *boardRef) AddCard(ctx context.Context, a kanban.Actor, n kanban.NewCard) (*store.KanbanCard, *store.KanbanColumn, error) {
+	return b.s.AddCard(ctx, a, n)
+}
+
+const testForum = "500"
+
+// boardEnv is a hero with the Discord surface, the real board (its card
+// runs on the real engine) linked to a forum of the fake, and a real
+// gateway session to the fake gateway, which sends a THREAD_UPDATE for
+// every tag change.
+func boardEnv(t *testing.T, model *openaitest.Server) (*env, *kanban.Service) {
+	t.Helper()
+	ref := &boardRef{}
+	gw := discordtest.NewGateway(t, testBot)
+	e := newEnv(t, model, func(c *Config) {
+		c.Board = ref
+		c.Gateway = NewSessionGateway(testToken, c.APIURL, &http.Client{Timeout: 10 * time.Second})
+		c.LeaseTTL = 300 * time.Millisecond
+	})
+	// Card runs live until the test ends (this cleanup runs before the
+	// harness waits for the engine's runs).
+	runs, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	svc, err := kanban.New(kanban.Config{Store: e.db, Runs: e.eng, Places: e.eng, RunContext: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.s = svc
+	svc.AddProjection(e.a)
+	e.eng.AddSurface(svc)
+	e.discord.AddChannel(discordtest.Channel{ID: testForum, GuildID: testGuild, Type: 15, Name: "board",
+		AvailableTags: []discordtest.Tag{{ID: "77", Name: "bug"}}})
+	e.discord.SetThreadUpdates(func(ch []byte) { gw.DispatchEvent("THREAD_UPDATE", ch) })
+	e.discord.SetGateway(gw.URL())
+	gw.WaitConnections(t, 1, 10*time.Second)
+	owner := e.user("100", "owner@example.com", store.RoleOwner)
+	if _, err := svc.LinkBoard(t.Context(), ownerActor(e, owner), e.project.Name, kanban.Link{DiscordForum: testForum}); err != nil {
+		t.Fatal(err)
+	}
+	return e, svc
+}
+
+func ownerActor(e *env, u *store.User) kanban.Actor {
+	return kanban.Actor{ID: u.Email, Surface: "web", Role: func(ctx context.Context, pid int64) (store.Role, error) { return e.db.MemberRole(ctx, pid, u.ID) }}
+}
+
+// tagID is the forum's tag named name.
+func tagID(t *testing.T, e *env, name string) string {
+	t.Helper()
+	forum, _ := e.discord.Channel(testForum)
+	for _, tg := range forum.AvailableTags {
+		if tg.Name == name {
+			return tg.ID
+		}
+	}
+	t.Fatalf("the forum has no tag %q: %+v", name, forum.AvailableTags)
+	return ""
+}
+
+func (e *env) cardColumn(t *testing.T, id string) string {
+	t.Helper()
+	c, err := e.db.Card(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, err := e.db.BoardColumns(t.Context(), c.BoardID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range cols {
+		if col.ID == c.ColumnID {
+			return col.Name
+		}
+	}
+	return ""
+}
+
+func (e *env) waitColumn(t *testing.T, card, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.cardColumn(t, card) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("card %s is in %s, want %s", card, e.cardColumn(t, card), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *env) waitTags(t *testing.T, post string, want ...string) {
+	t.Helper()
+	e.discord.WaitFor(t, "post "+post+" tagged "+strings.Join(want, ","), 20*time.Second, func(s *discordtest.Server) bool {
+		c, _ := s.Channel(post)
+		return sameSet(c.AppliedTags, want)
+	})
+}
+
+// A board linked to a forum: a card is a post tagged with its column (the
+// forum gets a tag per column, beside its own); a linked member changing
+// the tag to In progress moves the card, which starts its run, and the
+// run reports in the post, where a mention of hero steers it and the
+// confirmation's buttons work; a stranger's tag change is put back and
+// they are told why; hero's own tag changes come back as thread updates
+// and move nothing (no loop).
+func TestForumBoardEndToEnd(t *testing.T) {
+	t.Parallel()
+	steered := make(chan string, 1)
+	model := openaitest.NewServer(t,
+		openaitest.Tools(call("delete_file", `{"path":"README.md"}`)),
+		openaitest.Turn{ToolCalls: []openaitest.ToolCall{call("finish", `{"summary":"Removed the readme"}`)}, Check: func(req openai.ChatCompletionRequest) error {
+			var all strings.Builder
+			for _, m := range req.Messages {
+				all.WriteString(m.Content + "\n")
+			}
+			steered <- all.String()
+			return nil
+		}},
+	)
+	e, svc := boardEnv(t, model)
+	ctx := t.Context()
+	e.user("200", "member@example.com", store.RoleMember)
+	owner, err := e.db.UserByEmail(ctx, "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	card, col, err := svc.AddCard(ctx, ownerActor(e, owner), kanban.NewCard{Project: e.project.Name, Title: "Drop the readme", Body: "It is stale."})
+	if err != nil || col.Name != "To do" {
+		t.Fatalf("add card: %v in %v", err, col)
+	}
+	// The forum has a tag per column, after its own.
+	forum, _ := e.discord.Channel(testForum)
+	var names []string
+	for _, tg := range forum.AvailableTags {
+		names = append(names, tg.Name)
+	}
+	if !slices.Equal(names, []string{"bug", "Backlog", "To do", "In progress", "Review", "Done"}) {
+		t.Fatalf("forum tags %q", names)
+	}
+	threads, err := e.db.CardThreads(ctx, card.ID)
+	if err != nil || len(threads) != 1 || threads[0].Surface != Surface {
+		t.Fatalf("card threads %+v (%v), want its post", threads, err)
+	}
+	post := threads[0].ThreadRef
+	pc, ok := e.discord.Channel(post)
+	if !ok || pc.ParentID != testForum || pc.Name != "Drop the readme" || !sameSet(pc.AppliedTags, []string{tagID(t, e, "To do")}) {
+		t.Fatalf("post %+v: want a post in the forum named like the card, tagged To do", pc)
+	}
+	if first, _ := e.discord.Message(post); !strings.Contains(first.Content, "It is stale.") || !strings.Contains(first.Content, card.ID) {
+		t.Fatalf("the post's first message %q", first.Content)
+	}
+
+	// A member moves the card by its tag (keeping a tag of the forum's own).
+	e.discord.SetTags(post, "200", []string{tagID(t, e, "In progress"), "77"})
+	e.waitColumn(t, card.ID, "In progress")
+	ask := e.waitMessage(t, "the card run's confirmation in the post", post, hasButtons)
+	if !strings.Contains(ask.Content, "README.md") {
+		t.Fatalf("confirmation %q", ask.Content)
+	}
+	runs, err := e.db.CardRuns(ctx, card.ID)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("card runs %v (%v)", runs, err)
+	}
+	ex, _ := e.db.Execution(ctx, runs[0])
+	if ex.Requester != "discord:200" {
+		t.Fatalf("the card's run was started by %q, want discord:200", ex.Requester)
+	}
+
+	// A stranger's tag change is put back, and they are told why.
+	edits := func() int { c, _ := e.discord.Channel(post); return c.Edits }
+	e.discord.SetTags(post, "666", []string{tagID(t, e, "Done"), "77"})
+	e.waitMessage(t, "the refusal in the post", post, func(m discordtest.Message) bool {
+		return strings.Contains(m.Content, "<@666>") && strings.Contains(m.Content, "does not know your Discord account") && strings.Contains(m.Content, "stays in **In progress**")
+	})
+	e.waitTags(t, post, tagID(t, e, "In progress"), "77")
+	if got := e.cardColumn(t, card.ID); got != "In progress" {
+		t.Fatalf("a stranger's tag moved the card to %s", got)
+	}
+	// hero's putting back came as a thread update too: it moves nothing
+	// and is not answered with another change.
+	settled := edits()
+	time.Sleep(700 * time.Millisecond)
+	if n := edits(); n != settled {
+		t.Fatalf("the post's tags keep changing (%d → %d edits): hero answers its own changes", settled, n)
+	}
+	said := 0
+	for _, m := range e.discord.Messages(post) {
+		if strings.Contains(m.Content, "stays in") {
+			said++
+		}
+	}
+	if said != 1 {
+		t.Fatalf("%d refusals in the post, want the stranger's one: hero's own changes were taken for a person's", said)
+	}
+	// A linked viewer is refused by the board's rules, as everywhere.
+	e.user("300", "viewer@example.com", store.RoleViewer)
+	e.discord.SetTags(post, "300", []string{tagID(t, e, "Review")})
+	e.waitMessage(t, "the viewer's refusal", post, func(m discordtest.Message) bool {
+		return strings.Contains(m.Content, "<@300>") && strings.Contains(m.Content, "needs the member role") && strings.Contains(m.Content, "stays in **In progress**")
+	})
+	e.waitTags(t, post, tagID(t, e, "In progress"))
+	if got := e.cardColumn(t, card.ID); got != "In progress" {
+		t.Fatalf("a viewer's tag moved the card to %s", got)
+	}
+
+	// A mention in the post steers the card's run; its buttons decide.
+	msg := discordtest.NewID()
+	e.a.onGatewayMessage(mustMessage(t, discordtest.MessageCreate(msg, discordtest.Actor{Guild: testGuild, Channel: post, User: "200"},
+		"<@"+testBot+"> keep a copy in docs/", []string{testBot}, "", "")))
+	e.waitHandled("msg:" + msg)
+	row := ask.Components[0].(map[string]any)["components"].([]any)
+	click, code := e.click("200", post, ask.ID, row[0].(map[string]any)["custom_id"].(string))
+	if code != 200 {
+		t.Fatalf("click: %d", code)
+	}
+	e.waitHandled("ia:" + click)
+	select {
+	case got := <-steered:
+		if !strings.Contains(got, "keep a copy in docs/") {
+			t.Fatalf("the model did not see the steering from the post:\n%s", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the card's run did not continue after the approval")
+	}
+	e.waitMessage(t, "the run's end in the post", post, func(m discordtest.Message) bool { return strings.Contains(m.Content, "Removed the readme") })
+
+	// The history has the person's move and nothing from the echoes.
+	hist, err := e.db.CardHistory(ctx, card.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moves []string
+	for _, h := range hist {
+		if h.Action == store.CardMoved {
+			moves = append(moves, kanban.Describe(h))
+		}
+	}
+	if len(moves) != 1 || !strings.Contains(moves[0], "discord:200 moved it from To do to In progress (discord)") {
+		t.Fatalf("moves %q, want the member's one", moves)
+	}
+}
+
+// A forum with no room for the board's column tags (Discord allows 20)
+// is refused with what to do; the card is still made.
+func TestForumTagLimit(t *testing.T) {
+	t.Parallel()
+	e, svc := boardEnv(t, nil)
+	var tags []discordtest.Tag
+	for i := range 18 {
+		tags = append(tags, discordtest.Tag{ID: itoa(int64(900 + i)), Name: "t" + itoa(int64(i))})
+	}
+	e.discord.AddChannel(discordtest.Channel{ID: "501", GuildID: testGuild, Type: 15, Name: "full", AvailableTags: tags})
+	cols, err := e.db.BoardColumns(t.Context(), mustBoard(t, svc, e).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.a.statusTags(t.Context(), "501", cols); err == nil || !strings.Contains(err.Error(), "has 18 tags and the board needs 5 more") || !strings.Contains(err.Error(), "allows 20") {
+		t.Fatalf("a full forum: %v", err)
+	}
+	e.discord.AddChannel(discordtest.Channel{ID: "502", GuildID: testGuild, Type: 0, Name: "text"})
+	if _, err := e.a.statusTags(t.Context(), "502", cols); err == nil || !strings.Contains(err.Error(), "not a forum") {
+		t.Fatalf("a text channel as the board's forum: %v", err)
+	}
+}
+
+func mustBoard(t *testing.T, svc *kanban.Service, e *env) *store.KanbanBoard {
+	t.Helper()
+	owner, err := e.db.UserByEmail(t.Context(), "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Board(t.Context(), ownerActor(e, owner), e.project.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Board
+}
+
+// A card added where Discord is out of reach (the command line's board
+// has no Discord projection) is posted by the catch-up, once.
+func TestForumPostsMissingCards(t *testing.T) {
+	t.Parallel()
+	e, _ := boardEnv(t, nil)
+	cli, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := e.db.UserByEmail(t.Context(), "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := cli.AddCard(t.Context(), ownerActor(e, owner), kanban.NewCard{Project: e.project.Name, Title: "From the terminal", Column: "Backlog"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	threads, err := e.db.CardThreads(t.Context(), c.ID)
+	if err != nil || len(threads) != 1 {
+		t.Fatalf("card threads %+v (%v), want one post", threads, err)
+	}
+	pc, _ := e.discord.Channel(threads[0].ThreadRef)
+	if pc.ParentID != testForum || !sameSet(pc.AppliedTags, []string{tagID(t, e, "Backlog")}) {
+		t.Fatalf("post %+v: want it in the forum, tagged Backlog", pc)
+	}
+	posts := 0
+	for _, call := range e.discord.Calls() {
+		if call.Method == "POST" && call.Path == "/channels/"+testForum+"/threads" {
+			posts++
+		}
+	}
+	if posts != 1 {
+		t.Fatalf("%d posts made for one card", posts)
+	}
+}
