@@ -112,7 +112,7 @@ type Service struct {
 	pub  *Publisher
 	log  *slog.Logger
 	mu   sync.Mutex
-	runs map[string]*progress // by execution id
+	runs bot.Runs[*progress] // by run id
 	// courtesyQ holds replies to strangers for Run to send.
 	courtesyQ       chan courtesyReply
 	courtesyDropped atomic.Uint64
@@ -157,7 +157,7 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, pub: cfg.Publisher, hosts: cfg.Publisher.hosts, log: cfg.Log.With("surface", "github"), runs: map[string]*progress{}, perms: map[string]cachedPermission{},
+	s := &Service{cfg: cfg, pub: cfg.Publisher, hosts: cfg.Publisher.hosts, log: cfg.Log.With("surface", "github"), perms: map[string]cachedPermission{},
 		courtesyQ: make(chan courtesyReply, courtesyQueue)}
 	s.mention = regexp.MustCompile(`(?i)(?:^|[^\w@/-])(@` + regexp.QuoteMeta(cfg.Handle) + `)(?:[^\w-]|$)`)
 	runCtx := func() context.Context {

@@ -43,18 +43,14 @@ type progress struct {
 // state returns the progress of ex, restoring it after a restart from the
 // stored steps, confirmations and comment id.
 func (s *Service) state(ctx context.Context, ex *store.Execution) (*progress, error) {
-	s.mu.Lock()
-	st, ok := s.runs[ex.ID]
+	st, ok := s.runs.Get(ex.ID)
 	if !ok {
 		th, err := ParseThread(ex.ThreadRef)
 		if err != nil {
-			s.mu.Unlock()
 			return nil, err
 		}
-		st = &progress{thread: th, runID: ex.ID, model: bot.NewProgress(ex), hosts: s.hosts}
-		s.runs[ex.ID] = st
+		st, _ = s.runs.Add(ex.ID, &progress{thread: th, runID: ex.ID, model: bot.NewProgress(ex), hosts: s.hosts})
 	}
-	s.mu.Unlock()
 
 	st.send.Lock()
 	defer st.send.Unlock()
@@ -100,9 +96,7 @@ func (s *Service) Update(ctx context.Context, ex *store.Execution, ev engine.Eve
 		return s.flush(ctx, st, false)
 	case engine.EventFinished:
 		ferr := s.flush(ctx, st, true)
-		s.mu.Lock()
-		delete(s.runs, ex.ID)
-		s.mu.Unlock()
+		s.runs.Delete(ex.ID)
 		if err := s.reply(ctx, st.thread, summary(ex, ev.Outcome, files, s.hosts)); err != nil {
 			return err
 		}
