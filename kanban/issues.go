@@ -108,10 +108,13 @@ func (s *Service) IssueCard(ctx context.Context, a Actor, projectID int64, numbe
 	if col == nil {
 		return nil, nil, refuse(Invalid, "the board of %s has no column of kind doing", p.Name)
 	}
-	c, err := s.db.CardByIssue(ctx, projectID, number)
-	if err == nil {
+	existing := func(c *store.KanbanCard) (*store.KanbanCard, *Move, error) {
 		m, err := s.move(ctx, a, "", c.ID, col.Slug, fmt.Sprintf("trigger label on issue #%d", number))
 		return c, m, err
+	}
+	c, err := s.db.CardByIssue(ctx, projectID, number)
+	if err == nil {
+		return existing(c)
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, err
@@ -125,7 +128,14 @@ func (s *Service) IssueCard(ctx context.Context, a Actor, projectID int64, numbe
 	c = &store.KanbanCard{ProjectID: p.ID, BoardID: b.ID, ColumnID: col.ID, Title: title, Creator: a.ID, IssueNumber: number, IssueURL: issueURL}
 	// Into doing regardless of its WIP limit: the work was asked for where
 	// the board cannot refuse it.
-	if err := s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("from issue #%d", number), nil); err != nil {
+	if err := s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("from issue #%d", number), nil); errors.Is(err, store.ErrIssueHasCard) {
+		// Another delivery about the issue (it was opened, or labelled
+		// twice) made its card meanwhile: that card goes to work.
+		if c, err = s.db.CardByIssue(ctx, projectID, number); err != nil {
+			return nil, nil, err
+		}
+		return existing(c)
+	} else if err != nil {
 		return nil, nil, err
 	}
 	s.projectCreated(ctx, p, c, col)
@@ -143,7 +153,7 @@ func (s *Service) IssueCard(ctx context.Context, a Actor, projectID int64, numbe
 // repository's owners, members and collaborators); a is its author, the
 // card's creator. It returns nil, nil when the project does not want
 // cards of every issue or the issue already has one (the trigger label
-// made it).
+// made it, before or at the same moment).
 func (s *Service) IssueOpened(ctx context.Context, a Actor, projectID int64, number int, title, issueURL string) (*store.KanbanCard, *store.KanbanColumn, error) {
 	p, err := s.db.ProjectByID(ctx, projectID)
 	if err != nil {
@@ -171,7 +181,11 @@ func (s *Service) IssueOpened(ctx context.Context, a Actor, projectID int64, num
 	c := &store.KanbanCard{ProjectID: p.ID, BoardID: b.ID, ColumnID: col.ID, Title: title, Creator: a.ID, IssueNumber: number, IssueURL: issueURL}
 	// Into the first column regardless of its WIP limit: the issue is
 	// open whether or not the board has room for it.
-	if err := s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("issue #%d opened (every issue becomes a card)", number), nil); err != nil {
+	err = s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("issue #%d opened (every issue becomes a card)", number), nil)
+	if errors.Is(err, store.ErrIssueHasCard) {
+		return nil, nil, nil // the trigger label made it meanwhile
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	s.projectCreated(ctx, p, c, col)

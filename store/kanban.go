@@ -340,10 +340,20 @@ func nextPosition(ctx context.Context, tx bun.Tx, columnID int64) (count, next i
 
 // CreateCard inserts c at the end of its column with a new id ("k…"),
 // and its "created" history line by actor through surface. guard (may be
-// nil) sees the column while the board is locked.
+// nil) sees the column while the board is locked. A card of an issue
+// (IssueNumber > 0) that already has one in the project is refused with
+// ErrIssueHasCard: deliveries about one issue handled at the same moment
+// make one card.
 func (db *DB) CreateCard(ctx context.Context, c *KanbanCard, actor, surface, note string, guard CardGuard) error {
 	if strings.TrimSpace(c.Title) == "" {
 		return errors.New("create card: the title is empty")
+	}
+	issueHasCard := func() error {
+		other, err := db.CardByIssue(ctx, c.ProjectID, c.IssueNumber)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("create card %q: issue #%d is card %s: %w", c.Title, c.IssueNumber, other.ID, ErrIssueHasCard)
 	}
 	var last error
 	for range 5 {
@@ -351,6 +361,17 @@ func (db *DB) CreateCard(ctx context.Context, c *KanbanCard, actor, surface, not
 		err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 			if err := db.lockBoard(ctx, tx, c.BoardID); err != nil {
 				return err
+			}
+			if c.IssueNumber > 0 {
+				// Seen here under the board's lock; the unique key
+				// catches a card made meanwhile on another board.
+				n, err := tx.NewSelect().Model((*KanbanCard)(nil)).Where("project_id = ? AND issue_number = ?", c.ProjectID, c.IssueNumber).Count(ctx)
+				if err != nil {
+					return err
+				}
+				if n > 0 {
+					return ErrIssueHasCard
+				}
 			}
 			to, err := db.columnIn(ctx, tx, c.BoardID, c.ColumnID)
 			if err != nil {
@@ -378,6 +399,12 @@ func (db *DB) CreateCard(ctx context.Context, c *KanbanCard, actor, surface, not
 			return nil
 		}
 		last = err
+		if errors.Is(err, ErrIssueHasCard) || (c.IssueNumber > 0 && isUniqueViolation(err)) {
+			if e := issueHasCard(); !errors.Is(e, ErrNotFound) {
+				c.ID = ""
+				return e
+			}
+		}
 		if !isUniqueViolation(err) {
 			break
 		}
@@ -565,4 +592,60 @@ func (db *DB) CardsCreatedSince(ctx context.Context, projectID int64, since time
 	var cs []KanbanCard
 	err := db.bun.NewSelect().Model(&cs).Where("project_id = ? AND created_at >= ?", projectID, since.UTC()).Order("created_at", "id").Scan(ctx)
 	return cs, wrap(err, "cards of project %d since %s", projectID, since.Format(time.RFC3339))
+}
+
+// ErrIssueHasCard is returned (wrapped) by CreateCard for a card of an
+// issue that already has one: the caller uses that card instead.
+var ErrIssueHasCard = errors.New("store: the issue already has a card")
+
+// oneCardPerIssue is migration 20261205000101: at most one card per
+// project links to a GitHub issue. The key is a generated column, NULL
+// for cards without an issue (issue_number 0), so those never collide;
+// a unique index over it works alike on SQLite and MySQL. Cards that
+// already share an issue (made by the race this closes) keep the oldest
+// as the issue's card; the others lose the link, and their history says
+// so.
+func (db *DB) oneCardPerIssue(ctx context.Context) error {
+	var dups []struct {
+		ProjectID   int64 `bun:"project_id"`
+		IssueNumber int   `bun:"issue_number"`
+	}
+	if err := db.bun.NewSelect().Model((*KanbanCard)(nil)).Column("project_id", "issue_number").
+		Where("issue_number > 0").Group("project_id", "issue_number").Having("COUNT(*) > 1").Scan(ctx, &dups); err != nil {
+		return fmt.Errorf("find issues with several cards: %w", err)
+	}
+	for _, d := range dups {
+		var cs []KanbanCard
+		if err := db.bun.NewSelect().Model(&cs).Where("project_id = ? AND issue_number = ?", d.ProjectID, d.IssueNumber).
+			Order("created_at", "id").Scan(ctx); err != nil {
+			return fmt.Errorf("cards of issue #%d: %w", d.IssueNumber, err)
+		}
+		for _, c := range cs[1:] {
+			note := fmt.Sprintf("no longer the card of issue #%d: card %s is", d.IssueNumber, cs[0].ID)
+			if _, err := db.bun.NewUpdate().Model((*KanbanCard)(nil)).Set("issue_number = 0").Set("issue_url = ''").
+				Set("version = version + 1").Where("id = ?", c.ID).Exec(ctx); err != nil {
+				return fmt.Errorf("unlink card %s from issue #%d: %w", c.ID, d.IssueNumber, err)
+			}
+			if err := db.AddCardEvent(ctx, &KanbanCardEvent{CardID: c.ID, Actor: "hero", Action: CardLinked, Surface: "hero", Note: note}); err != nil {
+				return err
+			}
+		}
+	}
+	// MySQL: one statement, so an interrupted migration leaves no half.
+	qs := []string{"ALTER TABLE " + ident(db.dialect, "kanban_cards") + " ADD COLUMN " + ident(db.dialect, "issue_key") +
+		" INT GENERATED ALWAYS AS (NULLIF(issue_number, 0)) VIRTUAL, ADD CONSTRAINT " + ident(db.dialect, "uq_kanban_cards_project_id_issue_key") +
+		" UNIQUE (project_id, issue_key)"}
+	if db.dialect == DialectSQLite {
+		qs = []string{
+			"ALTER TABLE " + ident(db.dialect, "kanban_cards") + " ADD COLUMN " + ident(db.dialect, "issue_key") +
+				" INTEGER GENERATED ALWAYS AS (NULLIF(issue_number, 0)) VIRTUAL",
+			"CREATE UNIQUE INDEX " + ident(db.dialect, "uq_kanban_cards_project_id_issue_key") + " ON " + ident(db.dialect, "kanban_cards") + " (project_id, issue_key)",
+		}
+	}
+	for _, q := range qs {
+		if _, err := db.bun.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("unique issue per card: %w", err)
+		}
+	}
+	return nil
 }

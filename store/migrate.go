@@ -334,6 +334,7 @@ func (db *DB) migrations() *migrate.Migrations {
 		{"20261204000101", "schedules: a claimed slot holds a lease; another replica claims it again when it lapses unfired", db.addSlotLeases},
 		{"20261204000201", "projects: every issue a trusted author opens can become a card", db.addColumns("projects",
 			"issues_become_cards "+sqlType(db.dialect, tBool)+" NOT NULL DEFAULT 0")},
+		{"20261205000101", "kanban: one card per issue (deliveries handled at the same moment made two)", db.oneCardPerIssue},
 	} {
 		ms.Add(migrate.Migration{
 			Name:    m.name,
