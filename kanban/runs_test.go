@@ -235,3 +235,43 @@ func expectTask(req goopenai.ChatCompletionRequest, wants ...string) error {
 	}
 	return fmt.Errorf("no user message")
 }
+
+// TestCardRunCancelledBackToTodo: a run cancelled while it waits for an
+// answer takes its card back to To do with a note saying who cancelled
+// it, and both places the card lives see the run end as cancelled.
+func TestCardRunCancelledBackToTodo(t *testing.T) {
+	model := openaitest.NewServer(t, openaitest.Tools(openaitest.Call("create_pull_request", `{"title":"Bump deps","body":"Bumps them."}`)))
+	e := newRunEnv(t, model)
+	c := e.card(t, "Bump deps")
+	m, err := e.svc.MoveCard(t.Context(), e.as("mia"), "", c.ID, "In progress")
+	if err != nil || m.Run == nil || m.RunErr != nil {
+		t.Fatalf("move: %+v %v", m, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cs, err := e.db.PendingConfirmations(t.Context(), m.Run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never asked; slack saw:\n%s", e.chats[0].lines())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := e.eng.Cancel(t.Context(), m.Run.ID, engine.Principal{ID: "test:mia", Granted: store.RoleMember}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.waitColumn(t, c.ID, "To do")
+	last := d.History[len(d.History)-1]
+	if last.Actor != "hero" || last.FromColumn != "In progress" || !strings.HasPrefix(last.Note, "run "+m.Run.ID+" cancelled") {
+		t.Fatalf("last history line: %+v", last)
+	}
+	for _, ch := range e.chats {
+		if want := ch.name + "-thread-" + c.ID + " " + m.Run.ID + " finished cancelled"; !strings.Contains(ch.lines(), want) {
+			t.Errorf("%s lacks %q:\n%s", ch.name, want, ch.lines())
+		}
+	}
+}
