@@ -405,8 +405,18 @@ func (a *Adapter) onThreadUpdate(ctx context.Context, ch *discordgo.Channel) err
 		if why == "" {
 			return nil
 		}
-		_, err := a.send(ctx, ch.ID, why+fmt.Sprintf(" The card stays in **%s**.", escape(current.Name)), nil)
-		return err
+		// hero's own words to the person who changed the tag: they are
+		// notified (and nobody else).
+		notify := &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}, Users: []string{}}
+		if who != "" && who != botID {
+			notify.Users = []string{who}
+		}
+		_, err := a.api.ChannelMessageSendComplex(ch.ID, &discordgo.MessageSend{Content: clip(why + fmt.Sprintf(" The card stays in **%s**.", escape(current.Name))),
+			AllowedMentions: notify}, discordgo.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("say why card %s's tag was put back: %w", card.ID, err)
+		}
+		return nil
 	}
 	switch {
 	case who == botID:

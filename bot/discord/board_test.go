@@ -201,6 +201,14 @@ func TestForumBoardEndToEnd(t *testing.T) {
 	e.waitMessage(t, "the refusal in the post", post, func(m discordtest.Message) bool {
 		return strings.Contains(m.Content, "<@666>") && strings.Contains(m.Content, "does not know your Discord account") && strings.Contains(m.Content, "stays in **In progress**")
 	})
+	// It notifies the stranger and nobody else.
+	for _, c := range e.discord.Calls() {
+		if c.Method == "POST" && c.Path == "/channels/"+post+"/messages" && strings.Contains(c.Content(), "<@666>") {
+			if got := c.JSON(); !strings.Contains(got, `"parse":[]`) || !strings.Contains(got, `"users":["666"]`) {
+				t.Fatalf("the refusal's allowed_mentions: %s", got)
+			}
+		}
+	}
 	e.waitTags(t, post, tagID(t, e, "In progress"), "77")
 	if got := e.cardColumn(t, card.ID); got != "In progress" {
 		t.Fatalf("a stranger's tag moved the card to %s", got)
