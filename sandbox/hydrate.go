@@ -46,6 +46,13 @@ type Source struct {
 	Origin string
 	// AllowNetwork lets the dependency install step use the network.
 	AllowNetwork bool
+	// WorkBranch, when set, is a new branch the workspace ends up on, at
+	// the commit it was filled at (Branch stays as the remote has it),
+	// and BaseRef, when set, a ref that records that commit. A workspace
+	// made from a prepared checkout gets both in the same sandbox command
+	// that puts it on Branch (each command is a sandbox start), and
+	// Report.WorkBranch says so; otherwise the caller makes them.
+	WorkBranch, BaseRef string
 	// Install runs the detected dependency installs.
 	Install bool
 	// InstallTimeout bounds each install command (default 15 min).
@@ -86,7 +93,10 @@ type Report struct {
 	Method string // "copy" (host copy), "tar" (streamed archive), "clone" (host clone of the mirror), "bundle" (streamed bundle of it) or "overlay" (a layer over a prepared checkout)
 	Files  int    // files and links copied ("copy" and "tar")
 	Commit string // HEAD after hydration, when the workspace is a git repository
-	Steps  []Step
+	// WorkBranch is Source.WorkBranch when the workspace was put on it
+	// (with Source.BaseRef recorded), "" when the caller must do it.
+	WorkBranch string
+	Steps      []Step
 	// Release, when set, must be called once the sandbox is closed: it
 	// unpins the prepared checkout the workspace is layered on.
 	Release func()
@@ -438,6 +448,12 @@ func hydrateGit(ctx context.Context, sb Sandbox, src Source) (Report, error) {
 	if strings.HasPrefix(src.Origin, "-") || strings.ContainsAny(src.Origin, "\x00\n") {
 		return Report{}, errors.New("hydrate: invalid origin URL")
 	}
+	if src.WorkBranch != "" && !refNameOK(src.WorkBranch) {
+		return Report{}, fmt.Errorf("hydrate: invalid branch name %q", src.WorkBranch)
+	}
+	if src.BaseRef != "" && (!strings.HasPrefix(src.BaseRef, "refs/") || !refNameOK(src.BaseRef)) {
+		return Report{}, fmt.Errorf("hydrate: invalid ref name %q", src.BaseRef)
+	}
 	rep := Report{Source: src.Origin}
 	start := time.Now()
 	hw, host := hostWorkspace(sb)
@@ -479,12 +495,50 @@ func hydrateGit(ctx context.Context, sb Sandbox, src Source) (Report, error) {
 	return rep, nil
 }
 
+// setRefs points refs at commit and HEAD at branch head in the
+// workspace's repository by writing git's files: the repository is a
+// prepared checkout hero laid out (loose refs, HEAD detached, no packed
+// refs) and nothing has run in the workspace yet. A sandbox command
+// would cost a sandbox start, more than the rest of a small workspace.
+func setRefs(ctx context.Context, sb Sandbox, commit, head string, refs []string) error {
+	for _, ref := range refs {
+		if err := sb.WriteFile(ctx, ".git/"+ref, []byte(commit+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	return sb.WriteFile(ctx, ".git/HEAD", []byte("ref: refs/heads/"+head+"\n"), 0o644)
+}
+
+// refNameOK is git's check-ref-format, applied strictly: a name hero
+// hands `git update-ref --stdin` (one per line) can neither be an option
+// nor carry a second command.
+func refNameOK(name string) bool {
+	if name == "" || name == "@" || strings.HasPrefix(name, "-") || strings.HasSuffix(name, "/") || strings.HasSuffix(name, ".") ||
+		strings.Contains(name, "..") || strings.Contains(name, "//") || strings.Contains(name, "@{") {
+		return false
+	}
+	for _, c := range name {
+		if c < 0x20 || c == 0x7f || strings.ContainsRune(" ~^:?*[\\", c) {
+			return false
+		}
+	}
+	for _, part := range strings.Split(name, "/") {
+		if strings.HasPrefix(part, ".") || strings.HasSuffix(part, ".lock") {
+			return false
+		}
+	}
+	return true
+}
+
 // hydratePrepared starts the workspace from the prepared checkout of
 // src.Commit: an overlay over it when the sandbox can, a copy otherwise;
 // then the run's branch is made to point at the commit, in the sandbox.
 func hydratePrepared(ctx context.Context, sb Sandbox, hw HostWorkspace, ps PreparedSource, src Source) (Report, error) {
 	if !shaRe.MatchString(src.Commit) {
 		return Report{}, fmt.Errorf("hydrate: %q is not a commit id", src.Commit)
+	}
+	if !refNameOK(src.Branch) {
+		return Report{}, fmt.Errorf("hydrate: invalid branch name %q", src.Branch)
 	}
 	rep := Report{Source: src.Origin}
 	start := time.Now()
@@ -520,21 +574,23 @@ func hydratePrepared(ctx context.Context, sb Sandbox, hw HostWorkspace, ps Prepa
 		}
 		return rep, err
 	}
-	// The branch and its remote-tracking ref, at exactly the commit; no
-	// file changes, so this is instant even on a large tree.
-	script := `set -e; git update-ref "refs/heads/$1" "$2"; git update-ref "refs/remotes/origin/$1" "$2"; git symbolic-ref HEAD "refs/heads/$1"; git rev-parse HEAD`
-	var out, errb bytes.Buffer
-	res, err := sb.Exec(ctx, Cmd{Args: []string{"sh", "-c", script, "sh", src.Branch, src.Commit}, Stdout: &out, Stderr: &errb, Timeout: time.Minute})
-	if err != nil {
-		return fail(fmt.Errorf("hydrate: check out %s: %w", src.Branch, err))
+	// The branch and its remote-tracking ref (and the run's own branch
+	// and base ref, when asked) at exactly the commit, HEAD on the branch:
+	// no file changes, so this is instant even on a large tree.
+	head := src.Branch
+	refs := []string{"refs/heads/" + src.Branch, "refs/remotes/origin/" + src.Branch}
+	if src.WorkBranch != "" && src.WorkBranch != src.Branch {
+		head = src.WorkBranch
+		refs = append(refs, "refs/heads/"+src.WorkBranch)
 	}
-	if res.ExitCode != 0 {
-		return fail(fmt.Errorf("hydrate: check out %s: exit %d: %s", src.Branch, res.ExitCode, tail(errb.String(), 500)))
+	if src.BaseRef != "" {
+		refs = append(refs, src.BaseRef)
 	}
-	if got := strings.TrimSpace(out.String()); got != src.Commit {
-		return fail(fmt.Errorf("hydrate: the workspace is at %.12s, not %.12s", got, src.Commit))
+	if err := setRefs(ctx, sb, src.Commit, head, refs); err != nil {
+		return fail(fmt.Errorf("hydrate: check out %s: %w", head, err))
 	}
 	rep.Commit = src.Commit
+	rep.WorkBranch = src.WorkBranch
 	rep.Steps = append(rep.Steps, Step{Name: rep.Method, Duration: time.Since(start)})
 	return rep, nil
 }

@@ -300,6 +300,10 @@ func TestHydrateRejectsBadSources(t *testing.T) {
 		"branch flag": {Git: repo, Branch: "--upload-pack=evil"},
 		"origin flag": {Git: repo, Branch: "main", Origin: "--config=x"},
 		"missing dir": {Path: "/nonexistent/repo"},
+		// update-ref --stdin or a path out of .git/refs
+		"work branch newline": {Git: repo, Branch: "main", Commit: strings.Repeat("a", 40), WorkBranch: "x\nupdate refs/heads/main " + strings.Repeat("0", 40)},
+		"work branch dots":    {Git: repo, Branch: "main", Commit: strings.Repeat("a", 40), WorkBranch: "../../config"},
+		"base ref not refs/":  {Git: repo, Branch: "main", Commit: strings.Repeat("a", 40), BaseRef: "HEAD"},
 	} {
 		_, err := sandbox.Hydrate(t.Context(), sb, src, nil)
 		if err == nil {

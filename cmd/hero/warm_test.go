@@ -53,6 +53,22 @@ func TestWarmRunSeesCommitPushedSinceTheMirrorWasMade(t *testing.T) {
 	if got := sh(t, sb, "cat a.txt"); got != "one\n" {
 		t.Fatalf("cold run sees %q", got)
 	}
+	// The fill put the workspace on the run's branch, clean, with the
+	// default branch, its remote-tracking ref and the run's base all at
+	// the commit fetched, and git works on it as on any clone.
+	if st := sh(t, sb, "git status --porcelain; git symbolic-ref --short HEAD"); st != "hero/cold\n" {
+		t.Errorf("cold workspace: %q", st)
+	}
+	refs := strings.Fields(sh(t, sb, "git rev-parse HEAD main origin/main refs/hero/base"))
+	if len(refs) != 4 || refs[0] != refs[1] || refs[1] != refs[2] || refs[2] != refs[3] {
+		t.Errorf("cold workspace refs: %q", refs)
+	}
+	if got := sh(t, sb, "git -c user.name=t -c user.email=t@x commit -q --allow-empty -m mine && git rev-list --count main..hero/cold"); got != "1\n" {
+		t.Errorf("a commit in the run: %q", got)
+	}
+	if got := sh(t, sb, "git rev-parse main refs/hero/base"); got != refs[0]+"\n"+refs[0]+"\n" {
+		t.Errorf("a commit in the run moved main or the base: %q", got)
+	}
 	if err := w.Close(t.Context(), ex, sb); err != nil {
 		t.Fatal(err)
 	}

@@ -131,6 +131,12 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 		continues = false
 	} else {
 		srcErr = w.fetch(ctx, p, &src, work, continues)
+		// Filled from a prepared checkout, the workspace is put on the
+		// run's branch in the same sandbox command (else ready does it).
+		src.WorkBranch = work
+		if !continues || w.manager.CanReattach() {
+			src.BaseRef = baseRef
+		}
 	}
 	if err := <-health; errors.Is(err, sandbox.ErrUnavailable) {
 		return nil, fmt.Errorf("create sandbox: %w", err)
@@ -172,6 +178,10 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	return w.ready(ctx, ex, lease, rep, work, continues, fail)
 }
 
+// baseRef keeps the commit a run started from, in its workspace, for a
+// process that reattaches.
+const baseRef = "refs/hero/base"
+
 // ready puts a filled workspace on the run's branch and remembers what
 // Close needs.
 func (w *workspaces) ready(ctx context.Context, ex *store.Execution, lease *sandbox.Lease, rep sandbox.Report, work string, continues bool, fail func(error) (sandbox.Sandbox, error)) (sandbox.Sandbox, error) {
@@ -184,13 +194,15 @@ func (w *workspaces) ready(ctx context.Context, ex *store.Execution, lease *sand
 			return fail(err)
 		}
 	}
-	// refs/hero/base keeps the start for a process that reattaches.
-	if !continues {
-		if _, err := gitIn(ctx, lease, "sh", "-c", `git switch -q -c "$1" && git update-ref refs/hero/base "$2"`, "sh", work, base); err != nil {
+	switch {
+	case rep.WorkBranch == work:
+		// Hydrate made the branch and the base ref.
+	case !continues:
+		if _, err := gitIn(ctx, lease, "sh", "-c", `git switch -q -c "$1" && git update-ref "$3" "$2"`, "sh", work, base, baseRef); err != nil {
 			return fail(fmt.Errorf("create the work branch %s: %w", work, err))
 		}
-	} else if w.manager.CanReattach() {
-		if _, err := gitIn(ctx, lease, "git", "update-ref", "refs/hero/base", base); err != nil {
+	case w.manager.CanReattach():
+		if _, err := gitIn(ctx, lease, "git", "update-ref", baseRef, base); err != nil {
 			return fail(fmt.Errorf("record the run's base: %w", err))
 		}
 	}
@@ -207,7 +219,7 @@ func (w *workspaces) ready(ctx context.Context, ex *store.Execution, lease *sand
 // reattached takes back a run's workspace from an earlier process: it
 // is on the run's branch already; its base is where ready recorded it.
 func (w *workspaces) reattached(ctx context.Context, ex *store.Execution, lease *sandbox.Lease) (sandbox.Sandbox, error) {
-	out, err := gitIn(ctx, lease, "git", "rev-parse", "-q", "--verify", "refs/hero/base^{commit}")
+	out, err := gitIn(ctx, lease, "git", "rev-parse", "-q", "--verify", baseRef+"^{commit}")
 	if err != nil {
 		w.log.Warn("reattached workspace has no recorded base; its changes cannot be summarised", "execution", ex.ID, "err", err)
 	}
