@@ -345,6 +345,20 @@ func TestBoardOnGitHubProject(t *testing.T) {
 	if got := e.column(c.ID); got != "In progress" {
 		t.Fatalf("a Priority change moved the card to %s", got)
 	}
+	// Shapes hero does not know: the item is read back, and the card
+	// follows its Status (the delivery is not refused as unreadable).
+	for i, changes := range []any{
+		map[string]any{"field_value": "Status: Review"},
+		map[string]any{"field_value": map[string]any{"field_node_id": 42, "from": "Done", "to": []any{"Review"}}},
+		nil,
+	} {
+		status := []string{"Review", "To do", "Done"}[i]
+		e.api.SetItemStatus(it.ID, status)
+		send(fmt.Sprintf("pv-odd-%d", i), "mia-gh", changes)
+		if got := e.column(c.ID); got != status {
+			t.Fatalf("changes %v with Status %s: the card is in %s", changes, status, got)
+		}
+	}
 }
 
 // TestConcurrentMovesConverge: ten people move five cards at once, a

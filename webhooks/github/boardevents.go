@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -31,7 +32,9 @@ func (s *Service) boardEvent(event string, p *eventPayload) bool {
 		return false
 	}
 	if event == "projects_v2_item" {
-		return p.Action == "edited" && p.ProjectsV2Item != nil && p.Changes != nil && p.Changes.FieldValue != nil
+		// Only a draft's text edit is surely no move; any other shape,
+		// known or not, is followed by reading the item back.
+		return p.Action == "edited" && p.ProjectsV2Item != nil && (p.Changes == nil || p.Changes.FieldValue != nil || !p.Changes.Body)
 	}
 	if p.Repository == nil {
 		return false
@@ -218,13 +221,16 @@ func (s *Service) issueCard(ctx context.Context, log *slog.Logger, p *eventPaylo
 // and its changes.field_value has had several shapes), and the card of
 // its issue moves to the column named like the Status.
 func (s *Service) onProjectItem(ctx context.Context, log *slog.Logger, p *eventPayload) error {
-	it, fv := p.ProjectsV2Item, p.Changes.FieldValue
+	it, field := p.ProjectsV2Item, ""
+	if p.Changes != nil && p.Changes.FieldValue != nil {
+		field = p.Changes.FieldValue.FieldNodeID
+	}
 	boards, err := s.cfg.Store.BoardsOfGitHubProject(ctx, it.ProjectNodeID)
 	if err != nil {
 		return err
 	}
 	for _, b := range boards {
-		if fv.FieldNodeID != "" && b.GitHubStatusField != "" && fv.FieldNodeID != b.GitHubStatusField {
+		if field != "" && b.GitHubStatusField != "" && field != b.GitHubStatusField {
 			continue // another field than Status
 		}
 		proj, err := s.cfg.Store.ProjectByID(ctx, b.ProjectID)
@@ -257,5 +263,37 @@ func (s *Service) onProjectItem(ctx context.Context, log *slog.Logger, p *eventP
 			log.Info("card moved from a GitHub Project", "card", m.Card.ID, "to", m.To.Name, "by", p.Sender.Login)
 		}
 	}
+	return nil
+}
+
+// itemChanges is the changes of a projects_v2_item edited delivery, read
+// defensively: GitHub has sent changes.field_value in several shapes, so
+// a shape hero does not know is not an error (the delivery would be
+// parked and the move lost) but leaves FieldNodeID empty, and the item is
+// read back for its Status.
+type itemChanges struct {
+	FieldValue *itemFieldValue // nil when no field changed
+	Body       bool            // a draft issue's text changed
+}
+
+type itemFieldValue struct {
+	FieldNodeID string // "" when missing or not a string
+}
+
+func (c *itemChanges) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(b, &raw) != nil {
+		return nil // not an object: an unknown shape, read the item back
+	}
+	if fv, ok := raw["field_value"]; ok {
+		c.FieldValue = &itemFieldValue{}
+		var known struct {
+			FieldNodeID any `json:"field_node_id"`
+		}
+		if json.Unmarshal(fv, &known) == nil {
+			c.FieldValue.FieldNodeID, _ = known.FieldNodeID.(string)
+		}
+	}
+	_, c.Body = raw["body"]
 	return nil
 }

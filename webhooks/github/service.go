@@ -282,11 +282,7 @@ type (
 			ProjectNodeID string `json:"project_node_id"`
 			ContentType   string `json:"content_type"`
 		} `json:"projects_v2_item"`
-		Changes *struct {
-			FieldValue *struct {
-				FieldNodeID string `json:"field_node_id"`
-			} `json:"field_value"`
-		} `json:"changes"`
+		Changes *itemChanges `json:"changes"`
 	}
 )
 
