@@ -105,6 +105,16 @@ func TestBoardRules(t *testing.T) {
 		if err := f.svc.SetWIPLimit(ctx, f.as("adam"), f.project, "in-progress", 1); err != nil {
 			t.Fatal(err)
 		}
+		// Linking the board elsewhere is managing it: admins only.
+		if _, err := f.svc.LinkBoard(ctx, f.as("mia"), f.project, kanban.Link{DiscordForum: "123"}); kanban.KindOf(err) != kanban.Forbidden || !strings.Contains(err.Error(), "needs the admin role") {
+			t.Fatalf("member links the board: %v", err)
+		}
+		if _, err := f.svc.LinkBoard(ctx, f.as("adam"), f.project, kanban.Link{DiscordForum: "#general"}); kanban.KindOf(err) != kanban.Invalid || !strings.Contains(err.Error(), "is not a Discord channel id") {
+			t.Fatalf("admin links a forum by name: %v", err)
+		}
+		if b, err := f.svc.LinkBoard(ctx, f.as("adam"), f.project, kanban.Link{DiscordForum: "123"}); err != nil || b.DiscordForum != "123" {
+			t.Fatalf("admin links the board: %+v, %v", b, err)
+		}
 		m, err := f.svc.MoveCard(ctx, f.as("mia"), f.project, card.ID, "in progress")
 		if err != nil || !m.Moved || m.From.Name != "To do" || m.To.Name != "In progress" {
 			t.Fatalf("move = %+v, %v", m, err)
