@@ -61,7 +61,7 @@ func TestBoardInSlack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := e.slack.waitFor(t, "the card's message", 10*time.Second, func(cs []apiCall) bool {
+	calls := e.slack.waitFor(t, "the card's message", func(cs []apiCall) bool {
 		for _, x := range cs {
 			if x.Method == "chat.postMessage" && x.Channel == "C1" && strings.Contains(x.Blocks, c.ID) {
 				return true
@@ -89,7 +89,7 @@ func TestBoardInSlack(t *testing.T) {
 	}
 
 	e.selectCard("U2", "C1", msg.TS, c.ID+" review", "tr1")
-	e.slack.waitFor(t, "the viewer's refusal", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the viewer's refusal", func(cs []apiCall) bool {
 		for _, x := range cs {
 			if x.Method == "chat.postEphemeral" && x.User == "U2" && strings.Contains(x.Text, "needs the member role") {
 				return true
@@ -98,7 +98,7 @@ func TestBoardInSlack(t *testing.T) {
 		return false
 	})
 	e.selectCard("U1", "C1", msg.TS, c.ID+" review", "tr2")
-	e.slack.waitFor(t, "the message showing Review", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the message showing Review", func(cs []apiCall) bool {
 		for _, x := range cs {
 			if x.Method == "chat.update" && x.TS == msg.TS && strings.Contains(x.Text, "(Review)") {
 				return true
@@ -142,7 +142,7 @@ func TestAppHomeShowsTheBoard(t *testing.T) {
 	}
 	ev := `{"type":"event_callback","team_id":"T1","event_id":"EvHome","event":{"type":"app_home_opened","user":"U1","channel":"D1","tab":"home"}}`
 	e.post("/slack/events", "application/json", []byte(ev), time.Now())
-	calls := e.slack.waitFor(t, "the Home tab", 10*time.Second, func(cs []apiCall) bool {
+	calls := e.slack.waitFor(t, "the Home tab", func(cs []apiCall) bool {
 		for _, x := range cs {
 			if x.Method == "views.publish" && x.User == "U1" {
 				return true
@@ -258,7 +258,7 @@ func TestCardAndBoardCommands(t *testing.T) {
 	e.user("U2", "vic@example.com", store.RoleViewer)
 
 	e.command("U1", "C1", "card Ship the <!channel> search", "t1")
-	e.slack.waitFor(t, "the card's confirmation", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the card's confirmation", func(cs []apiCall) bool {
 		for _, x := range cs {
 			if strings.Contains(x.Text, "created in To do on the board of *web*") {
 				return true
@@ -267,7 +267,7 @@ func TestCardAndBoardCommands(t *testing.T) {
 		return false
 	})
 	e.command("U2", "C1", "card Sneaky", "t2")
-	e.slack.waitFor(t, "the viewer's refusal", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the viewer's refusal", func(cs []apiCall) bool {
 		for _, x := range cs {
 			if strings.Contains(x.Text, "needs the member role in project web; you are viewer") {
 				return true
@@ -276,7 +276,7 @@ func TestCardAndBoardCommands(t *testing.T) {
 		return false
 	})
 	e.command("U2", "C1", "board", "t3")
-	calls := e.slack.waitFor(t, "the board", 10*time.Second, func(cs []apiCall) bool {
+	calls := e.slack.waitFor(t, "the board", func(cs []apiCall) bool {
 		for _, x := range cs {
 			if strings.Contains(x.Text, "Board of *web*") {
 				return true

@@ -117,7 +117,7 @@ func (x *twoSurfaces) slashCommand(user, text string) string {
 	answer := func(c apiCall) bool {
 		return (c.Method == "chat.postEphemeral" && c.User == user) || (c.Method == "chat.postMessage" && strings.HasPrefix(c.Text, "On it"))
 	}
-	calls := x.fake.waitFor(x.t, "the answer to "+text, 10*time.Second, func(cs []apiCall) bool {
+	calls := x.fake.waitFor(x.t, "the answer to "+text, func(cs []apiCall) bool {
 		return has(cs[before:], "chat.postEphemeral", answer) || has(cs[before:], "chat.postMessage", answer)
 	})
 	for _, c := range calls[before:] {
@@ -274,7 +274,7 @@ func TestFanOutShowsAGitHubApprovalInSlack(t *testing.T) {
 	}
 	// The question is asked in both places.
 	var buttons string
-	x.fake.waitFor(t, "the buttons in the Slack thread", 10*time.Second, func(cs []apiCall) bool {
+	x.fake.waitFor(t, "the buttons in the Slack thread", func(cs []apiCall) bool {
 		for _, c := range cs {
 			if c.Method == "chat.postMessage" && c.ThreadTS == "1700000900.000001" && strings.Contains(c.Blocks, actionApprove) {
 				buttons = c.TS
@@ -301,7 +301,7 @@ func TestFanOutShowsAGitHubApprovalInSlack(t *testing.T) {
 	if got := x.commentOn(5, "dev1", "/hero approve "+cid); got != "👍" {
 		t.Fatalf("GitHub answered %q to the approval", got)
 	}
-	x.fake.waitFor(t, "the decision in the Slack thread", 10*time.Second, func(cs []apiCall) bool {
+	x.fake.waitFor(t, "the decision in the Slack thread", func(cs []apiCall) bool {
 		return has(cs, "chat.update", func(c apiCall) bool {
 			return c.TS == buttons && strings.Contains(c.Blocks, "Approved by github:dev1") && !strings.Contains(c.Blocks, actionApprove)
 		})
@@ -310,7 +310,7 @@ func TestFanOutShowsAGitHubApprovalInSlack(t *testing.T) {
 		t.Fatalf("run ended %s: %s", done.Status, done.Error)
 	}
 	// Both places close the run.
-	x.fake.waitFor(t, "the Slack summary", 10*time.Second, func(cs []apiCall) bool {
+	x.fake.waitFor(t, "the Slack summary", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool {
 			return c.ThreadTS == "1700000900.000001" && strings.Contains(c.Text, "deleted the readme")
 		})
@@ -342,7 +342,7 @@ func TestSlackProgressRestoredAfterRestart(t *testing.T) {
 	}
 	id := exs[0].ID
 	var progressTS string
-	x.fake.waitFor(t, "the progress message showing the question", 10*time.Second, func(cs []apiCall) bool {
+	x.fake.waitFor(t, "the progress message showing the question", func(cs []apiCall) bool {
 		for _, c := range cs {
 			if c.Method == "chat.postMessage" && strings.HasPrefix(c.Text, "Run "+id+":") {
 				progressTS = c.TS
@@ -366,7 +366,7 @@ func TestSlackProgressRestoredAfterRestart(t *testing.T) {
 	if resumed, _, err := eng2.Resume(ctx); err != nil || resumed != 1 {
 		t.Fatalf("resume: %d runs, %v", resumed, err)
 	}
-	fs2.waitFor(t, "the same progress message edited with the steps from before", 10*time.Second, func(cs []apiCall) bool {
+	fs2.waitFor(t, "the same progress message edited with the steps from before", func(cs []apiCall) bool {
 		return has(cs, "chat.update", func(c apiCall) bool {
 			return c.TS == progressTS && strings.Contains(c.Blocks, "asked: delete README.md")
 		})
@@ -386,7 +386,7 @@ func TestSlackProgressRestoredAfterRestart(t *testing.T) {
 	if done := enginetest.WaitFinished(t, x.db, id); done.Status != store.StatusSucceeded {
 		t.Fatalf("run ended %s: %s", done.Status, done.Error)
 	}
-	fs2.waitFor(t, "the final state on the same progress message", 10*time.Second, func(cs []apiCall) bool {
+	fs2.waitFor(t, "the final state on the same progress message", func(cs []apiCall) bool {
 		return has(cs, "chat.update", func(c apiCall) bool { return c.TS == progressTS && strings.Contains(c.Text, "succeeded") })
 	})
 	for _, c := range fs2.snapshot() {

@@ -47,7 +47,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The thread: a parent message, then "on it" as the first reply.
-	calls := e.slack.waitFor(t, "the 'on it' reply", 5*time.Second, func(cs []apiCall) bool {
+	calls := e.slack.waitFor(t, "the 'on it' reply", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Text, "On it: run") })
 	})
 	var parent apiCall
@@ -76,7 +76,7 @@ func TestEndToEnd(t *testing.T) {
 	runID := runIDRE.FindStringSubmatch(firstReply.Text)[1]
 
 	// The confirmation with buttons.
-	calls = e.slack.waitFor(t, "the confirmation buttons", 30*time.Second, func(cs []apiCall) bool {
+	calls = e.slack.waitFor(t, "the confirmation buttons", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Blocks, actionApprove) })
 	})
 	var ask apiCall
@@ -105,7 +105,7 @@ func TestEndToEnd(t *testing.T) {
 	if r := e.click("U3", "C1", ask.TS, actionApprove, cid, "trig-2"); r.StatusCode != http.StatusOK {
 		t.Fatalf("click: status %d", r.StatusCode)
 	}
-	e.slack.waitFor(t, "the not-allowed ephemeral", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the not-allowed ephemeral", func(cs []apiCall) bool {
 		return has(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == "U3" && strings.Contains(c.Text, "may not decide") })
 	})
 	if c, _ := e.db.Confirmation(context.Background(), cid); c.Status != store.ConfirmPending {
@@ -116,14 +116,14 @@ func TestEndToEnd(t *testing.T) {
 	if r := e.click("U2", "C1", ask.TS, actionApprove, cid, "trig-3"); r.StatusCode != http.StatusOK {
 		t.Fatalf("click: status %d", r.StatusCode)
 	}
-	e.slack.waitFor(t, "the decided confirmation message", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the decided confirmation message", func(cs []apiCall) bool {
 		return has(cs, "chat.update", func(c apiCall) bool {
 			return c.TS == ask.TS && strings.Contains(c.Blocks, "Approved by \\u003c@U2\\u003e") && !strings.Contains(c.Blocks, actionApprove)
 		})
 	})
 
 	// The run goes on and ends with the final message.
-	calls = e.slack.waitFor(t, "the final message", 60*time.Second, func(cs []apiCall) bool {
+	calls = e.slack.waitFor(t, "the final message", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.ThreadTS == parent.TS && strings.Contains(c.Text, "succeeded") })
 	})
 	final := calls[len(calls)-1]
@@ -153,7 +153,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("no progress message:\n%s", dumpCalls(calls))
 	}
 	// The last edit shows the finished state (it may come up to 1 s later).
-	calls = e.slack.waitFor(t, "the progress message's final state", 5*time.Second, func(cs []apiCall) bool {
+	calls = e.slack.waitFor(t, "the progress message's final state", func(cs []apiCall) bool {
 		return has(cs, "chat.update", func(c apiCall) bool { return c.TS == progressTS && strings.Contains(c.Text, "succeeded") })
 	})
 	var last time.Time
@@ -211,7 +211,7 @@ func TestThreadReplies(t *testing.T) {
 	if r := e.post("/slack/events", "application/json", mention, time.Now()); r.StatusCode != http.StatusOK {
 		t.Fatalf("event: status %d", r.StatusCode)
 	}
-	calls := e.slack.waitFor(t, "the question", 30*time.Second, func(cs []apiCall) bool {
+	calls := e.slack.waitFor(t, "the question", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Blocks, "Which file should I fix?") })
 	})
 	onIt := ""
@@ -235,7 +235,7 @@ func TestThreadReplies(t *testing.T) {
 	// The requester answers by replying in the thread.
 	answer := eventJSON("Ev3", "message", "U1", "C1", "calc.go please", "1700000100.000300", "1700000100.000100")
 	e.post("/slack/events", "application/json", answer, time.Now())
-	e.slack.waitFor(t, "the final message", 30*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the final message", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Text, "succeeded") })
 	})
 	reqs := model.Requests()
@@ -243,7 +243,7 @@ func TestThreadReplies(t *testing.T) {
 	if !strings.Contains(string(lastReq), "calc.go please") {
 		t.Fatalf("the answer did not reach the model: %s", lastReq)
 	}
-	e.slack.waitFor(t, "the answered question message", 5*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the answered question message", func(cs []apiCall) bool {
 		return has(cs, "chat.update", func(c apiCall) bool { return strings.Contains(c.Blocks, "Answered by") })
 	})
 }
@@ -273,7 +273,7 @@ func TestSteerByMention(t *testing.T) {
 	e.user("U1", "requester@example.com", store.RoleMember)
 	e.bind("C1")
 	e.command("U1", "C1", "clean up the readme", "trig-s1")
-	calls := e.slack.waitFor(t, "the confirmation", 30*time.Second, func(cs []apiCall) bool {
+	calls := e.slack.waitFor(t, "the confirmation", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Blocks, actionApprove) })
 	})
 	var ask apiCall
@@ -291,7 +291,7 @@ func TestSteerByMention(t *testing.T) {
 	}
 	// The requester may decide their own run.
 	e.click("U1", "C1", ask.TS, actionDeny, pending[0].ID, "trig-s2")
-	e.slack.waitFor(t, "the final message", 30*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the final message", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Text, "succeeded") })
 	})
 	found := false
@@ -325,7 +325,7 @@ func TestStatusAndCancelInThread(t *testing.T) {
 	e.user("U1", "requester@example.com", store.RoleMember)
 	e.bind("C1")
 	e.command("U1", "C1", "remove the readme", "trig-c1")
-	calls := e.slack.waitFor(t, "the confirmation", 30*time.Second, func(cs []apiCall) bool {
+	calls := e.slack.waitFor(t, "the confirmation", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Blocks, actionApprove) })
 	})
 	var thread string
@@ -336,13 +336,13 @@ func TestStatusAndCancelInThread(t *testing.T) {
 	}
 	runID := runFromThread(t, e, thread)
 	e.post("/slack/events", "application/json", eventJSON("EvSt", "app_mention", "U1", "C1", "<@UHERO> status", "1700000800.000001", thread), time.Now())
-	e.slack.waitFor(t, "the status reply", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the status reply", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool {
 			return c.ThreadTS == thread && strings.Contains(c.Text, "Run `"+runID+"` is *waiting*")
 		})
 	})
 	e.post("/slack/events", "application/json", eventJSON("EvCa", "app_mention", "U1", "C1", "<@UHERO> cancel", "1700000800.000002", thread), time.Now())
-	e.slack.waitFor(t, "the cancelled run's final message", 30*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the cancelled run's final message", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool {
 			return c.ThreadTS == thread && strings.Contains(c.Text, "cancelled") && strings.Contains(c.Blocks, "was cancelled")
 		})
@@ -366,7 +366,7 @@ func TestRestartWhileWaiting(t *testing.T) {
 	e.user("U2", "approver@example.com", store.RoleApprover)
 	e.bind("C1")
 	e.command("U1", "C1", "remove the readme", "trig-rs1")
-	calls := e.slack.waitFor(t, "the confirmation", 30*time.Second, func(cs []apiCall) bool {
+	calls := e.slack.waitFor(t, "the confirmation", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Blocks, actionApprove) })
 	})
 	var ask apiCall
@@ -391,7 +391,7 @@ func TestRestartWhileWaiting(t *testing.T) {
 	if err != nil || resumed != 1 {
 		t.Fatalf("resume: %d runs, %v", resumed, err)
 	}
-	e2.slack.waitFor(t, "the resumed notice", 10*time.Second, func(cs []apiCall) bool {
+	e2.slack.waitFor(t, "the resumed notice", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool {
 			return c.ThreadTS == ask.ThreadTS && strings.Contains(c.Text, "Resuming run "+runID)
 		})
@@ -411,7 +411,7 @@ func TestRestartWhileWaiting(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	e2.click("U2", "C1", ask.TS, actionApprove, pending[0].ID, "trig-rs2")
-	e2.slack.waitFor(t, "the final message after the restart", 30*time.Second, func(cs []apiCall) bool {
+	e2.slack.waitFor(t, "the final message after the restart", func(cs []apiCall) bool {
 		return has(cs, "chat.update", func(c apiCall) bool { return c.TS == ask.TS && strings.Contains(c.Blocks, "Approved by") }) &&
 			has(cs, "chat.postMessage", func(c apiCall) bool {
 				return c.ThreadTS == ask.ThreadTS && strings.Contains(c.Blocks, "removed after the restart")

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hero-dev/hero/engine/enginetest"
 )
 
 // fakeSlack speaks the Web API's wire format for the methods hero calls
@@ -178,10 +180,11 @@ func (f *fakeSlack) snapshot() []apiCall {
 	return append([]apiCall(nil), f.calls...)
 }
 
-// waitFor polls the recorded calls until match finds what it wants.
-func (f *fakeSlack) waitFor(t testing.TB, what string, timeout time.Duration, match func([]apiCall) bool) []apiCall {
+// waitFor polls the recorded calls until match finds what it wants
+// (failing after enginetest.Patience: a loaded machine is slow, not wrong).
+func (f *fakeSlack) waitFor(t testing.TB, what string, match func([]apiCall) bool) []apiCall {
 	t.Helper()
-	deadline := time.After(timeout)
+	deadline := time.After(enginetest.Patience)
 	for {
 		calls := f.snapshot()
 		if match(calls) {

@@ -151,7 +151,7 @@ func TestRetriesDoNothingTwice(t *testing.T) {
 	if n := e.deliveries(); n != 2 {
 		t.Fatalf("%d deliveries stored, want 2", n)
 	}
-	calls := e.slack.waitFor(t, "the help reply", 5*time.Second, func(cs []apiCall) bool {
+	calls := e.slack.waitFor(t, "the help reply", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Text, "/hero run") })
 	})
 	if n := count(calls, "chat.postMessage", nil); n != 1 {
@@ -180,7 +180,7 @@ func TestFixturesReplay(t *testing.T) {
 		t.Fatalf("slash command fixture: %d", r.StatusCode)
 	}
 	e.waitHandled("cmd:2093168434705.1761091294307.7f8d01a322363a013721e32e83af484b")
-	e.slack.waitFor(t, "help as an ephemeral", 5*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "help as an ephemeral", func(cs []apiCall) bool {
 		return has(cs, "chat.postEphemeral", func(c apiCall) bool {
 			return c.User == "U01NK1K9L68" && c.Channel == "C01N639ECTY" && strings.Contains(c.Text, "/hero run")
 		})
@@ -202,7 +202,7 @@ func TestFixturesReplay(t *testing.T) {
 	e.waitHandled("ev:TvBP7LRED7")
 	// The signed app_mention ("hello world") from an unknown user in an
 	// unbound channel asks for /hero use, in the mention's thread.
-	e.slack.waitFor(t, "the unbound-channel reply", 5*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the unbound-channel reply", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool {
 			return c.Channel == "TTTTTTTTT" && c.ThreadTS == "1531431954.000073" && strings.Contains(c.Text, "/hero use")
 		})
@@ -222,7 +222,7 @@ func TestCommands(t *testing.T) {
 	e.user("U2", "member@example.com", "member")
 	ephemeral := func(user, want string) {
 		t.Helper()
-		e.slack.waitFor(t, "an ephemeral with "+want, 5*time.Second, func(cs []apiCall) bool {
+		e.slack.waitFor(t, "an ephemeral with "+want, func(cs []apiCall) bool {
 			return has(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == user && strings.Contains(c.Text, want) })
 		})
 	}
@@ -235,7 +235,7 @@ func TestCommands(t *testing.T) {
 	e.command("U1", "C5", "use nope", "t4")
 	ephemeral("U1", "no project named `nope`")
 	e.command("U1", "C5", "use web", "t5")
-	e.slack.waitFor(t, "the binding announcement", 5*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the binding announcement", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Text, "bound to project *web*") })
 	})
 	if p, err := e.db.ChannelProject(context.Background(), Surface, "T1/C5"); err != nil || p.ID != e.project.ID {
@@ -259,7 +259,7 @@ func TestCommands(t *testing.T) {
 	ephemeral("U7", "You are not a member of project *web*")
 	// A direct message to hero is a command without a mention.
 	e.post("/slack/events", "application/json", eventJSON("EvDM", "message", "U1", "D1", "projects", "1700000900.000001", ""), time.Now())
-	e.slack.waitFor(t, "the answer to a direct message", 5*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the answer to a direct message", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return c.Channel == "D1" && strings.Contains(c.Text, "`web`") })
 	})
 }
@@ -275,7 +275,7 @@ func TestNotInChannel(t *testing.T) {
 	f := url.Values{"team_id": {"T1"}, "channel_id": {"CX"}, "user_id": {"U1"}, "command": {"/hero"}, "text": {"run fix it"},
 		"trigger_id": {"nic-1"}, "response_url": {e.slack.srv.URL + "/hooks/T1/1/x"}}
 	e.post("/slack/commands", formType, []byte(f.Encode()), time.Now())
-	e.slack.waitFor(t, "the invite hint via response_url", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the invite hint via response_url", func(cs []apiCall) bool {
 		return has(cs, "response_url", func(c apiCall) bool { return c.User == "ephemeral" && strings.Contains(c.Text, "/invite @hero") })
 	})
 }

@@ -71,7 +71,7 @@ func TestLinkSlackAccount(t *testing.T) {
 	}
 	ephemeral := func(want string) {
 		t.Helper()
-		e.slack.waitFor(t, "an ephemeral to U7 with "+want, 10*time.Second, func(cs []apiCall) bool {
+		e.slack.waitFor(t, "an ephemeral to U7 with "+want, func(cs []apiCall) bool {
 			return has(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == "U7" && strings.Contains(c.Text, want) })
 		})
 	}
@@ -100,7 +100,7 @@ func TestLinkSlackAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.command("U7", "C1", "run fix the adder", "trig-l4")
-	e.slack.waitFor(t, "the 'on it' reply", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the 'on it' reply", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Text, "On it: run") })
 	})
 
@@ -130,7 +130,7 @@ func TestLinkCodeReLinksAndIsBurnedInPublic(t *testing.T) {
 
 	code := webLinkCode(t, e.db, newUser)
 	e.command("U8", "C1", "link "+code, "trig-r1")
-	e.slack.waitFor(t, "the re-link answer", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the re-link answer", func(cs []apiCall) bool {
 		return has(cs, "chat.postEphemeral", func(c apiCall) bool {
 			return c.User == "U8" && strings.Contains(c.Text, "now acts as new@example.com") && strings.Contains(c.Text, "acted as old@example.com before")
 		})
@@ -148,7 +148,7 @@ func TestLinkCodeReLinksAndIsBurnedInPublic(t *testing.T) {
 	public := webLinkCode(t, e.db, other)
 	e.post("/slack/events", "application/json", eventJSON("EvL", "app_mention", "U9", "C1", "<@UHERO> link "+public, "1700000300.000001", ""), time.Now())
 	e.waitHandled("ev:EvL")
-	e.slack.waitFor(t, "the cancelled-code reply", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the cancelled-code reply", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool { return strings.Contains(c.Text, "so I cancelled it") })
 	})
 	if _, err := e.db.UserByIdentity(ctx, Surface, "T1/U9"); err == nil {
@@ -162,7 +162,7 @@ func TestLinkCodeReLinksAndIsBurnedInPublic(t *testing.T) {
 	dm := webLinkCode(t, e.db, other)
 	e.post("/slack/events", "application/json", eventJSON("EvD", "message", "U9", "D9", "link "+dm, "1700000400.000001", ""), time.Now())
 	e.waitHandled("ev:EvD")
-	e.slack.waitFor(t, "the DM link answer", 10*time.Second, func(cs []apiCall) bool {
+	e.slack.waitFor(t, "the DM link answer", func(cs []apiCall) bool {
 		return has(cs, "chat.postMessage", func(c apiCall) bool {
 			return c.Channel == "D9" && strings.Contains(c.Text, "now acts as other@example.com")
 		})
@@ -192,7 +192,7 @@ func TestLinkCodeGuessingLimited(t *testing.T) {
 		trig := fmt.Sprintf("guess-%d", n)
 		e.command(user, "C1", text, trig)
 		e.waitHandled("cmd:" + trig)
-		e.slack.waitFor(t, "an ephemeral to "+user+" with "+want, 10*time.Second, func(cs []apiCall) bool {
+		e.slack.waitFor(t, "an ephemeral to "+user+" with "+want, func(cs []apiCall) bool {
 			return count(cs, "chat.postEphemeral", func(c apiCall) bool { return c.User == user && strings.Contains(c.Text, want) }) > 0
 		})
 	}
