@@ -270,3 +270,70 @@ func TestDiscordIntegrationStatus(t *testing.T) {
 		t.Fatalf("status with the gateway off: %q", detail)
 	}
 }
+
+// hero serve shows a board linked to a Discord forum there: a card added
+// on the command line (where Discord is out of reach) becomes a post in
+// the forum, tagged with its column, once serve is up.
+func TestServeDiscordForumBoard(t *testing.T) {
+	const appID, botToken, botID, guild, forum = "120000000000000001", "discord-bot-token", "120000000000000002", "120000000000000003", "120000000000000004"
+	fake := discordtest.NewServer(t, botToken, botID)
+	fake.AddChannel(discordtest.Channel{ID: forum, GuildID: guild, Type: 15, Name: "board"})
+	key := discordtest.NewKey(t)
+	dir := t.TempDir()
+	env := map[string]string{"HERO_DATA_DIR": dir, "HERO_ADDR": "127.0.0.1:0", "DISCORD_GATEWAY": "off",
+		"DISCORD_APP_ID": appID, "DISCORD_PUBLIC_KEY": key.PublicHex(), "DISCORD_BOT_TOKEN": botToken, "DISCORD_API_URL": fake.APIURL()}
+	for _, args := range [][]string{
+		{"project", "add", "web", "--repo", "https://git.example.com/acme/web.git"},
+		{"board", "link", "--project", "web", "--discord-forum", forum},
+	} {
+		if _, stderr, err := hero(t, env, "", false, args...); err != nil {
+			t.Fatalf("hero %v: %v\n%s", args, err, stderr)
+		}
+	}
+	out, stderr, err := hero(t, env, "", false, "card", "add", "--project", "web", "Fix the login loop")
+	if err != nil {
+		t.Fatalf("card add: %v\n%s", err, stderr)
+	}
+	cardID := strings.Fields(out)[1]
+
+	ctx, cancel := context.WithCancel(t.Context())
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, stdio{in: strings.NewReader(""), out: io.Discard, err: &logs}, func(k string) string { return env[k] })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not shut down")
+		}
+	})
+	var post discordtest.Channel
+	fake.WaitFor(t, "the card's post in the forum", 30*time.Second, func(s *discordtest.Server) bool {
+		for id, parent := range s.Threads() {
+			if parent == forum {
+				post, _ = s.Channel(id)
+				return true
+			}
+		}
+		return false
+	})
+	if post.Name != "Fix the login loop" {
+		t.Fatalf("post %+v", post)
+	}
+	f, _ := fake.Channel(forum)
+	todo := ""
+	for _, tg := range f.AvailableTags {
+		if tg.Name == "To do" {
+			todo = tg.ID
+		}
+	}
+	if todo == "" || len(post.AppliedTags) != 1 || post.AppliedTags[0] != todo {
+		t.Fatalf("post tags %v, forum tags %+v: want the To do tag", post.AppliedTags, f.AvailableTags)
+	}
+	if first, _ := fake.Message(post.ID); !strings.Contains(first.Content, cardID) {
+		t.Fatalf("the post's first message %q does not name card %s", first.Content, cardID)
+	}
+}

@@ -447,6 +447,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		id := s.id()
 		c := &Channel{ID: id, GuildID: forum.GuildID, Type: 11, ParentID: forum.ID, Name: str("name"), AppliedTags: tags}
 		s.channels[id] = c
+		s.threads[id] = forum.ID
 		msg, _ := body["message"].(map[string]any)
 		content, _ := msg["content"].(string)
 		m := &Message{ID: id, ChannelID: id, Content: content}
