@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
@@ -256,4 +257,61 @@ func checkConcurrentMoves(t testing.TB, f *fixture, svcs []*kanban.Service, card
 	if historyMoves != moved {
 		t.Fatalf("%d moves reported, %d in the history", moved, historyMoves)
 	}
+}
+
+// screen is a place that shows cards (a chat message per card, an
+// issue's label), as a remote system does: each write lands a little
+// later than it was sent, and the last write to land wins.
+type screen struct {
+	mu   sync.Mutex
+	cols map[string]string // card id → column shown
+}
+
+func (s *screen) CardCreated(_ context.Context, _ *store.Project, c *store.KanbanCard, col *store.KanbanColumn) (kanban.Links, error) {
+	return kanban.Links{}, s.CardMoved(context.Background(), nil, c, col)
+}
+
+func (s *screen) CardMoved(_ context.Context, _ *store.Project, c *store.KanbanCard, to *store.KanbanColumn) error {
+	time.Sleep(time.Duration(rand.IntN(10)) * time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cols[c.ID] = to.Name
+	return nil
+}
+
+// TestConcurrentMovesConvergeEverywhere: 200 moves across 20 cards by 10
+// people through two replicas, each showing the cards on the same two
+// remote places with jittered writes: afterwards every place shows every
+// card in the column the database has it in.
+func TestConcurrentMovesConvergeEverywhere(t *testing.T) {
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		f := newFixture(t, url)
+		places := []*screen{{cols: map[string]string{}}, {cols: map[string]string{}}}
+		var svcs []*kanban.Service
+		for range 2 {
+			svc, err := kanban.New(kanban.Config{Store: storetest.OpenURL(t, url), Projections: []kanban.Projection{places[0], places[1]}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svcs = append(svcs, svc)
+		}
+		f.svc = svcs[0]
+		checkConcurrentMoves(t, f, svcs, 20, 10, 200)
+		b, err := f.svc.Board(t.Context(), f.as("vic"), f.project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, pl := range places {
+			for _, col := range b.Columns {
+				for _, c := range col.Cards {
+					pl.mu.Lock()
+					shown := pl.cols[c.ID]
+					pl.mu.Unlock()
+					if shown != col.Name {
+						t.Errorf("place %d shows card %s in %q; the database has it in %s", i, c.ID, shown, col.Name)
+					}
+				}
+			}
+		}
+	})
 }
