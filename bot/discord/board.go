@@ -293,7 +293,14 @@ func (a *Adapter) tagPost(ctx context.Context, forum, post string, status map[in
 	if sameSet(want, ch.AppliedTags) {
 		return nil
 	}
-	_, err = a.api.ChannelEditComplex(post, &discordgo.ChannelEdit{AppliedTags: &want}, discordgo.WithContext(ctx))
+	edit := &discordgo.ChannelEdit{AppliedTags: &want}
+	if ch.ThreadMetadata != nil && ch.ThreadMetadata.Archived {
+		// An archived post takes no other change; the card moved, so
+		// its post is live again.
+		live := false
+		edit.Archived = &live
+	}
+	_, err = a.api.ChannelEditComplex(post, edit, discordgo.WithContext(ctx))
 	return err
 }
 

@@ -260,6 +260,13 @@ func TestForumBoardEndToEnd(t *testing.T) {
 		t.Fatal("the card's run did not continue after the approval")
 	}
 	e.waitMessage(t, "the run's end in the post", post, func(m discordtest.Message) bool { return strings.Contains(m.Content, "Removed the readme") })
+	// status in the post means the card's run.
+	st := discordtest.NewID()
+	e.a.onGatewayMessage(mustMessage(t, discordtest.MessageCreate(st, discordtest.Actor{Guild: testGuild, Channel: post, User: "200"},
+		"<@"+testBot+"> status", []string{testBot}, "", "")))
+	e.waitMessage(t, "the card run's status", post, func(m discordtest.Message) bool {
+		return strings.Contains(m.Content, "Run `"+ex.ID+"` is *succeeded*") || strings.Contains(m.Content, "Run `"+ex.ID+"` is **succeeded**")
+	})
 
 	// The history has the person's move and nothing from the echoes.
 	hist, err := e.db.CardHistory(ctx, card.ID)
@@ -317,7 +324,7 @@ func mustBoard(t *testing.T, svc *kanban.Service, e *env) *store.KanbanBoard {
 // has no Discord projection) is posted by the catch-up, once.
 func TestForumPostsMissingCards(t *testing.T) {
 	t.Parallel()
-	e, _ := boardEnv(t, nil)
+	e, svc := boardEnv(t, nil)
 	cli, err := kanban.New(kanban.Config{Store: e.db})
 	if err != nil {
 		t.Fatal(err)
@@ -342,6 +349,16 @@ func TestForumPostsMissingCards(t *testing.T) {
 	pc, _ := e.discord.Channel(threads[0].ThreadRef)
 	if pc.ParentID != testForum || !sameSet(pc.AppliedTags, []string{tagID(t, e, "Backlog")}) {
 		t.Fatalf("post %+v: want it in the forum, tagged Backlog", pc)
+	}
+	// Discord archives a quiet post; a move still shows there (and
+	// revives it).
+	e.discord.Archive(threads[0].ThreadRef)
+	if _, err := svc.MoveCard(t.Context(), ownerActor(e, owner), "", c.ID, "Review"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitTags(t, threads[0].ThreadRef, tagID(t, e, "Review"))
+	if pc, _ := e.discord.Channel(threads[0].ThreadRef); pc.Archived {
+		t.Fatal("the moved card's post is still archived")
 	}
 	posts := 0
 	for _, call := range e.discord.Calls() {

@@ -203,20 +203,28 @@ func (a *Adapter) onCommand(ctx context.Context, in *discordgo.Interaction, hint
 // whose run is going steers that run instead (as a reply in a card's
 // Slack thread does).
 func (a *Adapter) dispatchOrSteerCard(ctx context.Context, req *bot.Request, conv *conversation) error {
-	if req.Command.Verb == bot.VerbRun && req.Place.Thread != "" {
+	cmd := req.Command
+	if req.Place.Thread != "" && (cmd.Verb == bot.VerbRun || ((cmd.Verb == bot.VerbStatus || cmd.Verb == bot.VerbCancel) && cmd.ID == "")) {
 		ex, err := a.cardRun(ctx, req.Place.Thread)
 		if err != nil {
 			return err
 		}
-		if ex != nil {
-			return a.dispatch.Steer(ctx, req, a, conv, ex, req.Command.Task)
+		switch {
+		case ex == nil:
+		case cmd.Verb == bot.VerbRun && !store.Final(ex.Status):
+			return a.dispatch.Steer(ctx, req, a, conv, ex, cmd.Task)
+		case cmd.Verb != bot.VerbRun:
+			// status and cancel in a card's post mean the card's run.
+			r := *req
+			r.Command.ID = ex.ID
+			return a.dispatch.Dispatch(ctx, &r, a, conv)
 		}
 	}
 	return a.dispatch.Dispatch(ctx, req, a, conv)
 }
 
-// cardRun is the latest run of the card whose post thread is, while it
-// is going; nil otherwise.
+// cardRun is the latest run of the card whose post thread is; nil when
+// thread is no card's post or the card has no run.
 func (a *Adapter) cardRun(ctx context.Context, thread string) (*store.Execution, error) {
 	card, err := a.db.CardByThread(ctx, Surface, thread)
 	if errors.Is(err, store.ErrNotFound) {
@@ -229,11 +237,7 @@ func (a *Adapter) cardRun(ctx context.Context, thread string) (*store.Execution,
 	if err != nil || len(runs) == 0 {
 		return nil, err
 	}
-	ex, err := a.db.Execution(ctx, runs[len(runs)-1])
-	if err != nil || store.Final(ex.Status) {
-		return nil, err
-	}
-	return ex, nil
+	return a.db.Execution(ctx, runs[len(runs)-1])
 }
 
 // onClick decides a confirmation from its button. The click was

@@ -52,6 +52,7 @@ type Channel struct {
 	Type                        int
 	AvailableTags               []Tag    // a forum's tags, in order
 	AppliedTags                 []string // a post's tag ids
+	Archived                    bool     // a thread Discord archived (inactive)
 	Edits                       int      // PATCHes of the channel
 }
 
@@ -176,6 +177,16 @@ func (s *Server) AddChannel(c Channel) {
 	s.channels[c.ID] = &cp
 	if c.ParentID != "" && (c.Type == 11 || c.Type == 12) {
 		s.threads[c.ID] = c.ParentID
+	}
+}
+
+// Archive archives a thread, as Discord does after its inactivity
+// period.
+func (s *Server) Archive(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.channels[id]; c != nil {
+		c.Archived = true
 	}
 }
 
@@ -462,6 +473,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			reply(404, map[string]any{"message": "Unknown Channel", "code": 10003})
 			return
 		}
+		if c.Archived {
+			// As Discord: an archived thread takes changes only with
+			// archived false.
+			if a, ok := body["archived"].(bool); !ok || a {
+				reply(400, map[string]any{"message": "Thread is archived", "code": 50083})
+				return
+			}
+			c.Archived = false
+		}
 		if raw, ok := body["available_tags"].([]any); ok {
 			if c.Type != 15 || len(raw) > 20 {
 				reply(400, map[string]any{"message": "Invalid Form Body", "code": 50035, "errors": map[string]any{"available_tags": "a forum's, at most 20"}})
@@ -541,7 +561,7 @@ func channelJSON(c *Channel) map[string]any {
 	}
 	if c.Type == 11 || c.Type == 12 {
 		out["applied_tags"] = append([]string{}, c.AppliedTags...)
-		out["thread_metadata"] = map[string]any{"archived": false, "auto_archive_duration": 1440, "locked": false}
+		out["thread_metadata"] = map[string]any{"archived": c.Archived, "auto_archive_duration": 1440, "locked": false}
 	}
 	return out
 }
