@@ -161,29 +161,55 @@ func TestStrangersDoNotStarveMembers(t *testing.T) {
 // write has reserved; it waits until the pacing has nothing queued.
 func TestCourtesyLaneYields(t *testing.T) {
 	t.Parallel()
-	l := newRateLimiter(nil, 200*time.Millisecond, time.Minute)
+	const pace = 200 * time.Millisecond
+	l := newRateLimiter(nil, pace, time.Minute)
+	// The limiter's clock stands still until the test moves it, so the
+	// slots are decided by the order of the writes, not by how quickly
+	// the goroutines get to run; read tells when someone looked at it.
+	c := &clock{t: time.Now()}
+	read := make(chan struct{}, 16)
+	l.now = func() time.Time {
+		read <- struct{}{}
+		return c.now()
+	}
 	ctx := t.Context()
 	// A trusted write goes now and reserves the next slot for the next.
 	if err := l.before(ctx, http.MethodPost); err != nil {
 		t.Fatal(err)
 	}
+	<-read
 	order := make(chan string, 2)
 	go func() {
 		if l.beforeCourtesy(ctx) == nil {
 			order <- "courtesy"
 		}
 	}()
-	time.Sleep(20 * time.Millisecond) // the courtesy write is waiting
+	<-read // the courtesy write found the slot reserved and waits
 	go func() {
 		if l.before(ctx, http.MethodPost) == nil {
 			order <- "trusted"
 		}
 	}()
+	go func() { // the waiting writes look again and again
+		for {
+			select {
+			case <-read:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	if first := <-order; first != "trusted" {
 		t.Fatalf("%s went first; the trusted write must", first)
 	}
-	if second := <-order; second != "courtesy" {
-		t.Fatalf("then %s", second)
+	c.add(2 * pace) // the trusted write's slot has passed: the courtesy write's turn
+	select {
+	case second := <-order:
+		if second != "courtesy" {
+			t.Fatalf("then %s", second)
+		}
+	case <-time.After(enginetest.Patience):
+		t.Fatal("the courtesy write never went")
 	}
 }
 
