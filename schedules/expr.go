@@ -116,6 +116,15 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
+// FormatStale writes a threshold as ParseStale reads it: whole days as
+// 3d, anything else as a short duration (36h, 90m).
+func FormatStale(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return shortDuration(d)
+}
+
 // ParseStale reads a "too long" threshold: Go durations (36h) or days
 // (3d).
 func ParseStale(s string) (time.Duration, error) {

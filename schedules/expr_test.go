@@ -94,3 +94,16 @@ func TestParseStale(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatStale: a threshold is shown as it is given, and reads back.
+func TestFormatStale(t *testing.T) {
+	for _, s := range []string{"3d", "1d", "36h", "45m", "2h30m"} {
+		d, err := schedules.ParseStale(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := schedules.FormatStale(d); got != s {
+			t.Errorf("FormatStale(ParseStale(%q)) = %q", s, got)
+		}
+	}
+}

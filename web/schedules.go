@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +73,7 @@ func (s *Server) renderSchedules(w http.ResponseWriter, r *http.Request, p *stor
 		return
 	}
 	for _, v := range views {
-		row := scheduleRow{View: v, Reports: "the settings page only", Stale: staleText(time.Duration(v.StaleS) * time.Second)}
+		row := scheduleRow{View: v, Reports: "the settings page only", Stale: schedules.FormatStale(time.Duration(v.StaleS) * time.Second)}
 		if v.ReportSurface != "" {
 			row.Reports = v.ReportSurface + " " + v.ReportTo
 		}
@@ -167,12 +166,4 @@ func defaultSchedules(db *store.DB) (*schedules.Service, error) {
 	return schedules.New(schedules.Config{Store: db, CreatorRole: func(context.Context, int64, engine.Principal) (store.Role, error) {
 		return "", nil
 	}, Now: time.Now})
-}
-
-// staleText shows a stale threshold as it is usually given: 3d, 36h.
-func staleText(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
-	}
-	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
 }

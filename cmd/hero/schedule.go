@@ -138,7 +138,7 @@ func scheduleCommands() []*command {
 					case store.ScheduleRun:
 						fmt.Fprintf(std.out, "  task: %s\n", terminal.Line(v.Task, 200))
 					default:
-						fmt.Fprintf(std.out, "  stale after: %s\n", time.Duration(v.StaleS)*time.Second)
+						fmt.Fprintf(std.out, "  stale after: %s\n", schedules.FormatStale(time.Duration(v.StaleS)*time.Second))
 					}
 					fmt.Fprintf(std.out, "  by %s, reports to %s\n", v.Creator, reportsTo(&v.Schedule))
 					if v.Note != "" && v.Status != store.ScheduleActive {
