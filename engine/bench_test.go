@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/sandbox"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // scriptedModel answers in-process: steps no-op tool calls, then finish.
@@ -54,36 +54,36 @@ func (nullWorkspaces) Open(context.Context, *store.Project, *store.Execution, ma
 func (nullWorkspaces) Close(context.Context, *store.Execution, sandbox.Sandbox) error { return nil }
 
 // quietSurface signals the end of each run.
-type quietSurface struct{ done sync.Map } // id → chan struct{}
+type quietSurface struct{ done sync.Map } // id → chan *engine.Outcome
 
 func (s *quietSurface) Name() string { return "slack" }
 func (s *quietSurface) Update(_ context.Context, ex *store.Execution, ev engine.Event) error {
 	if ev.Kind == engine.EventFinished {
-		ch, _ := s.done.LoadOrStore(ex.ID, make(chan struct{}))
-		close(ch.(chan struct{}))
+		ch, _ := s.done.LoadOrStore(ex.ID, make(chan *engine.Outcome, 1))
+		ch.(chan *engine.Outcome) <- ev.Outcome
 	}
 	return nil
 }
 func (s *quietSurface) Ask(context.Context, *store.Execution, *store.Confirmation) (string, error) {
 	return "", nil
 }
-func (s *quietSurface) wait(id string) {
-	ch, _ := s.done.LoadOrStore(id, make(chan struct{}))
-	<-ch.(chan struct{})
+
+// wait waits for run id to end and fails b unless it succeeded: a
+// benchmark of failing runs measures nothing.
+func (s *quietSurface) wait(b *testing.B, id string) {
+	ch, _ := s.done.LoadOrStore(id, make(chan *engine.Outcome, 1))
+	if o := <-ch.(chan *engine.Outcome); o.Status != store.StatusSucceeded {
+		b.Fatalf("run %s %s: %s", id, o.Status, o.Error)
+	}
 }
 
 func benchEngine(b *testing.B, model engine.Model, modelName string) (*engine.Engine, *store.Project, *quietSurface) {
 	b.Helper()
-	dir := b.TempDir()
-	db, err := store.Open(context.Background(), "", dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	p := &store.Project{Name: "bench", RepoURL: "local", DefaultBranch: "main", Governance: store.Governance{MaxSteps: 100000, BudgetPerRunUSD: 1e9, BudgetPerDayUSD: 1e12}}
+	db := storetest.Open(b)
+	p := &store.Project{Name: "bench", RepoURL: "local", DefaultBranch: "main", Governance: store.Governance{MaxSteps: 100000, BudgetPerRunUSD: 1e9, BudgetPerDayUSD: 1e12},
+		// The default policy asks about tools it does not know, like noop;
+		// the benchmark measures steps, not questions.
+		PolicyRules: []store.PolicyRule{{Tool: "*", Action: "allow"}}}
 	if err := db.CreateProject(context.Background(), p); err != nil {
 		b.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func BenchmarkStepOverhead(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s.wait(ex.ID)
+		s.wait(b, ex.ID)
 		steps += stepsPerRun + 1
 	}
 	eng.Wait()
@@ -159,7 +159,7 @@ func BenchmarkConcurrentRuns(b *testing.B) {
 			ids[i] = ex.ID
 		}
 		for _, id := range ids {
-			s.wait(id)
+			s.wait(b, id)
 		}
 		eng.Wait()
 	}

@@ -3,7 +3,6 @@ package inbox_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,24 +10,12 @@ import (
 
 	"github.com/hero-dev/hero/inbox"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
-
-func openDB(t *testing.T) *store.DB {
-	t.Helper()
-	db, err := store.Open(t.Context(), "", t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
 
 func TestWorkerHandlesRetriesAndParks(t *testing.T) {
 	t.Parallel()
-	db := openDB(t)
+	db := storetest.Open(t)
 	ctx := t.Context()
 	for _, id := range []string{"ok", "flaky", "broken", "bad"} {
 		if _, err := db.Enqueue(ctx, "github", id, "issue_comment", []byte(`{}`)); err != nil {

@@ -1,24 +1,17 @@
 package membership_test
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/hero-dev/hero/membership"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 func setup(t *testing.T) (*store.DB, *membership.Rules, *store.Project) {
 	t.Helper()
-	db, err := store.Open(t.Context(), "", t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t)
 	p := &store.Project{Name: "shop", RepoURL: "https://example.com/shop.git", DefaultBranch: "main"}
 	if err := db.CreateProject(t.Context(), p); err != nil {
 		t.Fatal(err)
