@@ -239,6 +239,15 @@ func TestForumBoardEndToEnd(t *testing.T) {
 	if got := e.cardColumn(t, card.ID); got != "In progress" {
 		t.Fatalf("a viewer's tag moved the card to %s", got)
 	}
+	// Two column tags at once say no column: put back, and why.
+	e.discord.SetTags(post, "200", []string{tagID(t, e, "Review"), tagID(t, e, "Done")})
+	e.waitMessage(t, "the two-tag refusal", post, func(m discordtest.Message) bool {
+		return strings.Contains(m.Content, "<@200>") && strings.Contains(m.Content, "exactly one column tag")
+	})
+	e.waitTags(t, post, tagID(t, e, "In progress"))
+	if got := e.cardColumn(t, card.ID); got != "In progress" {
+		t.Fatalf("two column tags moved the card to %s", got)
+	}
 
 	// A mention in the post steers the card's run; its buttons decide.
 	msg := discordtest.NewID()
