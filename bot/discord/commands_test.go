@@ -8,6 +8,7 @@ import (
 
 	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
 )
@@ -53,4 +54,47 @@ func TestScheduleCommand(t *testing.T) {
 	if scs, _ := e.db.ListSchedules(t.Context(), e.project.ID); len(scs) != 1 {
 		t.Fatalf("a viewer made a schedule: %+v", scs)
 	}
+}
+
+// TestCardAndBoardCommands: /hero card in a bound Discord channel adds a
+// card to the channel's project's board, and /hero board shows it under
+// its column; a viewer may look but not add, and a title cannot mention
+// everyone.
+func TestCardAndBoardCommands(t *testing.T) {
+	t.Parallel()
+	ref := &boardRef{}
+	e := newEnv(t, nil, func(c *Config) { c.Board = ref })
+	svc, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.s = svc
+	e.user("700", "mia@example.com", store.RoleMember)
+	e.user("701", "vic@example.com", store.RoleViewer)
+	e.bind("300")
+
+	id, _, _ := e.command("700", "300", "card Fix the login loop for @everyone")
+	got := e.answerTo(t, id, "created in To do on the board of")
+	b, err := svc.Board(t.Context(), kanban.Actor{ID: "test", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}, e.project.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var card *store.KanbanCard
+	for _, col := range b.Columns {
+		for i := range col.Cards {
+			if col.Name == "To do" && col.Cards[i].Title == "Fix the login loop for @everyone" && col.Cards[i].Creator == "discord:700" {
+				card = &col.Cards[i]
+			}
+		}
+	}
+	if card == nil || !strings.Contains(got, card.ID) {
+		t.Fatalf("no card from /hero card (answer %q, board %+v)", got, b.Columns)
+	}
+	id, _, _ = e.command("701", "300", "board")
+	shown := e.answerTo(t, id, card.ID)
+	if !strings.Contains(shown, "To do") || strings.Contains(shown, "@everyone") {
+		t.Fatalf("/hero board shows %q: want the card under To do, its @everyone inert", shown)
+	}
+	id, _, _ = e.command("701", "300", "card Sneaky")
+	e.answerTo(t, id, "needs the member role")
 }
