@@ -143,6 +143,9 @@ type Manager struct {
 	health   struct {
 		at  time.Time
 		err error
+		// checking is closed when the check in flight ends: callers
+		// meanwhile wait for it instead of starting another.
+		checking chan struct{}
 	}
 	kick chan struct{}
 	// closing is set by Close; creates in flight are counted in inflight
@@ -635,22 +638,43 @@ func (m *Manager) drainPool(ctx context.Context) {
 }
 
 // Health reports the provider's health, cached for HealthTTL so that
-// /readyz can be polled freely.
+// /readyz can be polled freely. Concurrent callers share one check (a
+// run's workspace may start it early and wait for it later).
 func (m *Manager) Health(ctx context.Context) error {
-	now := m.cfg.Now()
-	m.mu.Lock()
-	if !m.health.at.IsZero() && now.Sub(m.health.at) < m.cfg.HealthTTL {
-		err := m.health.err
+	for {
+		now := m.cfg.Now()
+		m.mu.Lock()
+		if !m.health.at.IsZero() && now.Sub(m.health.at) < m.cfg.HealthTTL {
+			err := m.health.err
+			m.mu.Unlock()
+			return err
+		}
+		if wait := m.health.checking; wait != nil {
+			m.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("sandbox health check: %w", ctx.Err())
+			}
+		}
+		done := make(chan struct{})
+		m.health.checking = done
+		m.mu.Unlock()
+		err := m.provider.Health(ctx)
+		m.mu.Lock()
+		m.health.checking = nil
+		close(done)
+		if ctx.Err() != nil && err != nil {
+			// Cut short by this caller's context: not the provider's answer.
+			m.mu.Unlock()
+			return err
+		}
+		m.health.at, m.health.err = now, err
+		m.stats.Healthy = err == nil
 		m.mu.Unlock()
 		return err
 	}
-	m.mu.Unlock()
-	err := m.provider.Health(ctx)
-	m.mu.Lock()
-	m.health.at, m.health.err = now, err
-	m.stats.Healthy = err == nil
-	m.mu.Unlock()
-	return err
 }
 
 // RecoverOrphans destroys the sandboxes recorded for owner that no live

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -441,6 +442,49 @@ type countingProvider struct {
 func (c *countingProvider) Health(ctx context.Context) error {
 	c.health++
 	return c.Provider.Health(ctx)
+}
+
+// A run's workspace starts the health check early and asks again later:
+// callers while a check is in flight wait for it instead of starting
+// another sandbox.
+func TestManagerHealthSharesTheCheckInFlight(t *testing.T) {
+	t.Parallel()
+	gp := &gatedProvider{Provider: newBwrap(t, ""), entered: make(chan struct{}, 8), release: make(chan struct{})}
+	m := newManager(t, gp, newMemStore(), sandbox.ManagerConfig{HealthTTL: time.Minute})
+	errs := make(chan error, 4)
+	go func() { errs <- m.Health(t.Context()) }()
+	<-gp.entered
+	for range 3 {
+		go func() { errs <- m.Health(t.Context()) }()
+	}
+	select {
+	case <-gp.entered:
+		t.Fatal("a second health check started while one was in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(gp.release)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := gp.calls.Load(); n != 1 {
+		t.Fatalf("provider health called %d times, want 1", n)
+	}
+}
+
+type gatedProvider struct {
+	sandbox.Provider
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedProvider) Health(ctx context.Context) error {
+	g.calls.Add(1)
+	g.entered <- struct{}{}
+	<-g.release
+	return g.Provider.Health(ctx)
 }
 
 func TestNewManagerValidates(t *testing.T) {

@@ -113,6 +113,9 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	if a.sandboxErr != nil {
 		return fmt.Errorf("%w (scripts/install-deps.sh git bwrap installs what the local sandbox needs)", a.sandboxErr)
 	}
+	// The health check and the fetch overlap with what comes before the
+	// run's workspace is opened.
+	a.ws.warmUp(ctx, p)
 	// Sandboxes of earlier terminal runs that were killed (and of a dead
 	// server on this host) go now, not only when a server runs here.
 	if _, err := a.manager.RecoverOrphans(ctx, owner); err != nil {

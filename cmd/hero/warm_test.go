@@ -251,3 +251,37 @@ func TestCacheMetrics(t *testing.T) {
 		}
 	}
 }
+
+// hero run starts the fetch before the engine has recorded the run; the
+// run's Open takes that fetch over (no second look at the remote or the
+// mirror) and its workspace is at the commit fetched.
+func TestOpenTakesOverTheEarlyFetch(t *testing.T) {
+	t.Parallel()
+	git := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "early\n"}, func(string) bool { return false })
+	git.AnonymousRead()
+	w, _ := newTestWorkspaces(t, "", "")
+	p := &store.Project{ID: 5, Name: "p", RepoURL: git.RepoURL("o", "r"), DefaultBranch: "main"}
+
+	w.warmUp(t.Context(), p)
+	ex := &store.Execution{ID: "early"}
+	sb, err := w.Open(t.Context(), p, ex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sh(t, sb, "cat a.txt; git status --porcelain; git symbolic-ref --short HEAD"); got != "early\nhero/early\n" {
+		t.Errorf("workspace: %q", got)
+	}
+	if err := w.Close(t.Context(), ex, sb); err != nil {
+		t.Fatal(err)
+	}
+	// One fetch, and no second freshness check by Open.
+	if st := w.mirrors.Stats(); st.Misses[mirror.KindMirror] != 1 || st.Hits[mirror.KindMirror] != 0 {
+		t.Errorf("mirror hits %v misses %v, want the one fetch warmUp started", st.Hits, st.Misses)
+	}
+	w.mu.Lock()
+	left := len(w.early)
+	w.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d early fetches left behind", left)
+	}
+}

@@ -32,6 +32,18 @@ type workspaces struct {
 	// releases unpin what a run's workspace is layered on, once its
 	// sandbox is closed (execution id → Report.Release).
 	releases map[string]func()
+	// early are fetches warmUp started for a project's next run.
+	early map[int64]*earlyFetch
+}
+
+// earlyFetch is a fetch of a project's branch that a run's Open takes
+// over instead of starting its own.
+type earlyFetch struct {
+	ctx    context.Context
+	branch string
+	done   chan struct{} // closed when src and err are set
+	src    sandbox.Source
+	err    error
 }
 
 // workspacesConfig is what the workspaces are built with (newWorkspaces).
@@ -80,7 +92,7 @@ func newWorkspaces(cfg workspacesConfig) *workspaces {
 	if cfg.log == nil {
 		cfg.log = slog.New(slog.DiscardHandler)
 	}
-	return &workspaces{workspacesConfig: cfg, bases: map[string]string{}, releases: map[string]func(){}}
+	return &workspaces{workspacesConfig: cfg, bases: map[string]string{}, releases: map[string]func(){}, early: map[int64]*earlyFetch{}}
 }
 
 // defaultWorkBranch is a run's work branch when no surface names one.
@@ -230,9 +242,56 @@ func (w *workspaces) reattached(ctx context.Context, ex *store.Execution, lease 
 	return lease, nil
 }
 
+// warmUp starts what the Open of p's next run waits for first, the
+// sandbox health check and the fetch of p's default branch, so that they
+// overlap with recording the run (`hero run` calls it as soon as it
+// knows the project). Open takes the fetch over; a health check in
+// flight is shared.
+func (w *workspaces) warmUp(ctx context.Context, p *store.Project) {
+	go func() { _ = w.manager.Health(ctx) }()
+	if w.mirrors == nil || sandbox.IsLocal(p.RepoURL) {
+		return
+	}
+	f := &earlyFetch{ctx: ctx, branch: strings.TrimPrefix(p.DefaultBranch, "refs/heads/"), done: make(chan struct{})}
+	w.mu.Lock()
+	w.early[p.ID] = f
+	w.mu.Unlock()
+	go func() {
+		defer close(f.done)
+		f.err = w.fetchBranch(ctx, p, &f.src, f.branch)
+	}()
+}
+
 // fetch brings the branch the run starts from into the project's mirror
-// and points src at it.
+// and points src at it, or takes over warmUp's fetch of that branch.
 func (w *workspaces) fetch(ctx context.Context, p *store.Project, src *sandbox.Source, work string, continues bool) error {
+	from := strings.TrimPrefix(p.DefaultBranch, "refs/heads/")
+	if continues {
+		from = work
+	}
+	w.mu.Lock()
+	f := w.early[p.ID]
+	delete(w.early, p.ID)
+	w.mu.Unlock()
+	if f != nil && f.branch == from {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), ctx.Err())
+		}
+		// Unless it was cut short by its own context (hero run
+		// interrupted): then this run fetches for itself.
+		if f.ctx.Err() == nil {
+			src.Git, src.Branch, src.Commit, src.Origin, src.Deps = f.src.Git, f.src.Branch, f.src.Commit, f.src.Origin, f.src.Deps
+			return f.err
+		}
+	}
+	return w.fetchBranch(ctx, p, src, from)
+}
+
+// fetchBranch brings branch from (of p's repository) into the project's
+// mirror and points src at it.
+func (w *workspaces) fetchBranch(ctx context.Context, p *store.Project, src *sandbox.Source, from string) error {
 	if w.mirrors == nil {
 		if w.mirrorsErr != nil {
 			return fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), w.mirrorsErr)
@@ -252,10 +311,6 @@ func (w *workspaces) fetch(ctx context.Context, p *store.Project, src *sandbox.S
 	repo, err := w.mirrors.Repo(ctx, p.ID)
 	if err != nil {
 		return err
-	}
-	from := strings.TrimPrefix(p.DefaultBranch, "refs/heads/")
-	if continues {
-		from = work
 	}
 	// Within the freshness window (and without a push delivery since) the
 	// mirror is used as it is; otherwise an incremental fetch.
@@ -281,7 +336,7 @@ func (w *workspaces) pushed(ctx context.Context, p *store.Project, branch string
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	var src sandbox.Source
-	if err := w.fetch(ctx, p, &src, branch, true); err != nil {
+	if err := w.fetchBranch(ctx, p, &src, branch); err != nil {
 		w.log.Warn("fetch after a push delivery", "project", p.Name, "branch", branch, "err", err)
 		return
 	}
