@@ -740,9 +740,29 @@ func (r *Repo) bindURL(ctx context.Context, url string) error {
 	return r.init(ctx)
 }
 
+// hasRefs reports whether the mirror holds any ref. It reads the files
+// of the repository initBare made (loose refs, packed-refs) rather than
+// starting git: a project's first run pays for every process.
 func (r *Repo) hasRefs(ctx context.Context) bool {
-	out, err := r.m.run(ctx, r.dir, opts{}, "for-each-ref", "--count=1", "--format=%(refname)")
-	return err != nil || strings.TrimSpace(out) != ""
+	if _, err := os.Lstat(filepath.Join(r.dir, "packed-refs")); !errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	found := false
+	err := filepath.WalkDir(filepath.Join(r.dir, "refs"), func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			found = true
+			return fs.SkipAll
+		}
+		return nil
+	})
+	// Unreadable: count it as holding refs, so it is started afresh.
+	return found || err != nil
 }
 
 // Checkout is a prepared checkout of one commit, pinned until Release:

@@ -213,3 +213,45 @@ func TestPushNeverForces(t *testing.T) {
 		t.Fatal("the remote branch was overwritten")
 	}
 }
+
+// A mirror that holds refs of an unknown remote (its index lost, or left
+// by an older hero) is started afresh when fetched from a repository:
+// nothing of the other one stays, whether its refs are loose or packed.
+func TestUnknownMirrorStartsAfresh(t *testing.T) {
+	t.Parallel()
+	for _, packed := range []bool{false, true} {
+		old, other := newServer(t, ""), newServer(t, "")
+		commits(t, old, 1) // a commit only the old repository has
+		root := filepath.Join(t.TempDir(), "mirrors")
+		open := func() *mirror.Repo {
+			m, err := mirror.New(root, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := m.Repo(t.Context(), 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		r := open()
+		_, oldSHA, err := r.Fetch(t.Context(), mirror.Remote{URL: old.URL + "/r.git"}, "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if packed {
+			git(t, r.Dir(), "pack-refs", "--all")
+		}
+		if err := os.Remove(filepath.Join(root, "7.cache", "index.json")); err != nil {
+			t.Fatal(err)
+		}
+		r = open()
+		_, sha, err := r.Fetch(t.Context(), mirror.Remote{URL: other.URL + "/r.git"}, "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sha == oldSHA || r.Has(t.Context(), oldSHA) {
+			t.Errorf("packed %v: the other repository's commit %s is still in the mirror", packed, oldSHA)
+		}
+	}
+}
