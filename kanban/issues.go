@@ -24,7 +24,7 @@ func (s *Service) MoveByIssue(ctx context.Context, a Actor, projectID int64, num
 	if err != nil {
 		return nil, err
 	}
-	return s.move(ctx, a, "", c.ID, slug, fmt.Sprintf("label on issue #%d", number))
+	return s.move(ctx, a, "", c.ID, slug, fmt.Sprintf("label on issue #%d", number), wipGuard)
 }
 
 // IssueClosed moves the card of a closed issue to done, and of a reopened
@@ -93,7 +93,8 @@ func (s *Service) hostMove(ctx context.Context, c *store.KanbanCard, kind, note 
 
 // IssueCard makes the card of an issue that asked hero for work (the
 // trigger label): a new card in the board's doing column linked to the
-// issue, or the issue's existing card moved there. Either starts its run.
+// issue, or the issue's existing card moved there, past the WIP limit either
+// way (the board cannot refuse work asked for on GitHub). Either starts its run.
 // The actor needs the member role, as for any card.
 func (s *Service) IssueCard(ctx context.Context, a Actor, projectID int64, number int, title, issueURL string) (*store.KanbanCard, *Move, error) {
 	p, err := s.db.ProjectByID(ctx, projectID)
@@ -109,7 +110,10 @@ func (s *Service) IssueCard(ctx context.Context, a Actor, projectID int64, numbe
 		return nil, nil, refuse(Invalid, "the board of %s has no column of kind doing", p.Name)
 	}
 	existing := func(c *store.KanbanCard) (*store.KanbanCard, *Move, error) {
-		m, err := s.move(ctx, a, "", c.ID, col.Slug, fmt.Sprintf("trigger label on issue #%d", number))
+		// Into doing regardless of its WIP limit, as a new card of the
+		// issue goes: the work was asked for where the board cannot
+		// refuse it, and which delivery made the card must not decide.
+		m, err := s.move(ctx, a, "", c.ID, col.Slug, fmt.Sprintf("trigger label on issue #%d", number), nil)
 		return c, m, err
 	}
 	c, err := s.db.CardByIssue(ctx, projectID, number)
@@ -181,7 +185,7 @@ func (s *Service) IssueOpened(ctx context.Context, a Actor, projectID int64, num
 	c := &store.KanbanCard{ProjectID: p.ID, BoardID: b.ID, ColumnID: col.ID, Title: title, Creator: a.ID, IssueNumber: number, IssueURL: issueURL}
 	// Into the first column regardless of its WIP limit: the issue is
 	// open whether or not the board has room for it.
-	err = s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("issue #%d opened (every issue becomes a card)", number), nil)
+	err = s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("issue #%d opened (every issue becomes a card)", number), wipGuard)
 	if errors.Is(err, store.ErrIssueHasCard) {
 		return nil, nil, nil // the trigger label made it meanwhile
 	}

@@ -178,3 +178,51 @@ func TestCardRunQuotesItsIssue(t *testing.T) {
 		t.Errorf("a card without an issue: untrusted %v, task:\n%s", tidy.Untrusted, tidy.Task)
 	}
 }
+
+// TestTriggerLabelPastTheWIPLimit: the trigger label puts an issue to
+// work whether its card is new or was made when the issue was opened:
+// past a full In progress either way, so which of the two deliveries
+// came first does not decide whether the work starts.
+func TestTriggerLabelPastTheWIPLimit(t *testing.T) {
+	ctx := t.Context()
+	runs := &countingRunner{cards: map[string]int{}}
+	f := newFixture(t, "sqlite://"+t.TempDir()+"/hero.db")
+	svc, err := kanban.New(kanban.Config{Store: f.db, Runs: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.db.ProjectByName(ctx, f.project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.IssuesBecomeCards = true
+	if err := f.db.UpdateProject(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetWIPLimit(ctx, f.as("adam"), f.project, "In progress", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.AddCard(ctx, f.as("mia"), kanban.NewCard{Project: f.project, Title: "Busy", Column: "In progress"}); err != nil {
+		t.Fatal(err)
+	}
+	maint := kanban.Actor{ID: "github:maint", Surface: "github", Role: func(context.Context, int64) (store.Role, error) { return store.RoleMember, nil }}
+	for n, opened := range map[int]bool{31: true, 32: false} {
+		if opened {
+			if c, col, err := svc.IssueOpened(ctx, maint, p.ID, n, "Opened first", "u"); err != nil || c == nil || col.Name != "Backlog" {
+				t.Fatalf("issue #%d opened: %+v %+v %v", n, c, col, err)
+			}
+		}
+		c, m, err := svc.IssueCard(ctx, maint, p.ID, n, "Labelled", "u")
+		if err != nil || m == nil || m.To.Name != "In progress" || m.Run == nil {
+			t.Fatalf("issue #%d labelled (opened first: %v): card %+v, move %+v, %v", n, opened, c, m, err)
+		}
+	}
+	// A person's move still meets the limit.
+	other, _, err := svc.AddCard(ctx, f.as("mia"), kanban.NewCard{Project: f.project, Title: "Waiting"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.MoveCard(ctx, f.as("mia"), "", other.ID, "In progress"); kanban.KindOf(err) != kanban.WIPLimit {
+		t.Fatalf("a person's move into the full column: %v", err)
+	}
+}

@@ -527,10 +527,12 @@ type Move struct {
 // MoveCard moves a card (by id, in project when not "") to the end of a
 // column (by name or slug). Members and up may; a full column refuses.
 func (s *Service) MoveCard(ctx context.Context, a Actor, project, id, column string) (*Move, error) {
-	return s.move(ctx, a, project, id, column, "")
+	return s.move(ctx, a, project, id, column, "", wipGuard)
 }
 
-func (s *Service) move(ctx context.Context, a Actor, project, id, column, note string) (*Move, error) {
+// move is a person's move through the board's rules; guard is the WIP
+// limit's check (nil where the board cannot refuse the work).
+func (s *Service) move(ctx context.Context, a Actor, project, id, column, note string, guard store.CardGuard) (*Move, error) {
 	c, p, err := s.cardIn(ctx, a, id, project, store.RoleMember, "moving a card")
 	if err != nil {
 		return nil, err
@@ -543,7 +545,7 @@ func (s *Service) move(ctx context.Context, a Actor, project, id, column, note s
 	if err != nil {
 		return nil, err
 	}
-	card, from, moved, err := s.db.MoveCard(ctx, c.ID, to.ID, a.ID, a.Surface, note, wipGuard)
+	card, from, moved, err := s.db.MoveCard(ctx, c.ID, to.ID, a.ID, a.Surface, note, guard)
 	if err != nil {
 		return nil, unwrapRefusal(err)
 	}
