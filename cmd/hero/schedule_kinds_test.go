@@ -9,10 +9,10 @@ import (
 	"github.com/hero-dev/hero/store"
 )
 
-// TestScheduleKindsFromTheCommandLine: a digest posted to a named
-// channel and a reminder with its threshold are made from the command
-// line, print their next three fire times, and are listed with their
-// kind and where they post.
+// TestScheduleKindsFromTheCommandLine: a run reporting to the project's
+// bound channel, a digest posted to a named channel and a reminder with
+// its threshold are made from the command line, print their next three
+// fire times, and are listed with their kind and where they post.
 func TestScheduleKindsFromTheCommandLine(t *testing.T) {
 	env := map[string]string{"HERO_DATA_DIR": t.TempDir()}
 	if _, _, err := hero(t, env, "", false, "project", "add", "web", "--repo", "https://example.com/web.git"); err != nil {
@@ -36,6 +36,7 @@ func TestScheduleKindsFromTheCommandLine(t *testing.T) {
 		args []string
 		want string
 	}{
+		{[]string{"0 8 * * *", "tidy", "up"}, `kind: run, reports to slack T1/C2`}, // the project's bound channel
 		{[]string{"--kind", "digest", "--channel", "slack:T1/C2", "0 8 * * *"}, `kind: digest, reports to slack T1/C2`},
 		{[]string{"--kind", "reminder", "--channel", "slack:T1/C2", "--stale", "3d", "0 8 * * *"}, `kind: reminder, reports to slack T1/C2`},
 	} {
