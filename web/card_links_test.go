@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -56,5 +58,30 @@ func TestCardPageShowsLinksAndRuns(t *testing.T) {
 		if !strings.Contains(text(page), want) {
 			t.Errorf("card page lacks %q: %s", want, text(page))
 		}
+	}
+}
+
+// TestBoardSettingsDiscordForum: an admin links the board to a Discord
+// forum on the page (DECISIONS: the page as well as hero board link); a
+// forum given by name is refused with what to give instead, and nothing
+// is saved.
+func TestBoardSettingsDiscordForum(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.project("shop", map[string]store.Role{"ada@example.com": store.RoleAdmin})
+	ada := e.browser()
+	ada.login("google", "ada@example.com")
+	base := "/settings/projects/shop/board"
+	if st, _, body := ada.post(base+"/settings", url.Values{"discord_forum": {"#board"}}); st != http.StatusBadRequest || !strings.Contains(text(body), `"#board" is not a Discord channel id`) {
+		t.Fatalf("a forum by name: %d %s", st, text(body))
+	}
+	if _, page := ada.get(base); !strings.Contains(page, `name="discord_forum" value=""`) {
+		t.Fatal("a refused forum was saved")
+	}
+	if st, loc, _ := ada.post(base+"/settings", url.Values{"discord_forum": {"123456789012345678"}}); st != http.StatusSeeOther || loc != base+"?ok=board-saved" {
+		t.Fatalf("save: %d %s", st, loc)
+	}
+	if _, page := ada.get(base); !strings.Contains(page, `name="discord_forum" value="123456789012345678"`) {
+		t.Fatal("the forum is not shown after saving")
 	}
 }
