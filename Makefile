@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # What the embedded default (`hero serve` with a local sandbox) needs on the host.
 RUN_DEPS := git bwrap
 
-.PHONY: help run build test test-quick bench lint deps clean
+.PHONY: help run build test test-quick bench lint deps clean image-check
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: deps ## benchmarks (with a throwaway MariaDB); numbers go into the closin
 	@# Sandbox benchmarks stop the timer while sandboxes are torn down, so
 	@# bound them by count, not time.
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -benchtime 300x ./sandbox/...
+
+image-check: ## build deploy/docker/Dockerfile without Docker (buildah) and check `hero serve` in it with podman; root, Debian
+	scripts/image-check.sh
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -5,7 +5,7 @@
 # Idempotent: a machine that already has them is left alone. Needs root
 # (or sudo) only when something is actually missing.
 #
-#   scripts/install-deps.sh [bwrap] [mariadb] [chromium] [git]   (default: all)
+#   scripts/install-deps.sh [bwrap] [mariadb] [chromium] [git] [image]   (default: git bwrap mariadb)
 set -euo pipefail
 
 want=("$@")
@@ -24,6 +24,12 @@ for w in "${want[@]}"; do
               [ -x /usr/bin/nsenter ] || [ -x /bin/nsenter ] || pkgs+=(util-linux) ;;
     mariadb)  { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]; } || pkgs+=(mariadb-server) ;;
     chromium) command -v chromium >/dev/null || pkgs+=(chromium) ;;
+    # `make image-check`: build and run the container image without Docker.
+    image)    command -v buildah >/dev/null || pkgs+=(buildah)
+              command -v podman >/dev/null || pkgs+=(podman)
+              command -v runc >/dev/null || [ -x /usr/sbin/runc ] || pkgs+=(runc)
+              [ -x /usr/sbin/debootstrap ] || command -v debootstrap >/dev/null || pkgs+=(debootstrap)
+              command -v curl >/dev/null || pkgs+=(curl) ;;
     *) echo "install-deps: unknown component $w" >&2; exit 2 ;;
   esac
 done
