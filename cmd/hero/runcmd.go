@@ -115,7 +115,8 @@ func cmdRun(ctx context.Context, cfg config, o runOptions, pos []string, std std
 	}
 	// The health check and the fetch overlap with what comes before the
 	// run's workspace is opened.
-	a.ws.warmUp(ctx, p)
+	stopWarmUp := a.ws.warmUp(ctx, p)
+	defer stopWarmUp()
 	// Sandboxes of earlier terminal runs that were killed (and of a dead
 	// server on this host) go now, not only when a server runs here.
 	if _, err := a.manager.RecoverOrphans(ctx, owner); err != nil {

@@ -262,7 +262,8 @@ func TestOpenTakesOverTheEarlyFetch(t *testing.T) {
 	w, _ := newTestWorkspaces(t, "", "")
 	p := &store.Project{ID: 5, Name: "p", RepoURL: git.RepoURL("o", "r"), DefaultBranch: "main"}
 
-	w.warmUp(t.Context(), p)
+	stop := w.warmUp(t.Context(), p)
+	defer stop()
 	ex := &store.Execution{ID: "early"}
 	sb, err := w.Open(t.Context(), p, ex, nil)
 	if err != nil {
@@ -283,5 +284,14 @@ func TestOpenTakesOverTheEarlyFetch(t *testing.T) {
 	w.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d early fetches left behind", left)
+	}
+	// A run that never opens (its start failed): stop ends the fetch and
+	// forgets it.
+	w.warmUp(t.Context(), p)()
+	w.mu.Lock()
+	left = len(w.early)
+	w.mu.Unlock()
+	if left != 0 {
+		t.Errorf("stop left %d early fetches", left)
 	}
 }

@@ -246,20 +246,36 @@ func (w *workspaces) reattached(ctx context.Context, ex *store.Execution, lease 
 // sandbox health check and the fetch of p's default branch, so that they
 // overlap with recording the run (`hero run` calls it as soon as it
 // knows the project). Open takes the fetch over; a health check in
-// flight is shared.
-func (w *workspaces) warmUp(ctx context.Context, p *store.Project) {
-	go func() { _ = w.manager.Health(ctx) }()
-	if w.mirrors == nil || sandbox.IsLocal(p.RepoURL) {
-		return
-	}
-	f := &earlyFetch{ctx: ctx, branch: strings.TrimPrefix(p.DefaultBranch, "refs/heads/"), done: make(chan struct{})}
-	w.mu.Lock()
-	w.early[p.ID] = f
-	w.mu.Unlock()
+// flight is shared. stop ends whatever is still going and waits for it.
+func (w *workspaces) warmUp(ctx context.Context, p *store.Project) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer close(f.done)
-		f.err = w.fetchBranch(ctx, p, &f.src, f.branch)
+		defer wg.Done()
+		_ = w.manager.Health(ctx)
 	}()
+	if w.mirrors != nil && !sandbox.IsLocal(p.RepoURL) {
+		f := &earlyFetch{ctx: ctx, branch: strings.TrimPrefix(p.DefaultBranch, "refs/heads/"), done: make(chan struct{})}
+		w.mu.Lock()
+		w.early[p.ID] = f
+		w.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(f.done)
+			f.err = w.fetchBranch(ctx, p, &f.src, f.branch)
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		w.mu.Lock()
+		if f := w.early[p.ID]; f != nil && f.ctx == ctx {
+			delete(w.early, p.ID)
+		}
+		w.mu.Unlock()
+	}
 }
 
 // fetch brings the branch the run starts from into the project's mirror
