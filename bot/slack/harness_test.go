@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,9 +177,14 @@ func (e *env) post(path, contentType string, body []byte, ts time.Time, header .
 
 const formType = "application/x-www-form-urlencoded"
 
-// command sends a signed slash command and returns the response.
+// command sends a signed slash command and returns the response. In a
+// D… channel it is typed in a direct message, as Slack says it.
 func (e *env) command(user, channel, text, trigger string) *http.Response {
-	f := url.Values{"token": {"x"}, "team_id": {"T1"}, "team_domain": {"acme"}, "channel_id": {channel}, "channel_name": {"dev"},
+	name := "dev"
+	if strings.HasPrefix(channel, "D") {
+		name = "directmessage"
+	}
+	f := url.Values{"token": {"x"}, "team_id": {"T1"}, "team_domain": {"acme"}, "channel_id": {channel}, "channel_name": {name},
 		"user_id": {user}, "user_name": {user}, "command": {"/hero"}, "text": {text}, "api_app_id": {"A1"},
 		"response_url": {"https://hooks.slack.com/commands/T1/1/x"}, "trigger_id": {trigger}}
 	return e.post("/slack/commands", formType, []byte(f.Encode()), time.Now())

@@ -108,12 +108,17 @@ type who struct {
 	team, user, channel string
 	responseURL         string      // a slash command's response_url: reaches the person where hero is not a member
 	id                  string      // "slack:T/U"
+	direct              bool        // channel is a direct message (an IM), which belongs to no project
 	hero                *store.User // set by Adapter.who; nil: not known to hero
 }
 
 func newWho(team, user, channel string) who {
-	return who{team: team, user: user, channel: channel, id: identity(team, user)}
+	return who{team: team, user: user, channel: channel, id: identity(team, user), direct: isIM(channel)}
 }
+
+// isIM says whether a Slack channel is a direct message: IM channel ids
+// start with D (a group DM's start with G, like a private channel's).
+func isIM(channel string) bool { return strings.HasPrefix(channel, "D") }
 
 // who resolves a Slack person with their hero user, for what the
 // dispatcher does not do (the board's buttons).
@@ -176,7 +181,7 @@ func chatID(team, channel string) string { return team + "/" + channel }
 func (a *Adapter) request(w who, cmd bot.Command, thread, delivery string, private bool) *bot.Request {
 	r := &bot.Request{Command: cmd, Delivery: delivery, Private: private,
 		Actor: bot.Actor{Surface: Surface, ID: w.team + "/" + w.user},
-		Place: bot.Place{Surface: Surface, Channel: chatID(w.team, w.channel)}}
+		Place: bot.Place{Surface: Surface, Channel: chatID(w.team, w.channel), Direct: w.direct}}
 	if thread != "" {
 		r.Place.Thread = threadRef(w.team, w.channel, thread)
 	}
@@ -260,6 +265,7 @@ func (c *conversation) release() {
 
 func (a *Adapter) onCommand(ctx context.Context, f url.Values, delivery string) error {
 	w := newWho(f.Get("team_id"), f.Get("user_id"), f.Get("channel_id"))
+	w.direct = w.direct || f.Get("channel_name") == "directmessage"
 	u := strings.TrimSpace(f.Get("response_url"))
 	for _, p := range a.hooks {
 		if strings.HasPrefix(u, p) {
@@ -398,8 +404,9 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback, delivery strin
 	if team == "" {
 		team = e.Team
 	}
+	direct := e.ChanType == "im" || isIM(e.Channel) // a direct message is always for hero
 	if ok, err := a.allowedTeam(ctx, team); err != nil || !ok {
-		if err == nil && (e.Type == "app_mention" || e.ChanType == "im") {
+		if err == nil && (e.Type == "app_mention" || direct) {
 			if _, _, terr := a.db.SlackTeamToken(ctx, team); terr == nil {
 				thread := e.ThreadTS
 				if thread == "" {
@@ -421,7 +428,6 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback, delivery strin
 		botUser = a.botUser(ctx, team)
 	}
 	inThread := e.ThreadTS != "" && e.ThreadTS != e.TS
-	direct := e.ChanType == "im" // a direct message is always for hero
 	if e.Type == "message" && !direct && (!inThread || (botUser != "" && strings.Contains(e.Text, "<@"+botUser+">"))) {
 		return nil // top-level chatter, or a mention (its app_mention event handles it)
 	}
@@ -433,6 +439,7 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback, delivery strin
 		return m
 	}))
 	w := newWho(team, e.User, e.Channel)
+	w.direct = direct
 	if inThread {
 		id, err := a.db.ThreadExecution(ctx, Surface, threadRef(team, e.Channel, e.ThreadTS))
 		if errors.Is(err, store.ErrNotFound) {
