@@ -68,26 +68,8 @@ func setupDiscord(workCtx context.Context, a *app, s *server) error {
 		return err
 	}
 	a.engine.AddSurface(ad)
-	if s.board != nil {
-		// Cards of boards linked to a Discord forum are its posts; cards
-		// added where Discord is out of reach (the command line) are
-		// posted at start and then within a minute.
-		s.board.AddProjection(ad)
-		go func() {
-			t := time.NewTicker(time.Minute)
-			defer t.Stop()
-			for {
-				if err := ad.PostMissingCards(workCtx, time.Now().Add(-24*time.Hour)); err != nil && workCtx.Err() == nil {
-					a.log.Warn("post cards made elsewhere in Discord forums", "err", err)
-				}
-				select {
-				case <-workCtx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		}()
-	}
+	// Cards of boards linked to a Discord forum are its posts.
+	projectBoard(workCtx, a, s, ad, "discord")
 	s.mounts = append(s.mounts, ad.Mount)
 	go func() {
 		if err := ad.Run(workCtx); err != nil && workCtx.Err() == nil {

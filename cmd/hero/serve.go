@@ -270,6 +270,37 @@ func setupBoard(workCtx context.Context, a *app, s *server) error {
 	return nil
 }
 
+// cardPoster is a chat surface showing the board: it projects card
+// changes, and posts the cards it missed.
+type cardPoster interface {
+	kanban.Projection
+	PostMissingCards(ctx context.Context, since time.Time) error
+}
+
+// projectBoard makes p one of the places the board's cards live. Cards
+// added where p is out of reach (the command line) are posted at start
+// and then every minute (going back a day), until workCtx ends.
+func projectBoard(workCtx context.Context, a *app, s *server, p cardPoster, surface string) {
+	if s.board == nil {
+		return
+	}
+	s.board.AddProjection(p)
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			if err := p.PostMissingCards(workCtx, time.Now().Add(-24*time.Hour)); err != nil && workCtx.Err() == nil {
+				a.log.Warn("post cards made elsewhere", "surface", surface, "err", err)
+			}
+			select {
+			case <-workCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
 // cmdServe is `hero serve`: the HTTP server, the engine's workers and the
 // periodic jobs, until SIGINT/SIGTERM; then it drains.
 func cmdServe(ctx context.Context, cfg config, std stdio) error {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/hero-dev/hero/bot/slack"
 )
@@ -58,24 +57,8 @@ func setupSlack(workCtx context.Context, a *app, s *server) error {
 		return fmt.Errorf("slack: %w", err)
 	}
 	a.engine.AddSurface(ad)
-	// Cards are posted in the project's bound channels and edited there;
-	// cards added where Slack is out of reach (the command line) are
-	// posted at start and then within a minute.
-	s.board.AddProjection(ad)
-	go func() {
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			if err := ad.PostMissingCards(workCtx, time.Now().Add(-24*time.Hour)); err != nil && workCtx.Err() == nil {
-				a.log.Warn("post cards made elsewhere in Slack", "err", err)
-			}
-			select {
-			case <-workCtx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	// Cards are posted in the project's bound channels and edited there.
+	projectBoard(workCtx, a, s, ad, "slack")
 	s.mounts = append(s.mounts, func(mux *http.ServeMux) { ad.Mount(mux) })
 	go func() {
 		if err := ad.Run(workCtx); err != nil && workCtx.Err() == nil {
