@@ -20,7 +20,7 @@ func TestGatesHoldUpdatesUntilReleased(t *testing.T) {
 	release()
 	select {
 	case <-passed:
-	case <-time.After(5 * time.Second):
+	case <-time.After(time.Minute): // a loaded machine is slow, not wrong
 		t.Fatal("the update still waits after the gate was released")
 	}
 }

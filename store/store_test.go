@@ -924,7 +924,7 @@ func testInbox(t *testing.T, s *suite) {
 	if len(first) != 1 {
 		t.Fatalf("claim d-2: %+v", first)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute) // a loaded machine is slow, not wrong
 	for {
 		got, err := s.db.ClaimDeliveries(ctx, "w3", time.Minute, 1, src)
 		must(t, err)

@@ -403,7 +403,7 @@ func TestRestartWhileWaiting(t *testing.T) {
 	}
 	runID := runFromThread(t, e, ask.ThreadTS)
 	var pending []store.Confirmation
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(enginetest.Patience)
 	for len(pending) == 0 || pending[0].SurfaceRef == "" { // the engine records the message
 		if time.Now().After(deadline) {
 			t.Fatalf("confirmation message reference never saved: %+v", pending)
@@ -425,7 +425,7 @@ func TestRestartWhileWaiting(t *testing.T) {
 	// Click once the resumed run waits again. (A click between the restart
 	// and that moment is lost today: the engine only reuses *pending*
 	// confirmations when it replays the tool call — reported on the engine.)
-	deadline = time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(enginetest.Patience)
 	for {
 		cur, _ := e2.db.Execution(context.Background(), runID)
 		if cur.Status == store.StatusWaiting {

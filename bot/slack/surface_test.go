@@ -240,7 +240,7 @@ func TestSocketMode(t *testing.T) {
 		}
 	})
 	got := map[string]bool{}
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(enginetest.Patience)
 	for len(got) < 2 {
 		select {
 		case id := <-acks:
