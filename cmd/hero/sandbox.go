@@ -87,7 +87,8 @@ func (r *pendingProvider) Destroy(ctx context.Context, id string) error {
 // sandbox cannot be created: install bubblewrap when it is missing; when
 // it is there but may not create its namespaces, the container or host
 // settings that forbid it (Docker's and Kubernetes' seccomp and AppArmor
-// profiles, Ubuntu's user-namespace restriction), or E2B instead.
+// profiles and masked /proc, Ubuntu's user-namespace restriction), or E2B
+// instead.
 func localSandboxAdvice(err error) string {
 	msg := err.Error()
 	if strings.Contains(msg, "not found on PATH") || strings.Contains(msg, "install bubblewrap") || strings.Contains(msg, "prlimit") {
@@ -98,8 +99,10 @@ func localSandboxAdvice(err error) string {
 	}
 	return "bubblewrap is installed but may not create the namespaces a sandbox needs here. " +
 		"In Docker, run the container with --security-opt seccomp=unconfined --security-opt apparmor=unconfined " +
-		"(deploy/compose.yaml's local-sandbox profile does); " +
-		"in Kubernetes, set the pod's securityContext seccompProfile and appArmorProfile to type Unconfined and add the SETFCAP capability " +
+		"--security-opt systempaths=unconfined (Docker masks parts of /proc, so bubblewrap cannot mount its own; " +
+		"deploy/compose.yaml's local-sandbox profile sets all three); " +
+		"in Kubernetes, set the pod's securityContext seccompProfile and appArmorProfile to type Unconfined, add the SETFCAP capability, " +
+		"and run the pod with hostUsers: false and the container with procMount: Unmasked " +
 		"(the Helm chart's sandbox.provider=local does); " +
 		"on an Ubuntu 23.10 or later host (24.04 included), allow unprivileged user namespaces with sysctl kernel.apparmor_restrict_unprivileged_userns=0; " +
 		"or use E2B sandboxes (HERO_SANDBOX=e2b)"

@@ -35,8 +35,8 @@ func TestServeSaysWhatForbidsTheSandbox(t *testing.T) {
 		}
 	})
 	r.waitListening(t)
-	advice := []string{"bubblewrap is installed but may not create the namespaces", "--security-opt seccomp=unconfined --security-opt apparmor=unconfined",
-		"seccompProfile and appArmorProfile to type Unconfined", "kernel.apparmor_restrict_unprivileged_userns=0", "HERO_SANDBOX=e2b"}
+	advice := []string{"bubblewrap is installed but may not create the namespaces", "--security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined",
+		"seccompProfile and appArmorProfile to type Unconfined", "hostUsers: false", "procMount: Unmasked", "kernel.apparmor_restrict_unprivileged_userns=0", "HERO_SANDBOX=e2b"}
 	var body string
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		code, b := httpGet(t, r.base+"/readyz")
