@@ -82,6 +82,16 @@ func (db *DB) ClaimOnce(ctx context.Context, kind, key, owner string, at time.Ti
 	return prev.Owner, nil
 }
 
+// ReleaseClaim gives up owner's claim of key (of kind), so that a later
+// ClaimOnce can take it: work that failed after claiming (a chat post
+// refused by a passing outage) is tried again. A claim held by someone
+// else is left alone; releasing a claim that is gone is no error.
+func (db *DB) ReleaseClaim(ctx context.Context, kind, key, owner string) error {
+	_, err := db.bun.NewDelete().Model((*onceKey)(nil)).
+		Where("kind = ? AND key_text = ? AND owner = ?", kind, key, owner).Exec(ctx)
+	return wrap(err, "release claim %s %q", kind, key)
+}
+
 // OnceRank is key's place among the keys of kind claimed at or after
 // since, counting from 1 in claim order (ties broken by key). A global cap
 // ("at most N courtesy replies per hour") lets a claim through when its

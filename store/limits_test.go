@@ -38,6 +38,19 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("other kind: %q", first)
 		}
 		must2 := func(s string, _ error) string { return s }
+		// Released by someone else, the claim stays; released by its
+		// owner, the next claim takes it (a failed post is tried again).
+		must(t, db.ReleaseClaim(ctx, kind, "o/r#1/stranger/2026-12-01", "d2"))
+		if first, _ = db.ClaimOnce(ctx, kind, "o/r#1/stranger/2026-12-01", "d3", now); first != "d1" {
+			t.Fatalf("after a stranger's release: %q, want d1", first)
+		}
+		must(t, db.ReleaseClaim(ctx, kind, "o/r#1/stranger/2026-12-01", "d1"))
+		if first, _ = db.ClaimOnce(ctx, kind, "o/r#1/stranger/2026-12-01", "d3", now); first != "d3" {
+			t.Fatalf("after the owner's release: %q, want d3", first)
+		}
+		must(t, db.ReleaseClaim(ctx, kind, "o/r#1/stranger/2026-12-01", "d3"))
+		must(t, db.ReleaseClaim(ctx, kind, "o/r#1/stranger/2026-12-01", "d3"))
+		must2(db.ClaimOnce(ctx, kind, "o/r#1/stranger/2026-12-01", "d1", now))
 		must2(db.ClaimOnce(ctx, kind, "old", "d3", now.Add(-2*time.Hour)))
 		if n, err := db.OnceRank(ctx, kind, "o/r#1/stranger/2026-12-01", now.Add(-time.Hour)); err != nil || n != 1 {
 			t.Fatalf("OnceRank in the last hour = %d, %v; want 1", n, err)

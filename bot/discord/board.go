@@ -149,9 +149,10 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 }
 
 // postCard posts a card in a forum once: a claim per card and forum
-// keeps replicas (and the catch-up below) from posting it twice (a post
-// that failed after its claim is not retried: the log says so). nil when
-// it was posted before.
+// keeps replicas (and the catch-up below) from posting it twice. A post
+// that fails gives its claim back, so the next catch-up pass tries again
+// (a passing outage heals). nil when it was posted before, or is being
+// posted by another replica.
 func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCard, col *store.KanbanColumn) (*store.KanbanCardThread, error) {
 	cols, err := a.db.BoardColumns(ctx, c.BoardID)
 	if err != nil {
@@ -164,17 +165,29 @@ func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCar
 	// Unique to this attempt, so a later one (here too) finds the claim
 	// taken.
 	owner := fmt.Sprintf("%s/%d", a.cfg.Owner, time.Now().UnixNano())
-	if first, err := a.db.ClaimOnce(ctx, "discord-card", c.ID+"@"+forum, owner, time.Now()); err != nil || first != owner {
+	key := c.ID + "@" + forum
+	if first, err := a.db.ClaimOnce(ctx, discordCardClaim, key, owner, time.Now()); err != nil || first != owner {
 		return nil, err
 	}
 	th, err := a.api.ForumThreadStartComplex(forum,
 		&discordgo.ThreadStart{Name: bot.OneLine(c.Title, maxPostTitle), AutoArchiveDuration: 10080, AppliedTags: []string{tags[col.ID]}},
 		&discordgo.MessageSend{Content: clip(cardPost(c)), AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("post card %s in discord forum %s: %w", c.ID, forum, err)
+		err = fmt.Errorf("post card %s in discord forum %s: %w", c.ID, forum, err)
+		// Given back even when ctx ended (shutdown): otherwise the card
+		// would never be posted.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if rerr := a.db.ReleaseClaim(rctx, discordCardClaim, key, owner); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("give back the claim of card post %s so it is tried again: %w", key, rerr))
+		}
+		return nil, err
 	}
 	return &store.KanbanCardThread{Surface: Surface, ThreadRef: th.ID}, nil
 }
+
+// discordCardClaim is the kind of the once-claims of card posts.
+const discordCardClaim = "discord-card"
 
 // PostMissingCards posts the cards of boards linked to a forum that were
 // created since then and have no post there yet: cards added where

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -377,5 +379,92 @@ func TestForumPostsMissingCards(t *testing.T) {
 	}
 	if posts != 1 {
 		t.Fatalf("%d posts made for one card", posts)
+	}
+}
+
+// A card post Discord refuses in passing (a 500, a dropped connection)
+// is made by a later catch-up pass, once, even when two replicas' passes
+// race.
+func TestForumRetriesFailedCardPosts(t *testing.T) {
+	t.Parallel()
+	e, _ := boardEnv(t, nil)
+	cli, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := e.db.UserByEmail(t.Context(), "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(title string) *store.KanbanCard {
+		c, _, err := cli.AddCard(t.Context(), ownerActor(e, owner), kanban.NewCard{Project: e.project.Name, Title: title, Column: "Backlog"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	threadsPath := "/channels/" + testForum + "/threads"
+	// posts counts the card's posts Discord made (answered 201).
+	posts := func(c *store.KanbanCard) int {
+		n := 0
+		for _, call := range e.discord.Calls() {
+			if call.Method == "POST" && call.Path == threadsPath && call.Status/100 == 2 && call.Body["name"] == c.Title {
+				n++
+			}
+		}
+		return n
+	}
+	threads := func(c *store.KanbanCard) []store.KanbanCardThread {
+		ts, err := e.db.CardThreads(t.Context(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	pass := func() error { return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)) }
+
+	c := add("Posted after an outage")
+	e.discord.FailNext("POST", threadsPath, http.StatusInternalServerError)
+	e.discord.FailNext("POST", threadsPath, 0)
+	for i := range 2 {
+		err := pass()
+		if err == nil || !strings.Contains(err.Error(), c.ID) {
+			t.Fatalf("pass %d during the outage: %v, want the card's failed post", i+1, err)
+		}
+		if posts(c) != 0 || len(threads(c)) != 0 {
+			t.Fatalf("pass %d: the card shows in the forum though its post failed", i+1)
+		}
+	}
+	for range 2 {
+		if err := pass(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := posts(c); n != 1 {
+		t.Fatalf("card posted %d times after the outage, want 1", n)
+	}
+	if ts := threads(c); len(ts) != 1 {
+		t.Fatalf("threads %+v, want one post", ts)
+	}
+
+	// Two replicas' passes at once, the first post refused: still one.
+	for round, status := range []int{http.StatusInternalServerError, 0, -1} {
+		c := add("Raced " + strconv.Itoa(round))
+		if status >= 0 {
+			e.discord.FailNext("POST", threadsPath, status)
+		}
+		for range 3 {
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Go(func() { pass() })
+			}
+			wg.Wait()
+		}
+		if n := posts(c); n != 1 {
+			t.Fatalf("round %d: card posted %d times by racing passes, want 1", round, n)
+		}
+		if ts := threads(c); len(ts) != 1 {
+			t.Fatalf("round %d: threads %+v, want one", round, ts)
+		}
 	}
 }

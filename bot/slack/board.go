@@ -110,16 +110,29 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 
 // postCard posts a card in a bound channel ("T/C") once: a claim per card
 // and channel keeps replicas (and the catch-up below) from posting it
-// twice (a post that failed after its claim is not retried: the log
-// says so). nil when it was posted before.
+// twice. A post that fails gives its claim back, so the next catch-up
+// pass tries again (a passing outage heals). nil when it was posted
+// before, or is being posted by another replica.
 func (a *Adapter) postCard(ctx context.Context, channelID string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn) (*store.KanbanCardThread, error) {
 	// The owner is unique to this attempt, so a later attempt (here too)
 	// finds the claim taken.
 	owner := fmt.Sprintf("%s/%d", a.cfg.Owner, time.Now().UnixNano())
-	first, err := a.db.ClaimOnce(ctx, "slack-card", c.ID+"@"+channelID, owner, time.Now())
+	key := c.ID + "@" + channelID
+	first, err := a.db.ClaimOnce(ctx, slackCardClaim, key, owner, time.Now())
 	if err != nil || first != owner {
 		return nil, err
 	}
+	th, err := a.postCardMessage(ctx, channelID, c, col, cols)
+	if err != nil {
+		return nil, errors.Join(err, a.releaseCard(ctx, key, owner))
+	}
+	return th, nil
+}
+
+// slackCardClaim is the kind of the once-claims of card posts.
+const slackCardClaim = "slack-card"
+
+func (a *Adapter) postCardMessage(ctx context.Context, channelID string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn) (*store.KanbanCardThread, error) {
 	team, ch, _ := strings.Cut(channelID, "/")
 	cl, err := a.client(ctx, team)
 	if err != nil {
@@ -130,6 +143,17 @@ func (a *Adapter) postCard(ctx context.Context, channelID string, c *store.Kanba
 		return nil, fmt.Errorf("post card %s in %s: %w", c.ID, channelID, err)
 	}
 	return &store.KanbanCardThread{Surface: Surface, ThreadRef: threadRef(team, ch, ts)}, nil
+}
+
+// releaseCard gives a failed post's claim back, even when the post failed
+// because ctx ended (shutdown): otherwise the card would never be posted.
+func (a *Adapter) releaseCard(ctx context.Context, key, owner string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := a.db.ReleaseClaim(ctx, slackCardClaim, key, owner); err != nil {
+		return fmt.Errorf("give back the claim of card post %s so it is tried again: %w", key, err)
+	}
+	return nil
 }
 
 // PostMissingCards posts the cards created since then that no bound

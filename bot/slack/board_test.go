@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,6 +204,89 @@ func TestCardsFromElsewhereArePosted(t *testing.T) {
 	ts, err := e.db.CardThreads(t.Context(), c.ID)
 	if err != nil || len(ts) != 1 || !strings.HasPrefix(ts[0].ThreadRef, "T1/C1/") {
 		t.Fatalf("threads %+v %v", ts, err)
+	}
+}
+
+// TestFailedCardPostIsRetried: a card post Slack refuses in passing (a
+// 500, a dropped connection, a rate limit) is posted by a later catch-up
+// pass, once, even when two replicas' passes race.
+func TestFailedCardPostIsRetried(t *testing.T) {
+	e := newEnv(t, nil)
+	e.bind("C1")
+	cli, err := kanban.New(kanban.Config{Store: e.db}) // no Slack here
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	add := func(title string) *store.KanbanCard {
+		c, _, err := cli.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: title})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	posts := func(c *store.KanbanCard) int {
+		n := 0
+		for _, x := range e.slack.snapshot() {
+			if x.Method == "chat.postMessage" && strings.Contains(x.Blocks, c.ID) {
+				n++
+			}
+		}
+		return n
+	}
+	threads := func(c *store.KanbanCard) []store.KanbanCardThread {
+		ts, err := e.db.CardThreads(t.Context(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	pass := func() error { return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)) }
+
+	c := add("Posted after an outage")
+	e.slack.failNext("chat.postMessage", 500, 0)
+	for i, want := range []string{"500", "EOF"} {
+		err := pass()
+		if err == nil || !strings.Contains(err.Error(), c.ID) {
+			t.Fatalf("pass %d during the outage: %v, want the card's failed post (%s)", i+1, err, want)
+		}
+		if posts(c) != 0 || len(threads(c)) != 0 {
+			t.Fatalf("pass %d: the card shows in Slack though its post failed", i+1)
+		}
+	}
+	for range 2 {
+		if err := pass(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := posts(c); n != 1 {
+		t.Fatalf("card posted %d times after the outage, want 1", n)
+	}
+	if ts := threads(c); len(ts) != 1 || !strings.HasPrefix(ts[0].ThreadRef, "T1/C1/") {
+		t.Fatalf("threads %+v", ts)
+	}
+
+	// Two replicas' passes at once, the first post refused: still one.
+	for round, fail := range []func(){
+		func() { e.slack.failNext("chat.postMessage", 500) },
+		func() { e.slack.mu.Lock(); e.slack.limit429["chat.postMessage"] = 1; e.slack.mu.Unlock() },
+		func() {},
+	} {
+		c := add(fmt.Sprintf("Raced %d", round))
+		fail()
+		for range 3 {
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Go(func() { pass() })
+			}
+			wg.Wait()
+		}
+		if n := posts(c); n != 1 {
+			t.Fatalf("round %d: card posted %d times by racing passes, want 1", round, n)
+		}
+		if ts := threads(c); len(ts) != 1 {
+			t.Fatalf("round %d: threads %+v, want one", round, ts)
+		}
 	}
 }
 

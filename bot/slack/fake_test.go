@@ -24,7 +24,10 @@ type fakeSlack struct {
 	nextTS   int
 	users    map[string]fakeUser // by user id
 	limit429 map[string]int      // method → how many 429s to answer first
-	changed  chan struct{}
+	// fail answers a method's next calls with these statuses, in order
+	// (0 drops the connection: a network error).
+	fail    map[string][]int
+	changed chan struct{}
 	// notIn lists channels hero is not a member of.
 	notIn map[string]bool
 	// ws, when set, serves the Socket Mode websocket at /ws.
@@ -51,7 +54,7 @@ type apiCall struct {
 }
 
 func newFakeSlack(t testing.TB) *fakeSlack {
-	f := &fakeSlack{t: t, users: map[string]fakeUser{}, notIn: map[string]bool{}, limit429: map[string]int{}, changed: make(chan struct{}, 1), nextTS: 1000}
+	f := &fakeSlack{t: t, users: map[string]fakeUser{}, notIn: map[string]bool{}, limit429: map[string]int{}, fail: map[string][]int{}, changed: make(chan struct{}, 1), nextTS: 1000}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -107,6 +110,23 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	}
+	if fs := f.fail[method]; len(fs) > 0 {
+		status := fs[0]
+		f.fail[method] = fs[1:]
+		f.calls = append(f.calls, apiCall{Method: fmt.Sprintf("%s:%d", method, status), Channel: get("channel"), Text: get("text"), At: time.Now()})
+		f.mu.Unlock()
+		if status == 0 {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			status = http.StatusBadGateway
+		}
+		w.WriteHeader(status)
 		return
 	}
 	if f.notIn[get("channel")] && strings.HasPrefix(method, "chat.") {
@@ -171,6 +191,14 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 	}
 	f.reply(w, resp)
+}
+
+// failNext answers method's next calls with statuses, in order (0 drops
+// the connection).
+func (f *fakeSlack) failNext(method string, statuses ...int) {
+	f.mu.Lock()
+	f.fail[method] = append(f.fail[method], statuses...)
+	f.mu.Unlock()
 }
 
 // snapshot returns the calls so far.

@@ -77,6 +77,7 @@ type Server struct {
 	channels map[string]*Channel
 	commands map[string][]any // "global" or guild id → last overwrite
 	limits   []limit
+	failures []failure
 	gateway  string
 	starts   int // session_start_limit.remaining; -1: plenty
 	nextID   int64
@@ -92,6 +93,11 @@ type Server struct {
 type AuditEntry struct {
 	ID, GuildID, UserID, ThreadID string
 	Old, New                      []string
+}
+
+type failure struct {
+	method, prefix string
+	status         int // 0: the connection is dropped
 }
 
 type limit struct {
@@ -123,6 +129,15 @@ func (s *Server) SetSessionStarts(n int) { s.mu.Lock(); s.starts = n; s.mu.Unloc
 func (s *Server) RateLimitNext(method, pathPrefix string, retryAfter float64) {
 	s.mu.Lock()
 	s.limits = append(s.limits, limit{method, pathPrefix, retryAfter})
+	s.mu.Unlock()
+}
+
+// FailNext answers the next request whose method and path (under the
+// API root) match with status and Discord's error body, as a passing
+// outage does; status 0 drops the connection instead (a network error).
+func (s *Server) FailNext(method, pathPrefix string, status int) {
+	s.mu.Lock()
+	s.failures = append(s.failures, failure{method, pathPrefix, status})
 	s.mu.Unlock()
 }
 
@@ -324,6 +339,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusTooManyRequests)
 			json.NewEncoder(w).Encode(map[string]any{"message": "You are being rate limited.", "retry_after": l.retryAfter, "global": false})
 			rec(429)
+			return
+		}
+	}
+	for i, f := range s.failures {
+		if f.method == r.Method && strings.HasPrefix(path, f.prefix) {
+			s.failures = append(s.failures[:i], s.failures[i+1:]...)
+			rec(f.status)
+			if f.status == 0 {
+				if hj, ok := w.(http.Hijacker); ok {
+					if conn, _, err := hj.Hijack(); err == nil {
+						conn.Close()
+						return
+					}
+				}
+				f.status = http.StatusBadGateway
+			}
+			w.WriteHeader(f.status)
+			json.NewEncoder(w).Encode(map[string]any{"message": "500: Internal Server Error", "code": 0})
 			return
 		}
 	}
