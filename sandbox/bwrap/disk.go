@@ -168,6 +168,12 @@ func sweepVolumes(dir string) int {
 		if _, err := os.Stat(string(data)); !errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
+		// The note may have moved on since it was read (a spare being
+		// claimed by a sandbox of another provider sharing dir): only a
+		// note that still names the missing owner is an orphan's.
+		if again, err := os.ReadFile(o); err != nil || string(again) != string(data) {
+			continue
+		}
 		if removeVolume(strings.TrimSuffix(o, ".owner")) == nil {
 			n++
 		}

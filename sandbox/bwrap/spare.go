@@ -205,15 +205,21 @@ func (p *Provider) putBack(sp *spare) {
 }
 
 // claimSpare makes a taken spare the volume of the sandbox directory dir
-// (created, empty). The owner note moves to dir before the image does, so
-// after a crash at any step the orphan reaper (which finds dir) or New
-// (which finds an unlocked image not owning its volume) removes it.
+// (created, empty). The image gets its new name before the owner note
+// moves to dir, and loses the old one only after: whatever owner another
+// provider's sweepVolumes reads exists until the note has moved on (the
+// sweep re-reads the note before it removes anything). After a crash at
+// any step the orphan reaper (which finds dir) or New (which finds an
+// unlocked image not owning its volume) removes it.
 func (p *Provider) claimSpare(sp *spare, dir string) error {
 	vol := filepath.Join(p.volumeDir, sp.id)
+	if err := os.Link(sp.img, filepath.Join(dir, "disk.img")); err != nil {
+		return fmt.Errorf("disk volume: %w", err)
+	}
 	if err := writeOwner(vol, dir); err != nil {
 		return err
 	}
-	if err := os.Rename(sp.img, filepath.Join(dir, "disk.img")); err != nil {
+	if err := os.Remove(sp.img); err != nil {
 		return fmt.Errorf("disk volume: %w", err)
 	}
 	sp.lock.Close()

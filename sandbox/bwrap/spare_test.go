@@ -165,3 +165,67 @@ func TestSpareVolumeAdoptedByNextProcess(t *testing.T) {
 		t.Errorf("the rejected spare's image is still there: %v", err)
 	}
 }
+
+// Providers on one host share the volume directory, and each New sweeps it
+// for volumes whose owner is gone. A sweep that read a spare's owner note
+// (its image) just before a Create claimed the spare, and looked for the
+// image just after, took the claimed volume away from under the new
+// sandbox ("mkdir …/tmp: no such file or directory", seen in the engine's
+// parallel tests). Here the other providers' sweeps run without pause
+// while sandboxes are made on spares.
+func TestSweepSparesASpareBeingClaimed(t *testing.T) {
+	t.Parallel()
+	vols := t.TempDir()
+	// Runs after the provider's Close, which leaves its spare mounted for
+	// a next process that will not come.
+	t.Cleanup(func() {
+		owners, _ := filepath.Glob(filepath.Join(vols, "*.owner"))
+		for _, o := range owners {
+			if err := removeVolume(strings.TrimSuffix(o, ".owner")); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	p := newProvider(t, WithVolumeDir(vols))
+	requireLoop(t, p)
+	stop := make(chan struct{})
+	swept := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				swept <- n
+				return
+			default:
+				sweepVolumes(vols)
+				n++
+			}
+		}
+	}()
+	for i := range 40 {
+		if spareID(t, p) == "" {
+			t.Fatalf("sandbox %d: no spare volume to take", i)
+		}
+		sb, err := p.Create(context.Background(), sandbox.Spec{})
+		if err != nil {
+			close(stop)
+			<-swept
+			t.Fatalf("sandbox %d on a spare, during another provider's sweeps: %v", i, err)
+		}
+		vol := sb.(*Sandbox).vol
+		ok := mounted(t, vol)
+		if err := sb.Close(context.Background()); err != nil {
+			t.Errorf("close sandbox %d: %v", i, err)
+		}
+		if !ok {
+			close(stop)
+			<-swept
+			t.Fatalf("sandbox %d's volume %s was swept away", i, vol)
+		}
+	}
+	close(stop)
+	if n := <-swept; n < 40 {
+		t.Errorf("only %d sweeps ran beside 40 Creates", n)
+	}
+}
