@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -72,7 +73,7 @@ func cardBlocks(c *store.KanbanCard, col *store.KanbanColumn, cols []store.Kanba
 		elems = append(elems, b)
 	}
 	return []slack.Block{
-		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, line, false, false), nil, nil),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, clipMrkdwn(line, maxSectionText), false, false), nil, nil),
 		slack.NewActionBlock("card_"+c.ID, elems...),
 	}
 }
@@ -327,6 +328,55 @@ func (a *Adapter) publishHome(ctx context.Context, team, user string) error {
 	return nil
 }
 
+// maxSectionText is Slack's limit on a section's text, in characters:
+// past it Slack refuses the whole message or view.
+const maxSectionText = 3000
+
+// fitSection is a section's mrkdwn: head, then lines one a line, then
+// "… and N more" for the more lines not offered. Lines that would push
+// the text past maxSectionText are left out and counted in that summary
+// instead (escaped titles can be five times as long as typed).
+func fitSection(head string, lines []string, more int) string {
+	summary := func(n int) string { return fmt.Sprintf("\n_… and %d more_", n) }
+	size := utf8.RuneCountInString
+	body := head
+	for i, l := range lines {
+		next := body + "\n" + l
+		need := size(next)
+		if rest := len(lines) - i - 1 + more; rest > 0 {
+			need += size(summary(rest))
+		}
+		if need > maxSectionText {
+			return clipMrkdwn(body+summary(len(lines)-i+more), maxSectionText)
+		}
+		body = next
+	}
+	if more > 0 {
+		body += summary(more)
+	}
+	return clipMrkdwn(body, maxSectionText)
+}
+
+// clipMrkdwn cuts escaped mrkdwn to at most limit characters, ending in
+// "…": on a rune boundary, and before an escape (&amp;) it would cut in
+// half, which Slack would show as a stray "&am".
+func clipMrkdwn(s string, limit int) string {
+	if utf8.RuneCountInString(s) <= limit {
+		return s
+	}
+	r := []rune(s)[:limit-1]
+	for i := len(r) - 1; i >= 0 && i >= len(r)-len("&amp;"); i-- {
+		if r[i] == ';' {
+			break
+		}
+		if r[i] == '&' {
+			r = r[:i]
+			break
+		}
+	}
+	return string(r) + "…"
+}
+
 func homeBlocks(ctx context.Context, a *Adapter, w who) []slack.Block {
 	text := func(s string) slack.Block {
 		return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, s, false, false), nil, nil)
@@ -368,18 +418,10 @@ func homeBlocks(ctx context.Context, a *Adapter, w who) []slack.Block {
 				continue
 			}
 			var lines []string
-			for i, c := range col.Cards {
-				if i == 10 {
-					lines = append(lines, fmt.Sprintf("_… and %d more_", len(col.Cards)-10))
-					break
-				}
+			for _, c := range col.Cards[:min(len(col.Cards), 10)] {
 				lines = append(lines, fmt.Sprintf("• %s `%s`", mrkdwn(c.Title), c.ID))
 			}
-			body := fmt.Sprintf("*%s* (%d)", mrkdwn(col.Name), len(col.Cards))
-			if len(lines) > 0 {
-				body += "\n" + strings.Join(lines, "\n")
-			}
-			out = append(out, text(body))
+			out = append(out, text(fitSection(fmt.Sprintf("*%s* (%d)", mrkdwn(col.Name), len(col.Cards)), lines, len(col.Cards)-len(lines))))
 		}
 	}
 	if hidden > 0 {

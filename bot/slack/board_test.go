@@ -2,12 +2,15 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
@@ -164,6 +167,121 @@ func TestAppHomeShowsTheBoard(t *testing.T) {
 	}
 	if n := strings.Count(view, `"type":"section"`) + strings.Count(view, `"type":"header"`); n > 100 {
 		t.Fatalf("%d blocks, Slack takes 100", n)
+	}
+}
+
+// TestAppHomeFitsLongTitles: ten 256-byte titles of &, < and > (five
+// times as long once escaped for mrkdwn) would make a column's section
+// longer than the 3,000 characters Slack takes, and Slack would refuse
+// the whole Home tab; the section keeps the titles that fit, whole, and
+// counts the rest in "… and N more".
+func TestAppHomeFitsLongTitles(t *testing.T) {
+	late := &lateBoard{}
+	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
+	b, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.b = b
+	e.user("U1", "mia@example.com", store.RoleMember)
+	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	var titles []string
+	for i := range 12 {
+		title := fmt.Sprintf("Ü%02d:  ", i) + strings.Repeat("<&>", 83) // 256 bytes
+		if len(title) != 256 {
+			t.Fatalf("title of %d bytes", len(title))
+		}
+		if _, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: title}); err != nil {
+			t.Fatal(err)
+		}
+		titles = append(titles, title)
+	}
+	ev := `{"type":"event_callback","team_id":"T1","event_id":"EvHome","event":{"type":"app_home_opened","user":"U1","channel":"D1","tab":"home"}}`
+	e.post("/slack/events", "application/json", []byte(ev), time.Now())
+	calls := e.slack.waitFor(t, "the Home tab", func(cs []apiCall) bool {
+		return slices.ContainsFunc(cs, func(x apiCall) bool { return x.Method == "views.publish" && x.User == "U1" })
+	})
+	var view struct {
+		Blocks []struct {
+			Type string
+			Text struct{ Text string }
+		}
+	}
+	for _, x := range calls {
+		if x.Method == "views.publish" {
+			if err := json.Unmarshal([]byte(x.Blocks), &view); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := len(view.Blocks); n == 0 || n > 100 {
+		t.Fatalf("%d blocks, Slack takes 1 to 100", n)
+	}
+	var column string
+	for _, bl := range view.Blocks {
+		checkSectionText(t, bl.Text.Text)
+		if strings.HasPrefix(bl.Text.Text, "*To do* (12)") {
+			column = bl.Text.Text
+		}
+	}
+	if column == "" {
+		t.Fatalf("no To do section: %+v", view.Blocks)
+	}
+	shown := 0
+	for _, title := range titles {
+		if strings.Contains(column, "• "+mrkdwnOf(title)+" `") {
+			shown++
+		}
+	}
+	if shown == 0 || !strings.Contains(column, fmt.Sprintf("_… and %d more_", 12-shown)) {
+		t.Fatalf("%d whole titles shown, and the section does not count the other %d: %s", shown, 12-shown, column)
+	}
+}
+
+// checkSectionText fails unless s fits a Slack section (3,000
+// characters, valid UTF-8) and has no escape cut in half.
+func checkSectionText(t *testing.T, s string) {
+	t.Helper()
+	if n := utf8.RuneCountInString(s); n > 3000 || !utf8.ValidString(s) {
+		t.Fatalf("section text of %d characters (valid UTF-8: %v), Slack takes 3000", n, utf8.ValidString(s))
+	}
+	if rest := strings.NewReplacer("&amp;", "", "&lt;", "", "&gt;", "").Replace(s); strings.Contains(rest, "&") {
+		i := strings.Index(rest, "&")
+		t.Fatalf("a cut escape in the section: %q", rest[max(0, i-10):min(len(rest), i+10)])
+	}
+}
+
+// mrkdwnOf is how Slack's mrkdwn spells text as typed.
+func mrkdwnOf(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// TestCardMessageFits: a card's root message keeps its section within
+// Slack's 3,000 characters however long its escaped parts are, cut
+// before an escape rather than through it.
+func TestCardMessageFits(t *testing.T) {
+	col := &store.KanbanColumn{ID: 1, Name: strings.Repeat("Ä&", 700), Slug: "todo", Kind: store.KindTodo}
+	for _, assignee := range []string{"ana", strings.Repeat("é<", 600), strings.Repeat("x", 7) + strings.Repeat("&", 800)} {
+		c := &store.KanbanCard{ID: "c1", Title: strings.Repeat("<&>", 85), Assignee: assignee}
+		blocks := cardBlocks(c, col, []store.KanbanColumn{*col})
+		raw, err := json.Marshal(blocks[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sec struct{ Text struct{ Text string } }
+		json.Unmarshal(raw, &sec)
+		checkSectionText(t, sec.Text.Text)
+		if !strings.HasPrefix(sec.Text.Text, "*"+mrkdwnOf(c.Title)+"*") {
+			t.Fatalf("the title is not shown whole: %.200s", sec.Text.Text)
+		}
+	}
+	for i := range 6 {
+		// Every cut point around an escape and a two-byte rune.
+		s := clipMrkdwn(strings.Repeat("x", 2990+i)+"é&amp;&lt;é", 3000)
+		checkSectionText(t, s)
+		if !strings.HasSuffix(s, "…") {
+			t.Fatalf("clipped text without …: %q", s[len(s)-12:])
+		}
 	}
 }
 

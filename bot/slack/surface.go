@@ -193,10 +193,7 @@ func progressMessage(p *bot.Progress) (string, []slack.Block) {
 }
 
 func section(md string) slack.Block {
-	if len(md) > 2900 {
-		md = md[:2900] + "…"
-	}
-	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, md, false, false), nil, nil)
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, clipMrkdwn(md, maxSectionText), false, false), nil, nil)
 }
 
 // look is how Slack draws a run's progress.
