@@ -494,3 +494,44 @@ func TestCardAndBoardCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestBoardCommandFitsLongTitles: /hero board with long titles full of
+// markup characters is one plain-text message (no section, so no 3,000
+// character limit applies), within the 40,000 characters Slack takes for
+// a message's text, each column showing ten cards and counting the rest.
+func TestBoardCommandFitsLongTitles(t *testing.T) {
+	late := &lateBoard{}
+	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
+	b, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.b = b
+	e.bind("C1")
+	e.user("U1", "mia@example.com", store.RoleMember)
+	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	for i := range 12 {
+		title := fmt.Sprintf("Ü%02d:  ", i) + strings.Repeat("<&>", 83)
+		if _, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: title}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.command("U1", "C1", "board", "t1")
+	calls := e.slack.waitFor(t, "the board", func(cs []apiCall) bool {
+		return slices.ContainsFunc(cs, func(x apiCall) bool { return strings.Contains(x.Text, "Board of *web*") })
+	})
+	for _, x := range calls {
+		if !strings.Contains(x.Text, "Board of *web*") {
+			continue
+		}
+		if x.Blocks != "" {
+			t.Fatalf("the board came with blocks: %.300s", x.Blocks)
+		}
+		if n := utf8.RuneCountInString(x.Text); n > 40000 {
+			t.Fatalf("board text of %d characters, Slack takes 40000", n)
+		}
+		if !strings.Contains(x.Text, "*To do* (12)") || !strings.Contains(x.Text, "Ü09:") || strings.Contains(x.Text, "Ü10:") || !strings.Contains(x.Text, "… and 2 more") {
+			t.Fatalf("board text: %.600s", x.Text)
+		}
+	}
+}
