@@ -5,6 +5,7 @@
 package bot
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -198,6 +199,22 @@ func parseSchedule(rest string) (Command, error) {
 		return Command{}, &ParseError{Msg: fmt.Sprintf("Say what the scheduled run should do after `%s`: %s", expr, scheduleUsage)}
 	}
 	return Command{Verb: VerbSchedule, Schedule: "add", Expr: expr, Task: task}, nil
+}
+
+// ParseErrorReply is what every surface answers to a command that does
+// not parse: the error's own words, and the command list after an unknown
+// command. ok is false when err is not a ParseError (the caller's to
+// return).
+func ParseErrorReply(err error) (reply string, ok bool) {
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		return "", false
+	}
+	reply = pe.Error()
+	if pe.Suggestion != "" {
+		reply += "\n\n" + Help()
+	}
+	return reply, true
 }
 
 // Help is the text shown for /hero help and after a parse error.

@@ -129,3 +129,21 @@ func TestParseSchedule(t *testing.T) {
 		}
 	}
 }
+
+// Every surface answers an unparsable command with the same words: the
+// error, and the command list only when the verb itself was unknown.
+func TestParseErrorReply(t *testing.T) {
+	_, err := Parse("aprove c1")
+	reply, ok := ParseErrorReply(err)
+	if !ok || !strings.Contains(reply, "Did you mean `/hero approve`?") || !strings.HasSuffix(reply, Help()) {
+		t.Errorf("unknown verb: %q, %v", reply, ok)
+	}
+	_, err = Parse("approve")
+	reply, ok = ParseErrorReply(err)
+	if !ok || strings.Contains(reply, Help()) || !strings.Contains(reply, "confirmation id") {
+		t.Errorf("missing id: %q, %v", reply, ok)
+	}
+	if _, ok := ParseErrorReply(errors.New("database gone")); ok {
+		t.Error("a database error was taken for a parse error")
+	}
+}

@@ -344,13 +344,9 @@ func (c *conversation) release() {
 }
 
 func (c *conversation) parseError(ctx context.Context, err error) error {
-	var pe *bot.ParseError
-	if !errors.As(err, &pe) {
+	msg, ok := bot.ParseErrorReply(err)
+	if !ok {
 		return err
-	}
-	msg := pe.Error()
-	if pe.Suggestion != "" {
-		msg += "\n\n" + bot.Help()
 	}
 	return c.Say(ctx, bot.Message{Kind: bot.Refusal, Text: msg, Private: true})
 }

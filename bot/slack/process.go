@@ -283,13 +283,9 @@ func (a *Adapter) onCommand(ctx context.Context, f url.Values, delivery string) 
 
 // parseError answers a command that does not parse.
 func (a *Adapter) parseError(err error, say func(string)) error {
-	var pe *bot.ParseError
-	if !errors.As(err, &pe) {
+	msg, ok := bot.ParseErrorReply(err)
+	if !ok {
 		return err
-	}
-	msg := pe.Error()
-	if pe.Suggestion != "" {
-		msg += "\n\n" + bot.Help()
 	}
 	say(msg)
 	return nil

@@ -544,7 +544,11 @@ func (s *Service) onRequest(ctx context.Context, log *slog.Logger, p *eventPaylo
 	if !req.plain {
 		var perr error
 		if cmd, perr = bot.Parse(req.text); perr != nil {
-			return s.reply(ctx, th, fmt.Sprintf("@%s %s\n\n%s", c.User.Login, perr.Error(), bot.Help()))
+			msg, ok := bot.ParseErrorReply(perr)
+			if !ok {
+				return perr
+			}
+			return s.reply(ctx, th, "@"+c.User.Login+" "+msg)
 		}
 	}
 	breq, err := s.request(ctx, repo, proj, th, c.User, req.delivery)
