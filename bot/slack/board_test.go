@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/slack-go/slack"
+
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
@@ -533,5 +535,50 @@ func TestBoardCommandFitsLongTitles(t *testing.T) {
 		if !strings.Contains(x.Text, "*To do* (12)") || !strings.Contains(x.Text, "Ü09:") || strings.Contains(x.Text, "Ü10:") || !strings.Contains(x.Text, "… and 2 more") {
 			t.Fatalf("board text: %.600s", x.Text)
 		}
+	}
+}
+
+// A card's message shows who it is assigned to and links its issue with
+// an "Open issue" button (a link: Slack opens it, hero ignores the click);
+// a card already in progress offers no Start.
+func TestCardMessageShowsAssigneeAndIssue(t *testing.T) {
+	cols := []store.KanbanColumn{
+		{ID: 1, Name: "To do", Slug: "to-do", Kind: store.KindTodo},
+		{ID: 2, Name: "In progress", Slug: "in-progress", Kind: store.KindDoing},
+	}
+	c := &store.KanbanCard{ID: "kq3b7x2ma", Title: "Fix the login loop", Assignee: "mia@example.com", IssueURL: "https://github.com/acme/web/issues/41"}
+	find := func(blocks []slack.Block) (text string, buttons map[string]*slack.ButtonBlockElement) {
+		buttons = map[string]*slack.ButtonBlockElement{}
+		for _, b := range blocks {
+			switch b := b.(type) {
+			case *slack.SectionBlock:
+				text = b.Text.Text
+			case *slack.ActionBlock:
+				for _, el := range b.Elements.ElementSet {
+					if btn, ok := el.(*slack.ButtonBlockElement); ok {
+						buttons[btn.Text.Text] = btn
+					}
+				}
+			}
+		}
+		return text, buttons
+	}
+	text, buttons := find(cardBlocks(c, &cols[0], cols))
+	if !strings.Contains(text, "assigned to mia@example.com") || !strings.Contains(text, "To do") {
+		t.Errorf("card text %q", text)
+	}
+	if b := buttons["Open issue"]; b == nil || b.URL != c.IssueURL {
+		t.Errorf("Open issue button %+v", b)
+	}
+	if buttons["Start"] == nil {
+		t.Error("a card in To do offers no Start button")
+	}
+	_, buttons = find(cardBlocks(c, &cols[1], cols))
+	if buttons["Start"] != nil {
+		t.Error("a card in progress offers Start")
+	}
+	c.IssueURL = ""
+	if _, buttons = find(cardBlocks(c, &cols[0], cols)); buttons["Open issue"] != nil {
+		t.Error("a card without an issue has an Open issue button")
 	}
 }
