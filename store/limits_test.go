@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,6 +92,54 @@ func TestLimits(t *testing.T) {
 		}
 		if n, _ := db.PruneLimits(ctx, kind, now.Add(-time.Hour)); n != 1 {
 			t.Fatalf("prune once keys = %d, want 1", n)
+		}
+	})
+}
+
+// TestTakeOverClaim: a claim older than the grace period (its claimer
+// died mid-work) is taken over by exactly one of racing replicas; a fresh
+// one is not, and the new owner's claim is fresh again.
+func TestTakeOverClaim(t *testing.T) {
+	storetest.EachURL(t, func(t *testing.T, url string) {
+		db := storetest.OpenURL(t, url)
+		ctx := t.Context()
+		kind := uniq("take")
+		now := time.Now()
+		if _, err := db.ClaimOnce(ctx, kind, "card@C1", "dead/1", now.Add(-10*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ClaimOnce(ctx, kind, "card@C2", "busy/1", now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := db.TakeOverClaim(ctx, kind, "card@C2", "r1", now.Add(-5*time.Minute), now); err != nil || ok {
+			t.Fatalf("took over a claim within its grace period: %v, %v", ok, err)
+		}
+		if ok, err := db.TakeOverClaim(ctx, kind, "card@none", "r1", now.Add(-5*time.Minute), now); err != nil || ok {
+			t.Fatalf("took over a claim that does not exist: %v, %v", ok, err)
+		}
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Go(func() {
+				ok, err := db.TakeOverClaim(ctx, kind, "card@C1", fmt.Sprintf("r%d", i), now.Add(-5*time.Minute), now)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					won.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Fatalf("%d replicas took over the stale claim, want 1", won.Load())
+		}
+		first, err := db.ClaimOnce(ctx, kind, "card@C1", "late", now)
+		if err != nil || !strings.HasPrefix(first, "r") {
+			t.Fatalf("owner after the take-over %q, %v", first, err)
+		}
+		if ok, _ := db.TakeOverClaim(ctx, kind, "card@C1", "r9", now.Add(-5*time.Minute), now); ok {
+			t.Fatal("a claim just taken over was taken over again")
 		}
 	})
 }
