@@ -99,7 +99,7 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 		if b.Surface != Surface || b.ProjectID != p.ID {
 			continue
 		}
-		th, err := a.postCard(ctx, b.ChannelID, c, col, cols)
+		th, err := a.postCard(ctx, b.ChannelID, c, col, cols, false)
 		if err != nil {
 			errs = append(errs, err)
 		} else if th != nil {
@@ -112,16 +112,41 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 // postCard posts a card in a bound channel ("T/C") once: a claim per card
 // and channel keeps replicas (and the catch-up below) from posting it
 // twice. A post that fails gives its claim back, so the next catch-up
-// pass tries again (a passing outage heals). nil when it was posted
-// before, or is being posted by another replica.
-func (a *Adapter) postCard(ctx context.Context, channelID string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn) (*store.KanbanCardThread, error) {
+// pass tries again (a passing outage heals). In the catch-up, a claim
+// older than cardClaimGrace whose card shows no message in the channel
+// was left by a replica that died mid-post: one replica takes it over.
+// The catch-up looks for an earlier post before posting (a post whose
+// reply was lost, or made just before a crash) and adopts it. nil when
+// it was posted before, or is being posted by another replica.
+func (a *Adapter) postCard(ctx context.Context, channelID string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn, catchUp bool) (*store.KanbanCardThread, error) {
 	// The owner is unique to this attempt, so a later attempt (here too)
 	// finds the claim taken.
 	owner := fmt.Sprintf("%s/%d", a.cfg.Owner, time.Now().UnixNano())
 	key := c.ID + "@" + channelID
-	first, err := a.db.ClaimOnce(ctx, slackCardClaim, key, owner, time.Now())
-	if err != nil || first != owner {
+	now := time.Now()
+	first, err := a.db.ClaimOnce(ctx, slackCardClaim, key, owner, now)
+	if err != nil {
 		return nil, err
+	}
+	if first != owner {
+		if !catchUp {
+			return nil, nil
+		}
+		if shown, err := a.cardShownIn(ctx, c.ID, channelID); err != nil || shown {
+			return nil, err
+		}
+		if ok, err := a.db.TakeOverClaim(ctx, slackCardClaim, key, owner, now.Add(-cardClaimGrace), now); err != nil || !ok {
+			return nil, err
+		}
+	}
+	if catchUp {
+		th, err := a.findCardMessage(ctx, channelID, c)
+		if err != nil {
+			return nil, errors.Join(err, a.releaseCard(ctx, key, owner))
+		}
+		if th != nil {
+			return th, nil
+		}
 	}
 	th, err := a.postCardMessage(ctx, channelID, c, col, cols)
 	if err != nil {
@@ -133,13 +158,77 @@ func (a *Adapter) postCard(ctx context.Context, channelID string, c *store.Kanba
 // slackCardClaim is the kind of the once-claims of card posts.
 const slackCardClaim = "slack-card"
 
+// cardClaimGrace is how long a card post's claim holds without the card
+// showing in the channel before the catch-up takes it over: far longer
+// than a post takes (Slack's own timeouts and retries included).
+const cardClaimGrace = 5 * time.Minute
+
+// cardMetadataType is the event type of the metadata hero attaches to a
+// card's message, so that the message can be found again by card id.
+const cardMetadataType = "hero_card"
+
+// cardShownIn reports whether the card has a recorded message in the
+// channel ("T/C").
+func (a *Adapter) cardShownIn(ctx context.Context, cardID, channelID string) (bool, error) {
+	ts, err := a.db.CardThreads(ctx, cardID)
+	if err != nil {
+		return false, err
+	}
+	for _, t := range ts {
+		if t.Surface == Surface && strings.HasPrefix(t.ThreadRef, channelID+"/") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// maxHistoryPages bounds the search for an earlier card post (200
+// messages a page, newest first, back to the card's creation).
+const maxHistoryPages = 10
+
+// findCardMessage looks in the channel's history since the card was
+// created for a message of hero's carrying the card's metadata: a post
+// whose outcome hero never learned. nil when there is none.
+func (a *Adapter) findCardMessage(ctx context.Context, channelID string, c *store.KanbanCard) (*store.KanbanCardThread, error) {
+	team, ch, _ := strings.Cut(channelID, "/")
+	cl, err := a.client(ctx, team)
+	if err != nil {
+		return nil, err
+	}
+	p := &slack.GetConversationHistoryParameters{
+		ChannelID: ch, Limit: 200, IncludeAllMetadata: true, Inclusive: true,
+		Oldest: fmt.Sprintf("%d.000000", c.CreatedAt.Add(-time.Minute).Unix()),
+	}
+	for range maxHistoryPages {
+		h, err := cl.api.GetConversationHistoryContext(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("look for an earlier post of card %s in %s: %w", c.ID, channelID, err)
+		}
+		for _, m := range h.Messages {
+			if m.Metadata.EventType != cardMetadataType || fmt.Sprint(m.Metadata.EventPayload["card_id"]) != c.ID {
+				continue
+			}
+			if cl.botUserID != "" && m.User != cl.botUserID {
+				continue
+			}
+			return &store.KanbanCardThread{Surface: Surface, ThreadRef: threadRef(team, ch, m.Timestamp)}, nil
+		}
+		if !h.HasMore || h.ResponseMetaData.NextCursor == "" {
+			return nil, nil
+		}
+		p.Cursor = h.ResponseMetaData.NextCursor
+	}
+	return nil, nil
+}
+
 func (a *Adapter) postCardMessage(ctx context.Context, channelID string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn) (*store.KanbanCardThread, error) {
 	team, ch, _ := strings.Cut(channelID, "/")
 	cl, err := a.client(ctx, team)
 	if err != nil {
 		return nil, err
 	}
-	_, ts, err := cl.api.PostMessageContext(ctx, ch, slack.MsgOptionText(cardText(c, col), false), slack.MsgOptionBlocks(cardBlocks(c, col, cols)...), noUnfurl())
+	meta := slack.MsgOptionMetadata(slack.SlackMetadata{EventType: cardMetadataType, EventPayload: map[string]any{"card_id": c.ID}})
+	_, ts, err := cl.api.PostMessageContext(ctx, ch, slack.MsgOptionText(cardText(c, col), false), slack.MsgOptionBlocks(cardBlocks(c, col, cols)...), meta, noUnfurl())
 	if err != nil {
 		return nil, fmt.Errorf("post card %s in %s: %w", c.ID, channelID, err)
 	}
@@ -189,7 +278,7 @@ func (a *Adapter) PostMissingCards(ctx context.Context, since time.Time) error {
 			if col == nil {
 				continue
 			}
-			th, err := a.postCard(ctx, b.ChannelID, c, col, cols)
+			th, err := a.postCard(ctx, b.ChannelID, c, col, cols, true)
 			if err != nil {
 				errs = append(errs, err)
 				continue

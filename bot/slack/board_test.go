@@ -410,6 +410,144 @@ func TestFailedCardPostIsRetried(t *testing.T) {
 	}
 }
 
+// TestCardPostOutlivesACrashAndALostReply: a replica that died between
+// claiming a card's post and recording it (before or after posting)
+// leaves a claim the catch-up takes over after the grace period, posting
+// the card once or adopting the message it finds; a post that reached
+// Slack but whose reply was lost is found and not posted again.
+func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
+	e := newEnv(t, nil)
+	e.bind("C1")
+	cli, err := kanban.New(kanban.Config{Store: e.db}) // no Slack here
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	add := func(title string) *store.KanbanCard {
+		c, _, err := cli.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: title})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	posts := func(c *store.KanbanCard) []apiCall {
+		var out []apiCall
+		for _, x := range e.slack.snapshot() {
+			if x.Method == "chat.postMessage" && strings.Contains(x.Blocks, c.ID) {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	threads := func(c *store.KanbanCard) []store.KanbanCardThread {
+		ts, err := e.db.CardThreads(t.Context(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	pass := func() error { return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)) }
+	claim := func(c *store.KanbanCard, age time.Duration) {
+		if _, err := e.db.ClaimOnce(t.Context(), slackCardClaim, c.ID+"@T1/C1", "crashed/1", time.Now().Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Crashed after claiming, before posting: left alone within the
+	// grace period, posted once after it.
+	c := add("Claimed by a replica that crashed")
+	claim(c, time.Minute)
+	if err := pass(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(posts(c)); n != 0 {
+		t.Fatalf("a claim within its grace period was taken over: %d posts", n)
+	}
+	e.db.ReleaseClaim(t.Context(), slackCardClaim, c.ID+"@T1/C1", "crashed/1")
+	claim(c, cardClaimGrace+time.Minute)
+	for range 3 {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				if err := pass(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	ps := posts(c)
+	if len(ps) != 1 {
+		t.Fatalf("card of a crashed claim posted %d times, want 1", len(ps))
+	}
+	if !strings.Contains(ps[0].Metadata, `"hero_card"`) || !strings.Contains(ps[0].Metadata, c.ID) {
+		t.Fatalf("card message metadata %q, want the hero_card event with the card id", ps[0].Metadata)
+	}
+	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != "T1/C1/"+ps[0].TS {
+		t.Fatalf("threads %+v, want the posted message", ts)
+	}
+
+	// The reply to a post that succeeded is lost: the pass fails, the
+	// next finds the message and records it instead of posting again.
+	c = add("Posted, but the reply was lost")
+	e.slack.loseNextReply("chat.postMessage", 1)
+	if err := pass(); err == nil || !strings.Contains(err.Error(), c.ID) {
+		t.Fatalf("pass with the lost reply: %v, want the card's post failing", err)
+	}
+	for range 2 {
+		if err := pass(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps = posts(c)
+	if len(ps) != 1 {
+		t.Fatalf("card whose reply was lost posted %d times, want 1", len(ps))
+	}
+	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != "T1/C1/"+ps[0].TS {
+		t.Fatalf("threads %+v, want the message posted before the lost reply (%s)", ts, ps[0].TS)
+	}
+
+	// Crashed after posting, before recording: the take-over adopts
+	// the message.
+	c = add("Posted just before a crash")
+	claim(c, 0)
+	th, err := e.a.postCardMessage(t.Context(), "T1/C1", c, mustColumn(t, e.db, c), mustColumns(t, e.db, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.db.ReleaseClaim(t.Context(), slackCardClaim, c.ID+"@T1/C1", "crashed/1")
+	claim(c, cardClaimGrace+time.Minute)
+	if err := pass(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(posts(c)); n != 1 {
+		t.Fatalf("card posted %d times after a crash that followed its post, want 1", n)
+	}
+	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != th.ThreadRef {
+		t.Fatalf("threads %+v, want the crashed replica's message %s", ts, th.ThreadRef)
+	}
+}
+
+func mustColumns(t *testing.T, db *store.DB, c *store.KanbanCard) []store.KanbanColumn {
+	t.Helper()
+	cols, err := db.BoardColumns(t.Context(), c.BoardID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cols
+}
+
+func mustColumn(t *testing.T, db *store.DB, c *store.KanbanCard) *store.KanbanColumn {
+	t.Helper()
+	for _, k := range mustColumns(t, db, c) {
+		if k.ID == c.ColumnID {
+			return &k
+		}
+	}
+	t.Fatalf("card %s has no column", c.ID)
+	return nil
+}
+
 // TestReplyInACardThreadSteersItsRun: a reply mentioning hero in a card's
 // thread reaches the card's latest run.
 func TestReplyInACardThreadSteersItsRun(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,12 +27,25 @@ type fakeSlack struct {
 	limit429 map[string]int      // method → how many 429s to answer first
 	// fail answers a method's next calls with these statuses, in order
 	// (0 drops the connection: a network error).
-	fail    map[string][]int
+	fail map[string][]int
+	// loseReply makes a method's next calls succeed but drops the
+	// connection instead of answering: hero never learns the outcome.
+	loseReply map[string]int
+	// posted holds the messages posted, by channel, oldest first (what
+	// conversations.history answers).
+	posted  map[string][]fakeMessage
 	changed chan struct{}
 	// notIn lists channels hero is not a member of.
 	notIn map[string]bool
 	// ws, when set, serves the Socket Mode websocket at /ws.
 	ws http.HandlerFunc
+}
+
+// fakeMessage is a message as conversations.history returns it.
+type fakeMessage struct {
+	TS       string
+	Text     string
+	Metadata json.RawMessage // as posted, "" without
 }
 
 type fakeUser struct {
@@ -50,11 +64,12 @@ type apiCall struct {
 	Blocks   string
 	Token    string // the bearer token the call was made with
 	Unfurl   string // unfurl_links/unfurl_media as sent ("false/false")
+	Metadata string // the message metadata as sent (JSON)
 	At       time.Time
 }
 
 func newFakeSlack(t testing.TB) *fakeSlack {
-	f := &fakeSlack{t: t, users: map[string]fakeUser{}, notIn: map[string]bool{}, limit429: map[string]int{}, fail: map[string][]int{}, changed: make(chan struct{}, 1), nextTS: 1000}
+	f := &fakeSlack{t: t, users: map[string]fakeUser{}, notIn: map[string]bool{}, limit429: map[string]int{}, fail: map[string][]int{}, loseReply: map[string]int{}, posted: map[string][]fakeMessage{}, changed: make(chan struct{}, 1), nextTS: 1000}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -136,7 +151,7 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := apiCall{Method: method, Channel: get("channel"), TS: get("ts"), ThreadTS: get("thread_ts"), User: get("user"), Text: get("text"), Blocks: get("blocks"), At: time.Now(),
-		Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), Unfurl: get("unfurl_links") + "/" + get("unfurl_media")}
+		Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), Unfurl: get("unfurl_links") + "/" + get("unfurl_media"), Metadata: get("metadata")}
 	if c.Token == "" {
 		c.Token = get("token")
 	}
@@ -144,8 +159,25 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	switch method {
 	case "chat.postMessage":
 		f.nextTS++
-		c.TS = fmt.Sprintf("1700000000.%06d", f.nextTS)
+		c.TS = fmt.Sprintf("%d.%06d", time.Now().Unix(), f.nextTS) // a real clock: history's oldest filters by it
 		resp = map[string]any{"ok": true, "channel": c.Channel, "ts": c.TS}
+		f.posted[c.Channel] = append(f.posted[c.Channel], fakeMessage{TS: c.TS, Text: c.Text, Metadata: json.RawMessage(c.Metadata)})
+	case "conversations.history":
+		// Newest first, from oldest on, metadata only when asked for
+		// (as Slack does); no paging needed at the fake's sizes.
+		var msgs []map[string]any
+		ms := f.posted[c.Channel]
+		for i := len(ms) - 1; i >= 0; i-- {
+			if o, err := strconv.ParseFloat(get("oldest"), 64); err == nil && tsSeconds(ms[i].TS) < o {
+				continue
+			}
+			m := map[string]any{"type": "message", "user": "UHERO", "bot_id": "BHERO", "ts": ms[i].TS, "text": ms[i].Text}
+			if get("include_all_metadata") == "1" && len(ms[i].Metadata) > 0 {
+				m["metadata"] = ms[i].Metadata
+			}
+			msgs = append(msgs, m)
+		}
+		resp = map[string]any{"ok": true, "messages": msgs, "has_more": false}
 	case "chat.update":
 		resp = map[string]any{"ok": true, "channel": c.Channel, "ts": c.TS, "text": c.Text}
 	case "chat.postEphemeral":
@@ -185,10 +217,22 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		resp = map[string]any{"ok": false, "error": "unknown_method"}
 	}
 	f.calls = append(f.calls, c)
+	lose := f.loseReply[method] > 0
+	if lose {
+		f.loseReply[method]--
+	}
 	f.mu.Unlock()
 	select {
 	case f.changed <- struct{}{}:
 	default:
+	}
+	if lose {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
 	}
 	f.reply(w, resp)
 }
@@ -198,6 +242,19 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 func (f *fakeSlack) failNext(method string, statuses ...int) {
 	f.mu.Lock()
 	f.fail[method] = append(f.fail[method], statuses...)
+	f.mu.Unlock()
+}
+
+func tsSeconds(ts string) float64 {
+	v, _ := strconv.ParseFloat(ts, 64)
+	return v
+}
+
+// loseNextReply makes method's next n calls take effect but drop the
+// connection instead of answering (a timeout after success).
+func (f *fakeSlack) loseNextReply(method string, n int) {
+	f.mu.Lock()
+	f.loseReply[method] += n
 	f.mu.Unlock()
 }
 
