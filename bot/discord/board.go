@@ -141,7 +141,7 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 	if err != nil || forum == "" {
 		return kanban.Links{}, err
 	}
-	th, err := a.postCard(ctx, forum, c, col)
+	th, err := a.postCard(ctx, forum, c, col, false)
 	if err != nil || th == nil {
 		return kanban.Links{}, err
 	}
@@ -151,9 +151,13 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 // postCard posts a card in a forum once: a claim per card and forum
 // keeps replicas (and the catch-up below) from posting it twice. A post
 // that fails gives its claim back, so the next catch-up pass tries again
-// (a passing outage heals). nil when it was posted before, or is being
-// posted by another replica.
-func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCard, col *store.KanbanColumn) (*store.KanbanCardThread, error) {
+// (a passing outage heals). In the catch-up, a claim older than
+// cardClaimGrace whose card has no recorded post was left by a replica
+// that died mid-post: one replica takes it over. The catch-up looks for
+// an earlier post among the forum's active threads before posting (a
+// post whose reply was lost, or made just before a crash) and adopts it.
+// nil when it was posted before, or is being posted by another replica.
+func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCard, col *store.KanbanColumn, catchUp bool) (*store.KanbanCardThread, error) {
 	cols, err := a.db.BoardColumns(ctx, c.BoardID)
 	if err != nil {
 		return nil, err
@@ -166,28 +170,103 @@ func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCar
 	// taken.
 	owner := fmt.Sprintf("%s/%d", a.cfg.Owner, time.Now().UnixNano())
 	key := c.ID + "@" + forum
-	if first, err := a.db.ClaimOnce(ctx, discordCardClaim, key, owner, time.Now()); err != nil || first != owner {
+	now := time.Now()
+	first, err := a.db.ClaimOnce(ctx, discordCardClaim, key, owner, now)
+	if err != nil {
 		return nil, err
+	}
+	if first != owner {
+		if !catchUp {
+			return nil, nil
+		}
+		if posted, err := a.hasPost(ctx, c.ID); err != nil || posted {
+			return nil, err
+		}
+		if ok, err := a.db.TakeOverClaim(ctx, discordCardClaim, key, owner, now.Add(-cardClaimGrace), now); err != nil || !ok {
+			return nil, err
+		}
+	}
+	if catchUp {
+		th, err := a.findCardPost(ctx, forum, c)
+		if err != nil {
+			return nil, errors.Join(err, a.releaseCard(ctx, key, owner))
+		}
+		if th != nil {
+			return th, nil
+		}
 	}
 	th, err := a.api.ForumThreadStartComplex(forum,
 		&discordgo.ThreadStart{Name: bot.OneLine(c.Title, maxPostTitle), AutoArchiveDuration: 10080, AppliedTags: []string{tags[col.ID]}},
 		&discordgo.MessageSend{Content: clip(cardPost(c)), AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
 	if err != nil {
 		err = fmt.Errorf("post card %s in discord forum %s: %w", c.ID, forum, err)
-		// Given back even when ctx ended (shutdown): otherwise the card
-		// would never be posted.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if rerr := a.db.ReleaseClaim(rctx, discordCardClaim, key, owner); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("give back the claim of card post %s so it is tried again: %w", key, rerr))
-		}
-		return nil, err
+		return nil, errors.Join(err, a.releaseCard(ctx, key, owner))
 	}
 	return &store.KanbanCardThread{Surface: Surface, ThreadRef: th.ID}, nil
 }
 
+// releaseCard gives a failed post's claim back, even when the post failed
+// because ctx ended (shutdown): otherwise the card would never be posted.
+func (a *Adapter) releaseCard(ctx context.Context, key, owner string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := a.db.ReleaseClaim(ctx, discordCardClaim, key, owner); err != nil {
+		return fmt.Errorf("give back the claim of card post %s so it is tried again: %w", key, err)
+	}
+	return nil
+}
+
 // discordCardClaim is the kind of the once-claims of card posts.
 const discordCardClaim = "discord-card"
+
+// cardClaimGrace is how long a card post's claim holds without the card
+// having a recorded post before the catch-up takes it over: far longer
+// than a post takes (rate limits and retries included).
+const cardClaimGrace = 5 * time.Minute
+
+// hasPost reports whether the card has a recorded Discord post (a card
+// lives in one forum, its board's).
+func (a *Adapter) hasPost(ctx context.Context, cardID string) (bool, error) {
+	ts, err := a.db.CardThreads(ctx, cardID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(ts, func(t store.KanbanCardThread) bool { return t.Surface == Surface }), nil
+}
+
+// findCardPost looks among the guild's active threads for a post of
+// hero's in the forum named as the card whose first message carries the
+// card's id (cardPost's "card `ID`"): a post whose outcome hero never
+// learned. nil when there is none.
+func (a *Adapter) findCardPost(ctx context.Context, forum string, c *store.KanbanCard) (*store.KanbanCardThread, error) {
+	ch, err := a.api.Channel(forum, discordgo.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("look for an earlier post of card %s: read discord forum %s: %w", c.ID, forum, err)
+	}
+	me, err := a.botUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := a.api.GuildThreadsActive(ch.GuildID, discordgo.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("look for an earlier post of card %s in discord forum %s: %w", c.ID, forum, err)
+	}
+	name, marker := bot.OneLine(c.Title, maxPostTitle), fmt.Sprintf("card `%s`", c.ID)
+	for _, th := range list.Threads {
+		if th.ParentID != forum || th.OwnerID != me || th.Name != name {
+			continue
+		}
+		// A forum post's first message has the post's id.
+		m, err := a.api.ChannelMessage(th.ID, th.ID, discordgo.WithContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("look for an earlier post of card %s: read post %s: %w", c.ID, th.ID, err)
+		}
+		if strings.Contains(m.Content, marker) {
+			return &store.KanbanCardThread{Surface: Surface, ThreadRef: th.ID}, nil
+		}
+	}
+	return nil, nil
+}
 
 // PostMissingCards posts the cards of boards linked to a forum that were
 // created since then and have no post there yet: cards added where
@@ -231,7 +310,7 @@ func (a *Adapter) PostMissingCards(ctx context.Context, since time.Time) error {
 			if i < 0 {
 				continue
 			}
-			th, err := a.postCard(ctx, forum, c, &cols[i])
+			th, err := a.postCard(ctx, forum, c, &cols[i], true)
 			if err != nil {
 				errs = append(errs, err)
 				continue

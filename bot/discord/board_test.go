@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bwmarrin/discordgo"
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/hero-dev/hero/bot/discord/discordtest"
@@ -466,5 +467,143 @@ func TestForumRetriesFailedCardPosts(t *testing.T) {
 		if ts := threads(c); len(ts) != 1 {
 			t.Fatalf("round %d: threads %+v, want one", round, ts)
 		}
+	}
+}
+
+// A replica that died between claiming a card's post and recording it
+// (before or after posting) leaves a claim the catch-up takes over after
+// the grace period, posting the card once or adopting the post it finds;
+// a post Discord made but whose reply was lost is found and not made
+// again.
+func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
+	t.Parallel()
+	e, _ := boardEnv(t, nil)
+	cli, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := e.db.UserByEmail(t.Context(), "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(title string) *store.KanbanCard {
+		c, _, err := cli.AddCard(t.Context(), ownerActor(e, owner), kanban.NewCard{Project: e.project.Name, Title: title, Column: "Backlog"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	threadsPath := "/channels/" + testForum + "/threads"
+	// posts are the forum's posts named as the card, as Discord holds them.
+	posts := func(c *store.KanbanCard) []string {
+		var ids []string
+		for id, parent := range e.discord.Threads() {
+			if ch, _ := e.discord.Channel(id); parent == testForum && ch.Name == c.Title {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	threads := func(c *store.KanbanCard) []store.KanbanCardThread {
+		ts, err := e.db.CardThreads(t.Context(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	pass := func() error { return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)) }
+	claim := func(c *store.KanbanCard, age time.Duration) {
+		if _, err := e.db.ClaimOnce(t.Context(), discordCardClaim, c.ID+"@"+testForum, "crashed/1", time.Now().Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := func(c *store.KanbanCard) {
+		if err := e.db.ReleaseClaim(t.Context(), discordCardClaim, c.ID+"@"+testForum, "crashed/1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A card of the same title posted before, and another card's post:
+	// neither may be taken for the card.
+	other := add("Claimed by a replica that crashed")
+	if err := pass(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Crashed after claiming, before posting: left alone within the
+	// grace period, posted once after it.
+	c := add("Claimed by a replica that crashed")
+	claim(c, time.Minute)
+	if err := pass(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(posts(c)); n != 1 {
+		t.Fatalf("a claim within its grace period was taken over: %d posts named so, want only the other card's", n)
+	}
+	release(c)
+	claim(c, cardClaimGrace+time.Minute)
+	for range 3 {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				if err := pass(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := len(posts(c)); n != 2 {
+		t.Fatalf("%d posts named as the two cards after the crashed claim, want 2", n)
+	}
+	mine, theirs := threads(c), threads(other)
+	if len(mine) != 1 || len(theirs) != 1 || mine[0].ThreadRef == theirs[0].ThreadRef {
+		t.Fatalf("threads %+v and the other card's %+v, want one post each", mine, theirs)
+	}
+	if m, ok := e.discord.Message(mine[0].ThreadRef); !ok || !strings.Contains(m.Content, "card `"+c.ID+"`") {
+		t.Fatalf("the card's post %s says %q", mine[0].ThreadRef, m.Content)
+	}
+
+	// The reply to a post Discord made is lost: the pass fails, the next
+	// finds the post and records it instead of posting again.
+	c = add("Posted, but the reply was lost")
+	e.discord.LoseReplyNext("POST", threadsPath)
+	if err := pass(); err == nil || !strings.Contains(err.Error(), c.ID) {
+		t.Fatalf("pass with the lost reply: %v, want the card's post failing", err)
+	}
+	ps := posts(c)
+	if len(ps) != 1 {
+		t.Fatalf("%d posts after the lost reply, want the one Discord made", len(ps))
+	}
+	for range 2 {
+		if err := pass(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(posts(c)); n != 1 {
+		t.Fatalf("card whose reply was lost posted %d times, want 1", n)
+	}
+	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != ps[0] {
+		t.Fatalf("threads %+v, want the post made before the lost reply (%s)", ts, ps[0])
+	}
+
+	// Crashed after posting, before recording: the take-over adopts
+	// the post.
+	c = add("Posted just before a crash")
+	claim(c, 0)
+	made, err := e.a.api.ForumThreadStartComplex(testForum, &discordgo.ThreadStart{Name: c.Title, AutoArchiveDuration: 10080},
+		&discordgo.MessageSend{Content: cardPost(c)}, discordgo.WithContext(t.Context()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release(c)
+	claim(c, cardClaimGrace+time.Minute)
+	if err := pass(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(posts(c)); n != 1 {
+		t.Fatalf("card posted %d times after a crash that followed its post, want 1", n)
+	}
+	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != made.ID {
+		t.Fatalf("threads %+v, want the crashed replica's post %s", ts, made.ID)
 	}
 }

@@ -53,6 +53,7 @@ type Channel struct {
 	AvailableTags               []Tag    // a forum's tags, in order
 	AppliedTags                 []string // a post's tag ids
 	Archived                    bool     // a thread Discord archived (inactive)
+	OwnerID                     string   // a thread's creator
 	Edits                       int      // PATCHes of the channel
 }
 
@@ -78,6 +79,7 @@ type Server struct {
 	commands map[string][]any // "global" or guild id → last overwrite
 	limits   []limit
 	failures []failure
+	lose     []failure // requests that take effect but whose reply is lost
 	gateway  string
 	starts   int // session_start_limit.remaining; -1: plenty
 	nextID   int64
@@ -138,6 +140,15 @@ func (s *Server) RateLimitNext(method, pathPrefix string, retryAfter float64) {
 func (s *Server) FailNext(method, pathPrefix string, status int) {
 	s.mu.Lock()
 	s.failures = append(s.failures, failure{method, pathPrefix, status})
+	s.mu.Unlock()
+}
+
+// LoseReplyNext makes the next request whose method and path match take
+// effect but drops the connection instead of answering: a timeout after
+// success, whose outcome the client never learns.
+func (s *Server) LoseReplyNext(method, pathPrefix string) {
+	s.mu.Lock()
+	s.lose = append(s.lose, failure{method: method, prefix: pathPrefix})
 	s.mu.Unlock()
 }
 
@@ -309,6 +320,39 @@ func (s *Server) id() string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/api/v10")
+	s.mu.Lock()
+	lose := false
+	for i, f := range s.lose {
+		if f.method == r.Method && strings.HasPrefix(path, f.prefix) {
+			s.lose = append(s.lose[:i], s.lose[i+1:]...)
+			lose = true
+			break
+		}
+	}
+	s.mu.Unlock()
+	if !lose {
+		s.handle(w, r)
+		return
+	}
+	s.handle(&discardWriter{header: http.Header{}}, r)
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	w.WriteHeader(http.StatusBadGateway)
+}
+
+// discardWriter takes a reply nobody receives.
+type discardWriter struct{ header http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.header }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
 	var body map[string]any
 	if len(raw) > 0 {
@@ -489,7 +533,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		id := s.id()
-		c := &Channel{ID: id, GuildID: forum.GuildID, Type: 11, ParentID: forum.ID, Name: str("name"), AppliedTags: tags}
+		c := &Channel{ID: id, GuildID: forum.GuildID, Type: 11, ParentID: forum.ID, Name: str("name"), AppliedTags: tags, OwnerID: s.BotID}
 		s.channels[id] = c
 		s.threads[id] = forum.ID
 		msg, _ := body["message"].(map[string]any)
@@ -565,6 +609,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			entries = []any{}
 		}
 		reply(200, map[string]any{"audit_log_entries": entries, "users": []any{}, "threads": []any{}, "webhooks": []any{}, "integrations": []any{}})
+	case len(parts) == 4 && parts[0] == "guilds" && parts[2] == "threads" && parts[3] == "active" && r.Method == http.MethodGet:
+		// The guild's threads that are not archived, with the members
+		// list Discord sends (the bot's own memberships: none here).
+		threads := []any{}
+		for _, c := range s.channels {
+			if (c.Type == 11 || c.Type == 12) && !c.Archived && s.guildOf(c) == parts[1] {
+				threads = append(threads, channelJSON(c))
+			}
+		}
+		reply(200, map[string]any{"threads": threads, "members": []any{}})
+	case len(parts) == 4 && parts[0] == "channels" && parts[2] == "messages" && r.Method == http.MethodGet:
+		m := s.msgs[parts[3]]
+		if m == nil || m.ChannelID != parts[1] {
+			reply(404, map[string]any{"message": "Unknown Message", "code": 10008})
+			return
+		}
+		reply(200, s.messageJSON(m))
 	case len(parts) == 2 && parts[0] == "channels" && r.Method == http.MethodGet:
 		c := s.channels[parts[1]]
 		if c == nil {
@@ -577,8 +638,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// guildOf is a channel's guild, or its parent's.
+func (s *Server) guildOf(c *Channel) string {
+	if c.GuildID == "" && s.channels[c.ParentID] != nil {
+		return s.channels[c.ParentID].GuildID
+	}
+	return c.GuildID
+}
+
 func channelJSON(c *Channel) map[string]any {
 	out := map[string]any{"id": c.ID, "type": c.Type, "name": c.Name}
+	if c.OwnerID != "" {
+		out["owner_id"] = c.OwnerID
+	}
 	if c.GuildID != "" {
 		out["guild_id"] = c.GuildID
 	}
