@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 )
 
@@ -28,7 +29,7 @@ import (
 //	second run of a one-file repository), and the ratios cold/clone
 //	(target ≤ 1.1) and warm/cold (≤ 0.1).
 func BenchmarkRunToFirstModelRequest(b *testing.B) {
-	requireBwrapB(b)
+	enginetest.RequireBwrap(b)
 	if _, err := exec.LookPath("git"); err != nil {
 		b.Skip("git is not installed")
 	}
@@ -58,12 +59,6 @@ var (
 	benchResult warmResult
 	benchErr    error
 )
-
-func requireBwrapB(b *testing.B) {
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		b.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
-	}
-}
 
 // genRepo writes n files of 1–8 KB of word-like text in 1,000 directories
 // and commits them; it returns a bare copy to serve.

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -22,8 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
@@ -94,15 +95,6 @@ func (s *slackAPI) find(match func(slackMsg) bool) []slackMsg {
 	return out
 }
 
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // TestBoardEndToEnd: hero serve with GitHub, Slack and the settings page.
 // A card added on the command line is an issue on GitHub and, once hero
 // serve runs, a message in the project's Slack channel; moved to In progress on the page, it
@@ -112,7 +104,7 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 // with the link, and the merged pull request's delivery moves it to Done
 // (and closes its issue).
 func TestBoardEndToEnd(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	const ghToken, hookSecret, slackSecret = "ghp_boardE2E0123456789abcdef", "board-hook-secret", "board-slack-signing-secret"
 	api := githubtest.NewServer(t, ghToken)
 	git := githubtest.NewGitServer(t, "acme", "web", map[string]string{"README.md": "# web\n\nHelo\n"}, api.ValidToken)
@@ -146,10 +138,7 @@ func TestBoardEndToEnd(t *testing.T) {
 	}
 	// The Slack channel is bound to the project; U1 is an approver linked
 	// to their Slack account.
-	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.OpenIn(t, dir)
 	p, _ := db.ProjectByName(t.Context(), "web")
 	u, _ := db.UpsertUser(t.Context(), "approver@example.com", "Approver")
 	for _, err := range []error{db.LinkIdentity(t.Context(), "slack", "T1/U1", u.ID), db.SetMember(t.Context(), p.ID, u.ID, store.RoleApprover),
@@ -181,7 +170,7 @@ func TestBoardEndToEnd(t *testing.T) {
 		db.Close()
 	})
 	var base, link string
-	waitUntil(t, "serve to listen and log its admin link", 30*time.Second, func() bool {
+	enginetest.Eventually(t, "serve to listen and log its admin link", func() bool {
 		if m := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
 			base = m[1]
 		}
@@ -224,7 +213,7 @@ func TestBoardEndToEnd(t *testing.T) {
 		return resp
 	}
 	var card *store.KanbanCard
-	waitUntil(t, "the card", 10*time.Second, func() bool {
+	enginetest.Eventually(t, "the card", func() bool {
 		cs, _ := db.ProjectBoards(t.Context(), p.ID)
 		if len(cs) == 0 {
 			return false
@@ -240,7 +229,7 @@ func TestBoardEndToEnd(t *testing.T) {
 		t.Fatalf("issue: %+v", is)
 	}
 	var cardMsg slackMsg
-	waitUntil(t, "the card in Slack", 10*time.Second, func() bool {
+	enginetest.Eventually(t, "the card in Slack", func() bool {
 		ms := slk.find(func(m slackMsg) bool {
 			return m.method == "chat.postMessage" && m.channel == "C1" && strings.Contains(m.blocks, card.ID)
 		})
@@ -255,7 +244,7 @@ func TestBoardEndToEnd(t *testing.T) {
 	approve := func(n int) {
 		t.Helper()
 		var conf string
-		waitUntil(t, fmt.Sprintf("question %d in the card's Slack thread", n), 60*time.Second, func() bool {
+		enginetest.Eventually(t, fmt.Sprintf("question %d in the card's Slack thread", n), func() bool {
 			ms := slk.find(func(m slackMsg) bool {
 				return m.method == "chat.postMessage" && m.thread == cardMsg.ts && strings.Contains(m.blocks, "hero_approve")
 			})
@@ -294,14 +283,14 @@ func TestBoardEndToEnd(t *testing.T) {
 		}
 		return ""
 	}
-	waitUntil(t, "the card in Review with its pull request", 90*time.Second, func() bool {
+	enginetest.EventuallyWithin(t, 90*time.Second, "the card in Review with its pull request", func() bool {
 		c, err := db.Card(t.Context(), card.ID)
 		if err == nil {
 			card = c
 		}
 		return err == nil && card.PRURL != "" && colName(card.ColumnID) == "Review"
 	})
-	waitUntil(t, "the issue labelled hero:review", 30*time.Second, func() bool {
+	enginetest.Eventually(t, "the issue labelled hero:review", func() bool {
 		is, _ := api.Issue("acme/web", card.IssueNumber)
 		return len(is.Labels) == 1 && is.Labels[0] == "hero:review"
 	})
@@ -318,7 +307,7 @@ func TestBoardEndToEnd(t *testing.T) {
 	if !onIssue {
 		t.Errorf("no progress on issue #%d: %+v", card.IssueNumber, api.Comments())
 	}
-	waitUntil(t, "the card's Slack message showing Review", 30*time.Second, func() bool {
+	enginetest.Eventually(t, "the card's Slack message showing Review", func() bool {
 		return len(slk.find(func(m slackMsg) bool {
 			return m.method == "chat.update" && m.ts == cardMsg.ts && strings.Contains(m.text, "(Review)")
 		})) > 0
@@ -337,11 +326,11 @@ func TestBoardEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	waitUntil(t, "the card in Done", 30*time.Second, func() bool {
+	enginetest.Eventually(t, "the card in Done", func() bool {
 		c, err := db.Card(t.Context(), card.ID)
 		return err == nil && colName(c.ColumnID) == "Done"
 	})
-	waitUntil(t, "the issue closed", 30*time.Second, func() bool {
+	enginetest.Eventually(t, "the issue closed", func() bool {
 		is, _ := api.Issue("acme/web", card.IssueNumber)
 		return is.State == "closed" && len(is.Labels) == 1 && is.Labels[0] == "hero:done"
 	})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
@@ -37,7 +38,7 @@ func gheFront(t *testing.T, api *githubtest.Server, git *githubtest.GitServer) s
 // the push creates hero/fix-add from the run's HEAD, and the pull
 // request's head is that branch, its base the default branch.
 func TestRunCommitPushPullRequestOnGitHub(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	const token = "ghp_terminalTOKEN0123456789"
 	api := githubtest.NewServer(t, token)
 	git := githubtest.NewGitServer(t, "acme", "calc", map[string]string{

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -15,8 +14,10 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/bot/discord/discordtest"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
@@ -28,7 +29,7 @@ import (
 // final message in the thread links it. A forged signature and a
 // replayed interaction do nothing. The gateway is held through the lease.
 func TestServeDiscordEndToEnd(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	const ghToken = "ghp_discordE2E0123456789abcdef"
 	const appID, botToken, botID, guild, channel, user = "110000000000000001", "discord-bot-token", "110000000000000002", "110000000000000003", "110000000000000004", "110000000000000005"
 
@@ -70,10 +71,7 @@ func TestServeDiscordEndToEnd(t *testing.T) {
 	}
 	// The requester: a member linked to the Discord account, the channel
 	// bound to the project (what /hero link and /hero use record).
-	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.OpenIn(t, dir)
 	p, err := db.ProjectByName(t.Context(), "web")
 	if err != nil {
 		t.Fatal(err)
@@ -240,14 +238,7 @@ func TestDiscordRegisterCommand(t *testing.T) {
 func TestDiscordIntegrationStatus(t *testing.T) {
 	t.Parallel()
 	fake := discordtest.NewServer(t, "tok", "1")
-	db, err := store.Open(t.Context(), "", t.TempDir(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t)
 	env := map[string]string{"DISCORD_APP_ID": "42", "DISCORD_BOT_TOKEN": "tok", "DISCORD_API_URL": fake.APIURL()}
 	in, ok := discordIntegration(func(k string) string { return env[k] }, db, http.DefaultClient)
 	if !ok || !strings.Contains(in.ConnectURL, "client_id=42") || !strings.Contains(in.ConnectURL, "scope=bot+applications.commands") ||

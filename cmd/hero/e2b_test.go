@@ -15,6 +15,7 @@ import (
 	"github.com/hero-dev/hero/sandbox/e2b/e2btest"
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
@@ -139,14 +140,7 @@ func TestE2BWarmStartFromSnapshot(t *testing.T) {
 	gitSrv := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "one\n", "go.mod": "module x\n\ngo 1.22\n"}, func(string) bool { return false })
 	gitSrv.AnonymousRead()
 	dir := t.TempDir()
-	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.OpenIn(t, dir)
 	prov, err := e2b.New(e2b.Config{APIKey: e2btest.APIKey, APIURL: fake.URL, SandboxURL: fake.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -264,14 +258,7 @@ func TestE2BRunContinuesInItsSandboxAfterRestart(t *testing.T) {
 	gitSrv := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "one\n"}, func(string) bool { return false })
 	gitSrv.AnonymousRead()
 	dir := t.TempDir()
-	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.OpenIn(t, dir)
 	mirrors, err := mirror.New(filepath.Join(dir, "mirrors"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -8,17 +8,17 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/sandbox"
-	"github.com/hero-dev/hero/sandbox/bwrap"
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
@@ -29,26 +29,13 @@ import (
 // bubblewrap sandbox, real git over HTTP through hero's mirror).
 func TestWorkspaceChecksOutTheRunsBranch(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
-	}
+	prov := enginetest.Bwrap(t)
 	dir := t.TempDir()
-	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.OpenIn(t, dir)
 	git := githubtest.NewGitServer(t, "o", "r", map[string]string{"a.txt": "main\n"}, func(string) bool { return false })
 	git.AnonymousRead()
 	tip := git.Commit("hero/7-fix", "earlier work", map[string]string{"a.txt": "branch\n"})
 
-	prov, err := bwrap.New(filepath.Join(dir, "sb"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	m, err := sandbox.NewManager(prov, leaseStore{db}, sandbox.ManagerConfig{Owner: "test"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +106,7 @@ func TestRedeliveryConfig(t *testing.T) {
 // trusted @hero comment goes through the inbox worker to a run: 👀 on the
 // comment, then (no model configured here) a comment saying what to set.
 func TestServeGitHubWebhook(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	const secret, token = "s3cret", "ghp_serveTOKEN0123456789"
 	api := githubtest.NewServer(t, token)
 	git := githubtest.NewGitServer(t, "Codertocat", "Hello-World", map[string]string{"README.md": "hi\n"}, api.ValidToken)

@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // A project whose repository is a directory on this machine outside
@@ -28,7 +30,7 @@ import (
 // `hero serve` is built for chat, GitHub and schedules, never as the
 // local operator's terminal, whatever the run's surface is called.
 func TestServeRefusesTerminalOnlyProject(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	var mu sync.Mutex
 	var posts []slackPost
 	ts := 1000
@@ -63,11 +65,7 @@ func TestServeRefusesTerminalOnlyProject(t *testing.T) {
 	if err != nil || !strings.Contains(out, "chat and GitHub refuse it") {
 		t.Fatalf("project add: %v %q", err, out)
 	}
-	db, err := store.Open(t.Context(), "", dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.OpenIn(t, dir)
 	ctx := t.Context()
 	p, err := db.ProjectByName(ctx, "mine")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 )
 
@@ -65,18 +66,15 @@ func git(t *testing.T, dir string, args ...string) string {
 	return string(out)
 }
 
+// requireBwrap is enginetest.RequireBwrap, kept for replicas_test.go's
+// callers.
 func requireBwrap(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("bwrap"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("bubblewrap is missing in CI: scripts/install-deps.sh must install it")
-		}
-		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
-	}
+	enginetest.RequireBwrap(t)
 }
 
 func TestRunFixesRepoAndCommitsOnABranchAfterYes(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	repo := gitRepo(t)
 	model := openaitest.NewServer(t,
 		openaitest.Tools(openaitest.Call("edit_file", `{"path":"calc.go","old":"return a - b","new":"return a + b"}`)),
@@ -109,7 +107,7 @@ func TestRunFixesRepoAndCommitsOnABranchAfterYes(t *testing.T) {
 }
 
 func TestRunNonInteractiveDeniesAndKeepsBundle(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	repo := gitRepo(t)
 	model := openaitest.NewServer(t,
 		openaitest.Tools(openaitest.Call("write_file", `{"path":"NOTES.md","content":"hi\n"}`)),
@@ -222,7 +220,7 @@ func TestBadConfigurationIsNamed(t *testing.T) {
 }
 
 func TestRunCtrlCCancelsAndKillsTheCommand(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	repo := gitRepo(t)
 	model := openaitest.NewServer(t, openaitest.Tools(openaitest.Call("run_command", `{"command":"echo started; sleep 120","timeout_s":600}`)))
 	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": model.URL(), "HERO_MODEL": "gpt-4o-mini"}
@@ -259,7 +257,7 @@ func TestRunCtrlCCancelsAndKillsTheCommand(t *testing.T) {
 }
 
 func TestRunShowsNoSecretValue(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	repo := gitRepo(t)
 	const secret = "pa55-w0rd-9c8b7a6"
 	model := openaitest.NewServer(t,
@@ -290,7 +288,7 @@ func TestRunShowsNoSecretValue(t *testing.T) {
 // to a branch" question without a terminal; a limit from the command line
 // still stops the run.
 func TestRunYesApprovesActionsAndCommits(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	repo := gitRepo(t)
 	model := openaitest.NewServer(t,
 		openaitest.Tools(openaitest.Call("write_file", `{"path":"NOTES.md","content":"hi\n"}`)),
@@ -314,7 +312,7 @@ func TestRunYesApprovesActionsAndCommits(t *testing.T) {
 }
 
 func TestRunNoDeniesEvenOnATerminal(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	repo := gitRepo(t)
 	model := openaitest.NewServer(t,
 		openaitest.Tools(openaitest.Call("write_file", `{"path":"NOTES.md","content":"hi\n"}`)),
@@ -347,7 +345,7 @@ func TestRunNoDeniesEvenOnATerminal(t *testing.T) {
 }
 
 func TestRunMaxStepsStopsEvenWithYes(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	repo := gitRepo(t)
 	model := openaitest.NewServer(t,
 		openaitest.Tools(openaitest.Call("list_files", `{"path":""}`)),

@@ -2,24 +2,19 @@ package main
 
 import (
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // auditOf reads a project's audit log straight from the data directory's
 // database, oldest first, as "action subject (detail) by actor via via".
 func auditOf(t *testing.T, dataDir, project string) []string {
 	t.Helper()
-	db, err := store.Open(t.Context(), "", dataDir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.OpenIn(t, dataDir)
 	p, err := db.ProjectByName(t.Context(), project)
 	if err != nil {
 		t.Fatal(err)

@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hero-dev/hero/store"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
+
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // BenchmarkGitHubIntakeReplicas drives signed GitHub deliveries (issue
@@ -52,11 +53,7 @@ func BenchmarkGitHubIntakeReplicas(b *testing.B) {
 			for _, r := range rs {
 				r.waitListening(b)
 			}
-			meta, err := store.Open(b.Context(), dbURL, "", nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer meta.Close()
+			meta := storetest.OpenURL(b, dbURL)
 			var m map[string]any
 			json.Unmarshal(raw, &m)
 			c := m["comment"].(map[string]any)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 )
 
@@ -53,7 +54,7 @@ func must(t *testing.T, err error) {
 // The diff hero run prints at the end shows what the model wrote into the
 // repository, which may be a secret it read: it is scrubbed like the rest.
 func TestRunDiffShowsNoSecretValue(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	repo := gitRepo(t)
 	const secret = "pa55-w0rd-9c8b7a6-diff"
 	model := openaitest.NewServer(t,

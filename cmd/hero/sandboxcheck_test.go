@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hero-dev/hero/engine/enginetest"
 )
 
 // A host or container that forbids the namespaces bubblewrap needs (here
@@ -14,7 +16,7 @@ import (
 // do): `hero serve` starts, checks at once, and its log and /readyz say
 // what to change in Docker, Kubernetes or on the host.
 func TestServeSaysWhatForbidsTheSandbox(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	if out, err := exec.Command("unshare", "--user", "--map-root-user", "sh", "-c", "echo 0 > /proc/sys/user/max_user_namespaces").CombinedOutput(); err != nil {
 		t.Skipf("cannot make a user namespace without nested ones here: %v %s", err, out)
 	}

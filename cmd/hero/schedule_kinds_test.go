@@ -1,12 +1,11 @@
 package main
 
 import (
-	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // TestScheduleKindsFromTheCommandLine: a run reporting to the project's
@@ -19,10 +18,7 @@ func TestScheduleKindsFromTheCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The channel is bound to the project, as /hero use web there does.
-	db, err := store.Open(t.Context(), "", env["HERO_DATA_DIR"], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.OpenIn(t, env["HERO_DATA_DIR"])
 	p, err := db.ProjectByName(t.Context(), "web")
 	if err != nil {
 		t.Fatal(err)

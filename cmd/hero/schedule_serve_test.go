@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // TestServeProcess is not a test: it is `hero serve` in a process of its
@@ -49,27 +49,8 @@ func TestServeSchedulesTwoReplicas(t *testing.T) {
 		testServeSchedules(t, "sqlite://"+filepath.Join(t.TempDir(), "hero.db"))
 	})
 	t.Run("mysql", func(t *testing.T) {
-		url := os.Getenv("HERO_TEST_MYSQL_URL")
-		if url == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("HERO_TEST_MYSQL_URL is not set but CI is: run the tests through scripts/with-mariadb.sh")
-			}
-			t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./cmd/hero/...")
-		}
 		// A database of its own: the replicas claim every due schedule.
-		admin, err := store.Open(t.Context(), url, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := fmt.Sprintf("hero_test_sched_%d", rand.Uint32())
-		if _, err := admin.Bun().ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			admin.Bun().ExecContext(context.Background(), "DROP DATABASE "+name)
-			admin.Close()
-		})
-		testServeSchedules(t, url[:strings.LastIndex(url, "/")+1]+name)
+		testServeSchedules(t, mysqlForTest(t, "sched"))
 	})
 }
 
@@ -81,13 +62,9 @@ func testServeSchedules(t *testing.T, dbURL string) {
 	if _, _, err := hero(t, env, "", false, "project", "add", "web", "--repo", "http://127.0.0.1:1/web.git"); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(t.Context(), dbURL, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.OpenURL(t, dbURL)
 	ctx := t.Context()
-	p, err := db.ProjectByName(ctx, "web") // the database is migrated by hero project add
+	p, err := db.ProjectByName(ctx, "web")
 	if err != nil {
 		t.Fatal(err)
 	}

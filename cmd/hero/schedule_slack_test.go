@@ -20,6 +20,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // slackPost is a chat.postMessage Slack received.
@@ -62,11 +63,7 @@ func TestServeSchedulesReportToSlack(t *testing.T) {
 	if _, _, err := hero(t, env, "", false, "card", "add", "--project", "web", "Fix the login loop"); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(t.Context(), "", dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.OpenIn(t, dir)
 	ctx := t.Context()
 	p, err := db.ProjectByName(ctx, "web")
 	if err != nil {

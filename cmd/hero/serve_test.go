@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
 func TestServeHealthReadyMetricsAndShutdown(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "HERO_ADDR": "127.0.0.1:0", "HERO_SANDBOX_POOL": "1"}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hero-dev/hero/engine/enginetest"
 )
 
 // TestServeSlackInstallByAdmin walks "Add to Slack" through `hero serve`
@@ -22,7 +24,7 @@ import (
 // SLACK_REDIRECT_URL (with a warning), and the callback with the code
 // from Slack's OAuth endpoint installs the workspace, shown afterwards.
 func TestServeSlackInstallByAdmin(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	slackAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		r.ParseForm()

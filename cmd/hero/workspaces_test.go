@@ -13,10 +13,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/sandbox"
-	"github.com/hero-dev/hero/sandbox/bwrap"
 	"github.com/hero-dev/hero/sandbox/mirror"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
@@ -59,20 +60,9 @@ func (h *headerRecorder) headers() []string {
 // GITHUB_API_URL=apiURL. with changes the rest of the configuration.
 func newTestWorkspaces(t *testing.T, apiURL, token string, with ...func(*workspacesConfig)) (*workspaces, *store.DB) {
 	t.Helper()
-	requireBwrap(t)
+	prov := enginetest.Bwrap(t)
 	dir := t.TempDir()
-	db, err := store.Open(t.Context(), "", dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	prov, err := bwrap.New(filepath.Join(dir, "sb"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.OpenIn(t, dir)
 	m, err := sandbox.NewManager(prov, leaseStore{db}, sandbox.ManagerConfig{Owner: "test"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

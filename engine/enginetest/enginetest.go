@@ -200,9 +200,21 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 	eventually(t, func() string { return "timed out waiting for " + what }, cond)
 }
 
+// EventuallyWithin is Eventually for a wait longer than Patience (a
+// whole end-to-end run behind it).
+func EventuallyWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	eventuallyWithin(t, within, func() string { return "timed out waiting for " + what }, cond)
+}
+
 func eventually(t testing.TB, failure func() string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(Patience)
+	eventuallyWithin(t, Patience, failure, cond)
+}
+
+func eventuallyWithin(t testing.TB, within time.Duration, failure func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatal(failure())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"sync"
 	"testing"
@@ -39,14 +40,25 @@ type GitWorkspaces struct {
 
 var _ engine.Workspaces = (*GitWorkspaces)(nil)
 
-// Bwrap returns a bubblewrap provider keeping its sandboxes in a fresh
-// temporary directory; it skips the test when bubblewrap is not
-// installed.
-func Bwrap(t testing.TB) *bwrap.Provider {
+// RequireBwrap skips the test when bubblewrap is not installed, and
+// fails it when CI is set (there scripts/install-deps.sh must have
+// installed it).
+func RequireBwrap(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("bwrap"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("bubblewrap is missing in CI: scripts/install-deps.sh must install it")
+		}
 		t.Skip("bubblewrap is not installed: run scripts/install-deps.sh bwrap")
 	}
+}
+
+// Bwrap returns a bubblewrap provider keeping its sandboxes in a fresh
+// temporary directory; it skips the test when bubblewrap is not
+// installed (RequireBwrap).
+func Bwrap(t testing.TB) *bwrap.Provider {
+	t.Helper()
+	RequireBwrap(t)
 	prov, err := bwrap.New(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("enginetest: bwrap provider: %v", err)
