@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -154,31 +153,8 @@ func TestBoardEndToEnd(t *testing.T) {
 		t.Fatalf("card add: %v %q", err, out)
 	}
 
-	ctx, cancel := context.WithCancel(t.Context())
-	var out, logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, stdio{in: strings.NewReader(""), out: &out, err: &logs}, func(k string) string { return env[k] })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not shut down")
-		}
-		db.Close()
-	})
-	var base, link string
-	enginetest.Eventually(t, "serve to listen and log its admin link", func() bool {
-		if m := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
-			base = m[1]
-		}
-		if m := regexp.MustCompile(`link="?http://[^/\s"]+(/auth/admin\?token=[^\s"]+)`).FindStringSubmatch(logs.String()); m != nil {
-			link = m[1]
-		}
-		return base != "" && link != ""
-	})
+	base, logs := startServe(t, env)
+	link := adminLink(t, logs)
 
 	// The settings page, logged in with the admin link.
 	jar, _ := cookiejar.New(nil)

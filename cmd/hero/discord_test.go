@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,30 +87,7 @@ func TestServeDiscordEndToEnd(t *testing.T) {
 	}
 	db.Close()
 
-	ctx, cancel := context.WithCancel(t.Context())
-	var out, logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, stdio{in: strings.NewReader(""), out: &out, err: &logs}, func(k string) string { return env[k] })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
-	addr := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`)
-	var base string
-	for deadline := time.Now().Add(30 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
-		if m := addr.FindStringSubmatch(logs.String()); m != nil {
-			base = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not listen:\n%s", logs.String())
-		}
-	}
+	base, logs := startServe(t, env)
 	gw.WaitConnections(t, 1, 20*time.Second)
 
 	post := func(body []byte, k discordtest.Key) int {

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -118,31 +116,7 @@ func TestServeGitHubWebhook(t *testing.T) {
 	if _, _, err := hero(t, env, "", false, "project", "add", "hello", "--repo", repoURL); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var out, logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, stdio{in: strings.NewReader(""), out: &out, err: &logs}, func(k string) string { return env[k] })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
-	addr := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`)
-	var base string
-	for deadline := time.Now().Add(30 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
-		if m := addr.FindStringSubmatch(logs.String()); m != nil {
-			base = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not listen:\n%s", logs.String())
-		}
-	}
+	base, logs := startServe(t, env)
 	post := func(event, id string, body []byte, sig string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, base+"/github/webhook", bytes.NewReader(body))

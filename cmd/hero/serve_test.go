@@ -123,6 +123,21 @@ func startServe(t *testing.T, env map[string]string) (string, *syncBuffer) {
 	}
 }
 
+// adminLink waits for the one-time admin link serve logs and returns its
+// path.
+func adminLink(t *testing.T, logs *syncBuffer) string {
+	t.Helper()
+	re := regexp.MustCompile(`link="?http://[^/\s"]+(/auth/admin\?token=[^\s"]+)`)
+	var link string
+	enginetest.Eventually(t, "the admin link in serve's log", func() bool {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			link = m[1]
+		}
+		return link != ""
+	})
+	return link
+}
+
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hero-dev/hero/engine/enginetest"
 )
@@ -40,34 +37,8 @@ func TestServeSlackInstallByAdmin(t *testing.T) {
 	env := map[string]string{"HERO_DATA_DIR": t.TempDir(), "HERO_ADDR": "127.0.0.1:0",
 		"SLACK_CLIENT_ID": "cid", "SLACK_CLIENT_SECRET": "csecret", "SLACK_SIGNING_SECRET": "sign",
 		"SLACK_REDIRECT_URL": "https://hero.example/slack/oauth/callback", "SLACK_API_URL": slackAPI.URL + "/api/"}
-	ctx, cancel := context.WithCancel(t.Context())
-	var out, logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, stdio{in: strings.NewReader(""), out: &out, err: &logs}, func(k string) string { return env[k] })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
-	linkRE := regexp.MustCompile(`link="?http://[^/\s"]+(/auth/admin\?token=[^\s"]+)`)
-	addrRE := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`)
-	var link, base string
-	for deadline := time.Now().Add(30 * time.Second); link == "" || base == ""; time.Sleep(10 * time.Millisecond) {
-		if m := linkRE.FindStringSubmatch(logs.String()); m != nil {
-			link = m[1]
-		}
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			base = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no admin link:\n%s", logs.String())
-		}
-	}
+	base, logs := startServe(t, env)
+	link := adminLink(t, logs)
 	if !strings.Contains(logs.String(), "SLACK_REDIRECT_URL is deprecated") {
 		t.Errorf("no deprecation warning for SLACK_REDIRECT_URL:\n%s", logs.String())
 	}
