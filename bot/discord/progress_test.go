@@ -9,6 +9,7 @@ import (
 
 	"github.com/hero-dev/hero/bot/discord/discordtest"
 	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -52,9 +53,16 @@ func TestProgressRestoredAfterRestart(t *testing.T) {
 	}
 	step(e.a, 1)
 	step(e.a, 2)
-	e.discord.WaitFor(t, "the progress message with two steps", 10*time.Second, func(*discordtest.Server) bool {
+	e.discord.WaitFor(t, "the progress message with two steps", enginetest.Patience, func(*discordtest.Server) bool {
 		ms := progressMessages()
 		return len(ms) == 1 && strings.Contains(ms[0].Content, "pkg2")
+	})
+	// The message appears on Discord a moment before hero has stored its
+	// reference; a restart in between would post a second one (and this
+	// test would say so): restart once it is stored.
+	enginetest.Eventually(t, "the progress message's reference stored", func() bool {
+		ref, err := e.db.ProgressMessage(ctx, ex.ID, Surface)
+		return err == nil && ref != ""
 	})
 
 	// Restart: a new adapter on the same database (and the same Discord).
@@ -68,7 +76,7 @@ func TestProgressRestoredAfterRestart(t *testing.T) {
 	if err := a2.Update(ctx, ex, engine.Event{Kind: engine.EventFinished, Outcome: &engine.Outcome{Status: store.StatusSucceeded, Summary: "all green", Steps: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	e.discord.WaitFor(t, "the final state on the same progress message", 10*time.Second, func(*discordtest.Server) bool {
+	e.discord.WaitFor(t, "the final state on the same progress message", enginetest.Patience, func(*discordtest.Server) bool {
 		ms := progressMessages()
 		return len(ms) == 1 && strings.Contains(ms[0].Content, "succeeded")
 	})
