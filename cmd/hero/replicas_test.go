@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/hero-dev/hero/bot/discord"
 	"github.com/hero-dev/hero/bot/discord/discordtest"
+	"github.com/hero-dev/hero/bot/slack"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
@@ -182,7 +184,8 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 // TestReplicas runs two (then three) real `hero serve` processes on one
 // MariaDB database with the fake model and the fake GitHub, and checks what
 // several replicas promise: they migrate an empty database together; a
-// delivery sent to both is handled once; the settings page works through
+// GitHub delivery, a Slack slash command and a Slack event sent to both
+// (as Slack's retries are) are each handled once; the settings page works through
 // either; each /metrics shows its own runs; a run whose replica is killed
 // (-9) while it waits for a confirmation is taken over after the lease
 // lapses, the approval given meanwhile is honoured, and nothing is posted
@@ -230,7 +233,35 @@ func TestReplicas(t *testing.T) {
 	discordAPI := discordtest.NewServer(t, "discord-bot-token", "4242")
 	gateway := discordtest.NewGateway(t, "4242")
 	discordAPI.SetGateway(gateway.URL())
+	// Slack's Web API: what hero posts, in order.
+	var slackMu sync.Mutex
+	var slackCalls []slackPost
+	slackTS := 0
+	slackAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		r.ParseForm()
+		slackMu.Lock()
+		defer slackMu.Unlock()
+		method := strings.TrimPrefix(r.URL.Path, "/api/")
+		slackTS++
+		p := slackPost{channel: r.Form.Get("channel"), thread: r.Form.Get("thread_ts"), ts: fmt.Sprintf("1700000000.%06d", slackTS), text: r.Form.Get("text")}
+		switch method {
+		case "auth.test":
+			json.NewEncoder(w).Encode(map[string]any{"ok": true, "team_id": "T1", "user_id": "UHERO", "bot_id": "BHERO", "team": "Acme"})
+			return
+		case "chat.postMessage":
+			json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": p.channel, "ts": p.ts})
+		default:
+			p.ts = r.Form.Get("ts")
+			json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": p.channel, "ts": p.ts})
+		}
+		p.text = method + " " + p.text
+		slackCalls = append(slackCalls, p)
+	}))
+	t.Cleanup(slackAPI.Close)
+	const slackSecret = "replica-slack-secret"
 	env := map[string]string{
+		"SLACK_BOT_TOKEN": "xoxb-replicas", "SLACK_SIGNING_SECRET": slackSecret, "SLACK_API_URL": slackAPI.URL + "/api/",
 		"DISCORD_APP_ID": "777", "DISCORD_PUBLIC_KEY": discordKey.PublicHex(), "DISCORD_BOT_TOKEN": "discord-bot-token", "DISCORD_API_URL": discordAPI.APIURL(),
 		"DATABASE_URL": dbURL, "HERO_ADDR": "127.0.0.1:0", "HERO_SANDBOX_POOL": "0",
 		"SECRETS_ENCRYPTION_KEY": strings.Repeat("ab", 32), "SECRETS_KDF_SALT": strings.Repeat("cd", 16),
@@ -435,6 +466,161 @@ func TestReplicas(t *testing.T) {
 			}
 			if got != mine {
 				t.Errorf("replica %s's /metrics says %d runs succeeded; it drove %d", r.name, got, mine)
+			}
+		}
+	})
+
+	t.Run("each Slack request sent to both is handled once", func(t *testing.T) {
+		snapshot := func() []slackPost {
+			slackMu.Lock()
+			defer slackMu.Unlock()
+			return append([]slackPost(nil), slackCalls...)
+		}
+		// Mia is an admin of the project, linked to her Slack account.
+		ctx := t.Context()
+		p, err := meta.ProjectByName(ctx, "hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := meta.EnsureUser(ctx, "mia@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := meta.SetMember(ctx, p.ID, u.ID, store.RoleAdmin); err != nil {
+			t.Fatal(err)
+		}
+		if err := meta.LinkIdentity(ctx, "slack", "T1/U1", u.ID); err != nil {
+			t.Fatal(err)
+		}
+		// send posts one signed request to each of to at the same moment,
+		// as Slack's retry does: same body, timestamp and signature.
+		send := func(path, contentType string, body []byte, to ...*replica) {
+			t.Helper()
+			stamp := strconv.FormatInt(time.Now().Unix(), 10)
+			sig := slack.Sign(slackSecret, stamp, body)
+			var wg sync.WaitGroup
+			for i, r := range to {
+				wg.Go(func() {
+					req, _ := http.NewRequest(http.MethodPost, r.base+path, bytes.NewReader(body))
+					req.Header.Set("Content-Type", contentType)
+					req.Header.Set("X-Slack-Request-Timestamp", stamp)
+					req.Header.Set("X-Slack-Signature", sig)
+					if i > 0 {
+						req.Header.Set("X-Slack-Retry-Num", strconv.Itoa(i))
+						req.Header.Set("X-Slack-Retry-Reason", "http_timeout")
+					}
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						t.Errorf("%s to %s: %d", path, r.name, resp.StatusCode)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		command := func(text, trigger string, to ...*replica) {
+			t.Helper()
+			form := url.Values{"team_id": {"T1"}, "channel_id": {"C9"}, "channel_name": {"dev"}, "user_id": {"U1"}, "command": {"/hero"},
+				"text": {text}, "trigger_id": {trigger}, "response_url": {"https://hooks.slack.com/commands/T1/1/x"}}
+			send("/slack/commands", "application/x-www-form-urlencoded", []byte(form.Encode()), to...)
+		}
+		// The channel is bound through a, with a slash command.
+		command("use hello", "trig-use", a)
+		waitFor(t, 60*time.Second, "the channel is bound", func() bool {
+			bound, err := meta.ChannelProject(ctx, "slack", "T1/C9")
+			return err == nil && bound != nil && bound.ID == p.ID
+		})
+
+		command("greet zoe", "trig-zoe", a, b)
+		event, _ := json.Marshal(map[string]any{"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event_id": "Ev0REPLICAS", "event_time": time.Now().Unix(),
+			"authorizations": []map[string]any{{"team_id": "T1", "user_id": "UHERO", "is_bot": true}},
+			"event":          map[string]any{"type": "app_mention", "user": "U1", "text": "<@UHERO> greet yuki", "ts": "1700000100.000100", "channel": "C9", "team": "T1", "event_ts": "1700000100.000100"}})
+		send("/slack/events", "application/json", event, b, a)
+
+		// The slash command's run opens a thread of its own; the mention's
+		// is answered in the mention's thread.
+		openers := func(calls []slackPost) []slackPost {
+			var out []slackPost
+			for _, c := range calls {
+				if c.thread == "" && strings.HasPrefix(c.text, "chat.postMessage <@U1> asked hero (project *hello*):\n>greet zoe") {
+					out = append(out, c)
+				}
+			}
+			return out
+		}
+		inThread := func(calls []slackPost, thread string) []string {
+			var out []string
+			for _, c := range calls {
+				if c.thread == thread && strings.HasPrefix(c.text, "chat.postMessage ") {
+					out = append(out, strings.TrimPrefix(c.text, "chat.postMessage "))
+				}
+			}
+			return out
+		}
+		answered := func(calls []slackPost, thread, who string) bool {
+			for _, m := range inThread(calls, thread) {
+				if strings.HasSuffix(m, "succeeded. hello "+who) {
+					return true
+				}
+			}
+			return false
+		}
+		const mention = "1700000100.000100"
+		waitFor(t, 120*time.Second, "both runs answered in Slack", func() bool {
+			calls := snapshot()
+			o := openers(calls)
+			return len(o) > 0 && answered(calls, o[0].ts, "zoe") && answered(calls, mention, "yuki")
+		})
+		time.Sleep(3 * time.Second) // room for a duplicate to show up
+		calls := snapshot()
+		dump := func() string {
+			var b strings.Builder
+			for _, c := range calls {
+				fmt.Fprintf(&b, "  ch=%s thread=%s ts=%s %.160q\n", c.channel, c.thread, c.ts, c.text)
+			}
+			return b.String()
+		}
+		o := openers(calls)
+		if len(o) != 1 {
+			t.Fatalf("%d threads opened for one slash command\n%s", len(o), dump())
+		}
+		// Each thread: "On it", the progress card and the answer, once;
+		// nothing else (a duplicate mention would be taken for steering).
+		for who, thread := range map[string]string{"zoe": o[0].ts, "yuki": mention} {
+			var ids []string
+			for _, ex := range runs() {
+				if strings.Contains(ex.Task, "greet "+who) {
+					ids = append(ids, ex.ID)
+				}
+			}
+			if len(ids) != 1 {
+				t.Errorf("%s: %d runs %v (want one)", who, len(ids), ids)
+				continue
+			}
+			want := []string{"On it: run `" + ids[0] + "`", "Run " + ids[0] + ": running", "Run " + ids[0] + " succeeded. hello " + who}
+			got := inThread(calls, thread)
+			ok := len(got) == len(want)
+			for _, w := range want {
+				n := 0
+				for _, m := range got {
+					if strings.HasPrefix(m, w) {
+						n++
+					}
+				}
+				ok = ok && n == 1
+			}
+			if !ok {
+				t.Errorf("%s's thread: %q\nwant one each of %q\n%s", who, got, want, dump())
+			}
+		}
+		// hero does not react in Slack: a reaction would be a duplicate's.
+		for _, c := range calls {
+			if strings.HasPrefix(c.text, "reactions.add") {
+				t.Errorf("hero reacted in Slack: %+v", c)
 			}
 		}
 	})
