@@ -148,15 +148,11 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 	return kanban.Links{Threads: []store.KanbanCardThread{*th}}, nil
 }
 
-// postCard posts a card in a forum once: a claim per card and forum
-// keeps replicas (and the catch-up below) from posting it twice. A post
-// that fails gives its claim back, so the next catch-up pass tries again
-// (a passing outage heals). In the catch-up, a claim older than
-// cardClaimGrace whose card has no recorded post was left by a replica
-// that died mid-post: one replica takes it over. The catch-up looks for
-// an earlier post among the forum's active threads before posting (a
-// post whose reply was lost, or made just before a crash) and adopts it.
-// nil when it was posted before, or is being posted by another replica.
+// postCard posts a card in a forum once (kanban.PostOnce: a claim per
+// card and forum; the catch-up takes over claims of replicas that died
+// mid-post and adopts a post whose reply was lost, found among the
+// forum's active threads). nil when it was posted before, or is being
+// posted by another replica.
 func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCard, col *store.KanbanColumn, catchUp bool) (*store.KanbanCardThread, error) {
 	cols, err := a.db.BoardColumns(ctx, c.BoardID)
 	if err != nil {
@@ -166,63 +162,27 @@ func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCar
 	if err != nil {
 		return nil, err
 	}
-	// Unique to this attempt, so a later one (here too) finds the claim
-	// taken.
-	owner := fmt.Sprintf("%s/%d", a.cfg.Owner, time.Now().UnixNano())
-	key := c.ID + "@" + forum
-	now := time.Now()
-	first, err := a.db.ClaimOnce(ctx, discordCardClaim, key, owner, now)
-	if err != nil {
-		return nil, err
-	}
-	if first != owner {
-		if !catchUp {
-			return nil, nil
-		}
-		if posted, err := a.hasPost(ctx, c.ID); err != nil || posted {
-			return nil, err
-		}
-		if ok, err := a.db.TakeOverClaim(ctx, discordCardClaim, key, owner, now.Add(-cardClaimGrace), now); err != nil || !ok {
-			return nil, err
-		}
-	}
-	if catchUp {
-		th, err := a.findCardPost(ctx, forum, c)
-		if err != nil {
-			return nil, errors.Join(err, a.releaseCard(ctx, key, owner))
-		}
-		if th != nil {
-			return th, nil
-		}
-	}
-	th, err := a.api.ForumThreadStartComplex(forum,
-		&discordgo.ThreadStart{Name: bot.OneLine(c.Title, maxPostTitle), AutoArchiveDuration: 10080, AppliedTags: []string{tags[col.ID]}},
-		&discordgo.MessageSend{Content: clip(cardPost(c)), AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
-	if err != nil {
-		err = fmt.Errorf("post card %s in discord forum %s: %w", c.ID, forum, err)
-		return nil, errors.Join(err, a.releaseCard(ctx, key, owner))
-	}
-	return &store.KanbanCardThread{Surface: Surface, ThreadRef: th.ID}, nil
-}
-
-// releaseCard gives a failed post's claim back, even when the post failed
-// because ctx ended (shutdown): otherwise the card would never be posted.
-func (a *Adapter) releaseCard(ctx context.Context, key, owner string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := a.db.ReleaseClaim(ctx, discordCardClaim, key, owner); err != nil {
-		return fmt.Errorf("give back the claim of card post %s so it is tried again: %w", key, err)
-	}
-	return nil
+	return kanban.PostOnce(ctx, a.db, kanban.CardPost{
+		Kind: discordCardClaim, Key: c.ID + "@" + forum, Owner: a.cfg.Owner, CatchUp: catchUp,
+		Shown: func(ctx context.Context) (bool, error) { return a.hasPost(ctx, c.ID) },
+		Find:  func(ctx context.Context) (*store.KanbanCardThread, error) { return a.findCardPost(ctx, forum, c) },
+		Post: func(ctx context.Context) (*store.KanbanCardThread, error) {
+			th, err := a.api.ForumThreadStartComplex(forum,
+				&discordgo.ThreadStart{Name: bot.OneLine(c.Title, maxPostTitle), AutoArchiveDuration: 10080, AppliedTags: []string{tags[col.ID]}},
+				&discordgo.MessageSend{Content: clip(cardPost(c)), AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
+			if err != nil {
+				return nil, fmt.Errorf("post card %s in discord forum %s: %w", c.ID, forum, err)
+			}
+			return &store.KanbanCardThread{Surface: Surface, ThreadRef: th.ID}, nil
+		},
+	})
 }
 
 // discordCardClaim is the kind of the once-claims of card posts.
 const discordCardClaim = "discord-card"
 
-// cardClaimGrace is how long a card post's claim holds without the card
-// having a recorded post before the catch-up takes it over: far longer
-// than a post takes (rate limits and retries included).
-const cardClaimGrace = 5 * time.Minute
+// cardClaimGrace is how long a card post's claim holds (kanban.PostOnce).
+const cardClaimGrace = kanban.CardClaimGrace
 
 // hasPost reports whether the card has a recorded Discord post (a card
 // lives in one forum, its board's).

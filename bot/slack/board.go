@@ -109,59 +109,29 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 	return links, errors.Join(errs...)
 }
 
-// postCard posts a card in a bound channel ("T/C") once: a claim per card
-// and channel keeps replicas (and the catch-up below) from posting it
-// twice. A post that fails gives its claim back, so the next catch-up
-// pass tries again (a passing outage heals). In the catch-up, a claim
-// older than cardClaimGrace whose card shows no message in the channel
-// was left by a replica that died mid-post: one replica takes it over.
-// The catch-up looks for an earlier post before posting (a post whose
-// reply was lost, or made just before a crash) and adopts it. nil when
-// it was posted before, or is being posted by another replica.
+// postCard posts a card in a bound channel ("T/C") once (kanban.PostOnce:
+// a claim per card and channel; the catch-up takes over claims of
+// replicas that died mid-post and adopts a post whose reply was lost,
+// found by its metadata). nil when it was posted before, or is being
+// posted by another replica.
 func (a *Adapter) postCard(ctx context.Context, channelID string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn, catchUp bool) (*store.KanbanCardThread, error) {
-	// The owner is unique to this attempt, so a later attempt (here too)
-	// finds the claim taken.
-	owner := fmt.Sprintf("%s/%d", a.cfg.Owner, time.Now().UnixNano())
-	key := c.ID + "@" + channelID
-	now := time.Now()
-	first, err := a.db.ClaimOnce(ctx, slackCardClaim, key, owner, now)
-	if err != nil {
-		return nil, err
-	}
-	if first != owner {
-		if !catchUp {
-			return nil, nil
-		}
-		if shown, err := a.cardShownIn(ctx, c.ID, channelID); err != nil || shown {
-			return nil, err
-		}
-		if ok, err := a.db.TakeOverClaim(ctx, slackCardClaim, key, owner, now.Add(-cardClaimGrace), now); err != nil || !ok {
-			return nil, err
-		}
-	}
-	if catchUp {
-		th, err := a.findCardMessage(ctx, channelID, c)
-		if err != nil {
-			return nil, errors.Join(err, a.releaseCard(ctx, key, owner))
-		}
-		if th != nil {
-			return th, nil
-		}
-	}
-	th, err := a.postCardMessage(ctx, channelID, c, col, cols)
-	if err != nil {
-		return nil, errors.Join(err, a.releaseCard(ctx, key, owner))
-	}
-	return th, nil
+	return kanban.PostOnce(ctx, a.db, kanban.CardPost{
+		Kind: slackCardClaim, Key: c.ID + "@" + channelID, Owner: a.cfg.Owner, CatchUp: catchUp,
+		Shown: func(ctx context.Context) (bool, error) { return a.cardShownIn(ctx, c.ID, channelID) },
+		Find: func(ctx context.Context) (*store.KanbanCardThread, error) {
+			return a.findCardMessage(ctx, channelID, c)
+		},
+		Post: func(ctx context.Context) (*store.KanbanCardThread, error) {
+			return a.postCardMessage(ctx, channelID, c, col, cols)
+		},
+	})
 }
 
 // slackCardClaim is the kind of the once-claims of card posts.
 const slackCardClaim = "slack-card"
 
-// cardClaimGrace is how long a card post's claim holds without the card
-// showing in the channel before the catch-up takes it over: far longer
-// than a post takes (Slack's own timeouts and retries included).
-const cardClaimGrace = 5 * time.Minute
+// cardClaimGrace is how long a card post's claim holds (kanban.PostOnce).
+const cardClaimGrace = kanban.CardClaimGrace
 
 // cardMetadataType is the event type of the metadata hero attaches to a
 // card's message, so that the message can be found again by card id.
@@ -233,17 +203,6 @@ func (a *Adapter) postCardMessage(ctx context.Context, channelID string, c *stor
 		return nil, fmt.Errorf("post card %s in %s: %w", c.ID, channelID, err)
 	}
 	return &store.KanbanCardThread{Surface: Surface, ThreadRef: threadRef(team, ch, ts)}, nil
-}
-
-// releaseCard gives a failed post's claim back, even when the post failed
-// because ctx ended (shutdown): otherwise the card would never be posted.
-func (a *Adapter) releaseCard(ctx context.Context, key, owner string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := a.db.ReleaseClaim(ctx, slackCardClaim, key, owner); err != nil {
-		return fmt.Errorf("give back the claim of card post %s so it is tried again: %w", key, err)
-	}
-	return nil
 }
 
 // PostMissingCards posts the cards created since then that no bound
