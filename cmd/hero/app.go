@@ -274,11 +274,11 @@ func (a *app) sweepMirrors(ctx context.Context) {
 const e2bOrphanLease = "e2b-orphans"
 
 // killE2BOrphans kills this installation's E2B sandboxes that no lease
-// record holds, on the one replica holding the singleton lease. A
-// sandbox younger than minAge is spared: its record may not be written
-// yet.
-func (a *app) killE2BOrphans(ctx context.Context, owner string, minAge time.Duration) int {
-	ok, err := a.db.ClaimSingleton(ctx, e2bOrphanLease, owner, 3*time.Minute)
+// record holds, on the one replica holding the singleton lease (claimed
+// or renewed for lease). A sandbox younger than minAge is spared: its
+// record may not be written yet.
+func (a *app) killE2BOrphans(ctx context.Context, owner string, lease, minAge time.Duration) int {
+	ok, err := a.db.ClaimSingleton(ctx, e2bOrphanLease, owner, lease)
 	if err != nil {
 		a.log.Warn("e2b orphans: claim the singleton lease", "err", err)
 		return 0

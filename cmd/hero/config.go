@@ -59,6 +59,11 @@ type config struct {
 	// period a schedule may fire at; ScheduleTick
 	// (HERO_SCHEDULE_TICK) how often hero serve looks for due slots.
 	ScheduleMinInterval, ScheduleTick time.Duration
+	// E2BReapEvery (HERO_E2B_REAP_INTERVAL) is how often the replica
+	// holding the E2B orphan killer's lease (3 periods) looks for
+	// orphans; E2BOrphanAge (HERO_E2B_ORPHAN_AGE) how old an unrecorded
+	// sandbox must be to count as one.
+	E2BReapEvery, E2BOrphanAge time.Duration
 
 	getenv func(string) string // for the integrations' own variables
 }
@@ -123,6 +128,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.ScheduleTick, err = time.ParseDuration(get("HERO_SCHEDULE_TICK", "20s")); err != nil || c.ScheduleTick < 100*time.Millisecond || c.ScheduleTick > time.Minute {
 		return c, fmt.Errorf("HERO_SCHEDULE_TICK must be a duration between 100ms and 1m such as 20s, got %q", getenv("HERO_SCHEDULE_TICK"))
+	}
+	if c.E2BReapEvery, err = time.ParseDuration(get("HERO_E2B_REAP_INTERVAL", "1m")); err != nil || c.E2BReapEvery < time.Second {
+		return c, fmt.Errorf("HERO_E2B_REAP_INTERVAL must be a duration of at least 1s such as 1m, got %q", getenv("HERO_E2B_REAP_INTERVAL"))
+	}
+	// Below a second a sandbox being created (no lease record yet) could
+	// be taken for an orphan.
+	if c.E2BOrphanAge, err = time.ParseDuration(get("HERO_E2B_ORPHAN_AGE", "10m")); err != nil || c.E2BOrphanAge < time.Second {
+		return c, fmt.Errorf("HERO_E2B_ORPHAN_AGE must be a duration of at least 1s such as 10m, got %q", getenv("HERO_E2B_ORPHAN_AGE"))
 	}
 	switch c.Sandbox {
 	case "local":

@@ -74,6 +74,17 @@ func TestE2BConfiguration(t *testing.T) {
 	if a.installID() != b.installID() || a.installID() == "" {
 		t.Fatalf("replicas of one database disagree on the installation id: %q %q", a.installID(), b.installID())
 	}
+	if a.E2BReapEvery != time.Minute || a.E2BOrphanAge != 10*time.Minute {
+		t.Fatalf("orphan killer defaults: every %s, age %s", a.E2BReapEvery, a.E2BOrphanAge)
+	}
+	for k, v := range map[string]string{"HERO_E2B_REAP_INTERVAL": "500ms", "HERO_E2B_ORPHAN_AGE": "soon"} {
+		_, err := loadConfig(func(key string) string {
+			return map[string]string{"HERO_SANDBOX": "e2b", "E2B_API_KEY": "k", k: v}[key]
+		})
+		if err == nil || !strings.Contains(err.Error(), k) || !strings.Contains(err.Error(), v) {
+			t.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
 }
 
 // The orphan killer runs on the replica holding the singleton lease and
@@ -108,17 +119,17 @@ func TestE2BOrphansKilledByOneReplica(t *testing.T) {
 	if ok, err := a.db.ClaimSingleton(t.Context(), e2bOrphanLease, "replica-b", time.Minute); err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	if n := a.killE2BOrphans(t.Context(), "replica-a", 0); n != 0 {
+	if n := a.killE2BOrphans(t.Context(), "replica-a", time.Minute, 0); n != 0 {
 		t.Fatalf("a replica without the lease killed %d", n)
 	}
 	if err := a.db.ReleaseSingleton(t.Context(), e2bOrphanLease, "replica-b"); err != nil {
 		t.Fatal(err)
 	}
 	// Young sandboxes are spared (their lease may not be written yet).
-	if n := a.killE2BOrphans(t.Context(), "replica-a", time.Hour); n != 0 {
+	if n := a.killE2BOrphans(t.Context(), "replica-a", time.Minute, time.Hour); n != 0 {
 		t.Fatalf("a young sandbox was killed (%d)", n)
 	}
-	if n := a.killE2BOrphans(t.Context(), "replica-a", 0); n != 1 {
+	if n := a.killE2BOrphans(t.Context(), "replica-a", time.Minute, 0); n != 1 {
 		t.Fatalf("killed %d orphans, want 1", n)
 	}
 	live := fake.Live()
@@ -325,7 +336,7 @@ func TestE2BRunContinuesInItsSandboxAfterRestart(t *testing.T) {
 	// Another replica: its orphan killer spares the live run's sandbox,
 	// and the run continues in it.
 	b, w2 := replica("replica-b")
-	if n := b.killE2BOrphans(t.Context(), "replica-b", 0); n != 0 {
+	if n := b.killE2BOrphans(t.Context(), "replica-b", time.Minute, 0); n != 0 {
 		t.Fatalf("the orphan killer killed %d", n)
 	}
 	if st := fake.Live()[sb1.ID()]; st != "paused" {
@@ -358,7 +369,7 @@ func TestE2BRunContinuesInItsSandboxAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := replica("replica-c")
-	if n := c.killE2BOrphans(t.Context(), "replica-c", 0); n != 0 {
+	if n := c.killE2BOrphans(t.Context(), "replica-c", time.Minute, 0); n != 0 {
 		t.Errorf("%d more sandboxes killed as unrecorded", n)
 	}
 	if _, ok := fake.Live()[sb1.ID()]; ok {

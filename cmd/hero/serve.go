@@ -367,9 +367,12 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 		return fmt.Errorf("schedule run takeover: %w", err)
 	}
 	// E2B sandboxes no lease holds (a replica died between creating one
-	// and recording it) are killed by one replica.
+	// and recording it) are killed by one replica; its lease lasts three
+	// periods, so another takes over soon after it dies.
 	if a.e2b != nil {
-		if _, err := jobs.AddFunc("@every 1m", func() { a.killE2BOrphans(workCtx, owner, 10*time.Minute) }); err != nil {
+		if _, err := jobs.AddFunc("@every "+cfg.E2BReapEvery.String(), func() {
+			a.killE2BOrphans(workCtx, owner, 3*cfg.E2BReapEvery, cfg.E2BOrphanAge)
+		}); err != nil {
 			return fmt.Errorf("schedule the E2B orphan killer: %w", err)
 		}
 	}
