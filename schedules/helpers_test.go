@@ -232,3 +232,48 @@ func (f *fixture) slots(t testing.TB, id string) []store.ScheduleSlot {
 }
 
 var errBudget = errors.New("the project's daily budget of $5.00 is used up")
+
+// chores adds n schedules every 15 minutes, tasks "chore 0" … "chore n-1".
+func (f *fixture) chores(t *testing.T, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		c, err := f.svc.Add(t.Context(), f.as("mia"), schedules.NewSchedule{Project: f.project.Name, Expr: "*/15 * * * *", Task: fmt.Sprintf("chore %d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.Schedule.ID)
+	}
+	return ids
+}
+
+// firedEverySlotOnce checks that each of the chores started one run per
+// slot, nSlots slots every 15 minutes from first, and recorded each slot
+// fired with its run.
+func (f *fixture) firedEverySlotOnce(t *testing.T, ids []string, first time.Time, nSlots int) {
+	t.Helper()
+	if n := f.runs.count(); n != len(ids)*nSlots {
+		t.Fatalf("%d runs, want %d", n, len(ids)*nSlots)
+	}
+	perTask := map[string]int{}
+	for _, r := range f.runs.starts {
+		perTask[r.Task]++
+	}
+	for i := range ids {
+		if n := perTask[fmt.Sprintf("chore %d", i)]; n != nSlots {
+			t.Errorf("chore %d ran %d times, want %d", i, n, nSlots)
+		}
+	}
+	for _, id := range ids {
+		sl := f.slots(t, id)
+		if len(sl) != nSlots {
+			t.Fatalf("schedule %s has %d slot records, want %d", id, len(sl), nSlots)
+		}
+		for j, s := range sl {
+			want := first.Add(time.Duration(nSlots-1-j) * 15 * time.Minute)
+			if !s.Slot.Equal(want) || s.Outcome != store.SlotFired || s.ExecutionID == "" {
+				t.Fatalf("slot %d of %s = %+v, want fired at %s", j, id, s, want)
+			}
+		}
+	}
+}

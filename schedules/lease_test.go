@@ -3,7 +3,6 @@ package schedules_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -229,14 +228,7 @@ func TestExactlyOnceWithCrashes(t *testing.T) {
 		f := newFixture(t, url, start)
 		ctx := t.Context()
 		const nSchedules, nSlots = 5, 100
-		var ids []string
-		for i := range nSchedules {
-			c, err := f.svc.Add(ctx, f.as("mia"), schedules.NewSchedule{Project: f.project.Name, Expr: "*/15 * * * *", Task: fmt.Sprintf("chore %d", i)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, c.Schedule.ID)
-		}
+		ids := f.chores(t, nSchedules)
 		other := f.service(t, storetest.OpenURL(t, url), "replica-2")
 		first := time.Date(2026, 12, 1, 8, 45, 0, 0, time.UTC)
 		var mu sync.Mutex
@@ -278,30 +270,7 @@ func TestExactlyOnceWithCrashes(t *testing.T) {
 		if dropped == 0 || reclaimed != dropped {
 			t.Fatalf("%d claims dropped, %d claimed again; want equal and more than none", dropped, reclaimed)
 		}
-		if n := f.runs.count(); n != nSchedules*nSlots {
-			t.Fatalf("%d runs, want %d", n, nSchedules*nSlots)
-		}
-		perTask := map[string]int{}
-		for _, r := range f.runs.starts {
-			perTask[r.Task]++
-		}
-		for i := range nSchedules {
-			if n := perTask[fmt.Sprintf("chore %d", i)]; n != nSlots {
-				t.Errorf("chore %d ran %d times, want %d", i, n, nSlots)
-			}
-		}
-		for _, id := range ids {
-			sl := f.slots(t, id)
-			if len(sl) != nSlots {
-				t.Fatalf("schedule %s has %d slot records, want %d", id, len(sl), nSlots)
-			}
-			for j, s := range sl {
-				want := first.Add(time.Duration(nSlots-1-j) * 15 * time.Minute)
-				if !s.Slot.Equal(want) || s.Outcome != store.SlotFired || s.ExecutionID == "" {
-					t.Fatalf("slot %d of %s = %+v, want fired at %s", j, id, s, want)
-				}
-			}
-		}
+		f.firedEverySlotOnce(t, ids, first, nSlots)
 		t.Logf("%d claims dropped and claimed again", dropped)
 	})
 }
