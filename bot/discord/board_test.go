@@ -337,15 +337,8 @@ func mustBoard(t *testing.T, svc *kanban.Service, e *env) *store.KanbanBoard {
 func TestForumPostsMissingCards(t *testing.T) {
 	t.Parallel()
 	e, svc := boardEnv(t, nil)
-	cli, err := kanban.New(kanban.Config{Store: e.db})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := cardAdder(t, e)("From the terminal")
 	owner, err := e.db.UserByEmail(t.Context(), "owner@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _, err := cli.AddCard(t.Context(), ownerActor(e, owner), kanban.NewCard{Project: e.project.Name, Title: "From the terminal", Column: "Backlog"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,21 +382,7 @@ func TestForumPostsMissingCards(t *testing.T) {
 func TestForumRetriesFailedCardPosts(t *testing.T) {
 	t.Parallel()
 	e, _ := boardEnv(t, nil)
-	cli, err := kanban.New(kanban.Config{Store: e.db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := e.db.UserByEmail(t.Context(), "owner@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	add := func(title string) *store.KanbanCard {
-		c, _, err := cli.AddCard(t.Context(), ownerActor(e, owner), kanban.NewCard{Project: e.project.Name, Title: title, Column: "Backlog"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	add := cardAdder(t, e)
 	threadsPath := "/channels/" + testForum + "/threads"
 	// posts counts the card's posts Discord made (answered 201).
 	posts := func(c *store.KanbanCard) int {
@@ -478,21 +457,7 @@ func TestForumRetriesFailedCardPosts(t *testing.T) {
 func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	t.Parallel()
 	e, _ := boardEnv(t, nil)
-	cli, err := kanban.New(kanban.Config{Store: e.db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := e.db.UserByEmail(t.Context(), "owner@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	add := func(title string) *store.KanbanCard {
-		c, _, err := cli.AddCard(t.Context(), ownerActor(e, owner), kanban.NewCard{Project: e.project.Name, Title: title, Column: "Backlog"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	add := cardAdder(t, e)
 	threadsPath := "/channels/" + testForum + "/threads"
 	// posts are the forum's posts named as the card, as Discord holds them.
 	posts := func(c *store.KanbanCard) []string {
@@ -605,5 +570,28 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	}
 	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != made.ID {
 		t.Fatalf("threads %+v, want the crashed replica's post %s", ts, made.ID)
+	}
+}
+
+// cardAdder adds Backlog cards to the env's project as its owner does on
+// the command line: through a board with no Discord projection, so only
+// a catch-up pass posts them.
+func cardAdder(t *testing.T, e *env) func(title string) *store.KanbanCard {
+	t.Helper()
+	cli, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := e.db.UserByEmail(t.Context(), "owner@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(title string) *store.KanbanCard {
+		t.Helper()
+		c, _, err := cli.AddCard(t.Context(), ownerActor(e, owner), kanban.NewCard{Project: e.project.Name, Title: title, Column: "Backlog"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
 }

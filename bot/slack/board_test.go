@@ -292,15 +292,7 @@ func TestCardMessageFits(t *testing.T) {
 func TestCardsFromElsewhereArePosted(t *testing.T) {
 	e := newEnv(t, nil)
 	e.bind("C1")
-	cli, err := kanban.New(kanban.Config{Store: e.db}) // no Slack here
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
-	c, _, err := cli.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: "From the terminal"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := cardAdder(t, e)("From the terminal")
 	posts := func() int {
 		n := 0
 		for _, x := range e.slack.snapshot() {
@@ -333,18 +325,7 @@ func TestCardsFromElsewhereArePosted(t *testing.T) {
 func TestFailedCardPostIsRetried(t *testing.T) {
 	e := newEnv(t, nil)
 	e.bind("C1")
-	cli, err := kanban.New(kanban.Config{Store: e.db}) // no Slack here
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
-	add := func(title string) *store.KanbanCard {
-		c, _, err := cli.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: title})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	add := cardAdder(t, e)
 	posts := func(c *store.KanbanCard) int {
 		n := 0
 		for _, x := range e.slack.snapshot() {
@@ -418,18 +399,7 @@ func TestFailedCardPostIsRetried(t *testing.T) {
 func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	e := newEnv(t, nil)
 	e.bind("C1")
-	cli, err := kanban.New(kanban.Config{Store: e.db}) // no Slack here
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
-	add := func(title string) *store.KanbanCard {
-		c, _, err := cli.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: title})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	add := cardAdder(t, e)
 	posts := func(c *store.KanbanCard) []apiCall {
 		var out []apiCall
 		for _, x := range e.slack.snapshot() {
@@ -718,5 +688,25 @@ func TestCardMessageShowsAssigneeAndIssue(t *testing.T) {
 	c.IssueURL = ""
 	if _, buttons = find(cardBlocks(c, &cols[0], cols)); buttons["Open issue"] != nil {
 		t.Error("a card without an issue has an Open issue button")
+	}
+}
+
+// cardAdder adds cards to the env's project as hero card add on the
+// command line does: through a board with no Slack projection, so only a
+// catch-up pass posts them.
+func cardAdder(t *testing.T, e *env) func(title string) *store.KanbanCard {
+	t.Helper()
+	cli, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	return func(title string) *store.KanbanCard {
+		t.Helper()
+		c, _, err := cli.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: title})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
 }
