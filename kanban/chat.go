@@ -14,6 +14,17 @@ type ChatSource interface {
 	Board(ctx context.Context, a Actor, project string) (*Board, error)
 }
 
+// ChatBoard is what a chat surface asks of the board: what Chat needs
+// for /hero card and /hero board, and moving a card from the surface's
+// own controls (Slack's Move ▸ and Start, Discord's forum tags). The
+// Slack and Discord adapters both take one; *Service is one.
+type ChatBoard interface {
+	ChatSource
+	MoveCard(ctx context.Context, a Actor, project, id, column string) (*Move, error)
+}
+
+var _ ChatBoard = (*Service)(nil)
+
 // Chat is b as the dispatcher's /hero card and /hero board use it
 // (bot.Board); nil when b is nil. The board's rules, and their refusals,
 // are b's.

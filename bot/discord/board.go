@@ -29,23 +29,7 @@ import (
 // The post is also one of the places the card lives: the card's runs
 // report there, and replies mentioning hero steer the latest one.
 
-// Board is what the Discord surface asks of the board; *kanban.Service
-// is one.
-type Board interface {
-	MoveCard(ctx context.Context, a kanban.Actor, project, id, column string) (*kanban.Move, error)
-	Board(ctx context.Context, a kanban.Actor, project string) (*kanban.Board, error)
-	AddCard(ctx context.Context, a kanban.Actor, n kanban.NewCard) (*store.KanbanCard, *store.KanbanColumn, error)
-}
-
 var _ kanban.Projection = (*Adapter)(nil)
-
-// chatBoard is the board for /hero card and /hero board (nil without one).
-func chatBoard(b Board) bot.Board {
-	if b == nil {
-		return nil
-	}
-	return kanban.Chat(b)
-}
 
 // Discord's limits on forums: tags per forum, tags per post, characters
 // in a tag's name and a post's title.

@@ -32,6 +32,7 @@ import (
 	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -76,7 +77,7 @@ type Config struct {
 	Schedules bot.Schedules
 	// Board is the kanban board: /hero card and /hero board, and forum
 	// posts whose tags move cards (nil: not offered).
-	Board Board
+	Board kanban.ChatBoard
 }
 
 // Adapter implements engine.Surface for Discord and serves Discord's
@@ -150,7 +151,7 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 	a := &Adapter{cfg: cfg, key: key, db: db, eng: eng, log: log, api: api,
 		inbox: store.NewInboxWriter(db, 0, 0),
 	}
-	if a.dispatch, err = bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules), bot.WithBoard(chatBoard(cfg.Board))); err != nil {
+	if a.dispatch, err = bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules), bot.WithBoard(kanban.Chat(cfg.Board))); err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}
 	w, err := inbox.NewWorker(db, Surface, a.process, inbox.Config{Owner: cfg.Owner, Poll: cfg.WorkerPoll, Backoff: 2 * time.Second}, log)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
@@ -21,22 +20,6 @@ import (
 // thread is the card's discussion, where its runs report. A move made
 // anywhere edits the message. The buttons go through the board's rules
 // (kanban), as every surface does.
-
-// Board is what the Slack surface asks of the board; *kanban.Service is
-// one.
-type Board interface {
-	MoveCard(ctx context.Context, a kanban.Actor, project, id, column string) (*kanban.Move, error)
-	Board(ctx context.Context, a kanban.Actor, project string) (*kanban.Board, error)
-	AddCard(ctx context.Context, a kanban.Actor, n kanban.NewCard) (*store.KanbanCard, *store.KanbanColumn, error)
-}
-
-// chatBoard is the board for /hero card and /hero board (nil without one).
-func chatBoard(b Board) bot.Board {
-	if b == nil {
-		return nil
-	}
-	return kanban.Chat(b)
-}
 
 // Action ids of a card message's controls.
 const (

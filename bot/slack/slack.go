@@ -26,6 +26,7 @@ import (
 	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -67,7 +68,7 @@ type Config struct {
 	WorkerPoll time.Duration
 	// Board moves cards from their messages' buttons (nil: the buttons
 	// do nothing); the adapter is also one of its projections.
-	Board Board
+	Board kanban.ChatBoard
 	// Schedules answers /hero schedule (nil: not offered).
 	Schedules  bot.Schedules
 	HTTPClient *http.Client
@@ -156,7 +157,7 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 		hooks:   []string{"https://hooks.slack.com/", "https://hooks.slack-gov.com/"},
 	}
 	a.out = newOutbox(a, log)
-	d, err := bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules), bot.WithBoard(chatBoard(cfg.Board)))
+	d, err := bot.NewDispatcher(eng, db, a.lifetime, log, cfg.Now, bot.WithSchedules(cfg.Schedules), bot.WithBoard(kanban.Chat(cfg.Board)))
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}
