@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -341,63 +340,36 @@ func (w *InboxWriter) commit(ctx context.Context, b *inboxBatch) {
 	}
 }
 
-// sqliteBatchRows bounds the rows of one multi-row INSERT (10 bound
-// parameters each, well under SQLite's 32766).
-const sqliteBatchRows = 200
-
 // sqliteTime formats t exactly as bun's SQLite dialect does, so values
 // written here compare correctly with values written through bun.
 func sqliteTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.999999-07:00") }
 
-// insertBatchSQLite inserts items with multi-row INSERT … ON CONFLICT DO
-// NOTHING RETURNING statements with bound parameters: one short statement
-// per chunk instead of one per delivery (and no payload inlined as hex),
-// which is what makes the group commit fast. The returned keys say which
-// items were new; of two items with the same key in one batch the first
-// one is.
+// insertBatchSQLite inserts items with one prepared INSERT … ON CONFLICT
+// DO NOTHING, executed once per item with bound parameters. SQLite parses
+// it once per batch; a multi-row VALUES list had to be parsed anew for
+// every batch size and cost more to compile than the rows cost to insert.
+// An item is new when its statement inserted a row; of two items with the
+// same key in one batch the first one is.
 func insertBatchSQLite(ctx context.Context, tx bun.Tx, items []*inboxItem) error {
-	for start := 0; start < len(items); start += sqliteBatchRows {
-		chunk := items[start:min(start+sqliteBatchRows, len(items))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO "deliveries" ("source", "delivery_id", "event", "payload", "status", "attempts", ` +
-			`"last_error", "received_at", "next_attempt_at", "claimed_by") VALUES `)
-		args := make([]any, 0, 10*len(chunk))
-		for i, it := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, 0, '', ?, ?, '')")
-			d := it.d
-			args = append(args, d.Source, d.DeliveryID, d.Event, d.Payload, d.Status,
-				sqliteTime(d.ReceivedAt), sqliteTime(d.NextAttemptAt))
-		}
-		q.WriteString(` ON CONFLICT ("source", "delivery_id") DO NOTHING RETURNING "source", "delivery_id"`)
-		rows, err := tx.Tx.QueryContext(ctx, q.String(), args...)
+	st, err := tx.Tx.PrepareContext(ctx, `INSERT INTO "deliveries" ("source", "delivery_id", "event", "payload", "status", "attempts", `+
+		`"last_error", "received_at", "next_attempt_at", "claimed_by") VALUES (?, ?, ?, ?, ?, 0, '', ?, ?, '') `+
+		`ON CONFLICT ("source", "delivery_id") DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, it := range items {
+		d := it.d
+		res, err := st.ExecContext(ctx, d.Source, d.DeliveryID, d.Event, d.Payload, d.Status,
+			sqliteTime(d.ReceivedAt), sqliteTime(d.NextAttemptAt))
 		if err != nil {
 			return err
 		}
-		fresh := make(map[[2]string]bool, len(chunk))
-		for rows.Next() {
-			var k [2]string
-			if err := rows.Scan(&k[0], &k[1]); err != nil {
-				rows.Close()
-				return err
-			}
-			fresh[k] = true
-		}
-		if err := rows.Close(); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return err
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, it := range chunk {
-			k := [2]string{it.d.Source, it.d.DeliveryID}
-			if fresh[k] {
-				it.inserted = true
-				delete(fresh, k)
-			}
-		}
+		it.inserted = n == 1
 	}
 	return nil
 }

@@ -54,6 +54,9 @@ type DB struct {
 	log     *slog.Logger
 	keyring *vault.Keyring
 	path    string // SQLite database file; "" for MySQL and :memory:
+
+	checkpointEvery time.Duration
+	ckpt            *checkpointer // background WAL checkpoints of a SQLite file
 }
 
 // Option configures Open.
@@ -78,13 +81,15 @@ func WithKeyring(k *vault.Keyring) Option {
 // mode with foreign keys, synchronous=FULL (a commit is on disk when it
 // returns), immediate transactions and one connection per process, so
 // writers queue in the process instead of failing with SQLITE_BUSY; a
-// busy timeout covers other processes on the same file. Open does not
+// busy timeout covers other processes on the same file. The WAL of a
+// SQLite file is checkpointed by a second connection in the background
+// (see checkpoint.go), so no commit waits for one. Open does not
 // migrate; call Migrate.
 func Open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger, opts ...Option) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	db := &DB{log: log.With("component", "store")}
+	db := &DB{log: log.With("component", "store"), checkpointEvery: checkpointEvery}
 	for _, o := range opts {
 		o(db)
 	}
@@ -124,7 +129,8 @@ func Open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger, op
 func (db *DB) openSQLite(ctx context.Context, path string) error {
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	if path != ":memory:" {
-		dsn += "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+		dsn += "&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+			fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", backstopCheckpointPages)
 	}
 	sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 	if err != nil {
@@ -141,11 +147,15 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 		sqldb.Close()
 		return fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	db.bun = bun.NewDB(sqldb, sqlitedialect.New())
-	db.dialect = DialectSQLite
 	if path != ":memory:" {
+		if db.ckpt, err = startCheckpointer(ctx, path, db.checkpointEvery, db.log); err != nil {
+			sqldb.Close()
+			return err
+		}
 		db.path = path
 	}
+	db.bun = bun.NewDB(sqldb, sqlitedialect.New())
+	db.dialect = DialectSQLite
 	return nil
 }
 
@@ -232,6 +242,12 @@ func (db *DB) Dialect() string { return db.dialect }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.ckpt != nil {
+		if err := db.ckpt.close(); err != nil {
+			db.bun.Close()
+			return fmt.Errorf("close database: checkpointer: %w", err)
+		}
+	}
 	if err := db.bun.Close(); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
