@@ -19,7 +19,6 @@ package discord
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,7 +83,7 @@ type Config struct {
 // interactions.
 type Adapter struct {
 	cfg    Config
-	key    ed25519.PublicKey
+	key    PublicKey
 	db     *store.DB
 	eng    *engine.Engine
 	log    *slog.Logger

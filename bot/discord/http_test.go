@@ -73,15 +73,19 @@ func TestInteractionSignature(t *testing.T) {
 func TestVerify(t *testing.T) {
 	t.Parallel()
 	pub, priv, _ := ed25519.GenerateKey(nil)
+	key, err := ParsePublicKey(hex.EncodeToString(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Unix(1_800_000_000, 0)
 	body := []byte(`{"type":1}`)
 	h := http.Header{"X-Signature-Timestamp": {"1800000000"}, "X-Signature-Ed25519": {Sign(priv, "1800000000", body)}}
-	if err := Verify(pub, h, body, now); err != nil {
+	if err := Verify(key, h, body, now); err != nil {
 		t.Fatalf("good signature: %v", err)
 	}
 	// The timestamp is signed: moving it breaks the signature.
 	h.Set("X-Signature-Timestamp", "1800000001")
-	if err := Verify(pub, h, body, now); err == nil {
+	if err := Verify(key, h, body, now); err == nil {
 		t.Fatal("a changed timestamp verified")
 	}
 	if _, err := ParsePublicKey("abc"); err == nil || !strings.Contains(err.Error(), "DISCORD_PUBLIC_KEY") {
