@@ -16,24 +16,17 @@ import (
 	"github.com/hero-dev/hero/store/storetest"
 )
 
-// forEachDatabase is storetest.EachURL whose MariaDB variants run one at
-// a time and start from an empty schedules table: a tick claims every due
+// forEachDatabase is storetest.EachURL whose MariaDB variant has a
+// database of its own (storetest.FreshMySQL): a tick claims every due
 // schedule in the database.
 func forEachDatabase(t *testing.T, fn func(t *testing.T, url string)) {
 	storetest.EachURL(t, func(t *testing.T, url string) {
 		if !strings.HasPrefix(url, "sqlite://") {
-			mysqlMu.Lock()
-			defer mysqlMu.Unlock()
-			db := storetest.OpenURL(t, url)
-			if _, err := db.Bun().ExecContext(t.Context(), "DELETE FROM schedules"); err != nil {
-				t.Fatal(err)
-			}
+			url = storetest.FreshMySQL(t, "sched")
 		}
 		fn(t, url)
 	})
 }
-
-var mysqlMu sync.Mutex
 
 // clock is the fake clock every timing test drives.
 type clock struct {

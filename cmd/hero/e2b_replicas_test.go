@@ -9,6 +9,7 @@ import (
 	"github.com/hero-dev/hero/sandbox/e2b"
 	"github.com/hero-dev/hero/sandbox/e2b/e2btest"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // TestE2BOrphanKillerReplicas runs two real `hero serve` processes in E2B
@@ -19,7 +20,7 @@ import (
 // the holder is killed (-9), the other replica takes the lease over and
 // kills the next orphan.
 func TestE2BOrphanKillerReplicas(t *testing.T) {
-	dbURL := mysqlForTest(t, "e2borphans")
+	dbURL := storetest.FreshMySQL(t, "e2borphans")
 	bin := buildHero(t)
 	fake := e2btest.NewServer(t)
 	const install, period, minAge = "replicas-e2b", time.Second, 3 * time.Second

@@ -41,7 +41,7 @@ func BenchmarkGitHubIntakeReplicas(b *testing.B) {
 	}
 	for _, n := range []int{1, 2} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
-			dbURL := mysqlForTest(b, "bench")
+			dbURL := storetest.FreshMySQL(b, "bench")
 			env := map[string]string{"DATABASE_URL": dbURL, "HERO_ADDR": "127.0.0.1:0", "HERO_SANDBOX_POOL": "0",
 				"SECRETS_ENCRYPTION_KEY": strings.Repeat("ab", 32), "SECRETS_KDF_SALT": strings.Repeat("cd", 16),
 				"GITHUB_WEBHOOK_SECRET": secret, "GITHUB_TOKEN": token, "GITHUB_API_URL": api.URL + "/", "GITHUB_BOT_LOGIN": "hero-bot",

@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,47 +25,10 @@ import (
 	"github.com/hero-dev/hero/bot/slack"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 	ghsurface "github.com/hero-dev/hero/webhooks/github"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
-
-// mysqlForTest returns the URL of an empty MariaDB database of the test's
-// own (created next to HERO_TEST_MYSQL_URL's, dropped afterwards). It
-// skips without HERO_TEST_MYSQL_URL, and fails when CI is set.
-func mysqlForTest(t testing.TB, name string) string {
-	t.Helper()
-	base := os.Getenv("HERO_TEST_MYSQL_URL")
-	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("HERO_TEST_MYSQL_URL is not set but CI is: run the tests through scripts/with-mariadb.sh")
-		}
-		t.Skip("HERO_TEST_MYSQL_URL not set; run scripts/with-mariadb.sh go test ./cmd/hero/ for the replicas test")
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("HERO_TEST_MYSQL_URL: %v", err)
-	}
-	db, err := store.Open(t.Context(), base, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var b [4]byte
-	rand.Read(b[:])
-	dbName := strings.TrimPrefix(u.Path, "/") + "_" + name + "_" + hex.EncodeToString(b[:])
-	if _, err := db.Bun().ExecContext(t.Context(), "CREATE DATABASE `"+dbName+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
-		t.Fatalf("create a database for the test (scripts/with-mariadb.sh grants hero_test_*): %v", err)
-	}
-	t.Cleanup(func() {
-		db, err := store.Open(context.Background(), base, "", nil)
-		if err == nil {
-			db.Bun().ExecContext(context.Background(), "DROP DATABASE `"+dbName+"`")
-			db.Close()
-		}
-	})
-	u.Path = "/" + dbName
-	return u.String()
-}
 
 func mustURL(t testing.TB, s string) *url.URL {
 	t.Helper()
@@ -192,7 +152,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 // twice; the redelivery job runs on one replica and moves when it dies.
 func TestReplicas(t *testing.T) {
 	requireBwrap(t)
-	dbURL := mysqlForTest(t, "replicas")
+	dbURL := storetest.FreshMySQL(t, "replicas")
 	bin := buildHero(t)
 
 	const secret, token = "replica-secret", "ghp_replicasTOKEN0123456789"

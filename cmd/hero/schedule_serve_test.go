@@ -50,7 +50,7 @@ func TestServeSchedulesTwoReplicas(t *testing.T) {
 	})
 	t.Run("mysql", func(t *testing.T) {
 		// A database of its own: the replicas claim every due schedule.
-		testServeSchedules(t, mysqlForTest(t, "sched"))
+		testServeSchedules(t, storetest.FreshMySQL(t, "sched"))
 	})
 }
 
