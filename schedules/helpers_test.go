@@ -107,6 +107,10 @@ func (p *poster) Post(_ context.Context, place, text string) (string, error) {
 
 func (p *poster) Name() string { return "slack" }
 
+// ChannelOf: the fixture's places are channels (real surfaces are in
+// TestReportPlaceChannelPerSurface).
+func (p *poster) ChannelOf(_ context.Context, place string) (string, error) { return place, nil }
+
 func (p *poster) Update(_ context.Context, ex *store.Execution, ev engine.Event) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -115,6 +115,17 @@ type Poster interface {
 	Post(ctx context.Context, place, text string) (thread string, err error)
 }
 
+// Locator is an engine surface that says which channel one of its places
+// is in: the channel whose binding gives the place its project. Each
+// surface defines its places (a Slack thread "T1/C2/171.2" is in channel
+// "T1/C2"; a Discord thread's id is an id like its channel's, and Discord
+// names its parent), so the surface answers, not the schedules. A surface
+// without it has no channel bindings (GitHub: an issue's project is its
+// repository's).
+type Locator interface {
+	ChannelOf(ctx context.Context, place string) (string, error)
+}
+
 // Places finds engine surfaces by name (*engine.Engine is one).
 type Places interface {
 	Surface(name string) (engine.Surface, bool)
@@ -134,9 +145,10 @@ type Config struct {
 	// RunContext is the server's lifetime, which runs are driven in.
 	RunContext context.Context
 	// Places are the surfaces a scheduled run's events are passed to;
-	// those that are Posters also carry digests, reminders and notices.
+	// those that are Posters also carry digests, reminders and notices,
+	// and Locators say which channel a place given with --channel is in.
 	// nil (the command line): any surface is accepted when a schedule
-	// is made.
+	// is made, and the place must be the bound channel itself.
 	Places Places
 	// CreatorRole checks a creator's role at every fire.
 	CreatorRole CreatorRole
@@ -320,10 +332,18 @@ func (s *Service) Add(ctx context.Context, a Actor, n NewSchedule) (*Created, er
 	switch {
 	case surface != "" && n.MadeThere:
 	case surface != "":
-		if bound, err := s.db.ChannelProject(ctx, surface, channelOf(surface, to)); err != nil || bound.ID != p.ID {
+		channel, err := s.channelOf(ctx, surface, to)
+		if err != nil {
+			return nil, err
+		}
+		if bound, err := s.db.ChannelProject(ctx, surface, channel); err != nil || bound.ID != p.ID {
 			// Posting a private project's board into another project's
 			// channel would show it to people outside the project.
-			return nil, refuse(Invalid, "%s channel %s is not bound to project %s; bind it first (/hero use %s in that channel)", surface, channelOf(surface, to), p.Name, p.Name)
+			where := surface + " channel " + channel
+			if channel != to {
+				where = surface + " place " + to + " is in channel " + channel + ", which"
+			}
+			return nil, refuse(Invalid, "%s is not bound to project %s; bind it first (/hero use %s in that channel)", where, p.Name, p.Name)
 		}
 	default:
 		surface, to, err = s.boundChannel(ctx, p.ID)
@@ -351,13 +371,26 @@ func (s *Service) Add(ctx context.Context, a Actor, n NewSchedule) (*Created, er
 	return &Created{Schedule: sc, Next: sp.Upcoming(now, 3), Spec: sp}, nil
 }
 
-// channelOf is the channel part of a place (a Slack thread
-// "T1/C2/ts" is in channel "T1/C2").
-func channelOf(surface, place string) string {
-	if surface == "slack" && strings.Count(place, "/") == 2 {
-		return place[:strings.LastIndex(place, "/")]
+// channelOf is the channel place is in, as its surface says. Without
+// surfaces (the command line) the place is taken as the channel itself:
+// a thread there is refused as not bound, never let in.
+func (s *Service) channelOf(ctx context.Context, surface, place string) (string, error) {
+	if s.cfg.Places == nil {
+		return place, nil
 	}
-	return place
+	sf, ok := s.cfg.Places.Surface(surface)
+	if !ok {
+		return "", refuse(Invalid, "cannot report to %s: that surface is not configured", surface)
+	}
+	l, ok := sf.(Locator)
+	if !ok {
+		return "", refuse(Invalid, "%s has no channels to bind a schedule to; make the schedule where it should report (/hero schedule … there)", surface)
+	}
+	ch, err := l.ChannelOf(ctx, place)
+	if err != nil {
+		return "", refuse(Invalid, "find the channel of %s place %s: %v", surface, place, err)
+	}
+	return ch, nil
 }
 
 // boundChannel is the project's first bound channel ("" when none).

@@ -3,6 +3,7 @@ package discord
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/bwmarrin/discordgo"
 
@@ -26,4 +27,18 @@ func (a *Adapter) Post(ctx context.Context, place, text string) (string, error) 
 		return place, nil
 	}
 	return th.ID, nil
+}
+
+// ChannelOf is the channel a place is in (schedules.Locator): a thread's
+// parent, else the place itself. A thread's id looks like any channel's,
+// so Discord is asked.
+func (a *Adapter) ChannelOf(ctx context.Context, place string) (string, error) {
+	if _, err := strconv.ParseUint(place, 10, 64); err != nil {
+		return "", fmt.Errorf("discord: %q is not a channel id (a number like 1234567890)", place)
+	}
+	ch, err := a.api.Channel(place, discordgo.WithContext(ctx))
+	if err != nil {
+		return "", fmt.Errorf("look up discord channel %s: %w", place, err)
+	}
+	return channelHint{Type: int(ch.Type), ParentID: ch.ParentID}.channelOf(place), nil
 }

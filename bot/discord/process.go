@@ -108,6 +108,14 @@ type channelHint struct {
 	ParentID string `json:"parent_id"`
 }
 
+// channelOf is the channel id is in: a thread's parent, else id itself.
+func (h channelHint) channelOf(id string) string {
+	if isThread(h.Type) && h.ParentID != "" {
+		return h.ParentID
+	}
+	return id
+}
+
 // isThread says whether a channel type is a thread (announcement,
 // public, private).
 func isThread(typ int) bool {
@@ -174,8 +182,8 @@ func (a *Adapter) place(ctx context.Context, guild, channel string, hint *channe
 		}
 		hint = &channelHint{Type: int(ch.Type), ParentID: ch.ParentID}
 	}
-	if isThread(hint.Type) && hint.ParentID != "" {
-		pl.Channel, pl.Thread = hint.ParentID, channel
+	if parent := hint.channelOf(channel); parent != channel {
+		pl.Channel, pl.Thread = parent, channel
 	}
 	return pl, nil
 }

@@ -14,16 +14,12 @@ import (
 // it may quote card titles from GitHub issues, which must not ping the
 // channel.
 func (a *Adapter) Post(ctx context.Context, place, text string) (string, error) {
-	parts := strings.SplitN(place, "/", 3)
-	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
-		return "", fmt.Errorf("slack: malformed channel %q (want team/channel)", place)
-	}
-	team, ch, thread := parts[0], parts[1], ""
-	if len(parts) == 3 {
-		thread = parts[2]
+	team, ch, thread, err := parsePlace(place)
+	if err != nil {
+		return "", err
 	}
 	var ts string
-	err := a.out.call(ctx, team, ch, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
+	err = a.out.call(ctx, team, ch, &job{what: "chat.postMessage", paced: true, call: func(ctx context.Context, api *slack.Client) error {
 		opts := []slack.MsgOption{slack.MsgOptionText(text, true), noUnfurl()}
 		if thread != "" {
 			opts = append(opts, slack.MsgOptionTS(thread))
@@ -39,4 +35,27 @@ func (a *Adapter) Post(ctx context.Context, place, text string) (string, error) 
 		ts = thread
 	}
 	return threadRef(team, ch, ts), nil
+}
+
+// ChannelOf is the channel a place is in: "T1/C2" for the channel itself
+// and for its threads "T1/C2/ts" (schedules.Locator).
+func (a *Adapter) ChannelOf(_ context.Context, place string) (string, error) {
+	team, ch, _, err := parsePlace(place)
+	if err != nil {
+		return "", err
+	}
+	return chatID(team, ch), nil
+}
+
+// parsePlace splits a place: a channel (team/channel) or a thread in it
+// (team/channel/ts).
+func parsePlace(place string) (team, channel, thread string, err error) {
+	parts := strings.SplitN(place, "/", 3)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return "", "", "", fmt.Errorf("slack: malformed channel %q (want team/channel)", place)
+	}
+	if len(parts) == 3 {
+		thread = parts[2]
+	}
+	return parts[0], parts[1], thread, nil
 }
