@@ -274,18 +274,10 @@ func (a *app) sweepMirrors(ctx context.Context) {
 const e2bOrphanLease = "e2b-orphans"
 
 // killE2BOrphans kills this installation's E2B sandboxes that no lease
-// record holds, on the one replica holding the singleton lease (claimed
-// or renewed for lease). A sandbox younger than minAge is spared: its
+// record holds; hero serve runs it on the one replica holding the
+// e2bOrphanLease singleton. A sandbox younger than minAge is spared: its
 // record may not be written yet.
-func (a *app) killE2BOrphans(ctx context.Context, owner string, lease, minAge time.Duration) int {
-	ok, err := a.db.ClaimSingleton(ctx, e2bOrphanLease, owner, lease)
-	if err != nil {
-		a.log.Warn("e2b orphans: claim the singleton lease", "err", err)
-		return 0
-	}
-	if !ok {
-		return 0
-	}
+func (a *app) killE2BOrphans(ctx context.Context, minAge time.Duration) int {
 	// Sandboxes of dead replicas first: kept while their run is live.
 	if n, err := a.manager.ReclaimDetached(ctx, a.runLive); err != nil {
 		a.log.Warn("e2b orphans: sandboxes of gone replicas", "err", err)

@@ -87,9 +87,10 @@ func TestE2BConfiguration(t *testing.T) {
 	}
 }
 
-// The orphan killer runs on the replica holding the singleton lease and
-// spares sandboxes a lease holds.
-func TestE2BOrphansKilledByOneReplica(t *testing.T) {
+// The orphan killer spares sandboxes a lease holds and young ones. (That
+// it runs on one replica, and moves, TestSingletons and
+// TestE2BOrphanKillerReplicas prove.)
+func TestE2BOrphanKiller(t *testing.T) {
 	t.Parallel()
 	fake := e2btest.NewServer(t)
 	env := func(k string) string {
@@ -115,21 +116,11 @@ func TestE2BOrphansKilledByOneReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Another replica holds the lease: this one does nothing.
-	if ok, err := a.db.ClaimSingleton(t.Context(), e2bOrphanLease, "replica-b", time.Minute); err != nil || !ok {
-		t.Fatal(ok, err)
-	}
-	if n := a.killE2BOrphans(t.Context(), "replica-a", time.Minute, 0); n != 0 {
-		t.Fatalf("a replica without the lease killed %d", n)
-	}
-	if err := a.db.ReleaseSingleton(t.Context(), e2bOrphanLease, "replica-b"); err != nil {
-		t.Fatal(err)
-	}
 	// Young sandboxes are spared (their lease may not be written yet).
-	if n := a.killE2BOrphans(t.Context(), "replica-a", time.Minute, time.Hour); n != 0 {
+	if n := a.killE2BOrphans(t.Context(), time.Hour); n != 0 {
 		t.Fatalf("a young sandbox was killed (%d)", n)
 	}
-	if n := a.killE2BOrphans(t.Context(), "replica-a", time.Minute, 0); n != 1 {
+	if n := a.killE2BOrphans(t.Context(), 0); n != 1 {
 		t.Fatalf("killed %d orphans, want 1", n)
 	}
 	live := fake.Live()
@@ -336,7 +327,7 @@ func TestE2BRunContinuesInItsSandboxAfterRestart(t *testing.T) {
 	// Another replica: its orphan killer spares the live run's sandbox,
 	// and the run continues in it.
 	b, w2 := replica("replica-b")
-	if n := b.killE2BOrphans(t.Context(), "replica-b", time.Minute, 0); n != 0 {
+	if n := b.killE2BOrphans(t.Context(), 0); n != 0 {
 		t.Fatalf("the orphan killer killed %d", n)
 	}
 	if st := fake.Live()[sb1.ID()]; st != "paused" {
@@ -365,11 +356,8 @@ func TestE2BRunContinuesInItsSandboxAfterRestart(t *testing.T) {
 	if err := db.UpdateExecution(t.Context(), ex, "status"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.ReleaseSingleton(t.Context(), e2bOrphanLease, "replica-b"); err != nil { // lapsed with b
-		t.Fatal(err)
-	}
 	c, _ := replica("replica-c")
-	if n := c.killE2BOrphans(t.Context(), "replica-c", time.Minute, 0); n != 0 {
+	if n := c.killE2BOrphans(t.Context(), 0); n != 0 {
 		t.Errorf("%d more sandboxes killed as unrecorded", n)
 	}
 	if _, ok := fake.Live()[sb1.ID()]; ok {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -126,9 +125,9 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 			}
 		}
 		// One replica reads the delivery logs (the singleton lease); when
-		// it dies, another takes the job after the lease (3 periods) lapses.
-		holder := fmt.Sprintf("%s-%d", host, os.Getpid())
-		go runSingleton(workCtx, a.db, a.log, redeliveryLease, holder, every, func(ctx context.Context) {
+		// it stops, another takes the job at its next tick, or once the
+		// lease (3 periods) lapses if it died.
+		s.singletons.start(workCtx, redeliveryLease, every, func(ctx context.Context) {
 			n, err := svc.RedeliverFailed(ctx, redo)
 			if err != nil {
 				a.log.Warn("github redelivery of failed deliveries", "err", err)
@@ -143,41 +142,6 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 
 // redeliveryLease is the singleton lease of the GitHub redelivery job.
 const redeliveryLease = "github-redelivery"
-
-// runSingleton runs job every period on the one replica holding the
-// singleton lease name, until ctx ends; then it gives the lease up so
-// another replica need not wait for it to lapse. The lease is claimed at
-// once; the job first runs one period later.
-func runSingleton(ctx context.Context, db *store.DB, log *slog.Logger, name, holder string, every time.Duration, job func(context.Context)) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	held := false
-	for {
-		ok, err := db.ClaimSingleton(ctx, name, holder, 3*every)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("claim singleton job", "job", name, "err", err)
-		case ok && !held:
-			log.Info("this replica runs the singleton job", "job", name, "holder", holder)
-		}
-		held = ok && err == nil
-		select {
-		case <-ctx.Done():
-			if held {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				if err := db.ReleaseSingleton(rctx, name, holder); err != nil {
-					log.Warn("release singleton job", "job", name, "err", err)
-				}
-				cancel()
-			}
-			return
-		case <-t.C:
-			if held {
-				job(ctx)
-			}
-		}
-	}
-}
 
 // redeliveryConfig says which delivery logs the redelivery job reads: the
 // App's hook with App credentials; repository hooks with GITHUB_HOOK_ID

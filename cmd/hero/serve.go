@@ -174,6 +174,8 @@ type server struct {
 	board       *kanban.Service
 	// schedules is the scheduler (setupSchedules), for the settings page.
 	schedules *schedules.Service
+	// singletons runs the jobs one replica runs (GitHub redelivery).
+	singletons *singletons
 }
 
 func (s *server) routes() *http.ServeMux {
@@ -342,6 +344,10 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 		a.log.Info("removed orphaned sandboxes", "count", n)
 	}
 
+	// Jobs one replica runs give their leases back before the database
+	// closes (deferred before stopWork, so it runs after it).
+	single := newSingletons(a.db, a.log, owner)
+	defer single.wait()
 	// Work outlives the HTTP server by the drain grace period: runs get
 	// workCtx, which ends only after draining.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -367,14 +373,13 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 		return fmt.Errorf("schedule run takeover: %w", err)
 	}
 	// E2B sandboxes no lease holds (a replica died between creating one
-	// and recording it) are killed by one replica; its lease lasts three
-	// periods, so another takes over soon after it dies.
+	// and recording it) are killed by one replica, the singleton lease's
+	// holder: another takes over at its next tick when it stops, or once
+	// the lease (three periods) lapses when it dies.
 	if a.e2b != nil {
-		if _, err := jobs.AddFunc("@every "+cfg.E2BReapEvery.String(), func() {
-			a.killE2BOrphans(workCtx, owner, 3*cfg.E2BReapEvery, cfg.E2BOrphanAge)
-		}); err != nil {
-			return fmt.Errorf("schedule the E2B orphan killer: %w", err)
-		}
+		single.start(workCtx, e2bOrphanLease, cfg.E2BReapEvery, func(ctx context.Context) {
+			a.killE2BOrphans(ctx, cfg.E2BOrphanAge)
+		})
 	}
 	// Mirrors and caches of deleted projects leave this host.
 	a.sweepMirrors(workCtx)
@@ -387,7 +392,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (HERO_ADDR): %w", cfg.Addr, err)
 	}
-	s := &server{log: a.log, db: a.db, engine: a.engine, metrics: m, sandboxHealth: a.manager.Health, sandboxFix: sandboxFix, ready: func(ctx context.Context) error {
+	s := &server{log: a.log, db: a.db, engine: a.engine, metrics: m, singletons: single, sandboxHealth: a.manager.Health, sandboxFix: sandboxFix, ready: func(ctx context.Context) error {
 		if err := a.db.Bun().PingContext(ctx); err != nil {
 			return fmt.Errorf("database: %w", err)
 		}

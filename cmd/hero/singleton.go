@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hero-dev/hero/store"
+)
+
+// singletons runs the periodic jobs that one replica of several runs (the
+// GitHub redelivery job, E2B's orphan killer), each under its own
+// singleton lease, and hands the leases back on a clean shutdown so
+// another replica takes a job over at its next tick instead of waiting
+// for the lease to lapse.
+type singletons struct {
+	db     *store.DB
+	log    *slog.Logger
+	holder string
+	wg     sync.WaitGroup
+}
+
+// newSingletons returns the singleton jobs of the replica named holder
+// (host-pid, as in run leases).
+func newSingletons(db *store.DB, log *slog.Logger, holder string) *singletons {
+	return &singletons{db: db, log: log, holder: holder}
+}
+
+// start runs job every period on the one replica holding the singleton
+// lease name (3 periods long) until ctx ends. The lease is claimed at
+// once and renewed at every tick just before the job runs, so the job
+// runs only while this replica holds it; it first runs one period after
+// start. When ctx ends the lease is given back (wait waits for that).
+func (s *singletons) start(ctx context.Context, name string, every time.Duration, job func(context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.release(ctx, name)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		held := s.claim(ctx, name, every, false)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if held = s.claim(ctx, name, every, held); held {
+					job(ctx)
+				}
+			}
+		}
+	}()
+}
+
+// claim takes or renews the lease on name; held says whether this replica
+// held it until now (to log only when it starts holding it).
+func (s *singletons) claim(ctx context.Context, name string, every time.Duration, held bool) bool {
+	ok, err := s.db.ClaimSingleton(ctx, name, s.holder, 3*every)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.log.Warn("claim singleton job", "job", name, "err", err)
+		}
+		return false
+	case ok && !held:
+		s.log.Info("this replica runs the singleton job", "job", name, "holder", s.holder)
+	}
+	return ok
+}
+
+// release gives the lease on name back if this replica holds it (whether
+// or not the last claim said so: it may have won a claim whose answer was
+// lost).
+func (s *singletons) release(ctx context.Context, name string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.db.ReleaseSingleton(rctx, name, s.holder); err != nil {
+		s.log.Warn("release singleton job", "job", name, "err", err)
+	}
+}
+
+// wait returns once every job has stopped (its ctx ended) and given its
+// lease back; hero serve calls it before closing the database.
+func (s *singletons) wait() { s.wg.Wait() }
