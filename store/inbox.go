@@ -317,18 +317,7 @@ func (w *InboxWriter) commit(ctx context.Context, b *inboxBatch) {
 		if w.db.dialect == DialectSQLite {
 			return insertBatchSQLite(ctx, tx, b.items)
 		}
-		for _, it := range b.items {
-			_, err := tx.NewInsert().Model(it.d).Exec(ctx)
-			switch {
-			case err == nil:
-				it.inserted = true
-			case isUniqueViolation(err):
-				// a retry, or twice in this batch
-			default:
-				return err
-			}
-		}
-		return nil
+		return insertBatchMySQL(ctx, tx, b.items)
 	})
 	if err == nil {
 		return
@@ -370,6 +359,64 @@ func insertBatchSQLite(ctx context.Context, tx bun.Tx, items []*inboxItem) error
 			return err
 		}
 		it.inserted = n == 1
+	}
+	return nil
+}
+
+// mysqlBatchBytes bounds the payload bytes of one multi-row INSERT on
+// MySQL (bun writes them as hex, twice as long), well under the server's
+// max_allowed_packet (16 MiB by default on MariaDB, 64 MiB on MySQL).
+const mysqlBatchBytes = 2 << 20
+
+// insertBatchMySQL stores items in a few round trips instead of one per
+// item: one SELECT finds the keys already stored (platform retries), and
+// multi-row INSERTs store the rest, the first of two items with one key
+// only. A delivery another replica commits in between fails the INSERT
+// with a duplicate key, and the caller then stores the batch one by one.
+func insertBatchMySQL(ctx context.Context, tx bun.Tx, items []*inboxItem) error {
+	stored := map[[2]string]bool{}
+	bySource := map[string][]string{}
+	for _, it := range items {
+		bySource[it.d.Source] = append(bySource[it.d.Source], it.d.DeliveryID)
+	}
+	for source, ids := range bySource {
+		var keys []struct {
+			DeliveryID string `bun:"delivery_id"`
+		}
+		err := tx.NewSelect().Model((*Delivery)(nil)).Column("delivery_id").
+			Where("source = ?", source).Where("delivery_id IN (?)", bun.In(ids)).Scan(ctx, &keys)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			stored[[2]string{source, k.DeliveryID}] = true
+		}
+	}
+	var fresh []*inboxItem
+	for _, it := range items {
+		k := [2]string{it.d.Source, it.d.DeliveryID}
+		if !stored[k] {
+			stored[k] = true
+			fresh = append(fresh, it)
+		}
+	}
+	for len(fresh) > 0 {
+		n, size := 0, 0
+		for n < len(fresh) && (n == 0 || size+len(fresh[n].d.Payload) <= mysqlBatchBytes) {
+			size += len(fresh[n].d.Payload)
+			n++
+		}
+		rows := make([]*Delivery, n)
+		for i, it := range fresh[:n] {
+			rows[i] = it.d
+		}
+		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+			return err
+		}
+		for _, it := range fresh[:n] {
+			it.inserted = true
+		}
+		fresh = fresh[n:]
 	}
 	return nil
 }

@@ -92,22 +92,23 @@ func runSuite(t *testing.T, url string) {
 	}
 
 	tests := map[string]func(*testing.T, *suite){
-		"Schema":        testSchema,
-		"Users":         testUsers,
-		"Projects":      testProjects,
-		"Members":       testMembers,
-		"Secrets":       testSecrets,
-		"Executions":    testExecutions,
-		"ClaimRace":     testClaimExecutionRace,
-		"Steps":         testSteps,
-		"Confirmations": testConfirmations,
-		"DecideRace":    testDecideRace,
-		"Expiry":        testExpiry,
-		"Inputs":        testInputs,
-		"Inbox":         testInbox,
-		"InboxClaim":    testInboxClaimRace,
-		"InboxWriter":   testInboxWriter,
-		"Leases":        testLeases,
+		"Schema":          testSchema,
+		"Users":           testUsers,
+		"Projects":        testProjects,
+		"Members":         testMembers,
+		"Secrets":         testSecrets,
+		"Executions":      testExecutions,
+		"ClaimRace":       testClaimExecutionRace,
+		"Steps":           testSteps,
+		"Confirmations":   testConfirmations,
+		"DecideRace":      testDecideRace,
+		"Expiry":          testExpiry,
+		"Inputs":          testInputs,
+		"Inbox":           testInbox,
+		"InboxClaim":      testInboxClaimRace,
+		"InboxWriter":     testInboxWriter,
+		"InboxWriterRace": testInboxWriterRace,
+		"Leases":          testLeases,
 	}
 	t.Run("parallel", func(t *testing.T) {
 		for _, name := range slices.Sorted(mapKeys(tests)) {
@@ -990,18 +991,65 @@ func testInboxClaimRace(t *testing.T, s *suite) {
 	}
 }
 
+// testInboxWriterRace: a delivery another replica commits while a batch
+// holding it is being stored is reported as already stored, and the rest
+// of the batch is stored all the same.
+func testInboxWriterRace(t *testing.T, s *suite) {
+	ctx := t.Context()
+	src := uniq("slack")
+	at := time.Now().UTC().Truncate(time.Second)
+	other, err := s.db.Bun().BeginTx(ctx, nil)
+	must(t, err)
+	_, err = other.NewInsert().Model(&store.Delivery{Source: src, DeliveryID: "k", Event: "e", Payload: []byte("first"),
+		Status: store.DeliveryPending, ReceivedAt: at, NextAttemptAt: at}).Exec(ctx)
+	must(t, err)
+
+	w := store.NewInboxWriter(s.db, 16, 100*time.Millisecond) // one batch for both
+	got := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, id := range []string{"k", "k2"} {
+		wg.Go(func() {
+			ok, err := w.Write(ctx, src, id, "e", []byte("second"))
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			got[id] = ok
+			mu.Unlock()
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // the batch waits behind the other transaction
+	must(t, other.Commit())
+	wg.Wait()
+	if got["k"] || !got["k2"] {
+		t.Fatalf("inserted = %v, want k stored by the other writer and k2 by this one", got)
+	}
+	ds, err := s.db.ClaimDeliveries(ctx, "check", time.Minute, 10, src)
+	must(t, err)
+	payloads := map[string]string{}
+	for _, d := range ds {
+		payloads[d.DeliveryID] = string(d.Payload)
+	}
+	if len(ds) != 2 || payloads["k"] != "first" || payloads["k2"] != "second" {
+		t.Fatalf("stored %v, want k from the other writer and k2 from this one", payloads)
+	}
+}
+
 func testInboxWriter(t *testing.T, s *suite) {
 	ctx := t.Context()
 	src := uniq("github")
-	w := store.NewInboxWriter(s.db, 16, time.Millisecond)
+	// Two writers, as two replicas would have: a delivery sent to both
+	// at once is reported new by exactly one of them.
+	writers := []*store.InboxWriter{store.NewInboxWriter(s.db, 16, time.Millisecond), store.NewInboxWriter(s.db, 16, time.Millisecond)}
 	const n = 100
 	var mu sync.Mutex
 	inserted := map[string]int{}
 	var wg sync.WaitGroup
-	for i := range 2 * n { // every delivery id twice
+	for i := range 4 * n { // every delivery id four times
 		wg.Go(func() {
 			id := fmt.Sprint(i % n)
-			ok, err := w.Write(ctx, src, id, "push", []byte(id))
+			ok, err := writers[i%2].Write(ctx, src, id, "push", []byte(id))
 			if err != nil {
 				t.Error(err)
 				return
@@ -1032,7 +1080,7 @@ func testInboxWriter(t *testing.T, s *suite) {
 			t.Fatalf("delivery %s has payload %q", d.DeliveryID, d.Payload)
 		}
 	}
-	if _, err := w.Write(ctx, "", "x", "", nil); err == nil {
+	if _, err := writers[0].Write(ctx, "", "x", "", nil); err == nil {
 		t.Fatal("Write without source succeeded")
 	}
 }
