@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -12,14 +13,27 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/bot/discord/discordtest"
+	"github.com/hero-dev/hero/store/storetest"
 )
 
 // BenchmarkInteractionAck sends 200 signed slash-command interactions at
 // once over loopback and reports the acknowledgement latency (each answer
 // is sent only after the interaction is committed to the inbox); then it
 // sends the same 200 again and checks that each is stored exactly once.
+// It runs on SQLite, hero's default, and on a MariaDB database of its own
+// when HERO_TEST_MYSQL_URL is set (make bench sets it).
 func BenchmarkInteractionAck(b *testing.B) {
-	e := newEnv(b, nil)
+	b.Run("sqlite", func(b *testing.B) { benchmarkInteractionAck(b, newEnv(b, nil)) })
+	b.Run("mariadb", func(b *testing.B) {
+		if os.Getenv("HERO_TEST_MYSQL_URL") == "" {
+			b.Skip("HERO_TEST_MYSQL_URL not set; run through scripts/with-mariadb.sh")
+		}
+		db := storetest.OpenURL(b, storetest.FreshMySQL(b, "ack"))
+		benchmarkInteractionAck(b, startEnvOn(b, db, b.TempDir(), nil, discordtest.NewKey(b), nil, false))
+	})
+}
+
+func benchmarkInteractionAck(b *testing.B, e *env) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	const n = 200
 	actor := discordtest.Actor{Guild: testGuild, Channel: "300", User: "200"}

@@ -76,7 +76,12 @@ func (e *env) restart(model *openaitest.Server) *env {
 
 func startEnv(t testing.TB, dir string, project *store.Project, key discordtest.Key, model *openaitest.Server, real bool, opts ...envOpt) *env {
 	t.Helper()
-	db := storetest.OpenIn(t, dir)
+	return startEnvOn(t, storetest.OpenIn(t, dir), dir, project, key, model, real, opts...)
+}
+
+// startEnvOn is startEnv on an open database.
+func startEnvOn(t testing.TB, db *store.DB, dir string, project *store.Project, key discordtest.Key, model *openaitest.Server, real bool, opts ...envOpt) *env {
+	t.Helper()
 	if model == nil {
 		model = openaitest.NewServer(t)
 	}
