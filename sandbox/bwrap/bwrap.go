@@ -18,13 +18,26 @@
 // smaller of the disk and memory limits (with a bwrap too old for --size,
 // /tmp is <id>/vol/tmp instead, kept between commands and on the volume).
 //
+// Host uids: when hero is root, every sandbox gets a host uid and gid of
+// its own (allocUID; unique on the host, across providers and processes),
+// which owns its workspace and HOME (0700, closed to other sandboxes) and
+// which bwrap and the command run as, so an escape from the namespaces
+// lands as an unprivileged user, never as root. Inside, the command sees
+// the same uid (bwrap maps it to itself). A rootless hero runs commands as
+// its own uid. Files hero writes into a workspace from the host (file
+// methods, clones, copies: HostOwner) are given to the sandbox's uid;
+// a layered workspace's base is an idmapped mount showing hero's files as
+// the sandbox's (layer.go).
+//
 // Resource limits: when the cgroup filesystem is writable (v1 or v2) every
 // sandbox gets its own cgroup, capping processes (pids.max) and memory for
-// the sandbox as a whole; CPU seconds and file size are rlimits on every
-// process. Without cgroups the provider falls back to running commands under
-// a per-sandbox unprivileged uid, where RLIMIT_NPROC and RLIMIT_AS do the
-// work (RLIMIT_NPROC does not bind processes owned by root). New logs which
-// mode it picked.
+// the sandbox as a whole; hero moves each command's namespace init into it
+// before the init runs anything. CPU seconds and file size are rlimits on
+// every process. Without cgroups, RLIMIT_NPROC (counting the sandbox's own
+// uid) and RLIMIT_AS do the work; a rootless hero without cgroups has no
+// process limit. Under a sandbox uid the command sets its rlimits on itself
+// with prlimit(1), since hero may lack CAP_SYS_RESOURCE over another uid.
+// New logs which mode it picked.
 //
 // Killing: every command gets a new pid namespace whose init is bwrap's; the
 // provider kills that init through a pidfd, and the kernel then kills every
@@ -42,6 +55,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,10 +81,10 @@ var defaultLimits = sandbox.Limits{
 // etcFiles are the only entries of the host's /etc a sandbox sees: what
 // name resolution, TLS, dynamic linking and common tools need. Everything
 // else is absent on purpose (shadow, gshadow, ssh host keys, ssl/private,
-// sudoers, npmrc, pip.conf, gitconfig, database configs …): the sandbox's
-// root user owns every root-owned file it can see, so mode bits do not
-// protect them. The list is short because every entry is a mount, and
-// mounts are most of bwrap's start-up time.
+// sudoers, npmrc, pip.conf, gitconfig, database configs …): under a
+// rootless hero the sandbox's user owns every file of hero's user it can
+// see, so mode bits do not protect them. The list is short because every
+// entry is a mount, and mounts are most of bwrap's start-up time.
 var etcFiles = []string{
 	"passwd", "group", "hosts", "resolv.conf", "nsswitch.conf", "gai.conf",
 	"protocols", "services", "ssl/certs", "ssl/openssl.cnf", "pki/tls/certs",
@@ -93,14 +107,15 @@ type Provider struct {
 	useCgroups bool
 	uidBase    int
 	uidCount   int
+	uidLockDir string // host-wide: which uids sandboxes hold, across providers and processes
 	loopDisks  bool
 	volumeDir  string
 
 	staticArgs     []string // system binds, identical for every command
 	disableUserns  bool
 	cg             *cgroups // nil when not in cgroup mode
-	unprivileged   bool     // run bwrap under a per-sandbox uid
-	prlimit        string   // prlimit(1), used in the unprivileged mode
+	unprivileged   bool     // run bwrap under a per-sandbox uid (hero is root)
+	prlimit        string   // prlimit(1): commands under a sandbox uid lower their own limits
 	rootlessCaller bool     // hero itself is not root
 	diskMode       string   // diskLoop or diskCheck
 	mkfs, mount    string   // tools of the loop disk mode
@@ -110,9 +125,9 @@ type Provider struct {
 
 	mu       sync.Mutex
 	live     map[string]*Sandbox
-	uidUsed  map[int]bool
-	spare    *spare // a volume made ahead (spare.go); nil when none
-	closed   bool   // Close ran: no more spares
+	uidLocks map[int]*os.File // the uids this provider's sandboxes hold
+	spare    *spare           // a volume made ahead (spare.go); nil when none
+	closed   bool             // Close ran: no more spares
 	building sync.WaitGroup
 }
 
@@ -163,8 +178,9 @@ func WithReadOnlyBind(hostPath, sandboxPath string) Option {
 	}
 }
 
-// WithCgroups turns cgroup limits off (false) to force the unprivileged-uid
-// fallback; the default is to use cgroups when the cgroup fs is writable.
+// WithCgroups turns cgroup limits off (false) to force the rlimit fallback
+// (under per-sandbox uids when hero is root); the default is to use cgroups
+// when the cgroup fs is writable.
 func WithCgroups(enabled bool) Option {
 	return func(p *Provider) error { p.useCgroups = enabled; return nil }
 }
@@ -187,9 +203,9 @@ func WithVolumeDir(dir string) Option {
 	}
 }
 
-// WithUIDRange sets the host uids (and gids) handed to sandboxes in the
-// unprivileged fallback mode, one per live sandbox so that RLIMIT_NPROC
-// counts each sandbox separately.
+// WithUIDRange sets the host uids (and gids) handed to sandboxes when hero
+// is root, one per live sandbox on this host: no sandbox can change
+// another's files, and RLIMIT_NPROC counts each sandbox separately.
 func WithUIDRange(base, count int) Option {
 	return func(p *Provider) error {
 		if base <= 0 || count <= 0 || base+count > 1<<31-2 {
@@ -226,7 +242,8 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 		uidBase:    1_000_000_000,
 		uidCount:   65536,
 		live:       map[string]*Sandbox{},
-		uidUsed:    map[int]bool{},
+		uidLockDir: "/run/hero-uids",
+		uidLocks:   map[int]*os.File{},
 	}
 	for _, o := range opts {
 		if err := o(p); err != nil {
@@ -277,26 +294,46 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 		}
 	}
 	p.log.Info("sandbox disk limit", "mode", p.diskMode, "default_bytes", p.limits.DiskBytes)
+	if !p.rootlessCaller {
+		switch err := p.setUpSandboxUIDs(); {
+		case err == nil:
+			p.unprivileged = true
+		case p.cg == nil:
+			return nil, fmt.Errorf("bwrap provider: sandbox uids cannot reach their volumes: %w", err)
+		default:
+			p.log.Warn("sandbox commands run as host root: per-sandbox uids cannot reach their volumes", "reason", err.Error())
+		}
+	}
+	if p.unprivileged {
+		if p.prlimit, err = exec.LookPath("prlimit"); err != nil {
+			return nil, fmt.Errorf("bwrap provider: commands under sandbox uids set their limits with prlimit; install it with `apt-get install util-linux`: %w", sandbox.ErrUnavailable)
+		}
+	}
 	switch {
 	case p.cg != nil:
-		p.log.Info("sandbox limits via cgroups", "cgroup", p.cg.describe(), "memory_limit", p.cg.memory)
-	case !p.rootlessCaller:
-		p.unprivileged = true
-		if p.prlimit, err = exec.LookPath("prlimit"); err != nil {
-			return nil, fmt.Errorf("bwrap provider: without cgroups, limits need prlimit; install it with `apt-get install util-linux`: %w", sandbox.ErrUnavailable)
-		}
-		// Sandbox uids must be able to reach their directories.
-		if err := os.Chmod(p.baseDir, 0o711); err != nil {
-			return nil, fmt.Errorf("bwrap provider: %w", err)
-		}
-		if err := searchableByOthers(p.baseDir); err != nil {
-			return nil, fmt.Errorf("bwrap provider: sandbox uids cannot reach the base dir: %w", err)
-		}
+		p.log.Info("sandbox limits via cgroups", "cgroup", p.cg.describe(), "memory_limit", p.cg.memory, "per_sandbox_uid", p.unprivileged)
+	case p.unprivileged:
 		p.log.Info("sandbox limits via rlimits under a per-sandbox unprivileged uid", "uid_base", p.uidBase)
 	default:
 		p.log.Warn("sandbox limits via rlimits; process count is not enforced (hero is not root and cgroups are not writable)")
 	}
 	return p, nil
+}
+
+// setUpSandboxUIDs makes the sandbox volumes reachable by the per-sandbox
+// uids a root hero runs commands under: bwrap, running as that uid,
+// resolves its bind sources on the host without privilege. Loop volumes
+// are mounted in the volume dir, which loopTools made searchable; volumes
+// of the measuring mode are under the base directory, whose ancestors
+// must then let others through (hero's data dir is 0700: chmod o+x it).
+func (p *Provider) setUpSandboxUIDs() error {
+	if p.diskMode == diskLoop {
+		return searchableByOthers(p.volumeDir)
+	}
+	if err := os.Chmod(p.baseDir, 0o711); err != nil {
+		return err
+	}
+	return searchableByOthers(p.baseDir)
 }
 
 // setUpLoopDisks switches to the "loop" disk mode when loop-mounted
@@ -510,25 +547,31 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	if s.uid >= 0 {
-		// The unprivileged user must be able to enter the sandbox dir and
-		// own its workspace and home.
-		for _, d := range []string{dir, vol} {
+		// The unprivileged user must be able to reach its volume (in the
+		// sandbox dir in the measuring disk mode) and own its workspace
+		// and home.
+		reach := []string{vol}
+		if p.diskMode != diskLoop {
+			reach = append(reach, dir)
+		}
+		for _, d := range reach {
 			if err := os.Chmod(d, 0o711); err != nil {
 				cleanup()
 				return nil, fmt.Errorf("create sandbox: %w", err)
 			}
 		}
-		for _, d := range []string{"repo", "tmp/home"} {
+		// 0700: another sandbox's uid cannot even read them. tmp is only
+		// this uid's (it is /tmp itself with a bwrap without --size).
+		for _, d := range []string{"repo", "tmp", "tmp/home"} {
 			if err := os.Chown(filepath.Join(vol, d), s.uid, s.gid); err != nil {
 				cleanup()
 				return nil, fmt.Errorf("create sandbox: %w", err)
 			}
+			if err := os.Chmod(filepath.Join(vol, d), 0o700); err != nil {
+				cleanup()
+				return nil, fmt.Errorf("create sandbox: %w", err)
+			}
 		}
-	}
-	// Networked commands resolve names through slirp4netns's forwarder.
-	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("nameserver "+slirpDNS+"\n"), 0o644); err != nil {
-		cleanup()
-		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
 	fd, err := unix.Open(filepath.Join(vol, "repo"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -559,6 +602,7 @@ func (p *Provider) Health(ctx context.Context) error {
 	args = append(args, "--tmpfs", "/tmp", "--", "true")
 	cmd := exec.CommandContext(ctx, p.bwrap, args...)
 	cmd.Env = hostEnv()
+	cmd.Dir = "/"
 	if p.unprivileged {
 		cmd.SysProcAttr = credentials(p.uidBase, p.uidBase)
 	}
@@ -657,7 +701,9 @@ func (p *Provider) Live() []string {
 func (p *Provider) DiskMode() string { return p.diskMode }
 
 // CgroupMode says how limits are enforced: "cgroup-v1", "cgroup-v2",
-// "uid" (per-sandbox unprivileged uid) or "rlimit" (process count unenforced).
+// "uid" (rlimits, RLIMIT_NPROC per sandbox uid) or "rlimit" (process count
+// unenforced). Under a root hero the cgroup modes run commands under
+// per-sandbox uids too.
 func (p *Provider) CgroupMode() string {
 	switch {
 	case p.cg != nil && p.cg.v2:
@@ -677,22 +723,42 @@ func (p *Provider) forget(id string) {
 	p.mu.Unlock()
 }
 
+// allocUID hands out the first uid of the range that no sandbox on this
+// host holds, whichever provider or hero process made it: two sandboxes
+// sharing a uid could change each other's files, and RLIMIT_NPROC would
+// count them together. A uid is held by an flock on its file in
+// uidLockDir, which the kernel lets go when the holder dies.
 func (p *Provider) allocUID() (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := os.MkdirAll(p.uidLockDir, 0o700); err != nil {
+		return 0, fmt.Errorf("sandbox uids: %w", err)
+	}
 	for i := range p.uidCount {
 		uid := p.uidBase + i
-		if !p.uidUsed[uid] {
-			p.uidUsed[uid] = true
-			return uid, nil
+		if p.uidLocks[uid] != nil {
+			continue
 		}
+		f, err := os.OpenFile(filepath.Join(p.uidLockDir, strconv.Itoa(uid)), os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return 0, fmt.Errorf("sandbox uids: %w", err)
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+			f.Close() // another provider's sandbox has it
+			continue
+		}
+		p.uidLocks[uid] = f
+		return uid, nil
 	}
 	return 0, fmt.Errorf("all %d sandbox uids are in use", p.uidCount)
 }
 
 func (p *Provider) releaseUID(uid int) {
 	p.mu.Lock()
-	delete(p.uidUsed, uid)
+	if f := p.uidLocks[uid]; f != nil {
+		f.Close()
+	}
+	delete(p.uidLocks, uid)
 	p.mu.Unlock()
 }
 

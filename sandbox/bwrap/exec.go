@@ -143,9 +143,12 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 	}
 
 	args := make([]string, 0, len(s.p.staticArgs)+24+len(c.Args))
-	if s.p.unprivileged {
-		// Without CAP_SYS_RESOURCE hero cannot prlimit another uid's
-		// process, so the command lowers its own limits before bwrap.
+	// Under a sandbox uid the command lowers its own limits with
+	// prlimit(1) before bwrap starts: setting another uid's limits takes
+	// CAP_SYS_RESOURCE, which a root hero in a container often lacks.
+	// Otherwise hero sets them on the namespace's init below.
+	selfLimits := s.uid >= 0
+	if selfLimits {
 		args = append(args, s.prlimitArgs()...)
 		args = append(args, s.p.bwrap)
 	}
@@ -156,7 +159,10 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 			return sandbox.Result{}, fmt.Errorf("exec %s: network for this command: %v", c.Args[0], s.p.netErr)
 		}
 		// Its own namespace stays (no --share-net): startNetwork connects it.
-		args = append(args, "--ro-bind", filepath.Join(s.dir, "resolv.conf"), "/etc/resolv.conf")
+		// Names resolve through slirp4netns's forwarder; bwrap copies the
+		// file from fd 6, so no host path has to be reachable by the
+		// sandbox's uid.
+		args = append(args, "--ro-bind-data", "6", "/etc/resolv.conf")
 	}
 	if s.p.tmpSize {
 		args = append(args,
@@ -193,14 +199,26 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 		return sandbox.Result{}, fmt.Errorf("exec %s: %w", c.Args[0], err)
 	}
 	defer envFile.Close()
+	extra := []*os.File{infoW, blockR, envFile}
+	if network {
+		resolv, err := memfd("hero-sandbox-resolv", []byte("nameserver "+slirpDNS+"\n"))
+		if err != nil {
+			infoW.Close()
+			blockR.Close()
+			return sandbox.Result{}, fmt.Errorf("exec %s: resolv.conf: %w", c.Args[0], err)
+		}
+		defer resolv.Close()
+		extra = append(extra, resolv)
+	}
 
 	stderrTail := &tailBuffer{max: 2048}
 	bin := s.p.bwrap
-	if s.p.unprivileged {
+	if selfLimits {
 		bin, args = args[0], args[1:]
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = hostEnv()
+	cmd.Dir = "/" // hero's own working directory may be closed to the sandbox's uid
 	cmd.Stdin = c.Stdin
 	// One lock for both streams: callers often pass the same writer twice.
 	var outMu sync.Mutex
@@ -212,7 +230,7 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 	} else {
 		cmd.Stderr = stderrTail
 	}
-	cmd.ExtraFiles = []*os.File{infoW, blockR, envFile}
+	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if s.uid >= 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid), Groups: []uint32{}}
@@ -252,7 +270,7 @@ func (s *Sandbox) Exec(ctx context.Context, c sandbox.Cmd) (sandbox.Result, erro
 			return fail("%w", err)
 		}
 	}
-	if !s.p.unprivileged {
+	if !selfLimits {
 		if err := s.applyRlimits(pid1); err != nil {
 			return fail("set limits: %w", err)
 		}
@@ -410,9 +428,10 @@ func (s *Sandbox) env(c sandbox.Cmd) []string {
 // NUL-separated, for bwrap's "--args 5".
 //
 // Why not the environment of the bwrap process (as before): bwrap runs on
-// the host, as hero's user, before any namespace exists, so the dynamic
-// loader and libc act on its environment there — a project secret named
-// LD_PRELOAD ran a shared object from the workspace as root on the host.
+// the host (as hero's user or the sandbox's uid) before any namespace
+// exists, so the dynamic loader and libc act on its environment there — a
+// project secret named LD_PRELOAD ran a shared object from the workspace
+// as root on the host.
 // bwrap itself now gets hostEnv and nothing else. Why not --setenv on the
 // command line: argv is world-readable in /proc/PID/cmdline, and these
 // values are secrets. bwrap reads --args from the fd and closes it before
@@ -424,18 +443,28 @@ func (s *Sandbox) envArgs(c sandbox.Cmd) (*os.File, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		b.WriteString("--setenv\x00" + k + "\x00" + v + "\x00")
 	}
-	fd, err := unix.MemfdCreate("hero-sandbox-env", unix.MFD_CLOEXEC)
+	f, err := memfd("hero-sandbox-env", b.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("environment memfd: %w", err)
+		return nil, fmt.Errorf("environment: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "hero-sandbox-env")
-	if _, err := f.Write(b.Bytes()); err != nil {
+	return f, nil
+}
+
+// memfd is an in-memory file holding data, positioned at its start, for a
+// child to read.
+func memfd(name string, data []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if _, err := f.Write(data); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("write environment: %w", err)
+		return nil, fmt.Errorf("write memfd: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("write environment: %w", err)
+		return nil, fmt.Errorf("write memfd: %w", err)
 	}
 	return f, nil
 }
@@ -477,8 +506,8 @@ func (s *Sandbox) applyRlimits(pid int) error {
 	return nil
 }
 
-// prlimitArgs is the prlimit(1) prefix that applies the limits in the
-// unprivileged fallback.
+// prlimitArgs is the prlimit(1) prefix that applies the limits under a
+// sandbox uid: the same rlimits as applyRlimits.
 func (s *Sandbox) prlimitArgs() []string {
 	l := s.limits
 	args := []string{s.p.prlimit}
@@ -488,10 +517,12 @@ func (s *Sandbox) prlimitArgs() []string {
 	if l.FileSizeBytes > 0 {
 		args = append(args, fmt.Sprintf("--fsize=%d", l.FileSizeBytes))
 	}
-	if l.MemoryBytes > 0 {
+	if l.MemoryBytes > 0 && (s.p.cg == nil || !s.p.cg.memory) {
 		args = append(args, fmt.Sprintf("--as=%d", l.MemoryBytes))
 	}
-	if l.Processes > 0 {
+	// The uid is the sandbox's alone, so RLIMIT_NPROC counts exactly its
+	// processes.
+	if l.Processes > 0 && s.p.cg == nil {
 		args = append(args, fmt.Sprintf("--nproc=%d", l.Processes))
 	}
 	return args
