@@ -9,73 +9,12 @@ import (
 	"time"
 
 	"github.com/hero-dev/hero/bot"
-	"github.com/hero-dev/hero/engine"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/storetest"
 )
 
-// fakeEngine records what the dispatcher asked; roles come from the
-// database as engine.Role derives them (site administrators aside).
-type fakeEngine struct {
-	db *store.DB
-
-	mu      sync.Mutex
-	starts  []engine.StartRequest
-	steers  []string
-	cancels []string
-	decides []engine.Decision
-}
-
-var _ bot.Engine = (*fakeEngine)(nil)
-
-func (f *fakeEngine) Start(ctx context.Context, req engine.StartRequest) (*store.Execution, error) {
-	role, _ := f.Role(ctx, req.Project.ID, req.By)
-	if !role.AtLeast(store.RoleMember) {
-		return nil, fmt.Errorf("starting a run needs the member role: %w", engine.ErrNotAllowed)
-	}
-	ex := &store.Execution{ProjectID: req.Project.ID, Status: store.StatusRunning, Surface: req.Surface, ThreadRef: req.ThreadRef,
-		Requester: req.By.ID, Task: req.Task, Model: "m", CreatedAt: time.Now(), UpdatedAt: time.Now(), LeaseUntil: time.Now()}
-	if err := f.db.CreateExecution(ctx, ex); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	f.starts = append(f.starts, req)
-	f.mu.Unlock()
-	return ex, nil
-}
-
-func (f *fakeEngine) Decide(ctx context.Context, id string, d engine.Decision) (*store.Confirmation, error) {
-	c, err := f.db.Confirmation(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	f.decides = append(f.decides, d)
-	f.mu.Unlock()
-	c.Status, c.DecidedBy, c.Answer = store.ConfirmApproved, d.By.ID, d.Answer
-	return c, nil
-}
-
-func (f *fakeEngine) Cancel(_ context.Context, id string, _ engine.Principal) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.cancels = append(f.cancels, id)
-	return nil
-}
-
-func (f *fakeEngine) Steer(_ context.Context, id string, _ engine.Principal, body string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.steers = append(f.steers, id+": "+body)
-	return nil
-}
-
-func (f *fakeEngine) Role(ctx context.Context, projectID int64, p engine.Principal) (store.Role, error) {
-	if p.UserID == 0 {
-		return p.Granted, nil
-	}
-	return f.db.MemberRole(ctx, projectID, p.UserID)
-}
+var _ bot.Engine = (*enginetest.Recorder)(nil)
 
 // fakeConv records what the person was told.
 type fakeConv struct {
@@ -121,7 +60,7 @@ func (d directory) HeroUser(ctx context.Context, a bot.Actor) (*store.User, erro
 
 type fixture struct {
 	db      *store.DB
-	eng     *fakeEngine
+	eng     *enginetest.Recorder
 	d       *bot.Dispatcher
 	project *store.Project
 }
@@ -133,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := db.CreateProject(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
-	eng := &fakeEngine{db: db}
+	eng := &enginetest.Recorder{DB: db}
 	d, err := bot.NewDispatcher(eng, db, context.Background, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -169,19 +108,24 @@ func TestDispatchStartIsIdempotentPerDelivery(t *testing.T) {
 		Place: bot.Place{Surface: "github", Project: f.project, Thread: "o/web#7", Ref: "o/web#7@c1"}}
 	first := f.dispatch(t, req)
 	second := f.dispatch(t, req)
-	if len(f.eng.starts) != 1 {
-		t.Fatalf("%d runs started for one delivery", len(f.eng.starts))
+	starts := f.eng.Starts()
+	if len(starts) != 1 {
+		t.Fatalf("%d runs started for one delivery", len(starts))
 	}
 	if len(first.said) != 1 || first.said[0].Kind != bot.Started || len(second.said) != 0 {
 		t.Fatalf("said %+v then %+v", first.said, second.said)
 	}
-	if got := f.eng.starts[0]; got.ThreadRef != "o/web#7@c1" || got.By.ID != "github:ana" || got.By.Granted != store.RoleMember {
+	if got := starts[0]; got.ThreadRef != "o/web#7@c1" || got.By.ID != "github:ana" || got.By.Granted != store.RoleMember {
 		t.Fatalf("start request %+v", got)
 	}
 	// A new request in the same thread while the run goes steers it.
 	f.dispatch(t, &bot.Request{Command: parse(t, "also fix the logout test"), Delivery: "d2", Actor: req.Actor, Place: req.Place})
-	if len(f.eng.starts) != 1 || len(f.eng.steers) != 1 || !strings.HasSuffix(f.eng.steers[0], ": also fix the logout test") {
-		t.Fatalf("starts %d, steers %q", len(f.eng.starts), f.eng.steers)
+	run := first.said[0].Run
+	if run == nil {
+		t.Fatal("the start was announced without its run")
+	}
+	if starts, steers := f.eng.Starts(), f.eng.Steers(); len(starts) != 1 || len(steers) != 1 || steers[0] != (enginetest.Steered{ID: run.ID, Body: "also fix the logout test"}) {
+		t.Fatalf("starts %d, steers %+v", len(starts), steers)
 	}
 }
 
@@ -253,16 +197,16 @@ func TestDispatchStartAuthorises(t *testing.T) {
 			t.Errorf("%s: said %q, want %q", tc.name, got, tc.want)
 		}
 	}
-	if len(f.eng.starts) != 0 || len(f.eng.steers) != 0 {
-		t.Fatalf("refused people started %d runs", len(f.eng.starts))
+	if starts, steers := f.eng.Starts(), f.eng.Steers(); len(starts) != 0 || len(steers) != 0 {
+		t.Fatalf("refused people started %d runs, steered %d", len(starts), len(steers))
 	}
 	// In a bound channel, a member's slash command opens the run's thread.
 	if err := f.db.SetMember(ctx, f.project.ID, viewer.ID, store.RoleMember); err != nil {
 		t.Fatal(err)
 	}
 	conv := f.dispatch(t, &bot.Request{Command: parse(t, "fix it"), Actor: bot.Actor{Surface: "slack", ID: "T1/UV"}, Place: bot.Place{Surface: "slack", Channel: "T1/C1"}, Private: true})
-	if conv.threads != 1 || len(f.eng.starts) != 1 || f.eng.starts[0].ThreadRef != "T1/C1/1.0" {
-		t.Fatalf("threads %d, starts %+v", conv.threads, f.eng.starts)
+	if starts := f.eng.Starts(); conv.threads != 1 || len(starts) != 1 || starts[0].ThreadRef != "T1/C1/1.0" {
+		t.Fatalf("threads %d, starts %+v", conv.threads, starts)
 	}
 }
 
@@ -285,8 +229,8 @@ func TestDispatchSteerAnswersQuestion(t *testing.T) {
 	if err := f.d.Steer(ctx, req, directory{f.db}, conv, ex, "tabs"); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.eng.decides) != 1 || f.eng.decides[0].Answer != "tabs" || len(f.eng.steers) != 0 {
-		t.Fatalf("decides %+v, steers %q", f.eng.decides, f.eng.steers)
+	if decides, steers := f.eng.Decides(), f.eng.Steers(); len(decides) != 1 || decides[0].ID != c.ID || decides[0].Decision.Answer != "tabs" || len(steers) != 0 {
+		t.Fatalf("decides %+v, steers %+v", decides, steers)
 	}
 	if got := conv.texts(); len(got) != 1 || got[0] != "Confirmation `"+c.ID+"` approved." {
 		t.Fatalf("said %q", got)
@@ -351,8 +295,8 @@ func TestDispatchDirectMessage(t *testing.T) {
 			t.Errorf("%q in a direct message: said %q", text, got)
 		}
 	}
-	if len(f.eng.starts) != 0 || len(f.eng.cancels) != 0 {
-		t.Fatalf("a direct message started %d runs, cancelled %d", len(f.eng.starts), len(f.eng.cancels))
+	if starts, cancels := f.eng.Starts(), f.eng.Cancels(); len(starts) != 0 || len(cancels) != 0 {
+		t.Fatalf("a direct message started %d runs, cancelled %d", len(starts), len(cancels))
 	}
 	if _, err := f.db.ChannelProject(ctx, "slack", "T1/D1"); err == nil {
 		t.Fatal("use bound a direct message to a project")

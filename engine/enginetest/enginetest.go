@@ -3,7 +3,9 @@
 // helpers: they need no bubblewrap and no model server and run in
 // milliseconds. End-to-end tests keep the real parts with GitWorkspaces
 // (bubblewrap sandboxes holding a git repository) and OpenAI (hero's
-// model client against an llm/openaitest server).
+// model client against an llm/openaitest server). Tests of the
+// conversation layer alone (the dispatcher, the GitHub surface's
+// commands) put a Recorder where the engine would be.
 package enginetest
 
 import (

@@ -233,7 +233,7 @@ func TestTriggerLabelMakesACard(t *testing.T) {
 	if is := e.issue(5); !slices.Contains(is.Labels, "hero:in-progress") {
 		t.Fatalf("issue labels %v", is.Labels)
 	}
-	if n := e.eng.(*recordingEngine).startCount(); n != 0 {
+	if n := len(e.rec().Starts()); n != 0 {
 		t.Fatalf("a run of the issue alone started too (%d)", n)
 	}
 
@@ -243,7 +243,7 @@ func TestTriggerLabelMakesACard(t *testing.T) {
 	if _, err := e.db.CardByIssue(ctx, e.project.ID, 6); err == nil {
 		t.Fatal("a stranger's issue became a card")
 	}
-	if n := e.eng.(*recordingEngine).startCount(); n != 1 {
+	if n := len(e.rec().Starts()); n != 1 {
 		t.Fatalf("runs started for the stranger's issue: %d", n)
 	}
 }

@@ -130,7 +130,7 @@ func TestStrangersDoNotStarveMembers(t *testing.T) {
 		}
 		return false
 	})
-	if started := e.rec().startCount(); started != 1 {
+	if started := len(e.rec().Starts()); started != 1 {
 		t.Fatalf("the member's run did not start (starts %d)", started)
 	}
 	if n := courtesyPosts(e); n != 0 {
@@ -230,7 +230,7 @@ func TestCourtesyReplyCap(t *testing.T) {
 		t.Fatalf("CourtesyDropped = %d, want 3", got)
 	}
 	// A second replica on the same database sees the cap as reached.
-	other, err := NewService(Config{Publisher: newTestPublisher(t, PublisherConfig{APIURL: e.api.APIURL(), Credentials: StaticToken(testToken)}), Store: e.db, Engine: &recordingEngine{}, CourtesyPerHour: 3})
+	other, err := NewService(Config{Publisher: newTestPublisher(t, PublisherConfig{APIURL: e.api.APIURL(), Credentials: StaticToken(testToken)}), Store: e.db, Engine: newRecorder(e.db), CourtesyPerHour: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/inbox"
 	"github.com/hero-dev/hero/store"
@@ -91,7 +89,7 @@ func newEnv(t *testing.T, db *store.DB, api *githubtest.Server, eng Engine, repo
 		o(&cfg)
 	}
 	if eng == nil {
-		eng = &recordingEngine{db: db}
+		eng = newRecorder(db)
 	}
 	cfg.Engine = eng
 	if cfg.Publisher == nil {
@@ -184,61 +182,20 @@ func fixture(t testing.TB, name string, edits map[string]any) []byte {
 	return out
 }
 
-// recordingEngine records what the surface asked of the engine.
-type recordingEngine struct {
-	db       *store.DB // roles of linked people (nil: none)
-	mu       sync.Mutex
-	starts   []engine.StartRequest
-	decides  []string
-	steers   []string
-	cancels  []string
-	decideFn func(id string, d engine.Decision) (*store.Confirmation, error)
+// newRecorder is the fake engine of these tests (enginetest.Recorder),
+// whose runs end as soon as they start: later work in an issue starts a
+// run of its own.
+func newRecorder(db *store.DB) *enginetest.Recorder {
+	return &enginetest.Recorder{DB: db, RunStatus: store.StatusSucceeded}
 }
 
-var _ Engine = (*recordingEngine)(nil)
+var _ Engine = (*enginetest.Recorder)(nil)
 
-func (r *recordingEngine) Start(_ context.Context, req engine.StartRequest) (*store.Execution, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.starts = append(r.starts, req)
-	return &store.Execution{ID: fmt.Sprintf("r%d", len(r.starts)), Surface: req.Surface, ThreadRef: req.ThreadRef}, nil
-}
-
-func (r *recordingEngine) Decide(_ context.Context, id string, d engine.Decision) (*store.Confirmation, error) {
-	r.mu.Lock()
-	r.decides = append(r.decides, id+":"+d.By.ID)
-	fn := r.decideFn
-	r.mu.Unlock()
-	if fn != nil {
-		return fn(id, d)
+// decided is who decided which confirmation so far, as "id:person".
+func decided(r *enginetest.Recorder) []string {
+	var out []string
+	for _, d := range r.Decides() {
+		out = append(out, d.ID+":"+d.Decision.By.ID)
 	}
-	return &store.Confirmation{ID: id, Status: store.ConfirmApproved}, nil
-}
-
-func (r *recordingEngine) Cancel(_ context.Context, id string, _ engine.Principal) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cancels = append(r.cancels, id)
-	return nil
-}
-
-func (r *recordingEngine) Steer(_ context.Context, id string, _ engine.Principal, body string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.steers = append(r.steers, body)
-	return nil
-}
-
-// Role is engine.Role without site administrators.
-func (r *recordingEngine) Role(ctx context.Context, projectID int64, p engine.Principal) (store.Role, error) {
-	if p.UserID == 0 || r.db == nil {
-		return p.Granted, nil
-	}
-	return r.db.MemberRole(ctx, projectID, p.UserID)
-}
-
-func (r *recordingEngine) startCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.starts)
+	return out
 }

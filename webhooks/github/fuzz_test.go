@@ -53,7 +53,7 @@ func FuzzHandleDelivery(f *testing.F) {
 		f.Fatal(err)
 	}
 	svc, err := NewService(Config{Publisher: newTestPublisher(f, PublisherConfig{APIURL: "http://127.0.0.1:1/", Credentials: StaticToken("x"), WritePace: -1}),
-		Store: db, Engine: &recordingEngine{}, BotLogin: "hero-bot", Log: slog.New(slog.DiscardHandler)})
+		Store: db, Engine: newRecorder(db), BotLogin: "hero-bot", Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		f.Fatal(err)
 	}

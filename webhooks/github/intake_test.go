@@ -42,7 +42,7 @@ func (e *env) stored(id string) int {
 	return int(n)
 }
 
-func (e *env) rec() *recordingEngine { return e.eng.(*recordingEngine) }
+func (e *env) rec() *enginetest.Recorder { return e.eng.(*enginetest.Recorder) }
 
 // mentionComment is a new comment (its own updated_at, so it is not a
 // replay of an earlier one: see replay.go).
@@ -90,8 +90,8 @@ func TestIntakeBadSignature(t *testing.T) {
 	if code := e.post(append(body, ' '), h); code != http.StatusUnauthorized {
 		t.Errorf("tampered: %d", code)
 	}
-	if n := len(e.api.Calls()); n != 0 || e.rec().startCount() != 0 {
-		t.Fatalf("side effects: %d API calls, %d starts", n, e.rec().startCount())
+	if n := len(e.api.Calls()); n != 0 || len(e.rec().Starts()) != 0 {
+		t.Fatalf("side effects: %d API calls, %d starts", n, len(e.rec().Starts()))
 	}
 }
 
@@ -111,13 +111,13 @@ func TestIntakeDuplicateDelivery(t *testing.T) {
 	if n := e.stored("dup-1"); n != 1 {
 		t.Fatalf("stored %d times", n)
 	}
-	if n := e.rec().startCount(); n != 1 {
+	if n := len(e.rec().Starts()); n != 1 {
 		t.Fatalf("%d runs started", n)
 	}
 	if rx := e.api.Reactions(); len(rx) != 1 || rx[0].Content != "eyes" || rx[0].CommentID != 492700400 {
 		t.Fatalf("reactions %+v", rx)
 	}
-	st := e.rec().starts[0]
+	st := e.rec().Starts()[0]
 	if st.Surface != "github" || st.ThreadRef != "Codertocat/Hello-World#1@c492700400" || st.By.ID != "github:Codertocat" ||
 		!strings.Contains(st.Task, "the date parser breaks on leap years, please fix") || strings.Contains(st.Task, "@hero") {
 		t.Fatalf("start %+v", st)
@@ -177,7 +177,7 @@ func TestIntakeUnknownEvent(t *testing.T) {
 	if err := e.waitHandled("unk-1"); err != nil {
 		t.Fatalf("handler: %v", err)
 	}
-	if len(e.api.Calls()) != 0 || e.rec().startCount() != 0 {
+	if len(e.api.Calls()) != 0 || len(e.rec().Starts()) != 0 {
 		t.Fatal("unknown event had effects")
 	}
 }
@@ -211,7 +211,7 @@ func TestUntrustedAuthor(t *testing.T) {
 	if !strings.Contains(cs[0].Body, "@stranger") || !strings.Contains(cs[0].Body, "owners, members and collaborators") || !strings.Contains(cs[1].Body, "@other") {
 		t.Fatalf("comments %+v", cs)
 	}
-	if e.rec().startCount() != 0 || len(e.api.Reactions()) != 0 {
+	if len(e.rec().Starts()) != 0 || len(e.api.Reactions()) != 0 {
 		t.Fatal("an untrusted author started work")
 	}
 	// The allow-list trusts a login whatever its association.
@@ -224,7 +224,7 @@ func TestUntrustedAuthor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := e2.rec().startCount(); n != 2 {
+	if n := len(e2.rec().Starts()); n != 2 {
 		t.Fatalf("allow-listed starts: %d", n)
 	}
 	enginetest.Eventually(t, "the custom reply", func() bool { return len(e2.api.Comments()) == 1 })
@@ -244,7 +244,7 @@ func TestOwnAndBotCommentsIgnored(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(e.api.Calls()) != 0 || e.rec().startCount() != 0 || len(e.rec().decides) != 0 {
+	if len(e.api.Calls()) != 0 || len(e.rec().Starts()) != 0 || len(e.rec().Decides()) != 0 {
 		t.Fatalf("own/bot comment had effects: %+v", e.api.Calls())
 	}
 }
@@ -279,8 +279,8 @@ func TestFixturesReplayed(t *testing.T) {
 	}
 	// None of the recorded payloads calls hero: nothing starts, nothing
 	// is posted.
-	if e.rec().startCount() != 0 || len(e.api.Calls()) != 0 {
-		t.Fatalf("fixtures had effects: %d starts, calls %+v", e.rec().startCount(), e.api.Calls())
+	if len(e.rec().Starts()) != 0 || len(e.api.Calls()) != 0 {
+		t.Fatalf("fixtures had effects: %d starts, calls %+v", len(e.rec().Starts()), e.api.Calls())
 	}
 }
 
@@ -311,13 +311,13 @@ func TestTriggers(t *testing.T) {
 		if c.starts {
 			want++
 		}
-		if got := e.rec().startCount(); got != want {
+		if got := len(e.rec().Starts()); got != want {
 			t.Fatalf("%s: %d starts, want %d", c.id, got, want)
 		}
 	}
 	rec := e.rec()
-	if rec.starts[1].Task == "" || !strings.Contains(rec.starts[1].Task, "can you look at this") || rec.starts[2].ThreadRef != "Codertocat/Hello-World#1" {
-		t.Fatalf("starts %+v", rec.starts)
+	if starts := rec.Starts(); starts[1].Task == "" || !strings.Contains(starts[1].Task, "can you look at this") || starts[2].ThreadRef != "Codertocat/Hello-World#1" {
+		t.Fatalf("starts %+v", starts)
 	}
 	// Label and assignment get 👀 on the issue itself.
 	var issueEyes int
@@ -338,7 +338,7 @@ func TestUnknownRepository(t *testing.T) {
 	if err := e.waitHandled("x1"); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.api.Calls()) != 0 || e.rec().startCount() != 0 {
+	if len(e.api.Calls()) != 0 || len(e.rec().Starts()) != 0 {
 		t.Fatal("unknown repository had effects")
 	}
 	e2 := newEnv(t, nil, nil, nil, "https://github.com/someone/else", func(c *envConfig) { c.UnknownRepoReply = true })
@@ -354,9 +354,9 @@ func TestUnknownRepository(t *testing.T) {
 
 func TestDecideCommands(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, nil, nil, fixtureRepo)
-	rec := e.rec()
-	rec.decideFn = func(id string, d engine.Decision) (*store.Confirmation, error) {
+	db := openStore(t, t.TempDir())
+	rec := newRecorder(db)
+	rec.DecideWith = func(id string, d engine.Decision) (*store.Confirmation, error) {
 		switch id {
 		case "cnope":
 			return &store.Confirmation{ID: id, Status: store.ConfirmPending}, fmt.Errorf("only the person who started run r1 or a project approver can decide: %w", engine.ErrNotAllowed)
@@ -365,6 +365,7 @@ func TestDecideCommands(t *testing.T) {
 		}
 		return &store.Confirmation{ID: id, Status: store.ConfirmApproved}, nil
 	}
+	e := newEnv(t, db, nil, rec, fixtureRepo)
 	e.deliver("issue_comment", "d1", mentionComment(t, "/hero approve c4k9x2", "OWNER", "Codertocat", "User"))
 	e.deliver("issue_comment", "d2", mentionComment(t, "/hero deny cdone wrong branch", "OWNER", "Codertocat", "User"))
 	e.deliver("issue_comment", "d3", mentionComment(t, "/hero aprove c1", "OWNER", "Codertocat", "User"))
@@ -374,8 +375,8 @@ func TestDecideCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(rec.decides) != 3 || !slices.Contains(rec.decides, "c4k9x2:github:Codertocat") || !slices.Contains(rec.decides, "cnope:github:someone") {
-		t.Fatalf("decides %v", rec.decides)
+	if decides := decided(rec); len(decides) != 3 || !slices.Contains(decides, "c4k9x2:github:Codertocat") || !slices.Contains(decides, "cnope:github:someone") {
+		t.Fatalf("decides %v", decides)
 	}
 	var bodies []string
 	for _, c := range e.api.Comments() {
@@ -436,7 +437,7 @@ func TestLinkedAccountNeedsProjectMemberRole(t *testing.T) {
 	if err := e.waitHandled("v1"); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.rec().startCount(); n != 0 {
+	if n := len(e.rec().Starts()); n != 0 {
 		t.Fatalf("a viewer started %d runs", n)
 	}
 	if cs := e.api.Comments(); len(cs) != 1 || !strings.Contains(cs[0].Body, "@vic You need to be a member of project") {
@@ -450,7 +451,7 @@ func TestLinkedAccountNeedsProjectMemberRole(t *testing.T) {
 	if err := e.waitHandled("v2"); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.rec().startCount(); n != 1 {
+	if n := len(e.rec().Starts()); n != 1 {
 		t.Fatalf("a member started %d runs, want 1", n)
 	}
 }
@@ -471,7 +472,7 @@ func TestLinkCodeInACommentIsCancelled(t *testing.T) {
 	if err := e.waitHandled("l1"); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.rec().startCount(); n != 0 {
+	if n := len(e.rec().Starts()); n != 0 {
 		t.Fatalf("a link command started %d runs", n)
 	}
 	if cs := e.api.Comments(); len(cs) != 1 || !strings.Contains(cs[0].Body, "cancelled") || strings.Contains(cs[0].Body, code) {

@@ -13,7 +13,12 @@ import (
 // organisation) does not.
 func TestRepositoryPermissionDecidesNotAssociation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil, nil, nil, fixtureRepo)
+	db := openStore(t, t.TempDir())
+	rec := newRecorder(db)
+	rec.DecideWith = func(id string, d engine.Decision) (*store.Confirmation, error) {
+		return &store.Confirmation{ID: id, Status: store.ConfirmApproved}, nil
+	}
+	e := newEnv(t, db, nil, rec, fixtureRepo)
 	repo := "Codertocat/Hello-World"
 	e.api.SetPermission(repo, "reader", "read")
 	e.api.SetPermission(repo, "triager", "triage")
@@ -30,7 +35,7 @@ func TestRepositoryPermissionDecidesNotAssociation(t *testing.T) {
 	if err := e.waitHandled("p2"); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.rec().startCount(); n != 0 {
+	if n := len(e.rec().Starts()); n != 0 {
 		t.Fatalf("read and triage access started %d runs", n)
 	}
 	cs := e.api.Comments()
@@ -44,39 +49,23 @@ func TestRepositoryPermissionDecidesNotAssociation(t *testing.T) {
 	if err := e.waitHandled("p3"); err != nil {
 		t.Fatal(err)
 	}
-	rec := e.rec()
-	rec.mu.Lock()
-	starts := append(rec.starts[:0:0], rec.starts...)
-	rec.mu.Unlock()
+	starts := rec.Starts()
 	if len(starts) != 1 || starts[0].By.Granted != store.RoleMember || starts[0].By.ID != "github:writer" {
 		t.Fatalf("starts = %+v", starts)
 	}
-	var granted store.Role
-	rec.mu.Lock()
-	rec.decideFn = func(id string, d engine.Decision) (*store.Confirmation, error) {
-		granted = d.By.Granted
-		return &store.Confirmation{ID: id, Status: store.ConfirmApproved}, nil
-	}
-	rec.mu.Unlock()
 	e.deliver("issue_comment", "p4", mentionComment(t, "/hero approve c1", "CONTRIBUTOR", "maint", "User"))
 	if err := e.waitHandled("p4"); err != nil {
 		t.Fatal(err)
 	}
-	rec.mu.Lock()
-	decides := append([]string(nil), rec.decides...)
-	rec.mu.Unlock()
-	if len(decides) != 0 {
+	if decides := decided(rec); len(decides) != 0 {
 		t.Fatalf("a CONTRIBUTOR association reached the engine: %v (strangers get a courtesy reply, with no API call)", decides)
 	}
 	e.deliver("issue_comment", "p5", mentionComment(t, "/hero approve c1", "MEMBER", "maint", "User"))
 	if err := e.waitHandled("p5"); err != nil {
 		t.Fatal(err)
 	}
-	rec.mu.Lock()
-	decides = append([]string(nil), rec.decides...)
-	rec.mu.Unlock()
-	if len(decides) != 1 || decides[0] != "c1:github:maint" || granted != store.RoleApprover {
-		t.Fatalf("decides = %v, granted %q", decides, granted)
+	if decides := rec.Decides(); len(decides) != 1 || decides[0].ID != "c1" || decides[0].Decision.By.ID != "github:maint" || decides[0].Decision.By.Granted != store.RoleApprover {
+		t.Fatalf("decides = %+v", decides)
 	}
 }
 

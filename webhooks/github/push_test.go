@@ -21,7 +21,7 @@ func TestPushDeliveryReachesOnPush(t *testing.T) {
 	type push struct{ project, branch string }
 	var got []push
 	svc, err := NewService(Config{Publisher: newTestPublisher(t, PublisherConfig{APIURL: "http://127.0.0.1:1/", Credentials: StaticToken("x"), WritePace: -1}),
-		Store: db, Engine: &recordingEngine{}, BotLogin: "hero-bot", Log: slog.New(slog.DiscardHandler),
+		Store: db, Engine: newRecorder(db), BotLogin: "hero-bot", Log: slog.New(slog.DiscardHandler),
 		OnPush: func(_ context.Context, p *store.Project, branch string) { got = append(got, push{p.Name, branch}) }})
 	if err != nil {
 		t.Fatal(err)

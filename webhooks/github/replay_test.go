@@ -40,7 +40,7 @@ func TestReplayedDeliveryStartsOneRun(t *testing.T) {
 		if err := e.waitHandled(s.id); err != nil {
 			t.Fatalf("%s: %v", s.id, err)
 		}
-		if got := e.rec().startCount(); got != s.starts {
+		if got := len(e.rec().Starts()); got != s.starts {
 			t.Fatalf("after %s: %d runs started, want %d", s.id, got, s.starts)
 		}
 	}

@@ -180,13 +180,11 @@ func TestReviewTriggers(t *testing.T) {
 			want++
 		}
 		rec := e.rec()
-		if got := rec.startCount(); got != want {
+		if got := len(rec.Starts()); got != want {
 			t.Fatalf("%s: %d starts, want %d", c.id, got, want)
 		}
 		if c.ref != "" {
-			rec.mu.Lock()
-			got := rec.starts[want-1].ThreadRef
-			rec.mu.Unlock()
+			got := rec.Starts()[want-1].ThreadRef
 			// The comment ids come from the payloads.
 			if strings.Split(got, "@")[0] != strings.Split(c.ref, "@")[0] || strings.Contains(c.ref, " on ") != strings.Contains(got, " on "+own) {
 				t.Fatalf("%s: ThreadRef %q, want like %q", c.id, got, c.ref)
@@ -214,15 +212,14 @@ func TestReviewTriggers(t *testing.T) {
 	}
 	// The run on hero's branch checks it out.
 	rec := e.rec()
-	rec.mu.Lock()
-	first := rec.starts[0]
+	starts := rec.Starts()
+	first := starts[0]
 	var fromReview engine.StartRequest
-	for _, st := range rec.starts {
+	for _, st := range starts {
 		if st.ThreadRef == "Codertocat/Hello-World#2 on "+own {
 			fromReview = st
 		}
 	}
-	rec.mu.Unlock()
 	if !strings.Contains(fromReview.Task, "Please split the function.") || !strings.Contains(fromReview.Task, "git_push") {
 		t.Fatalf("task from the review:\n%s", fromReview.Task)
 	}

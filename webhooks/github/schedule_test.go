@@ -17,7 +17,7 @@ import (
 // the repository may not make one.
 func TestScheduleCommandOnGitHub(t *testing.T) {
 	db := openStore(t, t.TempDir())
-	eng := &recordingEngine{db: db}
+	eng := newRecorder(db)
 	svc, err := schedules.New(schedules.Config{Store: db, CreatorRole: eng.Role,
 		Now: func() time.Time { return time.Date(2026, 12, 1, 8, 30, 0, 0, time.UTC) }})
 	if err != nil {

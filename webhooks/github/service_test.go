@@ -5,12 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/store"
 )
 
 func TestCommandText(t *testing.T) {
 	t.Parallel()
-	s, err := NewService(Config{Publisher: newTestPublisher(t, PublisherConfig{Credentials: StaticToken("x")}), Store: openStore(t, t.TempDir()), Engine: &recordingEngine{}})
+	db := openStore(t, t.TempDir())
+	s, err := NewService(Config{Publisher: newTestPublisher(t, PublisherConfig{Credentials: StaticToken("x")}), Store: db, Engine: newRecorder(db)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +112,8 @@ func TestCommandsOnARunningIssue(t *testing.T) {
 	if err := e.waitHandled("s1"); err != nil {
 		t.Fatal(err)
 	}
-	if rec.startCount() != 0 || len(rec.steers) != 1 || rec.steers[0] != "also cover February 29" {
-		t.Fatalf("steer: starts %d, steers %v", rec.startCount(), rec.steers)
+	if steers := rec.Steers(); len(rec.Starts()) != 0 || len(steers) != 1 || steers[0] != (enginetest.Steered{ID: ex.ID, Body: "also cover February 29"}) {
+		t.Fatalf("steer: starts %d, steers %+v", len(rec.Starts()), steers)
 	}
 	e.deliver("issue_comment", "s2", mentionComment(t, "/hero status", "OWNER", "Codertocat", "User"))
 	e.deliver("issue_comment", "s3", mentionComment(t, "/hero cancel", "OWNER", "Codertocat", "User"))
@@ -120,8 +122,8 @@ func TestCommandsOnARunningIssue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(rec.cancels) != 1 || rec.cancels[0] != ex.ID {
-		t.Fatalf("cancels %v, want [%s]", rec.cancels, ex.ID)
+	if cancels := rec.Cancels(); len(cancels) != 1 || cancels[0] != ex.ID {
+		t.Fatalf("cancels %v, want [%s]", cancels, ex.ID)
 	}
 	cs := e.api.Comments()
 	if len(cs) != 1 || !strings.Contains(cs[0].Body, "Run `"+ex.ID+"` is *running*") {
@@ -137,7 +139,7 @@ func TestCommandsOnARunningIssue(t *testing.T) {
 	if err := e.waitHandled("s4"); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.decides) != 1 || rec.decides[0] != q.ID+":github:Codertocat" || len(rec.steers) != 1 {
-		t.Fatalf("answer: decides %v steers %v", rec.decides, rec.steers)
+	if decides := decided(rec); len(decides) != 1 || decides[0] != q.ID+":github:Codertocat" || len(rec.Steers()) != 1 {
+		t.Fatalf("answer: decides %v steers %+v", decides, rec.Steers())
 	}
 }
