@@ -12,7 +12,10 @@
 // where VOL, the sandbox's disk volume capped at Limits.DiskBytes
 // (disk.go), is <baseDir>/<id>/vol, or in the "loop" mode the image's
 // mount point <volumeDir>/<id> (outside baseDir, so that deleting a
-// sandbox directory never meets a mount; see sweepVolumes).
+// sandbox directory never meets a mount; see sweepVolumes). Under
+// per-sandbox uids the measuring mode's <baseDir>/<id>/vol is
+// bind-mounted at <volumeDir>/<id> too, which is where the sandbox's uid
+// can reach it (hero's data dir is closed to others).
 //
 // /tmp itself is a tmpfs per command, capped with bwrap's --size at the
 // smaller of the disk and memory limits (with a bwrap too old for --size,
@@ -118,6 +121,7 @@ type Provider struct {
 	prlimit        string   // prlimit(1): commands under a sandbox uid lower their own limits
 	rootlessCaller bool     // hero itself is not root
 	diskMode       string   // diskLoop or diskCheck
+	bindVolumes    bool     // diskCheck under sandbox uids: volumes bind-mounted into volumeDir
 	mkfs, mount    string   // tools of the loop disk mode
 	tmpSize        bool     // bwrap has --size: /tmp is a capped tmpfs
 	net            netTools // user-mode networking (net.go)
@@ -322,18 +326,56 @@ func New(baseDir string, log *slog.Logger, opts ...Option) (*Provider, error) {
 
 // setUpSandboxUIDs makes the sandbox volumes reachable by the per-sandbox
 // uids a root hero runs commands under: bwrap, running as that uid,
-// resolves its bind sources on the host without privilege. Loop volumes
-// are mounted in the volume dir, which loopTools made searchable; volumes
-// of the measuring mode are under the base directory, whose ancestors
-// must then let others through (hero's data dir is 0700: chmod o+x it).
+// resolves its bind sources on the host without privilege, and hero's
+// data dir is 0700. Loop volumes are mounted in the volume dir, which
+// loopTools made searchable. Volumes of the measuring mode are
+// directories under the base directory, bind-mounted into the volume dir;
+// where bind mounts fail, the base directory's ancestors must let others
+// through.
 func (p *Provider) setUpSandboxUIDs() error {
 	if p.diskMode == diskLoop {
 		return searchableByOthers(p.volumeDir)
 	}
+	bindErr := p.probeBindVolumes()
+	if bindErr == nil {
+		p.bindVolumes = true
+		return nil
+	}
 	if err := os.Chmod(p.baseDir, 0o711); err != nil {
 		return err
 	}
-	return searchableByOthers(p.baseDir)
+	if err := searchableByOthers(p.baseDir); err != nil {
+		return fmt.Errorf("%w; and volumes cannot be bind-mounted in %s: %v", err, p.volumeDir, bindErr)
+	}
+	return nil
+}
+
+// probeBindVolumes prepares the volume dir for bind-mounted volumes and
+// proves that bind mounts work, with one made and removed.
+func (p *Provider) probeBindVolumes() error {
+	if err := os.MkdirAll(p.volumeDir, 0o711); err != nil {
+		return err
+	}
+	if err := os.Chmod(p.volumeDir, 0o711); err != nil {
+		return err
+	}
+	if err := searchableByOthers(p.volumeDir); err != nil {
+		return err
+	}
+	if n := sweepVolumes(p.volumeDir); n > 0 {
+		p.log.Info("unmounted volumes of deleted sandboxes", "count", n)
+	}
+	src, err := os.MkdirTemp(p.baseDir, "probe-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(src)
+	vol := filepath.Join(p.volumeDir, filepath.Base(src))
+	err = bindVolume(src, vol, src)
+	if rmErr := removeVolume(vol); err == nil {
+		err = rmErr
+	}
+	return err
 }
 
 // setUpLoopDisks switches to the "loop" disk mode when loop-mounted
@@ -485,7 +527,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 	}
 	dir := filepath.Join(p.baseDir, id)
 	vol := filepath.Join(dir, "vol")
-	if p.diskMode == diskLoop {
+	if p.mountsVolumes() {
 		vol = filepath.Join(p.volumeDir, id)
 	}
 	s := &Sandbox{
@@ -506,7 +548,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 		if sp != nil {
 			_ = p.discardSpare(sp) // the image, if it is still a spare's
 		}
-		if p.diskMode == diskLoop {
+		if p.mountsVolumes() {
 			_ = removeVolume(vol)
 		}
 		_ = removeTree(dir)
@@ -531,9 +573,16 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 			return nil, fmt.Errorf("create sandbox: %w", err)
 		}
 	default:
-		if err := os.Mkdir(vol, 0o755); err != nil {
+		data := filepath.Join(dir, "vol")
+		if err := os.Mkdir(data, 0o755); err != nil {
 			cleanup()
 			return nil, fmt.Errorf("create sandbox: %w", err)
+		}
+		if p.bindVolumes {
+			if err := bindVolume(data, vol, dir); err != nil {
+				cleanup()
+				return nil, fmt.Errorf("create sandbox: %w", err)
+			}
 		}
 	}
 	for _, d := range []string{"repo", "tmp", "tmp/home"} {
@@ -551,7 +600,7 @@ func (p *Provider) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandb
 		// sandbox dir in the measuring disk mode) and own its workspace
 		// and home.
 		reach := []string{vol}
-		if p.diskMode != diskLoop {
+		if !p.mountsVolumes() {
 			reach = append(reach, dir)
 		}
 		for _, d := range reach {
@@ -646,13 +695,17 @@ func (p *Provider) Destroy(ctx context.Context, id string) error {
 	return nil
 }
 
-// removeVolume unmounts and deletes sandbox id's loop volume, if any.
+// removeVolume unmounts and deletes sandbox id's volume mount, if any.
 func (p *Provider) removeVolume(id string) error {
-	if p.diskMode != diskLoop {
+	if !p.mountsVolumes() {
 		return nil
 	}
 	return removeVolume(filepath.Join(p.volumeDir, id))
 }
+
+// mountsVolumes says whether sandbox volumes are mounts in the volume dir
+// (a loop device's, or a bind mount of the sandbox dir's "vol").
+func (p *Provider) mountsVolumes() bool { return p.diskMode == diskLoop || p.bindVolumes }
 
 // Holds reports whether a sandbox's directory exists on this host (live,
 // or left by a process that died), for the Manager's orphan reaper.

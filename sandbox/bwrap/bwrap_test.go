@@ -33,8 +33,13 @@ func requireBwrap(t testing.TB) {
 
 func newProvider(t testing.TB, opts ...Option) *Provider {
 	t.Helper()
+	return newProviderIn(t, baseDir(t), opts...)
+}
+
+func newProviderIn(t testing.TB, dir string, opts ...Option) *Provider {
+	t.Helper()
 	requireBwrap(t)
-	p, err := New(baseDir(t), slog.New(slog.DiscardHandler), opts...)
+	p, err := New(dir, slog.New(slog.DiscardHandler), opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

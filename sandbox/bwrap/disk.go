@@ -123,6 +123,25 @@ func makeLoopVolume(ctx context.Context, mkfs, mount, img, vol, owner string, si
 	return nil
 }
 
+// bindVolume bind-mounts the directory src at vol (created), noting in
+// vol+".owner" the path it belongs to (sweepVolumes): the measuring disk
+// mode's volume, where a sandbox uid reaches it.
+func bindVolume(src, vol, owner string) error {
+	if err := writeOwner(vol, owner); err != nil {
+		return err
+	}
+	if err := os.Mkdir(vol, 0o700); err != nil {
+		return fmt.Errorf("disk volume: %w", err)
+	}
+	if err := unix.Mount(src, vol, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("disk volume: bind mount: %w", err)
+	}
+	if err := unix.Mount("", vol, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("disk volume: bind mount: %w", err)
+	}
+	return nil
+}
+
 // writeOwner notes which path vol belongs to. Written whole or not at
 // all: a sweep in another process must never read a half-written note as
 // a missing owner.
@@ -196,20 +215,25 @@ func unmountVolume(vol string) error {
 	return nil
 }
 
-// isMountPoint reports whether dir is the root of a mount (its device
-// differs from its parent's).
+// isMountPoint reports whether dir is the root of a mount: its mount id
+// differs from its parent's (a bind mount from the same file system has
+// the same device), or without mount ids its device does.
 func isMountPoint(dir string) (bool, error) {
-	var st, parent unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
+	var st, parent unix.Statx_t
+	const mask = unix.STATX_MNT_ID | unix.STATX_INO
+	if err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_SYMLINK_NOFOLLOW, mask, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}
 		return false, err
 	}
-	if err := unix.Lstat(filepath.Dir(dir), &parent); err != nil {
+	if err := unix.Statx(unix.AT_FDCWD, filepath.Dir(dir), unix.AT_SYMLINK_NOFOLLOW, mask, &parent); err != nil {
 		return false, err
 	}
-	return st.Dev != parent.Dev, nil
+	if st.Mask&parent.Mask&unix.STATX_MNT_ID != 0 {
+		return st.Mnt_id != parent.Mnt_id, nil
+	}
+	return st.Dev_major != parent.Dev_major || st.Dev_minor != parent.Dev_minor, nil
 }
 
 // hostRun runs a host tool with hero's fixed environment; its output goes

@@ -220,3 +220,44 @@ func TestLayeredWorkspaceUnderSandboxUID(t *testing.T) {
 		}
 	})
 }
+
+// In the measuring disk mode the volumes are directories under the base
+// directory, which sits in hero's 0700 data dir: bind-mounted into the
+// volume dir, they are where the sandbox's uid reaches them, and they go
+// with the sandbox.
+func TestMeasuredVolumesUnderSandboxUIDInClosedDataDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("per-sandbox uids are a root hero's")
+	}
+	t.Parallel()
+	data := t.TempDir()
+	if err := os.Chmod(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := newProviderIn(t, filepath.Join(data, "sandboxes"), WithLoopDisks(false))
+	if p.DiskMode() != diskCheck || !p.unprivileged {
+		t.Fatalf("disk mode %s, per-sandbox uids %v; want check and true", p.DiskMode(), p.unprivileged)
+	}
+	a, b := newSandbox(t, p, sandbox.Spec{}), newSandbox(t, p, sandbox.Spec{})
+	ua, _ := checkHostUID(t, p, a)
+	ub, _ := checkHostUID(t, p, b)
+	if ua == ub {
+		t.Fatalf("two sandboxes share uid %d", ua)
+	}
+	// The files are in the data dir, counted there.
+	if _, err := os.Stat(filepath.Join(p.baseDir, a.ID(), "vol", "repo", "made.txt")); err != nil {
+		t.Errorf("the workspace is not in the data dir: %v", err)
+	}
+	vol := a.vol
+	if err := a.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if mounted, err := isMountPoint(vol); mounted || err != nil {
+		t.Errorf("the volume is still mounted after Close: %v", err)
+	}
+	for _, f := range []string{vol, vol + ".owner", filepath.Join(p.baseDir, a.ID())} {
+		if _, err := os.Lstat(f); err == nil {
+			t.Errorf("%s left after Close", f)
+		}
+	}
+}
