@@ -71,11 +71,7 @@ func setupDiscord(workCtx context.Context, a *app, s *server) error {
 	// Cards of boards linked to a Discord forum are its posts.
 	projectBoard(workCtx, a, s, ad, "discord")
 	s.mounts = append(s.mounts, ad.Mount)
-	go func() {
-		if err := ad.Run(workCtx); err != nil && workCtx.Err() == nil {
-			a.log.Error("discord surface stopped", "err", err)
-		}
-	}()
+	s.loops.start(workCtx, "discord surface", ad.Run)
 	a.log.Info("discord surface on", "gateway", d.gateway)
 	return nil
 }

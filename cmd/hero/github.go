@@ -91,22 +91,14 @@ func setupGitHub(workCtx context.Context, a *app, s *server) error {
 		Name: "hero_github_courtesy_replies_dropped_total",
 		Help: "Replies to strangers on GitHub dropped by this replica: over GITHUB_COURTESY_PER_HOUR or queue full.",
 	}, func() float64 { return float64(svc.CourtesyDropped()) }))
-	go func() {
-		if err := svc.Run(workCtx); err != nil {
-			a.log.Error("github courtesy replies stopped", "err", err)
-		}
-	}()
+	s.loops.start(workCtx, "github courtesy replies", svc.Run)
 
 	host, _ := os.Hostname()
 	w, err := svc.NewWorker(a.db, inbox.Config{Owner: fmt.Sprintf("%s-%d-github", host, os.Getpid())})
 	if err != nil {
 		return fmt.Errorf("github inbox worker: %w", err)
 	}
-	go func() {
-		if err := w.Run(workCtx); err != nil {
-			a.log.Error("github inbox worker stopped", "err", err)
-		}
-	}()
+	s.loops.start(workCtx, "github inbox worker", w.Run)
 	intake, err := ghsurface.NewIntake([]byte(secret), store.NewInboxWriter(a.db, 0, 0), w.Kick, a.log.With("surface", "github"))
 	if err != nil {
 		return err

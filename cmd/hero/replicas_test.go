@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -748,5 +749,39 @@ func TestReplicas(t *testing.T) {
 		if n := len(gateway.Identifies()); n < 2 {
 			t.Errorf("%d gateway sessions identified; the new holder did not open its own", n)
 		}
+
+		// The new holder stops cleanly: it gives the lease back on its
+		// way out, and another replica opens the gateway at its next
+		// claim (a third of the lease) instead of when the lease lapses.
+		var second *replica
+		for _, r := range live {
+			if r.alive() && gatewayHolder() == r.owner() {
+				second = r
+			}
+		}
+		if second == nil {
+			t.Fatal("no live replica holds the gateway")
+		}
+		l, err := meta.Singleton(t.Context(), discord.GatewayLease)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped := time.Now()
+		if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		<-second.done
+		if h := gatewayHolder(); h == second.owner() {
+			t.Errorf("%s exited after SIGTERM still holding the gateway lease", second.name)
+		}
+		waitFor(t, 30*time.Second, "another replica opens the gateway after a clean stop", func() bool {
+			h := gatewayHolder()
+			return h != "" && h != second.owner() && gateway.Connections() == 1
+		})
+		if moved := time.Now(); !moved.Before(l.Until) {
+			t.Errorf("the gateway moved %s after %s stopped cleanly, not before its lease would have lapsed (%s): it was not given back",
+				moved.Sub(stopped).Round(100*time.Millisecond), second.name, l.Until.Sub(stopped).Round(100*time.Millisecond))
+		}
+		t.Logf("gateway moved %s after its holder %s stopped cleanly", time.Since(stopped).Round(100*time.Millisecond), second.name)
 	})
 }

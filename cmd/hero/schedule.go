@@ -228,9 +228,5 @@ func setupSchedules(workCtx context.Context, a *app, s *server) error {
 // runSchedules starts ticking once every surface is set up: a slot fired
 // earlier would not find the channel it reports to.
 func runSchedules(workCtx context.Context, a *app, s *server) {
-	go func() {
-		if err := s.schedules.Run(workCtx, a.cfg.ScheduleTick); err != nil && workCtx.Err() == nil {
-			a.log.Error("scheduler stopped", "err", err)
-		}
-	}()
+	s.loops.start(workCtx, "scheduler", func(ctx context.Context) error { return s.schedules.Run(ctx, a.cfg.ScheduleTick) })
 }

@@ -176,6 +176,8 @@ type server struct {
 	schedules *schedules.Service
 	// singletons runs the jobs one replica runs (GitHub redelivery).
 	singletons *singletons
+	// loops runs the surfaces' and workers' loops, waited for at shutdown.
+	loops *loops
 }
 
 func (s *server) routes() *http.ServeMux {
@@ -287,20 +289,20 @@ func projectBoard(workCtx context.Context, a *app, s *server, p cardPoster, surf
 		return
 	}
 	s.board.AddProjection(p)
-	go func() {
+	s.loops.start(workCtx, surface+" card posts", func(ctx context.Context) error {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()
 		for {
-			if err := p.PostMissingCards(workCtx, time.Now().Add(-24*time.Hour)); err != nil && workCtx.Err() == nil {
+			if err := p.PostMissingCards(ctx, time.Now().Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 				a.log.Warn("post cards made elsewhere", "surface", surface, "err", err)
 			}
 			select {
-			case <-workCtx.Done():
-				return
+			case <-ctx.Done():
+				return nil
 			case <-t.C:
 			}
 		}
-	}()
+	})
 }
 
 // cmdServe is `hero serve`: the HTTP server, the engine's workers and the
@@ -348,15 +350,12 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	// closes (deferred before stopWork, so it runs after it).
 	single := newSingletons(a.db, a.log, owner)
 	defer single.wait()
+	work := newLoops(a.log)
 	// Work outlives the HTTP server by the drain grace period: runs get
 	// workCtx, which ends only after draining.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	go func() {
-		if err := a.manager.Run(workCtx); err != nil && workCtx.Err() == nil {
-			a.log.Error("sandbox manager stopped", "err", err)
-		}
-	}()
+	work.start(workCtx, "sandbox manager", a.manager.Run)
 	jobs := cron.New()
 	if _, err := jobs.AddFunc("@every 30s", func() { a.engine.ExpireDue(workCtx) }); err != nil {
 		return fmt.Errorf("schedule confirmation expiry: %w", err)
@@ -392,7 +391,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s (HERO_ADDR): %w", cfg.Addr, err)
 	}
-	s := &server{log: a.log, db: a.db, engine: a.engine, metrics: m, singletons: single, sandboxHealth: a.manager.Health, sandboxFix: sandboxFix, ready: func(ctx context.Context) error {
+	s := &server{log: a.log, db: a.db, engine: a.engine, metrics: m, singletons: single, loops: work, sandboxHealth: a.manager.Health, sandboxFix: sandboxFix, ready: func(ctx context.Context) error {
 		if err := a.db.Bun().PingContext(ctx); err != nil {
 			return fmt.Errorf("database: %w", err)
 		}
@@ -416,5 +415,7 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	err = s.listenAndServe(ctx, ln, 25*time.Second)
 	stopWork()
 	a.engine.Wait()
+	// Within the grace the deployments give (compose 30 s, the chart 35 s).
+	work.wait(5 * time.Second)
 	return err
 }

@@ -60,11 +60,7 @@ func setupSlack(workCtx context.Context, a *app, s *server) error {
 	// Cards are posted in the project's bound channels and edited there.
 	projectBoard(workCtx, a, s, ad, "slack")
 	s.mounts = append(s.mounts, func(mux *http.ServeMux) { ad.Mount(mux) })
-	go func() {
-		if err := ad.Run(workCtx); err != nil && workCtx.Err() == nil {
-			a.log.Error("slack surface stopped", "err", err)
-		}
-	}()
+	s.loops.start(workCtx, "slack surface", ad.Run)
 	mode := "http"
 	if cfg.AppToken != "" {
 		mode = "socket mode"
