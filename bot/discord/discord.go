@@ -143,7 +143,7 @@ func New(cfg Config, db *store.DB, eng *engine.Engine, log *slog.Logger) (*Adapt
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	api, err := newSession(cfg.BotToken, cfg.APIURL, cfg.HTTPClient, cfg.GlobalRate)
+	api, err := newSession(cfg.BotToken, cfg.APIURL, cfg.AppID, cfg.HTTPClient, cfg.GlobalRate)
 	if err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}

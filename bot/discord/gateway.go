@@ -54,7 +54,7 @@ func NewSessionGateway(token, apiURL string, client *http.Client) *SessionGatewa
 
 // Run implements Gateway.
 func (g *SessionGateway) Run(ctx context.Context, on Events) error {
-	s, err := newSession(g.token, g.apiURL, g.client, 50)
+	s, err := newSession(g.token, g.apiURL, "", g.client, 50)
 	if err != nil {
 		return err
 	}

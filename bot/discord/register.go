@@ -44,7 +44,7 @@ func Register(ctx context.Context, appID, token, apiURL, guild string, client *h
 	if client == nil {
 		client = http.DefaultClient
 	}
-	s, err := newSession(token, apiURL, client, 50)
+	s, err := newSession(token, apiURL, appID, client, 50)
 	if err != nil {
 		return nil, err
 	}

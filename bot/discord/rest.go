@@ -19,14 +19,24 @@ const DefaultAPIURL = "https://discord.com/api/v10"
 // endpoints are package variables pinned to discord.com and its own API
 // version, so every request (including /gateway/bot) is rewritten here,
 // per session, instead of by changing those variables for the process.
-// It also holds hero to Discord's global limit of requests per second;
-// per-route limits (X-RateLimit-* headers, 429 retry_after) are
+// It also holds hero to Discord's global limit of requests per second,
+// except on the interaction endpoints, which Discord does not count
+// against it: a burst of slash commands is answered at once, not 50 a
+// second. Per-route limits (X-RateLimit-* headers, 429 retry_after) are
 // discordgo's rate limiter's job.
 type rewriter struct {
-	from string   // discordgo's API prefix, "https://discord.com/api/v9/"
-	to   *url.URL // DISCORD_API_URL
-	next http.RoundTripper
-	lim  *pacer
+	from  string   // discordgo's API prefix, "https://discord.com/api/v9/"
+	to    *url.URL // DISCORD_API_URL
+	appID string   // interaction webhooks are webhooks/<appID>/<token>
+	next  http.RoundTripper
+	lim   *pacer
+}
+
+// interactionEndpoint reports whether path (after the API prefix) is one
+// of the interaction endpoints: an interaction's callback, or the webhook
+// its token opens (the original response and follow-ups).
+func (rw *rewriter) interactionEndpoint(path string) bool {
+	return strings.HasPrefix(path, "interactions/") || (rw.appID != "" && strings.HasPrefix(path, "webhooks/"+rw.appID+"/"))
 }
 
 func (rw *rewriter) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -34,11 +44,13 @@ func (rw *rewriter) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !strings.HasPrefix(u, rw.from) {
 		return nil, fmt.Errorf("discord: refusing a request outside the API: %s %s", r.Method, r.URL.Redacted())
 	}
-	if err := rw.lim.wait(r.Context()); err != nil {
-		return nil, err
-	}
 	rest := strings.TrimPrefix(u, rw.from)
 	path, query, _ := strings.Cut(rest, "?")
+	if !rw.interactionEndpoint(path) {
+		if err := rw.lim.wait(r.Context()); err != nil {
+			return nil, err
+		}
+	}
 	nu := *rw.to
 	nu.Path = strings.TrimSuffix(rw.to.Path, "/") + "/" + path
 	nu.RawPath = ""
@@ -86,8 +98,9 @@ func (p *pacer) wait(ctx context.Context) error {
 }
 
 // newSession returns a discordgo session for the bot token whose REST
-// requests go to apiURL through base's transport.
-func newSession(token, apiURL string, base *http.Client, globalRate int) (*discordgo.Session, error) {
+// requests go to apiURL through base's transport; appID tells the
+// application's interaction webhooks apart ("" when it answers none).
+func newSession(token, apiURL, appID string, base *http.Client, globalRate int) (*discordgo.Session, error) {
 	to, err := url.Parse(strings.TrimSuffix(apiURL, "/"))
 	if err != nil || (to.Scheme != "http" && to.Scheme != "https") || to.Host == "" {
 		return nil, fmt.Errorf("DISCORD_API_URL %q is not an http(s) URL", apiURL)
@@ -101,7 +114,7 @@ func newSession(token, apiURL string, base *http.Client, globalRate int) (*disco
 		next = http.DefaultTransport
 	}
 	c := *base
-	c.Transport = &rewriter{from: discordgo.EndpointAPI, to: to, next: next, lim: newPacer(globalRate)}
+	c.Transport = &rewriter{from: discordgo.EndpointAPI, to: to, appID: appID, next: next, lim: newPacer(globalRate)}
 	s.Client = &c
 	s.ShouldRetryOnRateLimit = true
 	s.MaxRestRetries = 3

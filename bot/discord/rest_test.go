@@ -2,10 +2,13 @@ package discord
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bwmarrin/discordgo"
 
 	"github.com/hero-dev/hero/bot/discord/discordtest"
 )
@@ -16,7 +19,7 @@ import (
 func TestRateLimitRetry(t *testing.T) {
 	t.Parallel()
 	fake := discordtest.NewServer(t, testToken, testBot)
-	s, err := newSession(testToken, fake.APIURL(), &http.Client{Timeout: 10 * time.Second}, 50)
+	s, err := newSession(testToken, fake.APIURL(), testApp, &http.Client{Timeout: 10 * time.Second}, 50)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +50,7 @@ func TestRateLimitRetry(t *testing.T) {
 func TestRewriterAndPacer(t *testing.T) {
 	t.Parallel()
 	fake := discordtest.NewServer(t, testToken, testBot)
-	s, err := newSession(testToken, fake.APIURL()+"/", &http.Client{}, 20)
+	s, err := newSession(testToken, fake.APIURL()+"/", testApp, &http.Client{}, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func TestRewriterAndPacer(t *testing.T) {
 	if _, err := s.Client.Get("https://evil.example/api/v9/users/@me"); err == nil || !strings.Contains(err.Error(), "outside the API") {
 		t.Fatalf("a request outside the API: %v", err)
 	}
-	if _, err := newSession(testToken, "ftp://x", &http.Client{}, 20); err == nil {
+	if _, err := newSession(testToken, "ftp://x", testApp, &http.Client{}, 20); err == nil {
 		t.Fatal("an ftp API URL was accepted")
 	}
 	// 40 requests at 20/s with a burst of 20: the last ones wait ~1 s.
@@ -73,6 +76,38 @@ func TestRewriterAndPacer(t *testing.T) {
 	}
 	if d := time.Since(start); d < 900*time.Millisecond {
 		t.Fatalf("40 requests at 20/s took %s", d)
+	}
+}
+
+// Answers to interactions are not held to the global rate (Discord does
+// not count them): at 1 request a second, ten answers go out at once
+// while ordinary requests wait their turn.
+func TestInteractionAnswersSkipTheGlobalRate(t *testing.T) {
+	t.Parallel()
+	fake := discordtest.NewServer(t, testToken, testBot)
+	s, err := newSession(testToken, fake.APIURL(), testApp, &http.Client{Timeout: 10 * time.Second}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "done"
+	start := time.Now()
+	for i := range 10 {
+		in := &discordgo.Interaction{AppID: testApp, Token: fmt.Sprint("tok-", i)}
+		if _, err := s.InteractionResponseEdit(in, &discordgo.WebhookEdit{Content: &text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("10 interaction answers at a global rate of 1/s took %s: they were paced", d)
+	}
+	start = time.Now()
+	for range 3 {
+		if _, err := s.GatewayBot(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d < 1800*time.Millisecond {
+		t.Errorf("3 ordinary requests at 1/s took %s: the global rate was not held", d)
 	}
 }
 
