@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hero-dev/hero/store"
@@ -92,4 +93,56 @@ func PostOnce(ctx context.Context, db Claims, p CardPost) (*store.KanbanCardThre
 		return nil, release(err)
 	}
 	return th, nil
+}
+
+// CatchUpStore is what PostMissing reads and records (*store.DB).
+type CatchUpStore interface {
+	CardsCreatedSince(ctx context.Context, projectID int64, since time.Time) ([]store.KanbanCard, error)
+	BoardColumns(ctx context.Context, boardID int64) ([]store.KanbanColumn, error)
+	AddCardThread(ctx context.Context, cardID, surface, threadRef string) error
+}
+
+// PostMissing is a chat projection's catch-up for one project: each card
+// created since then is handed to post with the place where returns for
+// it ("": none there) and its column, and a post made is recorded as a
+// thread of the card. post (through PostOnce) skips cards posted before.
+// A failed post does not stop the others; their errors are joined.
+func PostMissing(ctx context.Context, db CatchUpStore, projectID int64, since time.Time,
+	where func(*store.KanbanCard) string,
+	post func(ctx context.Context, place string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn) (*store.KanbanCardThread, error)) error {
+	cards, err := db.CardsCreatedSince(ctx, projectID, since)
+	if err != nil {
+		return err
+	}
+	columns := map[int64][]store.KanbanColumn{} // by board: read once per pass
+	var errs []error
+	for i := range cards {
+		c := &cards[i]
+		place := where(c)
+		if place == "" {
+			continue
+		}
+		cols, ok := columns[c.BoardID]
+		if !ok {
+			if cols, err = db.BoardColumns(ctx, c.BoardID); err != nil {
+				return err
+			}
+			columns[c.BoardID] = cols
+		}
+		k := slices.IndexFunc(cols, func(col store.KanbanColumn) bool { return col.ID == c.ColumnID })
+		if k < 0 {
+			continue
+		}
+		th, err := post(ctx, place, c, &cols[k], cols)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if th != nil {
+			if err := db.AddCardThread(ctx, c.ID, th.Surface, th.ThreadRef); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

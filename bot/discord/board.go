@@ -236,34 +236,13 @@ func (a *Adapter) PostMissingCards(ctx context.Context, since time.Time) error {
 		if len(forums) == 0 {
 			continue
 		}
-		cards, err := a.db.CardsCreatedSince(ctx, p.ID, since)
+		err = kanban.PostMissing(ctx, a.db, p.ID, since,
+			func(c *store.KanbanCard) string { return forums[c.BoardID] },
+			func(ctx context.Context, forum string, c *store.KanbanCard, col *store.KanbanColumn, _ []store.KanbanColumn) (*store.KanbanCardThread, error) {
+				return a.postCard(ctx, forum, c, col, true)
+			})
 		if err != nil {
-			return err
-		}
-		for i := range cards {
-			c := &cards[i]
-			forum := forums[c.BoardID]
-			if forum == "" {
-				continue
-			}
-			cols, err := a.db.BoardColumns(ctx, c.BoardID)
-			if err != nil {
-				return err
-			}
-			i := slices.IndexFunc(cols, func(k store.KanbanColumn) bool { return k.ID == c.ColumnID })
-			if i < 0 {
-				continue
-			}
-			th, err := a.postCard(ctx, forum, c, &cols[i], true)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if th != nil {
-				if err := a.db.AddCardThread(ctx, c.ID, th.Surface, th.ThreadRef); err != nil {
-					errs = append(errs, err)
-				}
-			}
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

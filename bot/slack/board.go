@@ -201,35 +201,13 @@ func (a *Adapter) PostMissingCards(ctx context.Context, since time.Time) error {
 		if b.Surface != Surface {
 			continue
 		}
-		cards, err := a.db.CardsCreatedSince(ctx, b.ProjectID, since)
+		err := kanban.PostMissing(ctx, a.db, b.ProjectID, since,
+			func(*store.KanbanCard) string { return b.ChannelID },
+			func(ctx context.Context, channel string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn) (*store.KanbanCardThread, error) {
+				return a.postCard(ctx, channel, c, col, cols, true)
+			})
 		if err != nil {
-			return err
-		}
-		for i := range cards {
-			c := &cards[i]
-			cols, err := a.db.BoardColumns(ctx, c.BoardID)
-			if err != nil {
-				return err
-			}
-			var col *store.KanbanColumn
-			for j := range cols {
-				if cols[j].ID == c.ColumnID {
-					col = &cols[j]
-				}
-			}
-			if col == nil {
-				continue
-			}
-			th, err := a.postCard(ctx, b.ChannelID, c, col, cols, true)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if th != nil {
-				if err := a.db.AddCardThread(ctx, c.ID, th.Surface, th.ThreadRef); err != nil {
-					errs = append(errs, err)
-				}
-			}
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
