@@ -346,11 +346,13 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 		a.log.Info("removed orphaned sandboxes", "count", n)
 	}
 
-	// Jobs one replica runs give their leases back before the database
-	// closes (deferred before stopWork, so it runs after it).
-	single := newSingletons(a.db, a.log, owner)
-	defer single.wait()
+	// The loops and the jobs one replica runs finish (leases given back,
+	// queued messages sent) before the database closes: waited for within
+	// the grace the deployments give (compose 30 s, the chart 35 s),
+	// deferred before stopWork, so it runs after it, on every return.
 	work := newLoops(a.log)
+	defer work.wait(5 * time.Second)
+	single := newSingletons(a.db, a.log, owner, work)
 	// Work outlives the HTTP server by the drain grace period: runs get
 	// workCtx, which ends only after draining.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -415,7 +417,5 @@ func cmdServe(ctx context.Context, cfg config, std stdio) error {
 	err = s.listenAndServe(ctx, ln, 25*time.Second)
 	stopWork()
 	a.engine.Wait()
-	// Within the grace the deployments give (compose 30 s, the chart 35 s).
-	work.wait(5 * time.Second)
 	return err
 }

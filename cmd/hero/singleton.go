@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/hero-dev/hero/store"
@@ -13,29 +12,29 @@ import (
 // GitHub redelivery job, E2B's orphan killer), each under its own
 // singleton lease, and hands the leases back on a clean shutdown so
 // another replica takes a job over at its next tick instead of waiting
-// for the lease to lapse.
+// for the lease to lapse. The jobs run on work, whose wait covers the
+// leases given back.
 type singletons struct {
 	db     *store.DB
 	log    *slog.Logger
 	holder string
-	wg     sync.WaitGroup
+	work   *loops
 }
 
 // newSingletons returns the singleton jobs of the replica named holder
-// (host-pid, as in run leases).
-func newSingletons(db *store.DB, log *slog.Logger, holder string) *singletons {
-	return &singletons{db: db, log: log, holder: holder}
+// (host-pid, as in run leases), run on work.
+func newSingletons(db *store.DB, log *slog.Logger, holder string, work *loops) *singletons {
+	return &singletons{db: db, log: log, holder: holder, work: work}
 }
 
 // start runs job every period on the one replica holding the singleton
 // lease name (3 periods long) until ctx ends. The lease is claimed at
 // once and renewed at every tick just before the job runs, so the job
 // runs only while this replica holds it; it first runs one period after
-// start. When ctx ends the lease is given back (wait waits for that).
+// start. When ctx ends the lease is given back (work's wait waits for
+// that).
 func (s *singletons) start(ctx context.Context, name string, every time.Duration, job func(context.Context)) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.work.start(ctx, "singleton job "+name, func(ctx context.Context) error {
 		defer s.release(ctx, name)
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -43,14 +42,14 @@ func (s *singletons) start(ctx context.Context, name string, every time.Duration
 		for {
 			select {
 			case <-ctx.Done():
-				return
+				return nil
 			case <-t.C:
 				if held = s.claim(ctx, name, every, held); held {
 					job(ctx)
 				}
 			}
 		}
-	}()
+	})
 }
 
 // claim takes or renews the lease on name; held says whether this replica
@@ -79,7 +78,3 @@ func (s *singletons) release(ctx context.Context, name string) {
 		s.log.Warn("release singleton job", "job", name, "err", err)
 	}
 }
-
-// wait returns once every job has stopped (its ctx ended) and given its
-// lease back; hero serve calls it before closing the database.
-func (s *singletons) wait() { s.wg.Wait() }

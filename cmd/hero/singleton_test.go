@@ -32,9 +32,9 @@ func TestSingletons(t *testing.T) {
 			stop context.CancelFunc
 		}
 		start := func(holder string) replica {
-			s := newSingletons(db, slog.New(slog.DiscardHandler), holder)
+			s := newSingletons(db, slog.New(slog.DiscardHandler), holder, newLoops(slog.New(slog.DiscardHandler)))
 			ctx, stop := context.WithCancel(t.Context())
-			t.Cleanup(func() { stop(); s.wait() })
+			t.Cleanup(func() { stop(); s.work.wait(10 * time.Second) })
 			s.start(ctx, name, every, func(context.Context) {
 				mu.Lock()
 				runs = append(runs, holder)
@@ -60,7 +60,7 @@ func TestSingletons(t *testing.T) {
 		until := l.Until
 		stopped := time.Now()
 		reps[first].stop()
-		reps[first].s.wait()
+		reps[first].s.work.wait(10 * time.Second)
 		if l, err := db.Singleton(t.Context(), name); err == nil && l.Holder == first {
 			t.Fatalf("%s stopped still holding the lease until %s", first, l.Until.Format(time.RFC3339Nano))
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
