@@ -233,8 +233,8 @@ func TestToolSubject(t *testing.T) {
 	for args, want := range map[string]string{
 		`{"command":"go test ./...","cwd":"sub"}`:           "go test ./...",
 		`{"path":"a.go","content":"x"}`:                     "a.go",
-		`{"pattern":"TODO","path":"pkg"}`:                   "pkg",
-		`{"pattern":"TODO"}`:                                "TODO",
+		`{"pattern":"flaky","path":"pkg"}`:                  "pkg",
+		`{"pattern":"flaky"}`:                               "flaky",
 		`{}`:                                                "",
 		`{"branch":"hero/r1"}`:                              "hero/r1",
 		`{"title":"Fix calc","body":"long text","draft":1}`: "Fix calc",
