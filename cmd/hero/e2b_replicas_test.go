@@ -75,13 +75,26 @@ func TestE2BOrphanKillerReplicas(t *testing.T) {
 	}
 	live := func(id string) bool { _, ok := fake.Live()[id]; return ok }
 	// killed waits for orphan id to be killed, by the replica holding
-	// the lease then, and returns that replica.
+	// the lease then, and for a replica to have logged the kill (the
+	// fake sees the DELETE before hero has its answer: a replica killed
+	// -9 in between would never log it), and returns the holder.
 	killed := func(id, what string) *replica {
 		t.Helper()
 		var by *replica
+		gone := false
 		waitFor(t, 30*time.Second, what, func() bool {
-			by = holder()
-			return !live(id)
+			if !gone {
+				by = holder()
+				if gone = !live(id); !gone {
+					return false
+				}
+			}
+			for _, r := range all {
+				if strings.Contains(r.logs.String(), "sandbox="+id) {
+					return true
+				}
+			}
+			return false
 		})
 		if by == nil {
 			t.Fatalf("%s: no live replica holds the e2b-orphans lease (%q)", what, lease().Holder)

@@ -31,8 +31,8 @@ func newSingletons(db *store.DB, log *slog.Logger, holder string, work *loops) *
 // lease name (3 periods long) until ctx ends. The lease is claimed at
 // once and renewed at every tick just before the job runs, so the job
 // runs only while this replica holds it; it first runs one period after
-// start. When ctx ends the lease is given back (work's wait waits for
-// that).
+// start. A tick under way when ctx ends finishes (see tickGrace); then
+// the lease is given back (work's wait waits for that).
 func (s *singletons) start(ctx context.Context, name string, every time.Duration, job func(context.Context)) {
 	s.work.start(ctx, "singleton job "+name, func(ctx context.Context) error {
 		defer s.release(ctx, name)
@@ -45,11 +45,32 @@ func (s *singletons) start(ctx context.Context, name string, every time.Duration
 				return nil
 			case <-t.C:
 				if held = s.claim(ctx, name, every, held); held {
-					job(ctx)
+					runTick(ctx, job)
 				}
 			}
 		}
 	})
+}
+
+// tickGrace is how long a job's tick under way at shutdown may go on
+// after ctx ends, less than the 5 s `hero serve` waits for its loops. A
+// sandbox kill or redelivery request already sent is then finished and
+// logged, not cut off with its outcome unknown.
+const tickGrace = 3 * time.Second
+
+// runTick runs job with a context that ends tickGrace after ctx does.
+func runTick(ctx context.Context, job func(context.Context)) {
+	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		select {
+		case <-time.After(tickGrace):
+			cancel()
+		case <-jctx.Done():
+		}
+	})
+	defer stop()
+	job(jctx)
 }
 
 // claim takes or renews the lease on name; held says whether this replica

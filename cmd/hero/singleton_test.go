@@ -79,3 +79,64 @@ func TestSingletons(t *testing.T) {
 		}
 	})
 }
+
+// TestSingletonTickFinishesAtShutdown: a tick under way when the replica
+// shuts down is not cut off (an orphan kill already sent is finished and
+// logged), the lease is given back only after it, and a tick that would
+// not end by itself is cancelled tickGrace after shutdown.
+func TestSingletonTickFinishesAtShutdown(t *testing.T) {
+	db := storetest.Open(t)
+	const every = 50 * time.Millisecond
+	run := func(t *testing.T, name string, job func(ctx context.Context) error) (err error, waited time.Duration) {
+		s := newSingletons(db, slog.New(slog.DiscardHandler), "a", newLoops(slog.New(slog.DiscardHandler)))
+		ctx, stop := context.WithCancel(t.Context())
+		defer stop()
+		started, done := make(chan struct{}), make(chan error, 1)
+		var once sync.Once
+		s.start(ctx, name, every, func(ctx context.Context) {
+			once.Do(func() { close(started); done <- job(ctx) })
+		})
+		select {
+		case <-started:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the job never ran")
+		}
+		stopped := time.Now()
+		stop()
+		s.work.wait(10 * time.Second)
+		waited = time.Since(stopped)
+		if l, lerr := db.Singleton(t.Context(), name); lerr == nil && l.Holder == "a" {
+			t.Errorf("the lease is still held after shutdown (until %s)", l.Until.Format(time.RFC3339Nano))
+		}
+		return <-done, waited
+	}
+
+	t.Run("finishes", func(t *testing.T) {
+		err, waited := run(t, "tick-finishes", func(ctx context.Context) error {
+			select { // a request already sent, answered 300 ms later
+			case <-time.After(300 * time.Millisecond):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil {
+			t.Fatalf("the tick under way was cut off at shutdown: %v", err)
+		}
+		if waited < 200*time.Millisecond {
+			t.Errorf("shutdown returned %s after it began, before the tick under way ended", waited)
+		}
+	})
+	t.Run("bounded", func(t *testing.T) {
+		err, waited := run(t, "tick-bounded", func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("a tick that does not end by itself returned %v", err)
+		}
+		if waited < tickGrace-100*time.Millisecond || waited > tickGrace+2*time.Second {
+			t.Errorf("a tick that does not end by itself was cancelled %s after shutdown, want about %s", waited, tickGrace)
+		}
+	})
+}
