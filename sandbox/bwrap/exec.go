@@ -469,61 +469,62 @@ func memfd(name string, data []byte) (*os.File, error) {
 	return f, nil
 }
 
+// rlimit is one resource limit of every process of a command.
+type rlimit struct {
+	res  int    // unix.RLIMIT_*
+	name string // its name in errors
+	flag string // prlimit(1)'s option
+	v    uint64
+}
+
+// rlimits are a command's resource limits, applied by hero to the
+// namespace's init (applyRlimits) or, under a sandbox uid, by the command
+// to itself (prlimitArgs).
+func (s *Sandbox) rlimits() []rlimit {
+	l := s.limits
+	var rs []rlimit
+	if l.CPUSeconds > 0 {
+		rs = append(rs, rlimit{unix.RLIMIT_CPU, "RLIMIT_CPU", "cpu", uint64(l.CPUSeconds)})
+	}
+	if l.FileSizeBytes > 0 {
+		rs = append(rs, rlimit{unix.RLIMIT_FSIZE, "RLIMIT_FSIZE", "fsize", uint64(l.FileSizeBytes)})
+	}
+	// Without a memory cgroup, address space is the only memory cap.
+	if l.MemoryBytes > 0 && (s.p.cg == nil || !s.p.cg.memory) {
+		rs = append(rs, rlimit{unix.RLIMIT_AS, "RLIMIT_AS", "as", uint64(l.MemoryBytes)})
+	}
+	// Without cgroups, RLIMIT_NPROC caps the processes; under a sandbox
+	// uid, which is the sandbox's alone, it counts exactly its processes.
+	if l.Processes > 0 && s.p.cg == nil {
+		rs = append(rs, rlimit{unix.RLIMIT_NPROC, "RLIMIT_NPROC", "nproc", uint64(l.Processes)})
+	}
+	return rs
+}
+
 func (s *Sandbox) applyRlimits(pid int) error {
-	set := func(res int, v uint64) error {
+	for _, r := range s.rlimits() {
 		var old unix.Rlimit
-		if err := unix.Prlimit(pid, res, nil, &old); err != nil {
-			return err
+		if err := unix.Prlimit(pid, r.res, nil, &old); err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
 		}
+		v := r.v
 		if old.Max != unix.RLIM_INFINITY && v > old.Max {
 			v = old.Max
 		}
 		lim := unix.Rlimit{Cur: v, Max: v}
-		return unix.Prlimit(pid, res, &lim, nil)
-	}
-	l := s.limits
-	if l.CPUSeconds > 0 {
-		if err := set(unix.RLIMIT_CPU, uint64(l.CPUSeconds)); err != nil {
-			return fmt.Errorf("RLIMIT_CPU: %w", err)
-		}
-	}
-	if l.FileSizeBytes > 0 {
-		if err := set(unix.RLIMIT_FSIZE, uint64(l.FileSizeBytes)); err != nil {
-			return fmt.Errorf("RLIMIT_FSIZE: %w", err)
-		}
-	}
-	// Without a memory cgroup, address space is the only memory cap.
-	if l.MemoryBytes > 0 && (s.p.cg == nil || !s.p.cg.memory) {
-		if err := set(unix.RLIMIT_AS, uint64(l.MemoryBytes)); err != nil {
-			return fmt.Errorf("RLIMIT_AS: %w", err)
-		}
-	}
-	if l.Processes > 0 && s.p.cg == nil {
-		if err := set(unix.RLIMIT_NPROC, uint64(l.Processes)); err != nil {
-			return fmt.Errorf("RLIMIT_NPROC: %w", err)
+		if err := unix.Prlimit(pid, r.res, &lim, nil); err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
 		}
 	}
 	return nil
 }
 
 // prlimitArgs is the prlimit(1) prefix that applies the limits under a
-// sandbox uid: the same rlimits as applyRlimits.
+// sandbox uid.
 func (s *Sandbox) prlimitArgs() []string {
-	l := s.limits
 	args := []string{s.p.prlimit}
-	if l.CPUSeconds > 0 {
-		args = append(args, fmt.Sprintf("--cpu=%d", l.CPUSeconds))
-	}
-	if l.FileSizeBytes > 0 {
-		args = append(args, fmt.Sprintf("--fsize=%d", l.FileSizeBytes))
-	}
-	if l.MemoryBytes > 0 && (s.p.cg == nil || !s.p.cg.memory) {
-		args = append(args, fmt.Sprintf("--as=%d", l.MemoryBytes))
-	}
-	// The uid is the sandbox's alone, so RLIMIT_NPROC counts exactly its
-	// processes.
-	if l.Processes > 0 && s.p.cg == nil {
-		args = append(args, fmt.Sprintf("--nproc=%d", l.Processes))
+	for _, r := range s.rlimits() {
+		args = append(args, fmt.Sprintf("--%s=%d", r.flag, r.v))
 	}
 	return args
 }
