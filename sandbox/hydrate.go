@@ -509,9 +509,10 @@ func setRefs(ctx context.Context, sb Sandbox, commit, head string, refs []string
 	return sb.WriteFile(ctx, ".git/HEAD", []byte("ref: refs/heads/"+head+"\n"), 0o644)
 }
 
-// refNameOK is git's check-ref-format, applied strictly: a name hero
-// hands `git update-ref --stdin` (one per line) can neither be an option
-// nor carry a second command.
+// refNameOK is git's check-ref-format, applied strictly: setRefs writes
+// a name as a path under .git/, so it can neither leave the refs it is
+// meant for (no "..", no part starting with a dot) nor, given to git
+// later, be taken as an option.
 func refNameOK(name string) bool {
 	if name == "" || name == "@" || strings.HasPrefix(name, "-") || strings.HasSuffix(name, "/") || strings.HasSuffix(name, ".") ||
 		strings.Contains(name, "..") || strings.Contains(name, "//") || strings.Contains(name, "@{") {
