@@ -130,7 +130,7 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 	// commit names the E2B snapshot to start from.
 	health := make(chan error, 1)
 	go func() { health <- w.manager.Health(ctx) }()
-	src := sandbox.Source{AllowNetwork: p.Sandbox.NetworkAllowed, Install: true}
+	var src sandbox.Source
 	var srcErr error
 	if sandbox.IsLocal(p.RepoURL) {
 		// Checked at every start, not only when the project was saved: the
@@ -142,7 +142,7 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 		src.Path = dir
 		continues = false
 	} else {
-		srcErr = w.fetch(ctx, p, &src, work, continues)
+		src, srcErr = w.fetch(ctx, p, work, continues)
 		// Filled from a prepared checkout, the workspace is put on the
 		// run's branch in the same sandbox command (else ready does it).
 		src.WorkBranch = work
@@ -150,6 +150,7 @@ func (w *workspaces) Open(ctx context.Context, p *store.Project, ex *store.Execu
 			src.BaseRef = baseRef
 		}
 	}
+	src.AllowNetwork, src.Install = p.Sandbox.NetworkAllowed, true
 	if err := <-health; errors.Is(err, sandbox.ErrUnavailable) {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}
@@ -264,7 +265,7 @@ func (w *workspaces) warmUp(ctx context.Context, p *store.Project) (stop func())
 		go func() {
 			defer wg.Done()
 			defer close(f.done)
-			f.err = w.fetchBranch(ctx, p, &f.src, f.branch)
+			f.src, f.err = w.fetchBranch(ctx, p, f.branch)
 		}()
 	}
 	return func() {
@@ -279,8 +280,9 @@ func (w *workspaces) warmUp(ctx context.Context, p *store.Project) (stop func())
 }
 
 // fetch brings the branch the run starts from into the project's mirror
-// and points src at it, or takes over warmUp's fetch of that branch.
-func (w *workspaces) fetch(ctx context.Context, p *store.Project, src *sandbox.Source, work string, continues bool) error {
+// and returns the source pointing at it, or takes over warmUp's fetch of
+// that branch.
+func (w *workspaces) fetch(ctx context.Context, p *store.Project, work string, continues bool) (sandbox.Source, error) {
 	from := strings.TrimPrefix(p.DefaultBranch, "refs/heads/")
 	if continues {
 		from = work
@@ -293,49 +295,48 @@ func (w *workspaces) fetch(ctx context.Context, p *store.Project, src *sandbox.S
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			return fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), ctx.Err())
+			return sandbox.Source{}, fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), ctx.Err())
 		}
 		// Unless it was cut short by its own context (hero run
 		// interrupted): then this run fetches for itself.
 		if f.ctx.Err() == nil {
-			src.Git, src.Branch, src.Commit, src.Origin, src.Deps = f.src.Git, f.src.Branch, f.src.Commit, f.src.Origin, f.src.Deps
-			return f.err
+			return f.src, f.err
 		}
 	}
-	return w.fetchBranch(ctx, p, src, from)
+	return w.fetchBranch(ctx, p, from)
 }
 
 // fetchBranch brings branch from (of p's repository) into the project's
-// mirror and points src at it.
-func (w *workspaces) fetchBranch(ctx context.Context, p *store.Project, src *sandbox.Source, from string) error {
+// mirror and returns the source pointing at it: the mirror, the branch
+// and commit fetched.
+func (w *workspaces) fetchBranch(ctx context.Context, p *store.Project, from string) (sandbox.Source, error) {
 	if w.mirrors == nil {
 		if w.mirrorsErr != nil {
-			return fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), w.mirrorsErr)
+			return sandbox.Source{}, fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), w.mirrorsErr)
 		}
-		return errors.New("hero has no mirror directory, so it cannot clone repositories")
+		return sandbox.Source{}, errors.New("hero has no mirror directory, so it cannot clone repositories")
 	}
 	if err := mirror.CheckURL(p.RepoURL); err != nil {
-		return fmt.Errorf("project %s: %w", p.Name, err)
+		return sandbox.Source{}, fmt.Errorf("project %s: %w", p.Name, err)
 	}
 	var cred *mirror.Credential
 	if w.credential != nil {
 		var err error
 		if cred, err = w.credential(ctx, p); err != nil {
-			return fmt.Errorf("authenticate the clone of %s: %w", mirror.Clean(p.RepoURL), err)
+			return sandbox.Source{}, fmt.Errorf("authenticate the clone of %s: %w", mirror.Clean(p.RepoURL), err)
 		}
 	}
 	repo, err := w.mirrors.Repo(ctx, p.ID)
 	if err != nil {
-		return err
+		return sandbox.Source{}, err
 	}
 	// Within the freshness window (and without a push delivery since) the
 	// mirror is used as it is; otherwise an incremental fetch.
 	branch, commit, _, err := repo.Update(ctx, mirror.Remote{URL: p.RepoURL, Credential: cred}, from)
 	if err != nil {
-		return fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), err)
+		return sandbox.Source{}, fmt.Errorf("clone %s: %w", mirror.Clean(p.RepoURL), err)
 	}
-	src.Git, src.Branch, src.Commit, src.Origin, src.Deps = repo, branch, commit, mirror.Clean(p.RepoURL), repo
-	return nil
+	return sandbox.Source{Git: repo, Branch: branch, Commit: commit, Origin: mirror.Clean(p.RepoURL), Deps: repo}, nil
 }
 
 // pushed hears of a GitHub push delivery: the project's next run fetches
@@ -351,8 +352,8 @@ func (w *workspaces) pushed(ctx context.Context, p *store.Project, branch string
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	var src sandbox.Source
-	if err := w.fetchBranch(ctx, p, &src, branch); err != nil {
+	src, err := w.fetchBranch(ctx, p, branch)
+	if err != nil {
 		w.log.Warn("fetch after a push delivery", "project", p.Name, "branch", branch, "err", err)
 		return
 	}
