@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -348,12 +349,8 @@ func (db *DB) CreateCard(ctx context.Context, c *KanbanCard, actor, surface, not
 	if strings.TrimSpace(c.Title) == "" {
 		return errors.New("create card: the title is empty")
 	}
-	issueHasCard := func() error {
-		other, err := db.CardByIssue(ctx, c.ProjectID, c.IssueNumber)
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("create card %q: issue #%d is card %s: %w", c.Title, c.IssueNumber, other.ID, ErrIssueHasCard)
+	issueHasCard := func(other string) error {
+		return fmt.Errorf("create card %q: issue #%d is card %s: %w", c.Title, c.IssueNumber, other, ErrIssueHasCard)
 	}
 	var last error
 	for range 5 {
@@ -365,12 +362,14 @@ func (db *DB) CreateCard(ctx context.Context, c *KanbanCard, actor, surface, not
 			if c.IssueNumber > 0 {
 				// Seen here under the board's lock; the unique key
 				// catches a card made meanwhile on another board.
-				n, err := tx.NewSelect().Model((*KanbanCard)(nil)).Where("project_id = ? AND issue_number = ?", c.ProjectID, c.IssueNumber).Count(ctx)
-				if err != nil {
+				var other string
+				err := tx.NewSelect().Model((*KanbanCard)(nil)).Column("id").
+					Where("project_id = ? AND issue_number = ?", c.ProjectID, c.IssueNumber).Limit(1).Scan(ctx, &other)
+				switch {
+				case err == nil:
+					return issueHasCard(other)
+				case !errors.Is(err, sql.ErrNoRows):
 					return err
-				}
-				if n > 0 {
-					return ErrIssueHasCard
 				}
 			}
 			to, err := db.columnIn(ctx, tx, c.BoardID, c.ColumnID)
@@ -399,8 +398,19 @@ func (db *DB) CreateCard(ctx context.Context, c *KanbanCard, actor, surface, not
 			return nil
 		}
 		last = err
-		if errors.Is(err, ErrIssueHasCard) || (c.IssueNumber > 0 && isUniqueViolation(err)) {
-			if e := issueHasCard(); !errors.Is(e, ErrNotFound) {
+		if errors.Is(err, ErrIssueHasCard) {
+			c.ID = ""
+			return err
+		}
+		if c.IssueNumber > 0 && isUniqueViolation(err) {
+			// A card of the issue made meanwhile on another board (or
+			// only the new id taken: then the loop tries another).
+			other, e := db.CardByIssue(ctx, c.ProjectID, c.IssueNumber)
+			switch {
+			case e == nil:
+				c.ID = ""
+				return issueHasCard(other.ID)
+			case !errors.Is(e, ErrNotFound):
 				c.ID = ""
 				return e
 			}
