@@ -125,7 +125,11 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 	if err != nil || forum == "" {
 		return kanban.Links{}, err
 	}
-	th, err := a.postCard(ctx, forum, c, col, false)
+	cols, err := a.db.BoardColumns(ctx, c.BoardID)
+	if err != nil {
+		return kanban.Links{}, err
+	}
+	th, err := a.postCard(ctx, forum, c, col, cols, false)
 	if err != nil || th == nil {
 		return kanban.Links{}, err
 	}
@@ -136,21 +140,20 @@ func (a *Adapter) CardCreated(ctx context.Context, p *store.Project, c *store.Ka
 // card and forum; the catch-up takes over claims of replicas that died
 // mid-post and adopts a post whose reply was lost, found among the
 // forum's active threads). nil when it was posted before, or is being
-// posted by another replica.
-func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCard, col *store.KanbanColumn, catchUp bool) (*store.KanbanCardThread, error) {
-	cols, err := a.db.BoardColumns(ctx, c.BoardID)
-	if err != nil {
-		return nil, err
-	}
-	tags, err := a.statusTags(ctx, forum, cols)
-	if err != nil {
-		return nil, err
-	}
+// posted by another replica. cols are the card's board's columns.
+func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn, catchUp bool) (*store.KanbanCardThread, error) {
 	return kanban.PostOnce(ctx, a.db, kanban.CardPost{
 		Kind: discordCardClaim, Key: c.ID + "@" + forum, Owner: a.cfg.Owner, CatchUp: catchUp,
 		Shown: func(ctx context.Context) (bool, error) { return a.hasPost(ctx, c.ID) },
 		Find:  func(ctx context.Context) (*store.KanbanCardThread, error) { return a.findCardPost(ctx, forum, c) },
 		Post: func(ctx context.Context) (*store.KanbanCardThread, error) {
+			// The forum is read (and its tags made) only for a post
+			// being made: the catch-up offers every card of the last
+			// day each minute, nearly all of them posted long ago.
+			tags, err := a.statusTags(ctx, forum, cols)
+			if err != nil {
+				return nil, err
+			}
 			th, err := a.api.ForumThreadStartComplex(forum,
 				&discordgo.ThreadStart{Name: bot.OneLine(c.Title, maxPostTitle), AutoArchiveDuration: 10080, AppliedTags: []string{tags[col.ID]}},
 				&discordgo.MessageSend{Content: clip(cardPost(c)), AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
@@ -238,8 +241,8 @@ func (a *Adapter) PostMissingCards(ctx context.Context, since time.Time) error {
 		}
 		err = kanban.PostMissing(ctx, a.db, p.ID, since,
 			func(c *store.KanbanCard) string { return forums[c.BoardID] },
-			func(ctx context.Context, forum string, c *store.KanbanCard, col *store.KanbanColumn, _ []store.KanbanColumn) (*store.KanbanCardThread, error) {
-				return a.postCard(ctx, forum, c, col, true)
+			func(ctx context.Context, forum string, c *store.KanbanCard, col *store.KanbanColumn, cols []store.KanbanColumn) (*store.KanbanCardThread, error) {
+				return a.postCard(ctx, forum, c, col, cols, true)
 			})
 		if err != nil {
 			errs = append(errs, err)

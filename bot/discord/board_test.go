@@ -376,6 +376,34 @@ func TestForumPostsMissingCards(t *testing.T) {
 	}
 }
 
+// The catch-up offers every card of the last day each minute: cards
+// posted before cost it no request to Discord (the forum is read only
+// for a post being made).
+func TestForumCatchUpAsksNothingOfPostedCards(t *testing.T) {
+	t.Parallel()
+	e, _ := boardEnv(t, nil)
+	add := cardAdder(t, e)
+	for i := range 3 {
+		add("Posted before " + strconv.Itoa(i))
+	}
+	pass := func() {
+		t.Helper()
+		if err := e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pass()
+	before := len(e.discord.Calls())
+	for range 2 {
+		pass()
+	}
+	for _, c := range e.discord.Calls()[before:] {
+		if strings.HasPrefix(c.Path, "/channels/"+testForum) || strings.Contains(c.Path, "/threads") {
+			t.Errorf("a catch-up over posted cards asked Discord %s %s", c.Method, c.Path)
+		}
+	}
+}
+
 // A card post Discord refuses in passing (a 500, a dropped connection)
 // is made by a later catch-up pass, once, even when two replicas' passes
 // race.
