@@ -30,18 +30,21 @@ func courtesyPosts(e *env) int {
 	return n
 }
 
-// heldCourtesy holds every courtesy request at GitHub's edge until
-// released, the way a slow or rate-limited API would: the backlog of
-// replies owed to strangers cannot be worked off while it is closed.
-// arrived learns of each request it holds.
-type heldCourtesy struct {
-	base    http.RoundTripper
+// heldRequests holds the requests hold picks at GitHub's edge until open
+// is closed, the way a slow or rate-limited API would; arrived tells of a
+// held request (the first, until it is read). Others go through at once.
+type heldRequests struct {
+	hold    func(*http.Request) bool
 	open    chan struct{}
 	arrived chan struct{}
 }
 
-func (h *heldCourtesy) RoundTrip(req *http.Request) (*http.Response, error) {
-	if isCourtesy(req.Context()) {
+func newHeldRequests(hold func(*http.Request) bool) *heldRequests {
+	return &heldRequests{hold: hold, open: make(chan struct{}), arrived: make(chan struct{}, 1)}
+}
+
+func (h *heldRequests) RoundTrip(req *http.Request) (*http.Response, error) {
+	if h.hold(req) {
 		select {
 		case h.arrived <- struct{}{}:
 		default:
@@ -52,7 +55,7 @@ func (h *heldCourtesy) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, req.Context().Err()
 		}
 	}
-	return h.base.RoundTrip(req)
+	return http.DefaultTransport.RoundTrip(req)
 }
 
 // TestStrangersDoNotStarveMembers is issue 8 #7: 300 strangers' @hero
@@ -64,7 +67,9 @@ func (h *heldCourtesy) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestStrangersDoNotStarveMembers(t *testing.T) {
 	t.Parallel()
 	const strangers = 300
-	held := &heldCourtesy{base: http.DefaultTransport, open: make(chan struct{}), arrived: make(chan struct{}, 1)}
+	// The backlog of replies owed to strangers cannot be worked off while
+	// GitHub holds them.
+	held := newHeldRequests(func(req *http.Request) bool { return isCourtesy(req.Context()) })
 	e := newEnv(t, nil, nil, nil, fixtureRepo, func(c *envConfig) {
 		c.Pub.WritePace = 10 * time.Millisecond
 		c.CourtesyPerHour = 1000

@@ -27,28 +27,11 @@ func toolStep(ex *store.Execution, n int) *store.Step {
 		Arguments: fmt.Sprintf(`{"command":"go test ./pkg%d"}`, n), Output: "ok", CreatedAt: time.Now()}
 }
 
-// heldEdits holds every comment edit at GitHub's edge until released.
-type heldEdits struct {
-	base http.RoundTripper
-	open chan struct{}
-}
-
-func (h *heldEdits) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPatch {
-		select {
-		case <-h.open:
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		}
-	}
-	return h.base.RoundTrip(req)
-}
-
 // A burst of steps becomes a few edits of one comment, and the last edit
 // shows the last step; the run never waits for GitHub to take an edit.
 func TestProgressCoalesced(t *testing.T) {
 	t.Parallel()
-	held := &heldEdits{base: http.DefaultTransport, open: make(chan struct{})}
+	held := newHeldRequests(func(req *http.Request) bool { return req.Method == http.MethodPatch }) // comment edits
 	// The surface's clock stands still: the burst comes within one edit
 	// interval however slowly the machine runs it.
 	c := &clock{t: time.Now()}
