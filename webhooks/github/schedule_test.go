@@ -8,6 +8,7 @@ import (
 
 	"github.com/hero-dev/hero/schedules"
 	"github.com/hero-dev/hero/store"
+	"github.com/hero-dev/hero/store/storetest"
 	"github.com/hero-dev/hero/webhooks/github/githubtest"
 )
 
@@ -29,16 +30,7 @@ func TestScheduleCommandOnGitHub(t *testing.T) {
 	// A schedule runs later as its creator: only a GitHub account linked
 	// to a hero user makes one, with that user's role.
 	for login, role := range map[string]store.Role{"maint": store.RoleMember, "vic": store.RoleViewer} {
-		u, err := db.EnsureUser(t.Context(), login+"@example.com", login)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.SetMember(t.Context(), e.project.ID, u.ID, role); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.LinkIdentity(t.Context(), "github", login, u.ID); err != nil {
-			t.Fatal(err)
-		}
+		storetest.User(t, db, e.project.ID, login+"@example.com", role, "github", login)
 	}
 	api.AddIssue(githubtest.Issue{Number: 50, Repo: "acme/shop", Title: "Chores", Author: "maint"})
 	say := func(id, login, association, body string) string {
