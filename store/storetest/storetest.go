@@ -95,20 +95,15 @@ func FreshMySQL(t testing.TB, name string) string {
 	if err != nil {
 		t.Fatalf("storetest: open HERO_TEST_MYSQL_URL: %v", err)
 	}
-	defer db.Close()
+	// Kept open to drop the database when the test ends.
+	t.Cleanup(func() { db.Close() })
 	var b [4]byte
 	rand.Read(b[:])
 	dbName := strings.TrimPrefix(u.Path, "/") + "_" + name + "_" + hex.EncodeToString(b[:])
 	if _, err := db.Bun().ExecContext(t.Context(), "CREATE DATABASE `"+dbName+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
 		t.Fatalf("storetest: create a database for the test (scripts/with-mariadb.sh grants hero_test_*): %v", err)
 	}
-	t.Cleanup(func() {
-		db, err := store.Open(context.Background(), base, "", slog.New(slog.DiscardHandler))
-		if err == nil {
-			db.Bun().ExecContext(context.Background(), "DROP DATABASE `"+dbName+"`")
-			db.Close()
-		}
-	})
+	t.Cleanup(func() { db.Bun().ExecContext(context.Background(), "DROP DATABASE `"+dbName+"`") })
 	u.Path = "/" + dbName
 	return u.String()
 }
