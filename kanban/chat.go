@@ -2,6 +2,7 @@ package kanban
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/store"
@@ -59,4 +60,28 @@ func (c chat) Columns(ctx context.Context, who bot.BoardActor, project string) (
 		out = append(out, bot.BoardColumn{Name: col.Name, WIPLimit: col.WIPLimit, Cards: col.Cards})
 	}
 	return out, nil
+}
+
+// ThreadCards is what CardThreadRun reads (*store.DB).
+type ThreadCards interface {
+	CardByThread(ctx context.Context, surface, threadRef string) (*store.KanbanCard, error)
+	CardRuns(ctx context.Context, cardID string) ([]string, error)
+}
+
+// CardThreadRun is the id of the latest run of the card whose chat thread
+// on surface ref is (a reply there steers it); store.ErrNotFound when ref
+// is no card's thread or the card has no run.
+func CardThreadRun(ctx context.Context, db ThreadCards, surface, ref string) (string, error) {
+	c, err := db.CardByThread(ctx, surface, ref)
+	if err != nil {
+		return "", err
+	}
+	runs, err := db.CardRuns(ctx, c.ID)
+	if err != nil {
+		return "", err
+	}
+	if len(runs) == 0 {
+		return "", fmt.Errorf("card %s has no run: %w", c.ID, store.ErrNotFound)
+	}
+	return runs[len(runs)-1], nil
 }

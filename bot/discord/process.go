@@ -20,6 +20,7 @@ import (
 	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -234,18 +235,14 @@ func (a *Adapter) dispatchOrSteerCard(ctx context.Context, req *bot.Request, con
 // cardRun is the latest run of the card whose post thread is; nil when
 // thread is no card's post or the card has no run.
 func (a *Adapter) cardRun(ctx context.Context, thread string) (*store.Execution, error) {
-	card, err := a.db.CardByThread(ctx, Surface, thread)
+	id, err := kanban.CardThreadRun(ctx, a.db, Surface, thread)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	runs, err := a.db.CardRuns(ctx, card.ID)
-	if err != nil || len(runs) == 0 {
-		return nil, err
-	}
-	return a.db.Execution(ctx, runs[len(runs)-1])
+	return a.db.Execution(ctx, id)
 }
 
 // onClick decides a confirmation from its button. The click was

@@ -293,23 +293,6 @@ func (a *Adapter) onCardAction(ctx context.Context, w who, act *slack.BlockActio
 	return nil
 }
 
-// cardRun is the latest run of the card whose thread ref is; ErrNotFound
-// when ref is no card's thread or the card has no run.
-func (a *Adapter) cardRun(ctx context.Context, ref string) (string, error) {
-	c, err := a.db.CardByThread(ctx, Surface, ref)
-	if err != nil {
-		return "", err
-	}
-	runs, err := a.db.CardRuns(ctx, c.ID)
-	if err != nil {
-		return "", err
-	}
-	if len(runs) == 0 {
-		return "", fmt.Errorf("card %s has no run: %w", c.ID, store.ErrNotFound)
-	}
-	return runs[len(runs)-1], nil
-}
-
 // maxHomeBlocks is Slack's limit of blocks in a Home tab view.
 const maxHomeBlocks = 100
 

@@ -14,6 +14,7 @@ import (
 	"github.com/hero-dev/hero/bot"
 	"github.com/hero-dev/hero/engine"
 	"github.com/hero-dev/hero/inbox"
+	"github.com/hero-dev/hero/kanban"
 	"github.com/hero-dev/hero/store"
 )
 
@@ -440,7 +441,7 @@ func (a *Adapter) onEvent(ctx context.Context, ev *eventCallback, delivery strin
 		id, err := a.db.ThreadExecution(ctx, Surface, threadRef(team, e.Channel, e.ThreadTS))
 		if errors.Is(err, store.ErrNotFound) {
 			// A card's thread: replies there steer the card's latest run.
-			id, err = a.cardRun(ctx, threadRef(team, e.Channel, e.ThreadTS))
+			id, err = kanban.CardThreadRun(ctx, a.db, Surface, threadRef(team, e.Channel, e.ThreadTS))
 		}
 		switch {
 		case err == nil:
