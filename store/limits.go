@@ -96,26 +96,16 @@ func (db *DB) ReleaseClaim(ctx context.Context, kind, key, owner string) error {
 // to owner, stamped at, and reports whether this call did so: work whose
 // claimer died between claiming and finishing (a replica that crashed
 // mid-post) is picked up again. The update is one compare-and-swap on
-// the claim's owner and age, so of replicas racing for it one wins; the
-// caller decides first that the work is unfinished.
+// the claim's age: the first of racing replicas stamps it anew, after
+// which it is no longer stale to the others. The caller decides first
+// that the work is unfinished.
 func (db *DB) TakeOverClaim(ctx context.Context, kind, key, owner string, staleBefore, at time.Time) (bool, error) {
 	if len(owner) > maxKeyLen {
 		return false, fmt.Errorf("take over claim %s %q: owner is at most %d bytes", kind, key, maxKeyLen)
 	}
-	var prev onceKey
-	err := db.bun.NewSelect().Model(&prev).Where("kind = ? AND key_text = ?", kind, key).Scan(ctx)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, wrap(err, "read claim %s %q", kind, key)
-	}
-	if !prev.CreatedAt.Before(staleBefore.UTC()) {
-		return false, nil
-	}
 	res, err := db.bun.NewUpdate().Model((*onceKey)(nil)).
 		Set("owner = ?", owner).Set("created_at = ?", at.UTC().Truncate(time.Microsecond)).
-		Where("kind = ? AND key_text = ? AND owner = ? AND created_at < ?", kind, key, prev.Owner, staleBefore.UTC()).
+		Where("kind = ? AND key_text = ? AND created_at < ?", kind, key, staleBefore.UTC()).
 		Exec(ctx)
 	if err != nil {
 		return false, wrap(err, "take over claim %s %q", kind, key)
