@@ -168,9 +168,6 @@ func (a *Adapter) postCard(ctx context.Context, forum string, c *store.KanbanCar
 // discordCardClaim is the kind of the once-claims of card posts.
 const discordCardClaim = "discord-card"
 
-// cardClaimGrace is how long a card post's claim holds (kanban.PostOnce).
-const cardClaimGrace = kanban.CardClaimGrace
-
 // hasPost reports whether the card has a recorded Discord post (a card
 // lives in one forum, its board's).
 func (a *Adapter) hasPost(ctx context.Context, cardID string) (bool, error) {

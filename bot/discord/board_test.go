@@ -533,7 +533,7 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 		t.Fatalf("a claim within its grace period was taken over: %d posts named so, want only the other card's", n)
 	}
 	release(c)
-	claim(c, cardClaimGrace+time.Minute)
+	claim(c, kanban.CardClaimGrace+time.Minute)
 	for range 3 {
 		var wg sync.WaitGroup
 		for range 2 {
@@ -589,7 +589,7 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	release(c)
-	claim(c, cardClaimGrace+time.Minute)
+	claim(c, kanban.CardClaimGrace+time.Minute)
 	if err := pass(); err != nil {
 		t.Fatal(err)
 	}

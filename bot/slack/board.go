@@ -113,9 +113,6 @@ func (a *Adapter) postCard(ctx context.Context, channelID string, c *store.Kanba
 // slackCardClaim is the kind of the once-claims of card posts.
 const slackCardClaim = "slack-card"
 
-// cardClaimGrace is how long a card post's claim holds (kanban.PostOnce).
-const cardClaimGrace = kanban.CardClaimGrace
-
 // cardMetadataType is the event type of the metadata hero attaches to a
 // card's message, so that the message can be found again by card id.
 const cardMetadataType = "hero_card"

@@ -434,7 +434,7 @@ func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 		t.Fatalf("a claim within its grace period was taken over: %d posts", n)
 	}
 	e.db.ReleaseClaim(t.Context(), slackCardClaim, c.ID+"@T1/C1", "crashed/1")
-	claim(c, cardClaimGrace+time.Minute)
+	claim(c, kanban.CardClaimGrace+time.Minute)
 	for range 3 {
 		var wg sync.WaitGroup
 		for range 2 {
@@ -486,7 +486,7 @@ func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.db.ReleaseClaim(t.Context(), slackCardClaim, c.ID+"@T1/C1", "crashed/1")
-	claim(c, cardClaimGrace+time.Minute)
+	claim(c, kanban.CardClaimGrace+time.Minute)
 	if err := pass(); err != nil {
 		t.Fatal(err)
 	}
