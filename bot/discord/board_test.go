@@ -343,7 +343,7 @@ func TestForumPostsMissingCards(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)); err != nil {
+		if err := e.catchUp(t); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -386,16 +386,14 @@ func TestForumCatchUpAsksNothingOfPostedCards(t *testing.T) {
 	for i := range 3 {
 		add("Posted before " + strconv.Itoa(i))
 	}
-	pass := func() {
-		t.Helper()
-		if err := e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)); err != nil {
-			t.Fatal(err)
-		}
+	if err := e.catchUp(t); err != nil {
+		t.Fatal(err)
 	}
-	pass()
 	before := len(e.discord.Calls())
 	for range 2 {
-		pass()
+		if err := e.catchUp(t); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, c := range e.discord.Calls()[before:] {
 		if strings.HasPrefix(c.Path, "/channels/"+testForum) || strings.Contains(c.Path, "/threads") {
@@ -422,36 +420,28 @@ func TestForumRetriesFailedCardPosts(t *testing.T) {
 		}
 		return n
 	}
-	threads := func(c *store.KanbanCard) []store.KanbanCardThread {
-		ts, err := e.db.CardThreads(t.Context(), c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ts
-	}
-	pass := func() error { return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)) }
 
 	c := add("Posted after an outage")
 	e.discord.FailNext("POST", threadsPath, http.StatusInternalServerError)
 	e.discord.FailNext("POST", threadsPath, 0)
 	for i := range 2 {
-		err := pass()
+		err := e.catchUp(t)
 		if err == nil || !strings.Contains(err.Error(), c.ID) {
 			t.Fatalf("pass %d during the outage: %v, want the card's failed post", i+1, err)
 		}
-		if posts(c) != 0 || len(threads(c)) != 0 {
+		if posts(c) != 0 || len(e.cardThreads(t, c)) != 0 {
 			t.Fatalf("pass %d: the card shows in the forum though its post failed", i+1)
 		}
 	}
 	for range 2 {
-		if err := pass(); err != nil {
+		if err := e.catchUp(t); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := posts(c); n != 1 {
 		t.Fatalf("card posted %d times after the outage, want 1", n)
 	}
-	if ts := threads(c); len(ts) != 1 {
+	if ts := e.cardThreads(t, c); len(ts) != 1 {
 		t.Fatalf("threads %+v, want one post", ts)
 	}
 
@@ -461,17 +451,11 @@ func TestForumRetriesFailedCardPosts(t *testing.T) {
 		if status >= 0 {
 			e.discord.FailNext("POST", threadsPath, status)
 		}
-		for range 3 {
-			var wg sync.WaitGroup
-			for range 2 {
-				wg.Go(func() { pass() })
-			}
-			wg.Wait()
-		}
+		e.racingCatchUps(t, func(error) {})
 		if n := posts(c); n != 1 {
 			t.Fatalf("round %d: card posted %d times by racing passes, want 1", round, n)
 		}
-		if ts := threads(c); len(ts) != 1 {
+		if ts := e.cardThreads(t, c); len(ts) != 1 {
 			t.Fatalf("round %d: threads %+v, want one", round, ts)
 		}
 	}
@@ -497,14 +481,6 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 		}
 		return ids
 	}
-	threads := func(c *store.KanbanCard) []store.KanbanCardThread {
-		ts, err := e.db.CardThreads(t.Context(), c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ts
-	}
-	pass := func() error { return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)) }
 	claim := func(c *store.KanbanCard, age time.Duration) {
 		if _, err := e.db.ClaimOnce(t.Context(), discordCardClaim, c.ID+"@"+testForum, "crashed/1", time.Now().Add(-age)); err != nil {
 			t.Fatal(err)
@@ -518,7 +494,7 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	// A card of the same title posted before, and another card's post:
 	// neither may be taken for the card.
 	other := add("Claimed by a replica that crashed")
-	if err := pass(); err != nil {
+	if err := e.catchUp(t); err != nil {
 		t.Fatal(err)
 	}
 
@@ -526,7 +502,7 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	// grace period, posted once after it.
 	c := add("Claimed by a replica that crashed")
 	claim(c, time.Minute)
-	if err := pass(); err != nil {
+	if err := e.catchUp(t); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(posts(c)); n != 1 {
@@ -534,21 +510,15 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	}
 	release(c)
 	claim(c, kanban.CardClaimGrace+time.Minute)
-	for range 3 {
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Go(func() {
-				if err := pass(); err != nil {
-					t.Error(err)
-				}
-			})
+	e.racingCatchUps(t, func(err error) {
+		if err != nil {
+			t.Error(err)
 		}
-		wg.Wait()
-	}
+	})
 	if n := len(posts(c)); n != 2 {
 		t.Fatalf("%d posts named as the two cards after the crashed claim, want 2", n)
 	}
-	mine, theirs := threads(c), threads(other)
+	mine, theirs := e.cardThreads(t, c), e.cardThreads(t, other)
 	if len(mine) != 1 || len(theirs) != 1 || mine[0].ThreadRef == theirs[0].ThreadRef {
 		t.Fatalf("threads %+v and the other card's %+v, want one post each", mine, theirs)
 	}
@@ -560,7 +530,7 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	// finds the post and records it instead of posting again.
 	c = add("Posted, but the reply was lost")
 	e.discord.LoseReplyNext("POST", threadsPath)
-	if err := pass(); err == nil || !strings.Contains(err.Error(), c.ID) {
+	if err := e.catchUp(t); err == nil || !strings.Contains(err.Error(), c.ID) {
 		t.Fatalf("pass with the lost reply: %v, want the card's post failing", err)
 	}
 	ps := posts(c)
@@ -568,14 +538,14 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 		t.Fatalf("%d posts after the lost reply, want the one Discord made", len(ps))
 	}
 	for range 2 {
-		if err := pass(); err != nil {
+		if err := e.catchUp(t); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := len(posts(c)); n != 1 {
 		t.Fatalf("card whose reply was lost posted %d times, want 1", n)
 	}
-	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != ps[0] {
+	if ts := e.cardThreads(t, c); len(ts) != 1 || ts[0].ThreadRef != ps[0] {
 		t.Fatalf("threads %+v, want the post made before the lost reply (%s)", ts, ps[0])
 	}
 
@@ -590,13 +560,13 @@ func TestForumCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	}
 	release(c)
 	claim(c, kanban.CardClaimGrace+time.Minute)
-	if err := pass(); err != nil {
+	if err := e.catchUp(t); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(posts(c)); n != 1 {
 		t.Fatalf("card posted %d times after a crash that followed its post, want 1", n)
 	}
-	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != made.ID {
+	if ts := e.cardThreads(t, c); len(ts) != 1 || ts[0].ThreadRef != made.ID {
 		t.Fatalf("threads %+v, want the crashed replica's post %s", ts, made.ID)
 	}
 }
@@ -621,5 +591,32 @@ func cardAdder(t *testing.T, e *env) func(title string) *store.KanbanCard {
 			t.Fatal(err)
 		}
 		return c
+	}
+}
+
+// cardThreads are the places card c lives, as recorded.
+func (e *env) cardThreads(t *testing.T, c *store.KanbanCard) []store.KanbanCardThread {
+	t.Helper()
+	ts, err := e.db.CardThreads(t.Context(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// catchUp is one pass of the card catch-up over the last hour's cards.
+func (e *env) catchUp(t *testing.T) error {
+	return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour))
+}
+
+// racingCatchUps is three rounds of two replicas' catch-up passes at
+// once; seen gets each pass's error.
+func (e *env) racingCatchUps(t *testing.T, seen func(error)) {
+	for range 3 {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() { seen(e.catchUp(t)) })
+		}
+		wg.Wait()
 	}
 }

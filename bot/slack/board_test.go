@@ -306,7 +306,7 @@ func TestCardsFromElsewhereArePosted(t *testing.T) {
 		t.Fatal("posted without Slack")
 	}
 	for range 2 {
-		if err := e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)); err != nil {
+		if err := e.catchUp(t); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -335,35 +335,27 @@ func TestFailedCardPostIsRetried(t *testing.T) {
 		}
 		return n
 	}
-	threads := func(c *store.KanbanCard) []store.KanbanCardThread {
-		ts, err := e.db.CardThreads(t.Context(), c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ts
-	}
-	pass := func() error { return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)) }
 
 	c := add("Posted after an outage")
 	e.slack.failNext("chat.postMessage", 500, 0)
 	for i, want := range []string{"500", "EOF"} {
-		err := pass()
+		err := e.catchUp(t)
 		if err == nil || !strings.Contains(err.Error(), c.ID) {
 			t.Fatalf("pass %d during the outage: %v, want the card's failed post (%s)", i+1, err, want)
 		}
-		if posts(c) != 0 || len(threads(c)) != 0 {
+		if posts(c) != 0 || len(e.cardThreads(t, c)) != 0 {
 			t.Fatalf("pass %d: the card shows in Slack though its post failed", i+1)
 		}
 	}
 	for range 2 {
-		if err := pass(); err != nil {
+		if err := e.catchUp(t); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := posts(c); n != 1 {
 		t.Fatalf("card posted %d times after the outage, want 1", n)
 	}
-	if ts := threads(c); len(ts) != 1 || !strings.HasPrefix(ts[0].ThreadRef, "T1/C1/") {
+	if ts := e.cardThreads(t, c); len(ts) != 1 || !strings.HasPrefix(ts[0].ThreadRef, "T1/C1/") {
 		t.Fatalf("threads %+v", ts)
 	}
 
@@ -375,17 +367,11 @@ func TestFailedCardPostIsRetried(t *testing.T) {
 	} {
 		c := add(fmt.Sprintf("Raced %d", round))
 		fail()
-		for range 3 {
-			var wg sync.WaitGroup
-			for range 2 {
-				wg.Go(func() { pass() })
-			}
-			wg.Wait()
-		}
+		e.racingCatchUps(t, func(error) {})
 		if n := posts(c); n != 1 {
 			t.Fatalf("round %d: card posted %d times by racing passes, want 1", round, n)
 		}
-		if ts := threads(c); len(ts) != 1 {
+		if ts := e.cardThreads(t, c); len(ts) != 1 {
 			t.Fatalf("round %d: threads %+v, want one", round, ts)
 		}
 	}
@@ -409,14 +395,6 @@ func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 		}
 		return out
 	}
-	threads := func(c *store.KanbanCard) []store.KanbanCardThread {
-		ts, err := e.db.CardThreads(t.Context(), c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ts
-	}
-	pass := func() error { return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour)) }
 	claim := func(c *store.KanbanCard, age time.Duration) {
 		if _, err := e.db.ClaimOnce(t.Context(), slackCardClaim, c.ID+"@T1/C1", "crashed/1", time.Now().Add(-age)); err != nil {
 			t.Fatal(err)
@@ -427,7 +405,7 @@ func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	// grace period, posted once after it.
 	c := add("Claimed by a replica that crashed")
 	claim(c, time.Minute)
-	if err := pass(); err != nil {
+	if err := e.catchUp(t); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(posts(c)); n != 0 {
@@ -435,17 +413,11 @@ func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	}
 	e.db.ReleaseClaim(t.Context(), slackCardClaim, c.ID+"@T1/C1", "crashed/1")
 	claim(c, kanban.CardClaimGrace+time.Minute)
-	for range 3 {
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Go(func() {
-				if err := pass(); err != nil {
-					t.Error(err)
-				}
-			})
+	e.racingCatchUps(t, func(err error) {
+		if err != nil {
+			t.Error(err)
 		}
-		wg.Wait()
-	}
+	})
 	ps := posts(c)
 	if len(ps) != 1 {
 		t.Fatalf("card of a crashed claim posted %d times, want 1", len(ps))
@@ -453,7 +425,7 @@ func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	if !strings.Contains(ps[0].Metadata, `"hero_card"`) || !strings.Contains(ps[0].Metadata, c.ID) {
 		t.Fatalf("card message metadata %q, want the hero_card event with the card id", ps[0].Metadata)
 	}
-	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != "T1/C1/"+ps[0].TS {
+	if ts := e.cardThreads(t, c); len(ts) != 1 || ts[0].ThreadRef != "T1/C1/"+ps[0].TS {
 		t.Fatalf("threads %+v, want the posted message", ts)
 	}
 
@@ -461,11 +433,11 @@ func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	// next finds the message and records it instead of posting again.
 	c = add("Posted, but the reply was lost")
 	e.slack.loseNextReply("chat.postMessage", 1)
-	if err := pass(); err == nil || !strings.Contains(err.Error(), c.ID) {
+	if err := e.catchUp(t); err == nil || !strings.Contains(err.Error(), c.ID) {
 		t.Fatalf("pass with the lost reply: %v, want the card's post failing", err)
 	}
 	for range 2 {
-		if err := pass(); err != nil {
+		if err := e.catchUp(t); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -473,7 +445,7 @@ func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	if len(ps) != 1 {
 		t.Fatalf("card whose reply was lost posted %d times, want 1", len(ps))
 	}
-	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != "T1/C1/"+ps[0].TS {
+	if ts := e.cardThreads(t, c); len(ts) != 1 || ts[0].ThreadRef != "T1/C1/"+ps[0].TS {
 		t.Fatalf("threads %+v, want the message posted before the lost reply (%s)", ts, ps[0].TS)
 	}
 
@@ -487,13 +459,13 @@ func TestCardPostOutlivesACrashAndALostReply(t *testing.T) {
 	}
 	e.db.ReleaseClaim(t.Context(), slackCardClaim, c.ID+"@T1/C1", "crashed/1")
 	claim(c, kanban.CardClaimGrace+time.Minute)
-	if err := pass(); err != nil {
+	if err := e.catchUp(t); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(posts(c)); n != 1 {
 		t.Fatalf("card posted %d times after a crash that followed its post, want 1", n)
 	}
-	if ts := threads(c); len(ts) != 1 || ts[0].ThreadRef != th.ThreadRef {
+	if ts := e.cardThreads(t, c); len(ts) != 1 || ts[0].ThreadRef != th.ThreadRef {
 		t.Fatalf("threads %+v, want the crashed replica's message %s", ts, th.ThreadRef)
 	}
 }
@@ -708,5 +680,32 @@ func cardAdder(t *testing.T, e *env) func(title string) *store.KanbanCard {
 			t.Fatal(err)
 		}
 		return c
+	}
+}
+
+// cardThreads are the places card c lives, as recorded.
+func (e *env) cardThreads(t *testing.T, c *store.KanbanCard) []store.KanbanCardThread {
+	t.Helper()
+	ts, err := e.db.CardThreads(t.Context(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// catchUp is one pass of the card catch-up over the last hour's cards.
+func (e *env) catchUp(t *testing.T) error {
+	return e.a.PostMissingCards(t.Context(), time.Now().Add(-time.Hour))
+}
+
+// racingCatchUps is three rounds of two replicas' catch-up passes at
+// once; seen gets each pass's error.
+func (e *env) racingCatchUps(t *testing.T, seen func(error)) {
+	for range 3 {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() { seen(e.catchUp(t)) })
+		}
+		wg.Wait()
 	}
 }
