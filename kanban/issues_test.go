@@ -31,6 +31,25 @@ func (r *countingRunner) Start(_ context.Context, req engine.StartRequest) (*sto
 	return &store.Execution{ID: fmt.Sprintf("r%d", r.n.Add(1)), ProjectID: req.Project.ID, Status: store.StatusRunning}, nil
 }
 
+// maint is a repository maintainer acting on the board from GitHub, as
+// webhooks/github's actor does: a member.
+var maint = kanban.Actor{ID: "github:maint", Surface: "github", Role: func(context.Context, int64) (store.Role, error) { return store.RoleMember, nil }}
+
+// issuesBecomeCards turns on the project's setting that makes every
+// opened issue a card, and returns the project.
+func (f *fixture) issuesBecomeCards(t *testing.T) *store.Project {
+	t.Helper()
+	p, err := f.db.ProjectByName(t.Context(), f.project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.IssuesBecomeCards = true
+	if err := f.db.UpdateProject(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestIssueDeliveriesRaceToOneCard: an issue's "opened" delivery and its
 // trigger label handled at the same moment, by several inbox workers on
 // two replicas, make one card for the issue, in In progress, with one
@@ -41,14 +60,7 @@ func TestIssueDeliveriesRaceToOneCard(t *testing.T) {
 		ctx := t.Context()
 		runs := &countingRunner{cards: map[string]int{}}
 		f := newFixture(t, url)
-		p, err := f.db.ProjectByName(ctx, f.project)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.IssuesBecomeCards = true
-		if err := f.db.UpdateProject(ctx, p); err != nil {
-			t.Fatal(err)
-		}
+		p := f.issuesBecomeCards(t)
 		var svcs []*kanban.Service
 		for range 2 {
 			svc, err := kanban.New(kanban.Config{Store: storetest.OpenURL(t, url), Runs: runs})
@@ -57,7 +69,6 @@ func TestIssueDeliveriesRaceToOneCard(t *testing.T) {
 			}
 			svcs = append(svcs, svc)
 		}
-		maint := kanban.Actor{ID: "github:maint", Surface: "github", Role: func(context.Context, int64) (store.Role, error) { return store.RoleMember, nil }}
 		const issues, workers = 6, 8
 		for n := 1; n <= issues; n++ {
 			url := fmt.Sprintf("https://github.com/o/r/issues/%d", n)
@@ -191,21 +202,13 @@ func TestTriggerLabelPastTheWIPLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := f.db.ProjectByName(ctx, f.project)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.IssuesBecomeCards = true
-	if err := f.db.UpdateProject(ctx, p); err != nil {
-		t.Fatal(err)
-	}
+	p := f.issuesBecomeCards(t)
 	if err := svc.SetWIPLimit(ctx, f.as("adam"), f.project, "In progress", 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := svc.AddCard(ctx, f.as("mia"), kanban.NewCard{Project: f.project, Title: "Busy", Column: "In progress"}); err != nil {
 		t.Fatal(err)
 	}
-	maint := kanban.Actor{ID: "github:maint", Surface: "github", Role: func(context.Context, int64) (store.Role, error) { return store.RoleMember, nil }}
 	for n, opened := range map[int]bool{31: true, 32: false} {
 		if opened {
 			if c, col, err := svc.IssueOpened(ctx, maint, p.ID, n, "Opened first", "u"); err != nil || c == nil || col.Name != "Backlog" {
