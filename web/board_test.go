@@ -88,11 +88,7 @@ func TestBoardPage(t *testing.T) {
 	}
 
 	// The WIP limit names itself.
-	owner := kanban.Actor{ID: "test", Surface: "test", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
-	svc, err := kanban.New(kanban.Config{Store: e.db})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, owner := boardOwner(t, e.db, "test")
 	if err := svc.SetWIPLimit(t.Context(), owner, p.Name, "In progress", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -154,14 +150,21 @@ func TestBoardScriptIsStatic(t *testing.T) {
 	}
 }
 
-// seedBoard fills a project's board with n cards spread over its columns.
-func seedBoard(tb testing.TB, db *store.DB, project string, n int) {
+// boardOwner is the board service of db and an actor id who owns every
+// project, for setting boards up behind the pages' back.
+func boardOwner(tb testing.TB, db *store.DB, id string) (*kanban.Service, kanban.Actor) {
 	tb.Helper()
 	svc, err := kanban.New(kanban.Config{Store: db})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	owner := kanban.Actor{ID: "seed", Surface: "test", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	return svc, kanban.Actor{ID: id, Surface: "test", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+}
+
+// seedBoard fills a project's board with n cards spread over its columns.
+func seedBoard(tb testing.TB, db *store.DB, project string, n int) {
+	tb.Helper()
+	svc, owner := boardOwner(tb, db, "seed")
 	cols := []string{"Backlog", "To do", "In progress", "Review", "Done"}
 	for i := range n {
 		if _, _, err := svc.AddCard(context.Background(), owner, kanban.NewCard{Project: project, Title: fmt.Sprintf("Card number %d: something to do", i),

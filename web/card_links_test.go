@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,11 +20,7 @@ func TestCardPageShowsLinksAndRuns(t *testing.T) {
 	vic := e.browser()
 	vic.login("google", "vic@example.com")
 	ctx := t.Context()
-	svc, err := kanban.New(kanban.Config{Store: e.db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner := kanban.Actor{ID: "test", Surface: "test", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	svc, owner := boardOwner(t, e.db, "test")
 	c, _, err := svc.AddCard(ctx, owner, kanban.NewCard{Project: "shop", Title: "Speed up checkout"})
 	if err != nil {
 		t.Fatal(err)
