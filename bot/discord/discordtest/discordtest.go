@@ -265,11 +265,7 @@ func (s *Server) setTagsLocked(c *Channel, user string, tags []string) (func([]b
 	old := c.AppliedTags
 	c.AppliedTags = append([]string{}, tags...)
 	c.Edits++
-	guild := c.GuildID
-	if p := s.channels[c.ParentID]; p != nil && guild == "" {
-		guild = p.GuildID
-	}
-	s.audit = append(s.audit, AuditEntry{ID: s.id(), GuildID: guild, UserID: user, ThreadID: c.ID, Old: old, New: c.AppliedTags})
+	s.audit = append(s.audit, AuditEntry{ID: s.id(), GuildID: s.guildOf(c), UserID: user, ThreadID: c.ID, Old: old, New: c.AppliedTags})
 	ev, _ := json.Marshal(channelJSON(c))
 	return s.onThreadUpdate, ev
 }
@@ -322,27 +318,42 @@ func (s *Server) id() string {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/api/v10")
 	s.mu.Lock()
-	lose := false
-	for i, f := range s.lose {
-		if f.method == r.Method && strings.HasPrefix(path, f.prefix) {
-			s.lose = append(s.lose[:i], s.lose[i+1:]...)
-			lose = true
-			break
-		}
-	}
+	_, lose := take(&s.lose, r.Method, path)
 	s.mu.Unlock()
 	if !lose {
 		s.handle(w, r)
 		return
 	}
 	s.handle(&discardWriter{header: http.Header{}}, r)
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			conn.Close()
-			return
+	if !hangUp(w) {
+		w.WriteHeader(http.StatusBadGateway)
+	}
+}
+
+// take removes and returns the first of *fs that the request matches.
+func take(fs *[]failure, method, path string) (failure, bool) {
+	for i, f := range *fs {
+		if f.method == method && strings.HasPrefix(path, f.prefix) {
+			*fs = append((*fs)[:i], (*fs)[i+1:]...)
+			return f, true
 		}
 	}
-	w.WriteHeader(http.StatusBadGateway)
+	return failure{}, false
+}
+
+// hangUp drops the request's connection without an answer (a network
+// error); false when it cannot, and nothing was written.
+func hangUp(w http.ResponseWriter) bool {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return false
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // discardWriter takes a reply nobody receives.
@@ -386,23 +397,17 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	for i, f := range s.failures {
-		if f.method == r.Method && strings.HasPrefix(path, f.prefix) {
-			s.failures = append(s.failures[:i], s.failures[i+1:]...)
-			rec(f.status)
-			if f.status == 0 {
-				if hj, ok := w.(http.Hijacker); ok {
-					if conn, _, err := hj.Hijack(); err == nil {
-						conn.Close()
-						return
-					}
-				}
-				f.status = http.StatusBadGateway
+	if f, ok := take(&s.failures, r.Method, path); ok {
+		rec(f.status)
+		if f.status == 0 {
+			if hangUp(w) {
+				return
 			}
-			w.WriteHeader(f.status)
-			json.NewEncoder(w).Encode(map[string]any{"message": "500: Internal Server Error", "code": 0})
-			return
+			f.status = http.StatusBadGateway
 		}
+		w.WriteHeader(f.status)
+		json.NewEncoder(w).Encode(map[string]any{"message": "500: Internal Server Error", "code": 0})
+		return
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	botAuth := r.Header.Get("Authorization") == "Bot "+s.token
@@ -521,13 +526,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			reply(400, map[string]any{"message": "Invalid Form Body", "code": 50035, "errors": map[string]any{"name": "1 to 100 characters"}})
 			return
 		}
-		var tags []string
-		raw, _ := body["applied_tags"].([]any)
-		for _, t := range raw {
-			if id, ok := t.(string); ok {
-				tags = append(tags, id)
-			}
-		}
+		tags := stringsOf(body["applied_tags"])
 		if len(tags) > 5 {
 			reply(400, map[string]any{"message": "Invalid Form Body", "code": 50035, "errors": map[string]any{"applied_tags": "at most 5"}})
 			return
@@ -581,13 +580,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		var hook func([]byte)
 		var ev []byte
 		if raw, ok := body["applied_tags"].([]any); ok {
-			tags := []string{}
-			for _, x := range raw {
-				if id, ok := x.(string); ok {
-					tags = append(tags, id)
-				}
-			}
-			hook, ev = s.setTagsLocked(c, s.BotID, tags)
+			hook, ev = s.setTagsLocked(c, s.BotID, stringsOf(raw))
 		}
 		reply(200, channelJSON(c))
 		if hook != nil {
@@ -636,6 +629,18 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	default:
 		reply(404, map[string]any{"message": "404: Not Found", "code": 0})
 	}
+}
+
+// stringsOf is the strings of a JSON list (none when v is no list).
+func stringsOf(v any) []string {
+	xs, _ := v.([]any)
+	out := []string{}
+	for _, x := range xs {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // guildOf is a channel's guild, or its parent's.

@@ -140,14 +140,7 @@ func (g *Gateway) WaitConnections(t testing.TB, n int, timeout time.Duration) {
 }
 
 // Dispatch sends a MESSAGE_CREATE with message to every open session.
-func (g *Gateway) Dispatch(message []byte) {
-	g.mu.Lock()
-	conns := append([]*gwConn(nil), g.conns...)
-	g.mu.Unlock()
-	for _, c := range conns {
-		c.send(map[string]any{"op": 0, "t": "MESSAGE_CREATE", "d": json.RawMessage(message)})
-	}
-}
+func (g *Gateway) Dispatch(message []byte) { g.DispatchEvent("MESSAGE_CREATE", message) }
 
 // DispatchEvent sends a dispatch (op 0) of type name with data d, such
 // as THREAD_UPDATE, to every open session.
