@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -263,20 +262,7 @@ func TestServeDiscordForumBoard(t *testing.T) {
 	}
 	cardID := strings.Fields(out)[1]
 
-	ctx, cancel := context.WithCancel(t.Context())
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve"}, stdio{in: strings.NewReader(""), out: io.Discard, err: &logs}, func(k string) string { return env[k] })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
+	startServe(t, env)
 	var post discordtest.Channel
 	fake.WaitFor(t, "the card's post in the forum", 30*time.Second, func(s *discordtest.Server) bool {
 		for id, parent := range s.Threads() {

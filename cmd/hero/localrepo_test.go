@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,29 +83,7 @@ func TestServeRefusesTerminalOnlyProject(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sctx, cancel := context.WithCancel(ctx)
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(sctx, []string{"serve"}, stdio{in: strings.NewReader(""), out: &logs, err: &logs}, func(k string) string { return env[k] })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(40 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
-	var base string
-	for deadline := time.Now().Add(30 * time.Second); base == ""; time.Sleep(10 * time.Millisecond) {
-		if m := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
-			base = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not listen:\n%s", logs.String())
-		}
-	}
+	base, logs := startServe(t, env)
 	form := url.Values{"team_id": {"T1"}, "channel_id": {"C9"}, "user_id": {"U1"}, "command": {"/hero"},
 		"text": {"fix the sum in calc.go"}, "trigger_id": {"tr1"}, "response_url": {slackAPI.URL + "/respond"}}
 	body := form.Encode()

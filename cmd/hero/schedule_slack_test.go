@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,20 +85,7 @@ func TestServeSchedulesReportToSlack(t *testing.T) {
 		t.Fatalf("made %d schedules due, want 2 (%v)", n, ids)
 	}
 
-	sctx, cancel := context.WithCancel(ctx)
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(sctx, []string{"serve"}, stdio{in: strings.NewReader(""), out: &logs, err: &logs}, func(k string) string { return env[k] })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(40 * time.Second):
-			t.Error("serve did not shut down")
-		}
-	})
+	base, logs := startServe(t, env)
 	snapshot := func() []slackPost {
 		mu.Lock()
 		defer mu.Unlock()
@@ -140,10 +125,6 @@ func TestServeSchedulesReportToSlack(t *testing.T) {
 	}
 	if err := db.LinkIdentity(ctx, "slack", "T1/U1", u.ID); err != nil {
 		t.Fatal(err)
-	}
-	var base string
-	if m := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`).FindStringSubmatch(logs.String()); m != nil {
-		base = m[1]
 	}
 	form := url.Values{"team_id": {"T1"}, "channel_id": {"C9"}, "user_id": {"U1"}, "command": {"/hero"},
 		"text": {"schedule @daily check the backups"}, "trigger_id": {"tr1"}, "response_url": {slackAPI.URL + "/respond"}}

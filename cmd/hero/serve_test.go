@@ -87,7 +87,8 @@ func TestServeHealthReadyMetricsAndShutdown(t *testing.T) {
 }
 
 // startServe runs `hero serve` in-process with env until the test ends and
-// returns its base URL and its log.
+// returns its base URL and its log. At the end serve gets 40 s to shut
+// down: its own bounds are the 25 s drain and the loops' 5 s.
 func startServe(t *testing.T, env map[string]string) (string, *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -103,7 +104,7 @@ func startServe(t *testing.T, env map[string]string) (string, *syncBuffer) {
 			if err != nil {
 				t.Errorf("serve: %v", err)
 			}
-		case <-time.After(30 * time.Second):
+		case <-time.After(40 * time.Second):
 			t.Error("serve did not shut down")
 		}
 	})
