@@ -72,16 +72,7 @@ func TestServeRefusesTerminalOnlyProject(t *testing.T) {
 	if err := db.BindChannel(ctx, "slack", "T1/C9", p.ID, "slack:T1/U1"); err != nil {
 		t.Fatal(err)
 	}
-	u, err := db.EnsureUser(ctx, "mia@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SetMember(ctx, p.ID, u.ID, store.RoleMember); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.LinkIdentity(ctx, "slack", "T1/U1", u.ID); err != nil {
-		t.Fatal(err)
-	}
+	storetest.User(t, db, p.ID, "mia@example.com", store.RoleMember, "slack", "T1/U1")
 
 	base, logs := startServe(t, env)
 	form := url.Values{"team_id": {"T1"}, "channel_id": {"C9"}, "user_id": {"U1"}, "command": {"/hero"},

@@ -443,16 +443,7 @@ func TestReplicas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, err := meta.EnsureUser(ctx, "mia@example.com", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := meta.SetMember(ctx, p.ID, u.ID, store.RoleAdmin); err != nil {
-			t.Fatal(err)
-		}
-		if err := meta.LinkIdentity(ctx, "slack", "T1/U1", u.ID); err != nil {
-			t.Fatal(err)
-		}
+		storetest.User(t, meta, p.ID, "mia@example.com", store.RoleAdmin, "slack", "T1/U1")
 		// send posts one signed request to each of to at the same moment,
 		// as Slack's retry does: same body, timestamp and signature.
 		send := func(path, contentType string, body []byte, to ...*replica) {

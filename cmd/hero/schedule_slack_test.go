@@ -116,16 +116,7 @@ func TestServeSchedulesReportToSlack(t *testing.T) {
 	}
 
 	// A member makes a schedule with the slash command in the channel.
-	u, err := db.EnsureUser(ctx, "mia@example.com", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SetMember(ctx, p.ID, u.ID, store.RoleMember); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.LinkIdentity(ctx, "slack", "T1/U1", u.ID); err != nil {
-		t.Fatal(err)
-	}
+	u := storetest.User(t, db, p.ID, "mia@example.com", store.RoleMember, "slack", "T1/U1")
 	form := url.Values{"team_id": {"T1"}, "channel_id": {"C9"}, "user_id": {"U1"}, "command": {"/hero"},
 		"text": {"schedule @daily check the backups"}, "trigger_id": {"tr1"}, "response_url": {slackAPI.URL + "/respond"}}
 	body := form.Encode()
