@@ -133,11 +133,8 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		f.calls = append(f.calls, apiCall{Method: fmt.Sprintf("%s:%d", method, status), Channel: get("channel"), Text: get("text"), At: time.Now()})
 		f.mu.Unlock()
 		if status == 0 {
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					conn.Close()
-					return
-				}
+			if hangUp(w) {
+				return
 			}
 			status = http.StatusBadGateway
 		}
@@ -226,15 +223,25 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	case f.changed <- struct{}{}:
 	default:
 	}
-	if lose {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
+	if lose && hangUp(w) {
+		return
 	}
 	f.reply(w, resp)
+}
+
+// hangUp drops the request's connection without an answer (a network
+// error); false when it cannot, and nothing was written.
+func hangUp(w http.ResponseWriter) bool {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return false
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // failNext answers method's next calls with statuses, in order (0 drops
