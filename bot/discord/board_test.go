@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
-	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/hero-dev/hero/bot/discord/discordtest"
 	"github.com/hero-dev/hero/kanban"
@@ -139,14 +138,7 @@ func TestForumBoardEndToEnd(t *testing.T) {
 	steered := make(chan string, 1)
 	model := openaitest.NewServer(t,
 		openaitest.Tools(call("delete_file", `{"path":"README.md"}`)),
-		openaitest.Turn{ToolCalls: []openaitest.ToolCall{call("finish", `{"summary":"Removed the readme"}`)}, Check: func(req openai.ChatCompletionRequest) error {
-			var all strings.Builder
-			for _, m := range req.Messages {
-				all.WriteString(m.Content + "\n")
-			}
-			steered <- all.String()
-			return nil
-		}},
+		openaitest.Turn{ToolCalls: []openaitest.ToolCall{call("finish", `{"summary":"Removed the readme"}`)}, Check: sentTo(steered)},
 	)
 	e, svc := boardEnv(t, model)
 	ctx := t.Context()

@@ -7,12 +7,27 @@ import (
 	"testing"
 	"time"
 
+	openai "github.com/sashabaranov/go-openai"
+
 	"github.com/hero-dev/hero/bot/discord/discordtest"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
 )
 
 func call(name, args string) openaitest.ToolCall { return openaitest.Call(name, args) }
+
+// sentTo hands seen the text of every message of the model's request
+// (a Turn's Check): what it was told, steering included.
+func sentTo(seen chan<- string) func(openai.ChatCompletionRequest) error {
+	return func(req openai.ChatCompletionRequest) error {
+		var all strings.Builder
+		for _, m := range req.Messages {
+			all.WriteString(m.Content + "\n")
+		}
+		seen <- all.String()
+		return nil
+	}
+}
 
 var runIDRE = regexp.MustCompile("run `([a-z0-9]+)`")
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
-	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/hero-dev/hero/bot/discord/discordtest"
 	"github.com/hero-dev/hero/llm/openaitest"
@@ -196,14 +195,7 @@ func TestSteerByMention(t *testing.T) {
 	steered := make(chan string, 1)
 	model := openaitest.NewServer(t,
 		openaitest.Tools(call("run_command", `{"command":"sleep 1.5"}`)),
-		openaitest.Turn{ToolCalls: []openaitest.ToolCall{call("finish", `{"summary":"done"}`)}, Check: func(req openai.ChatCompletionRequest) error {
-			var all strings.Builder
-			for _, m := range req.Messages {
-				all.WriteString(m.Content + "\n")
-			}
-			steered <- all.String()
-			return nil
-		}},
+		openaitest.Turn{ToolCalls: []openaitest.ToolCall{call("finish", `{"summary":"done"}`)}, Check: sentTo(steered)},
 	)
 	e := newRealEnv(t, model)
 	e.user("200", "requester@example.com", store.RoleMember)
