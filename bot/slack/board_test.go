@@ -34,6 +34,23 @@ func (l *lateBoard) MoveCard(ctx context.Context, a kanban.Actor, project, id, c
 	return l.b.MoveCard(ctx, a, project, id, column)
 }
 
+// plainBoardEnv is an env whose adapter's board is the board over the
+// env's store, starting no runs.
+func plainBoardEnv(t *testing.T) (*env, *kanban.Service) {
+	t.Helper()
+	late := &lateBoard{}
+	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
+	b, err := kanban.New(kanban.Config{Store: e.db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late.b = b
+	return e, b
+}
+
+// cliOwner is the project's owner on the command line (hero card add).
+var cliOwner = kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+
 // selectCard sends the block_actions payload of a card message's Move ▸
 // select.
 func (e *env) selectCard(user, channel, msgTS, value, trigger string) {
@@ -61,7 +78,7 @@ func TestBoardInSlack(t *testing.T) {
 	e.bind("C1")
 	e.user("U1", "mia@example.com", store.RoleMember)
 	e.user("U2", "vic@example.com", store.RoleViewer)
-	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	owner := cliOwner
 
 	c, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: "Make <b>search</b> fast", Column: "Backlog"})
 	if err != nil {
@@ -120,15 +137,9 @@ func TestBoardInSlack(t *testing.T) {
 // TestAppHomeShowsTheBoard: the App Home tab shows the person's boards,
 // and a board too big for Slack's 100 blocks is summarised.
 func TestAppHomeShowsTheBoard(t *testing.T) {
-	late := &lateBoard{}
-	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
-	b, err := kanban.New(kanban.Config{Store: e.db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	late.b = b
+	e, b := plainBoardEnv(t)
 	e.user("U1", "mia@example.com", store.RoleMember)
-	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	owner := cliOwner
 	for i := range 12 {
 		if _, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: fmt.Sprintf("Task %d", i)}); err != nil {
 			t.Fatal(err)
@@ -178,15 +189,9 @@ func TestAppHomeShowsTheBoard(t *testing.T) {
 // the whole Home tab; the section keeps the titles that fit, whole, and
 // counts the rest in "… and N more".
 func TestAppHomeFitsLongTitles(t *testing.T) {
-	late := &lateBoard{}
-	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
-	b, err := kanban.New(kanban.Config{Store: e.db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	late.b = b
+	e, b := plainBoardEnv(t)
 	e.user("U1", "mia@example.com", store.RoleMember)
-	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	owner := cliOwner
 	var titles []string
 	for i := range 12 {
 		title := fmt.Sprintf("Ü%02d:  ", i) + strings.Repeat("<&>", 83) // 256 bytes
@@ -500,7 +505,7 @@ func TestReplyInACardThreadSteersItsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	owner := cliOwner
 	c, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: "Tidy the docs"})
 	if err != nil {
 		t.Fatal(err)
@@ -529,13 +534,7 @@ func TestReplyInACardThreadSteersItsRun(t *testing.T) {
 // project (and the channel shows it), /hero board lists the board; a
 // viewer is refused with the rule's words.
 func TestCardAndBoardCommands(t *testing.T) {
-	late := &lateBoard{}
-	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
-	b, err := kanban.New(kanban.Config{Store: e.db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	late.b = b
+	e, b := plainBoardEnv(t)
 	b.AddProjection(e.a)
 	e.bind("C1")
 	e.user("U1", "mia@example.com", store.RoleMember)
@@ -582,16 +581,10 @@ func TestCardAndBoardCommands(t *testing.T) {
 // character limit applies), within the 40,000 characters Slack takes for
 // a message's text, each column showing ten cards and counting the rest.
 func TestBoardCommandFitsLongTitles(t *testing.T) {
-	late := &lateBoard{}
-	e := newEnv(t, nil, func(c *Config, _ *fakeSlack) { c.Board = late })
-	b, err := kanban.New(kanban.Config{Store: e.db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	late.b = b
+	e, b := plainBoardEnv(t)
 	e.bind("C1")
 	e.user("U1", "mia@example.com", store.RoleMember)
-	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	owner := cliOwner
 	for i := range 12 {
 		title := fmt.Sprintf("Ü%02d:  ", i) + strings.Repeat("<&>", 83)
 		if _, _, err := b.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: title}); err != nil {
@@ -672,7 +665,7 @@ func cardAdder(t *testing.T, e *env) func(title string) *store.KanbanCard {
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner := kanban.Actor{ID: "local:ana", Surface: "cli", Role: func(context.Context, int64) (store.Role, error) { return store.RoleOwner, nil }}
+	owner := cliOwner
 	return func(title string) *store.KanbanCard {
 		t.Helper()
 		c, _, err := cli.AddCard(t.Context(), owner, kanban.NewCard{Project: e.project.Name, Title: title})
