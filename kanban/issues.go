@@ -185,7 +185,7 @@ func (s *Service) IssueOpened(ctx context.Context, a Actor, projectID int64, num
 	c := &store.KanbanCard{ProjectID: p.ID, BoardID: b.ID, ColumnID: col.ID, Title: title, Creator: a.ID, IssueNumber: number, IssueURL: issueURL}
 	// Into the first column regardless of its WIP limit: the issue is
 	// open whether or not the board has room for it.
-	err = s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("issue #%d opened (every issue becomes a card)", number), wipGuard)
+	err = s.db.CreateCard(ctx, c, a.ID, a.Surface, fmt.Sprintf("issue #%d opened (every issue becomes a card)", number), nil)
 	if errors.Is(err, store.ErrIssueHasCard) {
 		return nil, nil, nil // the trigger label made it meanwhile
 	}

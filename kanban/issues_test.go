@@ -229,3 +229,31 @@ func TestTriggerLabelPastTheWIPLimit(t *testing.T) {
 		t.Fatalf("a person's move into the full column: %v", err)
 	}
 }
+
+// TestIssueOpenedPastTheWIPLimit: with every issue becoming a card, an
+// issue opened while the first column is full still gets its card
+// there: the issue is open whether or not the board has room for it,
+// and GitHub's handler has nobody to tell that it was refused. A
+// person's card still meets the limit.
+func TestIssueOpenedPastTheWIPLimit(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, "sqlite://"+t.TempDir()+"/hero.db")
+	svc, err := kanban.New(kanban.Config{Store: f.db, Runs: &countingRunner{cards: map[string]int{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.issuesBecomeCards(t)
+	if err := svc.SetWIPLimit(ctx, f.as("adam"), f.project, "Backlog", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.AddCard(ctx, f.as("mia"), kanban.NewCard{Project: f.project, Title: "Fills the backlog", Column: "Backlog"}); err != nil {
+		t.Fatal(err)
+	}
+	c, col, err := svc.IssueOpened(ctx, maint, p.ID, 41, "Opened into a full backlog", "u")
+	if err != nil || c == nil || col.Name != "Backlog" {
+		t.Fatalf("issue #41 opened into a full Backlog: card %+v, column %+v, %v", c, col, err)
+	}
+	if _, _, err := svc.AddCard(ctx, f.as("mia"), kanban.NewCard{Project: f.project, Title: "One more", Column: "Backlog"}); kanban.KindOf(err) != kanban.WIPLimit {
+		t.Fatalf("a person's card into the full Backlog: %v", err)
+	}
+}
