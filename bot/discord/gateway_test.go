@@ -122,9 +122,12 @@ func TestGatewayLease(t *testing.T) {
 	t.Parallel()
 	ga := &fakeGateway{runs: make(chan context.Context, 4)}
 	gb := &fakeGateway{runs: make(chan context.Context, 4)}
-	a := newEnv(t, nil, func(c *Config) { c.Gateway, c.Owner, c.LeaseTTL = ga, "replica-a", 300*time.Millisecond })
+	// Long enough that a loaded machine's stall in renewing it is not a
+	// lapse during the 1 s watched for a second holder (300 ms was not).
+	const lease = 2 * time.Second
+	a := newEnv(t, nil, func(c *Config) { c.Gateway, c.Owner, c.LeaseTTL = ga, "replica-a", lease })
 	// b shares a's database.
-	b := startEnv(t, a.dir, a.project, a.key, nil, a.real, func(c *Config) { c.Gateway, c.Owner, c.LeaseTTL = gb, "replica-b", 300*time.Millisecond })
+	b := startEnv(t, a.dir, a.project, a.key, nil, a.real, func(c *Config) { c.Gateway, c.Owner, c.LeaseTTL = gb, "replica-b", lease })
 	var held context.Context
 	var standby *env
 	select {
