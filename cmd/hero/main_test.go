@@ -66,13 +66,6 @@ func git(t *testing.T, dir string, args ...string) string {
 	return string(out)
 }
 
-// requireBwrap is enginetest.RequireBwrap, kept for replicas_test.go's
-// callers.
-func requireBwrap(t *testing.T) {
-	t.Helper()
-	enginetest.RequireBwrap(t)
-}
-
 func TestRunFixesRepoAndCommitsOnABranchAfterYes(t *testing.T) {
 	enginetest.RequireBwrap(t)
 	repo := gitRepo(t)

@@ -24,6 +24,7 @@ import (
 	"github.com/hero-dev/hero/bot/discord"
 	"github.com/hero-dev/hero/bot/discord/discordtest"
 	"github.com/hero-dev/hero/bot/slack"
+	"github.com/hero-dev/hero/engine/enginetest"
 	"github.com/hero-dev/hero/llm/openaitest"
 	"github.com/hero-dev/hero/store"
 	"github.com/hero-dev/hero/store/storetest"
@@ -152,7 +153,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 // lapses, the approval given meanwhile is honoured, and nothing is posted
 // twice; the redelivery job runs on one replica and moves when it dies.
 func TestReplicas(t *testing.T) {
-	requireBwrap(t)
+	enginetest.RequireBwrap(t)
 	dbURL := storetest.FreshMySQL(t, "replicas")
 	bin := buildHero(t)
 
