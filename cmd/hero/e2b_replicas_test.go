@@ -37,11 +37,7 @@ func TestE2BOrphanKillerReplicas(t *testing.T) {
 	for _, r := range all {
 		r.waitListening(t)
 	}
-	meta, err := store.Open(t.Context(), dbURL, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
+	meta := storetest.OpenURL(t, dbURL)
 	lease := func() *store.SingletonLease {
 		l, err := meta.Singleton(t.Context(), e2bOrphanLease)
 		if err != nil {
